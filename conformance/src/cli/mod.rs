@@ -1,0 +1,167 @@
+//! The `sigharness` command line. One module per command family; each exposes an `Args` type
+//! (clap) and a `run` function returning the process exit code.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use sigharness_report::exit_code;
+
+use crate::conformance::RunRequest;
+use crate::runner::SuiteOptions;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sigharness",
+    version,
+    about = "Conformance harness for signing protocols: RFC 9421 HTTP Message Signatures, the AMQP messaging signer, the MQ Hub (RFC-130)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run conformance suites against a target (default: every suite, embedded reference targets).
+    Conformance(ConformanceArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConformanceArgs {
+    /// Run only this suite (repeatable).
+    #[arg(long = "suite", value_name = "NAME")]
+    pub suites: Vec<String>,
+    /// Run only cases whose id matches this glob (repeatable), e.g. 'http-sig/rfc9421/2.2*'.
+    #[arg(long = "case", value_name = "GLOB")]
+    pub cases: Vec<String>,
+    /// List the selected cases (id, level, spec section) and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// The implementation to judge (each suite's default is `ours`).
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// Write report.json, junit.xml and summary.md into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// Protocol profile (e.g. MQ Hub: rfc130 | opendsu).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Directory holding the test vectors (default: the built-in copy of vectors/).
+    #[arg(long, value_name = "DIR")]
+    pub vectors: Option<PathBuf>,
+    /// Upper bound on one case, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub case_timeout: u64,
+    /// MQ Hub deployment to judge instead of the embedded server.
+    #[arg(long, value_name = "URL")]
+    pub mq_hub_url: Option<String>,
+    /// External AMQP broker URL.
+    #[arg(long, value_name = "URL")]
+    pub broker: Option<String>,
+    /// CA certificate (PEM) to verify an external broker or server.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Client certificate and private key (one PEM file) for an external broker.
+    #[arg(long, value_name = "FILE")]
+    pub cert_key: Option<PathBuf>,
+    /// Address mapping for an external broker: none | rabbitmq.
+    #[arg(long, value_name = "MAP")]
+    pub address_map: Option<String>,
+    /// Direction for suites that judge both sides: client | server.
+    #[arg(long)]
+    pub mode: Option<String>,
+    /// External client under test, e.g. 'pubtools-sign-msg-container-sign --config-file {config} ...'.
+    #[arg(long, value_name = "CMD")]
+    pub client_cmd: Option<String>,
+    /// HTTP service that verifies signatures (http-sig-verifier suite).
+    #[arg(long, value_name = "URL")]
+    pub verifier_url: Option<String>,
+    /// Upstream options for the signer-under-test suite (http-sig-signer).
+    #[arg(long, value_name = "SPEC")]
+    pub upstream: Option<String>,
+    /// Command that makes the signer under test send its scripted requests.
+    #[arg(long, value_name = "CMD")]
+    pub signer_cmd: Option<String>,
+    /// Suite-specific setting KEY=VALUE (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
+    /// No progress and no summary on the terminal (exit code and report files only).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl ConformanceArgs {
+    pub fn to_request(&self) -> Result<RunRequest, String> {
+        let mut settings = BTreeMap::new();
+        for s in &self.settings {
+            let (k, v) = s
+                .split_once('=')
+                .ok_or_else(|| format!("--set {s:?}: expected KEY=VALUE"))?;
+            settings.insert(k.trim().to_string(), v.to_string());
+        }
+        if self.case_timeout == 0 {
+            return Err("--case-timeout must be at least 1 second".into());
+        }
+        Ok(RunRequest {
+            suites: self.suites.clone(),
+            cases: self.cases.clone(),
+            list: self.list,
+            report_dir: self.report_dir.clone(),
+            quiet: self.quiet,
+            options: SuiteOptions {
+                target: self.target.clone(),
+                profile: self.profile.clone(),
+                vectors_dir: self.vectors.clone(),
+                case_timeout: Duration::from_secs(self.case_timeout),
+                mq_hub_url: self.mq_hub_url.clone(),
+                broker: self.broker.clone(),
+                ca: self.ca.clone(),
+                cert_key: self.cert_key.clone(),
+                address_map: self.address_map.clone(),
+                mode: self.mode.clone(),
+                client_cmd: self.client_cmd.clone(),
+                verifier_url: self.verifier_url.clone(),
+                upstream: self.upstream.clone(),
+                signer_cmd: self.signer_cmd.clone(),
+                settings,
+            },
+        })
+    }
+}
+
+/// Build the tokio runtime every command uses.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+fn code(c: i32) -> ExitCode {
+    ExitCode::from(c.clamp(0, 255) as u8)
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sigharness: cannot start the async runtime: {e}");
+            return code(exit_code::COULD_NOT_RUN);
+        }
+    };
+    match cli.command {
+        Command::Conformance(args) => {
+            let req = match args.to_request() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("sigharness: cannot run: {e}");
+                    return code(exit_code::COULD_NOT_RUN);
+                }
+            };
+            code(rt.block_on(crate::conformance::main(crate::suites::all(), req)))
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! `sigharness`: conformance suites for signing protocols, the runner that executes them, the
+//! reporters, and the command-line interface.
+//!
+//! Layout:
+//! - [`runner`]: case registry, selection, the event stream and the reporters;
+//! - [`suites`]: one module per suite (`http-sig`, ...), each with its targets;
+//! - [`cli`]: the `sigharness` command line.
+
+pub mod cli;
+pub mod conformance;
+pub mod runner;
+pub mod suites;

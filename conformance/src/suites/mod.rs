@@ -1,0 +1,8 @@
+//! The registry of conformance suites. A new suite is a module here plus one line in [`all`].
+
+use crate::runner::Suite;
+
+/// Every suite, in the order `cargo xtask conformance` runs them.
+pub fn all() -> Vec<Box<dyn Suite>> {
+    vec![]
+}
