@@ -113,7 +113,7 @@ def notes(g):
     n("EcdsaRaw", "MISSING_CHECK", "ECDSA signatures are the raw r||s concatenation (64 bytes P-256, 96 bytes "
       "P-384), not DER (RFC 9421 §3.3.4-3.3.5).", "DER-accepting verifiers are malleable and non-interoperable.",
       ["https://www.rfc-editor.org/rfc/rfc9421#section-3.3.4"])
-    n("AppendSignature", "FUNCTIONALITY" if False else "BASIC", "A second signature is appended under its own "
+    n("AppendSignature", "BASIC", "A second signature is appended under its own "
       "label; existing Signature-Input/Signature members are kept (RFC 9421 §4.3).",
       "Overwriting loses the first signature.", ["https://www.rfc-editor.org/rfc/rfc9421#section-4.3"])
     n("SfBase64Padding", "EDGE_CASE", "A Byte Sequence without '=' padding: RFC 8941 §4.2.7 says parsers SHOULD "
@@ -178,6 +178,8 @@ def base_batch(g):
     T(r, s, "several folded lines", CN, R(["X-Fold: one", " two", "\tthree"]), P('"x-fold"'))
     T(r, s, "trailing whitespace before the fold collapses too", CN, R(["X-Fold: a  ", "   b"]), P('"x-fold"'))
     T(r, s, "fold in one of two instances", CN, R(["X-Fold: a", "  b", "X-Fold: c"]), P('"x-fold"'))
+    T(r, s, "a folded line that looks like a field is not a field", MC, R(["X-Fold: a", "   x-cont: b"]),
+      P('"x-fold"', '"x-cont"'), "missing_component")
     # ---- field-sf
     r, s = "field-sf", "§2.1.1"
     L, D, I = {"x-list": "list"}, {"x-dict": "dictionary"}, {"x-item": "item"}
@@ -350,7 +352,7 @@ def base_batch(g):
     T(r, s, "@status twice", MC, RESP(), P('"@status"', '"@status"'), "duplicate_component")
 
     # ---- signature-params-order
-    r, s = "signature-params-order", "§2.3"
+    r, s = "signature-params", "§2.3"
     PR = ["HttpsigParamReorder"]
     T(r, s, "created;keyid;nonce kept", CN, R(), P('"@method"', tail=';created=%d;keyid="k";nonce="n"' % C))
     T(r, s, "nonce;keyid;created kept (not re-ordered)", CN + PR, R(),
@@ -373,7 +375,7 @@ def base_batch(g):
     T(r, s, "expires before created is not a base error", EC, R(),
       P('"@method"', tail=';created=%d;expires=%d' % (C, C - 1)))
     # ---- signature-params-syntax
-    r, s = "signature-params-syntax", "§2.3, §4.1"
+    r, s = "signature-params", "§2.3, §4.1"
     T(r, s, "created as a string", MC, R(), P('"@method"', tail=';created="%d"' % C), "invalid_signature_input")
     T(r, s, "created as a decimal", MC, R(), P('"@method"', tail=";created=%d.5" % C), "invalid_signature_input")
     T(r, s, "expires as a token", MC, R(), P('"@method"', tail=";expires=soon"), "invalid_signature_input")
@@ -389,6 +391,320 @@ def base_batch(g):
     return f
 
 
+ED = '"@method" "@authority" "@path" "content-type"'
+
+
+def sign_batch(g):
+    f = g.VectorFile("own_sign_test.json", "sign",
+                     ["Our own signing vectors: exact for deterministic algorithms (hmac-sha256, ed25519,",
+                      "rsa-v1_5-sha256), verify-only otherwise; parameter order, appending, refusals, key encodings."])
+
+    def T(rule, ref, kid, alg, comment, flags, message, label, params, expect="valid", **kw):
+        g.sign_test(f, f.group(rule, "RFC 9421 " + ref, kid, alg), comment, flags, message, label, params, expect,
+                    **kw)
+
+    det, rnd = ["Deterministic"], ["NonDeterministic"]
+    ek = ("test-key-ed25519", "ed25519")
+    r, s = "sign-deterministic", "§3.1, §3.3.6"
+    T(r, s, *ek, "ed25519 request signature", det + ["HttpsigRandomEd25519"], R(), "sig1",
+      "(%s);created=%d;keyid=\"test-key-ed25519\"" % (ED, C))
+    T(r, s, *ek, "ed25519 with alg parameter", det + ["HttpsigRandomEd25519"], R(), "sig1",
+      "(%s);created=%d;keyid=\"test-key-ed25519\";alg=\"ed25519\"" % (ED, C))
+    T(r, s, *ek, "ed25519 response with @status and ;req components", det, RESP(), "res",
+      '("@status" "content-type" "@method";req "@path";req);created=%d' % C, request=R())
+    T(r, s, *ek, "ed25519 empty covered list with nonce (B.2.1 shape)", det, R(), "min",
+      '();created=%d;nonce="b3k2pp5k7z-50gnwp.yemd"' % C)
+    T(r, s, "sh-key-ed25519-2", "ed25519", "second ed25519 key", det + ["HttpsigRandomEd25519"], R(), "sig1",
+      "(%s);created=%d;keyid=\"sh-key-ed25519-2\"" % (ED, C))
+    T(r, s, "test-shared-secret", "hmac-sha256", "hmac-sha256 with query parameter", det,
+      R(), "mac", '("@method" "@query-param";name="Pet" "content-type");created=%d' % C)
+    T(r, s, "sh-shared-secret-32", "hmac-sha256", "hmac-sha256 with a 32-byte secret", det, R(), "mac",
+      "(%s);created=%d;keyid=\"sh-shared-secret-32\"" % (ED, C))
+    T(r, s, "sh-key-rsa-2048", "rsa-v1_5-sha256", "rsa-v1_5-sha256 with a PKCS#8 RSA key", det, R(), "sig1",
+      "(%s);created=%d;alg=\"rsa-v1_5-sha256\"" % (ED, C))
+    r = "sign-params-order"
+    PR = ["HttpsigParamReorder"]
+    T(r, "§2.3", *ek, "nonce before created, keyid last: kept as given", det + PR, R(), "sig1",
+      '(%s);nonce="n-1";created=%d;keyid="test-key-ed25519"' % (ED, C))
+    T(r, "§2.3", *ek, "unknown extension parameter kept", det + PR, R(), "sig1",
+      '(%s);created=%d;ext="x";keyid="test-key-ed25519"' % (ED, C))
+    T(r, "§2.3", *ek, "nonce containing a quote is escaped", det + ["HttpsigNonceQuote"], R(), "sig1",
+      '(%s);created=%d;nonce="q\\"uote"' % (ED, C))
+    T(r, "§2.3", *ek, "nonce with an unescaped quote is not a valid parameter", ["MissingCheck", "HttpsigNonceQuote"],
+      R(), "sig1", '(%s);created=%d;nonce="q"uote"' % (ED, C), "invalid_signature_input")
+    T(r, "§2.3", *ek, "expires and tag", det, R(), "sig1",
+      '(%s);created=%d;expires=%d;tag="app"' % (ED, C, C + 300))
+    r = "sign-multiple-signatures"
+    first = g.signed(R(), "sig1", "(%s);created=%d" % (ED, C), "test-key-ed25519", "ed25519")
+    T(r, "§4.3", *ek, "second signature appended under its own label", det + ["AppendSignature"], first, "sig2",
+      '("@method" "@authority" "@path" "content-type" "signature";key="sig1");created=%d' % (C + 1))
+    T(r, "§4.3", "test-shared-secret", "hmac-sha256", "hmac signature appended after an ed25519 one",
+      det + ["AppendSignature"], first, "mac", '("@authority" "content-type");created=%d' % (C + 2))
+    T(r, "§4", *ek, "label already used in the message", ["MissingCheck", "AppendSignature"], first, "sig1",
+      "(%s);created=%d" % (ED, C + 1), "duplicate_label")
+    r = "sign-refusals"
+    MC = ["MissingCheck"]
+    T(r, "§2.5", *ek, "covered header absent", MC + ["HttpsigAbsentHeaderEmpty"], R(), "sig1",
+      '("@method" "x-absent");created=%d' % C, "missing_component")
+    T(r, "§3.1", *ek, "alg names another algorithm than the key's", MC, R(), "sig1",
+      '("@method");created=%d;alg="rsa-pss-sha512"' % C, "key_algorithm_mismatch")
+    T(r, "§3.1", *ek, "alg not in the registry", MC, R(), "sig1", '("@method");created=%d;alg="hs2019"' % C,
+      "unsupported_algorithm")
+    T(r, "§2.2.9", *ek, "@status in a request", MC, R(), "sig1", '("@status");created=%d' % C, "status_in_request")
+    T(r, "§2.2.8", *ek, "repeated query parameter", MC + ["HttpsigQueryParamRaw"], G("/?a=1&a=2"), "sig1",
+      '("@query-param";name="a");created=%d' % C, "query_param_repeated")
+    T(r, "§2.5", *ek, "duplicate component", MC, R(), "sig1", '("@method" "@method");created=%d' % C,
+      "duplicate_component")
+    T(r, "§2.2.8", *ek, "query parameter occurring once (counterpart of the refusal)", ["Deterministic"],
+      G("/?a=1&b=2&b=3"), "sig1", '("@query-param";name="a");created=%d' % C)
+    T(r, "§3.1", *ek, "alg matching the key (counterpart of the refusal)", ["Deterministic"], R(), "sig1",
+      '("@method");created=%d;alg="ed25519"' % C)
+    T(r, "§2.4", *ek, ";req in a request signature", MC, R(), "sig1", '("@method" "@path";req);created=%d' % C,
+      "req_on_request")
+    r = "sign-key-encodings"
+    T(r, "Appendix B.1.1", "test-key-rsa", "rsa-v1_5-sha256", "PKCS#1-only RSA key, deterministic",
+      det + ["HttpsigPkcs8Only"], R(), "sig1", "(%s);created=%d;keyid=\"test-key-rsa\"" % (ED, C))
+    T(r, "Appendix B.1.1", "test-key-rsa", "rsa-pss-sha512", "PKCS#1-only RSA key used for PSS", rnd +
+      ["HttpsigPkcs8Only"], R(), "sig1", "(%s);created=%d;keyid=\"test-key-rsa\"" % (ED, C))
+    T(r, "Appendix B.1.2", "test-key-rsa-pss", "rsa-pss-sha512", "PKCS#8 key with the RSASSA-PSS OID",
+      rnd + ["HttpsigPkcs8Only"], R(), "sig1", "(%s);created=%d;keyid=\"test-key-rsa-pss\"" % (ED, C))
+    T(r, "Appendix B.1.3", "test-key-ecc-p256", "ecdsa-p256-sha256", "SEC1 P-256 key, raw r||s output",
+      rnd + ["HttpsigPkcs8Only", "EcdsaRaw"], R(), "sig1", "(%s);created=%d" % (ED, C))
+    T(r, "§3.3.5", "sh-key-ecc-p384", "ecdsa-p384-sha384", "P-384 key, 96-byte raw r||s output", rnd + ["EcdsaRaw"],
+      R(), "sig1", "(%s);created=%d;alg=\"ecdsa-p384-sha384\"" % (ED, C))
+    T(r, "§3.1", "test-key-ecc-p256", "ecdsa-p256-sha256", "P-256 key asked to sign as ecdsa-p384-sha384",
+      ["MissingCheck"], R(), "sig1", "(%s);created=%d;alg=\"ecdsa-p384-sha384\"" % (ED, C), "key_algorithm_mismatch")
+    return f
+
+
+def verify_batch(g):
+    f = g.VectorFile("own_verify_test.json", "verify",
+                     ["Our own verification vectors: policy (time, replay, coverage, tag, key, algorithm),",
+                      "signature encodings, tampering, and canonicalization robustness."])
+
+    def T(rule, ref, kid, alg, comment, flags, message, label, policy, expect="valid", **kw):
+        g.verify_test(f, f.group(rule, "RFC 9421 " + ref, kid, alg), comment, flags, message, label, policy,
+                      expect, **kw)
+
+    ek = ("test-key-ed25519", "ed25519")
+    PO, MS, MC = ["Policy"], ["ModifiedSignature"], ["MissingCheck"]
+
+    def S(params, msg=None, kid="test-key-ed25519", alg="ed25519", label="sig1"):
+        return g.signed(msg or R(), label, params, kid, alg)
+
+    def hdrs(message, si, sg):
+        return g.add_headers(message, ["Signature-Input: " + si, "Signature: " + sg])
+
+    def raw_sig(base, kid="test-key-ed25519", alg="ed25519"):
+        return base64.b64encode(g.sb.sign(alg, g.priv(kid), base)).decode()
+
+    std = "(%s);created=%d;keyid=\"test-key-ed25519\"" % (ED, C)
+    m = S(std)
+    r, s = "verify-policy-time", "§3.2.1"
+    T(r, s, *ek, "fresh signature", PO, m, "sig1", {"now": C + 10})
+    mexp = S("(%s);created=%d;expires=%d" % (ED, C, C + 60))
+    T(r, s, *ek, "expired", PO, mexp, "sig1", {"now": C + 61}, "expired")
+    T(r, s, *ek, "exactly at expires", PO + ["Boundary"], mexp, "sig1", {"now": C + 60}, "acceptable")
+    T(r, s, *ek, "before expires", PO, mexp, "sig1", {"now": C + 59})
+    T(r, s, *ek, "created in the future, no skew", PO, m, "sig1", {"now": C - 100}, "created_in_future")
+    T(r, s, *ek, "created in the future within the skew", PO, m, "sig1", {"now": C - 5, "clockSkew": 10})
+    T(r, s, *ek, "created in the future beyond the skew", PO, m, "sig1", {"now": C - 11, "clockSkew": 10},
+      "created_in_future")
+    T(r, s, *ek, "older than maxAge", PO, m, "sig1", {"now": C + 301, "maxAge": 300}, "too_old")
+    T(r, s, *ek, "exactly maxAge old", PO + ["Boundary"], m, "sig1", {"now": C + 300, "maxAge": 300}, "acceptable")
+    T(r, s, *ek, "within maxAge", PO, m, "sig1", {"now": C + 299, "maxAge": 300})
+    nocreated = S("(%s);keyid=\"test-key-ed25519\"" % ED)
+    T(r, s, *ek, "maxAge policy but no created", PO, nocreated, "sig1", {"now": C, "maxAge": 300},
+      "missing_required_parameter")
+    T(r, s, *ek, "no created and no time policy", PO, nocreated, "sig1", {"now": C})
+    r = "verify-policy-nonce"
+    mn = S("(%s);created=%d;nonce=\"abc-123\"" % (ED, C))
+    T(r, s, *ek, "nonce already seen", PO, mn, "sig1", {"now": C + 1, "seenNonces": ["x", "abc-123"]},
+      "nonce_replayed")
+    T(r, s, *ek, "nonce not seen", PO, mn, "sig1", {"now": C + 1, "seenNonces": ["abc-12"]})
+    T(r, s, *ek, "nonce required but absent", PO, m, "sig1", {"now": C + 1, "requiredParameters": ["nonce"]},
+      "missing_required_parameter")
+    mq = S('(%s);created=%d;nonce="q\\"n"' % (ED, C))
+    T(r, s, *ek, "nonce with an escaped quote verifies", PO + ["HttpsigNonceQuote"], mq, "sig1", {"now": C + 1})
+    r = "verify-policy-coverage"
+    T(r, s, *ek, "required component not covered", PO, m, "sig1",
+      {"now": C + 1, "requiredComponents": ['"@method"', '"content-digest"']}, "missing_required_component")
+    T(r, s, *ek, "required components covered", PO, m, "sig1",
+      {"now": C + 1, "requiredComponents": ['"@authority"', '"@method"']})
+    mk2 = S('("@method" "@query-param";name="Pet");created=%d' % C)
+    T(r, s, *ek, "required @query-param matched by name", PO, mk2, "sig1",
+      {"now": C + 1, "requiredComponents": ['"@query-param";name="Pet"']})
+    T(r, s, *ek, "required @query-param with another name", PO, mk2, "sig1",
+      {"now": C + 1, "requiredComponents": ['"@query-param";name="pet"']}, "missing_required_component")
+    mt = S("(%s);created=%d;tag=\"app-a\"" % (ED, C))
+    T(r, s, *ek, "tag matches", PO, mt, "sig1", {"now": C + 1, "requiredTag": "app-a"})
+    T(r, s, *ek, "tag differs", PO, mt, "sig1", {"now": C + 1, "requiredTag": "app-b"}, "tag_mismatch")
+    T(r, s, *ek, "tag required, absent", PO, m, "sig1", {"now": C + 1, "requiredTag": "app-a"}, "tag_mismatch")
+    r, s = "verify-key-alg", "§3.2 steps 5-6"
+    T(r, s, *ek, "keyid names another key", PO, S("(%s);created=%d;keyid=\"other\"" % (ED, C)), "sig1",
+      {"now": C + 1}, "unknown_key")
+    T(r, s, *ek, "alg parameter matches", PO, S("(%s);created=%d;alg=\"ed25519\"" % (ED, C)), "sig1",
+      {"now": C + 1})
+    T(r, s, *ek, "alg parameter names another algorithm", PO + MC,
+      S("(%s);created=%d;alg=\"ecdsa-p256-sha256\"" % (ED, C)), "sig1", {"now": C + 1}, "key_algorithm_mismatch")
+    T(r, s, *ek, "alg parameter not registered (hs2019)", PO + MC, S("(%s);created=%d;alg=\"hs2019\"" % (ED, C)),
+      "sig1", {"now": C + 1}, "unsupported_algorithm")
+    T(r, s, *ek, "alg parameter is a JWA name", PO + MC, S("(%s);created=%d;alg=\"EdDSA\"" % (ED, C)), "sig1",
+      {"now": C + 1}, "unsupported_algorithm")
+    T(r, s, "test-key-rsa-pss", "rsa-pss-sha512", "rsa-v1_5 signature under a PSS-configured key", MS,
+      S("(%s);created=%d" % (ED, C), kid="test-key-rsa-pss", alg="rsa-v1_5-sha256"), "sig1", {"now": C + 1},
+      "signature_mismatch")
+    T(r, s, "test-key-rsa", "rsa-v1_5-sha256", "rsa-v1_5-sha256 with the PKCS#1 RFC key",
+      ["HttpsigPkcs8Only"], S("(%s);created=%d" % (ED, C), kid="test-key-rsa", alg="rsa-v1_5-sha256"), "sig1",
+      {"now": C + 1})
+    T(r, s, "test-key-rsa", "rsa-v1_5-sha256", "PSS signature under a v1_5-configured key", MS,
+      S("(%s);created=%d" % (ED, C), kid="test-key-rsa", alg="rsa-pss-sha512"), "sig1", {"now": C + 1},
+      "signature_mismatch")
+    r, s = "verify-fields", "§3.2 step 1, §4"
+    base = "\"@method\": POST\n\"@signature-params\": (\"@method\");created=%d" % C
+    si = '("@method");created=%d' % C
+    good = raw_sig(base)
+    T(r, s, *ek, "label absent from both fields", MC, m, "sig2", {"now": C + 1}, "label_missing")
+    T(r, s, *ek, "label only in Signature-Input", MC, hdrs(R(), "sig1=" + si, "other=:%s:" % good), "sig1",
+      {"now": C + 1}, "label_missing")
+    T(r, s, *ek, "label only in Signature", MC, hdrs(R(), "other=" + si, "sig1=:%s:" % good), "sig1",
+      {"now": C + 1}, "label_missing")
+    T(r, s, *ek, "Signature member is a string", MC, hdrs(R(), "sig1=" + si, 'sig1="%s"' % good), "sig1",
+      {"now": C + 1}, "invalid_signature_header")
+    T(r, s, *ek, "Signature-Input member is not an inner list", MC, hdrs(R(), 'sig1="@method"', "sig1=:%s:" % good),
+      "sig1", {"now": C + 1}, "invalid_signature_input")
+    T(r, s, *ek, "Signature-Input not a dictionary", MC, hdrs(R(), "sig1=(\"@method\"", "sig1=:%s:" % good),
+      "sig1", {"now": C + 1}, "invalid_signature_input")
+    T(r, s, *ek, "created not an integer in the message", MC,
+      hdrs(R(), 'sig1=("@method");created="%d"' % C, "sig1=:%s:" % good), "sig1", {"now": C + 1},
+      "invalid_signature_input")
+    T(r, s, *ek, "base64url alphabet in Signature", MC,
+      hdrs(R(), "sig1=" + si, "sig1=:%s:" % good.replace("+", "-").replace("/", "_")) if ("+" in good or "/" in good)
+      else hdrs(R(), "sig1=" + si, "sig1=:%s-_:" % good[:-4]), "sig1", {"now": C + 1}, "bad_base64")
+    T(r, s, *ek, "Signature without base64 padding", ["SfBase64Padding"],
+      hdrs(R(), "sig1=" + si, "sig1=:%s:" % good.rstrip("=")), "sig1", {"now": C + 1}, "acceptable")
+    T(r, s, *ek, "Signature-Input and Signature split over several field lines", ["EdgeCase"],
+      g.add_headers(R(), ["Signature-Input: other=(\"@path\")", "Signature: other=:AAAA:",
+                          "Signature-Input: sig1=" + si, "Signature: sig1=:%s:" % good]), "sig1", {"now": C + 1})
+    r, s = "verify-signature-bytes", "§3.3.6"
+    T(r, s, *ek, "ed25519 signature untouched", [], hdrs(R(), "sig1=" + si, "sig1=:%s:" % good), "sig1",
+      {"now": C + 1})
+    sig = base64.b64decode(good)
+    flip = bytes([sig[0] ^ 1]) + sig[1:]
+    for c, bad, fl in [("one bit flipped", flip, MS), ("63 bytes", sig[:63], ["GoEd25519KeyLength"]),
+                       ("65 bytes", sig + b"\0", ["GoEd25519KeyLength"]), ("empty", b"", ["GoEd25519KeyLength"]),
+                       ("all zero", bytes(64), MS)]:
+        T(r, s, *ek, "ed25519 signature " + c, fl,
+          hdrs(R(), "sig1=" + si, "sig1=:%s:" % base64.b64encode(bad).decode()), "sig1", {"now": C + 1},
+          "signature_mismatch")
+    r, s = "verify-params-tamper", "§2.3, §3.2 step 7"
+    PR = ["HttpsigParamReorder"]
+    ext = '("@method");created=%d;ext="x";keyid="test-key-ed25519"' % C
+    bext = "\"@method\": POST\n\"@signature-params\": " + ext
+    sext = raw_sig(bext)
+    T(r, s, *ek, "unknown parameter kept: verifies", PR, hdrs(R(), "sig1=" + ext, "sig1=:%s:" % sext), "sig1",
+      {"now": C + 1})
+    T(r, s, *ek, "unknown parameter dropped after signing", PR + MS,
+      hdrs(R(), 'sig1=("@method");created=%d;keyid="test-key-ed25519"' % C, "sig1=:%s:" % sext), "sig1",
+      {"now": C + 1}, "signature_mismatch")
+    T(r, s, *ek, "parameters re-ordered after signing", PR + MS,
+      hdrs(R(), 'sig1=("@method");keyid="test-key-ed25519";ext="x";created=%d' % C, "sig1=:%s:" % sext), "sig1",
+      {"now": C + 1}, "signature_mismatch")
+    T(r, s, *ek, "components re-ordered after signing", MS,
+      hdrs(R(), 'sig1=("@authority" "@method" "@path" "content-type");created=%d;keyid="test-key-ed25519"' % C,
+           "sig1=" + g.header_value(m.replace("\r\n", "\n"), "Signature").split("=", 1)[1]), "sig1",
+      {"now": C + 1}, "signature_mismatch")
+    T(r, s, *ek, "created changed after signing", MS,
+      hdrs(R(), 'sig1=("@method");created=%d' % (C + 1), "sig1=:%s:" % good), "sig1", {"now": C + 2},
+      "signature_mismatch")
+    T(r, s, *ek, "non-canonical spacing in Signature-Input is re-serialized", ["EdgeCase"],
+      hdrs(R(), 'sig1=(  "@method" );created=%d' % C, "sig1=:%s:" % good), "sig1", {"now": C + 1})
+    r, s = "verify-canonicalization", "§2.1"
+    cm = S('("@method" "x-trim" "x-fold" "accept");created=%d' % C,
+           R(["X-Trim: v", "X-Fold: a b", "Accept: a, b"]))
+    si_c = g.header_value(cm.replace("\r\n", "\n"), "Signature-Input")
+    sg_c = g.header_value(cm.replace("\r\n", "\n"), "Signature")
+    T(r, s, *ek, "untrimmed covered value verifies", ["HttpsigUntrimmed"],
+      hdrs(R(["X-Trim:    v   ", "X-Fold: a b", "Accept: a, b"]), si_c, sg_c), "sig1", {"now": C + 1})
+    T(r, s, *ek, "obs-folded covered value verifies", ["Canonicalization"],
+      hdrs(R(["X-Trim: v", "X-Fold: a", "   b", "Accept: a, b"]), si_c, sg_c), "sig1", {"now": C + 1})
+    T(r, s, *ek, "split instances of a covered field verify", ["Canonicalization"],
+      hdrs(R(["X-Trim: v", "X-Fold: a b", "Accept: a", "Accept: b"]), si_c, sg_c), "sig1", {"now": C + 1})
+    T(r, s, *ek, "covered value changed", MS, hdrs(R(["X-Trim: w", "X-Fold: a b", "Accept: a, b"]), si_c, sg_c),
+      "sig1", {"now": C + 1}, "signature_mismatch")
+    T(r, s, *ek, "covered field removed", MC + ["HttpsigAbsentHeaderEmpty"],
+      hdrs(R(["X-Fold: a b", "Accept: a, b"]), si_c, sg_c), "sig1", {"now": C + 1}, "missing_component")
+    empty_base = ('"@method": POST\n"x-absent": \n"@signature-params": ("@method" "x-absent");created=%d' % C)
+    T(r, s, *ek, "signer signed an absent header as empty (httpsig)", MC + ["HttpsigAbsentHeaderEmpty"],
+      hdrs(R(), 'sig1=("@method" "x-absent");created=%d' % C, "sig1=:%s:" % raw_sig(empty_base)), "sig1",
+      {"now": C + 1}, "missing_component")
+    rep_base = ('"@query-param";name="a": 1\n"@signature-params": ("@query-param";name="a");created=%d' % C)
+    T(r, s, *ek, "signer signed a repeated query parameter (first value)", MC + ["HttpsigQueryParamRaw"],
+      hdrs(G("/?a=1&a=2"), 'sig1=("@query-param";name="a");created=%d' % C, "sig1=:%s:" % raw_sig(rep_base)),
+      "sig1", {"now": C + 1}, "query_param_repeated")
+    raw_base = ('"@query-param";name="q": a+b\n"@signature-params": ("@query-param";name="q");created=%d' % C)
+    T(r, s, *ek, "signer used the raw query value (no decode/encode)", MS + ["HttpsigQueryParamRaw"],
+      hdrs(G("/?q=a+b"), 'sig1=("@query-param";name="q");created=%d' % C, "sig1=:%s:" % raw_sig(raw_base)),
+      "sig1", {"now": C + 1}, "signature_mismatch")
+    rt_base = ('"@request-target": /foo\n"@signature-params": ("@request-target");created=%d' % C)
+    T(r, s, *ek, "signer left the query out of @request-target (Go)", MS + ["GoRequestTargetNoQuery"],
+      hdrs(G("/foo?a=1"), 'sig1=("@request-target");created=%d' % C, "sig1=:%s:" % raw_sig(rt_base)), "sig1",
+      {"now": C + 1}, "signature_mismatch")
+    T(r, s, *ek, "query changed under @query", MS + ["GoQueryReencode"],
+      S('("@query");created=%d' % C, G("/p?a=b%2dc")).replace("a=b%2dc", "a=b-c"), "sig1", {"now": C + 1},
+      "signature_mismatch")
+    T(r, s, *ek, "@scheme signed as https, received over http", MS + ["GoSchemeBehindProxy"],
+      S('("@scheme" "@authority");created=%d' % C, G("/")), "sig1", {"now": C + 1}, "signature_mismatch",
+      scheme="http")
+
+    r, s = "verify-ecdsa-raw", "§3.3.4-3.3.5"
+    for kid, alg, h, n in [("test-key-ecc-p256", "ecdsa-p256-sha256", hashes.SHA256(), 32),
+                           ("sh-key-ecc-p384", "ecdsa-p384-sha384", hashes.SHA384(), 48)]:
+        em = S("(%s);created=%d" % (ED, C), kid=kid, alg=alg)
+        T(r, s, kid, alg, "raw r||s (%d bytes)" % (2 * n), ["EcdsaRaw"], em, "sig1", {"now": C + 1})
+        ebase = g.sb.signature_base(g.sb.Message(R()), None, g.sb.parse_signature_params("(%s);created=%d" % (ED, C)))
+        der = g.priv(kid).sign(ebase.encode(), ec.ECDSA(h))
+        T(r, s, kid, alg, "DER-encoded signature", ["EcdsaRaw"],
+          hdrs(R(), "sig1=(%s);created=%d" % (ED, C), "sig1=:%s:" % base64.b64encode(der).decode()), "sig1",
+          {"now": C + 1}, "signature_mismatch")
+        raw = g.sb.sign(alg, g.priv(kid), ebase)
+        T(r, s, kid, alg, "r and s swapped", MS,
+          hdrs(R(), "sig1=(%s);created=%d" % (ED, C), "sig1=:%s:" % base64.b64encode(raw[n:] + raw[:n]).decode()),
+          "sig1", {"now": C + 1}, "signature_mismatch")
+    r, s = "verify-rsa-pss-salt", "§3.3.1"
+    pbase = g.sb.signature_base(g.sb.Message(R()), None, g.sb.parse_signature_params("(%s);created=%d" % (ED, C)))
+    for salt, expect in [(64, "valid"), (32, "signature_mismatch"), (0, "signature_mismatch"),
+                         (190, "signature_mismatch")]:
+        sig = g.sb.sign("rsa-pss-sha512", g.priv("test-key-rsa-pss"), pbase, salt=salt)
+        T(r, s, "test-key-rsa-pss", "rsa-pss-sha512", "PSS salt length %d" % salt, ["GoPssSaltLength"],
+          hdrs(R(), "sig1=(%s);created=%d" % (ED, C), "sig1=:%s:" % base64.b64encode(sig).decode()), "sig1",
+          {"now": C + 1}, expect)
+    sig = g.priv("test-key-rsa-pss").sign(pbase.encode(), padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
+                                                                     salt_length=64), hashes.SHA512())
+    T(r, s, "test-key-rsa-pss", "rsa-pss-sha512", "PSS with MGF1-SHA-256", MS,
+      hdrs(R(), "sig1=(%s);created=%d" % (ED, C), "sig1=:%s:" % base64.b64encode(sig).decode()), "sig1",
+      {"now": C + 1}, "signature_mismatch")
+    r, s = "verify-hmac", "§3.3.3"
+    hm = S("(%s);created=%d" % (ED, C), kid="test-shared-secret", alg="hmac-sha256")
+    T(r, s, "test-shared-secret", "hmac-sha256", "hmac-sha256 valid", [], hm, "sig1", {"now": C + 1})
+    hsig = base64.b64decode(g.header_value(hm.replace("\r\n", "\n"), "Signature").split("=", 1)[1].strip(":"))
+    for c, bad in [("truncated to 16 bytes", hsig[:16]), ("last byte changed", hsig[:-1] + bytes([hsig[-1] ^ 0x80]))]:
+        T(r, s, "test-shared-secret", "hmac-sha256", "hmac-sha256 " + c, MS,
+          hdrs(R(), "sig1=(%s);created=%d" % (ED, C), "sig1=:%s:" % base64.b64encode(bad).decode()), "sig1",
+          {"now": C + 1}, "signature_mismatch")
+    T(r, s, "sh-shared-secret-32", "hmac-sha256", "hmac made with another secret", MS, hm, "sig1", {"now": C + 1},
+      "signature_mismatch")
+    r, s = "verify-multiple-signatures", "§4.3"
+    two = g.signed(m, "mac", '("@authority" "content-type");created=%d' % (C + 2), "test-shared-secret",
+                   "hmac-sha256")
+    T(r, s, *ek, "first of two signatures", ["AppendSignature"], two, "sig1", {"now": C + 5})
+    T(r, s, "test-shared-secret", "hmac-sha256", "second of two signatures", ["AppendSignature"], two, "mac",
+      {"now": C + 5})
+    T(r, s, "test-shared-secret", "hmac-sha256", "other signature's label: its keyid names another key",
+      ["AppendSignature"] + PO, two, "sig1", {"now": C + 5}, "unknown_key")
+    return f
+
+
 def build(g):
     notes(g)
-    return [base_batch(g)]
+    return [base_batch(g), sign_batch(g), verify_batch(g)]
