@@ -356,3 +356,64 @@ fn error_kind_names_round_trip() {
         assert_eq!(s.as_str().unwrap(), k.as_str());
     }
 }
+
+#[test]
+fn own_rules_have_valid_and_invalid_cases() {
+    use std::collections::BTreeMap;
+    let set = VectorSet::builtin().unwrap();
+    let mut rules: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut own = 0;
+    let mut tally = |file: &str, rule: &str, r: TestResult| {
+        if file.starts_with("own_") {
+            let e = rules.entry(rule.to_string()).or_default();
+            if r == TestResult::Invalid {
+                e.1 += 1
+            } else {
+                e.0 += 1
+            }
+        }
+    };
+    for (f, g, t) in set.base_tests() {
+        tally(&f.name, &g.rule, t.result);
+    }
+    for (f, g, t) in set.sign_tests() {
+        tally(&f.name, &g.rule, t.result);
+    }
+    for (f, g, t) in set.verify_tests() {
+        tally(&f.name, &g.rule, t.result);
+    }
+    for (rule, (ok, bad)) in &rules {
+        own += ok + bad;
+        // exact comparison is the negative check of sign-deterministic (a randomized signer fails it)
+        if rule != "sign-deterministic" {
+            assert!(
+                *ok > 0 && *bad > 0,
+                "rule {rule}: {ok} valid/acceptable, {bad} invalid"
+            );
+        }
+    }
+    assert!(own >= 150, "only {own} own vectors");
+    let known_bugs: BTreeSet<&str> = set
+        .files
+        .iter()
+        .flat_map(|f| f.notes.iter())
+        .filter(|(_, n)| n.bug_type == sigharness_vectors::BugType::KnownBug)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    for flag in [
+        "HttpsigParamReorder",
+        "HttpsigAbsentHeaderEmpty",
+        "HttpsigUntrimmed",
+        "HttpsigQueryParamRaw",
+        "HttpsigNonceQuote",
+        "HttpsigRandomEd25519",
+        "HttpsigPkcs8Only",
+        "GoPssSaltLength",
+        "GoQueryReencode",
+        "GoRequestTargetNoQuery",
+        "GoEd25519KeyLength",
+        "GoSchemeBehindProxy",
+    ] {
+        assert!(known_bugs.contains(flag), "no vector flagged {flag}");
+    }
+}

@@ -35,6 +35,13 @@ KEY_CHARS = re.compile(r"[a-z0-9_\-.*]*")
 TOKEN_CHARS = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z:/]*")
 
 
+def put(pairs, k, v):
+    """Ordered-map assignment: overwrite in place, else append."""
+    if any(a == k for a, _ in pairs):
+        return [(a, v if a == k else b) for a, b in pairs]
+    return pairs + [(k, v)]
+
+
 class SfParser:
     def __init__(self, s, err):
         self.s, self.i, self.err = s, 0, err
@@ -85,7 +92,7 @@ class SfParser:
                 v = self.item_or_inner()
             else:
                 v = (True, self.params())
-            out = [(a, b) for a, b in out if a != k] + [(k, v)]
+            out = put(out, k, v)
             self.ows()
             if self.i >= len(self.s):
                 return out
@@ -128,7 +135,7 @@ class SfParser:
             if self.peek() == "=":
                 self.i += 1
                 v = self.bare()
-            out = [(a, b) for a, b in out if a != k] + [(k, v)]
+            out = put(out, k, v)
         return out
 
     def key(self):
@@ -309,10 +316,10 @@ class Message:
         t = self.target
         if "://" in t:  # absolute-form
             scheme, rest = t.split("://", 1)
-            auth, slash, pq = rest.partition("/")
-            pq = slash + pq
-            if pq.startswith("?") or pq == "":
-                pq = "/" + pq
+            m = re.match(r"[^/?#]*", rest)
+            auth, pq = rest[:m.end()], rest[m.end():]
+            if not pq.startswith("/"):
+                pq = "/" + pq  # empty path normalizes to "/" (RFC 9110 4.2.3)
             return scheme.lower(), auth, pq
         if self.method == "CONNECT":
             return self.scheme, t, None
@@ -424,7 +431,7 @@ def component_value(msg, request, name, params, sf_types):
         for k in keys:
             if k not in allowed:
                 raise VecError("unsupported_component_parameter", "%s on %s" % (k, name))
-        if name == "@query-param" and not isinstance(p.get("name"), str):
+        if name == "@query-param" and (not isinstance(p.get("name"), str) or isinstance(p["name"], Token)):
             raise VecError("invalid_component", "@query-param needs a string name")
         if name not in DERIVED:
             raise VecError("invalid_component", "unknown derived component %s" % name)
@@ -436,7 +443,7 @@ def component_value(msg, request, name, params, sf_types):
                 raise VecError("unsupported_component_parameter", "%s on %s" % (k, name))
         if "bs" in p and ("sf" in p or "key" in p):
             raise VecError("incompatible_component_parameters")
-        if "key" in p and not isinstance(p["key"], str):
+        if "key" in p and (not isinstance(p["key"], str) or isinstance(p["key"], Token)):
             raise VecError("invalid_component", "key must be a string")
     for k in ("req", "sf", "bs", "tr"):
         if k in p and p[k] is not True:
