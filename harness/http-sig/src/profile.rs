@@ -1,0 +1,5 @@
+pub struct SigningProfile;
+pub struct DerivedComponent;
+pub struct HeaderSelection;
+pub struct KeyConfig;
+pub struct SignatureParameter;
