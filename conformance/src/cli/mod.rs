@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 use sigharness_report::exit_code;
 
 use crate::conformance::RunRequest;
+
+pub mod serve;
 use crate::runner::SuiteOptions;
 
 #[derive(Parser, Debug)]
@@ -27,6 +29,9 @@ pub struct Cli {
 pub enum Command {
     /// Run conformance suites against a target (default: every suite, embedded reference targets).
     Conformance(ConformanceArgs),
+    /// Run a mock (broker, ...) on its own until Ctrl-C.
+    #[command(subcommand)]
+    Serve(serve::ServeCommand),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -163,5 +168,6 @@ pub fn main() -> ExitCode {
             };
             code(rt.block_on(crate::conformance::main(crate::suites::all(), req)))
         }
+        Command::Serve(cmd) => serve::run(&rt, cmd),
     }
 }
