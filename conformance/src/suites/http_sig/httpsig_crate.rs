@@ -86,13 +86,13 @@ fn load_key(key: &KeyInput, alg: &str) -> Result<Key, TargetError> {
     let name = alg_name(alg)?;
     let text = key.text()?;
     match key.format.as_str() {
-        "shared-secret-base64" => SharedKey::from_base64(&name, text.trim())
+        "base64" => SharedKey::from_base64(&name, text.trim())
             .map(Key::Shared)
             .map_err(map_err),
-        "pem-pkcs8-private" => SecretKey::from_pem(&name, text)
+        "pem-pkcs8" => SecretKey::from_pem(&name, text)
             .map(Key::Secret)
             .map_err(map_err),
-        "pem-spki" | "pem-spki-public" => PublicKey::from_pem(&name, text)
+        "pem-spki" => PublicKey::from_pem(&name, text)
             .map(Key::Public)
             .map_err(map_err),
         other => Err(TargetError::unsupported(format!(
@@ -112,6 +112,7 @@ fn values_for(
     req_param: bool,
     msg: &RawMessage,
     request: Option<&RawMessage>,
+    scheme: &str,
 ) -> Result<Vec<String>, TargetError> {
     let src = if req_param {
         request.ok_or_else(|| {
@@ -122,6 +123,10 @@ fn values_for(
         })?
     } else {
         msg
+    };
+    let scheme_of = |m: &RawMessage| match &m.start {
+        StartLine::Request { target, .. } if target.contains("://") => m.scheme(),
+        _ => scheme.to_ascii_lowercase(),
     };
     let v = match name {
         HttpMessageComponentName::HttpField(f) => src.values(f),
@@ -137,13 +142,13 @@ fn values_for(
                         if target.contains("://") {
                             vec![target.clone()]
                         } else {
-                            vec![format!("{}://{a}{target}", src.scheme())]
+                            vec![format!("{}://{a}{target}", scheme_of(src))]
                         }
                     }
                     _ => vec![],
                 },
                 DerivedComponentName::Authority => src.authority().into_iter().collect(),
-                DerivedComponentName::Scheme if src.is_request() => vec![src.scheme()],
+                DerivedComponentName::Scheme if src.is_request() => vec![scheme_of(src)],
                 DerivedComponentName::RequestTarget => match &src.start {
                     StartLine::Request { target, .. } => vec![target.clone()],
                     _ => vec![],
@@ -171,6 +176,7 @@ fn values_for(
 fn build_base(
     message: &str,
     request: Option<&str>,
+    scheme: &str,
     params: &HttpSignatureParams,
 ) -> Result<HttpSignatureBase, TargetError> {
     let msg = parse(message)?;
@@ -178,7 +184,7 @@ fn build_base(
     let mut lines = Vec::with_capacity(params.covered_components.len());
     for id in &params.covered_components {
         let req_param = id.params.0.contains(&HttpMessageComponentParam::Req);
-        let values = values_for(&id.name, req_param, &msg, req.as_ref())?;
+        let values = values_for(&id.name, req_param, &msg, req.as_ref(), scheme)?;
         lines.push(HttpMessageComponent::try_from((id, values.as_slice())).map_err(map_err)?);
     }
     HttpSignatureBase::try_new(&lines, params).map_err(map_err)
@@ -188,27 +194,61 @@ fn parse_params(s: &str) -> Result<HttpSignatureParams, TargetError> {
     HttpSignatureParams::try_from(s).map_err(map_err)
 }
 
-/// The policy parts the crate has no API for.
-fn inexpressible(p: &VerifyPolicy) -> Option<String> {
+/// The policy rules this signature breaks that the crate has no API to check. (A rule the
+/// signature satisfies needs no check, so the crate is not blamed for lacking it there.)
+fn inexpressible(p: &VerifyPolicy, params: &HttpSignatureParams) -> Option<String> {
     let mut v = Vec::new();
-    if p.max_age.is_some() {
-        v.push("max age of `created`");
+    let created = params.created;
+    if let (Some(max), Some(c)) = (p.max_age, created)
+        && p.now.saturating_sub(c) > max
+    {
+        v.push("max age of `created`".to_string());
     }
-    if p.created_skew.is_some() {
-        v.push("`created` in the future");
+    if p.max_age.is_some() && created.is_none() {
+        v.push("`created` required by a max age".to_string());
     }
-    if !p.required_components.is_empty() {
-        v.push("required components");
+    if let (Some(skew), Some(c)) = (p.created_skew, created)
+        && c > p.now.saturating_add(skew)
+    {
+        v.push("`created` in the future".to_string());
     }
-    if !p.required_params.is_empty() {
-        v.push("required parameters");
+    let covered: Vec<String> = params
+        .covered_components
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    for r in &p.required_components {
+        if !covered.iter().any(|c| c == r) {
+            v.push(format!("required component {r}"));
+        }
     }
-    if !p.seen_nonces.is_empty() {
-        v.push("nonce replay");
+    for r in &p.required_params {
+        let present = match r.as_str() {
+            "created" => params.created.is_some(),
+            "expires" => params.expires.is_some(),
+            "nonce" => params.nonce.is_some(),
+            "alg" => params.alg.is_some(),
+            "keyid" => params.keyid.is_some(),
+            "tag" => params.tag.is_some(),
+            _ => false,
+        };
+        if !present {
+            v.push(format!("required parameter {r}"));
+        }
+    }
+    if let Some(n) = &params.nonce
+        && p.seen_nonces.contains(n)
+    {
+        v.push("nonce replay".to_string());
+    }
+    if let Some(t) = &p.required_tag
+        && params.tag.as_ref() != Some(t)
+    {
+        v.push("required tag".to_string());
     }
     (!v.is_empty()).then(|| {
         format!(
-            "the httpsig verifier only checks `expires`; it has no check for: {}",
+            "the httpsig verifier only checks `expires`; this signature breaks a rule it has no check for: {}",
             v.join(", ")
         )
     })
@@ -219,14 +259,18 @@ impl HttpSigTarget for HttpsigCrate {
         "httpsig-crate"
     }
 
+    fn key_formats(&self) -> &'static [&'static str] {
+        &["pem-pkcs8", "pem-spki", "base64"]
+    }
+
     fn signature_base(&self, input: &BaseInput<'_>) -> Result<String, TargetError> {
         let params = parse_params(input.signature_params)?;
-        Ok(build_base(input.message, input.request, &params)?.to_string())
+        Ok(build_base(input.message, input.request, input.scheme, &params)?.to_string())
     }
 
     fn sign(&self, input: &SignInput<'_>) -> Result<String, TargetError> {
         let params = parse_params(input.signature_params)?;
-        let base = build_base(input.message, input.request, &params)?;
+        let base = build_base(input.message, input.request, input.scheme, &params)?;
         let headers = match load_key(input.key, input.alg)? {
             Key::Secret(k) => base.build_signature_headers(&k, Some(input.label)),
             Key::Shared(k) => base.build_signature_headers(&k, Some(input.label)),
@@ -248,9 +292,6 @@ impl HttpSigTarget for HttpsigCrate {
     }
 
     fn verify(&self, input: &VerifyInput<'_>) -> Result<(), TargetError> {
-        if let Some(why) = inexpressible(input.policy) {
-            return Err(TargetError::unsupported(why));
-        }
         let missing =
             |n: &str| TargetError::rejected("signature_not_found", format!("no {n} field"));
         let sig = combined(input.message, "signature").ok_or_else(|| missing("Signature"))?;
@@ -272,6 +313,19 @@ impl HttpSigTarget for HttpsigCrate {
                 ));
             }
         };
+        // Key resolution is the application's (RFC 9421 §3.2 step 5): a keyid naming another key
+        // finds no key.
+        if let Some(k) = &headers.signature_params().keyid
+            && *k != input.key.id
+        {
+            return Err(TargetError::rejected(
+                "unknown_key",
+                format!("keyid {k:?} is not the configured key {:?}", input.key.id),
+            ));
+        }
+        if let Some(why) = inexpressible(input.policy, headers.signature_params()) {
+            return Err(TargetError::unsupported(why));
+        }
         // The crate compares `expires` with the wall clock; it cannot verify at another time.
         if input.policy.check_expires
             && let Some(exp) = headers.signature_params().expires
@@ -287,7 +341,12 @@ impl HttpSigTarget for HttpsigCrate {
                 )));
             }
         }
-        let base = build_base(input.message, input.request, headers.signature_params())?;
+        let base = build_base(
+            input.message,
+            input.request,
+            input.scheme,
+            headers.signature_params(),
+        )?;
         let res = match load_key(input.key, input.alg)? {
             Key::Secret(k) => base.verify_signature_headers(&k, headers),
             Key::Public(k) => base.verify_signature_headers(&k, headers),

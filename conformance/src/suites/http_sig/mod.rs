@@ -10,10 +10,12 @@
 //! SHOULD/MAY case, as BoGo shims distinguish "unimplemented" from "wrong".
 
 pub mod httpsig_crate;
+pub mod ours;
 pub mod raw;
 pub mod rfc_keys;
 pub mod rules;
 pub mod target;
+pub mod vectors;
 
 use std::sync::Arc;
 
@@ -70,6 +72,7 @@ pub fn judge_unsupported(level: Level, what: &str) -> Outcome {
 pub fn make_target(opts: &SuiteOptions) -> Result<Box<dyn HttpSigTarget>, SetupError> {
     match opts.target_or(TARGETS)? {
         "httpsig-crate" => Ok(Box::new(httpsig_crate::HttpsigCrate)),
+        "ours" => Ok(Box::new(ours::Ours)),
         other => Err(SetupError::new(format!(
             "target {other:?} of the http-sig suite is not available in this build"
         ))),
@@ -82,8 +85,11 @@ pub struct HttpSigSuite;
 
 impl HttpSigSuite {
     /// Every case, in run order.
-    pub fn all_cases(&self, _opts: &SuiteOptions) -> Result<Vec<HsCase>, SetupError> {
-        Ok(rules::cases())
+    pub fn all_cases(&self, opts: &SuiteOptions) -> Result<Vec<HsCase>, SetupError> {
+        let set = vectors::load(opts.vectors_dir.as_deref())?;
+        let mut all = vectors::cases(Arc::new(set));
+        all.extend(rules::cases());
+        Ok(all)
     }
 }
 

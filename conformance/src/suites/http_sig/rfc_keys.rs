@@ -88,18 +88,13 @@ pub const SHARED_SECRET: &str = r#"uzvJfB4u3N0Jy4T7NZ75MDVcr8zSTInedJtkgcu46YW4X
 "#;
 
 pub fn ed25519_private() -> KeyInput {
-    KeyInput::new("test-key-ed25519", "pem-pkcs8-private", true, ED25519_PKCS8)
+    KeyInput::new("test-key-ed25519", "pem-pkcs8", true, ED25519_PKCS8)
 }
 pub fn ed25519_public() -> KeyInput {
     KeyInput::new("test-key-ed25519", "pem-spki", false, ED25519_SPKI)
 }
 pub fn shared_secret() -> KeyInput {
-    KeyInput::new(
-        "test-shared-secret",
-        "shared-secret-base64",
-        true,
-        SHARED_SECRET,
-    )
+    KeyInput::new("test-shared-secret", "base64", true, SHARED_SECRET)
 }
 pub fn p256_public() -> KeyInput {
     KeyInput::new("test-key-ecc-p256", "pem-spki", false, P256_SPKI)

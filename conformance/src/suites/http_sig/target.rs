@@ -14,8 +14,8 @@ use std::fmt;
 pub struct KeyInput {
     /// Key id (`test-key-ed25519`, ...), used as `keyid` when a case needs one.
     pub id: String,
-    /// Encoding: `pem-pkcs8-private`, `pem-spki`, `pem-sec1-private`, `pem-pkcs1-private`,
-    /// `pem-pkcs1-public`, `jwk`, `shared-secret-base64`.
+    /// Encoding, as named in `vectors/keys/index.json`: `pem-pkcs8`, `pem-pkcs8-rsassa-pss`,
+    /// `pem-spki`, `pem-sec1`, `pem-pkcs1-private`, `pem-pkcs1-public`, `jwk`, `base64`.
     pub format: String,
     /// Whether the material holds a private (or shared) key.
     pub private: bool,
@@ -47,6 +47,11 @@ pub struct BaseInput<'a> {
     pub message: &'a str,
     /// The related request, for `;req` components of a response.
     pub request: Option<&'a str>,
+    /// Scheme the message was received over (`https` unless a vector says otherwise).
+    pub scheme: &'a str,
+    /// Structured types the application declares for fields (`name`, `item|list|dictionary`),
+    /// needed for `;sf` (RFC 9421 §2.1.1).
+    pub structured_fields: &'a [(String, String)],
     /// The signature parameters as they appear in `Signature-Input` after `label=`:
     /// `("@method" "@path");created=1618884473;keyid="k"`.
     pub signature_params: &'a str,
@@ -57,6 +62,11 @@ pub struct BaseInput<'a> {
 pub struct SignInput<'a> {
     pub message: &'a str,
     pub request: Option<&'a str>,
+    /// Scheme the message was received over (`https` unless a vector says otherwise).
+    pub scheme: &'a str,
+    /// Structured types the application declares for fields (`name`, `item|list|dictionary`),
+    /// needed for `;sf` (RFC 9421 §2.1.1).
+    pub structured_fields: &'a [(String, String)],
     /// Covered components and parameters, serialized as in `Signature-Input`, in the order the
     /// signer must keep.
     pub signature_params: &'a str,
@@ -84,6 +94,8 @@ pub struct VerifyPolicy {
     pub required_params: Vec<String>,
     /// Nonces already seen (a replay cache pre-filled by the case).
     pub seen_nonces: Vec<String>,
+    /// Required value of the `tag` parameter.
+    pub required_tag: Option<String>,
 }
 
 impl VerifyPolicy {
@@ -102,6 +114,11 @@ impl VerifyPolicy {
 pub struct VerifyInput<'a> {
     pub message: &'a str,
     pub request: Option<&'a str>,
+    /// Scheme the message was received over (`https` unless a vector says otherwise).
+    pub scheme: &'a str,
+    /// Structured types the application declares for fields (`name`, `item|list|dictionary`),
+    /// needed for `;sf` (RFC 9421 §2.1.1).
+    pub structured_fields: &'a [(String, String)],
     /// The label to verify; `None` = the only signature in the message.
     pub label: Option<&'a str>,
     /// Verification key (public key, or the shared secret).
@@ -149,6 +166,11 @@ impl fmt::Display for TargetError {
 pub trait HttpSigTarget: Send + Sync {
     /// Target name as given to `--target`.
     fn name(&self) -> &'static str;
+    /// Key encodings this target prefers, best first (the suite hands over the first of a key's
+    /// files in this order; empty = the key's first file).
+    fn key_formats(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// The signature base (RFC 9421 §2.5) for the covered components and parameters.
     fn signature_base(&self, input: &BaseInput<'_>) -> Result<String, TargetError>;
     /// Sign: the message text with `Signature-Input` and `Signature` added for `label`.
