@@ -34,7 +34,7 @@ const HELP: &str = "cargo xtask <TASK>
 
 Tasks:
   conformance [ARGS]   build and run `sigharness conformance [ARGS]` (try --help, --list)
-  bench [GROUP]        run criterion benchmarks (groups: http-sig) and print ratios
+  bench [GROUP]        run criterion benchmarks (groups: http-sig, mq-hub) and print ratios
   ci                   run what CI runs: tests, conformance, interop
 ";
 
@@ -60,6 +60,20 @@ fn main() -> ExitCode {
                 "conformance",
             ]);
             c.args(rest);
+            status(c)
+        }
+        "bench" => {
+            let Some(group) = rest.first() else {
+                eprintln!("xtask bench: name a group (mq-hub, ...)\n\n{HELP}");
+                return ExitCode::from(2);
+            };
+            let bench = group.replace('-', "_");
+            let mut c = cargo();
+            c.args(["bench", "-p", "sigharness-benches", "--bench", &bench]);
+            if rest.len() > 1 {
+                c.arg("--");
+                c.args(&rest[1..]);
+            }
             status(c)
         }
         "ci" => {

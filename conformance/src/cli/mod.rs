@@ -1,6 +1,9 @@
 //! The `sigharness` command line. One module per command family; each exposes an `Args` type
 //! (clap) and a `run` function returning the process exit code.
 
+pub mod mq_hub;
+pub mod serve;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,10 +26,16 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run conformance suites against a target (default: every suite, embedded reference targets).
     Conformance(ConformanceArgs),
+    /// MQ Hub (RFC-130) client: keygen, token, put, get, take, delete.
+    MqHub(mq_hub::MqHubArgs),
+    /// Run a reference server in the foreground (mq-hub, ...).
+    Serve(serve::ServeArgs),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -163,5 +172,7 @@ pub fn main() -> ExitCode {
             };
             code(rt.block_on(crate::conformance::main(crate::suites::all(), req)))
         }
+        Command::MqHub(args) => code(rt.block_on(mq_hub::run(args))),
+        Command::Serve(args) => code(rt.block_on(serve::run(args))),
     }
 }

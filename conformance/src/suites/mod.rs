@@ -2,7 +2,9 @@
 
 use crate::runner::Suite;
 
+pub mod mq_hub;
+
 /// Every suite, in the order `cargo xtask conformance` runs them.
 pub fn all() -> Vec<Box<dyn Suite>> {
-    vec![]
+    vec![Box::new(mq_hub::MqHubSuite)]
 }
