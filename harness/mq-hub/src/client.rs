@@ -50,6 +50,8 @@ pub struct MqClient {
     http: reqwest::Client,
     key: Arc<DidKeyPair>,
     bound: Duration,
+    /// The last (token, signatureOfDid): signing costs about a millisecond and a token is reused.
+    last_sig: Arc<std::sync::Mutex<Option<(String, String)>>>,
 }
 
 fn transport(e: reqwest::Error, bound: Duration) -> MqHubError {
@@ -85,6 +87,7 @@ impl MqClient {
             http,
             key,
             bound,
+            last_sig: Default::default(),
         })
     }
 
@@ -102,6 +105,20 @@ impl MqClient {
     }
     pub fn profile(&self) -> Profile {
         self.profile
+    }
+
+    fn sig(&self, token: &str) -> String {
+        if let Ok(g) = self.last_sig.lock()
+            && let Some((t, s)) = &*g
+            && t == token
+        {
+            return s.clone();
+        }
+        let s = self.key.signature_of_did(token);
+        if let Ok(mut g) = self.last_sig.lock() {
+            *g = Some((token.to_string(), s.clone()));
+        }
+        s
     }
 
     fn auth_header(&self) -> &'static str {
@@ -246,7 +263,7 @@ impl MqClient {
 
     /// Long-poll our queue: the oldest message (left in place), or `None` on 204.
     pub async fn get(&self, domain: &str, token: &str) -> Result<Option<Message>> {
-        let sig = self.key.signature_of_did(token);
+        let sig = self.sig(token);
         let (s, _, b) = self
             .send(
                 Method::GET,
@@ -265,7 +282,7 @@ impl MqClient {
         token: &str,
         id: Option<&str>,
     ) -> Result<Option<Message>> {
-        let sig = self.key.signature_of_did(token);
+        let sig = self.sig(token);
         let h = self.hash_did();
         let path = match (self.profile, id) {
             (Profile::Rfc130, id) => {
@@ -284,7 +301,7 @@ impl MqClient {
 
     /// Delete message `id` from our queue.
     pub async fn delete(&self, domain: &str, token: &str, id: &str) -> Result<()> {
-        let sig = self.key.signature_of_did(token);
+        let sig = self.sig(token);
         let (s, _, b) = self
             .send(
                 Method::DELETE,

@@ -33,6 +33,9 @@ use crate::error::{MqHubError, Result};
 /// Longest token string a server looks at.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
+/// Most verified tokens remembered.
+const VERIFIED_CACHE: usize = 16_384;
+
 /// What a token allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -85,6 +88,10 @@ enum Signer {
 
 /// Issues and checks tokens with the server's own key.
 pub struct TokenAuthority {
+    /// Tokens whose signature verified, by SHA-256 of the token string (bounded; the time window
+    /// is still checked on every use). Clients reuse a token for many requests and secp256k1
+    /// verification costs about a millisecond.
+    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], Claims>>,
     profile: Profile,
     issuer: String,
     public_b58: String,
@@ -179,6 +186,7 @@ impl TokenAuthority {
                     .map_err(|e| MqHubError::Key(e.to_string()))?;
                 let public = pair.public_key().as_ref().to_vec();
                 Ok(TokenAuthority {
+                    verified: Default::default(),
                     profile,
                     issuer,
                     public_b58: b58(&public),
@@ -196,6 +204,7 @@ impl TokenAuthority {
                         .map_err(|e| MqHubError::Key(e.to_string()))?;
                 let public_b58 = b58(pair.public_key().as_ref());
                 Ok(TokenAuthority {
+                    verified: Default::default(),
                     profile,
                     issuer,
                     public_b58,
@@ -279,6 +288,33 @@ impl TokenAuthority {
                 "token longer than {MAX_TOKEN_LEN} bytes"
             )));
         }
+        let key = sha256(token.as_bytes());
+        let cached = self.verified.lock().ok().and_then(|m| m.get(&key).cloned());
+        let claims = match cached {
+            Some(c) => c,
+            None => {
+                let c = self.verify_signature(token)?;
+                if let Ok(mut m) = self.verified.lock() {
+                    if m.len() >= VERIFIED_CACHE {
+                        m.clear();
+                    }
+                    m.insert(key, c.clone());
+                }
+                c
+            }
+        };
+        // RFC 7519 §4.1.5: the token MUST NOT be accepted before nbf.
+        if now < claims.nbf {
+            return Err(forbidden(format!("token not valid before {}", claims.nbf)));
+        }
+        // RFC 7519 §4.1.4: the current time MUST be before exp.
+        if now >= claims.exp {
+            return Err(forbidden(format!("token expired at {}", claims.exp)));
+        }
+        Ok(claims)
+    }
+
+    fn verify_signature(&self, token: &str) -> Result<Claims> {
         let claims: Claims = match &self.signer {
             Signer::Jwt { dec, .. } => {
                 let mut v = Validation::new(Algorithm::ES256);
@@ -322,14 +358,6 @@ impl TokenAuthority {
                     .map_err(|e| forbidden(format!("token body is not the expected JSON: {e}")))?
             }
         };
-        // RFC 7519 §4.1.5: the token MUST NOT be accepted before nbf.
-        if now < claims.nbf {
-            return Err(forbidden(format!("token not valid before {}", claims.nbf)));
-        }
-        // RFC 7519 §4.1.4: the current time MUST be before exp.
-        if now >= claims.exp {
-            return Err(forbidden(format!("token expired at {}", claims.exp)));
-        }
         Ok(claims)
     }
 
