@@ -1,6 +1,9 @@
 //! The `sigharness` command line. One module per command family; each exposes an `Args` type
 //! (clap) and a `run` function returning the process exit code.
 
+pub mod mq_hub;
+pub mod serve;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +30,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run conformance suites against a target (default: every suite, embedded reference targets).
@@ -36,6 +41,8 @@ pub enum Command {
     /// Run a mock (broker, ...) on its own until Ctrl-C.
     #[command(subcommand)]
     Serve(serve::ServeCommand),
+    /// MQ Hub (RFC-130) client: keygen, token, put, get, take, delete.
+    MqHub(mq_hub::MqHubArgs),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -174,5 +181,6 @@ pub fn main() -> ExitCode {
         }
         Command::HttpSig(args) => code(http_sig::run(args)),
         Command::Serve(cmd) => serve::run(&rt, cmd),
+        Command::MqHub(args) => code(rt.block_on(mq_hub::run(args))),
     }
 }

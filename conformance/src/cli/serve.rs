@@ -1,4 +1,6 @@
-//! `sigharness serve ...`: run a mock on its own, for clients outside this process.
+//! `sigharness serve <SERVER>`: run one of the mocks or reference servers in the foreground until
+//! Ctrl-C, for clients outside this process. Each server is a variant of [`ServeCommand`] with its
+//! own arguments. Only loopback listen addresses are accepted.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,6 +15,18 @@ use super::code;
 pub enum ServeCommand {
     /// The embedded AMQP 1.0 broker (topics, queues, TLS, SASL, fault plans) until Ctrl-C.
     Broker(BrokerArgs),
+    /// The MQ Hub (RFC-130) reference server.
+    MqHub(MqHubServeArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct MqHubServeArgs {
+    /// Loopback address to listen on (port 0 = any free port; the chosen one is printed).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: String,
+    /// TOML configuration (see mq_hub::HubConfig); defaults apply when absent.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -36,9 +50,9 @@ pub struct BrokerArgs {
 
 /// Parse and check a listen address: only loopback addresses are allowed in this project.
 pub fn loopback_addr(s: &str) -> Result<SocketAddr, String> {
-    let addr: SocketAddr = s
-        .parse()
-        .map_err(|e| format!("--listen {s:?}: not an IP:PORT address ({e}); use e.g. 127.0.0.1:5672"))?;
+    let addr: SocketAddr = s.parse().map_err(|e| {
+        format!("--listen {s:?}: not an IP:PORT address ({e}); use e.g. 127.0.0.1:5672")
+    })?;
     if !addr.ip().is_loopback() {
         return Err(format!(
             "--listen {addr}: only loopback addresses (127.0.0.1, ::1) are allowed"
@@ -50,7 +64,34 @@ pub fn loopback_addr(s: &str) -> Result<SocketAddr, String> {
 pub fn run(rt: &tokio::runtime::Runtime, cmd: ServeCommand) -> ExitCode {
     match cmd {
         ServeCommand::Broker(args) => rt.block_on(serve_broker(args)),
+        ServeCommand::MqHub(args) => match rt.block_on(serve_mq_hub(args)) {
+            Ok(()) => code(exit_code::ALL_MUST_PASSED),
+            Err(e) => {
+                eprintln!("sigharness serve mq-hub: {e}");
+                code(exit_code::COULD_NOT_RUN)
+            }
+        },
     }
+}
+
+async fn serve_mq_hub(a: MqHubServeArgs) -> Result<(), String> {
+    let listen = loopback_addr(&a.listen)?;
+    let cfg = match &a.config {
+        Some(p) => mq_hub::HubConfig::load(p).map_err(|e| e.to_string())?,
+        None => mq_hub::HubConfig::default(),
+    };
+    let desc = format!("profile {}, storage {:?}", cfg.profile, cfg.storage);
+    let h = mq_hub::RunningHub::start(cfg, listen)
+        .await
+        .map_err(|e| e.to_string())?;
+    // One line on stdout that scripts (and the durability test) wait for.
+    println!("mq-hub listening on {} ({desc})", h.url());
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| format!("waiting for Ctrl-C: {e}"))?;
+    h.stop().await;
+    Ok(())
 }
 
 async fn serve_broker(args: BrokerArgs) -> ExitCode {

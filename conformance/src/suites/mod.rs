@@ -4,7 +4,12 @@ pub mod http_sig;
 
 use crate::runner::Suite;
 
+pub mod mq_hub;
+
 /// Every suite, in the order `cargo xtask conformance` runs them.
 pub fn all() -> Vec<Box<dyn Suite>> {
-    vec![Box::new(http_sig::HttpSigSuite)]
+    vec![
+        Box::new(http_sig::HttpSigSuite),
+        Box::new(mq_hub::MqHubSuite),
+    ]
 }

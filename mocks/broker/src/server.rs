@@ -166,7 +166,9 @@ impl BrokerBuilder {
         }
         let tls = match (self.chain, self.key) {
             (Some(chain), Some(key)) => Some(tls::server_config(chain, key, self.client_ca)?),
-            (None, None) if self.client_ca.is_some() => return Err(BrokerError::ClientCaWithoutTls),
+            (None, None) if self.client_ca.is_some() => {
+                return Err(BrokerError::ClientCaWithoutTls);
+            }
             (None, None) => None,
             _ => {
                 return Err(BrokerError::Tls(
@@ -175,12 +177,13 @@ impl BrokerBuilder {
             }
         };
         let faults = FaultState::new(&self.plan)?;
-        let listener = TcpListener::bind(self.listen)
-            .await
-            .map_err(|source| BrokerError::Bind {
-                addr: self.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(self.listen)
+                .await
+                .map_err(|source| BrokerError::Bind {
+                    addr: self.listen,
+                    source,
+                })?;
         let addr = listener.local_addr().map_err(|source| BrokerError::Bind {
             addr: self.listen,
             source,
@@ -196,7 +199,11 @@ impl BrokerBuilder {
             internal: Arc::new(PeerIdentity::default()),
         });
         let accept_task = tokio::spawn(accept_loop(listener, shared.clone()));
-        let scheme = if shared.tls.is_some() { "amqps" } else { "amqp" };
+        let scheme = if shared.tls.is_some() {
+            "amqps"
+        } else {
+            "amqp"
+        };
         Ok(BrokerHandle {
             url: format!("{scheme}://{addr}"),
             addr,
@@ -482,7 +489,9 @@ where
             return refused(
                 &shared,
                 ident,
-                format!("protocol id {id} not supported (0 = AMQP, 3 = SASL; TLS is terminated by the broker, use amqps)"),
+                format!(
+                    "protocol id {id} not supported (0 = AMQP, 3 = SASL; TLS is terminated by the broker, use amqps)"
+                ),
             );
         }
     };
@@ -535,7 +544,11 @@ async fn run_connection(
     }
 }
 
-async fn run_session(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut session: ListenerSessionHandle) {
+async fn run_session(
+    shared: Arc<Shared>,
+    peer: Arc<PeerIdentity>,
+    mut session: ListenerSessionHandle,
+) {
     let link_acceptor = LinkAcceptor::new();
     while let Some(attach) = session.next_incoming_attach().await {
         match link_acceptor
@@ -907,7 +920,9 @@ mod tests {
         );
         let mut conn = tokio::time::timeout(
             step,
-            Connection::builder().container_id("proton-like").open_with_stream(wire),
+            Connection::builder()
+                .container_id("proton-like")
+                .open_with_stream(wire),
         )
         .await
         .unwrap()
@@ -934,8 +949,13 @@ mod tests {
             .unwrap();
         r.accept(&d).await.unwrap();
         assert_eq!(d.body(), "ping");
-        let attaches = broker.journal().filter(|e| matches!(e.event, Event::Attach { .. }));
+        let attaches = broker
+            .journal()
+            .filter(|e| matches!(e.event, Event::Attach { .. }));
         assert_eq!(attaches.len(), 2);
-        assert!(attaches.iter().all(|e| e.link() == Some(name)), "{attaches:?}");
+        assert!(
+            attaches.iter().all(|e| e.link() == Some(name)),
+            "{attaches:?}"
+        );
     }
 }

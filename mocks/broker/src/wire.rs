@@ -414,8 +414,10 @@ mod tests {
         );
         // Outbound restores the wire name.
         let mut back = Scanner::new(BROKER_WR);
-        back.raw
-            .extend(attach_frame(&format!("same{OUTGOING_SUFFIX}"), Role::Sender));
+        back.raw.extend(attach_frame(
+            &format!("same{OUTGOING_SUFFIX}"),
+            Role::Sender,
+        ));
         let mut out2 = Vec::new();
         back.process(&mut out2).unwrap();
         assert_eq!(names(&out2), vec!["same".to_string()]);

@@ -16,7 +16,9 @@ use tokio::net::TcpStream;
 pub const STEP: Duration = Duration::from_secs(10);
 
 pub async fn bounded<F: std::future::Future>(f: F) -> F::Output {
-    tokio::time::timeout(STEP, f).await.expect("step did not finish within 10 s")
+    tokio::time::timeout(STEP, f)
+        .await
+        .expect("step did not finish within 10 s")
 }
 
 pub async fn connect(addr: std::net::SocketAddr, id: &str) -> ConnectionHandle<()> {
