@@ -1,6 +1,8 @@
 //! The `sigharness` command line. One module per command family; each exposes an `Args` type
 //! (clap) and a `run` function returning the process exit code.
 
+pub mod msg_signer;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,9 +26,12 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process; boxing buys nothing
 pub enum Command {
     /// Run conformance suites against a target (default: every suite, embedded reference targets).
     Conformance(ConformanceArgs),
+    /// The reference messaging-signer client (container-sign, clear-sign, blob-sign).
+    MsgSigner(msg_signer::Args),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -163,5 +168,6 @@ pub fn main() -> ExitCode {
             };
             code(rt.block_on(crate::conformance::main(crate::suites::all(), req)))
         }
+        Command::MsgSigner(args) => code(rt.block_on(msg_signer::run(args))),
     }
 }
