@@ -65,10 +65,7 @@ async fn container_sign_prints_the_deployed_shape_and_exits_0() {
                 support::signed_reply(seen),
             )]
         }),
-        support::Options {
-            tls: None,
-            sasl_external: false,
-        },
+        support::Options::default(),
     )
     .await;
     let dir = tempfile::tempdir().unwrap();

@@ -406,6 +406,45 @@ msg_signer:
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn request_body_round_trips(
+            creator in "[a-z][a-z0-9.-]{0,20}",
+            task in "[0-9A-Za-z-]{1,12}",
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            key in "[0-9A-F]{8,40}",
+        ) {
+            let ctx = RunContext { creator: creator.clone(), task_id: task.clone(), signing_key_name: None };
+            let reqs = build_requests(&cfg(), &ctx, &[SignInput::Blob { data: data.clone() }], std::slice::from_ref(&key),
+                SystemTime::UNIX_EPOCH, || "rid".to_string()).unwrap();
+            let r = &reqs[0];
+            let back: Value = serde_json::from_str(&r.body_text()).unwrap();
+            proptest::prop_assert_eq!(&back, &r.body);
+            proptest::prop_assert_eq!(B64.decode(back["artifact"].as_str().unwrap()).unwrap(), data);
+            proptest::prop_assert_eq!(back["sig_key_id"].as_str().unwrap(), &key[key.len() - 8..]);
+            proptest::prop_assert_eq!(&r.to, &format!("topic://Sign.{creator}"));
+            proptest::prop_assert_eq!(&r.application_properties["pub_task_id"], &task);
+        }
+
+        #[test]
+        fn reply_envelope_round_trips(id in "\\PC{1,40}", signed in "[A-Za-z0-9+/=]{1,60}") {
+            let env = reply_envelope("t", json!({"request_id": id, "errors": [], "signing_status": "success", "signed_payload": signed}));
+            match parse_reply(&env.to_string(), "request_id", |_| Some("signed_payload")) {
+                IncomingReply::Correlated(r) => {
+                    proptest::prop_assert_eq!(r.id, id);
+                    proptest::prop_assert_eq!(r.verdict, ReplyVerdict::Signed);
+                    proptest::prop_assert_eq!(r.envelope, env);
+                }
+                other => proptest::prop_assert!(false, "{:?}", other),
+            }
+        }
+
+        #[test]
+        fn arbitrary_reply_text_never_panics(text in "\\PC{0,200}") {
+            let _ = parse_reply(&text, "request_id", |_| Some("signed_claim"));
+        }
+    }
+
     #[test]
     fn repo_strips_registry_and_tag() {
         assert_eq!(repo_of("reg.io/ns/repo:1"), "ns/repo");
