@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod rabbitmq;
+
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -36,6 +38,8 @@ Tasks:
   conformance [ARGS]   build and run `sigharness conformance [ARGS]` (try --help, --list)
   bench [GROUP]        run criterion benchmarks (groups: http-sig) and print ratios
   ci                   run what CI runs: tests, conformance, interop
+  broker rabbitmq start|stop|status [--dir DIR]
+                       a real RabbitMQ (Debian package) on loopback with generated certificates
 ";
 
 fn main() -> ExitCode {
@@ -62,6 +66,19 @@ fn main() -> ExitCode {
             c.args(rest);
             status(c)
         }
+        "broker" => match rest.first().map(String::as_str) {
+            Some("rabbitmq") => match rabbitmq::main(&rest[1..], &workspace_root()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("xtask broker rabbitmq: {e}");
+                    ExitCode::from(2)
+                }
+            },
+            _ => {
+                eprintln!("usage: cargo xtask broker rabbitmq start|stop|status [--dir DIR]");
+                ExitCode::from(2)
+            }
+        },
         "ci" => {
             let mut c = Command::new(workspace_root().join(".ci/run"));
             c.current_dir(workspace_root());

@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand};
 use sigharness_report::exit_code;
 
 use crate::conformance::RunRequest;
+
+pub mod serve;
 use crate::runner::SuiteOptions;
+
+pub mod http_sig;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -32,6 +36,11 @@ pub enum Command {
     Conformance(ConformanceArgs),
     /// The reference messaging-signer client (container-sign, clear-sign, blob-sign).
     MsgSigner(msg_signer::Args),
+    /// RFC 9421 HTTP Message Signatures: sign, verify, print signature bases.
+    HttpSig(http_sig::Args),
+    /// Run a mock (broker, ...) on its own until Ctrl-C.
+    #[command(subcommand)]
+    Serve(serve::ServeCommand),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -169,5 +178,7 @@ pub fn main() -> ExitCode {
             code(rt.block_on(crate::conformance::main(crate::suites::all(), req)))
         }
         Command::MsgSigner(args) => code(rt.block_on(msg_signer::run(args))),
+        Command::HttpSig(args) => code(http_sig::run(args)),
+        Command::Serve(cmd) => serve::run(&rt, cmd),
     }
 }

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Write vectors/schema/*.json (JSON Schema 2020-12), one per vector kind, plus the key index schema.
+Not run by CI; the Rust lint test checks every vector file against these (properties/required)."""
+import json, os
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+ERROR_KINDS = ["invalid_signature_input", "invalid_signature_header", "label_missing", "duplicate_label",
+               "missing_component", "duplicate_component", "invalid_component", "unsupported_component_parameter",
+               "incompatible_component_parameters", "status_in_request", "req_on_request", "query_param_missing",
+               "query_param_repeated", "dictionary_key_missing", "invalid_structured_field", "non_ascii_value",
+               "unsupported_algorithm", "key_algorithm_mismatch", "unknown_key", "invalid_key", "bad_base64",
+               "signature_mismatch", "expired", "created_in_future", "too_old", "nonce_replayed",
+               "missing_required_component", "missing_required_parameter", "tag_mismatch"]
+ALGS = ["rsa-pss-sha512", "rsa-v1_5-sha256", "hmac-sha256", "ecdsa-p256-sha256", "ecdsa-p384-sha384", "ed25519"]
+S = {"type": "string"}
+SA = {"type": "array", "items": S}
+
+
+def common_test():
+    return {
+        "tcId": {"type": "integer", "minimum": 1, "description": "unique in the file"},
+        "comment": S,
+        "flags": {"type": "array", "items": S, "description": "each flag is a key of `notes`"},
+        "message": {"type": "string", "description": "raw HTTP/1.1 message, CRLF line ends"},
+        "request": {"type": "string", "description": "the request that triggered `message` (for ;req)"},
+        "scheme": {"enum": ["http", "https"], "default": "https"},
+        "structuredFields": {"type": "object", "additionalProperties": {"enum": ["item", "list", "dictionary"]}},
+        "result": {"enum": ["valid", "invalid", "acceptable"]},
+        "errorKind": {"enum": ERROR_KINDS},
+    }
+
+
+def schema(kind, title, test_props, test_required, group_props, group_required):
+    test = {"type": "object", "additionalProperties": False, "properties": dict(common_test(), **test_props),
+            "required": ["tcId", "comment", "flags", "message", "result"] + test_required}
+    group = {"type": "object", "additionalProperties": False,
+             "properties": dict({"rule": S, "specRef": S, "tests": {"type": "array", "items": {"$ref": "#/$defs/test"}}},
+                                **group_props),
+             "required": ["rule", "specRef", "tests"] + group_required}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "http_sig_%s_schema.json" % kind,
+        "title": title,
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["algorithm", "schema", "generatorVersion", "numberOfTests", "header", "notes", "testGroups"],
+        "properties": {
+            "algorithm": {"const": "RFC9421"},
+            "schema": {"const": "http_sig_%s_schema.json" % kind},
+            "generatorVersion": S,
+            "numberOfTests": {"type": "integer", "minimum": 0},
+            "header": SA,
+            "notes": {"type": "object", "additionalProperties": {"$ref": "#/$defs/note"}},
+            "testGroups": {"type": "array", "items": {"$ref": "#/$defs/group"}},
+        },
+        "$defs": {
+            "note": {"type": "object", "additionalProperties": False, "required": ["bugType", "description"],
+                     "properties": {"bugType": {"enum": ["BASIC", "EDGE_CASE", "CANONICALIZATION", "MISSING_CHECK",
+                                                         "KNOWN_BUG", "POLICY", "MODIFIED_SIGNATURE"]},
+                                    "description": S, "effect": S, "links": SA}},
+            "group": group,
+            "test": test,
+        },
+    }
+
+
+KEYED = {"keyId": S, "alg": {"enum": ALGS}}
+SIGPARAMS = {"signatureParams": {"type": "string", "description": "serialized Inner List with parameters"},
+             "components": SA, "signatureBase": S}
+out = {
+    "base": schema("base", "RFC 9421 signature base vectors", dict(SIGPARAMS), ["signatureParams"], {}, []),
+    "sign": schema("sign", "RFC 9421 signing vectors",
+                   dict(SIGPARAMS, label=S, signatureCheck={"enum": ["exact", "verify"]},
+                        signature={"type": "string", "description": "standard base64"},
+                        signatureInputHeader=S, signatureHeader=S),
+                   ["label", "signatureParams"], KEYED, ["keyId", "alg"]),
+    "verify": schema("verify", "RFC 9421 verification vectors",
+                     {"label": S, "signatureBase": S,
+                      "policy": {"type": "object", "additionalProperties": False, "required": ["now"],
+                                 "properties": {"now": {"type": "integer"}, "maxAge": {"type": "integer"},
+                                                "clockSkew": {"type": "integer"}, "requiredComponents": SA,
+                                                "requiredParameters": SA, "seenNonces": SA, "requiredTag": S}}},
+                     ["label", "policy"], KEYED, ["keyId", "alg"]),
+}
+for k, v in out.items():
+    json.dump(v, open(os.path.join(ROOT, "schema", "http_sig_%s_schema.json" % k), "w"), indent=2)
+keys = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "keys_index_schema.json",
+    "type": "object", "additionalProperties": False, "required": ["schema", "header", "keys"],
+    "properties": {"schema": {"const": "keys_index_schema.json"}, "header": SA, "keys": {
+        "type": "object", "additionalProperties": {
+            "type": "object", "additionalProperties": False, "required": ["source", "kty", "algorithms", "files"],
+            "properties": {"source": S, "kty": {"enum": ["RSA", "EC", "OKP", "oct"]}, "curve": S,
+                           "algorithms": {"type": "array", "items": {"enum": ALGS}},
+                           "files": {"type": "array", "items": {
+                               "type": "object", "additionalProperties": False,
+                               "required": ["path", "format", "private"],
+                               "properties": {"path": S, "private": {"type": "boolean"}, "format": {"enum": [
+                                   "pem-pkcs1-public", "pem-pkcs1-private", "pem-spki", "pem-pkcs8",
+                                   "pem-pkcs8-rsassa-pss", "pem-sec1", "jwk", "base64"]}}}}}}}}}
+json.dump(keys, open(os.path.join(ROOT, "schema", "keys_index_schema.json"), "w"), indent=2)
