@@ -138,3 +138,53 @@ async fn resends_an_unanswered_request_in_virtual_time() {
     });
     assert_eq!(attaches.len(), 2, "one receiver per window");
 }
+
+fn faulty(plan: &str) -> mock_broker::FaultPlan<mock_broker::BrokerAction> {
+    mock_broker::FaultPlan::from_yaml_str(plan, "inline").unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn never_settled_sends_fail_within_the_timeout() {
+    let broker = Broker::start().await;
+    broker
+        .set_fault_plan(faulty(
+            "rules: [{match: {address: 'topic://Sign.*'}, action: never_settle}]",
+        ))
+        .unwrap();
+    let _srv = responder(broker.url(), false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), broker.url(), 3, 1);
+    let t0 = tokio::time::Instant::now();
+    let (out, _) = sign(&cfg, &op(1), &opts()).await;
+    // The broker neither routes nor settles: the send fails at the settle deadline (one
+    // timeout), not after all three receive windows, and never hangs.
+    assert!(!out.is_ok());
+    assert!(
+        out.signer_result.error_message.contains("did not settle"),
+        "{out:?}"
+    );
+    let e = t0.elapsed();
+    assert!(
+        e >= Duration::from_secs(20) && e < Duration::from_secs(21),
+        "{e:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn rejected_sends_are_reported_by_the_broker_fault() {
+    let broker = Broker::start().await;
+    broker
+        .set_fault_plan(faulty("rules: [{action: reject}]"))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), broker.url(), 3, 2);
+    let t0 = tokio::time::Instant::now();
+    let (out, report) = sign(&cfg, &op(1), &opts()).await;
+    assert!(!out.is_ok());
+    assert!(
+        out.signer_result.error_message.contains("rejected"),
+        "{out:?}"
+    );
+    assert_eq!(report.unwrap().transmissions, vec![2]);
+    assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+}
