@@ -32,7 +32,6 @@ pub struct Cli {
 }
 
 // Parsed once per process: the size difference between variants does not matter.
-#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 #[allow(clippy::large_enum_variant)] // parsed once per process; boxing buys nothing
 pub enum Command {
