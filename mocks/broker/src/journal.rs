@@ -32,8 +32,6 @@ pub struct PeerIdentity {
     pub sasl_mechanism: Option<String>,
     /// SASL identity: the EXTERNAL authorization id or the PLAIN user, when sent.
     pub sasl_identity: Option<String>,
-    /// The container id from the peer's open frame.
-    pub container_id: Option<String>,
 }
 
 /// Direction of a link, seen from the peer (the client).
