@@ -12,6 +12,7 @@ use fe2o3_amqp::acceptor::{
     ListenerSessionHandle, SessionAcceptor,
 };
 use fe2o3_amqp::link::delivery::DeliveryInfo;
+use fe2o3_amqp::link::{DetachError, LinkStateError, RecvError};
 use fe2o3_amqp::types::definitions::{self, AmqpError};
 use fe2o3_amqp::types::messaging::{Body, Header, Outcome as AmqpOutcome};
 use fe2o3_amqp::types::primitives::Value;
@@ -35,6 +36,8 @@ use crate::wire::{KillSwitch, Wire, wire_name};
 
 /// Bound on the TLS handshake and on waiting for the protocol header of a new connection.
 const HANDSHAKE_BOUND: Duration = Duration::from_secs(10);
+/// Bound on link tasks winding down after their session or connection ended.
+const LINK_WIND_DOWN: Duration = Duration::from_secs(5);
 /// How long a `reorder` fault holds a message when no later message overtakes it.
 const REORDER_HOLD: Duration = Duration::from_secs(1);
 
@@ -528,13 +531,14 @@ async fn run_connection(
     connection: &mut ListenerConnectionHandle,
 ) {
     let session_acceptor = SessionAcceptor::new();
+    let mut sessions = JoinSet::new();
     while let Some(incoming) = connection.next_incoming_session().await {
         match session_acceptor
             .accept_incoming_session(incoming, connection)
             .await
         {
             Ok(session) => {
-                tokio::spawn(run_session(shared.clone(), peer.clone(), session));
+                sessions.spawn(run_session(shared.clone(), peer.clone(), session));
             }
             Err(e) => {
                 tracing::debug!("session refused: {e}");
@@ -542,6 +546,11 @@ async fn run_connection(
             }
         }
     }
+    // Let the link tasks record their detaches before the connection's disconnect (bounded).
+    let _ = tokio::time::timeout(LINK_WIND_DOWN, async {
+        while sessions.join_next().await.is_some() {}
+    })
+    .await;
 }
 
 async fn run_session(
@@ -550,21 +559,26 @@ async fn run_session(
     mut session: ListenerSessionHandle,
 ) {
     let link_acceptor = LinkAcceptor::new();
+    let mut links = JoinSet::new();
     while let Some(attach) = session.next_incoming_attach().await {
         match link_acceptor
             .accept_incoming_attach(attach, &mut session)
             .await
         {
             Ok(LinkEndpoint::Receiver(r)) => {
-                tokio::spawn(run_inbound(shared.clone(), peer.clone(), r));
+                links.spawn(run_inbound(shared.clone(), peer.clone(), r));
             }
             Ok(LinkEndpoint::Sender(s)) => {
-                tokio::spawn(run_outbound(shared.clone(), peer.clone(), s));
+                links.spawn(run_outbound(shared.clone(), peer.clone(), s));
             }
             Err(e) => tracing::debug!("link refused: {e}"),
         }
     }
     let _ = session.end().await;
+    let _ = tokio::time::timeout(LINK_WIND_DOWN, async {
+        while links.join_next().await.is_some() {}
+    })
+    .await;
 }
 
 /// The peer sends on this link: route each message, settle per the fault plan.
@@ -589,9 +603,26 @@ async fn run_inbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut r: Receiv
     };
     // Deliveries kept unsettled by `never_settle`: held so fe2o3 does not settle them.
     let mut never_settled: Vec<DeliveryInfo> = Vec::new();
+    let (mut by_peer, mut closed) = (false, false);
     loop {
         let delivery = match r.recv::<Body<Value>>().await {
             Ok(d) => d,
+            Err(RecvError::MessageDecode(e)) => {
+                tracing::debug!("inbound link {link}: undecodable message skipped: {e}");
+                continue;
+            }
+            Err(RecvError::LinkStateError(e)) => {
+                (by_peer, closed) = match e {
+                    LinkStateError::RemoteDetached | LinkStateError::RemoteDetachedWithError(_) => {
+                        (true, false)
+                    }
+                    LinkStateError::RemoteClosed | LinkStateError::RemoteClosedWithError(_) => {
+                        (true, true)
+                    }
+                    _ => (false, false),
+                };
+                break;
+            }
             Err(e) => {
                 tracing::debug!("inbound link {link} ends: {e}");
                 break;
@@ -707,6 +738,9 @@ async fn run_inbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut r: Receiv
             break;
         }
     }
+    if !by_peer {
+        let _ = r.close().await;
+    }
     shared.journal.record(
         &peer,
         Event::Detach {
@@ -714,9 +748,10 @@ async fn run_inbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut r: Receiv
             direction: dir,
             address: target,
             requeued: 0,
+            by_peer,
+            closed,
         },
     );
-    let _ = r.close().await;
 }
 
 /// Wait for the next live message of a buffer, journaling expired ones.
@@ -739,7 +774,7 @@ async fn next_message(shared: &Shared, buffer: &Buffer) -> Queued {
 
 enum Step {
     Settled(u64, Result<AmqpOutcome, fe2o3_amqp::link::SendError>),
-    Detached,
+    Detached(DetachError),
     Next(Box<Queued>),
 }
 
@@ -770,6 +805,8 @@ async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sende
                 direction: dir,
                 address: None,
                 requeued: 0,
+                by_peer: false,
+                closed: true,
             },
         );
         return;
@@ -781,15 +818,25 @@ async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sende
         JoinSet::new();
     let mut next_id = 0u64;
     let mut remote_detached = false;
+    let (mut by_peer, mut closed) = (false, false);
     loop {
         let step = tokio::select! {
             biased;
             Some(Ok((id, res))) = settling.join_next(), if !settling.is_empty() => Step::Settled(id, res),
-            _ = s.on_detach() => Step::Detached,
+            e = s.on_detach() => Step::Detached(e),
             q = next_message(&shared, &sub.buffer) => Step::Next(Box::new(q)),
         };
         match step {
-            Step::Detached => {
+            Step::Detached(e) => {
+                (by_peer, closed) = match e {
+                    DetachError::DetachedByRemote | DetachError::RemoteDetachedWithError(_) => {
+                        (true, false)
+                    }
+                    DetachError::ClosedByRemote | DetachError::RemoteClosedWithError(_) => {
+                        (true, true)
+                    }
+                    _ => (false, false),
+                };
                 remote_detached = true;
                 break;
             }
@@ -882,6 +929,9 @@ async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sende
     if is_queue {
         sub.buffer.requeue(back);
     }
+    if !remote_detached {
+        let _ = s.close().await;
+    }
     shared.journal.record(
         &peer,
         Event::Detach {
@@ -889,11 +939,10 @@ async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sende
             direction: dir,
             address: Some(address),
             requeued,
+            by_peer,
+            closed,
         },
     );
-    if !remote_detached {
-        let _ = s.close().await;
-    }
 }
 
 #[cfg(test)]
