@@ -772,6 +772,17 @@ async fn next_message(shared: &Shared, buffer: &Buffer) -> Queued {
     }
 }
 
+/// (by the peer, with close) for the way a sender link's detach ended.
+// `DetachedByRemote`/`ClosedByRemote` are deprecated but still what `Sender::on_detach` returns.
+#[allow(deprecated)]
+fn detach_kind(e: &DetachError) -> (bool, bool) {
+    match e {
+        DetachError::DetachedByRemote | DetachError::RemoteDetachedWithError(_) => (true, false),
+        DetachError::ClosedByRemote | DetachError::RemoteClosedWithError(_) => (true, true),
+        _ => (false, false),
+    }
+}
+
 enum Step {
     Settled(u64, Result<AmqpOutcome, fe2o3_amqp::link::SendError>),
     Detached(DetachError),
@@ -828,15 +839,7 @@ async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sende
         };
         match step {
             Step::Detached(e) => {
-                (by_peer, closed) = match e {
-                    DetachError::DetachedByRemote | DetachError::RemoteDetachedWithError(_) => {
-                        (true, false)
-                    }
-                    DetachError::ClosedByRemote | DetachError::RemoteClosedWithError(_) => {
-                        (true, true)
-                    }
-                    _ => (false, false),
-                };
+                (by_peer, closed) = detach_kind(&e);
                 remote_detached = true;
                 break;
             }
