@@ -122,7 +122,8 @@ pub enum BrokerAction {
     /// Route the transfer; when this rule has fired N times, cut the sender's connection (TCP
     /// close, no AMQP close frame). With `nth` or `times` this is "disconnect after N transfers".
     DisconnectAfter(u64),
-    /// Cut new connections at once (before SASL/AMQP; after the TLS handshake when TLS is on).
+    /// Close new TCP connections at once, before TLS, SASL or AMQP (the client sees the socket
+    /// closed). Matches connections, so only `nth`, `times` and `probability` apply.
     RefuseConnection,
 }
 

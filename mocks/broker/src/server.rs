@@ -470,6 +470,8 @@ where
         );
     }
     let kill = Arc::new(KillSwitch::default());
+    // Registered before the AMQP open so that shutdown and `disconnect_all` reach it at once.
+    let _registration = Registration::new(&shared, ident.conn, kill.clone());
     let wire = Wire::new(stream, &header, kill.clone());
     let sasl = TolerantSasl::default();
     let opened = match header[4] {
@@ -506,11 +508,7 @@ where
         Ok(c) => c,
         Err(e) => return refused(&shared, ident, format!("AMQP open failed: {e}")),
     };
-    let conn_id = ident.conn;
     let peer = Arc::new(ident);
-    if let Ok(mut c) = shared.conns.lock() {
-        c.insert(conn_id, kill.clone());
-    }
     shared.journal.record(&peer, Event::Connect);
     run_connection(&shared, &peer, &mut connection).await;
     let reason = if kill.is_killed() {
@@ -519,10 +517,34 @@ where
         "closed".to_string()
     };
     let _ = connection.close().await;
-    if let Ok(mut c) = shared.conns.lock() {
-        c.remove(&conn_id);
-    }
+    drop(_registration);
     shared.journal.record(&peer, Event::Disconnect { reason });
+}
+
+/// A connection's entry in the broker's table of kill switches, removed on drop.
+struct Registration {
+    shared: Arc<Shared>,
+    conn: u64,
+}
+
+impl Registration {
+    fn new(shared: &Arc<Shared>, conn: u64, kill: Arc<KillSwitch>) -> Self {
+        if let Ok(mut c) = shared.conns.lock() {
+            c.insert(conn, kill);
+        }
+        Self {
+            shared: shared.clone(),
+            conn,
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.shared.conns.lock() {
+            c.remove(&self.conn);
+        }
+    }
 }
 
 async fn run_connection(

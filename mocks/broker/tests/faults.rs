@@ -201,3 +201,36 @@ async fn refuse_connection_then_plan_changed_while_running() {
     let mut c = connect(b.addr(), "ok").await;
     bounded(c.close()).await.unwrap();
 }
+
+#[tokio::test]
+async fn dropping_the_handle_shuts_the_broker_down() {
+    let b = Broker::start().await;
+    let addr = b.addr();
+    let (_c, closed) = connect_probed(addr, "c").await;
+    drop(b);
+    bounded(closed.notified()).await;
+    // The listener is gone with the accept task: connecting fails or is closed at once.
+    if let Ok(s) = bounded(TcpStream::connect(addr)).await {
+        let res = bounded(
+            Connection::builder()
+                .container_id("late")
+                .open_with_stream(s),
+        )
+        .await;
+        assert!(res.is_err());
+    }
+}
+
+#[tokio::test]
+async fn fault_plans_parse_from_json_too() {
+    let p: FaultPlan<BrokerAction> = FaultPlan::from_yaml_str(
+        r#"{"seed": 1, "rules": [{"match": {"address": "topic://*"}, "action": {"delay": "1s"}, "times": 2}]}"#,
+        "plan.json",
+    )
+    .unwrap();
+    assert_eq!(
+        p.rules[0].action,
+        BrokerAction::Delay(Duration::from_secs(1))
+    );
+    assert_eq!(p.rules[0].times, Some(2));
+}
