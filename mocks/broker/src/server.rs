@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use crate::error::BrokerError;
-use crate::fault::{BrokerAction, FaultPlan, FaultState, MessageView};
+use crate::fault::{BrokerAction, FaultPlan, FaultState, FlowDirection, MessageView};
 use crate::journal::{
     Event, Journal, LinkDirection, MessageSummary, Outcome, PeerIdentity, simple_text,
 };
@@ -179,6 +179,7 @@ impl BrokerBuilder {
                 ));
             }
         };
+        self.plan.check_broker("fault plan")?;
         let faults = FaultState::new(&self.plan)?;
         let listener =
             TcpListener::bind(self.listen)
@@ -251,6 +252,7 @@ impl BrokerHandle {
 
     /// Replace the fault plan while running; counters start afresh.
     pub fn set_fault_plan(&self, plan: FaultPlan<BrokerAction>) -> Result<(), BrokerError> {
+        plan.check_broker("fault plan")?;
         let state = FaultState::new(&plan)?;
         if let Ok(mut f) = self.shared.faults.lock() {
             *f = state;
@@ -364,6 +366,7 @@ impl Shared {
 struct View<'a> {
     address: Option<&'a str>,
     msg: Option<&'a Msg>,
+    direction: FlowDirection,
 }
 
 impl MessageView for View<'_> {
@@ -373,6 +376,9 @@ impl MessageView for View<'_> {
     fn app_property(&self, key: &str) -> Option<String> {
         let ap = self.msg?.application_properties.as_ref()?;
         ap.0.get(key).map(simple_text)
+    }
+    fn direction(&self) -> FlowDirection {
+        self.direction
     }
 }
 
@@ -401,6 +407,7 @@ async fn handle_tcp(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     let view = View {
         address: None,
         msg: None,
+        direction: FlowDirection::Inbound,
     };
     if let Some(f) = shared.evaluate(&view, BrokerAction::is_connection_level) {
         let p = Arc::new(ident);
@@ -688,6 +695,7 @@ async fn run_inbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut r: Receiv
             &View {
                 address: Some(&addr),
                 msg: Some(&msg),
+                direction: FlowDirection::Inbound,
             },
             |a| !a.is_connection_level(),
         );
@@ -867,29 +875,72 @@ async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sende
             }
             Step::Next(q) => {
                 let q = *q;
-                let sendable = Sendable::builder().message(q.msg.clone()).build();
-                // Returns once the peer's credit allowed the transfer (AMQP 1.0 part 2.6.7).
-                match s.send_batchable(sendable).await {
-                    Ok(fut) => {
-                        shared.journal.record(
-                            &peer,
-                            Event::Transfer {
-                                link: link.clone(),
-                                direction: dir,
-                                address: Some(address.clone()),
-                                message: MessageSummary::of(&q.msg),
-                            },
-                        );
-                        next_id += 1;
-                        unsettled.insert(next_id, q);
-                        let id = next_id;
-                        settling.spawn(async move { (id, fut.await) });
+                let fired = shared.evaluate(
+                    &View {
+                        address: Some(&address),
+                        msg: Some(&q.msg),
+                        direction: FlowDirection::Outbound,
+                    },
+                    |a| !a.is_connection_level(),
+                );
+                let mut copies = 1;
+                let mut cut = false;
+                if let Some(f) = &fired {
+                    shared.journal.record(
+                        &peer,
+                        Event::Fault {
+                            rule: f.rule.clone(),
+                            action: f.action.label(),
+                            address: Some(address.clone()),
+                        },
+                    );
+                    match f.action {
+                        BrokerAction::Drop => continue,
+                        BrokerAction::Delay(d) => tokio::time::sleep(d).await,
+                        BrokerAction::Duplicate => copies = 2,
+                        BrokerAction::DisconnectAfter(n) => cut = f.count >= n,
+                        // Rejected by `FaultState::new` for outbound rules.
+                        _ => {}
                     }
-                    Err(e) => {
-                        tracing::debug!("outbound link {link} cannot send: {e}");
-                        unsettled.insert(u64::MAX, q);
-                        break;
+                }
+                let mut failed = false;
+                for _ in 0..copies {
+                    let sendable = Sendable::builder().message(q.msg.clone()).build();
+                    // Returns once the peer's credit allowed the transfer (AMQP 1.0 part 2.6.7).
+                    match s.send_batchable(sendable).await {
+                        Ok(fut) => {
+                            shared.journal.record(
+                                &peer,
+                                Event::Transfer {
+                                    link: link.clone(),
+                                    direction: dir,
+                                    address: Some(address.clone()),
+                                    message: MessageSummary::of(&q.msg),
+                                },
+                            );
+                            next_id += 1;
+                            unsettled.insert(next_id, q.clone());
+                            let id = next_id;
+                            settling.spawn(async move { (id, fut.await) });
+                        }
+                        Err(e) => {
+                            tracing::debug!("outbound link {link} cannot send: {e}");
+                            unsettled.insert(u64::MAX, q.clone());
+                            failed = true;
+                            break;
+                        }
                     }
+                }
+                if failed {
+                    break;
+                }
+                if cut {
+                    if let Ok(c) = shared.conns.lock()
+                        && let Some(k) = c.get(&peer.conn)
+                    {
+                        k.kill();
+                    }
+                    break;
                 }
             }
             Step::Settled(id, res) => {
