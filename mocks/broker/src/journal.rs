@@ -411,6 +411,9 @@ impl Journal {
         n: usize,
         timeout: Duration,
     ) -> Result<Vec<Entry>, WaitTimeout> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
         let deadline = Instant::now() + timeout;
         let mut scanned = 0;
         let mut found = Vec::new();
