@@ -14,9 +14,9 @@ use clap::{Parser, Subcommand};
 use sigharness_report::exit_code;
 
 use crate::conformance::RunRequest;
+use crate::runner::SuiteOptions;
 
 pub mod serve;
-use crate::runner::SuiteOptions;
 
 pub mod http_sig;
 
