@@ -1,6 +1,7 @@
 //! The `sigharness` command line. One module per command family; each exposes an `Args` type
 //! (clap) and a `run` function returning the process exit code.
 
+pub mod http_sig;
 pub mod mq_hub;
 pub mod msg_signer;
 pub mod serve;
@@ -15,10 +16,6 @@ use sigharness_report::exit_code;
 
 use crate::conformance::RunRequest;
 use crate::runner::SuiteOptions;
-
-pub mod serve;
-
-pub mod http_sig;
 
 #[derive(Parser, Debug)]
 #[command(
