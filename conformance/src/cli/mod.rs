@@ -12,6 +12,8 @@ use sigharness_report::exit_code;
 use crate::conformance::RunRequest;
 use crate::runner::SuiteOptions;
 
+pub mod http_sig;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "sigharness",
@@ -27,6 +29,8 @@ pub struct Cli {
 pub enum Command {
     /// Run conformance suites against a target (default: every suite, embedded reference targets).
     Conformance(ConformanceArgs),
+    /// RFC 9421 HTTP Message Signatures: sign, verify, print signature bases.
+    HttpSig(http_sig::Args),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -163,5 +167,6 @@ pub fn main() -> ExitCode {
             };
             code(rt.block_on(crate::conformance::main(crate::suites::all(), req)))
         }
+        Command::HttpSig(args) => code(http_sig::run(args)),
     }
 }

@@ -1,1 +1,96 @@
-//! Placeholder; see docs/ARCHITECTURE.md.
+//! # http-sig: RFC 9421 HTTP Message Signatures (reference implementation)
+//!
+//! Sans-IO: nothing here opens a socket or reads a clock. Functions that depend on time take
+//! `now: u64` (UNIX seconds). The only I/O is in the explicit file helpers ([`Key::from_file`],
+//! [`VerificationPolicy::from_file`], [`SigningProfile::from_file`]). Deterministic except for the
+//! randomized primitives (ECDSA, RSA-PSS signatures, profile nonces).
+//!
+//! ## Public API
+//! - [`HttpMessage`] (`message.rs`): a request or response as data. [`HttpMessage::parse`] /
+//!   [`HttpMessage::parse_with`] read raw HTTP/1.1 (CRLF or LF, obs-fold kept as sent),
+//!   [`HttpMessage::to_bytes`] writes it, `TryFrom<http::Request<Vec<u8>>>` /
+//!   `TryFrom<http::Response<Vec<u8>>>` and [`HttpMessage::to_http_request`] /
+//!   [`HttpMessage::to_http_response`] convert. Scheme of raw text: [`ParseOptions::scheme`]
+//!   (default `https`); authority from the absolute target or `Host`.
+//! - [`ComponentId`] (`components.rs`): a component identifier (sfv Item: name + ordered params);
+//!   [`ComponentId::parse_list`] reads `"@method" content-type "@query-param";name="Pet"`.
+//!   [`component_value`] computes one component's value.
+//! - [`SignatureParams`] (`params.rs`): ordered components + ordered parameters (unknown ones kept),
+//!   typed accessors `created/expires/nonce/alg/keyid/tag`. [`signature_base`] builds the base.
+//!   [`parse_signature_input`], [`parse_signature_field`], [`signatures`], [`find_signature`],
+//!   [`add_signature`] handle the two fields (a new label is appended; a collision is an error
+//!   unless [`OnCollision::Replace`]).
+//! - [`Algorithm`] (`alg.rs`) and [`Key`] (`key.rs`): JWK, PEM (PKCS#8 incl. RSASSA-PSS OID, SEC1,
+//!   PKCS#1, SPKI), DER, base64 HMAC secrets; [`Key::from_bytes`] / [`Key::from_file`]
+//!   auto-detect; [`Key::algorithms`], [`Key::default_algorithm`], [`Key::check_algorithm`];
+//!   [`Key::default_keyid`] = base64(sha256(public key bytes)) as the Grafbase gateway does
+//!   (Ed25519: raw 32 bytes; EC: uncompressed SEC1 point; RSA: PKCS#1 RSAPublicKey DER; HMAC: the
+//!   secret itself, of which only the hash is published).
+//! - [`Signer`] (`sign.rs`), [`Verifier`] + [`VerificationPolicy`] + [`NonceStore`] /
+//!   [`InMemoryNonceStore`] (`verify.rs`).
+//! - [`SigningProfile`] (`profile.rs`): Grafbase-style configuration (TOML/YAML) and
+//!   [`SigningProfile::sign`].
+//! - [`Error`] (`error.rs`): one `#[non_exhaustive]` enum; [`Error::kind`] gives stable snake_case
+//!   names for test vectors.
+//!
+//! ## Where each RFC rule lives
+//! | RFC 9421 | rule | file :: function |
+//! |---|---|---|
+//! | §2.1 | lowercase names, combine with ", ", trim, obs-fold | `components.rs` :: `field_value`, `unfold` |
+//! | §2.1.1 | `;sf` strict re-serialization (known types only) | `components.rs` :: `field_value`, `structured_type` |
+//! | §2.1.2 | `;key` dictionary member | `components.rs` :: `field_value` |
+//! | §2.1.3 | `;bs` byte-sequence wrapping per line | `components.rs` :: `field_value` |
+//! | §2.1.5 | `;tr` -> `Error::Unsupported` | `components.rs` :: `field_value` |
+//! | §2.2.1-§2.2.9 | derived components | `components.rs` :: `derived_value` |
+//! | §2.2.8 | `@query-param` decode / re-encode, missing / repeated | `components.rs` :: `derived_value`, `form_decode`, `form_encode` |
+//! | §2.3 | signature parameters, order kept | `params.rs` :: `SignatureParams` |
+//! | §2.4 | `;req` only on responses, needs the request | `components.rs` :: `component_value` |
+//! | §2.5 | base, duplicates, parameters understood, ASCII | `params.rs` :: `signature_base`; `components.rs` :: `component_value` |
+//! | §3.1 | signing | `sign.rs` :: `Signer::sign` |
+//! | §3.2, §3.2.1 | verification, alg resolution, policy | `verify.rs` :: `Verifier::verify_inner`, `resolve_algorithm`, `VerificationPolicy::check` |
+//! | §3.3 | algorithms (raw r‖s ECDSA, PSS salt 64, constant-time HMAC) | `key.rs` :: `Key::sign`, `Key::verify` |
+//! | §4.1-§4.3 | Signature-Input / Signature, multiple labels | `params.rs` :: `parse_signature_input`, `parse_signature_field`, `add_signature` |
+//! | §7.2.2 | nonce replay | `verify.rs` :: `NonceStore`, `InMemoryNonceStore` |
+//!
+//! ## Example
+//! ```
+//! use http_sig::{HttpMessage, Key, Signer, Verifier, SignatureParams, ComponentId};
+//! let mut msg = HttpMessage::parse(b"GET /foo?a=1 HTTP/1.1\r\nHost: example.com\r\n\r\n").unwrap();
+//! let key = Key::from_base64_secret("c2VjcmV0LXNlY3JldC1zZWNyZXQ=").unwrap();
+//! let signer = Signer::new(key.clone(), None).unwrap();
+//! let mut params = SignatureParams::new(ComponentId::parse_list("@method @path @authority").unwrap());
+//! params.set_created(1_700_000_000).unwrap().set_keyid("k1").unwrap();
+//! signer.sign_message(&mut msg, None, "sig1", &params).unwrap();
+//! let ok = Verifier::new(key, None).verify(&msg, None, Some("sig1"), 1_700_000_010).unwrap();
+//! assert_eq!(ok.label, "sig1");
+//! ```
+
+mod alg;
+mod components;
+mod der;
+mod error;
+mod key;
+mod message;
+mod params;
+mod profile;
+mod sign;
+mod verify;
+
+pub use alg::Algorithm;
+pub use components::{
+    ComponentId, DERIVED_COMPONENTS, StructuredType, component_value, form_decode, form_encode,
+    normalize_authority, structured_type, unfold,
+};
+pub use error::{Error, Result};
+pub use key::{Curve, Key};
+pub use message::{HttpMessage, MessageKind, ParseOptions, RequestLine};
+pub use params::{
+    OnCollision, SignatureEntry, SignatureParams, add_signature, find_signature,
+    parse_signature_field, parse_signature_input, signature_base, signatures,
+};
+pub use profile::{
+    DerivedComponent, HeaderSelection, KeyConfig, SignatureParameter, SigningProfile,
+};
+pub use sfv;
+pub use sign::Signer;
+pub use verify::{InMemoryNonceStore, NonceStore, VerificationPolicy, Verified, Verifier};

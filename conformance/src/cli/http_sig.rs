@@ -1,0 +1,277 @@
+//! `sigharness http-sig sign | verify | base`: RFC 9421 signatures on message files, on top of the
+//! `http-sig` library. The library reads no clock; this command does (`--created`/`--now` default).
+//!
+//! Exit codes: 0 success (verify: valid), 1 verify: the signature is not acceptable (reason on
+//! stderr), 2 usage or I/O error (unreadable or malformed inputs, bad keys, bad options).
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::{Args as ClapArgs, Subcommand};
+use http_sig::{
+    Algorithm, ComponentId, HttpMessage, Key, ParseOptions, SignatureParams, Signer,
+    SigningProfile, VerificationPolicy, Verifier, signature_base,
+};
+
+/// `sigharness http-sig ...`
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: HttpSigCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HttpSigCommand {
+    /// Sign a message file; prints it with Signature-Input and Signature added.
+    Sign(SignArgs),
+    /// Verify a signature in a message file: exit 0 valid, 1 invalid, 2 usage/IO error.
+    Verify(VerifyArgs),
+    /// Print the signature base for a message and components.
+    Base(BaseArgs),
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct MessageOpts {
+    /// Raw HTTP/1.1 message (request or response).
+    #[arg(long, value_name = "FILE")]
+    pub message: PathBuf,
+    /// The request that triggered the response (for `;req` components).
+    #[arg(long, value_name = "FILE")]
+    pub request: Option<PathBuf>,
+    /// Scheme of a request whose target is not absolute.
+    #[arg(long, default_value = "https")]
+    pub scheme: String,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct SignArgs {
+    #[command(flatten)]
+    pub msg: MessageOpts,
+    /// Key file: JWK, PEM, DER or base64 shared secret (with --profile, the profile names the key).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "profile",
+        conflicts_with = "profile"
+    )]
+    pub key: Option<PathBuf>,
+    /// Algorithm (default: from the key).
+    #[arg(long, value_name = "ALG")]
+    pub alg: Option<String>,
+    /// Covered components, space separated, quoted or not:
+    /// '@method @path "content-type" "@query-param";name="Pet"'.
+    #[arg(long, value_name = "LIST", conflicts_with = "profile")]
+    pub components: Option<String>,
+    /// Grafbase-style signing profile (TOML or YAML) instead of --components.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Signature label.
+    #[arg(long, default_value = "sig")]
+    pub label: String,
+    /// `created` (UNIX seconds; default now).
+    #[arg(long, value_name = "SECS")]
+    pub created: Option<i64>,
+    /// `keyid` (default: JWK kid, else base64(sha256(public key))).
+    #[arg(long, value_name = "ID")]
+    pub keyid: Option<String>,
+    /// Do not send a keyid.
+    #[arg(long, conflicts_with = "keyid")]
+    pub no_keyid: bool,
+    /// Add the `alg` parameter.
+    #[arg(long)]
+    pub include_alg: bool,
+    /// `expires` (UNIX seconds).
+    #[arg(long, value_name = "SECS")]
+    pub expires: Option<i64>,
+    /// `nonce`.
+    #[arg(long, value_name = "N")]
+    pub nonce: Option<String>,
+    /// `tag`.
+    #[arg(long, value_name = "T")]
+    pub tag: Option<String>,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub msg: MessageOpts,
+    /// Key file: JWK, PEM, DER or base64 shared secret.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Algorithm known by configuration (must agree with `alg` and the key).
+    #[arg(long, value_name = "ALG")]
+    pub alg: Option<String>,
+    /// Label to verify (default: the only signature).
+    #[arg(long, value_name = "L")]
+    pub label: Option<String>,
+    /// Verification policy (TOML or YAML).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Verification time (UNIX seconds; default now).
+    #[arg(long, value_name = "SECS")]
+    pub now: Option<u64>,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct BaseArgs {
+    #[command(flatten)]
+    pub msg: MessageOpts,
+    /// Covered components (see `sign --components`).
+    #[arg(long, value_name = "LIST")]
+    pub components: String,
+    /// Signature parameters, e.g. ';created=1618884473;keyid="test-key-rsa"'.
+    #[arg(long, value_name = "PARAMS", default_value = "")]
+    pub params: String,
+}
+
+/// A failure with its exit code.
+struct Fail(i32, String);
+
+fn usage(e: impl std::fmt::Display) -> Fail {
+    Fail(2, e.to_string())
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn read_message(path: &Path, scheme: &str) -> Result<HttpMessage, Fail> {
+    let bytes =
+        std::fs::read(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    HttpMessage::parse_with(
+        &bytes,
+        ParseOptions {
+            scheme: scheme.to_string(),
+        },
+    )
+    .map_err(|e| usage(format!("{}: {e}", path.display())))
+}
+
+fn load(opts: &MessageOpts) -> Result<(HttpMessage, Option<HttpMessage>), Fail> {
+    let msg = read_message(&opts.message, &opts.scheme)?;
+    let req = match &opts.request {
+        Some(p) => Some(read_message(p, &opts.scheme)?),
+        None => None,
+    };
+    Ok((msg, req))
+}
+
+fn parse_alg(a: &Option<String>) -> Result<Option<Algorithm>, Fail> {
+    a.as_deref()
+        .map(|s| s.parse::<Algorithm>().map_err(usage))
+        .transpose()
+}
+
+fn sign(a: SignArgs) -> Result<i32, Fail> {
+    let (mut msg, req) = load(&a.msg)?;
+    let created = a
+        .created
+        .unwrap_or_else(|| i64::try_from(now_secs()).unwrap_or(0));
+    if let Some(profile) = &a.profile {
+        let p = SigningProfile::from_file(profile)
+            .map_err(usage)?
+            .with_label(a.label.clone());
+        let now = u64::try_from(created).map_err(|_| usage("--created must not be negative"))?;
+        p.sign(&mut msg, now)
+            .map_err(|e| Fail(2, format!("[{}] {e}", e.kind())))?;
+    } else {
+        let list = a
+            .components
+            .as_deref()
+            .ok_or_else(|| usage("give --components or --profile"))?;
+        let comps = ComponentId::parse_list(list).map_err(usage)?;
+        let key_path = a
+            .key
+            .as_ref()
+            .ok_or_else(|| usage("--key is required with --components"))?;
+        let key = Key::from_file(key_path).map_err(usage)?;
+        let signer = Signer::new(key, parse_alg(&a.alg)?).map_err(usage)?;
+        let mut p = SignatureParams::new(comps);
+        p.set_created(created).map_err(usage)?;
+        if !a.no_keyid {
+            let keyid = a
+                .keyid
+                .clone()
+                .unwrap_or_else(|| signer.keyid().to_string());
+            p.set_keyid(&keyid).map_err(usage)?;
+        }
+        if a.include_alg {
+            p.set_alg(signer.algorithm().name()).map_err(usage)?;
+        }
+        if let Some(e) = a.expires {
+            p.set_expires(e).map_err(usage)?;
+        }
+        if let Some(n) = &a.nonce {
+            p.set_nonce(n).map_err(usage)?;
+        }
+        if let Some(t) = &a.tag {
+            p.set_tag(t).map_err(usage)?;
+        }
+        signer
+            .sign_message(&mut msg, req.as_ref(), &a.label, &p)
+            .map_err(|e| Fail(2, format!("[{}] {e}", e.kind())))?;
+    }
+    use std::io::Write as _;
+    std::io::stdout()
+        .write_all(&msg.to_bytes())
+        .map_err(usage)?;
+    Ok(0)
+}
+
+fn verify(a: VerifyArgs) -> Result<i32, Fail> {
+    let (msg, req) = load(&a.msg)?;
+    let key = Key::from_file(&a.key).map_err(usage)?;
+    let mut v = Verifier::new(key, parse_alg(&a.alg)?);
+    if let Some(p) = &a.policy {
+        v = v.with_policy(VerificationPolicy::from_file(p).map_err(usage)?);
+    }
+    let now = a.now.unwrap_or_else(now_secs);
+    match v.verify(&msg, req.as_ref(), a.label.as_deref(), now) {
+        Ok(ok) => {
+            println!("valid: label={} alg={}", ok.label, ok.algorithm);
+            Ok(0)
+        }
+        Err(e) => Err(Fail(1, format!("invalid: [{}] {e}", e.kind()))),
+    }
+}
+
+fn base(a: BaseArgs) -> Result<i32, Fail> {
+    let (msg, req) = load(&a.msg)?;
+    let comps = ComponentId::parse_list(&a.components).map_err(usage)?;
+    let params = a.params.trim();
+    let mut p = if params.starts_with('(') {
+        SignatureParams::parse(params)
+    } else {
+        let sep = if params.is_empty() || params.starts_with(';') {
+            ""
+        } else {
+            ";"
+        };
+        SignatureParams::parse(&format!("(){sep}{params}"))
+    }
+    .map_err(usage)?;
+    p.components = comps;
+    let b = signature_base(&msg, req.as_ref(), &p)
+        .map_err(|e| Fail(2, format!("[{}] {e}", e.kind())))?;
+    println!("{b}");
+    Ok(0)
+}
+
+/// Run a `http-sig` command; returns the exit code.
+pub fn run(args: Args) -> i32 {
+    let r = match args.command {
+        HttpSigCommand::Sign(a) => sign(a),
+        HttpSigCommand::Verify(a) => verify(a),
+        HttpSigCommand::Base(a) => base(a),
+    };
+    match r {
+        Ok(c) => c,
+        Err(Fail(code, msg)) => {
+            eprintln!("sigharness http-sig: {msg}");
+            code
+        }
+    }
+}

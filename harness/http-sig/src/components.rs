@@ -1,0 +1,627 @@
+//! Component identifiers (RFC 9421 §2) and their values: HTTP fields (§2.1, with `sf`, `key`, `bs`,
+//! `req`), derived components (§2.2) and the request-response binding (§2.4).
+
+use std::fmt;
+
+use sfv::{BareItem, FieldType, Item, ListEntry, Parameters, Parser};
+
+use crate::error::{Error, Result};
+use crate::message::{HttpMessage, RequestLine, split_absolute};
+
+/// The derived components of RFC 9421 §2.2.
+pub const DERIVED_COMPONENTS: &[&str] = &[
+    "@method",
+    "@target-uri",
+    "@authority",
+    "@scheme",
+    "@request-target",
+    "@path",
+    "@query",
+    "@query-param",
+    "@status",
+];
+
+/// A component identifier: a name (field name in lowercase, or `@derived`) and its ordered
+/// parameters, serialized as an sf-string Item with parameters (RFC 9421 §2, §2.5).
+///
+/// Equality compares the name and the parameter set (order-insensitive), which is what the
+/// duplicate rule of §2.5 step 2.0 needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComponentId {
+    name: sfv::String,
+    params: Parameters,
+}
+
+impl ComponentId {
+    /// A component with no parameters. Field names are lowercased; derived names are kept as given.
+    pub fn new(name: &str) -> Result<Self> {
+        let name = if name.starts_with('@') {
+            name.to_string()
+        } else {
+            name.to_ascii_lowercase()
+        };
+        if name.is_empty() {
+            return Err(Error::InvalidComponentId("empty component name".into()));
+        }
+        let name = sfv::String::from_string(name).map_err(|(_, n)| {
+            Error::InvalidComponentId(format!("{n:?}: must be printable ASCII"))
+        })?;
+        Ok(ComponentId {
+            name,
+            params: Parameters::new(),
+        })
+    }
+
+    /// Add a boolean flag parameter (`sf`, `bs`, `req`, `tr`).
+    pub fn with_flag(mut self, flag: &str) -> Result<Self> {
+        let key = sfv::Key::from_string(flag.to_string())
+            .map_err(|_| Error::InvalidComponentId(format!("invalid parameter name {flag:?}")))?;
+        self.params.insert(key, BareItem::Boolean(true));
+        Ok(self)
+    }
+
+    /// Add a string parameter (`key`, `name`).
+    pub fn with_string(mut self, param: &str, value: &str) -> Result<Self> {
+        let key = sfv::Key::from_string(param.to_string())
+            .map_err(|_| Error::InvalidComponentId(format!("invalid parameter name {param:?}")))?;
+        let v = sfv::String::from_string(value.to_string()).map_err(|_| {
+            Error::InvalidComponentId(format!(
+                "parameter {param}: {value:?} is not a valid sf-string"
+            ))
+        })?;
+        self.params.insert(key, BareItem::String(v));
+        Ok(self)
+    }
+
+    /// `"@query-param";name="<name>"`.
+    pub fn query_param(name: &str) -> Result<Self> {
+        ComponentId::new("@query-param")?.with_string("name", name)
+    }
+
+    /// The component name (without quotes).
+    pub fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    /// The ordered parameters.
+    pub fn params(&self) -> &Parameters {
+        &self.params
+    }
+
+    /// Is this a derived component (`@...`)?
+    pub fn is_derived(&self) -> bool {
+        self.name.as_str().starts_with('@')
+    }
+
+    fn flag(&self, f: &str) -> bool {
+        matches!(self.params.get(f), Some(BareItem::Boolean(true)))
+    }
+
+    /// Has the `req` flag.
+    pub fn req(&self) -> bool {
+        self.flag("req")
+    }
+
+    /// The string value of parameter `p`, if present and a String.
+    pub fn string_param(&self, p: &str) -> Option<&str> {
+        match self.params.get(p) {
+            Some(BareItem::String(s)) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+
+    /// Build from a parsed sfv Item (its bare item must be a String).
+    pub fn from_item(item: &Item) -> Result<Self> {
+        let name = match &item.bare_item {
+            BareItem::String(s) => s.clone(),
+            other => {
+                return Err(Error::InvalidComponentId(format!(
+                    "component identifiers are sf-strings, got {other:?} (RFC 9421 §2.5)"
+                )));
+            }
+        };
+        // RFC 9421 §2.1: field component names MUST be lowercase.
+        if !name.as_str().starts_with('@') && name.as_str().bytes().any(|b| b.is_ascii_uppercase())
+        {
+            return Err(Error::InvalidComponentId(format!(
+                "\"{name}\": HTTP field component names must be lowercase (RFC 9421 §2.1)"
+            )));
+        }
+        if name.as_str().is_empty() {
+            return Err(Error::InvalidComponentId("empty component name".into()));
+        }
+        Ok(ComponentId {
+            name,
+            params: item.params.clone(),
+        })
+    }
+
+    /// As an sfv Item.
+    pub fn to_item(&self) -> Item {
+        Item::with_params(BareItem::String(self.name.clone()), self.params.clone())
+    }
+
+    /// Parse one identifier such as `"@query-param";name="Pet"`.
+    pub fn parse(s: &str) -> Result<Self> {
+        let item: Item = Parser::new(s)
+            .parse()
+            .map_err(|e| Error::InvalidComponentId(format!("{s:?}: {e}")))?;
+        ComponentId::from_item(&item)
+    }
+
+    /// Strict serialization: `"name";p1;p2="v"` (RFC 9421 §2.5 component-identifier).
+    pub fn serialize(&self) -> String {
+        self.to_item().serialize()
+    }
+
+    /// Parse a space-separated list of identifiers as written in Signature-Input
+    /// (`"@method" "content-type" "@query-param";name="Pet"`); unquoted names are accepted too
+    /// (`@method content-type @query-param;name="Pet"`), field names are lowercased.
+    pub fn parse_list(s: &str) -> Result<Vec<ComponentId>> {
+        let mut out = Vec::new();
+        let mut chars = s.char_indices().peekable();
+        while let Some(&(start, c)) = chars.peek() {
+            if c.is_whitespace() {
+                chars.next();
+                continue;
+            }
+            // Read one token up to whitespace that is outside quotes.
+            let mut in_quotes = false;
+            let mut escaped = false;
+            let mut end = s.len();
+            for (i, ch) in chars.by_ref() {
+                if in_quotes {
+                    if escaped {
+                        escaped = false;
+                    } else if ch == '\\' {
+                        escaped = true;
+                    } else if ch == '"' {
+                        in_quotes = false;
+                    }
+                } else if ch == '"' {
+                    in_quotes = true;
+                } else if ch.is_whitespace() {
+                    end = i;
+                    break;
+                }
+            }
+            let tok = &s[start..end];
+            let id = if tok.starts_with('"') {
+                ComponentId::parse(tok)?
+            } else {
+                let (name, rest) = match tok.find(';') {
+                    Some(i) => (&tok[..i], &tok[i..]),
+                    None => (tok, ""),
+                };
+                let name = if name.starts_with('@') {
+                    name.to_string()
+                } else {
+                    name.to_ascii_lowercase()
+                };
+                ComponentId::parse(&format!("\"{name}\"{rest}"))?
+            };
+            out.push(id);
+        }
+        Ok(out)
+    }
+}
+
+impl fmt::Display for ComponentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.serialize())
+    }
+}
+
+/// The structured type of a known structured field, for `;sf` (RFC 9421 §2.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StructuredType {
+    /// sf-item
+    Item,
+    /// sf-list
+    List,
+    /// sf-dictionary
+    Dictionary,
+}
+
+/// Structured types known to this implementation (RFC 9421 §2.1.1 requires the type to be known).
+/// `example-dict` is the field used in the RFC's own examples.
+pub fn structured_type(field: &str) -> Option<StructuredType> {
+    use StructuredType::*;
+    Some(match field {
+        "signature-input"
+        | "signature"
+        | "accept-signature"
+        | "content-digest"
+        | "repr-digest"
+        | "want-content-digest"
+        | "want-repr-digest"
+        | "priority"
+        | "cdn-cache-control"
+        | "example-dict" => Dictionary,
+        "accept-ch" | "cache-status" | "proxy-status" | "client-cert-chain" | "example-list" => {
+            List
+        }
+        "client-cert" | "origin-agent-cluster" | "sec-ch-ua-mobile" | "example-item" => Item,
+        _ => return None,
+    })
+}
+
+/// Replace obs-fold (optional whitespace, CRLF or LF, whitespace) by a single space
+/// (RFC 9421 §2.1 step 3, RFC 9112 §5.2).
+pub fn unfold(v: &str) -> String {
+    if !v.contains('\n') {
+        return v.to_string();
+    }
+    let mut out = String::with_capacity(v.len());
+    let mut rest = v;
+    while let Some(i) = rest.find('\n') {
+        let before = rest[..i].strip_suffix('\r').unwrap_or(&rest[..i]);
+        out.push_str(before.trim_end_matches([' ', '\t']));
+        let after = &rest[i + 1..];
+        let trimmed = after.trim_start_matches([' ', '\t']);
+        if trimmed.len() == after.len() {
+            // A bare line break that is not a fold: keep it so the base check rejects it.
+            out.push('\n');
+        } else {
+            out.push(' ');
+        }
+        rest = trimmed;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Canonical value of one field line: trimmed, obs-fold replaced (RFC 9421 §2.1 steps 2-3).
+fn canonical_line(v: &str) -> String {
+    unfold(v).trim_matches([' ', '\t']).to_string()
+}
+
+const KNOWN_FIELD_PARAMS: &[&str] = &["sf", "key", "bs", "req", "tr"];
+
+/// Compute the component value of `id` for `msg` (the target message). `related` is the request
+/// that triggered `msg` when `msg` is a response (for `;req`, RFC 9421 §2.4).
+pub fn component_value(
+    msg: &HttpMessage,
+    related: Option<&HttpMessage>,
+    id: &ComponentId,
+) -> Result<String> {
+    let cid = id.serialize();
+    // RFC 9421 §2.5 step 2.4: parameters must be understood and of the right type.
+    for (k, v) in id.params() {
+        let k = k.as_str();
+        let allowed = if id.is_derived() {
+            k == "req" || (k == "name" && id.name() == "@query-param")
+        } else {
+            KNOWN_FIELD_PARAMS.contains(&k)
+        };
+        if !allowed {
+            return Err(Error::UnknownComponentParameter {
+                component: cid.clone(),
+                parameter: k.to_string(),
+            });
+        }
+        let ok = match k {
+            "key" | "name" => matches!(v, BareItem::String(_)),
+            _ => matches!(v, BareItem::Boolean(true)),
+        };
+        if !ok {
+            let reason = if matches!(k, "key" | "name") {
+                "must be an sf-string"
+            } else {
+                "must be the boolean flag ?1"
+            };
+            return Err(Error::InvalidComponentParameter {
+                component: cid.clone(),
+                parameter: k.to_string(),
+                reason: reason.into(),
+            });
+        }
+    }
+    // RFC 9421 §2.1: `bs` is not compatible with `sf` or `key`.
+    if id.params().contains_key("bs") {
+        for other in ["sf", "key"] {
+            if id.params().contains_key(other) {
+                return Err(Error::IncompatibleParameters {
+                    component: cid,
+                    a: "bs".into(),
+                    b: other.into(),
+                });
+            }
+        }
+    }
+    // RFC 9421 §2.4: `req` must not be used for a request target message; on a response it
+    // selects the related request.
+    let ctx = if id.req() {
+        if msg.is_request() {
+            return Err(Error::ReqOnRequest(cid));
+        }
+        related.ok_or_else(|| Error::MissingRelatedRequest(cid.clone()))?
+    } else {
+        msg
+    };
+    if id.is_derived() {
+        derived_value(ctx, id)
+    } else {
+        field_value(ctx, id)
+    }
+}
+
+fn field_value(msg: &HttpMessage, id: &ComponentId) -> Result<String> {
+    let cid = id.serialize();
+    // RFC 9421 §2.1.5: trailers are taken from the trailer section, which we do not model.
+    if id.params().contains_key("tr") {
+        return Err(Error::Unsupported(format!(
+            "{cid}: trailer fields (;tr, RFC 9421 §2.1.5) are not supported by this implementation"
+        )));
+    }
+    let lines: Vec<&str> = msg.header_values(id.name()).collect();
+    // RFC 9421 §2.5: a field that cannot be found in the message is an error.
+    if lines.is_empty() {
+        return Err(Error::MissingComponent(cid));
+    }
+    // RFC 9421 §2.1.3: `bs` wraps each line as a Byte Sequence, then a strict List serialization.
+    if id.params().contains_key("bs") {
+        let list: sfv::List = lines
+            .iter()
+            .map(|l| {
+                ListEntry::from(Item::new(BareItem::ByteSequence(
+                    canonical_line(l).into_bytes(),
+                )))
+            })
+            .collect();
+        return list.serialize().ok_or(Error::MissingComponent(cid));
+    }
+    // RFC 9421 §2.1: lines combined with ", " after trimming and unfolding.
+    let combined = lines
+        .iter()
+        .map(|l| canonical_line(l))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Some(key) = id.string_param("key") {
+        // RFC 9421 §2.1.2: the member value of a Dictionary, strictly serialized.
+        if let Some(t) = structured_type(id.name())
+            && t != StructuredType::Dictionary
+        {
+            return Err(Error::StructuredField {
+                field: id.name().to_string(),
+                reason: format!("`key` needs a Dictionary field, this field is a {t:?}"),
+            });
+        }
+        let dict: sfv::Dictionary =
+            Parser::new(&combined)
+                .parse()
+                .map_err(|e| Error::StructuredField {
+                    field: id.name().to_string(),
+                    reason: format!("value is not a valid Dictionary: {e}"),
+                })?;
+        let member = dict.get(key).ok_or_else(|| {
+            Error::MissingComponent(format!("{cid} (dictionary key {key:?} absent)"))
+        })?;
+        return Ok(match member {
+            ListEntry::Item(item) => item.serialize(),
+            ListEntry::InnerList(il) => serialize_inner_list(il),
+        });
+    }
+    if id.params().contains_key("sf") {
+        // RFC 9421 §2.1.1: strict re-serialization; the type must be known.
+        let t = structured_type(id.name()).ok_or_else(|| Error::StructuredField {
+            field: id.name().to_string(),
+            reason: "`sf` used but the structured type of this field is not known".into(),
+        })?;
+        let sf_err = |e: sfv::Error| Error::StructuredField {
+            field: id.name().to_string(),
+            reason: format!("value is not a valid {t:?}: {e}"),
+        };
+        let out = match t {
+            StructuredType::Item => Some(
+                Parser::new(&combined)
+                    .parse::<Item>()
+                    .map_err(sf_err)?
+                    .serialize(),
+            ),
+            StructuredType::List => Parser::new(&combined)
+                .parse::<sfv::List>()
+                .map_err(sf_err)?
+                .serialize(),
+            StructuredType::Dictionary => Parser::new(&combined)
+                .parse::<sfv::Dictionary>()
+                .map_err(sf_err)?
+                .serialize(),
+        };
+        // An empty List/Dictionary serializes to nothing: the field is then effectively absent.
+        return out.ok_or(Error::MissingComponent(cid));
+    }
+    Ok(combined)
+}
+
+/// Serialize an sfv inner list with its parameters (RFC 8941 §4.1.1.1).
+pub(crate) fn serialize_inner_list(il: &sfv::InnerList) -> String {
+    let mut out = String::from("(");
+    for (i, item) in il.items.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&item.serialize());
+    }
+    out.push(')');
+    out.push_str(&serialize_params(&il.params));
+    out
+}
+
+/// Serialize parameters alone (`;a=1;b`), via an Item whose bare item is then cut off.
+pub(crate) fn serialize_params(params: &Parameters) -> String {
+    let s = Item::with_params(BareItem::Boolean(true), params.clone()).serialize();
+    s.strip_prefix("?1").unwrap_or(&s).to_string()
+}
+
+fn request_of<'a>(msg: &'a HttpMessage, id: &ComponentId) -> Result<&'a RequestLine> {
+    msg.request_line()
+        .ok_or_else(|| Error::RequestComponentOnResponse(id.name().to_string()))
+}
+
+/// Normalized authority (RFC 9421 §2.2.3, RFC 9110 §4.2.3): lowercase host, default port removed.
+pub fn normalize_authority(authority: &str, scheme: &str) -> String {
+    let a = authority.trim().to_ascii_lowercase();
+    // Drop userinfo if any (not allowed in http(s) URIs, but be safe).
+    let a = a.rsplit_once('@').map(|(_, h)| h.to_string()).unwrap_or(a);
+    let default = match scheme {
+        "https" | "wss" => Some(":443"),
+        "http" | "ws" => Some(":80"),
+        _ => None,
+    };
+    match default {
+        Some(p) if a.ends_with(p) && !a.ends_with(']') => a[..a.len() - p.len()].to_string(),
+        _ => a,
+    }
+}
+
+/// (path, query-without-?) of a request target.
+fn path_and_query(r: &RequestLine) -> (String, Option<String>) {
+    let rest: &str = if let Some((_, _, rest)) = split_absolute(&r.target) {
+        rest
+    } else if r.target.starts_with('/') {
+        &r.target
+    } else {
+        // asterisk-form and authority-form have no path or query.
+        ""
+    };
+    let rest = rest.split('#').next().unwrap_or("");
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q.to_string())),
+        None => (rest, None),
+    };
+    // RFC 9421 §2.2.6: an empty path is normalized to "/".
+    let path = if path.is_empty() {
+        "/".to_string()
+    } else {
+        path.to_string()
+    };
+    (path, query)
+}
+
+fn derived_value(msg: &HttpMessage, id: &ComponentId) -> Result<String> {
+    let name = id.name();
+    let value = match name {
+        // RFC 9421 §2.2.9: @status only for responses.
+        "@status" => match msg.status() {
+            Some(s) => format!("{s:03}"),
+            None => return Err(Error::StatusInRequest),
+        },
+        // RFC 9421 §2.2.1: method as-is, case preserved.
+        "@method" => request_of(msg, id)?.method.clone(),
+        // RFC 9421 §2.2.4: scheme in lowercase.
+        "@scheme" => request_of(msg, id)?.scheme.to_ascii_lowercase(),
+        // RFC 9421 §2.2.3: normalized authority.
+        "@authority" => {
+            let r = request_of(msg, id)?;
+            let a = r.authority.as_deref().ok_or_else(|| {
+                Error::MissingComponent(
+                    "\"@authority\" (no Host header and no absolute target)".into(),
+                )
+            })?;
+            normalize_authority(a, &r.scheme)
+        }
+        // RFC 9421 §2.2.5: the request-target as sent (includes the query).
+        "@request-target" => request_of(msg, id)?.target.clone(),
+        // RFC 9421 §2.2.2: the full target URI.
+        "@target-uri" => {
+            let r = request_of(msg, id)?;
+            if split_absolute(&r.target).is_some() {
+                r.target.clone()
+            } else {
+                let a = r.authority.as_deref().ok_or_else(|| {
+                    Error::MissingComponent(
+                        "\"@target-uri\" (no Host header to build the URI)".into(),
+                    )
+                })?;
+                let a = normalize_authority(a, &r.scheme);
+                if r.target.starts_with('/') {
+                    format!("{}://{}{}", r.scheme, a, r.target)
+                } else if r.target == "*" {
+                    format!("{}://{}", r.scheme, a)
+                } else {
+                    format!("{}://{}", r.scheme, r.target)
+                }
+            }
+        }
+        // RFC 9421 §2.2.6: absolute path, not decoded, empty -> "/".
+        "@path" => path_and_query(request_of(msg, id)?).0,
+        // RFC 9421 §2.2.7: "?" + query, or "?" alone when there is none.
+        "@query" => format!(
+            "?{}",
+            path_and_query(request_of(msg, id)?).1.unwrap_or_default()
+        ),
+        // RFC 9421 §2.2.8
+        "@query-param" => {
+            let r = request_of(msg, id)?;
+            let wanted = id
+                .string_param("name")
+                .ok_or(Error::QueryParamNameMissing)?;
+            let wanted_enc = form_encode(&form_decode(wanted));
+            let query = path_and_query(r).1.unwrap_or_default();
+            let mut found: Vec<String> = Vec::new();
+            for pair in query.split('&').filter(|p| !p.is_empty()) {
+                let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
+                if form_encode(&form_decode(n)) == wanted_enc {
+                    found.push(form_encode(&form_decode(v)));
+                }
+            }
+            // "If a parameter name occurs multiple times in a request, the named query parameter
+            // MUST NOT be included"; an absent one MUST cause an error.
+            match found.len() {
+                0 => return Err(Error::QueryParamMissing(wanted.to_string())),
+                1 => found.remove(0),
+                _ => return Err(Error::QueryParamRepeated(wanted.to_string())),
+            }
+        }
+        "@signature-params" => return Err(Error::SignatureParamsCovered),
+        _ => return Err(Error::UnknownDerivedComponent(id.serialize())),
+    };
+    // RFC 9421 §2.2: derived values are printable characters and spaces, no surrounding whitespace.
+    if value.bytes().any(|b| !(0x20..0x7f).contains(&b)) {
+        return Err(Error::NonAscii(format!(
+            "derived component {}",
+            id.serialize()
+        )));
+    }
+    Ok(value)
+}
+
+/// application/x-www-form-urlencoded parsing of one name or value (WHATWG URL §5.1): `+` is a
+/// space, percent-escapes are decoded, the bytes are read as UTF-8 (lossy).
+pub fn form_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len()
+                && b[i + 1].is_ascii_hexdigit()
+                && b[i + 2].is_ascii_hexdigit() =>
+            {
+                let hex = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+                out.push(hex(b[i + 1]) * 16 + hex(b[i + 2]));
+                i += 3;
+                continue;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Percent-encode after encoding (WHATWG URL application/x-www-form-urlencoded set), with a space
+/// encoded as `%20`, as RFC 9421 §2.2.8 shows (`+` becomes `%20`).
+pub fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"*-._".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

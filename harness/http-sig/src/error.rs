@@ -1,0 +1,267 @@
+//! The one error type of this crate. Every variant has a stable snake_case [`Error::kind`] that a
+//! test vector can name.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while parsing messages, building signature bases, loading keys,
+/// signing or verifying. Messages name the component, parameter, key or file at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ---- messages -------------------------------------------------------------------------
+    /// Raw HTTP/1.1 text could not be parsed.
+    #[error("invalid HTTP message: {0}")]
+    InvalidMessage(String),
+    /// A value that must be ASCII (signature base, header value) is not.
+    #[error(
+        "non-ASCII data in {0}: the signature base must be ASCII (RFC 9421 §2.5 step 4); use ;bs for such fields"
+    )]
+    NonAscii(String),
+
+    // ---- components -----------------------------------------------------------------------
+    /// A component identifier is not a valid sf-string item with parameters.
+    #[error("invalid component identifier {0}")]
+    InvalidComponentId(String),
+    /// A covered component cannot be found in the message (absent header, missing dictionary key).
+    #[error(
+        "covered component {0} is not present in the message (RFC 9421 §2.5: absent components are an error)"
+    )]
+    MissingComponent(String),
+    /// The same component identifier (with the same parameters) is listed twice.
+    #[error("component {0} is listed more than once (RFC 9421 §2.5 step 2.0)")]
+    DuplicateComponent(String),
+    /// An unknown derived component name (starts with `@`).
+    #[error("unknown derived component {0} (RFC 9421 §2.2)")]
+    UnknownDerivedComponent(String),
+    /// A component parameter that is unknown or does not apply to this component.
+    #[error(
+        "component {component}: parameter `{parameter}` is unknown or does not apply here (RFC 9421 §2.5)"
+    )]
+    UnknownComponentParameter {
+        component: String,
+        parameter: String,
+    },
+    /// A component parameter has the wrong type (e.g. `;name=1`, `;sf=?0`).
+    #[error("component {component}: parameter `{parameter}` has an invalid value: {reason}")]
+    InvalidComponentParameter {
+        component: String,
+        parameter: String,
+        reason: String,
+    },
+    /// Parameters that cannot be combined (`bs` with `sf` or `key`).
+    #[error("component {component}: parameters `{a}` and `{b}` are incompatible (RFC 9421 §2.1)")]
+    IncompatibleParameters {
+        component: String,
+        a: String,
+        b: String,
+    },
+    /// `@status` used on a request.
+    #[error("@status is only defined for responses (RFC 9421 §2.2.9)")]
+    StatusInRequest,
+    /// A request-only derived component used on a response without `;req`.
+    #[error(
+        "{0} is only defined for requests; on a response use ;req with the related request (RFC 9421 §2.2)"
+    )]
+    RequestComponentOnResponse(String),
+    /// `;req` used in a signature on a request.
+    #[error("component {0}: the `req` parameter must not be used on a request (RFC 9421 §2.4)")]
+    ReqOnRequest(String),
+    /// `;req` used but the related request was not provided.
+    #[error("component {0} uses `req` but no related request message was given (RFC 9421 §2.4)")]
+    MissingRelatedRequest(String),
+    /// `@query-param` without `name`.
+    #[error("@query-param needs a `name` parameter (RFC 9421 §2.2.8)")]
+    QueryParamNameMissing,
+    /// The named query parameter is absent.
+    #[error("query parameter {0:?} is not present in the query (RFC 9421 §2.2.8)")]
+    QueryParamMissing(String),
+    /// The named query parameter occurs more than once.
+    #[error("query parameter {0:?} occurs more than once and must not be signed (RFC 9421 §2.2.8)")]
+    QueryParamRepeated(String),
+    /// `;sf` or `;key` on a field whose structured type is unknown or whose value does not parse.
+    #[error("field {field}: {reason} (RFC 9421 §2.1.1/§2.1.2)")]
+    StructuredField { field: String, reason: String },
+    /// Feature recognised but not implemented (e.g. `;tr` trailers).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// `@signature-params` listed as a covered component.
+    #[error("@signature-params must not be listed as a covered component (RFC 9421 §3.1)")]
+    SignatureParamsCovered,
+
+    // ---- Signature-Input / Signature -------------------------------------------------------
+    /// The Signature-Input field (or a parameter in it) is malformed.
+    #[error("invalid Signature-Input: {0}")]
+    InvalidSignatureInput(String),
+    /// The Signature field is malformed.
+    #[error("invalid Signature field: {0}")]
+    InvalidSignatureHeader(String),
+    /// A signature parameter has the wrong type.
+    #[error("signature parameter `{parameter}`: {reason} (RFC 9421 §2.3)")]
+    InvalidSignatureParameter { parameter: String, reason: String },
+    /// No signature (or Signature-Input) with the requested label.
+    #[error("no signature labelled {0:?} in the message")]
+    SignatureNotFound(String),
+    /// Signature-Input has a label that Signature lacks or vice versa.
+    #[error(
+        "label {0:?} is in one of Signature-Input / Signature but not in the other (RFC 9421 §3.2 step 1.2)"
+    )]
+    LabelMismatch(String),
+    /// Adding a signature whose label already exists.
+    #[error("label {0:?} already exists in the message; choose another label (RFC 9421 §4.3)")]
+    LabelCollision(String),
+    /// Invalid base64 data.
+    #[error("invalid base64 in {0}")]
+    BadBase64(String),
+
+    // ---- algorithms and keys ---------------------------------------------------------------
+    /// Unknown algorithm name.
+    #[error(
+        "unsupported algorithm {0:?} (known: hmac-sha256, ed25519, ecdsa-p256-sha256, ecdsa-p384-sha384, rsa-pss-sha512, rsa-v1_5-sha256)"
+    )]
+    UnsupportedAlgorithm(String),
+    /// The key cannot be used with the algorithm.
+    #[error("key ({key}) cannot be used with algorithm {algorithm}; it supports: {supported}")]
+    KeyAlgorithmMismatch {
+        key: String,
+        algorithm: String,
+        supported: String,
+    },
+    /// Algorithms from two sources disagree (alg parameter vs key vs configuration).
+    #[error("algorithm mismatch: {0}")]
+    AlgorithmMismatch(String),
+    /// Key material is malformed or unsupported.
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+    /// A public key was given where a private key is needed.
+    #[error("key ({0}) is a public key; signing needs the private key")]
+    PublicKeyCannotSign(String),
+    /// Cryptographic failure while signing.
+    #[error("signing failed: {0}")]
+    SigningFailed(String),
+
+    // ---- verification -----------------------------------------------------------------------
+    /// The signature does not verify.
+    #[error("signature {label:?} does not verify with the given key and algorithm {algorithm}")]
+    SignatureMismatch { label: String, algorithm: String },
+    /// The signature has the wrong length for the algorithm (e.g. DER ECDSA).
+    #[error(
+        "signature {label:?} has {got} bytes; {algorithm} signatures have {expected} (raw, not DER)"
+    )]
+    SignatureLength {
+        label: String,
+        algorithm: String,
+        expected: String,
+        got: usize,
+    },
+    /// `expires` is in the past.
+    #[error("signature expired at {expires} (now {now})")]
+    Expired { expires: i64, now: u64 },
+    /// `created` is in the future beyond the allowed skew.
+    #[error("signature created at {created}, in the future (now {now}, allowed skew {skew}s)")]
+    CreatedInFuture { created: i64, now: u64, skew: u64 },
+    /// `created` is older than the policy allows.
+    #[error("signature created at {created} is older than the allowed {max_age}s (now {now})")]
+    TooOld {
+        created: i64,
+        now: u64,
+        max_age: u64,
+    },
+    /// A required parameter is absent.
+    #[error("signature parameter `{0}` is required by the verification policy")]
+    MissingParameter(String),
+    /// A component required by policy is not covered.
+    #[error("component {0} is required by the verification policy but not covered")]
+    RequiredComponentNotCovered(String),
+    /// The nonce has been seen before.
+    #[error("nonce {0:?} was already used (replay)")]
+    NonceReplayed(String),
+    /// The tag does not match the expected value.
+    #[error("tag {got:?} does not match the expected {expected:?}")]
+    TagMismatch {
+        expected: String,
+        got: Option<String>,
+    },
+    /// The keyid does not match the expected value.
+    #[error("keyid {got:?} does not match the expected {expected:?}")]
+    KeyIdMismatch {
+        expected: String,
+        got: Option<String>,
+    },
+    /// The algorithm is not permitted by policy.
+    #[error("algorithm {0} is not allowed by the verification policy")]
+    AlgorithmNotAllowed(String),
+
+    // ---- configuration and I/O ---------------------------------------------------------------
+    /// A configuration (profile / policy) is invalid.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// Reading a file failed.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// A stable snake_case name for the kind of error, for test vectors and reports.
+    pub fn kind(&self) -> &'static str {
+        use Error::*;
+        match self {
+            InvalidMessage(_) => "invalid_message",
+            NonAscii(_) => "non_ascii",
+            InvalidComponentId(_) => "invalid_component_id",
+            MissingComponent(_) => "missing_component",
+            DuplicateComponent(_) => "duplicate_component",
+            UnknownDerivedComponent(_) => "unknown_derived_component",
+            UnknownComponentParameter { .. } => "unknown_component_parameter",
+            InvalidComponentParameter { .. } => "invalid_component_parameter",
+            IncompatibleParameters { .. } => "incompatible_parameters",
+            StatusInRequest => "status_in_request",
+            RequestComponentOnResponse(_) => "request_component_on_response",
+            ReqOnRequest(_) => "req_on_request",
+            MissingRelatedRequest(_) => "missing_related_request",
+            QueryParamNameMissing => "query_param_name_missing",
+            QueryParamMissing(_) => "query_param_missing",
+            QueryParamRepeated(_) => "query_param_repeated",
+            StructuredField { .. } => "structured_field",
+            Unsupported(_) => "unsupported",
+            SignatureParamsCovered => "signature_params_covered",
+            InvalidSignatureInput(_) => "invalid_signature_input",
+            InvalidSignatureHeader(_) => "invalid_signature_header",
+            InvalidSignatureParameter { .. } => "invalid_signature_parameter",
+            SignatureNotFound(_) => "signature_not_found",
+            LabelMismatch(_) => "label_mismatch",
+            LabelCollision(_) => "label_collision",
+            BadBase64(_) => "bad_base64",
+            UnsupportedAlgorithm(_) => "unsupported_algorithm",
+            KeyAlgorithmMismatch { .. } => "key_algorithm_mismatch",
+            AlgorithmMismatch(_) => "algorithm_mismatch",
+            InvalidKey(_) => "invalid_key",
+            PublicKeyCannotSign(_) => "public_key_cannot_sign",
+            SigningFailed(_) => "signing_failed",
+            SignatureMismatch { .. } => "signature_mismatch",
+            SignatureLength { .. } => "signature_length",
+            Expired { .. } => "expired",
+            CreatedInFuture { .. } => "created_in_future",
+            TooOld { .. } => "too_old",
+            MissingParameter(_) => "missing_parameter",
+            RequiredComponentNotCovered(_) => "required_component_not_covered",
+            NonceReplayed(_) => "nonce_replayed",
+            TagMismatch { .. } => "tag_mismatch",
+            KeyIdMismatch { .. } => "keyid_mismatch",
+            AlgorithmNotAllowed(_) => "algorithm_not_allowed",
+            InvalidConfig(_) => "invalid_config",
+            Io { .. } => "io",
+        }
+    }
+
+    /// True when the error means "the signature is not acceptable" rather than "the input or
+    /// configuration could not be processed". The CLI maps the former to exit 1.
+    pub fn is_verification_failure(&self) -> bool {
+        !matches!(self, Error::Io { .. } | Error::InvalidConfig(_))
+    }
+}

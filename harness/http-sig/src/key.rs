@@ -1,0 +1,618 @@
+//! Keys: JWK, PEM (PKCS#8 incl. the RSASSA-PSS OID of RFC 9421 B.1.2, SEC1, PKCS#1, SPKI), DER,
+//! and base64 shared secrets; auto-detection; key/algorithm compatibility; sign and verify with
+//! aws-lc-rs.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use aws_lc_rs::signature::{self as sig, KeyPair as _};
+use aws_lc_rs::{digest, hmac, rand::SystemRandom};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+
+use crate::alg::Algorithm;
+use crate::der;
+use crate::error::{Error, Result};
+
+/// Elliptic curves supported for ECDSA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Curve {
+    /// NIST P-256
+    P256,
+    /// NIST P-384
+    P384,
+}
+
+enum Material {
+    Hmac(Vec<u8>),
+    Ed25519 {
+        pair: Option<sig::Ed25519KeyPair>,
+        public: Vec<u8>,
+    },
+    Ec {
+        curve: Curve,
+        pair: Option<sig::EcdsaKeyPair>,
+        public: Vec<u8>,
+    },
+    Rsa {
+        pair: Option<sig::RsaKeyPair>,
+        public: Vec<u8>,
+        pss_only: bool,
+    },
+}
+
+/// Key material for signing or verifying. Cheap to clone. `Debug` never prints secrets.
+#[derive(Clone)]
+pub struct Key {
+    material: Arc<Material>,
+    jwk_alg: Option<Algorithm>,
+    kid: Option<String>,
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key")
+            .field("kind", &self.describe())
+            .field("algorithms", &self.algorithms())
+            .field("kid", &self.kid)
+            .finish()
+    }
+}
+
+fn invalid(m: impl Into<String>) -> Error {
+    Error::InvalidKey(m.into())
+}
+
+fn ec_signing(curve: Curve) -> &'static sig::EcdsaSigningAlgorithm {
+    match curve {
+        Curve::P256 => &sig::ECDSA_P256_SHA256_FIXED_SIGNING,
+        Curve::P384 => &sig::ECDSA_P384_SHA384_FIXED_SIGNING,
+    }
+}
+
+fn curve_from_oid(oid: Option<&[u8]>) -> Result<Curve> {
+    match oid {
+        Some(o) if o == der::OID_P256 => Ok(Curve::P256),
+        Some(o) if o == der::OID_P384 => Ok(Curve::P384),
+        Some(_) => Err(invalid(
+            "EC key on an unsupported curve (supported: P-256, P-384)",
+        )),
+        None => Err(invalid("EC key without a named curve")),
+    }
+}
+
+fn b64url(field: &str, v: &serde_json::Value) -> Result<Vec<u8>> {
+    let s = v
+        .as_str()
+        .ok_or_else(|| invalid(format!("JWK member `{field}` must be a base64url string")))?;
+    URL_SAFE_NO_PAD
+        .decode(s.trim_end_matches('='))
+        .map_err(|_| Error::BadBase64(format!("JWK member `{field}`")))
+}
+
+impl Key {
+    fn new(material: Material) -> Self {
+        Key {
+            material: Arc::new(material),
+            jwk_alg: None,
+            kid: None,
+        }
+    }
+
+    /// An HMAC shared secret.
+    pub fn hmac(secret: &[u8]) -> Result<Self> {
+        if secret.is_empty() {
+            return Err(invalid("empty HMAC secret"));
+        }
+        Ok(Key::new(Material::Hmac(secret.to_vec())))
+    }
+
+    /// A base64 (standard or URL-safe, padded or not; whitespace ignored) shared secret.
+    pub fn from_base64_secret(text: &str) -> Result<Self> {
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let bytes = STANDARD
+            .decode(&compact)
+            .or_else(|_| STANDARD_NO_PAD.decode(&compact))
+            .or_else(|_| URL_SAFE.decode(&compact))
+            .or_else(|_| URL_SAFE_NO_PAD.decode(&compact))
+            .map_err(|_| Error::BadBase64("shared secret (expected base64 text)".into()))?;
+        Key::hmac(&bytes)
+    }
+
+    /// Read a key file and auto-detect its format ([`Key::from_bytes`]).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Key::from_bytes(&bytes).map_err(|e| match e {
+            Error::InvalidKey(m) => Error::InvalidKey(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Auto-detect: JSON object = JWK; `-----BEGIN` = PEM; valid UTF-8 otherwise = base64 shared
+    /// secret; binary = DER (PKCS#8, SPKI, SEC1, PKCS#1).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => {
+                let t = text.trim();
+                if t.is_empty() {
+                    Err(invalid("empty key data"))
+                } else if t.starts_with('{') {
+                    Key::from_jwk(t)
+                } else if t.contains("-----BEGIN") {
+                    Key::from_pem(t)
+                } else {
+                    Key::from_base64_secret(t)
+                }
+            }
+            Err(_) => Key::from_der(bytes),
+        }
+    }
+
+    /// A JWK (RFC 7517): `oct`, `OKP` (Ed25519), `EC` (P-256, P-384), `RSA`; public or private.
+    /// The `alg` member, when present, restricts the key to that algorithm; `kid` is kept.
+    pub fn from_jwk(text: &str) -> Result<Self> {
+        let v: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| invalid(format!("JWK is not valid JSON: {e}")))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| invalid("JWK must be a JSON object"))?;
+        let get = |k: &str| obj.get(k);
+        let kty = get("kty")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| invalid("JWK without `kty`"))?;
+        let need = |k: &str| -> Result<Vec<u8>> {
+            b64url(
+                k,
+                get(k).ok_or_else(|| invalid(format!("{kty} JWK without `{k}`")))?,
+            )
+        };
+        let material = match kty {
+            "oct" => {
+                let k = need("k")?;
+                if k.is_empty() {
+                    return Err(invalid("oct JWK with an empty `k`"));
+                }
+                Material::Hmac(k)
+            }
+            "OKP" => {
+                let crv = get("crv").and_then(|v| v.as_str()).unwrap_or("");
+                if crv != "Ed25519" {
+                    return Err(invalid(format!(
+                        "OKP JWK curve {crv:?} is not supported (only Ed25519)"
+                    )));
+                }
+                let x = need("x")?;
+                if x.len() != 32 {
+                    return Err(invalid(format!(
+                        "Ed25519 `x` must be 32 bytes, got {}",
+                        x.len()
+                    )));
+                }
+                let pair = match get("d") {
+                    Some(d) => Some(
+                        sig::Ed25519KeyPair::from_seed_and_public_key(&b64url("d", d)?, &x)
+                            .map_err(|e| invalid(format!("Ed25519 JWK `d`/`x` rejected: {e}")))?,
+                    ),
+                    None => None,
+                };
+                Material::Ed25519 { pair, public: x }
+            }
+            "EC" => {
+                let curve = match get("crv").and_then(|v| v.as_str()).unwrap_or("") {
+                    "P-256" => Curve::P256,
+                    "P-384" => Curve::P384,
+                    other => {
+                        return Err(invalid(format!(
+                            "EC JWK curve {other:?} is not supported (P-256, P-384)"
+                        )));
+                    }
+                };
+                let (x, y) = (need("x")?, need("y")?);
+                let width = if curve == Curve::P256 { 32 } else { 48 };
+                if x.len() != width || y.len() != width {
+                    return Err(invalid(format!(
+                        "EC JWK `x`/`y` must be {width} bytes for {curve:?}"
+                    )));
+                }
+                let mut public = vec![4u8];
+                public.extend_from_slice(&x);
+                public.extend_from_slice(&y);
+                let pair = match get("d") {
+                    Some(d) => Some(
+                        sig::EcdsaKeyPair::from_private_key_and_public_key(
+                            ec_signing(curve),
+                            &b64url("d", d)?,
+                            &public,
+                        )
+                        .map_err(|e| invalid(format!("EC JWK `d` rejected: {e}")))?,
+                    ),
+                    None => None,
+                };
+                Material::Ec {
+                    curve,
+                    pair,
+                    public,
+                }
+            }
+            "RSA" => {
+                let (n, e) = (need("n")?, need("e")?);
+                let public = der::rsa_public_key(&n, &e);
+                aws_lc_rs::rsa::PublicKey::from_der(&public)
+                    .map_err(|err| invalid(format!("RSA JWK `n`/`e` rejected: {err}")))?;
+                let pair = if get("d").is_some() {
+                    let strip = |v: Vec<u8>| {
+                        let skip = v.iter().take_while(|&&b| b == 0).count();
+                        v[skip..].to_vec()
+                    };
+                    let comps = aws_lc_rs::rsa::KeyPairComponents {
+                        public_key: aws_lc_rs::rsa::PublicKeyComponents {
+                            n: strip(n.clone()),
+                            e: strip(e.clone()),
+                        },
+                        d: need("d")?,
+                        p: need("p")?,
+                        q: need("q")?,
+                        dP: need("dp")?,
+                        dQ: need("dq")?,
+                        qInv: need("qi")?,
+                    };
+                    Some(sig::RsaKeyPair::from_components(&comps).map_err(|err| {
+                        invalid(format!("RSA JWK private components rejected: {err}"))
+                    })?)
+                } else {
+                    None
+                };
+                Material::Rsa {
+                    pair,
+                    public,
+                    pss_only: false,
+                }
+            }
+            other => {
+                return Err(invalid(format!(
+                    "JWK kty {other:?} is not supported (oct, OKP, EC, RSA)"
+                )));
+            }
+        };
+        let mut key = Key::new(material);
+        key.kid = get("kid").and_then(|v| v.as_str()).map(str::to_string);
+        if let Some(alg) = get("alg") {
+            let alg = alg
+                .as_str()
+                .ok_or_else(|| invalid("JWK `alg` must be a string"))?;
+            let a = Algorithm::from_jwk_alg(alg)?;
+            key.check_algorithm(a)?;
+            key.jwk_alg = Some(a);
+        }
+        Ok(key)
+    }
+
+    /// PEM text. With several blocks (e.g. the RFC's public + private listing) the private key wins.
+    pub fn from_pem(text: &str) -> Result<Self> {
+        let blocks = pem::parse_many(text).map_err(|e| invalid(format!("PEM: {e}")))?;
+        if blocks.is_empty() {
+            return Err(invalid("PEM text without any block"));
+        }
+        let rank = |tag: &str| if tag.contains("PRIVATE") { 0 } else { 1 };
+        let block = blocks
+            .iter()
+            .min_by_key(|b| rank(b.tag()))
+            .ok_or_else(|| invalid("PEM text without any block"))?;
+        let der = block.contents();
+        match block.tag() {
+            "PRIVATE KEY" => Key::from_pkcs8(der),
+            "RSA PRIVATE KEY" => Key::from_pkcs1_private(der, false),
+            "EC PRIVATE KEY" => Key::from_sec1(der),
+            "PUBLIC KEY" => Key::from_spki(der),
+            "RSA PUBLIC KEY" => Key::from_pkcs1_public(der, false),
+            "ENCRYPTED PRIVATE KEY" => Err(invalid(
+                "encrypted PKCS#8 keys are not supported; decrypt it first",
+            )),
+            other => Err(invalid(format!(
+                "PEM block {other:?} is not a key (expected PRIVATE KEY, RSA PRIVATE KEY, EC PRIVATE KEY, PUBLIC KEY, RSA PUBLIC KEY)"
+            ))),
+        }
+    }
+
+    /// Binary DER: tries PKCS#8, SPKI, SEC1, PKCS#1 private, PKCS#1 public.
+    pub fn from_der(der_bytes: &[u8]) -> Result<Self> {
+        Key::from_pkcs8(der_bytes)
+            .or_else(|_| Key::from_spki(der_bytes))
+            .or_else(|_| Key::from_sec1(der_bytes))
+            .or_else(|_| Key::from_pkcs1_private(der_bytes, false))
+            .or_else(|_| Key::from_pkcs1_public(der_bytes, false))
+            .map_err(|_| invalid("binary data is not a DER key (PKCS#8, SPKI, SEC1 or PKCS#1)"))
+    }
+
+    /// PKCS#8 PrivateKeyInfo (RFC 5208). The RSASSA-PSS OID (RFC 9421 B.1.2) is unwrapped here and
+    /// the inner PKCS#1 key loaded, keeping the PSS-only restriction.
+    pub fn from_pkcs8(der_bytes: &[u8]) -> Result<Self> {
+        let (oid, param, inner) = der::pkcs8(der_bytes)?;
+        if oid == der::OID_RSA_ENCRYPTION {
+            Key::from_pkcs1_private(inner, false)
+        } else if oid == der::OID_RSASSA_PSS {
+            Key::from_pkcs1_private(inner, true)
+        } else if oid == der::OID_EC_PUBLIC_KEY {
+            let curve = curve_from_oid(param)?;
+            let pair = sig::EcdsaKeyPair::from_pkcs8(ec_signing(curve), der_bytes)
+                .map_err(|e| invalid(format!("PKCS#8 EC key rejected: {e}")))?;
+            let public = pair.public_key().as_ref().to_vec();
+            Ok(Key::new(Material::Ec {
+                curve,
+                pair: Some(pair),
+                public,
+            }))
+        } else if oid == der::OID_ED25519 {
+            let pair = sig::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der_bytes)
+                .map_err(|e| invalid(format!("PKCS#8 Ed25519 key rejected: {e}")))?;
+            let public = pair.public_key().as_ref().to_vec();
+            Ok(Key::new(Material::Ed25519 {
+                pair: Some(pair),
+                public,
+            }))
+        } else {
+            Err(invalid("PKCS#8 key with an unsupported algorithm OID"))
+        }
+    }
+
+    /// SubjectPublicKeyInfo (RFC 5280).
+    pub fn from_spki(der_bytes: &[u8]) -> Result<Self> {
+        let (oid, param, bits) = der::spki(der_bytes)?;
+        if oid == der::OID_RSA_ENCRYPTION || oid == der::OID_RSASSA_PSS {
+            Key::from_pkcs1_public(bits, oid == der::OID_RSASSA_PSS)
+        } else if oid == der::OID_EC_PUBLIC_KEY {
+            let curve = curve_from_oid(param)?;
+            let width = if curve == Curve::P256 { 65 } else { 97 };
+            if bits.len() != width || bits[0] != 4 {
+                return Err(invalid(
+                    "EC public key is not an uncompressed point of the right size",
+                ));
+            }
+            Ok(Key::new(Material::Ec {
+                curve,
+                pair: None,
+                public: bits.to_vec(),
+            }))
+        } else if oid == der::OID_ED25519 {
+            if bits.len() != 32 {
+                return Err(invalid("Ed25519 public key must be 32 bytes"));
+            }
+            Ok(Key::new(Material::Ed25519 {
+                pair: None,
+                public: bits.to_vec(),
+            }))
+        } else {
+            Err(invalid("public key with an unsupported algorithm OID"))
+        }
+    }
+
+    /// SEC1 ECPrivateKey (RFC 5915).
+    pub fn from_sec1(der_bytes: &[u8]) -> Result<Self> {
+        let (d, curve_oid, _public) = der::sec1(der_bytes)?;
+        let curve = match curve_oid {
+            Some(_) => curve_from_oid(curve_oid)?,
+            None if d.len() == 32 => Curve::P256,
+            None if d.len() == 48 => Curve::P384,
+            None => return Err(invalid("SEC1 key without curve parameters")),
+        };
+        let pair = sig::EcdsaKeyPair::from_private_key_der(ec_signing(curve), der_bytes)
+            .map_err(|e| invalid(format!("SEC1 EC key rejected: {e}")))?;
+        let public = pair.public_key().as_ref().to_vec();
+        Ok(Key::new(Material::Ec {
+            curve,
+            pair: Some(pair),
+            public,
+        }))
+    }
+
+    fn from_pkcs1_private(der_bytes: &[u8], pss_only: bool) -> Result<Self> {
+        let pair = sig::RsaKeyPair::from_der(der_bytes)
+            .map_err(|e| invalid(format!("RSA private key rejected: {e}")))?;
+        let public = pair.public_key().as_ref().to_vec();
+        Ok(Key::new(Material::Rsa {
+            pair: Some(pair),
+            public,
+            pss_only,
+        }))
+    }
+
+    fn from_pkcs1_public(der_bytes: &[u8], pss_only: bool) -> Result<Self> {
+        let pk = aws_lc_rs::rsa::PublicKey::from_der(der_bytes)
+            .map_err(|e| invalid(format!("RSA public key rejected: {e}")))?;
+        Ok(Key::new(Material::Rsa {
+            pair: None,
+            public: pk.as_ref().to_vec(),
+            pss_only,
+        }))
+    }
+
+    /// The JWK `kid`, if the key came from a JWK with one.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// Does this key hold private (or secret) material, i.e. can it sign?
+    pub fn can_sign(&self) -> bool {
+        match &*self.material {
+            Material::Hmac(_) => true,
+            Material::Ed25519 { pair, .. } => pair.is_some(),
+            Material::Ec { pair, .. } => pair.is_some(),
+            Material::Rsa { pair, .. } => pair.is_some(),
+        }
+    }
+
+    /// A short description, e.g. `ed25519 private key`, for messages.
+    pub fn describe(&self) -> String {
+        let vis = if self.can_sign() { "private" } else { "public" };
+        match &*self.material {
+            Material::Hmac(s) => format!("{}-byte HMAC secret", s.len()),
+            Material::Ed25519 { .. } => format!("Ed25519 {vis} key"),
+            Material::Ec {
+                curve: Curve::P256, ..
+            } => format!("EC P-256 {vis} key"),
+            Material::Ec {
+                curve: Curve::P384, ..
+            } => format!("EC P-384 {vis} key"),
+            Material::Rsa {
+                public,
+                pss_only: true,
+                ..
+            } => format!("RSA-PSS {vis} key ({} bytes)", public.len()),
+            Material::Rsa { .. } => format!("RSA {vis} key"),
+        }
+    }
+
+    /// Algorithms this key can be used with (restricted by a JWK `alg` or the PSS OID).
+    pub fn algorithms(&self) -> Vec<Algorithm> {
+        if let Some(a) = self.jwk_alg {
+            return vec![a];
+        }
+        match &*self.material {
+            Material::Hmac(_) => vec![Algorithm::HmacSha256],
+            Material::Ed25519 { .. } => vec![Algorithm::Ed25519],
+            Material::Ec {
+                curve: Curve::P256, ..
+            } => vec![Algorithm::EcdsaP256Sha256],
+            Material::Ec {
+                curve: Curve::P384, ..
+            } => vec![Algorithm::EcdsaP384Sha384],
+            Material::Rsa { pss_only: true, .. } => vec![Algorithm::RsaPssSha512],
+            Material::Rsa { .. } => vec![Algorithm::RsaPssSha512, Algorithm::RsaV15Sha256],
+        }
+    }
+
+    /// The algorithm used when none is configured: the first of [`Key::algorithms`]
+    /// (`rsa-pss-sha512` for unrestricted RSA keys).
+    pub fn default_algorithm(&self) -> Algorithm {
+        self.algorithms()[0]
+    }
+
+    /// Fail with [`Error::KeyAlgorithmMismatch`] unless this key works with `alg`.
+    pub fn check_algorithm(&self, alg: Algorithm) -> Result<()> {
+        // Check against the material first (a JWK `alg` restriction is checked on top).
+        let material_ok = match &*self.material {
+            Material::Hmac(_) => alg == Algorithm::HmacSha256,
+            Material::Ed25519 { .. } => alg == Algorithm::Ed25519,
+            Material::Ec {
+                curve: Curve::P256, ..
+            } => alg == Algorithm::EcdsaP256Sha256,
+            Material::Ec {
+                curve: Curve::P384, ..
+            } => alg == Algorithm::EcdsaP384Sha384,
+            Material::Rsa { pss_only: true, .. } => alg == Algorithm::RsaPssSha512,
+            Material::Rsa { .. } => {
+                matches!(alg, Algorithm::RsaPssSha512 | Algorithm::RsaV15Sha256)
+            }
+        };
+        if material_ok && self.jwk_alg.is_none_or(|a| a == alg) {
+            return Ok(());
+        }
+        Err(Error::KeyAlgorithmMismatch {
+            key: self.describe(),
+            algorithm: alg.name().to_string(),
+            supported: self
+                .algorithms()
+                .iter()
+                .map(|a| a.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
+    /// The public key bytes used for the default keyid: Ed25519 raw 32 bytes, EC uncompressed
+    /// SEC1 point, RSA PKCS#1 `RSAPublicKey` DER, HMAC the secret itself (never published; only
+    /// its hash goes into the keyid).
+    pub fn public_key_bytes(&self) -> &[u8] {
+        match &*self.material {
+            Material::Hmac(s) => s,
+            Material::Ed25519 { public, .. }
+            | Material::Ec { public, .. }
+            | Material::Rsa { public, .. } => public,
+        }
+    }
+
+    /// Default keyid, as the Grafbase gateway does: `base64(sha256(public key bytes))`
+    /// (standard alphabet, padded). See [`Key::public_key_bytes`] for the bytes hashed.
+    pub fn default_keyid(&self) -> String {
+        STANDARD.encode(digest::digest(&digest::SHA256, self.public_key_bytes()).as_ref())
+    }
+
+    /// Sign `msg` with `alg` (RFC 9421 §3.3 HTTP_SIGN).
+    pub fn sign(&self, alg: Algorithm, msg: &[u8]) -> Result<Vec<u8>> {
+        self.check_algorithm(alg)?;
+        let rng = SystemRandom::new();
+        let fail = |e: aws_lc_rs::error::Unspecified| Error::SigningFailed(format!("{alg}: {e}"));
+        match &*self.material {
+            // RFC 9421 §3.3.3: HMAC-SHA256 with the shared secret.
+            Material::Hmac(s) => Ok(hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, s), msg)
+                .as_ref()
+                .to_vec()),
+            // RFC 9421 §3.3.6: Ed25519 (RFC 8032, deterministic).
+            Material::Ed25519 { pair: Some(p), .. } => Ok(p.sign(msg).as_ref().to_vec()),
+            // RFC 9421 §3.3.4/§3.3.5: raw r||s, never DER.
+            Material::Ec { pair: Some(p), .. } => {
+                Ok(p.sign(&rng, msg).map_err(fail)?.as_ref().to_vec())
+            }
+            // RFC 9421 §3.3.1: PSS with SHA-512, MGF1-SHA-512, salt 64; §3.3.2: PKCS#1 v1.5 SHA-256.
+            Material::Rsa { pair: Some(p), .. } => {
+                let padding: &dyn sig::RsaEncoding = match alg {
+                    Algorithm::RsaPssSha512 => &sig::RSA_PSS_SHA512,
+                    _ => &sig::RSA_PKCS1_SHA256,
+                };
+                let mut out = vec![0u8; p.public_modulus_len()];
+                p.sign(padding, &rng, msg, &mut out).map_err(fail)?;
+                Ok(out)
+            }
+            _ => Err(Error::PublicKeyCannotSign(self.describe())),
+        }
+    }
+
+    /// Verify `signature` over `msg` with `alg` (RFC 9421 §3.3 HTTP_VERIFY). `Ok(false)` means the
+    /// signature does not verify; errors are for unusable inputs (wrong key type, wrong length).
+    pub fn verify(&self, alg: Algorithm, msg: &[u8], signature: &[u8]) -> Result<bool> {
+        self.check_algorithm(alg)?;
+        if let Some(n) = alg.signature_len()
+            && signature.len() != n
+        {
+            return Err(Error::SignatureLength {
+                label: String::new(),
+                algorithm: alg.name().into(),
+                expected: n.to_string(),
+                got: signature.len(),
+            });
+        }
+        let ok = match &*self.material {
+            // Constant-time comparison inside aws-lc-rs (RFC 9421 §3.3.3).
+            Material::Hmac(s) => {
+                hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, s), msg, signature).is_ok()
+            }
+            Material::Ed25519 { public, .. } => sig::UnparsedPublicKey::new(&sig::ED25519, public)
+                .verify(msg, signature)
+                .is_ok(),
+            Material::Ec { curve, public, .. } => {
+                let a: &sig::EcdsaVerificationAlgorithm = match curve {
+                    Curve::P256 => &sig::ECDSA_P256_SHA256_FIXED,
+                    Curve::P384 => &sig::ECDSA_P384_SHA384_FIXED,
+                };
+                sig::UnparsedPublicKey::new(a, public)
+                    .verify(msg, signature)
+                    .is_ok()
+            }
+            Material::Rsa { public, .. } => {
+                let a: &sig::RsaParameters = match alg {
+                    Algorithm::RsaPssSha512 => &sig::RSA_PSS_2048_8192_SHA512,
+                    _ => &sig::RSA_PKCS1_2048_8192_SHA256,
+                };
+                sig::UnparsedPublicKey::new(a, public)
+                    .verify(msg, signature)
+                    .is_ok()
+            }
+        };
+        Ok(ok)
+    }
+}

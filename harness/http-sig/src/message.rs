@@ -1,0 +1,456 @@
+//! [`HttpMessage`]: a request or response as plain data, parsed from raw HTTP/1.1 text or converted
+//! from/to the `http` crate types. No I/O.
+
+use crate::error::{Error, Result};
+
+/// Options for [`HttpMessage::parse_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// Scheme of the request when the request-target is not absolute (raw text does not carry it).
+    /// Default `"https"`, as in the RFC 9421 examples.
+    pub scheme: String,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        ParseOptions {
+            scheme: "https".to_string(),
+        }
+    }
+}
+
+/// Request control data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLine {
+    /// Method, case preserved (RFC 9421 §2.2.1).
+    pub method: String,
+    /// The request-target exactly as sent (origin, absolute, authority or asterisk form).
+    pub target: String,
+    /// Lowercase scheme of the target URI.
+    pub scheme: String,
+    /// Authority (host[:port]) as given by the absolute target or the Host header; `None` if neither.
+    pub authority: Option<String>,
+}
+
+/// Request or response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageKind {
+    /// A request.
+    Request(RequestLine),
+    /// A response with its status code.
+    Response {
+        /// Three-digit status code.
+        status: u16,
+        /// Reason phrase as sent (not signed; kept for `to_bytes`).
+        reason: String,
+    },
+}
+
+/// An HTTP message as data: control data, ordered header lines (name as sent, value as sent
+/// including any obs-fold), body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpMessage {
+    /// Request or response control data.
+    pub kind: MessageKind,
+    /// Header field lines in order, name as sent, raw value (obs-fold kept, surrounding OWS trimmed).
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl HttpMessage {
+    /// A request from parts; `target` is the request-target as sent, e.g. `/foo?a=b`.
+    pub fn request(method: &str, target: &str, scheme: &str, authority: Option<&str>) -> Self {
+        HttpMessage {
+            kind: MessageKind::Request(RequestLine {
+                method: method.to_string(),
+                target: target.to_string(),
+                scheme: scheme.to_ascii_lowercase(),
+                authority: authority.map(str::to_string),
+            }),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// A response with `status`.
+    pub fn response(status: u16) -> Self {
+        HttpMessage {
+            kind: MessageKind::Response {
+                status,
+                reason: String::new(),
+            },
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Parse raw HTTP/1.1 text with default options (scheme `https`).
+    pub fn parse(raw: &[u8]) -> Result<Self> {
+        Self::parse_with(raw, ParseOptions::default())
+    }
+
+    /// Parse raw HTTP/1.1 text: start line, header lines (obs-fold allowed), blank line, body.
+    /// CRLF or bare LF line endings are accepted.
+    pub fn parse_with(raw: &[u8], opts: ParseOptions) -> Result<Self> {
+        let bad = |m: &str| Error::InvalidMessage(m.to_string());
+        // Split head and body at the first empty line.
+        let mut lines: Vec<&[u8]> = Vec::new();
+        let mut pos = 0;
+        let mut body_start = None;
+        while pos < raw.len() {
+            let end = raw[pos..].iter().position(|&b| b == b'\n').map(|i| pos + i);
+            let (line, next) = match end {
+                Some(e) => (&raw[pos..e], e + 1),
+                None => (&raw[pos..], raw.len()),
+            };
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                if lines.is_empty() {
+                    // RFC 9112 §2.2: ignore empty lines before the start line.
+                    pos = next;
+                    continue;
+                }
+                body_start = Some(next);
+                break;
+            }
+            lines.push(line);
+            pos = next;
+        }
+        let body = match body_start {
+            Some(b) => raw[b..].to_vec(),
+            None => Vec::new(),
+        };
+        let mut it = lines.into_iter();
+        let start = it.next().ok_or_else(|| bad("empty input: no start line"))?;
+        let start = std::str::from_utf8(start).map_err(|_| bad("start line is not UTF-8"))?;
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for line in it {
+            let text =
+                std::str::from_utf8(line).map_err(|_| bad("a header line is not valid UTF-8"))?;
+            if text.starts_with(' ') || text.starts_with('\t') {
+                // obs-fold (RFC 9112 §5.2): continuation of the previous value, kept as sent.
+                let last = headers
+                    .last_mut()
+                    .ok_or_else(|| bad("continuation line before the first header"))?;
+                last.1.push_str("\r\n");
+                last.1.push_str(text);
+                continue;
+            }
+            let (name, value) = text.split_once(':').ok_or_else(|| {
+                Error::InvalidMessage(format!("header line without ':': {text:?}"))
+            })?;
+            if name.is_empty() || !name.bytes().all(is_tchar) {
+                return Err(Error::InvalidMessage(format!(
+                    "invalid header name {name:?}"
+                )));
+            }
+            headers.push((
+                name.to_string(),
+                value.trim_matches([' ', '\t']).to_string(),
+            ));
+        }
+        let kind = if let Some(rest) = start.strip_prefix("HTTP/") {
+            let mut parts = rest.splitn(3, ' ');
+            let _version = parts.next();
+            let code = parts
+                .next()
+                .ok_or_else(|| bad("status line without a status code"))?;
+            if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Error::InvalidMessage(format!(
+                    "invalid status code {code:?}"
+                )));
+            }
+            let status: u16 = code.parse().map_err(|_| bad("invalid status code"))?;
+            MessageKind::Response {
+                status,
+                reason: parts.next().unwrap_or("").to_string(),
+            }
+        } else {
+            let mut parts = start.split(' ');
+            let method = parts.next().unwrap_or("");
+            let target = parts
+                .next()
+                .ok_or_else(|| bad("request line without a target"))?;
+            let version = parts
+                .next()
+                .ok_or_else(|| bad("request line without an HTTP version"))?;
+            if parts.next().is_some() || !version.starts_with("HTTP/") {
+                return Err(Error::InvalidMessage(format!(
+                    "invalid request line {start:?}"
+                )));
+            }
+            if method.is_empty() || !method.bytes().all(is_tchar) {
+                return Err(Error::InvalidMessage(format!("invalid method {method:?}")));
+            }
+            if target.is_empty() {
+                return Err(bad("empty request-target"));
+            }
+            let (scheme, authority) = match split_absolute(target) {
+                Some((s, a, _)) => (s.to_ascii_lowercase(), Some(a.to_string())),
+                None => {
+                    let host = headers
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+                        .map(|(_, v)| v.clone());
+                    let host = match host {
+                        Some(h) => Some(h),
+                        None if method == "CONNECT" => Some(target.to_string()),
+                        None => None,
+                    };
+                    (opts.scheme.to_ascii_lowercase(), host)
+                }
+            };
+            MessageKind::Request(RequestLine {
+                method: method.to_string(),
+                target: target.to_string(),
+                scheme,
+                authority,
+            })
+        };
+        Ok(HttpMessage {
+            kind,
+            headers,
+            body,
+        })
+    }
+
+    /// Serialize as HTTP/1.1 text with CRLF line endings.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match &self.kind {
+            MessageKind::Request(r) => {
+                out.extend_from_slice(format!("{} {} HTTP/1.1\r\n", r.method, r.target).as_bytes())
+            }
+            MessageKind::Response { status, reason } => {
+                let reason = if reason.is_empty() {
+                    http::StatusCode::from_u16(*status)
+                        .ok()
+                        .and_then(|s| s.canonical_reason())
+                        .unwrap_or("")
+                } else {
+                    reason
+                };
+                out.extend_from_slice(format!("HTTP/1.1 {status} {reason}").trim_end().as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        for (n, v) in &self.headers {
+            out.extend_from_slice(n.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    /// Is this a request?
+    pub fn is_request(&self) -> bool {
+        matches!(self.kind, MessageKind::Request(_))
+    }
+
+    /// The request control data, if a request.
+    pub fn request_line(&self) -> Option<&RequestLine> {
+        match &self.kind {
+            MessageKind::Request(r) => Some(r),
+            MessageKind::Response { .. } => None,
+        }
+    }
+
+    /// The status code, if a response.
+    pub fn status(&self) -> Option<u16> {
+        match &self.kind {
+            MessageKind::Response { status, .. } => Some(*status),
+            MessageKind::Request(_) => None,
+        }
+    }
+
+    /// All raw values of the header `name` (case-insensitive), in order.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Is the header `name` present (case-insensitive)?
+    pub fn has_header(&self, name: &str) -> bool {
+        self.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    }
+
+    /// Append a header line.
+    pub fn append_header(&mut self, name: &str, value: &str) {
+        self.headers.push((name.to_string(), value.to_string()));
+    }
+
+    /// Replace all lines of `name` with one line (appended at the position of the first one, or at
+    /// the end).
+    pub fn set_header(&mut self, name: &str, value: &str) {
+        let first = self
+            .headers
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case(name));
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        match first {
+            Some(i) => self
+                .headers
+                .insert(i, (name.to_string(), value.to_string())),
+            None => self.headers.push((name.to_string(), value.to_string())),
+        }
+    }
+
+    /// Remove all lines of `name`.
+    pub fn remove_header(&mut self, name: &str) {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Split an absolute-form URI `scheme://authority/path?query` into (scheme, authority, rest).
+pub(crate) fn split_absolute(target: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = target.split_once("://")?;
+    if scheme.is_empty()
+        || !scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    {
+        return None;
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some((scheme, &rest[..end], &rest[end..]))
+}
+
+// ---- conversions with the `http` crate ---------------------------------------------------------
+
+fn header_map_to_vec(map: &http::HeaderMap) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for (name, value) in map {
+        let v = value.to_str().map_err(|_| {
+            Error::InvalidMessage(format!(
+                "header {name} has a value that is not visible ASCII"
+            ))
+        })?;
+        out.push((name.as_str().to_string(), v.to_string()));
+    }
+    Ok(out)
+}
+
+fn vec_to_header_map(headers: &[(String, String)]) -> Result<http::HeaderMap> {
+    let mut map = http::HeaderMap::new();
+    for (n, v) in headers {
+        let name = http::header::HeaderName::from_bytes(n.as_bytes())
+            .map_err(|_| Error::InvalidMessage(format!("invalid header name {n:?}")))?;
+        // obs-fold is not representable in `http`; fold to a single space (RFC 9112 §5.2).
+        let v = crate::components::unfold(v);
+        let value = http::HeaderValue::from_str(&v)
+            .map_err(|_| Error::InvalidMessage(format!("invalid value for header {n}")))?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+impl TryFrom<&http::Request<Vec<u8>>> for HttpMessage {
+    type Error = Error;
+    /// Scheme defaults to `https` when the URI has none; authority from the URI or the Host header.
+    fn try_from(req: &http::Request<Vec<u8>>) -> Result<Self> {
+        let uri = req.uri();
+        let headers = header_map_to_vec(req.headers())?;
+        let target = uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        let target = if req.method() == http::Method::CONNECT {
+            uri.authority().map(|a| a.to_string()).unwrap_or(target)
+        } else {
+            target
+        };
+        let authority = uri.authority().map(|a| a.to_string()).or_else(|| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+                .map(|(_, v)| v.clone())
+        });
+        let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
+        Ok(HttpMessage {
+            kind: MessageKind::Request(RequestLine {
+                method: req.method().as_str().to_string(),
+                target,
+                scheme,
+                authority,
+            }),
+            headers,
+            body: req.body().clone(),
+        })
+    }
+}
+
+impl TryFrom<http::Request<Vec<u8>>> for HttpMessage {
+    type Error = Error;
+    fn try_from(req: http::Request<Vec<u8>>) -> Result<Self> {
+        HttpMessage::try_from(&req)
+    }
+}
+
+impl TryFrom<&http::Response<Vec<u8>>> for HttpMessage {
+    type Error = Error;
+    fn try_from(res: &http::Response<Vec<u8>>) -> Result<Self> {
+        Ok(HttpMessage {
+            kind: MessageKind::Response {
+                status: res.status().as_u16(),
+                reason: String::new(),
+            },
+            headers: header_map_to_vec(res.headers())?,
+            body: res.body().clone(),
+        })
+    }
+}
+
+impl TryFrom<http::Response<Vec<u8>>> for HttpMessage {
+    type Error = Error;
+    fn try_from(res: http::Response<Vec<u8>>) -> Result<Self> {
+        HttpMessage::try_from(&res)
+    }
+}
+
+impl HttpMessage {
+    /// Convert a request to `http::Request` (origin-form targets become `scheme://authority/target`).
+    pub fn to_http_request(&self) -> Result<http::Request<Vec<u8>>> {
+        let r = self
+            .request_line()
+            .ok_or_else(|| Error::InvalidMessage("not a request".into()))?;
+        let uri: String = if split_absolute(&r.target).is_some() || r.target == "*" {
+            r.target.clone()
+        } else if let (Some(a), true) = (&r.authority, r.target.starts_with('/')) {
+            format!("{}://{}{}", r.scheme, a, r.target)
+        } else {
+            r.target.clone()
+        };
+        let mut b = http::Request::builder().method(r.method.as_str()).uri(uri);
+        if let Some(h) = b.headers_mut() {
+            *h = vec_to_header_map(&self.headers)?;
+        }
+        b.body(self.body.clone())
+            .map_err(|e| Error::InvalidMessage(format!("cannot build http::Request: {e}")))
+    }
+
+    /// Convert a response to `http::Response`.
+    pub fn to_http_response(&self) -> Result<http::Response<Vec<u8>>> {
+        let status = self
+            .status()
+            .ok_or_else(|| Error::InvalidMessage("not a response".into()))?;
+        let mut b = http::Response::builder().status(status);
+        if let Some(h) = b.headers_mut() {
+            *h = vec_to_header_map(&self.headers)?;
+        }
+        b.body(self.body.clone())
+            .map_err(|e| Error::InvalidMessage(format!("cannot build http::Response: {e}")))
+    }
+}

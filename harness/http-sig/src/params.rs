@@ -1,0 +1,457 @@
+//! Signature parameters (RFC 9421 §2.3), the signature base (§2.5), and the Signature-Input /
+//! Signature fields (§4.1, §4.2, §4.3).
+
+use base64::Engine as _;
+use sfv::{BareItem, FieldType, InnerList, Item, ListEntry, Parameters, Parser};
+
+use crate::components::{ComponentId, component_value, serialize_inner_list};
+use crate::error::{Error, Result};
+use crate::message::HttpMessage;
+
+/// The ordered covered components and the ordered signature parameters of one signature.
+/// Parameter order is the signer's and is preserved; unknown parameters are kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignatureParams {
+    /// Covered components, in order.
+    pub components: Vec<ComponentId>,
+    params: Parameters,
+}
+
+fn sf_string(param: &str, v: &str) -> Result<BareItem> {
+    sfv::String::from_string(v.to_string())
+        .map(BareItem::String)
+        .map_err(|_| Error::InvalidSignatureParameter {
+            parameter: param.to_string(),
+            reason: format!("{v:?} is not a valid sf-string (printable ASCII only)"),
+        })
+}
+
+impl SignatureParams {
+    /// Parameters over `components`, with no metadata yet.
+    pub fn new(components: Vec<ComponentId>) -> Self {
+        SignatureParams {
+            components,
+            params: Parameters::new(),
+        }
+    }
+
+    /// All parameters, in order.
+    pub fn params(&self) -> &Parameters {
+        &self.params
+    }
+
+    /// One parameter.
+    pub fn param(&self, name: &str) -> Option<&BareItem> {
+        self.params.get(name)
+    }
+
+    /// Set (or replace, keeping its position) any parameter.
+    pub fn set_param(&mut self, name: &str, value: BareItem) -> Result<&mut Self> {
+        let k = sfv::Key::from_string(name.to_string()).map_err(|_| {
+            Error::InvalidSignatureParameter {
+                parameter: name.to_string(),
+                reason: "not a valid sf-key".into(),
+            }
+        })?;
+        self.params.insert(k, value);
+        Ok(self)
+    }
+
+    /// Remove a parameter.
+    pub fn remove_param(&mut self, name: &str) -> &mut Self {
+        self.params.shift_remove(name);
+        self
+    }
+
+    fn int(&self, k: &str) -> Option<i64> {
+        match self.params.get(k) {
+            Some(BareItem::Integer(i)) => Some(i64::from(*i)),
+            _ => None,
+        }
+    }
+
+    fn string(&self, k: &str) -> Option<&str> {
+        match self.params.get(k) {
+            Some(BareItem::String(s)) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+
+    /// `created` (UNIX seconds).
+    pub fn created(&self) -> Option<i64> {
+        self.int("created")
+    }
+    /// `expires` (UNIX seconds).
+    pub fn expires(&self) -> Option<i64> {
+        self.int("expires")
+    }
+    /// `nonce`.
+    pub fn nonce(&self) -> Option<&str> {
+        self.string("nonce")
+    }
+    /// `alg`.
+    pub fn alg(&self) -> Option<&str> {
+        self.string("alg")
+    }
+    /// `keyid`.
+    pub fn keyid(&self) -> Option<&str> {
+        self.string("keyid")
+    }
+    /// `tag`.
+    pub fn tag(&self) -> Option<&str> {
+        self.string("tag")
+    }
+
+    /// Set `created`.
+    pub fn set_created(&mut self, t: i64) -> Result<&mut Self> {
+        let i = sfv::Integer::try_from(t).map_err(|_| Error::InvalidSignatureParameter {
+            parameter: "created".into(),
+            reason: "out of the sf-integer range".into(),
+        })?;
+        self.set_param("created", BareItem::Integer(i))
+    }
+    /// Set `expires`.
+    pub fn set_expires(&mut self, t: i64) -> Result<&mut Self> {
+        let i = sfv::Integer::try_from(t).map_err(|_| Error::InvalidSignatureParameter {
+            parameter: "expires".into(),
+            reason: "out of the sf-integer range".into(),
+        })?;
+        self.set_param("expires", BareItem::Integer(i))
+    }
+    /// Set `nonce`.
+    pub fn set_nonce(&mut self, v: &str) -> Result<&mut Self> {
+        let b = sf_string("nonce", v)?;
+        self.set_param("nonce", b)
+    }
+    /// Set `alg`.
+    pub fn set_alg(&mut self, v: &str) -> Result<&mut Self> {
+        let b = sf_string("alg", v)?;
+        self.set_param("alg", b)
+    }
+    /// Set `keyid`.
+    pub fn set_keyid(&mut self, v: &str) -> Result<&mut Self> {
+        let b = sf_string("keyid", v)?;
+        self.set_param("keyid", b)
+    }
+    /// Set `tag`.
+    pub fn set_tag(&mut self, v: &str) -> Result<&mut Self> {
+        let b = sf_string("tag", v)?;
+        self.set_param("tag", b)
+    }
+
+    /// Build from a parsed inner list, checking the types of the registered parameters
+    /// (RFC 9421 §2.3: created/expires Integer, nonce/alg/keyid/tag String).
+    pub fn from_inner_list(il: &InnerList) -> Result<Self> {
+        let mut components = Vec::with_capacity(il.items.len());
+        for item in &il.items {
+            components.push(
+                ComponentId::from_item(item)
+                    .map_err(|e| Error::InvalidSignatureInput(e.to_string()))?,
+            );
+        }
+        for (k, v) in &il.params {
+            let k = k.as_str();
+            let ok = match k {
+                "created" | "expires" => matches!(v, BareItem::Integer(_)),
+                "nonce" | "alg" | "keyid" | "tag" => matches!(v, BareItem::String(_)),
+                _ => true,
+            };
+            if !ok {
+                let want = if matches!(k, "created" | "expires") {
+                    "an Integer"
+                } else {
+                    "a String"
+                };
+                return Err(Error::InvalidSignatureInput(format!(
+                    "parameter `{k}` must be {want}, got {v:?}"
+                )));
+            }
+        }
+        Ok(SignatureParams {
+            components,
+            params: il.params.clone(),
+        })
+    }
+
+    /// As an sfv inner list.
+    pub fn to_inner_list(&self) -> InnerList {
+        InnerList::with_params(
+            self.components.iter().map(ComponentId::to_item).collect(),
+            self.params.clone(),
+        )
+    }
+
+    /// Parse a serialized inner list such as `("@method");created=1`.
+    pub fn parse(s: &str) -> Result<Self> {
+        let list: sfv::List = Parser::new(s)
+            .parse()
+            .map_err(|e| Error::InvalidSignatureInput(format!("{s:?}: {e}")))?;
+        match list.as_slice() {
+            [ListEntry::InnerList(il)] => Self::from_inner_list(il),
+            _ => Err(Error::InvalidSignatureInput(format!(
+                "{s:?} is not a single inner list"
+            ))),
+        }
+    }
+
+    /// The `@signature-params` value: the strict inner-list serialization (RFC 9421 §2.3).
+    pub fn serialize(&self) -> String {
+        serialize_inner_list(&self.to_inner_list())
+    }
+}
+
+/// Create the signature base (RFC 9421 §2.5) for `msg` with `params`. `related_request` is the
+/// request that triggered `msg` when `msg` is a response and components use `;req`.
+pub fn signature_base(
+    msg: &HttpMessage,
+    related_request: Option<&HttpMessage>,
+    params: &SignatureParams,
+) -> Result<String> {
+    let mut out = String::new();
+    for (i, id) in params.components.iter().enumerate() {
+        // RFC 9421 §2.5 step 2.0: an identifier (with its parameters) may appear only once.
+        if params.components[..i].contains(id) {
+            return Err(Error::DuplicateComponent(id.serialize()));
+        }
+        // RFC 9421 §3.1 step 4: @signature-params is never a covered component.
+        if id.name() == "@signature-params" {
+            return Err(Error::SignatureParamsCovered);
+        }
+        let value = component_value(msg, related_request, id)?;
+        // The base line grammar allows no CR/LF inside a value (RFC 9421 §2.5 ABNF).
+        if value.contains(['\r', '\n']) {
+            return Err(Error::InvalidMessage(format!(
+                "value of {} contains a line break",
+                id.serialize()
+            )));
+        }
+        out.push_str(&id.serialize());
+        out.push_str(": ");
+        out.push_str(&value);
+        out.push('\n');
+    }
+    // RFC 9421 §2.5 step 3: the @signature-params line is last.
+    out.push_str("\"@signature-params\": ");
+    out.push_str(&params.serialize());
+    // RFC 9421 §2.5 step 4: non-ASCII output is an error.
+    if !out.is_ascii() {
+        return Err(Error::NonAscii("the signature base".into()));
+    }
+    Ok(out)
+}
+
+/// One signature found in a message: its label, parameters and signature bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignatureEntry {
+    /// Dictionary key shared by Signature-Input and Signature.
+    pub label: String,
+    /// Covered components and parameters.
+    pub params: SignatureParams,
+    /// Signature bytes.
+    pub signature: Vec<u8>,
+}
+
+fn combined(msg: &HttpMessage, name: &str) -> Option<String> {
+    let v: Vec<String> = msg
+        .header_values(name)
+        .map(|v| crate::components::unfold(v).trim().to_string())
+        .collect();
+    if v.is_empty() {
+        None
+    } else {
+        Some(v.join(", "))
+    }
+}
+
+/// Parse a Signature-Input field value (RFC 9421 §4.1): a Dictionary of inner lists.
+pub fn parse_signature_input(value: &str) -> Result<Vec<(String, SignatureParams)>> {
+    let dict: sfv::Dictionary = Parser::new(value)
+        .parse()
+        .map_err(|e| Error::InvalidSignatureInput(format!("not a valid Dictionary: {e}")))?;
+    let mut out = Vec::new();
+    for (label, entry) in &dict {
+        match entry {
+            ListEntry::InnerList(il) => out.push((
+                label.as_str().to_string(),
+                SignatureParams::from_inner_list(il)?,
+            )),
+            ListEntry::Item(_) => {
+                return Err(Error::InvalidSignatureInput(format!(
+                    "member {label:?} is not an inner list"
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parse a Signature field value (RFC 9421 §4.2): a Dictionary of Byte Sequences.
+pub fn parse_signature_field(value: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    let dict: sfv::Dictionary = match Parser::new(value).parse() {
+        Ok(d) => d,
+        Err(e) => {
+            // Say "bad base64" when the byte sequence content is what is wrong.
+            for seg in value.split(':').skip(1).step_by(2) {
+                if !seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+                {
+                    return Err(Error::BadBase64(format!(
+                        "Signature field byte sequence :{seg}:"
+                    )));
+                }
+            }
+            return Err(Error::InvalidSignatureHeader(format!(
+                "not a valid Dictionary: {e}"
+            )));
+        }
+    };
+    let mut out = Vec::new();
+    for (label, entry) in &dict {
+        match entry {
+            ListEntry::Item(Item {
+                bare_item: BareItem::ByteSequence(b),
+                ..
+            }) => out.push((label.as_str().to_string(), b.clone())),
+            _ => {
+                return Err(Error::InvalidSignatureHeader(format!(
+                    "member {label:?} is not a byte sequence"
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// All signatures in `msg` (Signature-Input and Signature combined across field lines), in
+/// Signature-Input order. A label present in only one of the two fields is an error.
+pub fn signatures(msg: &HttpMessage) -> Result<Vec<SignatureEntry>> {
+    let inputs = match combined(msg, "signature-input") {
+        Some(v) => parse_signature_input(&v)?,
+        None => Vec::new(),
+    };
+    let sigs = match combined(msg, "signature") {
+        Some(v) => parse_signature_field(&v)?,
+        None => Vec::new(),
+    };
+    for (l, _) in &sigs {
+        if !inputs.iter().any(|(il, _)| il == l) {
+            return Err(Error::LabelMismatch(l.clone()));
+        }
+    }
+    let mut out = Vec::new();
+    for (label, params) in inputs {
+        let signature = sigs
+            .iter()
+            .find(|(l, _)| *l == label)
+            .map(|(_, s)| s.clone())
+            .ok_or_else(|| Error::LabelMismatch(label.clone()))?;
+        out.push(SignatureEntry {
+            label,
+            params,
+            signature,
+        });
+    }
+    Ok(out)
+}
+
+/// The signature labelled `label` (RFC 9421 §3.2 step 1).
+pub fn find_signature(msg: &HttpMessage, label: &str) -> Result<SignatureEntry> {
+    // Look up Signature-Input first so that a missing label is reported precisely.
+    let inputs = combined(msg, "signature-input")
+        .ok_or_else(|| Error::SignatureNotFound(label.to_string()))?;
+    let inputs = parse_signature_input(&inputs)?;
+    let params = inputs
+        .into_iter()
+        .find(|(l, _)| l == label)
+        .map(|(_, p)| p)
+        .ok_or_else(|| Error::SignatureNotFound(label.to_string()))?;
+    let sigs = combined(msg, "signature").ok_or_else(|| Error::LabelMismatch(label.to_string()))?;
+    let signature = parse_signature_field(&sigs)?
+        .into_iter()
+        .find(|(l, _)| l == label)
+        .map(|(_, s)| s)
+        .ok_or_else(|| Error::LabelMismatch(label.to_string()))?;
+    Ok(SignatureEntry {
+        label: label.to_string(),
+        params,
+        signature,
+    })
+}
+
+/// What to do when the label already exists in the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnCollision {
+    /// Fail with [`Error::LabelCollision`] (default; RFC 9421 §4.3: labels are unique).
+    #[default]
+    Error,
+    /// Replace the existing member under that label.
+    Replace,
+}
+
+/// Add a signature to `msg` under `label`: appends one member to Signature-Input and Signature
+/// (RFC 9421 §4.1, §4.2); other members are kept as they are (§4.3).
+pub fn add_signature(
+    msg: &mut HttpMessage,
+    label: &str,
+    params: &SignatureParams,
+    signature: &[u8],
+    on_collision: OnCollision,
+) -> Result<()> {
+    let k = sfv::Key::from_string(label.to_string()).map_err(|_| {
+        Error::InvalidSignatureInput(format!(
+            "label {label:?} is not a valid sf-key (lowercase, digits, _-.*)"
+        ))
+    })?;
+    let existing_inputs = match combined(msg, "signature-input") {
+        Some(v) => Some(Parser::new(&v).parse::<sfv::Dictionary>().map_err(|e| {
+            Error::InvalidSignatureInput(format!(
+                "existing Signature-Input is not a valid Dictionary: {e}"
+            ))
+        })?),
+        None => None,
+    };
+    let existing_sigs = match combined(msg, "signature") {
+        Some(v) => Some(Parser::new(&v).parse::<sfv::Dictionary>().map_err(|e| {
+            Error::InvalidSignatureHeader(format!(
+                "existing Signature is not a valid Dictionary: {e}"
+            ))
+        })?),
+        None => None,
+    };
+    let collides = existing_inputs
+        .as_ref()
+        .is_some_and(|d| d.contains_key(label))
+        || existing_sigs
+            .as_ref()
+            .is_some_and(|d| d.contains_key(label));
+    if collides && on_collision == OnCollision::Error {
+        return Err(Error::LabelCollision(label.to_string()));
+    }
+    let input_member = format!("{label}={}", params.serialize());
+    let sig_member = format!(
+        "{label}=:{}:",
+        base64::engine::general_purpose::STANDARD.encode(signature)
+    );
+    if collides {
+        let mut inputs = existing_inputs.unwrap_or_default();
+        inputs.insert(k.clone(), ListEntry::InnerList(params.to_inner_list()));
+        let mut sigs = existing_sigs.unwrap_or_default();
+        sigs.insert(
+            k,
+            ListEntry::Item(Item::new(BareItem::ByteSequence(signature.to_vec()))),
+        );
+        let si = inputs.serialize().unwrap_or_default();
+        let s = sigs.serialize().unwrap_or_default();
+        msg.set_header("Signature-Input", &si);
+        msg.set_header("Signature", &s);
+    } else {
+        for (field, member) in [("Signature-Input", input_member), ("Signature", sig_member)] {
+            match combined(msg, field) {
+                Some(v) => msg.set_header(field, &format!("{v}, {member}")),
+                None => msg.append_header(field, &member),
+            }
+        }
+    }
+    Ok(())
+}

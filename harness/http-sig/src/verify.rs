@@ -1,0 +1,400 @@
+//! [`Verifier`] and [`VerificationPolicy`] (RFC 9421 §3.2, §3.2.1), and the [`NonceStore`] used for
+//! replay detection. Sans-IO: the caller passes `now` (UNIX seconds).
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::alg::Algorithm;
+use crate::components::ComponentId;
+use crate::error::{Error, Result};
+use crate::key::Key;
+use crate::message::HttpMessage;
+use crate::params::{SignatureEntry, SignatureParams, find_signature, signature_base, signatures};
+
+/// Remembers nonces to detect replays. Implementations decide retention; `now` is passed in.
+pub trait NonceStore {
+    /// Record `nonce`, to be remembered until `keep_until`. Returns `false` if it was already
+    /// present (a replay), `true` if it is new.
+    fn check_and_insert(&mut self, nonce: &str, keep_until: u64, now: u64) -> bool;
+}
+
+/// A bounded in-memory [`NonceStore`]: expired entries are dropped on each call; when full, the
+/// oldest entry is evicted (so a very old replay may go undetected once evicted).
+#[derive(Debug, Clone)]
+pub struct InMemoryNonceStore {
+    capacity: usize,
+    until: HashMap<String, u64>,
+    order: VecDeque<String>,
+}
+
+impl InMemoryNonceStore {
+    /// A store holding at most `capacity` nonces (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        InMemoryNonceStore {
+            capacity: capacity.max(1),
+            until: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// Number of nonces currently remembered.
+    pub fn len(&self) -> usize {
+        self.until.len()
+    }
+
+    /// Is the store empty?
+    pub fn is_empty(&self) -> bool {
+        self.until.is_empty()
+    }
+}
+
+impl NonceStore for InMemoryNonceStore {
+    fn check_and_insert(&mut self, nonce: &str, keep_until: u64, now: u64) -> bool {
+        // Drop expired entries.
+        self.until.retain(|_, u| *u >= now);
+        let until = &self.until;
+        self.order.retain(|n| until.contains_key(n));
+        if self.until.contains_key(nonce) {
+            return false;
+        }
+        while self.until.len() >= self.capacity {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.until.remove(&old);
+                }
+                None => break,
+            }
+        }
+        self.until.insert(nonce.to_string(), keep_until);
+        self.order.push_back(nonce.to_string());
+        true
+    }
+}
+
+/// Application requirements checked before the cryptographic verification (RFC 9421 §3.2.1).
+/// Deserializable (TOML/YAML/JSON) with unknown keys rejected.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerificationPolicy {
+    /// Components that must be covered, as identifiers (`"@method"`, `content-type`,
+    /// `"@query-param";name="id"`).
+    pub required_components: Vec<String>,
+    /// Signature parameters that must be present (e.g. `created`, `nonce`).
+    pub required_parameters: Vec<String>,
+    /// Maximum age of `created`, seconds.
+    pub max_age: Option<u64>,
+    /// Allowed clock skew for `created` in the future, seconds (default 0).
+    pub allowed_skew: u64,
+    /// Accept signatures whose `expires` is in the past (default false: they fail).
+    pub allow_expired: bool,
+    /// Required value of `tag`.
+    pub expected_tag: Option<String>,
+    /// Required value of `keyid`.
+    pub expected_keyid: Option<String>,
+    /// Algorithms allowed (names); empty = any the key supports.
+    pub allowed_algorithms: Vec<String>,
+    /// How long to remember a nonce when the signature has no `expires`, seconds (default: max_age
+    /// or 300).
+    pub nonce_retention: Option<u64>,
+}
+
+impl VerificationPolicy {
+    /// Parse from TOML.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let p: Self = toml::from_str(text)
+            .map_err(|e| Error::InvalidConfig(format!("policy (TOML): {e}")))?;
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// Parse from YAML (or JSON).
+    pub fn from_yaml(text: &str) -> Result<Self> {
+        let p: Self = serde_yaml::from_str(text)
+            .map_err(|e| Error::InvalidConfig(format!("policy (YAML): {e}")))?;
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// Load from a file: `.toml` as TOML, anything else as YAML/JSON.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if path.extension().is_some_and(|e| e == "toml") {
+            Self::from_toml(&text)
+        } else {
+            Self::from_yaml(&text)
+        }
+    }
+
+    /// Check that component ids and algorithm names are valid.
+    pub fn validate(&self) -> Result<()> {
+        self.components()?;
+        self.algorithms()?;
+        Ok(())
+    }
+
+    fn components(&self) -> Result<Vec<ComponentId>> {
+        let mut out = Vec::new();
+        for c in &self.required_components {
+            out.extend(
+                ComponentId::parse_list(c)
+                    .map_err(|e| Error::InvalidConfig(format!("required_components: {e}")))?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn algorithms(&self) -> Result<Vec<Algorithm>> {
+        self.allowed_algorithms
+            .iter()
+            .map(|a| {
+                a.parse()
+                    .map_err(|e| Error::InvalidConfig(format!("allowed_algorithms: {e}")))
+            })
+            .collect()
+    }
+
+    /// Check the policy against a signature's parameters at time `now` (no cryptography).
+    pub fn check(&self, params: &SignatureParams, now: u64) -> Result<()> {
+        for c in self.components()? {
+            if !params.components.contains(&c) {
+                return Err(Error::RequiredComponentNotCovered(c.serialize()));
+            }
+        }
+        for p in &self.required_parameters {
+            if params.param(p).is_none() {
+                return Err(Error::MissingParameter(p.clone()));
+            }
+        }
+        let now_i = i64::try_from(now).unwrap_or(i64::MAX);
+        // RFC 9421 §3.2.1: reject signatures past their expiration time.
+        if let Some(exp) = params.expires()
+            && !self.allow_expired
+            && now_i > exp
+        {
+            return Err(Error::Expired { expires: exp, now });
+        }
+        if let Some(created) = params.created() {
+            // A creation time in the future (beyond skew) cannot be genuine.
+            if created > now_i.saturating_add(i64::try_from(self.allowed_skew).unwrap_or(i64::MAX))
+            {
+                return Err(Error::CreatedInFuture {
+                    created,
+                    now,
+                    skew: self.allowed_skew,
+                });
+            }
+            // RFC 9421 §3.2.1: maximum signature age from `created`.
+            if let Some(max_age) = self.max_age
+                && now_i.saturating_sub(created) > i64::try_from(max_age).unwrap_or(i64::MAX)
+            {
+                return Err(Error::TooOld {
+                    created,
+                    now,
+                    max_age,
+                });
+            }
+        } else if self.max_age.is_some() {
+            return Err(Error::MissingParameter("created".into()));
+        }
+        if let Some(tag) = &self.expected_tag
+            && params.tag() != Some(tag.as_str())
+        {
+            return Err(Error::TagMismatch {
+                expected: tag.clone(),
+                got: params.tag().map(str::to_string),
+            });
+        }
+        if let Some(k) = &self.expected_keyid
+            && params.keyid() != Some(k.as_str())
+        {
+            return Err(Error::KeyIdMismatch {
+                expected: k.clone(),
+                got: params.keyid().map(str::to_string),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A successful verification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    /// The label verified.
+    pub label: String,
+    /// Its parameters.
+    pub params: SignatureParams,
+    /// The algorithm used.
+    pub algorithm: Algorithm,
+    /// The signature base that was verified.
+    pub base: String,
+}
+
+/// Verifies signatures with one key (RFC 9421 §3.2).
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    key: Key,
+    alg: Option<Algorithm>,
+    policy: VerificationPolicy,
+}
+
+impl Verifier {
+    /// A verifier for `key`; `alg` is the algorithm known by configuration, if any.
+    pub fn new(key: Key, alg: Option<Algorithm>) -> Self {
+        Verifier {
+            key,
+            alg,
+            policy: VerificationPolicy::default(),
+        }
+    }
+
+    /// Set the policy.
+    pub fn with_policy(mut self, policy: VerificationPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &VerificationPolicy {
+        &self.policy
+    }
+
+    /// Resolve the algorithm (RFC 9421 §3.2 step 6): configuration, key, `alg` parameter must agree.
+    pub fn resolve_algorithm(&self, params: &SignatureParams) -> Result<Algorithm> {
+        let from_param = match params.alg() {
+            Some(a) => Some(a.parse::<Algorithm>()?),
+            None => None,
+        };
+        if let (Some(c), Some(p)) = (self.alg, from_param)
+            && c != p
+        {
+            return Err(Error::AlgorithmMismatch(format!(
+                "the `alg` parameter says {p} but the verifier is configured for {c} (RFC 9421 §3.2 step 6.4)"
+            )));
+        }
+        let alg = self
+            .alg
+            .or(from_param)
+            .unwrap_or_else(|| self.key.default_algorithm());
+        // RFC 9421 §3.2 step 6.4 / §7.3.6: the key must agree with the algorithm.
+        self.key.check_algorithm(alg)?;
+        let allowed = self.policy.algorithms()?;
+        if !allowed.is_empty() && !allowed.contains(&alg) {
+            return Err(Error::AlgorithmNotAllowed(alg.name().into()));
+        }
+        Ok(alg)
+    }
+
+    fn pick(&self, msg: &HttpMessage, label: Option<&str>) -> Result<SignatureEntry> {
+        match label {
+            Some(l) => find_signature(msg, l),
+            None => {
+                let mut all = signatures(msg)?;
+                match all.len() {
+                    0 => Err(Error::SignatureNotFound("(any)".into())),
+                    1 => Ok(all.remove(0)),
+                    _ => Err(Error::SignatureNotFound(format!(
+                        "(several signatures: {}; choose a label)",
+                        all.iter()
+                            .map(|e| e.label.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))),
+                }
+            }
+        }
+    }
+
+    fn verify_inner(
+        &self,
+        msg: &HttpMessage,
+        related: Option<&HttpMessage>,
+        label: Option<&str>,
+        now: u64,
+        store: Option<&mut dyn NonceStore>,
+    ) -> Result<Verified> {
+        // RFC 9421 §3.2 steps 1-3.
+        let entry = self.pick(msg, label)?;
+        // Step 4: application requirements.
+        self.policy.check(&entry.params, now)?;
+        // Step 6: algorithm.
+        let alg = self.resolve_algorithm(&entry.params)?;
+        // Step 7: recreate the base.
+        let base = signature_base(msg, related, &entry.params)?;
+        // Step 8: verify.
+        let ok = self
+            .key
+            .verify(alg, base.as_bytes(), &entry.signature)
+            .map_err(|e| match e {
+                Error::SignatureLength {
+                    algorithm,
+                    expected,
+                    got,
+                    ..
+                } => Error::SignatureLength {
+                    label: entry.label.clone(),
+                    algorithm,
+                    expected,
+                    got,
+                },
+                other => other,
+            })?;
+        if !ok {
+            return Err(Error::SignatureMismatch {
+                label: entry.label.clone(),
+                algorithm: alg.name().into(),
+            });
+        }
+        // Nonce uniqueness, only for signatures that verified (a forgery must not burn a nonce).
+        if let Some(store) = store
+            && let Some(nonce) = entry.params.nonce()
+        {
+            let retention = self
+                .policy
+                .nonce_retention
+                .or(self.policy.max_age)
+                .unwrap_or(300);
+            let keep_until = match entry.params.expires() {
+                Some(e) if e > 0 => u64::try_from(e).unwrap_or(u64::MAX),
+                _ => now.saturating_add(retention),
+            };
+            if !store.check_and_insert(nonce, keep_until, now) {
+                return Err(Error::NonceReplayed(nonce.to_string()));
+            }
+        }
+        Ok(Verified {
+            label: entry.label,
+            params: entry.params,
+            algorithm: alg,
+            base,
+        })
+    }
+
+    /// Verify the signature labelled `label` (or the only one when `None`) at time `now`.
+    pub fn verify(
+        &self,
+        msg: &HttpMessage,
+        related_request: Option<&HttpMessage>,
+        label: Option<&str>,
+        now: u64,
+    ) -> Result<Verified> {
+        self.verify_inner(msg, related_request, label, now, None)
+    }
+
+    /// Like [`Verifier::verify`], also rejecting a `nonce` already seen by `store`.
+    pub fn verify_with_nonce_store(
+        &self,
+        msg: &HttpMessage,
+        related_request: Option<&HttpMessage>,
+        label: Option<&str>,
+        now: u64,
+        store: &mut dyn NonceStore,
+    ) -> Result<Verified> {
+        self.verify_inner(msg, related_request, label, now, Some(store))
+    }
+}
