@@ -13,6 +13,8 @@ use crate::conformance::RunRequest;
 use crate::runner::SuiteOptions;
 
 pub mod http_sig;
+pub mod serve;
+pub mod serve_http_sig;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -31,6 +33,9 @@ pub enum Command {
     Conformance(ConformanceArgs),
     /// RFC 9421 HTTP Message Signatures: sign, verify, print signature bases.
     HttpSig(http_sig::Args),
+    /// Run a mock (broker, ...) on its own until Ctrl-C.
+    #[command(subcommand)]
+    Serve(serve::ServeCommand),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -143,7 +148,7 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-fn code(c: i32) -> ExitCode {
+pub(crate) fn code(c: i32) -> ExitCode {
     ExitCode::from(c.clamp(0, 255) as u8)
 }
 
@@ -168,5 +173,6 @@ pub fn main() -> ExitCode {
             code(rt.block_on(crate::conformance::main(crate::suites::all(), req)))
         }
         Command::HttpSig(args) => code(http_sig::run(args)),
+        Command::Serve(cmd) => serve::run(&rt, cmd),
     }
 }

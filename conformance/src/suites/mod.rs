@@ -2,7 +2,13 @@
 
 use crate::runner::Suite;
 
+pub mod http_sig_signer;
+pub mod http_sig_verifier;
+
 /// Every suite, in the order `cargo xtask conformance` runs them.
 pub fn all() -> Vec<Box<dyn Suite>> {
-    vec![]
+    vec![
+        Box::new(http_sig_signer::HttpSigSignerSuite::default()),
+        Box::new(http_sig_verifier::HttpSigVerifierSuite),
+    ]
 }
