@@ -55,7 +55,6 @@ fn main() -> ExitCode {
             c.args([
                 "run",
                 "--quiet",
-                "--release",
                 "--package",
                 "sigharness",
                 "--bin",
@@ -79,6 +78,9 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        "bench" if rest.first().map(String::as_str) == Some("http-sig") => {
+            bench_http_sig(&rest[1..])
+        }
         "ci" => {
             let mut c = Command::new(workspace_root().join(".ci/run"));
             c.current_dir(workspace_root());
@@ -92,5 +94,108 @@ fn main() -> ExitCode {
             eprintln!("xtask: unknown task {other:?}\n\n{HELP}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// `cargo xtask bench http-sig [CRITERION ARGS]`: run the `http_sig` criterion bench, then print
+/// the ratios of `ours` and `httpsig_crate` to `raw` (the aws-lc-rs primitive on the same
+/// signature base) from criterion's `estimates.json` files of this run.
+fn bench_http_sig(extra: &[String]) -> ExitCode {
+    let mut c = cargo();
+    c.args([
+        "bench",
+        "-p",
+        "sigharness-benches",
+        "--bench",
+        "http_sig",
+        "--",
+    ]);
+    c.args(extra);
+    let code = status(c);
+    if code != ExitCode::SUCCESS {
+        return code;
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    print!("{}", http_sig_ratio_table(&target.join("criterion")));
+    ExitCode::SUCCESS
+}
+
+/// The mean point estimate (ns) in a criterion `estimates.json`, read without a JSON parser:
+/// the file's shape is `{"mean":{"confidence_interval":{...},"point_estimate":X,...},...}`.
+fn mean_ns(path: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let after = &text[text.find("\"mean\"")?..];
+    let v = &after[after.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
+    let end = v.find([',', '}'])?;
+    v[..end].trim().parse().ok()
+}
+
+fn http_sig_ratio_table(criterion_dir: &Path) -> String {
+    const ALGS: [&str; 4] = [
+        "ed25519",
+        "ecdsa-p256-sha256",
+        "ecdsa-p384-sha384",
+        "hmac-sha256",
+    ];
+    let mut out = String::from(
+        "\nhttp-sig: mean time per operation and ratio to raw (aws-lc-rs on the same base)\n",
+    );
+    out.push_str(&format!(
+        "{:<16} {:<18} {:>10} {:>10} {:>12} {:>10} {:>12}\n",
+        "group", "algorithm", "raw us", "ours us", "ours/raw", "httpsig us", "httpsig/raw"
+    ));
+    for group in ["http_sig_sign", "http_sig_verify"] {
+        for alg in ALGS {
+            let est = |f: &str| {
+                mean_ns(
+                    &criterion_dir
+                        .join(group)
+                        .join(f)
+                        .join(alg)
+                        .join("new/estimates.json"),
+                )
+            };
+            let (raw, ours, hs) = (est("raw"), est("ours"), est("httpsig_crate"));
+            let us = |v: Option<f64>| v.map_or("-".to_string(), |n| format!("{:.2}", n / 1000.0));
+            let ratio = |v: Option<f64>| match (v, raw) {
+                (Some(a), Some(r)) if r > 0.0 => format!("{:.2}x", a / r),
+                _ => "-".to_string(),
+            };
+            out.push_str(&format!(
+                "{:<16} {:<18} {:>10} {:>10} {:>12} {:>10} {:>12}\n",
+                group,
+                alg,
+                us(raw),
+                us(ours),
+                ratio(ours),
+                us(hs),
+                ratio(hs)
+            ));
+        }
+    }
+    out.push_str("targets: ours/raw <= 1.10x for ed25519 and both ECDSA curves; hmac sign <= 4x\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_criterion_mean() {
+        let dir = std::env::temp_dir().join(format!("xtask-est-{}", std::process::id()));
+        let p = dir.join("http_sig_sign/raw/ed25519/new");
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(
+            p.join("estimates.json"),
+            r#"{"mean":{"confidence_interval":{"confidence_level":0.95,"lower_bound":1.0,"upper_bound":3.0},"point_estimate":2000.0,"standard_error":0.1},"median":{"point_estimate":9.0}}"#,
+        )
+        .unwrap();
+        assert_eq!(mean_ns(&p.join("estimates.json")), Some(2000.0));
+        let table = http_sig_ratio_table(&dir);
+        assert!(table.contains("2.00"), "{table}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

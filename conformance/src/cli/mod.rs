@@ -10,10 +10,11 @@ use clap::{Parser, Subcommand};
 use sigharness_report::exit_code;
 
 use crate::conformance::RunRequest;
+
+pub mod serve;
 use crate::runner::SuiteOptions;
 
 pub mod http_sig;
-pub mod serve;
 pub mod serve_http_sig;
 
 #[derive(Parser, Debug)]

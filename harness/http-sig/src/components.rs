@@ -625,3 +625,37 @@ pub fn form_encode(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unfold_replaces_obs_fold_and_keeps_bare_breaks_visible() {
+        assert_eq!(unfold("a \r\n   b"), "a b");
+        assert_eq!(unfold("a\n\tb\r\n c"), "a b c");
+        assert_eq!(unfold("plain"), "plain");
+        assert_eq!(unfold("a\nb"), "a\nb");
+    }
+
+    #[test]
+    fn form_decode_encode() {
+        assert_eq!(form_decode("a+b%20c%zz%4"), "a b c%zz%4");
+        assert_eq!(form_encode("façade\": "), "fa%C3%A7ade%22%3A%20");
+        assert_eq!(form_encode("A-z_0.9*~"), "A-z_0.9*%7E");
+    }
+
+    #[test]
+    fn authority_normalization() {
+        assert_eq!(
+            normalize_authority("Example.COM:443", "https"),
+            "example.com"
+        );
+        assert_eq!(normalize_authority("example.com:80", "http"), "example.com");
+        assert_eq!(
+            normalize_authority("example.com:80", "https"),
+            "example.com:80"
+        );
+        assert_eq!(normalize_authority("[::1]:443", "https"), "[::1]");
+    }
+}

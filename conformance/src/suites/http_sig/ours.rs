@@ -1,0 +1,141 @@
+//! Target `ours`: the workspace's reference implementation, the `http-sig` crate.
+
+use http_sig::{
+    Algorithm, Error, HttpMessage, InMemoryNonceStore, Key, NonceStore, ParseOptions,
+    SignatureParams, Signer, StructuredType, VerificationPolicy, Verifier, find_signature,
+    signature_base, structured_type,
+};
+
+use super::target::{
+    BaseInput, HttpSigTarget, KeyInput, SignInput, TargetError, VerifyInput, VerifyPolicy,
+};
+
+/// The `http-sig` crate behind the adapter.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ours;
+
+fn map_err(e: Error) -> TargetError {
+    match e {
+        Error::Unsupported(w) => TargetError::unsupported(w),
+        other => TargetError::rejected(other.kind(), other.to_string()),
+    }
+}
+
+fn parse(text: &str, scheme: &str) -> Result<HttpMessage, TargetError> {
+    HttpMessage::parse_with(
+        text.as_bytes(),
+        ParseOptions {
+            scheme: scheme.to_string(),
+        },
+    )
+    .map_err(map_err)
+}
+
+/// http-sig takes structured types from a fixed table (`structured_type`); a type the
+/// application declares differently cannot be passed in.
+// TODO(http-sig owner): accept application-declared structured types (RFC 9421 §2.1.1).
+fn check_structured(
+    declared: &[(String, String)],
+    params: &SignatureParams,
+) -> Result<(), TargetError> {
+    for (field, ty) in declared {
+        let covered = params.components.iter().any(|c| {
+            let id = c.serialize();
+            c.name() == field.as_str() && (id.contains(";sf") || id.contains(";key="))
+        });
+        let known = match structured_type(field) {
+            Some(StructuredType::Item) => "item",
+            Some(StructuredType::List) => "list",
+            Some(StructuredType::Dictionary) => "dictionary",
+            _ => "unknown",
+        };
+        if covered && known != ty.as_str() {
+            return Err(TargetError::unsupported(format!(
+                "http-sig has no API for application-declared structured types: {field} is declared {ty}, its table says {known}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn load_key(key: &KeyInput) -> Result<Key, TargetError> {
+    match key.format.as_str() {
+        "base64" => Key::from_base64_secret(key.text()?),
+        _ => Key::from_bytes(&key.bytes),
+    }
+    .map_err(map_err)
+}
+
+fn alg(name: &str) -> Result<Algorithm, TargetError> {
+    name.parse::<Algorithm>().map_err(map_err)
+}
+
+fn policy(p: &VerifyPolicy) -> VerificationPolicy {
+    VerificationPolicy {
+        required_components: p.required_components.clone(),
+        required_parameters: p.required_params.clone(),
+        max_age: p.max_age,
+        // No skew given = the case does not judge `created` in the future.
+        allowed_skew: p.created_skew.unwrap_or(u64::MAX / 4),
+        allow_expired: !p.check_expires,
+        expected_tag: p.required_tag.clone(),
+        ..VerificationPolicy::default()
+    }
+}
+
+impl HttpSigTarget for Ours {
+    fn name(&self) -> &'static str {
+        "ours"
+    }
+
+    fn signature_base(&self, input: &BaseInput<'_>) -> Result<String, TargetError> {
+        let msg = parse(input.message, input.scheme)?;
+        let req = input.request.map(|r| parse(r, input.scheme)).transpose()?;
+        let params = SignatureParams::parse(input.signature_params).map_err(map_err)?;
+        check_structured(input.structured_fields, &params)?;
+        signature_base(&msg, req.as_ref(), &params).map_err(map_err)
+    }
+
+    fn sign(&self, input: &SignInput<'_>) -> Result<String, TargetError> {
+        let mut msg = parse(input.message, input.scheme)?;
+        let req = input.request.map(|r| parse(r, input.scheme)).transpose()?;
+        let params = SignatureParams::parse(input.signature_params).map_err(map_err)?;
+        check_structured(input.structured_fields, &params)?;
+        let signer = Signer::new(load_key(input.key)?, Some(alg(input.alg)?)).map_err(map_err)?;
+        signer
+            .sign_message(&mut msg, req.as_ref(), input.label, &params)
+            .map_err(map_err)?;
+        String::from_utf8(msg.to_bytes())
+            .map_err(|_| TargetError::rejected("non_ascii", "signed message is not UTF-8"))
+    }
+
+    fn verify(&self, input: &VerifyInput<'_>) -> Result<(), TargetError> {
+        let msg = parse(input.message, input.scheme)?;
+        let req = input.request.map(|r| parse(r, input.scheme)).transpose()?;
+        // Key resolution is the application's (RFC 9421 §3.2 step 5): a keyid naming another key
+        // finds no key.
+        if let Some(label) = input.label
+            && let Ok(entry) = find_signature(&msg, label)
+            && let Some(k) = entry.params.keyid()
+            && k != input.key.id
+        {
+            return Err(TargetError::rejected(
+                "unknown_key",
+                format!("keyid {k:?} is not the configured key {:?}", input.key.id),
+            ));
+        }
+        let verifier = Verifier::new(load_key(input.key)?, Some(alg(input.alg)?))
+            .with_policy(policy(input.policy));
+        let now = input.policy.now;
+        let res = if input.policy.seen_nonces.is_empty() {
+            verifier.verify(&msg, req.as_ref(), input.label, now)
+        } else {
+            let mut store = InMemoryNonceStore::new(1024);
+            for n in &input.policy.seen_nonces {
+                store.check_and_insert(n, now.saturating_add(3600), now);
+            }
+            verifier.verify_with_nonce_store(&msg, req.as_ref(), input.label, now, &mut store)
+        };
+        res.map(|_| ()).map_err(map_err)
+    }
+}

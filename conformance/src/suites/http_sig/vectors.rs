@@ -1,0 +1,347 @@
+//! One case per test vector of `vectors/` (the `sigharness-vectors` crate): id
+//! `http-sig/<file-stem>/<tcId>-<rule>`, spec section from the group's `specRef`, level MUST
+//! (MAY for `acceptable` vectors, whose either outcome conforms; SHOULD when a flag's note
+//! quotes a SHOULD/RECOMMENDED).
+//!
+//! Judging follows `vectors/README.md`: `valid` must give exactly the expected output,
+//! `invalid` must fail (the expected and observed error kinds are shown; a kind mismatch is
+//! not a failure, as taxonomies differ), `acceptable` passes either way.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use sigharness_report::Evidence;
+use sigharness_vectors::{ErrorKind, Scheme, SfType, TestResult, VectorFile, VectorSet};
+
+use super::raw::combined;
+use super::target::{BaseInput, KeyInput, SignInput, TargetError, VerifyInput, VerifyPolicy};
+use super::{Ctx, HsCase, SUITE, judge_unsupported};
+use crate::runner::{Level, Outcome, SetupError, SpecRef, meta};
+
+/// Load the vectors: `--vectors DIR` or the built-in copy.
+pub fn load(dir: Option<&std::path::Path>) -> Result<VectorSet, SetupError> {
+    match dir {
+        Some(d) => VectorSet::load_dir(d),
+        None => VectorSet::builtin(),
+    }
+    .map_err(|e| SetupError::new(format!("cannot load the test vectors: {e}")))
+}
+
+fn stem(f: &VectorFile) -> &str {
+    f.name.strip_suffix(".json").unwrap_or(&f.name)
+}
+
+/// `RFC 9421 §2.2.8` / `RFC 9421 Appendix B.2.1` -> (`RFC 9421`, `2.2.8` / `B.2.1`).
+fn spec_ref(s: &str) -> SpecRef {
+    match s.split_once(" §").or_else(|| s.split_once(" Appendix ")) {
+        Some((doc, sec)) => SpecRef::new(doc.trim(), sec.trim()),
+        None => SpecRef::new(s, ""),
+    }
+}
+
+fn level(set: &VectorFile, flags: &[String], result: TestResult, params: &str) -> Level {
+    if result == TestResult::Acceptable {
+        return Level::May;
+    }
+    // Signing trailers is optional (RFC 9421 §2.1.4: including trailers is NOT RECOMMENDED
+    // unless the signer knows the verifier sees them); an implementation may answer
+    // "unsupported" for `;tr`, which then skips rather than fails.
+    if params.contains(";tr") {
+        return Level::Should;
+    }
+    let should = flags.iter().any(|f| {
+        set.notes.get(f).is_some_and(|n| {
+            let d = &n.description;
+            (d.contains("SHOULD") || d.contains("RECOMMENDED")) && !d.contains("MUST")
+        })
+    });
+    if should { Level::Should } else { Level::Must }
+}
+
+fn scheme(s: Scheme) -> &'static str {
+    match s {
+        Scheme::Http => "http",
+        Scheme::Https => "https",
+    }
+}
+
+fn sf_list(m: &std::collections::BTreeMap<String, SfType>) -> Vec<(String, String)> {
+    m.iter()
+        .map(|(k, v)| {
+            let t = match v {
+                SfType::Item => "item",
+                SfType::List => "list",
+                SfType::Dictionary => "dictionary",
+            };
+            (k.clone(), t.to_string())
+        })
+        .collect()
+}
+
+/// The key file the target prefers (its `key_formats` order), else the first non-JWK file of
+/// the wanted kind, as `KeyInput`.
+fn key_for(
+    set: &VectorSet,
+    key_id: &str,
+    private: bool,
+    prefer: &[&str],
+) -> Result<KeyInput, String> {
+    let entry = set.key(key_id).map_err(|e| e.to_string())?;
+    // First a file of the wanted kind; for verification, a private file (e.g. a shared secret)
+    // serves when the key has no public file in a preferred encoding.
+    let passes: &[bool] = if private { &[true] } else { &[false, true] };
+    for &p in passes {
+        for want in prefer {
+            if let Some(f) = entry
+                .files
+                .iter()
+                .find(|f| f.format.to_string() == *want && f.private == p)
+            {
+                let b = set.key_bytes(key_id, f.format).map_err(|e| e.to_string())?;
+                return Ok(KeyInput::new(key_id, &f.format.to_string(), f.private, b));
+            }
+        }
+    }
+    let (f, b) = set.key_file(key_id, private).map_err(|e| e.to_string())?;
+    Ok(KeyInput::new(key_id, &f.format.to_string(), f.private, b))
+}
+
+fn kind_of(k: Option<ErrorKind>) -> String {
+    k.map_or_else(|| "an error".to_string(), |k| k.as_str().to_string())
+}
+
+fn judge<T>(
+    level: Level,
+    result: TestResult,
+    want_kind: Option<ErrorKind>,
+    got: Result<T, TargetError>,
+    check_valid: impl FnOnce(T) -> Outcome,
+) -> Outcome {
+    match (result, got) {
+        (_, Err(TargetError::Unsupported(w))) if result != TestResult::Acceptable => {
+            judge_unsupported(level, &w)
+        }
+        (TestResult::Valid, Ok(v)) => check_valid(v),
+        (TestResult::Valid, Err(e)) => Outcome::fail(
+            Evidence::new("the target refused a valid vector")
+                .expected("success")
+                .observed(e.to_string()),
+        ),
+        (TestResult::Invalid, Ok(_)) => Outcome::fail(
+            Evidence::new("the target accepted an invalid vector")
+                .expected(format!("rejection ({})", kind_of(want_kind)))
+                .observed("accepted"),
+        ),
+        (TestResult::Invalid, Err(TargetError::Rejected { kind, message })) => {
+            let want = kind_of(want_kind);
+            let note = if kind == want {
+                "rejected as required".to_string()
+            } else {
+                format!("rejected as required (error kind {kind}, vector names {want})")
+            };
+            Outcome::pass_with(
+                Evidence::new(note)
+                    .expected(format!("rejection ({want})"))
+                    .observed(format!("{kind}: {message}")),
+            )
+        }
+        (_, r) => Outcome::pass_with(Evidence::new(format!(
+            "acceptable vector: either outcome conforms (observed: {})",
+            match r {
+                Ok(_) => "success".to_string(),
+                Err(e) => e.to_string(),
+            }
+        ))),
+    }
+}
+
+/// Every vector as a case.
+pub fn cases(set: Arc<VectorSet>) -> Vec<HsCase> {
+    let mut out = Vec::new();
+    for (f, g, t) in set.base_tests() {
+        let lvl = level(f, &t.flags, t.result, &t.signature_params);
+        let m = meta(
+            SUITE,
+            format!("{SUITE}/{}/{}-{}", stem(f), t.tc_id, g.rule),
+            spec_ref(&g.spec_ref),
+            lvl,
+            format!("signature base: {}", t.comment),
+            format!("{} ({:?})", g.rule, t.result).to_lowercase(),
+        );
+        let t = t.clone();
+        out.push(HsCase::sync(m, move |ctx: &Ctx| {
+            let sf = sf_list(&t.structured_fields);
+            let got = ctx.target.signature_base(&BaseInput {
+                message: &t.message,
+                request: t.request.as_deref(),
+                scheme: scheme(t.scheme),
+                structured_fields: &sf,
+                signature_params: &t.signature_params,
+            });
+            let expected = t.signature_base.clone().unwrap_or_default();
+            judge(lvl, t.result, t.error_kind, got, |b| {
+                if b == expected {
+                    Outcome::pass_with(Evidence::new("signature base byte for byte"))
+                } else {
+                    Outcome::fail(
+                        Evidence::new("signature base differs")
+                            .expected(expected)
+                            .observed(b),
+                    )
+                }
+            })
+        }));
+    }
+    for (f, g, t) in set.sign_tests() {
+        let lvl = level(f, &t.flags, t.result, &t.signature_params);
+        let m = meta(
+            SUITE,
+            format!("{SUITE}/{}/{}-{}", stem(f), t.tc_id, g.rule),
+            spec_ref(&g.spec_ref),
+            lvl,
+            format!("sign ({}, {}): {}", g.alg, g.key_id, t.comment),
+            format!("{} ({:?})", g.rule, t.result).to_lowercase(),
+        );
+        let (t, set, key_id, alg) = (t.clone(), set.clone(), g.key_id.clone(), g.alg);
+        out.push(HsCase::sync(m, move |ctx: &Ctx| {
+            let key = match key_for(&set, &key_id, true, ctx.target.key_formats()) {
+                Ok(k) => k,
+                Err(e) => return Outcome::fail(Evidence::new(format!("vector key: {e}"))),
+            };
+            let sf = sf_list(&t.structured_fields);
+            let got = ctx.target.sign(&SignInput {
+                message: &t.message,
+                request: t.request.as_deref(),
+                scheme: scheme(t.scheme),
+                structured_fields: &sf,
+                signature_params: &t.signature_params,
+                label: &t.label,
+                key: &key,
+                alg: alg.as_str(),
+            });
+            judge(lvl, t.result, t.error_kind, got, |signed| {
+                check_signed(&set, &key_id, alg.as_str(), &t, &signed)
+            })
+        }));
+    }
+    for (f, g, t) in set.verify_tests() {
+        let lvl = level(f, &t.flags, t.result, "");
+        let m = meta(
+            SUITE,
+            format!("{SUITE}/{}/{}-{}", stem(f), t.tc_id, g.rule),
+            spec_ref(&g.spec_ref),
+            lvl,
+            format!("verify ({}, {}): {}", g.alg, g.key_id, t.comment),
+            format!("{} ({:?})", g.rule, t.result).to_lowercase(),
+        );
+        let (t, set, key_id, alg) = (t.clone(), set.clone(), g.key_id.clone(), g.alg);
+        out.push(HsCase::sync(m, move |ctx: &Ctx| {
+            let key = match key_for(&set, &key_id, false, ctx.target.key_formats()) {
+                Ok(k) => k,
+                Err(e) => return Outcome::fail(Evidence::new(format!("vector key: {e}"))),
+            };
+            let p = &t.policy;
+            let u = |v: i64| u64::try_from(v).unwrap_or(0);
+            let policy = VerifyPolicy {
+                now: u(p.now),
+                max_age: p.max_age.map(u),
+                created_skew: Some(p.clock_skew.map(u).unwrap_or(0)),
+                check_expires: true,
+                required_components: p.required_components.clone(),
+                required_params: p.required_parameters.clone(),
+                seen_nonces: p.seen_nonces.clone(),
+                required_tag: p.required_tag.clone(),
+            };
+            let sf = sf_list(&t.structured_fields);
+            let got = ctx.target.verify(&VerifyInput {
+                message: &t.message,
+                request: t.request.as_deref(),
+                scheme: scheme(t.scheme),
+                structured_fields: &sf,
+                label: Some(&t.label),
+                key: &key,
+                alg: alg.as_str(),
+                policy: &policy,
+            });
+            judge(lvl, t.result, t.error_kind, got, |()| {
+                Outcome::pass_with(Evidence::new("verified as required"))
+            })
+        }));
+    }
+    out
+}
+
+/// A valid sign vector: Signature-Input exactly as expected; the signature equal (exact) or
+/// verifying over the expected base with the key's public part (verify).
+fn check_signed(
+    set: &VectorSet,
+    key_id: &str,
+    alg: &str,
+    t: &sigharness_vectors::SignTest,
+    signed: &str,
+) -> Outcome {
+    let got_input = combined(signed, "signature-input").unwrap_or_default();
+    if let Some(want) = &t.signature_input_header
+        && got_input != *want
+    {
+        return Outcome::fail(
+            Evidence::new("Signature-Input differs (parameters must keep the signer's order)")
+                .expected(want.clone())
+                .observed(got_input),
+        );
+    }
+    let got_sig = combined(signed, "signature").unwrap_or_default();
+    let prefix = format!("{}=:", t.label);
+    let Some(value) = got_sig
+        .split(", ")
+        .find_map(|m| m.strip_prefix(&prefix))
+        .and_then(|v| v.strip_suffix(':'))
+    else {
+        return Outcome::fail(
+            Evidence::new("no Signature member for the label")
+                .expected(format!("{}=:...:", t.label))
+                .observed(got_sig),
+        );
+    };
+    match t.signature_check {
+        Some(sigharness_vectors::SignatureCheck::Exact) => {
+            let want = t.signature.clone().unwrap_or_default();
+            if value == want {
+                Outcome::pass_with(Evidence::new("signature byte for byte"))
+            } else {
+                Outcome::fail(
+                    Evidence::new("signature differs (this algorithm is deterministic)")
+                        .expected(want)
+                        .observed(value.to_string()),
+                )
+            }
+        }
+        _ => {
+            // Verify with the reference implementation over the vector's expected base.
+            let base = t.signature_base.clone().unwrap_or_default();
+            let key = set
+                .key_file(key_id, false)
+                .ok()
+                .and_then(|(_, b)| http_sig::Key::from_bytes(b).ok());
+            let (Some(key), Ok(sig), Ok(a)) =
+                (key, B64.decode(value), alg.parse::<http_sig::Algorithm>())
+            else {
+                return Outcome::fail(
+                    Evidence::new("signature is not base64 or the vector key does not load")
+                        .observed(value.to_string()),
+                );
+            };
+            match key.verify(a, base.as_bytes(), &sig) {
+                Ok(true) => Outcome::pass_with(Evidence::new(
+                    "signature verifies over the expected base with the public key",
+                )),
+                other => Outcome::fail(
+                    Evidence::new("signature does not verify over the expected base")
+                        .expected(format!("a valid {alg} signature over:\n{base}"))
+                        .observed(format!("{value} ({other:?})")),
+                ),
+            }
+        }
+    }
+}
