@@ -275,3 +275,85 @@ async fn our_verifier_passes_every_must_case() {
         show(&reports)
     );
 }
+
+fn external_opts(url: String) -> SuiteOptions {
+    let mut o = SuiteOptions {
+        verifier_url: Some(url),
+        ..SuiteOptions::default()
+    };
+    let key = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../vectors/keys/test-key-ed25519.pkcs8.pem"
+    );
+    for (k, v) in [
+        ("signing_key", key),
+        ("keyid", "test-key-ed25519"),
+        ("scheme", "https"),
+        ("vector_key", "test-key-ed25519"),
+        ("required_components", "\"@method\""),
+    ] {
+        o.settings.insert(k.into(), v.into());
+    }
+    o
+}
+
+/// Our verifier service reached through --verifier-url (the external path) passes too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_verifier_path_against_our_service() {
+    use sigharness::http_sig_live::verifier::{VerifierConfig, VerifierService};
+    let spki = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../vectors/keys/test-key-ed25519.spki.pem"
+    );
+    let mut cfg = VerifierConfig::new(Key::from_file(spki).unwrap());
+    cfg.keyids = vec!["test-key-ed25519".into()];
+    cfg.scheme = "https".into();
+    cfg.policy.required_components = vec!["\"@method\"".into()];
+    let svc = VerifierService::start(([127, 0, 0, 1], 0).into(), cfg)
+        .await
+        .unwrap();
+    let reports = run_suite(&HttpSigVerifierSuite, &external_opts(svc.url())).await;
+    let must_failed: Vec<_> = reports
+        .iter()
+        .filter(|r| r.verdict == Verdict::Fail && r.level == Level::Must)
+        .collect();
+    assert!(must_failed.is_empty(), "{}", show(&reports));
+}
+
+/// A verifier that accepts everything fails every reject case and every invalid vector, and
+/// passes the accept cases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_everything_verifier_is_caught() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(|| async { "ok" });
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let reports = run_suite(&HttpSigVerifierSuite, &external_opts(url)).await;
+    server.abort();
+    let live_failed: BTreeSet<String> = failed(&reports)
+        .into_iter()
+        .filter(|id| id.contains("/live/"))
+        .collect();
+    let want: BTreeSet<String> = [
+        "unsigned-rejected",
+        "expired-rejected",
+        "created-in-future-rejected",
+        "nonce-replay-rejected",
+        "wrong-key-rejected",
+        "alg-mismatch-rejected",
+        "missing-required-component-rejected",
+        "tampered-body-rejected",
+        "tampered-covered-header-rejected",
+        "tampered-signature-rejected",
+    ]
+    .iter()
+    .map(|s| format!("http-sig-verifier/live/{s}"))
+    .collect();
+    assert_eq!(live_failed, want, "{}", show(&reports));
+    for r in &reports {
+        if r.id.contains("/vectors/") && r.verdict == Verdict::Fail {
+            assert!(r.requirement.starts_with("rejected"), "{}", r.id);
+        }
+    }
+    assert!(failed(&reports).iter().any(|id| id.contains("/vectors/")));
+}

@@ -623,7 +623,8 @@ fn not_replayable(t: &VerifyTest, scheme: &str, required: &[ComponentId]) -> Opt
         .join(", ");
     let inputs: Vec<(String, SignatureParams)> = parse_signature_input(&joined).unwrap_or_default();
     let labels: Vec<&str> = inputs.iter().map(|(l, _)| l.as_str()).collect();
-    if t.result != TestResult::Valid && labels != [t.label.as_str()] {
+    // An unparseable Signature-Input (no labels) must be rejected whatever label is asked for.
+    if t.result != TestResult::Valid && !labels.is_empty() && labels != [t.label.as_str()] {
         return Some(format!(
             "the vector asks for label {:?} among {labels:?}; a live verifier chooses its own signature",
             t.label
