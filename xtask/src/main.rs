@@ -36,7 +36,7 @@ const HELP: &str = "cargo xtask <TASK>
 
 Tasks:
   conformance [ARGS]   build and run `sigharness conformance [ARGS]` (try --help, --list)
-  bench [GROUP]        run criterion benchmarks (groups: http-sig) and print ratios
+  bench [GROUP]        run criterion benchmarks (groups: http-sig, mq-hub) and print ratios
   ci                   run what CI runs: tests, conformance, interop
   broker rabbitmq start|stop|status [--dir DIR]
                        a real RabbitMQ (Debian package) on loopback with generated certificates
@@ -80,6 +80,20 @@ fn main() -> ExitCode {
         },
         "bench" if rest.first().map(String::as_str) == Some("http-sig") => {
             bench_http_sig(&rest[1..])
+        }
+        "bench" => {
+            let Some(group) = rest.first() else {
+                eprintln!("xtask bench: name a group (mq-hub, ...)\n\n{HELP}");
+                return ExitCode::from(2);
+            };
+            let bench = group.replace('-', "_");
+            let mut c = cargo();
+            c.args(["bench", "-p", "sigharness-benches", "--bench", &bench]);
+            if rest.len() > 1 {
+                c.arg("--");
+                c.args(&rest[1..]);
+            }
+            status(c)
         }
         "ci" => {
             let mut c = Command::new(workspace_root().join(".ci/run"));

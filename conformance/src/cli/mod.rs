@@ -1,6 +1,10 @@
 //! The `sigharness` command line. One module per command family; each exposes an `Args` type
 //! (clap) and a `run` function returning the process exit code.
 
+pub mod mq_hub;
+pub mod msg_signer;
+pub mod serve;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,8 +14,6 @@ use clap::{Parser, Subcommand};
 use sigharness_report::exit_code;
 
 use crate::conformance::RunRequest;
-
-pub mod serve;
 use crate::runner::SuiteOptions;
 
 pub mod http_sig;
@@ -28,15 +30,21 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size difference between variants does not matter.
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process; boxing buys nothing
 pub enum Command {
     /// Run conformance suites against a target (default: every suite, embedded reference targets).
     Conformance(ConformanceArgs),
+    /// The reference messaging-signer client (container-sign, clear-sign, blob-sign).
+    MsgSigner(msg_signer::Args),
     /// RFC 9421 HTTP Message Signatures: sign, verify, print signature bases.
     HttpSig(http_sig::Args),
     /// Run a mock (broker, ...) on its own until Ctrl-C.
     #[command(subcommand)]
     Serve(serve::ServeCommand),
+    /// MQ Hub (RFC-130) client: keygen, token, put, get, take, delete.
+    MqHub(mq_hub::MqHubArgs),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -173,7 +181,9 @@ pub fn main() -> ExitCode {
             };
             code(rt.block_on(crate::conformance::main(crate::suites::all(), req)))
         }
+        Command::MsgSigner(args) => code(rt.block_on(msg_signer::run(args))),
         Command::HttpSig(args) => code(http_sig::run(args)),
         Command::Serve(cmd) => serve::run(&rt, cmd),
+        Command::MqHub(args) => code(rt.block_on(mq_hub::run(args))),
     }
 }

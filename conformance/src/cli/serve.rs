@@ -1,4 +1,6 @@
-//! `sigharness serve ...`: run a mock on its own, for clients outside this process.
+//! `sigharness serve <SERVER>`: run one of the mocks or reference servers in the foreground until
+//! Ctrl-C, for clients outside this process. Each server is a variant of [`ServeCommand`] with its
+//! own arguments. Only loopback listen addresses are accepted.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,6 +19,18 @@ pub enum ServeCommand {
     HttpSigUpstream(super::serve_http_sig::UpstreamArgs),
     /// Our RFC 9421 verifier as an HTTP service: 200 accept, 401 reject.
     HttpSigVerifier(super::serve_http_sig::VerifierArgs),
+    /// The MQ Hub (RFC-130) reference server.
+    MqHub(MqHubServeArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct MqHubServeArgs {
+    /// Loopback address to listen on (port 0 = any free port; the chosen one is printed).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: String,
+    /// TOML configuration (see mq_hub::HubConfig); defaults apply when absent.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -36,6 +50,9 @@ pub struct BrokerArgs {
     /// Fault plan (YAML or JSON) applied from the start.
     #[arg(long, value_name = "FILE")]
     pub fault_plan: Option<PathBuf>,
+    /// On stop, write the traffic journal here as JSON lines (one entry per line).
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
 }
 
 /// Parse and check a listen address: only loopback addresses are allowed in this project.
@@ -60,7 +77,34 @@ pub fn run(rt: &tokio::runtime::Runtime, cmd: ServeCommand) -> ExitCode {
         ServeCommand::HttpSigVerifier(args) => {
             rt.block_on(super::serve_http_sig::serve_verifier(args))
         }
+        ServeCommand::MqHub(args) => match rt.block_on(serve_mq_hub(args)) {
+            Ok(()) => code(exit_code::ALL_MUST_PASSED),
+            Err(e) => {
+                eprintln!("sigharness serve mq-hub: {e}");
+                code(exit_code::COULD_NOT_RUN)
+            }
+        },
     }
+}
+
+async fn serve_mq_hub(a: MqHubServeArgs) -> Result<(), String> {
+    let listen = loopback_addr(&a.listen)?;
+    let cfg = match &a.config {
+        Some(p) => mq_hub::HubConfig::load(p).map_err(|e| e.to_string())?,
+        None => mq_hub::HubConfig::default(),
+    };
+    let desc = format!("profile {}, storage {:?}", cfg.profile, cfg.storage);
+    let h = mq_hub::RunningHub::start(cfg, listen)
+        .await
+        .map_err(|e| e.to_string())?;
+    // One line on stdout that scripts (and the durability test) wait for.
+    println!("mq-hub listening on {} ({desc})", h.url());
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| format!("waiting for Ctrl-C: {e}"))?;
+    h.stop().await;
+    Ok(())
 }
 
 async fn serve_broker(args: BrokerArgs) -> ExitCode {
@@ -93,8 +137,26 @@ async fn serve_broker(args: BrokerArgs) -> ExitCode {
     if let Err(e) = tokio::signal::ctrl_c().await {
         return fail(format!("cannot wait for Ctrl-C: {e}"));
     }
-    let entries = broker.journal().len();
-    println!("mock broker stopped; {entries} journal entries");
+    let entries = broker.journal().snapshot();
+    println!("mock broker stopped; {} journal entries", entries.len());
+    if let Some(path) = &args.journal {
+        let mut out = String::new();
+        for e in &entries {
+            match serde_json::to_string(e) {
+                Ok(line) => {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+                Err(err) => return fail(format!("cannot encode journal entry {}: {err}", e.seq)),
+            }
+        }
+        if let Err(err) = std::fs::write(path, out) {
+            return fail(format!(
+                "cannot write the journal to {}: {err}",
+                path.display()
+            ));
+        }
+    }
     code(exit_code::ALL_MUST_PASSED)
 }
 

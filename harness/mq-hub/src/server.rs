@@ -1,0 +1,676 @@
+//! The axum server: routes, status codes, long-poll waiting.
+//!
+//! Check order for every operation (apihub compatible): domain enabled (405) → path segments
+//! well formed (400) → token (403) → `signatureOfDid` (403) → operation.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, put};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, oneshot};
+
+use crate::Profile;
+use crate::config::{HubConfig, StorageConfig};
+use crate::did::{DidRegistry, is_hash_did};
+use crate::error::{MqHubError, Result};
+use crate::store::{DurableStore, MemoryStore, Store, StoredMessage, is_message_id, queue_key};
+use crate::token::{Access, Claims, TokenAuthority, check_holder_proof, check_signature_of_did};
+
+/// Header carrying the token in the `opendsu` profile.
+pub const X_MQ_AUTHORIZATION: &str = "x-mq-authorization";
+/// Holder proof headers on a token request (see [`crate::token`]).
+pub const X_MQ_DID: &str = "x-mq-did";
+pub const X_MQ_DID_TIMESTAMP: &str = "x-mq-did-timestamp";
+pub const X_MQ_DID_PROOF: &str = "x-mq-did-proof";
+/// Optional: ask for a token lifetime shorter than the server's (seconds).
+pub const X_MQ_TOKEN_LIFETIME: &str = "x-mq-token-lifetime";
+/// Sent on the token response: how long get/take wait before 204 (ms), as apihub does.
+pub const CONNECTION_TIMEOUT: &str = "connection-timeout";
+
+/// A path segment we accept as a domain.
+pub fn is_segment(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s != "."
+        && s != ".."
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl IntoResponse for MqHubError {
+    fn into_response(self) -> Response {
+        (self.status(), self.to_string()).into_response()
+    }
+}
+
+#[derive(Default)]
+struct QueueWaiters {
+    takers: Notify,
+    getters: Notify,
+}
+
+/// Parked requests per queue. An entry exists only while someone waits on that queue.
+#[derive(Default)]
+struct Waiters {
+    map: Mutex<HashMap<String, Arc<QueueWaiters>>>,
+}
+
+struct WaitGuard<'a> {
+    waiters: &'a Waiters,
+    queue: String,
+    entry: Arc<QueueWaiters>,
+    parked: &'a AtomicUsize,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        self.parked.fetch_sub(1, Ordering::Relaxed);
+        if let Ok(mut m) = self.waiters.map.lock() {
+            // map + this guard: nobody else waits; remove so an abandoned wait leaves no trace.
+            if Arc::strong_count(&self.entry) == 2 {
+                m.remove(&self.queue);
+            }
+        }
+    }
+}
+
+impl Waiters {
+    fn notify(&self, queue: &str) {
+        let w = self.map.lock().ok().and_then(|m| m.get(queue).cloned());
+        if let Some(w) = w {
+            // One message wakes one parked take and one parked get (apihub defect 6 wakes all).
+            w.takers.notify_one();
+            w.getters.notify_one();
+        }
+    }
+    fn len(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+/// The server state.
+pub struct Hub {
+    /// (subject, token, signatureOfDid) triples that verified, by SHA-256 (bounded).
+    sig_ok: Mutex<std::collections::HashSet<[u8; 32]>>,
+    cfg: HubConfig,
+    store: Arc<dyn Store>,
+    tokens: TokenAuthority,
+    registry: DidRegistry,
+    waiters: Waiters,
+    parked: AtomicUsize,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize)]
+struct TokenReply<'a> {
+    token: &'a str,
+    expires: u64,
+}
+
+#[derive(Serialize)]
+struct Rfc130Reply<'a> {
+    message: &'a str,
+    sender: Option<&'a str>,
+    /// Not in the document's example, but delete and take need it and the document gives no
+    /// other way to learn it.
+    #[serde(rename = "messageId")]
+    message_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct OpendsuReply<'a> {
+    message: &'a str,
+    #[serde(rename = "messageId")]
+    message_id: &'a str,
+}
+
+impl Hub {
+    /// Build the state from a configuration: opens the store, loads the DID registry, makes a
+    /// fresh token key.
+    pub fn new(cfg: HubConfig) -> Result<Self> {
+        cfg.validate()?;
+        let store: Arc<dyn Store> = match &cfg.storage {
+            StorageConfig::Memory => Arc::new(MemoryStore::new()),
+            StorageConfig::Durable { path } => Arc::new(DurableStore::open(path)?),
+        };
+        let registry = match &cfg.did_registry {
+            Some(p) => DidRegistry::load(p)?,
+            None => DidRegistry::default(),
+        };
+        let tokens = TokenAuthority::generate(cfg.profile, "sigharness-mq-hub")?;
+        Ok(Hub {
+            sig_ok: Default::default(),
+            cfg,
+            store,
+            tokens,
+            registry,
+            waiters: Waiters::default(),
+            parked: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn config(&self) -> &HubConfig {
+        &self.cfg
+    }
+
+    /// Requests parked right now (for tests: an abandoned request must not stay here).
+    pub fn parked(&self) -> usize {
+        self.parked.load(Ordering::Relaxed)
+    }
+
+    /// Queues with a parked request right now.
+    pub fn waiting_queues(&self) -> usize {
+        self.waiters.len()
+    }
+
+    /// Messages in a queue.
+    pub fn queue_len(&self, domain: &str, hash_did: &str) -> usize {
+        self.store.len(&queue_key(domain, hash_did))
+    }
+
+    fn domain(&self, d: &str) -> Result<()> {
+        // Notes: a domain without MQ answers 405, checked before the token.
+        if self.cfg.domains.iter().any(|x| x == d) {
+            Ok(())
+        } else {
+            Err(MqHubError::MqDisabled(d.to_string()))
+        }
+    }
+
+    fn token<'h>(&self, h: &'h HeaderMap) -> Result<&'h str> {
+        let names: &[&str] = match self.cfg.profile {
+            // RFC-130 §2.2: the token is in `authorization`.
+            Profile::Rfc130 => &["authorization"],
+            // apihub: `x-mq-authorization` since 2024, `authorization` before.
+            Profile::Opendsu => &[X_MQ_AUTHORIZATION, "authorization"],
+        };
+        for n in names {
+            if let Some(v) = h.get(*n) {
+                let v = v
+                    .to_str()
+                    .map_err(|_| MqHubError::forbidden(format!("{n} header is not ASCII")))?;
+                let v = v.strip_prefix("Bearer ").unwrap_or(v).trim();
+                return Ok(v);
+            }
+        }
+        Err(MqHubError::forbidden(format!(
+            "No token was provided (expected the {} header)",
+            names[0]
+        )))
+    }
+
+    fn authorize(
+        &self,
+        h: &HeaderMap,
+        domain: &str,
+        hash: &str,
+        need: Access,
+    ) -> Result<(String, Claims)> {
+        self.domain(domain)?;
+        if !is_hash_did(hash) {
+            return Err(MqHubError::bad(format!(
+                "hashDID {hash:?} is not base58 of a SHA-256 digest"
+            )));
+        }
+        let token = self.token(h)?;
+        let c = self
+            .tokens
+            .authorize(now_secs(), token, domain, hash, need)?;
+        Ok((token.to_string(), c))
+    }
+
+    fn authorize_owner(&self, h: &HeaderMap, domain: &str, hash: &str, sig: &str) -> Result<()> {
+        let (token, c) = self.authorize(h, domain, hash, Access::Owner)?;
+        // apihub defect 1: signatureOfDid must be checked, with the queue owner's key.
+        let key = crate::codec::sha256(format!("{}\0{token}\0{sig}", c.sub).as_bytes());
+        if self.sig_ok.lock().is_ok_and(|s| s.contains(&key)) {
+            return Ok(());
+        }
+        check_signature_of_did(&self.registry, &c.sub, &token, sig)?;
+        if let Ok(mut s) = self.sig_ok.lock() {
+            if s.len() >= 16_384 {
+                s.clear();
+            }
+            s.insert(key);
+        }
+        Ok(())
+    }
+
+    async fn op<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.store.clone();
+        if store.is_blocking() {
+            tokio::task::spawn_blocking(move || f(&*store))
+                .await
+                .map_err(|e| MqHubError::Store(format!("store task failed: {e}")))?
+        } else {
+            f(&*store)
+        }
+    }
+
+    async fn try_once(&self, queue: &str, take: bool) -> Result<Option<StoredMessage>> {
+        let q = queue.to_string();
+        self.op(move |s| if take { s.take(&q) } else { s.peek(&q) })
+            .await
+    }
+
+    /// Long poll: the head message (removed when `take`), or `None` after the connection timeout.
+    /// If the caller's future is dropped (the client went away) nothing is consumed.
+    async fn wait_for(&self, queue: &str, take: bool) -> Result<Option<StoredMessage>> {
+        if let Some(m) = self.try_once(queue, take).await? {
+            return Ok(Some(m));
+        }
+        if self.parked.fetch_add(1, Ordering::Relaxed) >= self.cfg.max_parked {
+            self.parked.fetch_sub(1, Ordering::Relaxed);
+            return Err(MqHubError::Store(format!(
+                "too many waiting requests (max_parked = {})",
+                self.cfg.max_parked
+            )));
+        }
+        let entry = {
+            let mut m = self
+                .waiters
+                .map
+                .lock()
+                .map_err(|_| MqHubError::Store("waiter lock poisoned".into()))?;
+            m.entry(queue.to_string()).or_default().clone()
+        };
+        let guard = WaitGuard {
+            waiters: &self.waiters,
+            queue: queue.to_string(),
+            entry,
+            parked: &self.parked,
+        };
+        let entry = &guard.entry;
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(self.cfg.connection_timeout_ms);
+        loop {
+            let n = if take {
+                entry.takers.notified()
+            } else {
+                entry.getters.notified()
+            };
+            tokio::pin!(n);
+            n.as_mut().enable();
+            if let Some(m) = self.try_once(queue, take).await? {
+                return Ok(Some(m));
+            }
+            tokio::select! {
+                _ = &mut n => {}
+                _ = tokio::time::sleep_until(deadline) => return Ok(None),
+            }
+        }
+    }
+
+    fn reply(&self, m: &StoredMessage) -> Response {
+        match self.cfg.profile {
+            Profile::Rfc130 => axum::Json(Rfc130Reply {
+                message: &m.body,
+                sender: m.sender.as_deref(),
+                message_id: &m.id,
+            })
+            .into_response(),
+            Profile::Opendsu => axum::Json(OpendsuReply {
+                message: &m.body,
+                message_id: &m.id,
+            })
+            .into_response(),
+        }
+    }
+}
+
+fn hv<'a>(h: &'a HeaderMap, n: &str) -> Option<&'a str> {
+    h.get(n).and_then(|v| v.to_str().ok())
+}
+
+type S = State<Arc<Hub>>;
+
+// RFC-130 §1: GET /mq/{domain}/{hashDID}/token
+async fn token(
+    State(hub): S,
+    Path((domain, hash)): Path<(String, String)>,
+    h: HeaderMap,
+) -> Response {
+    match token_inner(&hub, &domain, &hash, &h) {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn token_inner(hub: &Hub, domain: &str, hash: &str, h: &HeaderMap) -> Result<Response> {
+    hub.domain(domain)?;
+    if !is_hash_did(hash) {
+        return Err(MqHubError::bad(format!(
+            "hashDID {hash:?} is not base58 of a SHA-256 digest"
+        )));
+    }
+    let now = now_secs();
+    // apihub defect 2: tokens only to a DID holder who proves it.
+    let holder = check_holder_proof(
+        now,
+        hub.cfg.proof_window_secs,
+        &hub.registry,
+        hv(h, X_MQ_DID),
+        hv(h, X_MQ_DID_TIMESTAMP),
+        hv(h, X_MQ_DID_PROOF),
+        domain,
+        hash,
+    )?;
+    if !hub.cfg.open_put && crate::did::hash_did(&holder) != hash {
+        return Err(MqHubError::forbidden(
+            "this server issues tokens only for the holder's own queue (open_put = false)",
+        ));
+    }
+    let mut life = hub.cfg.token_lifetime_secs;
+    if let Some(v) = hv(h, X_MQ_TOKEN_LIFETIME) {
+        let asked: u64 = v
+            .parse()
+            .map_err(|_| MqHubError::bad("x-mq-token-lifetime is not a number of seconds"))?;
+        life = life.min(asked.max(1));
+    }
+    let t = hub.tokens.issue(now, life, &holder, domain, hash)?;
+    let mut r = axum::Json(TokenReply {
+        token: &t.token,
+        expires: t.expires_ms,
+    })
+    .into_response();
+    r.headers_mut().insert(
+        CONNECTION_TIMEOUT,
+        HeaderValue::from(hub.cfg.connection_timeout_ms),
+    );
+    Ok(r)
+}
+
+// RFC-130 §2: PUT /mq/{domain}/put/{hashDID}
+async fn put_msg(
+    State(hub): S,
+    Path((domain, hash)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Body,
+) -> Response {
+    match put_inner(&hub, &domain, &hash, &h, body).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn put_inner(hub: &Hub, domain: &str, hash: &str, h: &HeaderMap, body: Body) -> Result<()> {
+    // apihub defect 4: the token must be for this queue.
+    let (_, claims) = hub.authorize(h, domain, hash, Access::Put)?;
+    let max = hub.cfg.max_message_size;
+    // Refuse before reading when the declared length is over the limit (no unbounded memory).
+    if let Some(len) = hv(h, "content-length").and_then(|v| v.parse::<u64>().ok())
+        && len > max as u64
+    {
+        return Err(MqHubError::TooLarge { max });
+    }
+    let bytes = axum::body::to_bytes(body, max)
+        .await
+        .map_err(|_| MqHubError::TooLarge { max })?;
+    let text = String::from_utf8(bytes.to_vec())
+        .map_err(|e| MqHubError::bad(format!("message body is not UTF-8: {e}")))?;
+    let q = queue_key(domain, hash);
+    let sender = claims.sub;
+    let max_len = hub.cfg.max_queue_length;
+    let q2 = q.clone();
+    hub.op(move |s| s.put(&q2, Some(&sender), text, max_len))
+        .await?;
+    hub.waiters.notify(&q);
+    Ok(())
+}
+
+// RFC-130 §3: GET /mq/{domain}/get/{hashDID}/{signatureOfDid}
+async fn get_msg(
+    State(hub): S,
+    Path((domain, hash, sig)): Path<(String, String, String)>,
+    h: HeaderMap,
+) -> Response {
+    wait_reply(&hub, &domain, &hash, &sig, &h, false).await
+}
+
+async fn wait_reply(
+    hub: &Hub,
+    domain: &str,
+    hash: &str,
+    sig: &str,
+    h: &HeaderMap,
+    take: bool,
+) -> Response {
+    let r = async {
+        hub.authorize_owner(h, domain, hash, sig)?;
+        hub.wait_for(&queue_key(domain, hash), take).await
+    }
+    .await;
+    match r {
+        Ok(Some(m)) => hub.reply(&m),
+        // RFC-130 §3.3: 204 No content yet.
+        Ok(None) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+// opendsu: GET /mq/{domain}/take/{hashDID}/{signatureOfDid}
+async fn take_opendsu(
+    State(hub): S,
+    Path((domain, hash, sig)): Path<(String, String, String)>,
+    h: HeaderMap,
+) -> Response {
+    wait_reply(&hub, &domain, &hash, &sig, &h, true).await
+}
+
+/// In the rfc130 profile, `next` as the message id takes the oldest message (long poll).
+pub const TAKE_NEXT: &str = "next";
+
+// RFC-130 §5: GET /mq/{domain}/take/{hashDID}/{messageID}/{signatureOfDid}
+async fn take_rfc130(
+    State(hub): S,
+    Path((domain, hash, id, sig)): Path<(String, String, String, String)>,
+    h: HeaderMap,
+) -> Response {
+    if id == TAKE_NEXT {
+        return wait_reply(&hub, &domain, &hash, &sig, &h, true).await;
+    }
+    let r = async {
+        hub.authorize_owner(&h, &domain, &hash, &sig)?;
+        if !is_message_id(&id) {
+            return Err(MqHubError::bad(format!("message id {id:?} is malformed")));
+        }
+        let q = queue_key(&domain, &hash);
+        let id2 = id.clone();
+        hub.op(move |s| s.take_id(&q, &id2))
+            .await?
+            .ok_or(MqHubError::NoSuchMessage(id))
+    }
+    .await;
+    match r {
+        Ok(m) => hub.reply(&m),
+        Err(e) => e.into_response(),
+    }
+}
+
+// RFC-130 §4: DELETE /mq/{domain}/delete/{hashDID}/{messageID}/{signatureOfDid}
+async fn delete_msg(
+    State(hub): S,
+    Path((domain, hash, id, sig)): Path<(String, String, String, String)>,
+    h: HeaderMap,
+) -> Response {
+    let r = async {
+        hub.authorize_owner(&h, &domain, &hash, &sig)?;
+        if !is_message_id(&id) {
+            return Err(MqHubError::bad(format!("message id {id:?} is malformed")));
+        }
+        let q = queue_key(&domain, &hash);
+        let id2 = id.clone();
+        if hub.op(move |s| s.delete(&q, &id2)).await? {
+            Ok(())
+        } else {
+            Err(MqHubError::NoSuchMessage(id))
+        }
+    }
+    .await;
+    match r {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The router for a hub.
+pub fn router(hub: Arc<Hub>) -> Router {
+    let r = Router::new()
+        .route("/mq/{domain}/{hash}/token", get(token))
+        .route("/mq/{domain}/put/{hash}", put(put_msg))
+        .route("/mq/{domain}/get/{hash}/{sig}", get(get_msg))
+        .route("/mq/{domain}/delete/{hash}/{id}/{sig}", delete(delete_msg));
+    let r = match hub.cfg.profile {
+        Profile::Rfc130 => r.route("/mq/{domain}/take/{hash}/{id}/{sig}", get(take_rfc130)),
+        Profile::Opendsu => r.route("/mq/{domain}/take/{hash}/{sig}", get(take_opendsu)),
+    };
+    r.with_state(hub)
+}
+
+/// A server running on a loopback socket; stopped when dropped.
+pub struct RunningHub {
+    pub addr: SocketAddr,
+    pub hub: Arc<Hub>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningHub {
+    /// Bind `addr` and serve `cfg` in a background task.
+    pub async fn start(cfg: HubConfig, addr: SocketAddr) -> Result<RunningHub> {
+        let hub = Arc::new(Hub::new(cfg)?);
+        let listener = TcpListener::bind(addr).await.map_err(|e| MqHubError::Io {
+            context: format!("binding {addr}"),
+            source: e,
+        })?;
+        Self::serve(hub, listener)
+    }
+
+    /// Serve `hub` on an already bound listener.
+    pub fn serve(hub: Arc<Hub>, listener: TcpListener) -> Result<RunningHub> {
+        let addr = listener.local_addr().map_err(|e| MqHubError::Io {
+            context: "local address".into(),
+            source: e,
+        })?;
+        let (tx, rx) = oneshot::channel();
+        let app = router(hub.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(RunningHub {
+            addr,
+            hub,
+            stop: Some(tx),
+            task,
+        })
+    }
+
+    /// `http://addr`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stop accepting, abort parked requests, and wait for the accept loop to end.
+    pub async fn stop(mut self) {
+        self.shutdown();
+        let _ = (&mut self.task).await;
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.task.abort();
+    }
+}
+
+impl Drop for RunningHub {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hub(timeout_ms: u64) -> Arc<Hub> {
+        Arc::new(
+            Hub::new(HubConfig {
+                connection_timeout_ms: timeout_ms,
+                ..HubConfig::default()
+            })
+            .unwrap(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn long_poll_ends_exactly_at_the_connection_timeout() {
+        let h = hub(10_000);
+        let t0 = tokio::time::Instant::now();
+        assert_eq!(h.wait_for("d/q", false).await.unwrap(), None);
+        assert_eq!(t0.elapsed(), Duration::from_millis(10_000));
+        assert_eq!(h.parked(), 0);
+        assert_eq!(h.waiting_queues(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_put_wakes_one_parked_take_and_a_dropped_wait_consumes_nothing() {
+        let h = hub(10_000);
+        let (h1, h2) = (h.clone(), h.clone());
+        let a = tokio::spawn(async move { h1.wait_for("d/q", true).await });
+        let b = tokio::spawn(async move { h2.wait_for("d/q", true).await });
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(h.parked(), 2);
+        // the client of `b` goes away
+        b.abort();
+        assert!(b.await.unwrap_err().is_cancelled());
+        assert_eq!(h.parked(), 1);
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        h.store.put("d/q", None, "m".into(), 10).unwrap();
+        h.waiters.notify("d/q");
+        let got = a.await.unwrap().unwrap().unwrap();
+        assert_eq!(got.body, "m");
+        assert_eq!(h.store.len("d/q"), 0);
+        assert_eq!(h.waiting_queues(), 0);
+    }
+
+    #[test]
+    fn segments() {
+        assert!(is_segment("vault.csc"));
+        for s in ["", ".", "..", "a/b", "a%2f", "é"] {
+            assert!(!is_segment(s), "{s}");
+        }
+    }
+}

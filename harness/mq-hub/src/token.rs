@@ -1,0 +1,494 @@
+//! Tokens: issue and check (sans-IO: every function takes `now` in Unix seconds and touches no
+//! clock and no socket).
+//!
+//! - `rfc130` profile: a real JWT (RFC 7519), ES256 (P-256) via `jsonwebtoken`, signed by the
+//!   server's own key.
+//! - `opendsu` profile: apihub's SeedSSIJWT form: `base58(header).base58(body).base58(sig)` with
+//!   header `{"typ":"SeedSSIJWT"}`; the signature is ECDSA secp256k1/SHA-256 (DER) over the ASCII
+//!   string `base58(SHA-256(base58(header) "." base58(body)))` (our reading of apihub; see
+//!   ../shared/notes/mq-hub-reality.md).
+//!
+//! Both carry the same claims: `sub` = the holder's DID, `credentials` = [target hashDID],
+//! `options.domain`, `options.access` (`owner`: the holder's own queue, all operations; `put`: may
+//! only put into the target queue). Unlike apihub, a token is always verified against the
+//! **server's** key, never against a `publicKey` carried inside the token.
+//!
+//! How a holder proves it holds a DID before a token is issued: the token request carries
+//! `x-mq-did: <DID>`, `x-mq-did-timestamp: <Unix seconds>` and `x-mq-did-proof: <hex DER ECDSA
+//! secp256k1 signature of [`proof_message`]>` made with the DID's key. The timestamp must be within
+//! `proof_window_secs` of the server's clock.
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P256K1_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair,
+};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::Profile;
+use crate::codec::{b58, b58_decode, hex_decode, random_b58, sha256};
+use crate::did::{DidRegistry, hash_did, verify_secp256k1};
+use crate::error::{MqHubError, Result};
+
+/// Longest token string a server looks at.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// Most verified tokens remembered.
+const VERIFIED_CACHE: usize = 16_384;
+
+/// What a token allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// The holder's own queue: get, take, delete, put.
+    Owner,
+    /// Only put into the target queue.
+    Put,
+}
+
+/// Issuer-specific options inside the token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenOptions {
+    pub domain: String,
+    pub access: Access,
+}
+
+/// The claims of both token forms.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    /// The holder's DID.
+    pub sub: String,
+    pub scope: String,
+    pub iat: u64,
+    pub nbf: u64,
+    pub exp: u64,
+    /// The hashDID of the queue this token is for.
+    pub credentials: Vec<String>,
+    pub options: TokenOptions,
+    /// The issuer's public key (base58 SEC1); informative only, never used to verify.
+    #[serde(rename = "publicKey", default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    pub jti: String,
+}
+
+/// A token as issued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedToken {
+    pub token: String,
+    /// Expiry in milliseconds since the epoch (`exp * 1000`, as apihub sends it).
+    pub expires_ms: u64,
+    pub claims: Claims,
+}
+
+enum Signer {
+    Jwt { enc: EncodingKey, dec: DecodingKey },
+    SeedSsi { pair: EcdsaKeyPair },
+}
+
+/// Issues and checks tokens with the server's own key.
+pub struct TokenAuthority {
+    /// Tokens whose signature verified, by SHA-256 of the token string (bounded; the time window
+    /// is still checked on every use). Clients reuse a token for many requests and secp256k1
+    /// verification costs about a millisecond.
+    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], Claims>>,
+    profile: Profile,
+    issuer: String,
+    public_b58: String,
+    signer: Signer,
+}
+
+impl std::fmt::Debug for TokenAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenAuthority")
+            .field("profile", &self.profile)
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+fn forbidden(msg: impl Into<String>) -> MqHubError {
+    MqHubError::Forbidden(msg.into())
+}
+
+/// The string a holder signs to prove it holds its DID when asking for a token.
+pub fn proof_message(domain: &str, target_hash_did: &str, timestamp: u64) -> String {
+    format!("mq-hub-token:{domain}:{target_hash_did}:{timestamp}")
+}
+
+/// Check a holder's proof (see the module doc). Returns the holder's DID.
+#[allow(clippy::too_many_arguments)]
+pub fn check_holder_proof(
+    now: u64,
+    window_secs: u64,
+    registry: &DidRegistry,
+    did: Option<&str>,
+    timestamp: Option<&str>,
+    proof_hex: Option<&str>,
+    domain: &str,
+    target_hash_did: &str,
+) -> Result<String> {
+    let did = did.ok_or_else(|| {
+        forbidden("no x-mq-did header: a token is issued only to a DID holder who proves it")
+    })?;
+    let ts = timestamp
+        .ok_or_else(|| forbidden("no x-mq-did-timestamp header"))?
+        .parse::<u64>()
+        .map_err(|_| forbidden("x-mq-did-timestamp is not Unix seconds"))?;
+    if ts.abs_diff(now) > window_secs {
+        return Err(forbidden(format!(
+            "x-mq-did-timestamp {ts} is more than {window_secs}s from the server clock ({now})"
+        )));
+    }
+    let sig = hex_decode(proof_hex.ok_or_else(|| forbidden("no x-mq-did-proof header"))?)
+        .ok_or_else(|| forbidden("x-mq-did-proof is not hex"))?;
+    let key = registry.resolve(did)?;
+    let msg = proof_message(domain, target_hash_did, ts);
+    if !verify_secp256k1(&key, msg.as_bytes(), &sig) {
+        return Err(forbidden(format!(
+            "x-mq-did-proof is not a signature by {did} of {msg:?}"
+        )));
+    }
+    Ok(did.to_string())
+}
+
+/// Check `signatureOfDid` (hex DER ECDSA secp256k1 over the token string) against `did`'s key.
+pub fn check_signature_of_did(
+    registry: &DidRegistry,
+    did: &str,
+    token: &str,
+    sig_hex: &str,
+) -> Result<()> {
+    let sig = hex_decode(sig_hex)
+        .filter(|s| !s.is_empty() && s.len() <= 80)
+        .ok_or_else(|| forbidden("signatureOfDid is not hex-encoded DER (at most 80 bytes)"))?;
+    let key = registry.resolve(did)?;
+    // RFC-130 §3.1: "Signature of the signed token using the same DID document as for hashed DID".
+    if verify_secp256k1(&key, token.as_bytes(), &sig) {
+        Ok(())
+    } else {
+        Err(forbidden(format!(
+            "signatureOfDid is not a signature of the token by {did}"
+        )))
+    }
+}
+
+impl TokenAuthority {
+    /// A fresh authority with a new random key (tokens do not survive a restart).
+    pub fn generate(profile: Profile, issuer: impl Into<String>) -> Result<Self> {
+        let rng = SystemRandom::new();
+        let issuer = issuer.into();
+        match profile {
+            Profile::Rfc130 => {
+                let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                    .map_err(|_| MqHubError::Key("cannot generate a P-256 key".into()))?;
+                let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref())
+                    .map_err(|e| MqHubError::Key(e.to_string()))?;
+                let public = pair.public_key().as_ref().to_vec();
+                Ok(TokenAuthority {
+                    verified: Default::default(),
+                    profile,
+                    issuer,
+                    public_b58: b58(&public),
+                    signer: Signer::Jwt {
+                        enc: EncodingKey::from_ec_der(doc.as_ref()),
+                        dec: DecodingKey::from_ec_der(&public),
+                    },
+                })
+            }
+            Profile::Opendsu => {
+                let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256K1_SHA256_ASN1_SIGNING, &rng)
+                    .map_err(|_| MqHubError::Key("cannot generate a secp256k1 key".into()))?;
+                let pair =
+                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256K1_SHA256_ASN1_SIGNING, doc.as_ref())
+                        .map_err(|e| MqHubError::Key(e.to_string()))?;
+                let public_b58 = b58(pair.public_key().as_ref());
+                Ok(TokenAuthority {
+                    verified: Default::default(),
+                    profile,
+                    issuer,
+                    public_b58,
+                    signer: Signer::SeedSsi { pair },
+                })
+            }
+        }
+    }
+
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// Issue a token to `holder_did` for the queue `target_hash_did` of `domain`, valid
+    /// `lifetime_secs` from `now`. The caller has checked the holder's proof.
+    pub fn issue(
+        &self,
+        now: u64,
+        lifetime_secs: u64,
+        holder_did: &str,
+        domain: &str,
+        target_hash_did: &str,
+    ) -> Result<IssuedToken> {
+        let access = if hash_did(holder_did) == target_hash_did {
+            Access::Owner
+        } else {
+            Access::Put
+        };
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            sub: holder_did.to_string(),
+            scope: "/mq".into(),
+            iat: now,
+            nbf: now,
+            exp: now.saturating_add(lifetime_secs),
+            credentials: vec![target_hash_did.to_string()],
+            options: TokenOptions {
+                domain: domain.to_string(),
+                access,
+            },
+            public_key: Some(self.public_b58.clone()),
+            jti: random_b58(12),
+        };
+        let token = self.encode(&claims)?;
+        Ok(IssuedToken {
+            token,
+            expires_ms: claims.exp.saturating_mul(1000),
+            claims,
+        })
+    }
+
+    /// Sign arbitrary claims (tests and the conformance suite mint forged tokens with this).
+    pub fn encode(&self, claims: &Claims) -> Result<String> {
+        match &self.signer {
+            Signer::Jwt { enc, .. } => {
+                jsonwebtoken::encode(&Header::new(Algorithm::ES256), claims, enc)
+                    .map_err(|e| MqHubError::Key(format!("cannot sign JWT: {e}")))
+            }
+            Signer::SeedSsi { pair } => {
+                let h = b58(br#"{"typ":"SeedSSIJWT"}"#);
+                let body = serde_json::to_vec(claims)
+                    .map_err(|e| MqHubError::Key(format!("cannot encode claims: {e}")))?;
+                let b = b58(&body);
+                let digest = b58(&sha256(format!("{h}.{b}").as_bytes()));
+                let sig = pair
+                    .sign(&SystemRandom::new(), digest.as_bytes())
+                    .map_err(|_| MqHubError::Key("cannot sign SeedSSIJWT".into()))?;
+                Ok(format!("{h}.{b}.{}", b58(sig.as_ref())))
+            }
+        }
+    }
+
+    /// Verify a token's signature against this server's key and its time window (RFC 7519
+    /// §4.1.4 exp, §4.1.5 nbf) at `now`. Returns its claims.
+    pub fn verify(&self, now: u64, token: &str) -> Result<Claims> {
+        if token.is_empty() {
+            return Err(forbidden("No token was provided (RFC-130 §2.4)"));
+        }
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(forbidden(format!(
+                "token longer than {MAX_TOKEN_LEN} bytes"
+            )));
+        }
+        let key = sha256(token.as_bytes());
+        let cached = self.verified.lock().ok().and_then(|m| m.get(&key).cloned());
+        let claims = match cached {
+            Some(c) => c,
+            None => {
+                let c = self.verify_signature(token)?;
+                if let Ok(mut m) = self.verified.lock() {
+                    if m.len() >= VERIFIED_CACHE {
+                        m.clear();
+                    }
+                    m.insert(key, c.clone());
+                }
+                c
+            }
+        };
+        // RFC 7519 §4.1.5: the token MUST NOT be accepted before nbf.
+        if now < claims.nbf {
+            return Err(forbidden(format!("token not valid before {}", claims.nbf)));
+        }
+        // RFC 7519 §4.1.4: the current time MUST be before exp.
+        if now >= claims.exp {
+            return Err(forbidden(format!("token expired at {}", claims.exp)));
+        }
+        Ok(claims)
+    }
+
+    fn verify_signature(&self, token: &str) -> Result<Claims> {
+        let claims: Claims = match &self.signer {
+            Signer::Jwt { dec, .. } => {
+                let mut v = Validation::new(Algorithm::ES256);
+                // Time is checked below against the caller's `now` (sans-IO).
+                v.validate_exp = false;
+                v.validate_nbf = false;
+                v.validate_aud = false;
+                v.required_spec_claims.clear();
+                jsonwebtoken::decode::<Claims>(token, dec, &v)
+                    .map_err(|e| {
+                        forbidden(format!(
+                            "invalid token (not a JWT issued by this server): {e}"
+                        ))
+                    })?
+                    .claims
+            }
+            Signer::SeedSsi { pair } => {
+                let mut parts = token.split('.');
+                let (Some(h), Some(b), Some(s), None) =
+                    (parts.next(), parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(forbidden("invalid token: expected three base58 parts"));
+                };
+                let header =
+                    b58_decode(h).ok_or_else(|| forbidden("token header is not base58"))?;
+                let header: serde_json::Value = serde_json::from_slice(&header)
+                    .map_err(|_| forbidden("token header is not JSON"))?;
+                if header.get("typ").and_then(|t| t.as_str()) != Some("SeedSSIJWT") {
+                    return Err(forbidden("token header typ is not SeedSSIJWT"));
+                }
+                let sig =
+                    b58_decode(s).ok_or_else(|| forbidden("token signature is not base58"))?;
+                let digest = b58(&sha256(format!("{h}.{b}").as_bytes()));
+                // Verified with the server's key, never with the publicKey inside the token
+                // (apihub defect 3: self-minted tokens).
+                if !verify_secp256k1(pair.public_key().as_ref(), digest.as_bytes(), &sig) {
+                    return Err(forbidden("invalid token: not signed by this server"));
+                }
+                let body = b58_decode(b).ok_or_else(|| forbidden("token body is not base58"))?;
+                serde_json::from_slice(&body)
+                    .map_err(|e| forbidden(format!("token body is not the expected JSON: {e}")))?
+            }
+        };
+        Ok(claims)
+    }
+
+    /// Verify `token` and check it grants `need` on the queue `queue_hash` of `domain`.
+    pub fn authorize(
+        &self,
+        now: u64,
+        token: &str,
+        domain: &str,
+        queue_hash: &str,
+        need: Access,
+    ) -> Result<Claims> {
+        let c = self.verify(now, token)?;
+        if c.options.domain != domain {
+            return Err(forbidden(format!(
+                "token is for domain {:?}, not {domain:?}",
+                c.options.domain
+            )));
+        }
+        // apihub defect 4: a token must be for the queue it is used on.
+        if !c.credentials.iter().any(|q| q == queue_hash) {
+            return Err(forbidden(format!(
+                "token is for queue {:?}, not {queue_hash:?}",
+                c.credentials
+            )));
+        }
+        if need == Access::Owner
+            && (c.options.access != Access::Owner || hash_did(&c.sub) != queue_hash)
+        {
+            return Err(forbidden(
+                "token does not belong to the owner of this queue (put-only token)",
+            ));
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::did::{DidKeyPair, DidMethod};
+
+    fn both() -> [Profile; 2] {
+        [Profile::Rfc130, Profile::Opendsu]
+    }
+
+    #[test]
+    fn issue_verify_expiry_and_forgery() {
+        for p in both() {
+            let a = TokenAuthority::generate(p, "hub").unwrap();
+            let k = DidKeyPair::generate(DidMethod::Key).unwrap();
+            let q = k.hash_did();
+            let t = a.issue(1000, 60, k.did(), "d", &q).unwrap();
+            assert_eq!(t.expires_ms, 1_060_000);
+            assert!(a.authorize(1000, &t.token, "d", &q, Access::Owner).is_ok());
+            assert!(a.authorize(1059, &t.token, "d", &q, Access::Owner).is_ok());
+            // exactly at exp: expired (RFC 7519 §4.1.4)
+            assert!(a.authorize(1060, &t.token, "d", &q, Access::Owner).is_err());
+            assert!(a.authorize(999, &t.token, "d", &q, Access::Owner).is_err());
+            assert!(
+                a.authorize(1000, &t.token, "other", &q, Access::Owner)
+                    .is_err()
+            );
+            assert!(a.authorize(1000, &t.token, "d", "x", Access::Put).is_err());
+            // self-minted by another key (with its own publicKey inside)
+            let forger = TokenAuthority::generate(p, "hub").unwrap();
+            let f = forger.issue(1000, 60, k.did(), "d", &q).unwrap();
+            let e = a.verify(1000, &f.token).unwrap_err();
+            assert!(matches!(e, MqHubError::Forbidden(_)), "{e}");
+            assert!(a.verify(1000, "").is_err());
+            assert!(a.verify(1000, "a.b").is_err());
+            assert!(a.verify(1000, &"x".repeat(MAX_TOKEN_LEN + 1)).is_err());
+        }
+    }
+
+    #[test]
+    fn put_tokens_cannot_read() {
+        for p in both() {
+            let a = TokenAuthority::generate(p, "hub").unwrap();
+            let sender = DidKeyPair::generate(DidMethod::Key).unwrap();
+            let rcpt = DidKeyPair::generate(DidMethod::Key).unwrap();
+            let t = a.issue(5, 60, sender.did(), "d", &rcpt.hash_did()).unwrap();
+            assert_eq!(t.claims.options.access, Access::Put);
+            assert!(
+                a.authorize(5, &t.token, "d", &rcpt.hash_did(), Access::Put)
+                    .is_ok()
+            );
+            assert!(
+                a.authorize(5, &t.token, "d", &rcpt.hash_did(), Access::Owner)
+                    .is_err()
+            );
+        }
+    }
+
+    #[test]
+    fn holder_proof_and_signature_of_did() {
+        let reg = DidRegistry::default();
+        let k = DidKeyPair::generate(DidMethod::Key).unwrap();
+        let other = DidKeyPair::generate(DidMethod::Key).unwrap();
+        let q = k.hash_did();
+        let msg = proof_message("d", &q, 100);
+        let good = crate::codec::hex_encode(&k.sign(msg.as_bytes()));
+        let bad = crate::codec::hex_encode(&other.sign(msg.as_bytes()));
+        let chk = |did: Option<&str>, ts: Option<&str>, p: Option<&str>| {
+            check_holder_proof(110, 300, &reg, did, ts, p, "d", &q)
+        };
+        assert_eq!(
+            chk(Some(k.did()), Some("100"), Some(&good)).unwrap(),
+            k.did()
+        );
+        assert!(chk(Some(k.did()), Some("100"), Some(&bad)).is_err());
+        assert!(chk(Some(k.did()), Some("101"), Some(&good)).is_err());
+        assert!(chk(None, Some("100"), Some(&good)).is_err());
+        assert!(
+            check_holder_proof(
+                1000,
+                300,
+                &reg,
+                Some(k.did()),
+                Some("100"),
+                Some(&good),
+                "d",
+                &q
+            )
+            .is_err()
+        );
+        let sig = k.signature_of_did("tok");
+        assert!(check_signature_of_did(&reg, k.did(), "tok", &sig).is_ok());
+        assert!(check_signature_of_did(&reg, k.did(), "tok2", &sig).is_err());
+        assert!(check_signature_of_did(&reg, other.did(), "tok", &sig).is_err());
+        assert!(check_signature_of_did(&reg, k.did(), "tok", "zz").is_err());
+        assert!(check_signature_of_did(&reg, k.did(), "tok", "").is_err());
+    }
+}
