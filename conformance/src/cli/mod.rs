@@ -5,6 +5,7 @@ pub mod http_sig;
 pub mod mq_hub;
 pub mod msg_signer;
 pub mod serve;
+pub mod serve_http_sig;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -155,7 +156,7 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-fn code(c: i32) -> ExitCode {
+pub(crate) fn code(c: i32) -> ExitCode {
     ExitCode::from(c.clamp(0, 255) as u8)
 }
 

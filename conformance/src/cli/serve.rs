@@ -15,6 +15,10 @@ use super::code;
 pub enum ServeCommand {
     /// The embedded AMQP 1.0 broker (topics, queues, TLS, SASL, fault plans) until Ctrl-C.
     Broker(BrokerArgs),
+    /// Upstream for a signer under test (e.g. a gateway): judges every signed request it receives.
+    HttpSigUpstream(super::serve_http_sig::UpstreamArgs),
+    /// Our RFC 9421 verifier as an HTTP service: 200 accept, 401 reject.
+    HttpSigVerifier(super::serve_http_sig::VerifierArgs),
     /// The MQ Hub (RFC-130) reference server.
     MqHub(MqHubServeArgs),
 }
@@ -67,6 +71,12 @@ pub fn loopback_addr(s: &str) -> Result<SocketAddr, String> {
 pub fn run(rt: &tokio::runtime::Runtime, cmd: ServeCommand) -> ExitCode {
     match cmd {
         ServeCommand::Broker(args) => rt.block_on(serve_broker(args)),
+        ServeCommand::HttpSigUpstream(args) => {
+            rt.block_on(super::serve_http_sig::serve_upstream(args))
+        }
+        ServeCommand::HttpSigVerifier(args) => {
+            rt.block_on(super::serve_http_sig::serve_verifier(args))
+        }
         ServeCommand::MqHub(args) => match rt.block_on(serve_mq_hub(args)) {
             Ok(()) => code(exit_code::ALL_MUST_PASSED),
             Err(e) => {

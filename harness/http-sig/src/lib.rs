@@ -89,7 +89,7 @@ pub use params::{
     parse_signature_field, parse_signature_input, signature_base, signatures,
 };
 pub use profile::{
-    DerivedComponent, HeaderSelection, KeyConfig, SignatureParameter, SigningProfile,
+    DerivedComponent, HeaderSelection, KeyConfig, ProfileConfig, SignatureParameter, SigningProfile,
 };
 pub use sfv;
 pub use sign::Signer;
