@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 use sigharness_report::exit_code;
 
 use crate::conformance::RunRequest;
+
+pub mod serve;
 use crate::runner::SuiteOptions;
 
 pub mod http_sig;
@@ -31,6 +33,9 @@ pub enum Command {
     Conformance(ConformanceArgs),
     /// RFC 9421 HTTP Message Signatures: sign, verify, print signature bases.
     HttpSig(http_sig::Args),
+    /// Run a mock (broker, ...) on its own until Ctrl-C.
+    #[command(subcommand)]
+    Serve(serve::ServeCommand),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -168,5 +173,6 @@ pub fn main() -> ExitCode {
             code(rt.block_on(crate::conformance::main(crate::suites::all(), req)))
         }
         Command::HttpSig(args) => code(http_sig::run(args)),
+        Command::Serve(cmd) => serve::run(&rt, cmd),
     }
 }

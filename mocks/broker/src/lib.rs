@@ -1,1 +1,87 @@
-//! Placeholder; see docs/ARCHITECTURE.md.
+//! # mock-broker: an embedded AMQP 1.0 broker for tests and conformance runs
+//!
+//! A real broker on a real loopback socket (fe2o3-amqp's acceptor), small enough to start per
+//! test, with a traffic journal and fault injection. It stands in for ActiveMQ/Artemis in front
+//! of the messaging signer (see `shared/specs/msg-signer.md`).
+//!
+//! ## Semantics
+//! - **Addresses**: `topic://X` (or `/topic/X`) fans out to the subscribers attached at that
+//!   moment; anything else (`queue://X`, bare names) is a queue: buffered, FIFO, competing
+//!   consumers, each message to one consumer.
+//! - **Routing** by the sender link's target address, or, when the target address is null
+//!   (anonymous relay, as the deployed Python client does), by each message's `to` property.
+//!   A message with neither is rejected (`amqp:precondition-failed`).
+//! - **Settlement**: inbound transfers are accepted after routing. Outbound deliveries are
+//!   pipelined (`send_batchable`) and their outcomes collected concurrently: `accepted` and
+//!   `rejected` end a delivery; `released` and `modified` put it back at the head of its queue
+//!   (`modified` with `delivery-failed` increments `header.delivery-count`); a delivery still
+//!   unsettled when its link detaches or its connection drops goes back to the head of its
+//!   queue, in order. Topic copies are never requeued.
+//! - **Credit** is honoured by fe2o3 (nothing is sent beyond the peer's credit). A consumer link
+//!   with no credit may hold one message "in hand" while it waits; it is requeued on detach.
+//! - **TTL**: a message whose `header.ttl` elapses while it waits in a buffer is dropped and
+//!   journaled as `expired` (tokio time, so `tokio::time::pause` makes it virtual).
+//! - **Connections**: plain TCP or TLS (rustls/aws-lc-rs, terminated by the broker, then AMQP);
+//!   with a client CA a client certificate is required and its subject CN and UID are recorded.
+//!   No SASL layer, SASL ANONYMOUS, PLAIN (any credentials) and EXTERNAL with or without an
+//!   initial response are all accepted. `TCP_NODELAY` on every socket.
+//! - **Same-name links**: a sender and a receiver link with the same name on one session work
+//!   (proton names both `<container>-<address>`; fe2o3 alone keys links by name).
+//! - **Faults** from a [`FaultPlan`]`<`[`BrokerAction`]`>` (YAML/JSON), changeable while running.
+//!
+//! ## Fixture API (in the style of wiremock's `MockServer`)
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use mock_broker::{Broker, BrokerAction, Event, FaultPlan};
+//!
+//! let broker = Broker::start().await;                 // 127.0.0.1, random port, plain TCP
+//! let url = broker.url();                              // "amqp://127.0.0.1:PORT"
+//! // ... point a client at `url` ...
+//! let entry = broker
+//!     .journal()
+//!     .wait_for(|e| e.is_inbound_transfer() && e.address() == Some("queue://q"), Duration::from_secs(5))
+//!     .await?;                                         // waits on journal events, bounded
+//! let body = entry.message().and_then(|m| m.body_text());
+//! broker.set_fault_plan(FaultPlan::from_yaml_str("rules: [{action: drop}]", "inline")?)?;
+//!
+//! let tls_broker = Broker::builder()
+//!     .tls("-----BEGIN CERTIFICATE-----...", "-----BEGIN PRIVATE KEY-----...")
+//!     .client_ca("-----BEGIN CERTIFICATE-----...")   // client certificate required
+//!     .fault_plan(FaultPlan::<BrokerAction>::default())
+//!     .start()
+//!     .await?;                                          // Result<BrokerHandle, BrokerError>
+//! // dropping a handle stops the listener and cuts its connections
+//! # Ok(()) }
+//! ```
+//! [`Journal`] entries carry a sequence number, a monotonic timestamp since broker start, the
+//! peer's [`PeerIdentity`] (connection number, address, TLS, certificate CN/UID, SASL mechanism
+//! and identity) and an [`Event`]: connect, refused, disconnect, attach, detach (with the number
+//! of requeued deliveries), transfer (link, direction, routing address, [`MessageSummary`] with
+//! `to`, application properties and body bytes), disposition (outcome), expired, fault.
+//!
+//! The [`fault`] module is shared with the mock signing server: [`FaultPlan`]`<A>` with
+//! `deny_unknown_fields`, match by address glob / nth message / application property /
+//! seeded probability, and a deterministic [`fault::FaultState`] evaluator.
+//!
+//! ## Not done (yet)
+//! - Faults apply to transfers the broker *receives*; outbound (broker-to-consumer) matching is
+//!   not implemented. `disconnect_after` cuts the connection of the sender of the N-th transfer.
+//! - No AMQP-TLS upgrade (protocol id 2), no transactions, no durable storage, no link recovery.
+
+pub mod error;
+pub mod fault;
+pub mod journal;
+mod router;
+mod sasl;
+mod server;
+mod tls;
+mod wire;
+
+pub use error::BrokerError;
+pub use fault::{BrokerAction, FaultPlan, FaultRule, Match};
+pub use journal::{
+    Entry, Event, Journal, LinkDirection, MessageSummary, Outcome, PeerIdentity, WaitTimeout,
+};
+pub use router::is_topic;
+pub use server::{Broker, BrokerBuilder, BrokerHandle};

@@ -1,0 +1,104 @@
+//! `sigharness serve ...`: run a mock on its own, for clients outside this process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use sigharness_report::exit_code;
+
+use super::code;
+
+#[derive(Subcommand, Debug)]
+pub enum ServeCommand {
+    /// The embedded AMQP 1.0 broker (topics, queues, TLS, SASL, fault plans) until Ctrl-C.
+    Broker(BrokerArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BrokerArgs {
+    /// Listen address; loopback only (127.0.0.1 or ::1).
+    #[arg(long, default_value = "127.0.0.1:5672", value_name = "ADDR")]
+    pub listen: String,
+    /// Server certificate chain (PEM); turns TLS on (amqps).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Server private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates issued by this CA (PEM); needs --tls-cert/--tls-key.
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
+    /// Fault plan (YAML or JSON) applied from the start.
+    #[arg(long, value_name = "FILE")]
+    pub fault_plan: Option<PathBuf>,
+}
+
+/// Parse and check a listen address: only loopback addresses are allowed in this project.
+pub fn loopback_addr(s: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = s
+        .parse()
+        .map_err(|e| format!("--listen {s:?}: not an IP:PORT address ({e}); use e.g. 127.0.0.1:5672"))?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "--listen {addr}: only loopback addresses (127.0.0.1, ::1) are allowed"
+        ));
+    }
+    Ok(addr)
+}
+
+pub fn run(rt: &tokio::runtime::Runtime, cmd: ServeCommand) -> ExitCode {
+    match cmd {
+        ServeCommand::Broker(args) => rt.block_on(serve_broker(args)),
+    }
+}
+
+async fn serve_broker(args: BrokerArgs) -> ExitCode {
+    let fail = |msg: String| {
+        eprintln!("sigharness serve broker: {msg}");
+        code(exit_code::COULD_NOT_RUN)
+    };
+    let listen = match loopback_addr(&args.listen) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    let mut b = mock_broker::Broker::builder().listen(listen);
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        b = b.tls_files(cert, key);
+    }
+    if let Some(ca) = &args.client_ca {
+        b = b.client_ca_file(ca);
+    }
+    if let Some(p) = &args.fault_plan {
+        match mock_broker::FaultPlan::from_file(p) {
+            Ok(plan) => b = b.fault_plan(plan),
+            Err(e) => return fail(e.to_string()),
+        }
+    }
+    let broker = match b.start().await {
+        Ok(h) => h,
+        Err(e) => return fail(e.to_string()),
+    };
+    println!("mock broker listening on {} (Ctrl-C to stop)", broker.url());
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        return fail(format!("cannot wait for Ctrl-C: {e}"));
+    }
+    let entries = broker.journal().len();
+    println!("mock broker stopped; {entries} journal entries");
+    code(exit_code::ALL_MUST_PASSED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_must_be_loopback() {
+        assert!(loopback_addr("127.0.0.1:5672").is_ok());
+        assert!(loopback_addr("[::1]:5672").is_ok());
+        let e = loopback_addr("0.0.0.0:5672").unwrap_err();
+        assert!(e.contains("only loopback"), "{e}");
+        let e = loopback_addr("localhost:5672").unwrap_err();
+        assert!(e.contains("IP:PORT"), "{e}");
+    }
+}

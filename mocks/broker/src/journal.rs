@@ -1,0 +1,441 @@
+//! The traffic journal: what happened on the broker, in order, with monotonic timestamps.
+//!
+//! Tests and conformance verdicts read it: take a [`Journal::snapshot`], or wait for an entry with
+//! [`Journal::wait_for`] (event-driven, bounded; never a sleep). Timestamps are tokio
+//! `Instant`s relative to the broker start, so under `tokio::time::pause` they are virtual.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fe2o3_amqp::types::messaging::{Body, Message, MessageId};
+use fe2o3_amqp::types::primitives::{SimpleValue, Value};
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// Who is on the other end of a connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PeerIdentity {
+    /// Broker-assigned connection number (1, 2, ...).
+    pub conn: u64,
+    /// The peer's socket address.
+    pub addr: Option<SocketAddr>,
+    /// Whether TLS was terminated on this connection.
+    pub tls: bool,
+    /// Subject CN of the client certificate, if one was presented.
+    pub cert_cn: Option<String>,
+    /// Subject UID (0.9.2342.19200300.100.1.1) of the client certificate, if present.
+    pub cert_uid: Option<String>,
+    /// SASL mechanism used (`None` = no SASL layer at all).
+    pub sasl_mechanism: Option<String>,
+    /// SASL identity: the EXTERNAL authorization id or the PLAIN user, when sent.
+    pub sasl_identity: Option<String>,
+    /// The container id from the peer's open frame.
+    pub container_id: Option<String>,
+}
+
+/// Direction of a link, seen from the peer (the client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkDirection {
+    /// The peer sends (its sender link; the broker's receiver). Address = link target.
+    PeerSends,
+    /// The peer receives (its receiver link; the broker's sender). Address = link source.
+    PeerReceives,
+}
+
+/// A delivery's outcome as carried by a disposition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Accepted,
+    Rejected { error: Option<String> },
+    Released,
+    Modified { delivery_failed: bool, undeliverable_here: bool },
+    /// The link or connection went away before the delivery was settled.
+    Lost,
+}
+
+/// The journal's view of one message.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MessageSummary {
+    pub message_id: Option<String>,
+    pub correlation_id: Option<String>,
+    pub to: Option<String>,
+    pub reply_to: Option<String>,
+    pub subject: Option<String>,
+    pub content_type: Option<String>,
+    /// header.ttl in milliseconds.
+    pub ttl_ms: Option<u32>,
+    pub durable: bool,
+    pub delivery_count: u32,
+    /// Application properties rendered as JSON values (non-JSON types as their debug text).
+    pub application_properties: BTreeMap<String, serde_json::Value>,
+    /// `amqp-value` (string or other), `data`, `amqp-sequence` or `empty`.
+    pub body_kind: &'static str,
+    /// Body bytes: UTF-8 of an amqp-value string, the concatenated data sections, or the debug
+    /// text of any other value.
+    #[serde(serialize_with = "ser_body")]
+    pub body: Vec<u8>,
+}
+
+fn ser_body<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    match std::str::from_utf8(b) {
+        Ok(t) => s.serialize_str(t),
+        Err(_) => s.serialize_bytes(b),
+    }
+}
+
+impl MessageSummary {
+    /// The body as text, if it is UTF-8.
+    pub fn body_text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.body).ok()
+    }
+
+    /// Summarise an AMQP message.
+    pub fn of(m: &Message<Body<Value>>) -> Self {
+        let mut s = MessageSummary::default();
+        if let Some(h) = &m.header {
+            s.ttl_ms = h.ttl;
+            s.durable = h.durable;
+            s.delivery_count = h.delivery_count;
+        }
+        if let Some(p) = &m.properties {
+            s.message_id = p.message_id.as_ref().map(id_text);
+            s.correlation_id = p.correlation_id.as_ref().map(id_text);
+            s.to = p.to.clone();
+            s.reply_to = p.reply_to.clone();
+            s.subject = p.subject.clone();
+            s.content_type = p.content_type.as_ref().map(|c| c.0.clone());
+        }
+        if let Some(ap) = &m.application_properties {
+            for (k, v) in ap.0.iter() {
+                s.application_properties.insert(k.clone(), simple_json(v));
+            }
+        }
+        let (kind, body) = match &m.body {
+            Body::Value(v) => match &v.0 {
+                Value::String(t) => ("amqp-value", t.as_bytes().to_vec()),
+                Value::Binary(b) => ("amqp-value", b.to_vec()),
+                other => ("amqp-value", format!("{other:?}").into_bytes()),
+            },
+            Body::Data(batch) => {
+                let mut out = Vec::new();
+                for d in batch.iter() {
+                    out.extend_from_slice(&d.0);
+                }
+                ("data", out)
+            }
+            Body::Sequence(seq) => ("amqp-sequence", format!("{seq:?}").into_bytes()),
+            Body::Empty => ("empty", Vec::new()),
+        };
+        s.body_kind = kind;
+        s.body = body;
+        s
+    }
+}
+
+fn id_text(id: &MessageId) -> String {
+    match id {
+        MessageId::String(s) => s.clone(),
+        MessageId::Ulong(n) => n.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Render an application property value as JSON.
+pub(crate) fn simple_json(v: &SimpleValue) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        SimpleValue::Null => J::Null,
+        SimpleValue::Bool(b) => J::Bool(*b),
+        SimpleValue::String(s) => J::String(s.clone()),
+        SimpleValue::Symbol(s) => J::String(s.0.clone()),
+        SimpleValue::Ubyte(n) => J::from(*n),
+        SimpleValue::Ushort(n) => J::from(*n),
+        SimpleValue::Uint(n) => J::from(*n),
+        SimpleValue::Ulong(n) => J::from(*n),
+        SimpleValue::Byte(n) => J::from(*n),
+        SimpleValue::Short(n) => J::from(*n),
+        SimpleValue::Int(n) => J::from(*n),
+        SimpleValue::Long(n) => J::from(*n),
+        other => J::String(format!("{other:?}")),
+    }
+}
+
+/// Text form of a property value, as fault matching compares it.
+pub(crate) fn simple_text(v: &SimpleValue) -> String {
+    match simple_json(v) {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A connection was opened (after TLS, SASL and the AMQP open exchange).
+    Connect,
+    /// A connection was cut by a `refuse_connection` fault, or failed before the AMQP open.
+    Refused { reason: String },
+    /// A connection ended.
+    Disconnect { reason: String },
+    /// A link was attached.
+    Attach {
+        link: String,
+        direction: LinkDirection,
+        address: Option<String>,
+    },
+    /// A link was detached or closed, by the peer or because its connection went away.
+    /// `requeued`: unsettled deliveries put back on their queue.
+    Detach {
+        link: String,
+        direction: LinkDirection,
+        address: Option<String>,
+        requeued: usize,
+    },
+    /// A message crossed a link. For `PeerSends`, `address` is the routing address (the link
+    /// target, or `to` when the target is null); for `PeerReceives`, the link's source.
+    Transfer {
+        link: String,
+        direction: LinkDirection,
+        address: Option<String>,
+        message: MessageSummary,
+    },
+    /// A delivery was settled. For `PeerSends` the broker decided the outcome; for
+    /// `PeerReceives` the peer did (or `lost`).
+    Disposition {
+        link: String,
+        direction: LinkDirection,
+        address: Option<String>,
+        outcome: Outcome,
+    },
+    /// A message expired (TTL) before it could be delivered.
+    Expired { address: String, message: MessageSummary },
+    /// A fault rule fired.
+    Fault {
+        rule: String,
+        action: String,
+        address: Option<String>,
+    },
+}
+
+/// One journal entry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    /// Position in the journal (0, 1, ...).
+    pub seq: u64,
+    /// Monotonic time since the broker started (tokio time: virtual when paused).
+    #[serde(serialize_with = "ser_dur")]
+    pub at: Duration,
+    /// The connection the event belongs to (`conn` 0 for broker-internal events).
+    #[serde(serialize_with = "ser_peer")]
+    pub peer: Arc<PeerIdentity>,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+fn ser_peer<S: serde::Serializer>(p: &Arc<PeerIdentity>, s: S) -> Result<S::Ok, S::Error> {
+    p.as_ref().serialize(s)
+}
+
+fn ser_dur<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+impl Entry {
+    /// The link name, for link events.
+    pub fn link(&self) -> Option<&str> {
+        match &self.event {
+            Event::Attach { link, .. }
+            | Event::Detach { link, .. }
+            | Event::Transfer { link, .. }
+            | Event::Disposition { link, .. } => Some(link),
+            _ => None,
+        }
+    }
+
+    /// The address, where the event has one.
+    pub fn address(&self) -> Option<&str> {
+        match &self.event {
+            Event::Attach { address, .. }
+            | Event::Detach { address, .. }
+            | Event::Transfer { address, .. }
+            | Event::Disposition { address, .. }
+            | Event::Fault { address, .. } => address.as_deref(),
+            Event::Expired { address, .. } => Some(address),
+            _ => None,
+        }
+    }
+
+    /// The message, for transfers and expiries.
+    pub fn message(&self) -> Option<&MessageSummary> {
+        match &self.event {
+            Event::Transfer { message, .. } | Event::Expired { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
+    /// True for a transfer the peer sent to the broker.
+    pub fn is_inbound_transfer(&self) -> bool {
+        matches!(
+            self.event,
+            Event::Transfer {
+                direction: LinkDirection::PeerSends,
+                ..
+            }
+        )
+    }
+
+    /// True for a transfer the broker delivered to a peer.
+    pub fn is_outbound_transfer(&self) -> bool {
+        matches!(
+            self.event,
+            Event::Transfer {
+                direction: LinkDirection::PeerReceives,
+                ..
+            }
+        )
+    }
+}
+
+/// `wait_for` ran out of time.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("no journal entry matched within {waited:?}; the journal holds {entries} entries")]
+pub struct WaitTimeout {
+    pub waited: Duration,
+    pub entries: usize,
+}
+
+#[derive(Debug)]
+struct Inner {
+    start: Instant,
+    entries: Mutex<Vec<Entry>>,
+    changed: Notify,
+    record_bodies: bool,
+}
+
+/// The journal of one broker. Cheap to clone (shared).
+#[derive(Debug, Clone)]
+pub struct Journal {
+    inner: Arc<Inner>,
+}
+
+impl Journal {
+    pub(crate) fn new(record_bodies: bool) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                start: Instant::now(),
+                entries: Mutex::new(Vec::new()),
+                changed: Notify::new(),
+                record_bodies,
+            }),
+        }
+    }
+
+    pub(crate) fn record(&self, peer: &Arc<PeerIdentity>, mut event: Event) {
+        if !self.inner.record_bodies
+            && let Event::Transfer { message, .. } | Event::Expired { message, .. } = &mut event
+        {
+            message.body.clear();
+        }
+        let at = self.inner.start.elapsed();
+        if let Ok(mut e) = self.inner.entries.lock() {
+            let seq = e.len() as u64;
+            e.push(Entry {
+                seq,
+                at,
+                peer: peer.clone(),
+                event,
+            });
+        }
+        self.inner.changed.notify_waiters();
+    }
+
+    /// Everything recorded so far.
+    pub fn snapshot(&self) -> Vec<Entry> {
+        self.inner
+            .entries
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or_default()
+    }
+
+    /// Entries for which `pred` holds.
+    pub fn filter(&self, pred: impl Fn(&Entry) -> bool) -> Vec<Entry> {
+        self.inner
+            .entries
+            .lock()
+            .map(|e| e.iter().filter(|x| pred(x)).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Number of entries recorded so far.
+    pub fn len(&self) -> usize {
+        self.inner.entries.lock().map(|e| e.len()).unwrap_or(0)
+    }
+
+    /// True when nothing has been recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Wait (on journal events, bounded by `timeout` of tokio time) until an entry for which
+    /// `pred` holds exists; returns the first such entry.
+    pub async fn wait_for(
+        &self,
+        pred: impl Fn(&Entry) -> bool,
+        timeout: Duration,
+    ) -> Result<Entry, WaitTimeout> {
+        self.wait_for_count(pred, 1, timeout)
+            .await
+            .map(|mut v| v.remove(0))
+    }
+
+    /// Wait until `n` entries satisfy `pred`; returns the first `n` of them.
+    pub async fn wait_for_count(
+        &self,
+        pred: impl Fn(&Entry) -> bool,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Entry>, WaitTimeout> {
+        let deadline = Instant::now() + timeout;
+        let mut scanned = 0;
+        let mut found = Vec::new();
+        loop {
+            let notified = self.inner.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let total = {
+                let entries = match self.inner.entries.lock() {
+                    Ok(e) => e,
+                    Err(_) => {
+                        return Err(WaitTimeout {
+                            waited: timeout,
+                            entries: 0,
+                        });
+                    }
+                };
+                for e in &entries[scanned..] {
+                    if pred(e) {
+                        found.push(e.clone());
+                        if found.len() == n {
+                            return Ok(found);
+                        }
+                    }
+                }
+                scanned = entries.len();
+                scanned
+            };
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(WaitTimeout {
+                    waited: timeout,
+                    entries: total,
+                });
+            }
+        }
+    }
+}

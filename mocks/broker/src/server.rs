@@ -1,0 +1,941 @@
+//! The broker: listener, connection/session/link tasks, and the fixture handle.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fe2o3_amqp::acceptor::{
+    ConnectionAcceptor, LinkAcceptor, LinkEndpoint, ListenerConnectionHandle,
+    ListenerSessionHandle, SessionAcceptor,
+};
+use fe2o3_amqp::link::delivery::DeliveryInfo;
+use fe2o3_amqp::types::definitions::{self, AmqpError};
+use fe2o3_amqp::types::messaging::{Body, Header, Outcome as AmqpOutcome};
+use fe2o3_amqp::types::primitives::Value;
+use fe2o3_amqp::{Receiver, Sendable, Sender};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+
+use crate::error::BrokerError;
+use crate::fault::{BrokerAction, FaultPlan, FaultState, MessageView};
+use crate::journal::{
+    Event, Journal, LinkDirection, MessageSummary, Outcome, PeerIdentity, simple_text,
+};
+use crate::router::{Buffer, Msg, Queued, Router, Subscription};
+use crate::sasl::TolerantSasl;
+use crate::tls;
+use crate::wire::{KillSwitch, Wire, wire_name};
+
+/// Bound on the TLS handshake and on waiting for the protocol header of a new connection.
+const HANDSHAKE_BOUND: Duration = Duration::from_secs(10);
+/// How long a `reorder` fault holds a message when no later message overtakes it.
+const REORDER_HOLD: Duration = Duration::from_secs(1);
+
+/// Entry point: `Broker::start()` or `Broker::builder()...start()`.
+#[derive(Debug)]
+pub struct Broker;
+
+impl Broker {
+    /// Start a plain-TCP broker on 127.0.0.1 with a random port and no faults.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound (a broken test machine, not bad input); use
+    /// [`Broker::builder`] and [`BrokerBuilder::start`] for a `Result`.
+    pub async fn start() -> BrokerHandle {
+        match Self::builder().start().await {
+            Ok(h) => h,
+            Err(e) => panic!("mock broker failed to start on 127.0.0.1: {e}"),
+        }
+    }
+
+    /// Configure a broker.
+    pub fn builder() -> BrokerBuilder {
+        BrokerBuilder::default()
+    }
+}
+
+/// Broker configuration. Errors in PEM input surface from [`BrokerBuilder::start`].
+#[derive(Debug)]
+pub struct BrokerBuilder {
+    listen: SocketAddr,
+    chain: Option<Vec<CertificateDer<'static>>>,
+    key: Option<PrivateKeyDer<'static>>,
+    client_ca: Option<Vec<CertificateDer<'static>>>,
+    plan: FaultPlan<BrokerAction>,
+    record_bodies: bool,
+    error: Option<BrokerError>,
+}
+
+impl Default for BrokerBuilder {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            chain: None,
+            key: None,
+            client_ca: None,
+            plan: FaultPlan::default(),
+            record_bodies: true,
+            error: None,
+        }
+    }
+}
+
+impl BrokerBuilder {
+    /// Listen address (default `127.0.0.1:0`). Only loopback addresses are accepted.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Terminate TLS with this certificate chain and private key (PEM text).
+    pub fn tls(mut self, cert_chain_pem: impl AsRef<[u8]>, key_pem: impl AsRef<[u8]>) -> Self {
+        match tls::certs_from_pem(cert_chain_pem.as_ref(), "server certificate", "PEM text") {
+            Ok(c) => self.chain = Some(c),
+            Err(e) => self.error = self.error.or(Some(e)),
+        }
+        match tls::key_from_pem(key_pem.as_ref(), "PEM text") {
+            Ok(k) => self.key = Some(k),
+            Err(e) => self.error = self.error.or(Some(e)),
+        }
+        self
+    }
+
+    /// Like [`BrokerBuilder::tls`], reading PEM files.
+    pub fn tls_files(mut self, cert: &Path, key: &Path) -> Self {
+        match read_pem(cert, "server certificate").and_then(|pem| {
+            tls::certs_from_pem(&pem, "server certificate", &cert.display().to_string())
+        }) {
+            Ok(c) => self.chain = Some(c),
+            Err(e) => self.error = self.error.or(Some(e)),
+        }
+        match read_pem(key, "server private key")
+            .and_then(|pem| tls::key_from_pem(&pem, &key.display().to_string()))
+        {
+            Ok(k) => self.key = Some(k),
+            Err(e) => self.error = self.error.or(Some(e)),
+        }
+        self
+    }
+
+    /// Require a client certificate issued by one of these CAs (PEM text). Needs TLS.
+    pub fn client_ca(mut self, ca_pem: impl AsRef<[u8]>) -> Self {
+        match tls::certs_from_pem(ca_pem.as_ref(), "client CA", "PEM text") {
+            Ok(c) => self.client_ca = Some(c),
+            Err(e) => self.error = self.error.or(Some(e)),
+        }
+        self
+    }
+
+    /// Like [`BrokerBuilder::client_ca`], reading a PEM file.
+    pub fn client_ca_file(mut self, path: &Path) -> Self {
+        match read_pem(path, "client CA")
+            .and_then(|pem| tls::certs_from_pem(&pem, "client CA", &path.display().to_string()))
+        {
+            Ok(c) => self.client_ca = Some(c),
+            Err(e) => self.error = self.error.or(Some(e)),
+        }
+        self
+    }
+
+    /// Faults to inject from the start (change them later with [`BrokerHandle::set_fault_plan`]).
+    pub fn fault_plan(mut self, plan: FaultPlan<BrokerAction>) -> Self {
+        self.plan = plan;
+        self
+    }
+
+    /// Keep message bodies in the journal (default true; turn off for long benchmarks).
+    pub fn record_bodies(mut self, yes: bool) -> Self {
+        self.record_bodies = yes;
+        self
+    }
+
+    /// Bind and start serving.
+    pub async fn start(self) -> Result<BrokerHandle, BrokerError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if !self.listen.ip().is_loopback() {
+            return Err(BrokerError::NotLoopback(self.listen));
+        }
+        let tls = match (self.chain, self.key) {
+            (Some(chain), Some(key)) => Some(tls::server_config(chain, key, self.client_ca)?),
+            (None, None) if self.client_ca.is_some() => return Err(BrokerError::ClientCaWithoutTls),
+            (None, None) => None,
+            _ => {
+                return Err(BrokerError::Tls(
+                    "TLS needs both a certificate chain and a private key".into(),
+                ));
+            }
+        };
+        let faults = FaultState::new(&self.plan)?;
+        let listener = TcpListener::bind(self.listen)
+            .await
+            .map_err(|source| BrokerError::Bind {
+                addr: self.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| BrokerError::Bind {
+            addr: self.listen,
+            source,
+        })?;
+        let shared = Arc::new(Shared {
+            router: Router::default(),
+            journal: Journal::new(self.record_bodies),
+            faults: Mutex::new(faults),
+            conns: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(0),
+            held: Mutex::new(HashMap::new()),
+            tls,
+            internal: Arc::new(PeerIdentity::default()),
+        });
+        let accept_task = tokio::spawn(accept_loop(listener, shared.clone()));
+        let scheme = if shared.tls.is_some() { "amqps" } else { "amqp" };
+        Ok(BrokerHandle {
+            url: format!("{scheme}://{addr}"),
+            addr,
+            shared,
+            accept_task,
+        })
+    }
+}
+
+fn read_pem(path: &Path, what: &'static str) -> Result<Vec<u8>, BrokerError> {
+    std::fs::read(path).map_err(|e| BrokerError::Pem {
+        what,
+        origin: path.display().to_string(),
+        reason: format!("cannot read the file: {e}"),
+    })
+}
+
+/// A running broker. Dropping it stops the listener and cuts every connection.
+#[derive(Debug)]
+pub struct BrokerHandle {
+    url: String,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept_task: tokio::task::JoinHandle<()>,
+}
+
+impl BrokerHandle {
+    /// `amqp://127.0.0.1:PORT` (or `amqps://` with TLS).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The bound socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The traffic journal (shared; clone it freely).
+    pub fn journal(&self) -> &Journal {
+        &self.shared.journal
+    }
+
+    /// Replace the fault plan while running; counters start afresh.
+    pub fn set_fault_plan(&self, plan: FaultPlan<BrokerAction>) -> Result<(), BrokerError> {
+        let state = FaultState::new(&plan)?;
+        if let Ok(mut f) = self.shared.faults.lock() {
+            *f = state;
+        }
+        Ok(())
+    }
+
+    /// Messages waiting in a queue (expired ones are dropped and journaled first).
+    pub fn queue_depth(&self, address: &str) -> usize {
+        let (n, expired) = self.shared.router.queue_depth(address, Instant::now());
+        for q in expired {
+            self.shared.journal_expired(&q);
+        }
+        n
+    }
+
+    /// Number of open connections.
+    pub fn connection_count(&self) -> usize {
+        self.shared.conns.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
+    /// Cut every open connection (no AMQP close), keep listening.
+    pub fn disconnect_all(&self) {
+        if let Ok(c) = self.shared.conns.lock() {
+            for k in c.values() {
+                k.kill();
+            }
+        }
+    }
+
+    /// Stop listening and cut every connection.
+    pub fn shutdown(self) {
+        drop(self)
+    }
+}
+
+impl Drop for BrokerHandle {
+    fn drop(&mut self) {
+        self.accept_task.abort();
+        self.disconnect_all();
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    router: Router,
+    journal: Journal,
+    faults: Mutex<FaultState<BrokerAction>>,
+    conns: Mutex<HashMap<u64, Arc<KillSwitch>>>,
+    next_conn: AtomicU64,
+    /// Messages held back by `reorder`, per address.
+    held: Mutex<HashMap<String, Vec<Queued>>>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    internal: Arc<PeerIdentity>,
+}
+
+impl Shared {
+    fn journal_expired(&self, q: &Queued) {
+        self.journal.record(
+            &self.internal,
+            Event::Expired {
+                address: q.address.clone(),
+                message: MessageSummary::of(&q.msg),
+            },
+        );
+    }
+
+    /// Route a message, then release anything `reorder` held for the same address.
+    fn deliver(&self, q: Queued) {
+        let address = q.address.clone();
+        self.router.route(q);
+        let held = self
+            .held
+            .lock()
+            .ok()
+            .and_then(|mut h| h.remove(&address))
+            .unwrap_or_default();
+        for h in held {
+            self.router.route(h);
+        }
+    }
+
+    fn hold(self: &Arc<Self>, q: Queued) {
+        let (address, seq) = (q.address.clone(), q.seq);
+        if let Ok(mut h) = self.held.lock() {
+            h.entry(address.clone()).or_default().push(q);
+        }
+        let shared = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(REORDER_HOLD).await;
+            let release = shared.held.lock().ok().and_then(|mut h| {
+                let v = h.get_mut(&address)?;
+                let i = v.iter().position(|x| x.seq == seq)?;
+                Some(v.remove(i))
+            });
+            if let Some(q) = release {
+                shared.router.route(q);
+            }
+        });
+    }
+
+    fn evaluate(
+        &self,
+        view: &dyn MessageView,
+        kind: impl Fn(&BrokerAction) -> bool,
+    ) -> Option<crate::fault::Fired<BrokerAction>> {
+        self.faults.lock().ok()?.evaluate(view, kind)
+    }
+}
+
+struct View<'a> {
+    address: Option<&'a str>,
+    msg: Option<&'a Msg>,
+}
+
+impl MessageView for View<'_> {
+    fn address(&self) -> Option<&str> {
+        self.address
+    }
+    fn app_property(&self, key: &str) -> Option<String> {
+        let ap = self.msg?.application_properties.as_ref()?;
+        ap.0.get(key).map(simple_text)
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("mock broker accept failed: {e}");
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(handle_tcp(shared.clone(), stream, peer));
+    }
+}
+
+async fn handle_tcp(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    let conn = shared.next_conn.fetch_add(1, Ordering::SeqCst) + 1;
+    let mut ident = PeerIdentity {
+        conn,
+        addr: Some(peer),
+        tls: shared.tls.is_some(),
+        ..Default::default()
+    };
+    let view = View {
+        address: None,
+        msg: None,
+    };
+    if let Some(f) = shared.evaluate(&view, BrokerAction::is_connection_level) {
+        let p = Arc::new(ident);
+        shared.journal.record(
+            &p,
+            Event::Fault {
+                rule: f.rule,
+                action: f.action.label(),
+                address: None,
+            },
+        );
+        shared.journal.record(
+            &p,
+            Event::Refused {
+                reason: "refuse_connection fault".into(),
+            },
+        );
+        return; // dropping the stream closes it
+    }
+    match shared.tls.clone() {
+        Some(config) => {
+            let acceptor = TlsAcceptor::from(config);
+            let tls = match tokio::time::timeout(HANDSHAKE_BOUND, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    refused(&shared, ident, format!("TLS handshake failed: {e}"));
+                    return;
+                }
+                Err(_) => {
+                    refused(&shared, ident, "TLS handshake timed out".into());
+                    return;
+                }
+            };
+            if let Some(cert) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+                let (cn, uid) = tls::subject_cn_uid(cert);
+                ident.cert_cn = cn;
+                ident.cert_uid = uid;
+            }
+            serve_stream(shared, tls, ident).await
+        }
+        None => serve_stream(shared, stream, ident).await,
+    }
+}
+
+fn refused(shared: &Shared, ident: PeerIdentity, reason: String) {
+    shared
+        .journal
+        .record(&Arc::new(ident), Event::Refused { reason });
+}
+
+async fn serve_stream<S>(shared: Arc<Shared>, mut stream: S, mut ident: PeerIdentity)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug + 'static,
+{
+    // AMQP 1.0 part 2.2 / 5.3.2: the peer opens with "AMQP" + protocol id (0 = AMQP, 3 = SASL).
+    let mut header = [0u8; 8];
+    match tokio::time::timeout(HANDSHAKE_BOUND, stream.read_exact(&mut header)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return refused(&shared, ident, format!("no protocol header: {e}")),
+        Err(_) => return refused(&shared, ident, "no protocol header within 10 s".into()),
+    }
+    if &header[..4] != b"AMQP" || header[5..] != [1, 0, 0] {
+        return refused(
+            &shared,
+            ident,
+            format!("not an AMQP 1.0 protocol header: {header:02x?}"),
+        );
+    }
+    let kill = Arc::new(KillSwitch::default());
+    let wire = Wire::new(stream, &header, kill.clone());
+    let sasl = TolerantSasl::default();
+    let opened = match header[4] {
+        0 => {
+            ConnectionAcceptor::builder()
+                .container_id("sigharness-mock-broker")
+                .build()
+                .accept(wire)
+                .await
+        }
+        3 => {
+            ConnectionAcceptor::builder()
+                .container_id("sigharness-mock-broker")
+                .sasl_acceptor(sasl.clone())
+                .build()
+                .accept(wire)
+                .await
+        }
+        id => {
+            return refused(
+                &shared,
+                ident,
+                format!("protocol id {id} not supported (0 = AMQP, 3 = SASL; TLS is terminated by the broker, use amqps)"),
+            );
+        }
+    };
+    if let Some(rec) = sasl.record.lock().ok().and_then(|r| r.clone()) {
+        ident.sasl_mechanism = Some(rec.mechanism);
+        ident.sasl_identity = rec.identity;
+    }
+    let mut connection = match opened {
+        Ok(c) => c,
+        Err(e) => return refused(&shared, ident, format!("AMQP open failed: {e}")),
+    };
+    let conn_id = ident.conn;
+    let peer = Arc::new(ident);
+    if let Ok(mut c) = shared.conns.lock() {
+        c.insert(conn_id, kill.clone());
+    }
+    shared.journal.record(&peer, Event::Connect);
+    run_connection(&shared, &peer, &mut connection).await;
+    let reason = if kill.is_killed() {
+        "cut by the broker".to_string()
+    } else {
+        "closed".to_string()
+    };
+    let _ = connection.close().await;
+    if let Ok(mut c) = shared.conns.lock() {
+        c.remove(&conn_id);
+    }
+    shared.journal.record(&peer, Event::Disconnect { reason });
+}
+
+async fn run_connection(
+    shared: &Arc<Shared>,
+    peer: &Arc<PeerIdentity>,
+    connection: &mut ListenerConnectionHandle,
+) {
+    let session_acceptor = SessionAcceptor::new();
+    while let Some(incoming) = connection.next_incoming_session().await {
+        match session_acceptor
+            .accept_incoming_session(incoming, connection)
+            .await
+        {
+            Ok(session) => {
+                tokio::spawn(run_session(shared.clone(), peer.clone(), session));
+            }
+            Err(e) => {
+                tracing::debug!("session refused: {e}");
+                break;
+            }
+        }
+    }
+}
+
+async fn run_session(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut session: ListenerSessionHandle) {
+    let link_acceptor = LinkAcceptor::new();
+    while let Some(attach) = session.next_incoming_attach().await {
+        match link_acceptor
+            .accept_incoming_attach(attach, &mut session)
+            .await
+        {
+            Ok(LinkEndpoint::Receiver(r)) => {
+                tokio::spawn(run_inbound(shared.clone(), peer.clone(), r));
+            }
+            Ok(LinkEndpoint::Sender(s)) => {
+                tokio::spawn(run_outbound(shared.clone(), peer.clone(), s));
+            }
+            Err(e) => tracing::debug!("link refused: {e}"),
+        }
+    }
+    let _ = session.end().await;
+}
+
+/// The peer sends on this link: route each message, settle per the fault plan.
+async fn run_inbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut r: Receiver) {
+    r.set_auto_accept(false);
+    let link = wire_name(r.name()).to_string();
+    let target = r.target().as_ref().and_then(|t| t.address.clone());
+    let dir = LinkDirection::PeerSends;
+    shared.journal.record(
+        &peer,
+        Event::Attach {
+            link: link.clone(),
+            direction: dir,
+            address: target.clone(),
+        },
+    );
+    let disposition = |address: &Option<String>, outcome: Outcome| Event::Disposition {
+        link: link.clone(),
+        direction: dir,
+        address: address.clone(),
+        outcome,
+    };
+    // Deliveries kept unsettled by `never_settle`: held so fe2o3 does not settle them.
+    let mut never_settled: Vec<DeliveryInfo> = Vec::new();
+    loop {
+        let delivery = match r.recv::<Body<Value>>().await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::debug!("inbound link {link} ends: {e}");
+                break;
+            }
+        };
+        let info = DeliveryInfo::from(&delivery);
+        let msg: Msg = delivery.into_message();
+        // Routing: the link target, or for a null target (anonymous relay, as the deployed
+        // client does) the message's `to` (AMQP 1.0 part 3.2.4 properties.to).
+        let address = target
+            .clone()
+            .or_else(|| msg.properties.as_ref().and_then(|p| p.to.clone()));
+        shared.journal.record(
+            &peer,
+            Event::Transfer {
+                link: link.clone(),
+                direction: dir,
+                address: address.clone(),
+                message: MessageSummary::of(&msg),
+            },
+        );
+        let Some(addr) = address.clone() else {
+            let err = definitions::Error::new(
+                AmqpError::PreconditionFailed,
+                "null target and no `to` property: nowhere to route this message".to_string(),
+                None,
+            );
+            let _ = r.reject(info, err.clone()).await;
+            shared.journal.record(
+                &peer,
+                disposition(
+                    &None,
+                    Outcome::Rejected {
+                        error: Some(err.description.unwrap_or_default()),
+                    },
+                ),
+            );
+            continue;
+        };
+        let fired = shared.evaluate(
+            &View {
+                address: Some(&addr),
+                msg: Some(&msg),
+            },
+            |a| !a.is_connection_level(),
+        );
+        if let Some(f) = &fired {
+            shared.journal.record(
+                &peer,
+                Event::Fault {
+                    rule: f.rule.clone(),
+                    action: f.action.label(),
+                    address: Some(addr.clone()),
+                },
+            );
+        }
+        let q = shared.router.admit(addr.clone(), msg, Instant::now());
+        let mut cut = false;
+        match fired.map(|f| (f.action, f.count)) {
+            None => shared.deliver(q),
+            Some((BrokerAction::Drop, _)) => {}
+            Some((BrokerAction::Delay(d), _)) => {
+                let shared2 = shared.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(d).await;
+                    shared2.deliver(q);
+                });
+            }
+            Some((BrokerAction::Duplicate, _)) => {
+                shared.deliver(q.clone());
+                shared.deliver(q);
+            }
+            Some((BrokerAction::Reorder, _)) => shared.hold(q),
+            Some((BrokerAction::Reject, _)) => {
+                let err = definitions::Error::new(
+                    AmqpError::PreconditionFailed,
+                    "rejected by the broker's fault plan".to_string(),
+                    None,
+                );
+                let _ = r.reject(info, err).await;
+                shared.journal.record(
+                    &peer,
+                    disposition(
+                        &address,
+                        Outcome::Rejected {
+                            error: Some("rejected by the broker's fault plan".into()),
+                        },
+                    ),
+                );
+                continue;
+            }
+            Some((BrokerAction::NeverSettle, _)) => {
+                never_settled.push(info);
+                continue;
+            }
+            Some((BrokerAction::DisconnectAfter(n), count)) => {
+                shared.deliver(q);
+                cut = count >= n;
+            }
+            Some((BrokerAction::RefuseConnection, _)) => shared.deliver(q),
+        }
+        if r.accept(info).await.is_ok() {
+            shared
+                .journal
+                .record(&peer, disposition(&address, Outcome::Accepted));
+        }
+        if cut {
+            if let Ok(c) = shared.conns.lock()
+                && let Some(k) = c.get(&peer.conn)
+            {
+                k.kill();
+            }
+            break;
+        }
+    }
+    shared.journal.record(
+        &peer,
+        Event::Detach {
+            link: link.clone(),
+            direction: dir,
+            address: target,
+            requeued: 0,
+        },
+    );
+    let _ = r.close().await;
+}
+
+/// Wait for the next live message of a buffer, journaling expired ones.
+async fn next_message(shared: &Shared, buffer: &Buffer) -> Queued {
+    loop {
+        let notified = buffer.notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let mut expired = Vec::new();
+        let got = buffer.pop(Instant::now(), &mut expired);
+        for q in &expired {
+            shared.journal_expired(q);
+        }
+        if let Some(q) = got {
+            return q;
+        }
+        notified.await;
+    }
+}
+
+enum Step {
+    Settled(u64, Result<AmqpOutcome, fe2o3_amqp::link::SendError>),
+    Detached,
+    Next(Queued),
+}
+
+/// The peer receives on this link: hand it messages from its queue or topic subscription.
+async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sender) {
+    let link = wire_name(s.name()).to_string();
+    let source = s.source().as_ref().and_then(|t| t.address.clone());
+    let dir = LinkDirection::PeerReceives;
+    shared.journal.record(
+        &peer,
+        Event::Attach {
+            link: link.clone(),
+            direction: dir,
+            address: source.clone(),
+        },
+    );
+    let Some(address) = source.clone() else {
+        let err = definitions::Error::new(
+            AmqpError::InvalidField,
+            "a receiving link needs a source address (topic://X or queue://X)".to_string(),
+            None,
+        );
+        let _ = s.close_with_error(err).await;
+        shared.journal.record(
+            &peer,
+            Event::Detach {
+                link,
+                direction: dir,
+                address: None,
+                requeued: 0,
+            },
+        );
+        return;
+    };
+    let sub: Subscription = shared.router.subscribe(&address);
+    let is_queue = sub.topic.is_none();
+    let mut unsettled: HashMap<u64, Queued> = HashMap::new();
+    let mut settling: JoinSet<(u64, Result<AmqpOutcome, fe2o3_amqp::link::SendError>)> =
+        JoinSet::new();
+    let mut next_id = 0u64;
+    let mut remote_detached = false;
+    loop {
+        let step = tokio::select! {
+            biased;
+            Some(Ok((id, res))) = settling.join_next(), if !settling.is_empty() => Step::Settled(id, res),
+            _ = s.on_detach() => Step::Detached,
+            q = next_message(&shared, &sub.buffer) => Step::Next(q),
+        };
+        match step {
+            Step::Detached => {
+                remote_detached = true;
+                break;
+            }
+            Step::Next(q) => {
+                let sendable = Sendable::builder().message(q.msg.clone()).build();
+                // Returns once the peer's credit allowed the transfer (AMQP 1.0 part 2.6.7).
+                match s.send_batchable(sendable).await {
+                    Ok(fut) => {
+                        shared.journal.record(
+                            &peer,
+                            Event::Transfer {
+                                link: link.clone(),
+                                direction: dir,
+                                address: Some(address.clone()),
+                                message: MessageSummary::of(&q.msg),
+                            },
+                        );
+                        next_id += 1;
+                        unsettled.insert(next_id, q);
+                        let id = next_id;
+                        settling.spawn(async move { (id, fut.await) });
+                    }
+                    Err(e) => {
+                        tracing::debug!("outbound link {link} cannot send: {e}");
+                        unsettled.insert(u64::MAX, q);
+                        break;
+                    }
+                }
+            }
+            Step::Settled(id, res) => {
+                let Some(mut q) = unsettled.remove(&id) else {
+                    continue;
+                };
+                let outcome = match res {
+                    Ok(AmqpOutcome::Accepted(_)) => Outcome::Accepted,
+                    Ok(AmqpOutcome::Rejected(r)) => Outcome::Rejected {
+                        error: r.error.map(|e| {
+                            format!("{:?}: {}", e.condition, e.description.unwrap_or_default())
+                        }),
+                    },
+                    Ok(AmqpOutcome::Released(_)) => {
+                        if is_queue {
+                            sub.buffer.requeue(vec![q]);
+                        }
+                        Outcome::Released
+                    }
+                    Ok(AmqpOutcome::Modified(m)) => {
+                        let failed = m.delivery_failed == Some(true);
+                        if failed {
+                            let h = q.msg.header.get_or_insert_with(Header::default);
+                            h.delivery_count = h.delivery_count.saturating_add(1);
+                        }
+                        if is_queue {
+                            sub.buffer.requeue(vec![q]);
+                        }
+                        Outcome::Modified {
+                            delivery_failed: failed,
+                            undeliverable_here: m.undeliverable_here == Some(true),
+                        }
+                    }
+                    // `Declared` exists only with fe2o3's `transaction` feature.
+                    #[allow(unreachable_patterns)]
+                    Ok(other) => Outcome::Rejected {
+                        error: Some(format!("unexpected outcome {other:?}")),
+                    },
+                    Err(_) => {
+                        if is_queue {
+                            sub.buffer.requeue(vec![q]);
+                        }
+                        Outcome::Lost
+                    }
+                };
+                shared.journal.record(
+                    &peer,
+                    Event::Disposition {
+                        link: link.clone(),
+                        direction: dir,
+                        address: Some(address.clone()),
+                        outcome,
+                    },
+                );
+            }
+        }
+    }
+    settling.abort_all();
+    shared.router.unsubscribe(&sub);
+    let back: Vec<Queued> = unsettled.into_values().collect();
+    let requeued = if is_queue { back.len() } else { 0 };
+    if is_queue {
+        sub.buffer.requeue(back);
+    }
+    shared.journal.record(
+        &peer,
+        Event::Detach {
+            link,
+            direction: dir,
+            address: Some(address),
+            requeued,
+        },
+    );
+    if !remote_detached {
+        let _ = s.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{OUTGOING_SUFFIX, Side};
+    use fe2o3_amqp::types::definitions::Role;
+    use fe2o3_amqp::types::messaging::Message;
+    use fe2o3_amqp::{Connection, Session};
+
+    /// proton names its sender and receiver on one address `<container>-<address>`, on one
+    /// session. fe2o3's client refuses duplicate names, so the client here runs the mirror image
+    /// of the broker's rename: on the wire both attaches carry the same name.
+    #[tokio::test]
+    async fn same_name_sender_and_receiver_on_one_session() {
+        let step = Duration::from_secs(10);
+        let broker = Broker::start().await;
+        let tcp = TcpStream::connect(broker.addr()).await.unwrap();
+        let wire = Wire::with_rules(
+            tcp,
+            &[],
+            Arc::new(KillSwitch::default()),
+            Side::Add(Role::Sender),
+            Side::Strip(Role::Receiver),
+        );
+        let mut conn = tokio::time::timeout(
+            step,
+            Connection::builder().container_id("proton-like").open_with_stream(wire),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let mut ses = Session::begin(&mut conn).await.unwrap();
+        let name = "proton-like-queue://same";
+        let mut s = tokio::time::timeout(step, Sender::attach(&mut ses, name, "queue://same"))
+            .await
+            .unwrap()
+            .unwrap();
+        let mut r = tokio::time::timeout(
+            step,
+            Receiver::attach(&mut ses, format!("{name}{OUTGOING_SUFFIX}"), "queue://same"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        s.send(Message::builder().value("ping".to_string()).build())
+            .await
+            .unwrap();
+        let d = tokio::time::timeout(step, r.recv::<String>())
+            .await
+            .unwrap()
+            .unwrap();
+        r.accept(&d).await.unwrap();
+        assert_eq!(d.body(), "ping");
+        let attaches = broker.journal().filter(|e| matches!(e.event, Event::Attach { .. }));
+        assert_eq!(attaches.len(), 2);
+        assert!(attaches.iter().all(|e| e.link() == Some(name)), "{attaches:?}");
+    }
+}

@@ -1,0 +1,114 @@
+//! Shared helpers for the broker's integration tests: fe2o3 clients over real loopback sockets
+//! and rcgen certificates.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fe2o3_amqp::connection::ConnectionHandle;
+use fe2o3_amqp::sasl_profile::SaslProfile;
+use fe2o3_amqp::session::SessionHandle;
+use fe2o3_amqp::{Connection, Session};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use tokio::net::TcpStream;
+
+/// Bound on every step of a test.
+pub const STEP: Duration = Duration::from_secs(10);
+
+pub async fn bounded<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(STEP, f).await.expect("step did not finish within 10 s")
+}
+
+pub async fn connect(addr: std::net::SocketAddr, id: &str) -> ConnectionHandle<()> {
+    connect_with(addr, id, None).await
+}
+
+pub async fn connect_with(
+    addr: std::net::SocketAddr,
+    id: &str,
+    sasl: Option<SaslProfile>,
+) -> ConnectionHandle<()> {
+    let stream = bounded(TcpStream::connect(addr)).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut b = Connection::builder().container_id(id).hostname("127.0.0.1");
+    if let Some(s) = sasl {
+        b = b.sasl_profile(s);
+    }
+    bounded(b.open_with_stream(stream)).await.unwrap()
+}
+
+pub async fn session(conn: &mut ConnectionHandle<()>) -> SessionHandle<()> {
+    bounded(Session::begin(conn)).await.unwrap()
+}
+
+/// A test PKI: a CA, a server certificate for localhost/127.0.0.1, and a client certificate
+/// with CN and UID.
+pub struct Pki {
+    pub ca_pem: String,
+    pub server_cert_pem: String,
+    pub server_key_pem: String,
+    pub client_cert_pem: String,
+    pub client_key_pem: String,
+}
+
+pub const UID_OID: [u64; 7] = [0, 9, 2342, 19200300, 100, 1, 1];
+
+pub fn pki(client_cn: &str, client_uid: Option<&str>) -> Pki {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "sigharness test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+
+    let server_key = KeyPair::generate().unwrap();
+    let server_params =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let server_cert = server_params.signed_by(&server_key, &issuer).unwrap();
+
+    let client_key = KeyPair::generate().unwrap();
+    let mut client_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    client_params
+        .distinguished_name
+        .push(DnType::CommonName, client_cn);
+    if let Some(uid) = client_uid {
+        client_params
+            .distinguished_name
+            .push(DnType::CustomDnType(UID_OID.to_vec()), uid);
+    }
+    let client_cert = client_params.signed_by(&client_key, &issuer).unwrap();
+    Pki {
+        ca_pem: ca_cert.pem(),
+        server_cert_pem: server_cert.pem(),
+        server_key_pem: server_key.serialize_pem(),
+        client_cert_pem: client_cert.pem(),
+        client_key_pem: client_key.serialize_pem(),
+    }
+}
+
+/// A rustls client config trusting the test CA, optionally presenting the client certificate.
+pub fn client_tls(pki: &Pki, with_cert: bool) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let b = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let cfg = if with_cert {
+        b.with_client_auth_cert(
+            vec![CertificateDer::from_pem_slice(pki.client_cert_pem.as_bytes()).unwrap()],
+            PrivateKeyDer::from_pem_slice(pki.client_key_pem.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    } else {
+        b.with_no_client_auth()
+    };
+    Arc::new(cfg)
+}
