@@ -36,9 +36,9 @@ pub struct BrokerArgs {
 
 /// Parse and check a listen address: only loopback addresses are allowed in this project.
 pub fn loopback_addr(s: &str) -> Result<SocketAddr, String> {
-    let addr: SocketAddr = s
-        .parse()
-        .map_err(|e| format!("--listen {s:?}: not an IP:PORT address ({e}); use e.g. 127.0.0.1:5672"))?;
+    let addr: SocketAddr = s.parse().map_err(|e| {
+        format!("--listen {s:?}: not an IP:PORT address ({e}); use e.g. 127.0.0.1:5672")
+    })?;
     if !addr.ip().is_loopback() {
         return Err(format!(
             "--listen {addr}: only loopback addresses (127.0.0.1, ::1) are allowed"

@@ -29,7 +29,9 @@ pub enum BrokerError {
     #[error("TLS configuration: {0}")]
     Tls(String),
     /// `client_ca` was given without `tls`.
-    #[error("a client CA was configured but TLS is off: give the server certificate and key too (--tls-cert, --tls-key)")]
+    #[error(
+        "a client CA was configured but TLS is off: give the server certificate and key too (--tls-cert, --tls-key)"
+    )]
     ClientCaWithoutTls,
     /// A fault plan could not be read or is invalid.
     #[error("fault plan {origin}: {reason}")]

@@ -201,9 +201,7 @@ impl<A> FaultPlan<A> {
             if let Some(p) = r.when.probability
                 && !(0.0..=1.0).contains(&p)
             {
-                return Err(err(format!(
-                    "match.probability {p} is outside 0.0..=1.0"
-                )));
+                return Err(err(format!("match.probability {p} is outside 0.0..=1.0")));
             }
             if r.when.nth == Some(0) {
                 return Err(err("match.nth is 1-based; 0 never matches".into()));
@@ -387,10 +385,14 @@ rules:
             plan.rules[1].action,
             BrokerAction::Delay(Duration::from_millis(250))
         );
-        let err = FaultPlan::<BrokerAction>::from_yaml_str("rules: [{action: drop, when: {}}]", "x.yaml")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("x.yaml") && err.contains("unknown field `when`"), "{err}");
+        let err =
+            FaultPlan::<BrokerAction>::from_yaml_str("rules: [{action: drop, when: {}}]", "x.yaml")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("x.yaml") && err.contains("unknown field `when`"),
+            "{err}"
+        );
         let err = FaultPlan::<BrokerAction>::from_yaml_str("rules: [{action: wrong_id}]", "y.yaml")
             .unwrap_err()
             .to_string();
@@ -401,7 +403,10 @@ rules:
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("rules[0]") && err.contains("probability"), "{err}");
+        assert!(
+            err.contains("rules[0]") && err.contains("probability"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -423,7 +428,10 @@ rules:
         assert_eq!(st.evaluate(&M("queue://q", vec![]), any), None);
         let f = st.evaluate(&M("topic://t", vec![("mtype", "x")]), any);
         assert_eq!(f.map(|f| f.action), Some(BrokerAction::Reject));
-        assert_eq!(st.evaluate(&M("topic://t", vec![("mtype", "x")]), any), None);
+        assert_eq!(
+            st.evaluate(&M("topic://t", vec![("mtype", "x")]), any),
+            None
+        );
     }
 
     #[test]

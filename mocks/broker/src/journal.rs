@@ -51,9 +51,14 @@ pub enum LinkDirection {
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Accepted,
-    Rejected { error: Option<String> },
+    Rejected {
+        error: Option<String>,
+    },
     Released,
-    Modified { delivery_failed: bool, undeliverable_here: bool },
+    Modified {
+        delivery_failed: bool,
+        undeliverable_here: bool,
+    },
     /// The link or connection went away before the delivery was settled.
     Lost,
 }
@@ -214,7 +219,10 @@ pub enum Event {
         outcome: Outcome,
     },
     /// A message expired (TTL) before it could be delivered.
-    Expired { address: String, message: MessageSummary },
+    Expired {
+        address: String,
+        message: MessageSummary,
+    },
     /// A fault rule fired.
     Fault {
         rule: String,

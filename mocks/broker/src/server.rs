@@ -166,7 +166,9 @@ impl BrokerBuilder {
         }
         let tls = match (self.chain, self.key) {
             (Some(chain), Some(key)) => Some(tls::server_config(chain, key, self.client_ca)?),
-            (None, None) if self.client_ca.is_some() => return Err(BrokerError::ClientCaWithoutTls),
+            (None, None) if self.client_ca.is_some() => {
+                return Err(BrokerError::ClientCaWithoutTls);
+            }
             (None, None) => None,
             _ => {
                 return Err(BrokerError::Tls(
@@ -175,12 +177,13 @@ impl BrokerBuilder {
             }
         };
         let faults = FaultState::new(&self.plan)?;
-        let listener = TcpListener::bind(self.listen)
-            .await
-            .map_err(|source| BrokerError::Bind {
-                addr: self.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(self.listen)
+                .await
+                .map_err(|source| BrokerError::Bind {
+                    addr: self.listen,
+                    source,
+                })?;
         let addr = listener.local_addr().map_err(|source| BrokerError::Bind {
             addr: self.listen,
             source,
@@ -196,7 +199,11 @@ impl BrokerBuilder {
             internal: Arc::new(PeerIdentity::default()),
         });
         let accept_task = tokio::spawn(accept_loop(listener, shared.clone()));
-        let scheme = if shared.tls.is_some() { "amqps" } else { "amqp" };
+        let scheme = if shared.tls.is_some() {
+            "amqps"
+        } else {
+            "amqp"
+        };
         Ok(BrokerHandle {
             url: format!("{scheme}://{addr}"),
             addr,
@@ -482,7 +489,9 @@ where
             return refused(
                 &shared,
                 ident,
-                format!("protocol id {id} not supported (0 = AMQP, 3 = SASL; TLS is terminated by the broker, use amqps)"),
+                format!(
+                    "protocol id {id} not supported (0 = AMQP, 3 = SASL; TLS is terminated by the broker, use amqps)"
+                ),
             );
         }
     };
@@ -535,7 +544,11 @@ async fn run_connection(
     }
 }
 
-async fn run_session(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut session: ListenerSessionHandle) {
+async fn run_session(
+    shared: Arc<Shared>,
+    peer: Arc<PeerIdentity>,
+    mut session: ListenerSessionHandle,
+) {
     let link_acceptor = LinkAcceptor::new();
     while let Some(attach) = session.next_incoming_attach().await {
         match link_acceptor
@@ -727,7 +740,7 @@ async fn next_message(shared: &Shared, buffer: &Buffer) -> Queued {
 enum Step {
     Settled(u64, Result<AmqpOutcome, fe2o3_amqp::link::SendError>),
     Detached,
-    Next(Queued),
+    Next(Box<Queued>),
 }
 
 /// The peer receives on this link: hand it messages from its queue or topic subscription.
@@ -773,7 +786,7 @@ async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sende
             biased;
             Some(Ok((id, res))) = settling.join_next(), if !settling.is_empty() => Step::Settled(id, res),
             _ = s.on_detach() => Step::Detached,
-            q = next_message(&shared, &sub.buffer) => Step::Next(q),
+            q = next_message(&shared, &sub.buffer) => Step::Next(Box::new(q)),
         };
         match step {
             Step::Detached => {
@@ -781,6 +794,7 @@ async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sende
                 break;
             }
             Step::Next(q) => {
+                let q = *q;
                 let sendable = Sendable::builder().message(q.msg.clone()).build();
                 // Returns once the peer's credit allowed the transfer (AMQP 1.0 part 2.6.7).
                 match s.send_batchable(sendable).await {
@@ -907,7 +921,9 @@ mod tests {
         );
         let mut conn = tokio::time::timeout(
             step,
-            Connection::builder().container_id("proton-like").open_with_stream(wire),
+            Connection::builder()
+                .container_id("proton-like")
+                .open_with_stream(wire),
         )
         .await
         .unwrap()
@@ -934,8 +950,13 @@ mod tests {
             .unwrap();
         r.accept(&d).await.unwrap();
         assert_eq!(d.body(), "ping");
-        let attaches = broker.journal().filter(|e| matches!(e.event, Event::Attach { .. }));
+        let attaches = broker
+            .journal()
+            .filter(|e| matches!(e.event, Event::Attach { .. }));
         assert_eq!(attaches.len(), 2);
-        assert!(attaches.iter().all(|e| e.link() == Some(name)), "{attaches:?}");
+        assert!(
+            attaches.iter().all(|e| e.link() == Some(name)),
+            "{attaches:?}"
+        );
     }
 }

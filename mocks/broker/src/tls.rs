@@ -35,7 +35,10 @@ pub(crate) fn certs_from_pem(
 }
 
 /// Parse the first private key (PKCS#8, PKCS#1 or SEC1) in a PEM text.
-pub(crate) fn key_from_pem(pem: &[u8], origin: &str) -> Result<PrivateKeyDer<'static>, BrokerError> {
+pub(crate) fn key_from_pem(
+    pem: &[u8],
+    origin: &str,
+) -> Result<PrivateKeyDer<'static>, BrokerError> {
     PrivateKeyDer::from_pem_slice(pem).map_err(|e| BrokerError::Pem {
         what: "server private key",
         origin: origin.to_string(),

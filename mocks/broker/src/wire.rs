@@ -262,6 +262,8 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncRead for Wire<Io> {
         let this = self.get_mut();
         this.kill.register(cx);
         if this.kill.is_killed() {
+            // Send FIN (or TLS close_notify) so the peer notices at once; best effort.
+            let _ = Pin::new(&mut this.inner).poll_shutdown(cx);
             return Poll::Ready(Err(killed()));
         }
         loop {
@@ -414,8 +416,10 @@ mod tests {
         );
         // Outbound restores the wire name.
         let mut back = Scanner::new(BROKER_WR);
-        back.raw
-            .extend(attach_frame(&format!("same{OUTGOING_SUFFIX}"), Role::Sender));
+        back.raw.extend(attach_frame(
+            &format!("same{OUTGOING_SUFFIX}"),
+            Role::Sender,
+        ));
         let mut out2 = Vec::new();
         back.process(&mut out2).unwrap();
         assert_eq!(names(&out2), vec!["same".to_string()]);

@@ -19,7 +19,11 @@ fn msg(body: &str) -> Message<fe2o3_amqp::types::messaging::AmqpValue<String>> {
 }
 
 async fn with_plan(yaml: &str) -> BrokerHandle {
-    Broker::builder().fault_plan(plan(yaml)).start().await.unwrap()
+    Broker::builder()
+        .fault_plan(plan(yaml))
+        .start()
+        .await
+        .unwrap()
 }
 
 async fn recv_text(r: &mut Receiver) -> String {
@@ -30,7 +34,10 @@ async fn recv_text(r: &mut Receiver) -> String {
 
 async fn fault_fired(b: &BrokerHandle, action: &str) {
     b.journal()
-        .wait_for(|e| matches!(&e.event, Event::Fault { action: a, .. } if a.starts_with(action)), STEP)
+        .wait_for(
+            |e| matches!(&e.event, Event::Fault { action: a, .. } if a.starts_with(action)),
+            STEP,
+        )
         .await
         .unwrap();
 }
@@ -40,7 +47,9 @@ async fn drop_accepts_but_routes_nothing() {
     let b = with_plan("rules: [{match: {address: 'queue://*'}, action: drop}]").await;
     let mut c = connect(b.addr(), "c").await;
     let mut s_ = session(&mut c).await;
-    let mut s = bounded(Sender::attach(&mut s_, "s", "queue://q")).await.unwrap();
+    let mut s = bounded(Sender::attach(&mut s_, "s", "queue://q"))
+        .await
+        .unwrap();
     let o = bounded(s.send(msg("lost"))).await.unwrap();
     assert!(matches!(o, AmqpOutcome::Accepted(_)));
     fault_fired(&b, "drop").await;
@@ -52,8 +61,12 @@ async fn delay_routes_later() {
     let b = with_plan("rules: [{action: {delay: 300ms}}]").await;
     let mut c = connect(b.addr(), "c").await;
     let mut s_ = session(&mut c).await;
-    let mut r = bounded(Receiver::attach(&mut s_, "r", "queue://q")).await.unwrap();
-    let mut s = bounded(Sender::attach(&mut s_, "s", "queue://q")).await.unwrap();
+    let mut r = bounded(Receiver::attach(&mut s_, "r", "queue://q"))
+        .await
+        .unwrap();
+    let mut s = bounded(Sender::attach(&mut s_, "s", "queue://q"))
+        .await
+        .unwrap();
     bounded(s.send(msg("late"))).await.unwrap();
     assert_eq!(recv_text(&mut r).await, "late");
     let j = b.journal();
@@ -67,8 +80,12 @@ async fn duplicate_routes_twice() {
     let b = with_plan("rules: [{action: duplicate, times: 1}]").await;
     let mut c = connect(b.addr(), "c").await;
     let mut s_ = session(&mut c).await;
-    let mut r = bounded(Receiver::attach(&mut s_, "r", "queue://q")).await.unwrap();
-    let mut s = bounded(Sender::attach(&mut s_, "s", "queue://q")).await.unwrap();
+    let mut r = bounded(Receiver::attach(&mut s_, "r", "queue://q"))
+        .await
+        .unwrap();
+    let mut s = bounded(Sender::attach(&mut s_, "s", "queue://q"))
+        .await
+        .unwrap();
     bounded(s.send(msg("twice"))).await.unwrap();
     bounded(s.send(msg("once"))).await.unwrap();
     assert_eq!(recv_text(&mut r).await, "twice");
@@ -81,8 +98,12 @@ async fn reorder_lets_the_next_message_overtake() {
     let b = with_plan("rules: [{match: {nth: 1}, action: reorder}]").await;
     let mut c = connect(b.addr(), "c").await;
     let mut s_ = session(&mut c).await;
-    let mut r = bounded(Receiver::attach(&mut s_, "r", "queue://q")).await.unwrap();
-    let mut s = bounded(Sender::attach(&mut s_, "s", "queue://q")).await.unwrap();
+    let mut r = bounded(Receiver::attach(&mut s_, "r", "queue://q"))
+        .await
+        .unwrap();
+    let mut s = bounded(Sender::attach(&mut s_, "s", "queue://q"))
+        .await
+        .unwrap();
     bounded(s.send(msg("first"))).await.unwrap();
     bounded(s.send(msg("second"))).await.unwrap();
     assert_eq!(recv_text(&mut r).await, "second");
@@ -94,9 +115,15 @@ async fn reject_by_application_property() {
     let b = with_plan("rules: [{match: {app_properties: {mtype: bad}}, action: reject}]").await;
     let mut c = connect(b.addr(), "c").await;
     let mut s_ = session(&mut c).await;
-    let mut s = bounded(Sender::attach(&mut s_, "s", "queue://q")).await.unwrap();
+    let mut s = bounded(Sender::attach(&mut s_, "s", "queue://q"))
+        .await
+        .unwrap();
     let bad = Message::builder()
-        .application_properties(ApplicationProperties::builder().insert("mtype", "bad").build())
+        .application_properties(
+            ApplicationProperties::builder()
+                .insert("mtype", "bad")
+                .build(),
+        )
         .value("x".to_string())
         .build();
     let o = bounded(s.send(bad)).await.unwrap();
@@ -111,37 +138,60 @@ async fn never_settle_leaves_the_sender_waiting() {
     let b = with_plan("rules: [{action: never_settle}]").await;
     let mut c = connect(b.addr(), "c").await;
     let mut s_ = session(&mut c).await;
-    let mut s = bounded(Sender::attach(&mut s_, "s", "queue://q")).await.unwrap();
+    let mut s = bounded(Sender::attach(&mut s_, "s", "queue://q"))
+        .await
+        .unwrap();
     let fut = bounded(s.send_batchable(msg("limbo"))).await.unwrap();
     fault_fired(&b, "never_settle").await;
     // Bounded check of an absence: no outcome arrives.
-    assert!(tokio::time::timeout(Duration::from_millis(300), fut).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), fut)
+            .await
+            .is_err()
+    );
     assert_eq!(b.queue_depth("queue://q"), 0);
 }
 
 #[tokio::test]
 async fn disconnect_after_n_transfers() {
     let b = with_plan("rules: [{action: {disconnect_after: 2}}]").await;
-    let mut c = connect(b.addr(), "c").await;
+    let (mut c, closed) = connect_probed(b.addr(), "c").await;
     let mut s_ = session(&mut c).await;
-    let mut s = bounded(Sender::attach(&mut s_, "s", "queue://q")).await.unwrap();
-    bounded(s.send(msg("1"))).await.unwrap().accepted_or("x").unwrap();
-    let _ = bounded(s.send_batchable(msg("2"))).await;
+    let mut s = bounded(Sender::attach(&mut s_, "s", "queue://q"))
+        .await
+        .unwrap();
+    bounded(s.send(msg("1")))
+        .await
+        .unwrap()
+        .accepted_or("x")
+        .unwrap();
+    let _pending = bounded(s.send_batchable(msg("2"))).await.unwrap();
     let d = b
         .journal()
         .wait_for(|e| matches!(e.event, Event::Disconnect { .. }), STEP)
         .await
         .unwrap();
     assert!(format!("{:?}", d.event).contains("cut by the broker"));
-    assert_eq!(b.queue_depth("queue://q"), 2, "the N-th transfer is still routed");
-    assert!(bounded(s.send(msg("3"))).await.is_err());
+    // The client's socket sees the broker close it (no AMQP close frame).
+    bounded(closed.notified()).await;
+    assert_eq!(
+        b.queue_depth("queue://q"),
+        2,
+        "the N-th transfer is still routed"
+    );
+    assert_eq!(b.connection_count(), 0);
 }
 
 #[tokio::test]
 async fn refuse_connection_then_plan_changed_while_running() {
     let b = with_plan("rules: [{action: refuse_connection}]").await;
     let tcp = bounded(TcpStream::connect(b.addr())).await.unwrap();
-    let res = bounded(Connection::builder().container_id("x").open_with_stream(tcp)).await;
+    let res = bounded(
+        Connection::builder()
+            .container_id("x")
+            .open_with_stream(tcp),
+    )
+    .await;
     assert!(res.is_err());
     b.journal()
         .wait_for(|e| matches!(e.event, Event::Refused { .. }), STEP)

@@ -60,7 +60,10 @@ async fn raw_external(addr: std::net::SocketAddr, initial: Option<&[u8]>) {
     bounded(s.read_exact(&mut hdr)).await.unwrap();
     assert_eq!(&hdr, b"AMQP\x03\x01\x00\x00");
     let mechs = read_frame(&mut s).await;
-    assert!(mechs.windows(8).any(|w| w == b"EXTERNAL"), "mechanisms offer EXTERNAL");
+    assert!(
+        mechs.windows(8).any(|w| w == b"EXTERNAL"),
+        "mechanisms offer EXTERNAL"
+    );
     // sasl-init: descriptor 0x41, list of [mechanism sym8 "EXTERNAL", initial-response vbin8?]
     let mut fields = vec![0xa3, 8];
     fields.extend_from_slice(b"EXTERNAL");
@@ -85,13 +88,19 @@ async fn raw_external(addr: std::net::SocketAddr, initial: Option<&[u8]>) {
     bounded(s.read_exact(&mut hdr)).await.unwrap();
     assert_eq!(&hdr, b"AMQP\x00\x01\x00\x00");
     // open: descriptor 0x10, list [container-id str8 "raw"]
-    let open = [0x00, 0x53, 0x10, 0xc0, 0x06, 0x01, 0xa1, 0x03, b'r', b'a', b'w'];
+    let open = [
+        0x00, 0x53, 0x10, 0xc0, 0x06, 0x01, 0xa1, 0x03, b'r', b'a', b'w',
+    ];
     let mut f = ((8 + open.len()) as u32).to_be_bytes().to_vec();
     f.extend_from_slice(&[2, 0, 0, 0]);
     f.extend_from_slice(&open);
     s.write_all(&f).await.unwrap();
     let reply = read_frame(&mut s).await;
-    assert_eq!(&reply[4..7], &[0x00, 0x53, 0x10], "broker answers with open");
+    assert_eq!(
+        &reply[4..7],
+        &[0x00, 0x53, 0x10],
+        "broker answers with open"
+    );
 }
 
 #[tokio::test]
@@ -106,7 +115,10 @@ async fn sasl_external_with_and_without_initial_response() {
     raw_external(broker.addr(), Some(b"")).await;
     let e = connect_entry(&broker).await;
     assert_eq!(e.peer.sasl_mechanism.as_deref(), Some("EXTERNAL"));
-    assert_eq!(e.peer.sasl_identity, None, "empty response = identity from TLS");
+    assert_eq!(
+        e.peer.sasl_identity, None,
+        "empty response = identity from TLS"
+    );
 
     let broker = Broker::start().await;
     raw_external(broker.addr(), Some(b"alice")).await;
@@ -130,9 +142,13 @@ async fn tls_with_required_client_certificate_records_cn_and_uid() {
     let connector = tokio_rustls::TlsConnector::from(client_tls(&pki, true));
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let tls = bounded(connector.connect(name, tcp)).await.unwrap();
-    let mut c = bounded(Connection::builder().container_id("tls").open_with_stream(tls))
-        .await
-        .unwrap();
+    let mut c = bounded(
+        Connection::builder()
+            .container_id("tls")
+            .open_with_stream(tls),
+    )
+    .await
+    .unwrap();
     let e = connect_entry(&broker).await;
     assert!(e.peer.tls);
     assert_eq!(e.peer.cert_cn.as_deref(), Some("alice"));
@@ -183,7 +199,10 @@ async fn tls_with_required_client_certificate_records_cn_and_uid() {
         .wait_for(|e| matches!(e.event, Event::Refused { .. }), STEP)
         .await
         .unwrap();
-    assert!(format!("{:?}", r.event).contains("TLS handshake failed"), "{r:?}");
+    assert!(
+        format!("{:?}", r.event).contains("TLS handshake failed"),
+        "{r:?}"
+    );
 }
 
 #[tokio::test]
@@ -194,9 +213,17 @@ async fn configuration_errors_are_typed_and_name_the_problem() {
         .await
         .unwrap_err();
     assert!(matches!(err, BrokerError::NotLoopback(_)), "{err}");
-    let err = Broker::builder().tls("not pem", "nor this").start().await.unwrap_err();
+    let err = Broker::builder()
+        .tls("not pem", "nor this")
+        .start()
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("server certificate"), "{err}");
     let pki = pki("x", None);
-    let err = Broker::builder().client_ca(&pki.ca_pem).start().await.unwrap_err();
+    let err = Broker::builder()
+        .client_ca(&pki.ca_pem)
+        .start()
+        .await
+        .unwrap_err();
     assert!(matches!(err, BrokerError::ClientCaWithoutTls), "{err}");
 }
