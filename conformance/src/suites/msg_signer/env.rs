@@ -252,7 +252,7 @@ impl Observed {
 }
 
 /// The client under test.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum ClientTarget {
     /// `msg_signer::client::sign` in-process, virtual time.
     Reference,
@@ -260,6 +260,40 @@ pub enum ClientTarget {
     /// template has no `{args}`, the operation arguments are appended (`--task-id T
     /// --signing-key K... --digest D --reference R... [--requester U]`), else put there.
     External(String),
+    /// Any client as a function, run in virtual time like the reference client (tests use
+    /// this to prove that the cases catch a faulty client).
+    Custom(CustomClient),
+}
+
+/// What a custom client is asked to do.
+#[derive(Clone, Debug)]
+pub struct ClientArgs {
+    pub config: PathBuf,
+    pub task_id: String,
+    pub signing_keys: Vec<String>,
+    /// (digest, reference) pairs.
+    pub images: Vec<(String, String)>,
+    pub requester: Option<String>,
+}
+
+/// A client under test as a function: returns (exit code, JSON output).
+pub type CustomClient = Arc<
+    dyn Fn(
+            ClientArgs,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = (i32, Option<Value>)> + Send>>
+        + Send
+        + Sync,
+>;
+
+impl std::fmt::Debug for ClientTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientTarget::Reference => f.write_str("reference client"),
+            ClientTarget::External(c) => write!(f, "external client {c:?}"),
+            ClientTarget::Custom(_) => f.write_str("custom client"),
+        }
+    }
 }
 
 /// A test PKI.
@@ -397,7 +431,7 @@ pub fn digests(n: usize) -> Vec<(String, String)> {
 
 /// Run one scenario against the client; everything is torn down before returning.
 pub fn run_scenario(s: Scenario, target: ClientTarget) -> Result<Observed, String> {
-    let virtual_time = matches!(target, ClientTarget::Reference);
+    let virtual_time = !matches!(target, ClientTarget::External(_));
     let mut b = tokio::runtime::Builder::new_current_thread();
     b.enable_all();
     if virtual_time {
@@ -534,6 +568,19 @@ async fn scenario_inner(s: Scenario, target: ClientTarget) -> Result<Observed, S
             }
         }
         ClientTarget::External(cmd) => run_external(cmd, &config, &s, bound).await?,
+        ClientTarget::Custom(f) => {
+            let args = ClientArgs {
+                config: config.clone(),
+                task_id: TASK_ID.into(),
+                signing_keys: s.keys.clone(),
+                images: digests(s.inputs),
+                requester: s.requester.clone(),
+            };
+            match tokio::time::timeout(bound, f(args)).await {
+                Ok((code, out)) => (code, out, String::new(), false),
+                Err(_) => (-1, None, String::new(), true),
+            }
+        }
     };
     let elapsed = started.elapsed();
     // Let the broker record the client's last detaches/disconnect (bounded, event-driven).
