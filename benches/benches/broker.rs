@@ -40,7 +40,9 @@ fn one_way(c: &mut Criterion) {
         let mut c2 = open("bench-rx").await;
         let mut s1 = Session::begin(&mut c1).await.expect("session");
         let mut s2 = Session::begin(&mut c2).await.expect("session");
-        let sender = Sender::attach(&mut s1, "tx", "queue://bench").await.expect("sender");
+        let sender = Sender::attach(&mut s1, "tx", "queue://bench")
+            .await
+            .expect("sender");
         let receiver = Receiver::attach(&mut s2, "rx", "queue://bench")
             .await
             .expect("receiver");

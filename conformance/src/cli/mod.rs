@@ -1,6 +1,8 @@
 //! The `sigharness` command line. One module per command family; each exposes an `Args` type
 //! (clap) and a `run` function returning the process exit code.
 
+pub mod msg_signer;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +34,8 @@ pub struct Cli {
 pub enum Command {
     /// Run conformance suites against a target (default: every suite, embedded reference targets).
     Conformance(ConformanceArgs),
+    /// The reference messaging-signer client (container-sign, clear-sign, blob-sign).
+    MsgSigner(msg_signer::Args),
     /// RFC 9421 HTTP Message Signatures: sign, verify, print signature bases.
     HttpSig(http_sig::Args),
     /// Run a mock (broker, ...) on its own until Ctrl-C.
@@ -173,6 +177,7 @@ pub fn main() -> ExitCode {
             };
             code(rt.block_on(crate::conformance::main(crate::suites::all(), req)))
         }
+        Command::MsgSigner(args) => code(rt.block_on(msg_signer::run(args))),
         Command::HttpSig(args) => code(http_sig::run(args)),
         Command::Serve(cmd) => serve::run(&rt, cmd),
     }

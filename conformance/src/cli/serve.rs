@@ -32,6 +32,9 @@ pub struct BrokerArgs {
     /// Fault plan (YAML or JSON) applied from the start.
     #[arg(long, value_name = "FILE")]
     pub fault_plan: Option<PathBuf>,
+    /// On stop, write the traffic journal here as JSON lines (one entry per line).
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
 }
 
 /// Parse and check a listen address: only loopback addresses are allowed in this project.
@@ -83,8 +86,26 @@ async fn serve_broker(args: BrokerArgs) -> ExitCode {
     if let Err(e) = tokio::signal::ctrl_c().await {
         return fail(format!("cannot wait for Ctrl-C: {e}"));
     }
-    let entries = broker.journal().len();
-    println!("mock broker stopped; {entries} journal entries");
+    let entries = broker.journal().snapshot();
+    println!("mock broker stopped; {} journal entries", entries.len());
+    if let Some(path) = &args.journal {
+        let mut out = String::new();
+        for e in &entries {
+            match serde_json::to_string(e) {
+                Ok(line) => {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+                Err(err) => return fail(format!("cannot encode journal entry {}: {err}", e.seq)),
+            }
+        }
+        if let Err(err) = std::fs::write(path, out) {
+            return fail(format!(
+                "cannot write the journal to {}: {err}",
+                path.display()
+            ));
+        }
+    }
     code(exit_code::ALL_MUST_PASSED)
 }
 

@@ -429,7 +429,7 @@ pub async fn run(
     };
     d.connect().await.map_err(Error::Connect)?;
 
-    let by_id: HashMap<&str, &'static str> = requests
+    let by_id: HashMap<&str, Option<&'static str>> = requests
         .iter()
         .map(|r| (r.id.as_str(), r.result_field))
         .collect();
@@ -505,7 +505,7 @@ pub async fn run(
         tokio::select! {
             ev = ev_rx.recv() => match ev {
                 Some(Ev::Reply(Ok(text))) => {
-                    let reply = parse_reply(&text, &config.message_id_key, |id| by_id.get(id).copied());
+                    let reply = parse_reply(&text, &config.message_id_key, |id| by_id.get(id).copied().flatten());
                     engine.handle_reply(now(), reply);
                 }
                 Some(Ev::Reply(Err(reason))) => {

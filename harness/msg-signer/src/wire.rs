@@ -74,8 +74,8 @@ pub struct WireRequest {
     /// The signing key as given (alias or real id) and the input index, for reporting.
     pub signing_key: String,
     pub input_index: usize,
-    /// Field of the reply's `msg` that carries the result.
-    pub result_field: &'static str,
+    /// Field of the reply's `msg` that must carry the result (`None`: not checked).
+    pub result_field: Option<&'static str>,
 }
 
 impl WireRequest {
@@ -230,9 +230,89 @@ pub fn build_requests(
                 body: Value::Object(body),
                 signing_key: key.clone(),
                 input_index,
-                result_field: input.result_field(),
+                result_field: Some(input.result_field()),
             });
         }
+    }
+    Ok(out)
+}
+
+/// Build batch requests (`msg_batch_signer`, notes: "Batch"): the containers are cut into
+/// chunks of `chunk_size` claims; one request per chunk with body `claims` = list of
+/// `{claim_file, sig_keynames[], sig_key_ids[], manifest_digest, repo}` (every signing key
+/// applies to every claim), `mtype` `batch`, and `pipeline_run_id` in place of `pub_task_id`.
+pub fn build_batch_requests(
+    config: &crate::config::MsgBatchSignerConfig,
+    ctx: &RunContext,
+    containers: &[(String, String)],
+    signing_keys: &[String],
+    created: SystemTime,
+    mut new_id: impl FnMut() -> String,
+) -> Result<Vec<WireRequest>> {
+    let common = config.common();
+    if containers.is_empty() {
+        return Err(Error::Input("nothing to sign: no container given".into()));
+    }
+    if signing_keys.is_empty() {
+        return Err(Error::Input("no --signing-key given".into()));
+    }
+    let key_ids = signing_keys
+        .iter()
+        .map(|k| sig_key_id(&common, k))
+        .collect::<Result<Vec<_>>>()?;
+    let key_names: Vec<String> = signing_keys
+        .iter()
+        .map(|k| ctx.signing_key_name.clone().unwrap_or_else(|| k.clone()))
+        .collect();
+    let to = expand_template(&common.topic_send_to, &ctx.creator, &ctx.task_id);
+    let created = humantime::format_rfc3339_micros(created).to_string();
+    let mut out = Vec::new();
+    for (chunk_index, chunk) in containers.chunks(config.chunk_size.max(1)).enumerate() {
+        let mut claims = Vec::with_capacity(chunk.len());
+        for (digest, reference) in chunk {
+            validate_digest(digest)?;
+            claims.push(json!({
+                "claim_file": B64.encode(container_claim(digest, reference).to_string()),
+                "sig_keynames": key_names,
+                "sig_key_ids": key_ids,
+                "manifest_digest": digest,
+                "repo": repo_of(reference),
+            }));
+        }
+        let mut props = BTreeMap::new();
+        props.insert("service".to_string(), common.service.clone());
+        props.insert("environment".to_string(), common.environment.clone());
+        props.insert("owner_id".to_string(), ctx.creator.clone());
+        props.insert("mtype".to_string(), "batch".to_string());
+        props.insert("source".to_string(), "metadata".to_string());
+        props.insert("pipeline_run_id".to_string(), ctx.task_id.clone());
+        let body = json!({
+            "claims": claims,
+            "request_id": new_id(),
+            "created": created,
+            "requested_by": ctx.creator,
+            "pipeline_run_id": ctx.task_id,
+        });
+        let id = match body.get(&common.message_id_key) {
+            Some(Value::String(s)) => s.clone(),
+            _ => {
+                return Err(Error::Input(format!(
+                    "message_id_key {:?} is not a string key of the batch request body",
+                    common.message_id_key
+                )));
+            }
+        };
+        out.push(WireRequest {
+            id,
+            to: to.clone(),
+            ttl: common.ttl(),
+            application_properties: props,
+            body,
+            signing_key: signing_keys.join(","),
+            input_index: chunk_index,
+            // The batch reply shape is not part of the notes: no result field is required.
+            result_field: None,
+        });
     }
     Ok(out)
 }
@@ -404,6 +484,92 @@ msg_signer:
             task_id: "7".into(),
             signing_key_name: Some("rel-key".into()),
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn request_body_round_trips(
+            creator in "[a-z][a-z0-9.-]{0,20}",
+            task in "[0-9A-Za-z-]{1,12}",
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            key in "[0-9A-F]{8,40}",
+        ) {
+            let ctx = RunContext { creator: creator.clone(), task_id: task.clone(), signing_key_name: None };
+            let reqs = build_requests(&cfg(), &ctx, &[SignInput::Blob { data: data.clone() }], std::slice::from_ref(&key),
+                SystemTime::UNIX_EPOCH, || "rid".to_string()).unwrap();
+            let r = &reqs[0];
+            let back: Value = serde_json::from_str(&r.body_text()).unwrap();
+            proptest::prop_assert_eq!(&back, &r.body);
+            proptest::prop_assert_eq!(B64.decode(back["artifact"].as_str().unwrap()).unwrap(), data);
+            proptest::prop_assert_eq!(back["sig_key_id"].as_str().unwrap(), &key[key.len() - 8..]);
+            proptest::prop_assert_eq!(&r.to, &format!("topic://Sign.{creator}"));
+            proptest::prop_assert_eq!(&r.application_properties["pub_task_id"], &task);
+        }
+
+        #[test]
+        fn reply_envelope_round_trips(id in "\\PC{1,40}", signed in "[A-Za-z0-9+/=]{1,60}") {
+            let env = reply_envelope("t", json!({"request_id": id, "errors": [], "signing_status": "success", "signed_payload": signed}));
+            match parse_reply(&env.to_string(), "request_id", |_| Some("signed_payload")) {
+                IncomingReply::Correlated(r) => {
+                    proptest::prop_assert_eq!(r.id, id);
+                    proptest::prop_assert_eq!(r.verdict, ReplyVerdict::Signed);
+                    proptest::prop_assert_eq!(r.envelope, env);
+                }
+                other => proptest::prop_assert!(false, "{:?}", other),
+            }
+        }
+
+        #[test]
+        fn arbitrary_reply_text_never_panics(text in "\\PC{0,200}") {
+            let _ = parse_reply(&text, "request_id", |_| Some("signed_claim"));
+        }
+    }
+
+    #[test]
+    fn batch_requests_are_chunked() {
+        let y = r#"
+msg_batch_signer:
+  messaging_brokers: ["amqp://127.0.0.1:5672"]
+  messaging_cert_key: c.pem
+  messaging_ca_cert: ca.pem
+  topic_send_to: topic://Batch.{creator}
+  topic_listen_to: queue://C.{creator}.{task_id}
+  environment: prod
+  service: svc
+  timeout: 2
+  retries: 3
+  send_retries: 2
+  message_id_key: request_id
+  chunk_size: 2
+"#;
+        let c = crate::config::MsgBatchSignerConfig::from_yaml(std::path::Path::new("b.yaml"), y)
+            .unwrap();
+        let containers: Vec<(String, String)> = (0..5)
+            .map(|i| (format!("sha256:{i:02x}"), format!("reg.io/ns/r{i}:1")))
+            .collect();
+        let mut n = 0;
+        let reqs = build_batch_requests(
+            &c,
+            &ctx(),
+            &containers,
+            &["0000111122223333".into(), "AAAABBBBCCCCDDDD".into()],
+            SystemTime::UNIX_EPOCH,
+            || {
+                n += 1;
+                format!("b{n}")
+            },
+        )
+        .unwrap();
+        assert_eq!(reqs.len(), 3);
+        assert_eq!(reqs[2].body["claims"].as_array().unwrap().len(), 1);
+        let claim = &reqs[0].body["claims"][1];
+        assert_eq!(claim["manifest_digest"], "sha256:01");
+        assert_eq!(claim["repo"], "ns/r1");
+        assert_eq!(claim["sig_key_ids"], json!(["22223333", "CCCCDDDD"]));
+        assert_eq!(reqs[0].application_properties["mtype"], "batch");
+        assert_eq!(reqs[0].application_properties["pipeline_run_id"], "7");
+        assert_eq!(reqs[0].to, "topic://Batch.alice");
+        assert_eq!(reqs[1].id, "b2");
     }
 
     #[test]

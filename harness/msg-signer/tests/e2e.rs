@@ -82,10 +82,7 @@ fn opts(requester: Option<&str>) -> SignOptions {
 async fn signs_over_plain_amqp_with_the_deployed_wire_format() {
     let r = start(
         Box::new(|seen, _| vec![(reply_to(seen), signed_reply(seen))]),
-        Options {
-            tls: None,
-            sasl_external: false,
-        },
+        Options::default(),
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -131,10 +128,7 @@ async fn resends_only_unanswered_after_windows_time_out_in_virtual_time() {
                 vec![(reply_to(seen), signed_reply(seen))]
             }
         }),
-        Options {
-            tls: None,
-            sasl_external: false,
-        },
+        Options::default(),
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -174,7 +168,7 @@ async fn malformed_and_error_replies_are_reported_with_partial_results() {
                 .to_string(),
             )],
         }),
-        Options { tls: None, sasl_external: false },
+        Options::default(),
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -195,10 +189,7 @@ async fn malformed_and_error_replies_are_reported_with_partial_results() {
 async fn fails_over_to_the_next_broker() {
     let r = start(
         Box::new(|seen, _| vec![(reply_to(seen), signed_reply(seen))]),
-        Options {
-            tls: None,
-            sasl_external: false,
-        },
+        Options::default(),
     )
     .await;
     // A port with nothing listening.
@@ -250,6 +241,7 @@ async fn tls_setup(
         Options {
             tls: Some(p.server_config),
             sasl_external,
+            ..Default::default()
         },
     )
     .await;
@@ -332,4 +324,56 @@ async fn bad_config_is_reported_not_panicked() {
         out.signer_result.error_message.contains("config.yaml"),
         "{out:?}"
     );
+}
+
+fn answer_all() -> support::Script {
+    Box::new(|seen, _| vec![(reply_to(seen), signed_reply(seen))])
+}
+
+#[tokio::test(start_paused = true)]
+async fn rejected_sends_fail_fast_not_hang() {
+    let r = start(
+        answer_all(),
+        Options {
+            reject_sends: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &[format!("amqp://{}", r.addr)], 30, 3, 2);
+    let t0 = tokio::time::Instant::now();
+    let (out, report) = sign(&cfg, &container_op(1), &opts(Some("judy"))).await;
+    assert!(!out.is_ok());
+    assert!(
+        out.signer_result.error_message.contains("rejected"),
+        "{out:?}"
+    );
+    // Re-sent once per send cycle, and no receive window was waited out.
+    assert_eq!(report.unwrap().transmissions, vec![2]);
+    assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn refused_consumer_is_reported_not_a_timeout() {
+    let r = start(
+        answer_all(),
+        Options {
+            refuse_consumers: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &[format!("amqp://{}", r.addr)], 30, 2, 1);
+    let t0 = tokio::time::Instant::now();
+    let (out, report) = sign(&cfg, &container_op(1), &opts(Some("ken"))).await;
+    assert!(!out.is_ok());
+    let m = &out.signer_result.error_message;
+    assert!(
+        m.contains("receiver") && m.contains("consumer denied"),
+        "{m}"
+    );
+    assert_eq!(report.unwrap().windows, 2);
+    assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
 }

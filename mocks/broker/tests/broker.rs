@@ -114,9 +114,20 @@ async fn queue_is_fifo_topic_fans_out_and_the_journal_records_it() {
             .all(|w| w[0].at <= w[1].at && w[0].seq + 1 == w[1].seq)
     );
     bounded(conn.close()).await.unwrap();
-    j.wait_for(|e| matches!(e.event, Event::Disconnect { .. }), STEP)
+    let disc = j
+        .wait_for(|e| matches!(e.event, Event::Disconnect { .. }), STEP)
         .await
         .unwrap();
+    // Links left attached at close are journaled as detached (not by the peer), before the
+    // disconnect.
+    let detaches = j.filter(|e| matches!(e.event, Event::Detach { .. }));
+    assert_eq!(detaches.len(), 5, "{detaches:?}");
+    assert!(detaches.iter().all(|d| d.seq < disc.seq));
+    assert!(
+        detaches
+            .iter()
+            .all(|d| matches!(d.event, Event::Detach { by_peer: false, .. }))
+    );
 }
 
 #[tokio::test]
@@ -197,7 +208,15 @@ async fn unsettled_delivery_goes_back_to_the_queue_when_its_consumer_detaches() 
         .await
         .unwrap();
     assert!(
-        matches!(det.event, Event::Detach { requeued: 1, .. }),
+        matches!(
+            det.event,
+            Event::Detach {
+                requeued: 1,
+                by_peer: true,
+                closed: false,
+                ..
+            }
+        ),
         "{det:?}"
     );
     assert_eq!(broker.queue_depth("queue://rq"), 1);

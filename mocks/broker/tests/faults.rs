@@ -201,3 +201,89 @@ async fn refuse_connection_then_plan_changed_while_running() {
     let mut c = connect(b.addr(), "ok").await;
     bounded(c.close()).await.unwrap();
 }
+
+#[tokio::test]
+async fn dropping_the_handle_shuts_the_broker_down() {
+    let b = Broker::start().await;
+    let addr = b.addr();
+    let (_c, closed) = connect_probed(addr, "c").await;
+    drop(b);
+    bounded(closed.notified()).await;
+    // The listener is gone with the accept task: connecting fails or is closed at once.
+    if let Ok(s) = bounded(TcpStream::connect(addr)).await {
+        let res = bounded(
+            Connection::builder()
+                .container_id("late")
+                .open_with_stream(s),
+        )
+        .await;
+        assert!(res.is_err());
+    }
+}
+
+#[tokio::test]
+async fn fault_plans_parse_from_json_too() {
+    let p: FaultPlan<BrokerAction> = FaultPlan::from_yaml_str(
+        r#"{"seed": 1, "rules": [{"match": {"address": "topic://*"}, "action": {"delay": "1s"}, "times": 2}]}"#,
+        "plan.json",
+    )
+    .unwrap();
+    assert_eq!(
+        p.rules[0].action,
+        BrokerAction::Delay(Duration::from_secs(1))
+    );
+    assert_eq!(p.rules[0].times, Some(2));
+}
+
+#[tokio::test]
+async fn outbound_faults_apply_to_deliveries_to_consumers() {
+    let b = with_plan(
+        "rules:
+  - {match: {direction: outbound, nth: 1}, action: drop}
+  - {match: {direction: outbound, nth: 2}, action: duplicate}",
+    )
+    .await;
+    let mut c = connect(b.addr(), "tx").await;
+    let mut ses = session(&mut c).await;
+    let mut s = bounded(Sender::attach(&mut ses, "s", "queue://o"))
+        .await
+        .unwrap();
+    for m in ["dropped", "doubled"] {
+        bounded(s.send(msg(m)))
+            .await
+            .unwrap()
+            .accepted_or("x")
+            .unwrap();
+    }
+    let (mut rc, closed) = connect_probed(b.addr(), "rx").await;
+    let mut rses = session(&mut rc).await;
+    let mut r = bounded(Receiver::attach(&mut rses, "r", "queue://o"))
+        .await
+        .unwrap();
+    assert_eq!(recv_text(&mut r).await, "doubled");
+    assert_eq!(recv_text(&mut r).await, "doubled");
+    // Changed while running: the next delivery to a consumer cuts its connection.
+    b.set_fault_plan(plan(
+        "rules: [{match: {direction: outbound}, action: {disconnect_after: 1}}]",
+    ))
+    .unwrap();
+    bounded(s.send(msg("last")))
+        .await
+        .unwrap()
+        .accepted_or("x")
+        .unwrap();
+    bounded(closed.notified()).await;
+    let faults = b
+        .journal()
+        .filter(|e| matches!(e.event, Event::Fault { .. }));
+    assert_eq!(faults.len(), 3, "{faults:?}");
+    let err = b
+        .set_fault_plan(plan(
+            "rules: [{match: {direction: outbound}, action: reject}]",
+        ))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("does not apply to outbound"),
+        "{err}"
+    );
+}

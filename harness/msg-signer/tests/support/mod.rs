@@ -151,9 +151,14 @@ impl SaslAcceptor for StrictExternal {
     }
 }
 
+#[derive(Default)]
 pub struct Options {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub sasl_external: bool,
+    /// Reject every request transfer (disposition `rejected`).
+    pub reject_sends: bool,
+    /// Detach every consumer at once with `amqp:unauthorized-access`.
+    pub refuse_consumers: bool,
 }
 
 pub async fn start(script: Script, opts: Options) -> Responder {
@@ -171,8 +176,9 @@ pub async fn start(script: Script, opts: Options) -> Responder {
                 (j.clone(), router.clone(), script.clone(), count.clone());
             let tls = opts.tls.clone();
             let sasl = opts.sasl_external;
+            let faults = (opts.reject_sends, opts.refuse_consumers);
             tokio::spawn(async move {
-                let _ = serve(tcp, tls, sasl, j, router, script, count).await;
+                let _ = serve(tcp, tls, sasl, faults, j, router, script, count).await;
             });
         }
     });
@@ -183,10 +189,12 @@ pub async fn start(script: Script, opts: Options) -> Responder {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     tcp: TcpStream,
     tls: Option<Arc<rustls::ServerConfig>>,
     sasl: bool,
+    (reject_sends, refuse_consumers): (bool, bool),
     j: Arc<Mutex<Journal>>,
     router: Arc<Mutex<Router>>,
     script: Arc<Mutex<Script>>,
@@ -252,6 +260,11 @@ async fn serve(
                                     body,
                                     body_is_string: is_str,
                                 };
+                                if reject_sends {
+                                    let _ = r.reject(&d, None).await;
+                                    j.lock().unwrap().requests.push(seen);
+                                    continue;
+                                }
                                 let _ = r.accept(&d).await;
                                 let n = {
                                     let mut c = count.lock().unwrap();
@@ -274,6 +287,15 @@ async fn serve(
                             .and_then(|src| src.address.clone())
                             .unwrap_or_default();
                         j.lock().unwrap().attaches.push(addr.clone());
+                        if refuse_consumers {
+                            let e = fe2o3_amqp::types::definitions::Error::new(
+                                fe2o3_amqp::types::definitions::AmqpError::UnauthorizedAccess,
+                                Some("consumer denied".to_string()),
+                                None,
+                            );
+                            let _ = s.close_with_error(e).await;
+                            continue;
+                        }
                         let (id, mut rx) = router.lock().unwrap().subscribe(&addr);
                         tokio::spawn(async move {
                             loop {
