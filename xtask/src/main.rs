@@ -78,6 +78,21 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        // msg-signer arm (kept separate from other bench groups to keep merges easy).
+        "bench" if rest.first().map(String::as_str) == Some("msg-signer") => {
+            let mut c = cargo();
+            c.args([
+                "bench",
+                "--package",
+                "sigharness-benches",
+                "--bench",
+                "msg_signer",
+            ]);
+            match c.status() {
+                Ok(s) if s.success() => ExitCode::SUCCESS,
+                _ => ExitCode::FAILURE,
+            }
+        }
         "bench" if rest.first().map(String::as_str) == Some("http-sig") => {
             bench_http_sig(&rest[1..])
         }

@@ -16,7 +16,6 @@ use clap::{Parser, Subcommand};
 use sigharness_report::exit_code;
 
 use crate::conformance::RunRequest;
-use crate::runner::SuiteOptions;
 
 #[derive(Parser, Debug)]
 #[command(

@@ -21,6 +21,10 @@ pub enum ServeCommand {
     HttpSigVerifier(super::serve_http_sig::VerifierArgs),
     /// The MQ Hub (RFC-130) reference server.
     MqHub(MqHubServeArgs),
+    /// The mock signing server, connected to a broker, until Ctrl-C.
+    SigningServer(SigningServerArgs),
+    /// Broker and mock signing server together on one address, until Ctrl-C.
+    MsgSigner(MsgSignerServeArgs),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -31,6 +35,39 @@ pub struct MqHubServeArgs {
     /// TOML configuration (see mq_hub::HubConfig); defaults apply when absent.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct SigningServerArgs {
+    /// Broker URL (amqp://HOST:PORT or amqps://HOST:PORT).
+    #[arg(long, value_name = "URL")]
+    pub broker: String,
+    /// The client's config file (msg_signer section: topics, message_id_key, timeout; for
+    /// amqps, messaging_cert_key and messaging_ca_cert are used to connect).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Directory of ASCII-armored secret keys (*.asc); default: one generated Ed25519 key.
+    #[arg(long, value_name = "DIR")]
+    pub keys: Option<PathBuf>,
+    /// Fault plan (YAML or JSON) of signing-server actions.
+    #[arg(long, value_name = "FILE")]
+    pub fault_plan: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct MsgSignerServeArgs {
+    /// Listen address of the broker; loopback only.
+    #[arg(long, default_value = "127.0.0.1:5672", value_name = "ADDR")]
+    pub listen: String,
+    /// The client's config file.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Directory of ASCII-armored secret keys (*.asc).
+    #[arg(long, value_name = "DIR")]
+    pub keys: Option<PathBuf>,
+    /// Fault plan of signing-server actions.
+    #[arg(long, value_name = "FILE")]
+    pub fault_plan: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -84,6 +121,20 @@ pub fn run(rt: &tokio::runtime::Runtime, cmd: ServeCommand) -> ExitCode {
                 code(exit_code::COULD_NOT_RUN)
             }
         },
+        ServeCommand::SigningServer(a) => rt.block_on(serve_signing(
+            None,
+            a.broker,
+            a.config,
+            a.keys,
+            a.fault_plan,
+        )),
+        ServeCommand::MsgSigner(a) => rt.block_on(serve_signing(
+            Some(a.listen),
+            String::new(),
+            a.config,
+            a.keys,
+            a.fault_plan,
+        )),
     }
 }
 
@@ -105,6 +156,101 @@ async fn serve_mq_hub(a: MqHubServeArgs) -> Result<(), String> {
         .map_err(|e| format!("waiting for Ctrl-C: {e}"))?;
     h.stop().await;
     Ok(())
+}
+
+/// `serve signing-server` (listen = None: connect to `broker`) and `serve msg-signer`
+/// (listen = Some: start a plain broker there first).
+async fn serve_signing(
+    listen: Option<String>,
+    broker_url: String,
+    config: PathBuf,
+    keys: Option<PathBuf>,
+    fault_plan: Option<PathBuf>,
+) -> ExitCode {
+    let fail = |msg: String| {
+        eprintln!("sigharness serve: {msg}");
+        code(exit_code::COULD_NOT_RUN)
+    };
+    let client_cfg = match msg_signer::config::MsgSignerConfig::load(&config) {
+        Ok(c) => c,
+        Err(e) => return fail(e.to_string()),
+    };
+    let server_cfg =
+        match mock_signing_server::ServerConfig::from_msg_signer(&client_cfg, None, None) {
+            Ok(c) => c,
+            Err(e) => return fail(e.to_string()),
+        };
+    let mut broker = None;
+    let url = match &listen {
+        Some(l) => {
+            let addr = match loopback_addr(l) {
+                Ok(a) => a,
+                Err(e) => return fail(e),
+            };
+            match mock_broker::Broker::builder()
+                .listen(addr)
+                .record_bodies(false)
+                .start()
+                .await
+            {
+                Ok(b) => {
+                    let u = b.url().to_string();
+                    broker = Some(b);
+                    u
+                }
+                Err(e) => return fail(e.to_string()),
+            }
+        }
+        None => broker_url,
+    };
+    let mut b = mock_signing_server::SigningServer::builder(url.clone(), server_cfg);
+    if url.starts_with("amqps://") {
+        match msg_signer::tls::client_config(
+            &client_cfg.messaging_cert_key,
+            &client_cfg.messaging_ca_cert,
+            true,
+        ) {
+            Ok(t) => b = b.tls(t),
+            Err(e) => return fail(e.to_string()),
+        }
+    }
+    if let Some(dir) = &keys {
+        match mock_signing_server::KeyRing::from_dir(dir) {
+            Ok(k) => b = b.keys(k),
+            Err(e) => return fail(e.to_string()),
+        }
+    }
+    if let Some(p) = &fault_plan {
+        match mock_signing_server::fault::plan_from_file(p) {
+            Ok(plan) => b = b.fault_plan(plan),
+            Err(e) => return fail(e.to_string()),
+        }
+    }
+    let server = match b.start().await {
+        Ok(s) => s,
+        Err(e) => return fail(e.to_string()),
+    };
+    for k in server.keys().keys() {
+        println!("signing key {} (sig_key_id {})", k.key_id(), k.short_id());
+        if let Ok(p) = k.public_armored() {
+            println!("{p}");
+        }
+    }
+    println!(
+        "mock signing server consuming {} on {url}; replies to {} (Ctrl-C to stop)",
+        server.config().topic_send_to,
+        server.config().topic_listen_to
+    );
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        return fail(format!("cannot wait for Ctrl-C: {e}"));
+    }
+    println!(
+        "stopped after {} requests",
+        server.received_requests().len()
+    );
+    drop(server);
+    drop(broker);
+    code(exit_code::ALL_MUST_PASSED)
 }
 
 async fn serve_broker(args: BrokerArgs) -> ExitCode {

@@ -3,6 +3,7 @@
 pub mod http_sig;
 pub mod http_sig_signer;
 pub mod http_sig_verifier;
+pub mod msg_signer;
 
 use crate::runner::Suite;
 
@@ -15,5 +16,6 @@ pub fn all() -> Vec<Box<dyn Suite>> {
         Box::new(http_sig_signer::HttpSigSignerSuite::default()),
         Box::new(http_sig_verifier::HttpSigVerifierSuite),
         Box::new(mq_hub::MqHubSuite),
+        Box::new(msg_signer::MsgSignerSuite),
     ]
 }

@@ -1,0 +1,717 @@
+//! Client mode plumbing: one fresh world per case (PKI, embedded broker(s), mock signing
+//! server with the case's fault plans, a generated config file), the client under test run
+//! against it, and what was observed (client output and exit code, broker journal, requests the
+//! signing server received, elapsed time).
+//!
+//! The reference client runs in-process on a current-thread runtime with tokio's clock paused,
+//! so the retry timeouts pass in virtual time (broker, server and client share that runtime and
+//! that clock). An external client (`--client-cmd`) runs in real time.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mock_broker::{BrokerAction, BrokerHandle, Entry, Event, FaultPlan, LinkDirection};
+use mock_signing_server::{ReceivedRequest, ServerAction, ServerConfig, SigningServer};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use serde_json::Value;
+
+pub const SEND_TO: &str = "topic://VirtualTopic.eng.robosignatory.sign";
+pub const LISTEN_TO: &str =
+    "queue://Consumer.{creator}.{task_id}.VirtualTopic.eng.robosignatory.sign";
+pub const TASK_ID: &str = "4711";
+pub const REQUESTER: &str = "alice";
+
+/// TLS set-up of a case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tls {
+    /// Plain `amqp://`.
+    Off,
+    /// `amqps://`, client certificate required; `messaging_ca_cert` is the broker's CA.
+    Mutual,
+    /// `amqps://`, but `messaging_ca_cert` names an unrelated CA (the client must refuse).
+    WrongCa,
+}
+
+/// How the `messaging_brokers` list looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Brokers {
+    One,
+    /// A closed port first, then the live broker.
+    DeadFirst,
+    /// A broker that refuses every connection (fault `refuse_connection`) first.
+    RefusingFirst,
+}
+
+/// What one client-mode case sets up.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub timeout: u64,
+    pub retries: u32,
+    pub send_retries: u32,
+    /// Number of container images to sign.
+    pub inputs: usize,
+    /// `--signing-key` values (`prod` is an alias of the server's key in the config).
+    pub keys: Vec<String>,
+    /// `--requester`; `None`: the creator comes from the client certificate.
+    pub requester: Option<String>,
+    pub send_to: String,
+    pub listen_to: String,
+    pub server_plan: String,
+    pub broker_plan: String,
+    pub tls: Tls,
+    /// CN and UID of the client certificate.
+    pub cert_cn: Option<String>,
+    pub cert_uid: Option<String>,
+    pub brokers: Brokers,
+    /// Edit the config text before the client sees it (bad-configuration cases).
+    pub config_edit: Option<fn(String) -> String>,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            timeout: 10,
+            retries: 2,
+            send_retries: 2,
+            inputs: 1,
+            keys: vec!["prod".into()],
+            requester: Some(REQUESTER.into()),
+            send_to: SEND_TO.into(),
+            listen_to: LISTEN_TO.into(),
+            server_plan: String::new(),
+            broker_plan: String::new(),
+            tls: Tls::Off,
+            cert_cn: Some("sigharness-client".into()),
+            cert_uid: None,
+            brokers: Brokers::One,
+            config_edit: None,
+        }
+    }
+}
+
+/// What happened in one case.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    pub exit_code: i32,
+    /// The client's JSON output (`signer_result`, `operation_results`, ...), if any.
+    pub output: Option<Value>,
+    pub stderr: String,
+    /// Journal of the live broker.
+    pub journal: Vec<Entry>,
+    /// Requests the signing server received.
+    pub server: Vec<ReceivedRequest>,
+    /// Client run time (virtual for the in-process client).
+    pub elapsed: Duration,
+    /// The signing server's key: 16 hex digits.
+    pub key_id: String,
+    /// `topic_send_to` and `topic_listen_to` as expanded for this run.
+    pub send_address: String,
+    pub reply_address: String,
+    /// The creator the case expects.
+    pub creator: String,
+    /// Whether the client run hit the suite's bound (hung).
+    pub hung: bool,
+    pub bound: Duration,
+}
+
+impl Observed {
+    pub fn status(&self) -> Option<&str> {
+        self.output
+            .as_ref()?
+            .pointer("/signer_result/status")?
+            .as_str()
+    }
+    pub fn error_message(&self) -> String {
+        self.output
+            .as_ref()
+            .and_then(|o| o.pointer("/signer_result/error_message"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    }
+    pub fn ok(&self) -> bool {
+        self.exit_code == 0 && self.status() == Some("ok")
+    }
+    /// Requests that reached the broker on the send address: (request id, body).
+    pub fn requests(&self) -> Vec<(String, Value)> {
+        self.journal
+            .iter()
+            .filter(|e| e.is_inbound_transfer() && e.address() == Some(self.send_address.as_str()))
+            .filter_map(|e| {
+                let body: Value = serde_json::from_str(e.message()?.body_text()?).ok()?;
+                let id = body.get("request_id")?.as_str()?.to_string();
+                Some((id, body))
+            })
+            .collect()
+    }
+    /// Distinct request ids in first-sent order with their transmission counts.
+    pub fn transmissions(&self) -> Vec<(String, usize)> {
+        let mut v: Vec<(String, usize)> = Vec::new();
+        for (id, _) in self.requests() {
+            match v.iter_mut().find(|(i, _)| *i == id) {
+                Some((_, n)) => *n += 1,
+                None => v.push((id, 1)),
+            }
+        }
+        v
+    }
+    /// Receiver links the client attached on the reply address, in order: (name, attach
+    /// seq, detach seq if detached).
+    pub fn reply_receivers(&self) -> Vec<(String, u64, Option<u64>)> {
+        let mut out: Vec<(String, u64, Option<u64>)> = Vec::new();
+        for e in &self.journal {
+            match &e.event {
+                Event::Attach {
+                    link,
+                    direction: LinkDirection::PeerReceives,
+                    address,
+                } if address.as_deref() == Some(self.reply_address.as_str()) => {
+                    out.push((link.clone(), e.seq, None));
+                }
+                Event::Detach {
+                    link,
+                    direction: LinkDirection::PeerReceives,
+                    address,
+                    ..
+                } if address.as_deref() == Some(self.reply_address.as_str()) => {
+                    if let Some(r) = out.iter_mut().find(|(l, _, d)| l == link && d.is_none()) {
+                        r.2 = Some(e.seq);
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+    /// The signed values of successful results, in result order.
+    pub fn signed_values(&self) -> usize {
+        self.output
+            .as_ref()
+            .and_then(|o| o.get("operation_results"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter(|e| {
+                        e.get("msg").is_some_and(|m| {
+                            ["signed_claim", "signed_data", "signed_payload"]
+                                .iter()
+                                .any(|f| {
+                                    m.get(*f)
+                                        .and_then(Value::as_str)
+                                        .is_some_and(|s| !s.is_empty())
+                                })
+                        })
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+    /// A short log for evidence.
+    pub fn log(&self) -> Vec<String> {
+        let mut l = vec![format!(
+            "client: exit {} status {:?} in {:.1}s{} error_message {:?}",
+            self.exit_code,
+            self.status(),
+            self.elapsed.as_secs_f64(),
+            if self.hung {
+                " (HUNG: stopped by the suite)"
+            } else {
+                ""
+            },
+            self.error_message()
+        )];
+        for (id, n) in self.transmissions() {
+            l.push(format!("request {id}: sent {n}x"));
+        }
+        for (link, a, d) in self.reply_receivers() {
+            l.push(format!(
+                "receiver {link}: attached #{a}, detached {}",
+                d.map(|d| format!("#{d}")).unwrap_or("never".into())
+            ));
+        }
+        for r in &self.server {
+            l.push(format!(
+                "server got #{} id {:?} at {:.1}s errors {:?} fault {:?} replies {}",
+                r.n,
+                r.id,
+                r.at.as_secs_f64(),
+                r.errors,
+                r.fault,
+                r.replies.len()
+            ));
+        }
+        if !self.stderr.is_empty() {
+            l.push(format!(
+                "stderr: {}",
+                self.stderr.chars().take(400).collect::<String>()
+            ));
+        }
+        l
+    }
+}
+
+/// The client under test.
+#[derive(Clone)]
+pub enum ClientTarget {
+    /// `msg_signer::client::sign` in-process, virtual time.
+    Reference,
+    /// A shell command template: `{config}` is replaced by the config file path; when the
+    /// template has no `{args}`, the operation arguments are appended (`--task-id T
+    /// --signing-key K... --digest D --reference R... [--requester U]`), else put there.
+    External(String),
+    /// Any client as a function, run in virtual time like the reference client (tests use
+    /// this to prove that the cases catch a faulty client).
+    Custom(CustomClient),
+}
+
+/// What a custom client is asked to do.
+#[derive(Clone, Debug)]
+pub struct ClientArgs {
+    pub config: PathBuf,
+    pub task_id: String,
+    pub signing_keys: Vec<String>,
+    /// (digest, reference) pairs.
+    pub images: Vec<(String, String)>,
+    pub requester: Option<String>,
+}
+
+/// A client under test as a function: returns (exit code, JSON output).
+pub type CustomClient = Arc<
+    dyn Fn(
+            ClientArgs,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = (i32, Option<Value>)> + Send>>
+        + Send
+        + Sync,
+>;
+
+impl std::fmt::Debug for ClientTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientTarget::Reference => f.write_str("reference client"),
+            ClientTarget::External(c) => write!(f, "external client {c:?}"),
+            ClientTarget::Custom(_) => f.write_str("custom client"),
+        }
+    }
+}
+
+/// A test PKI.
+pub struct Pki {
+    pub ca_pem: String,
+    pub server_cert_pem: String,
+    pub server_key_pem: String,
+    /// Client certificate + key in one PEM.
+    pub client_pem: String,
+    /// The signing server's own client certificate + key.
+    pub server_client_pem: String,
+}
+
+const UID_OID: [u64; 7] = [0, 9, 2342, 19200300, 100, 1, 1];
+
+fn leaf(
+    issuer: &Issuer<'_, KeyPair>,
+    cn: Option<&str>,
+    uid: Option<&str>,
+    sans: Vec<String>,
+) -> Result<(String, String), String> {
+    let key = KeyPair::generate().map_err(|e| e.to_string())?;
+    let mut p = CertificateParams::new(sans).map_err(|e| e.to_string())?;
+    if let Some(cn) = cn {
+        p.distinguished_name.push(DnType::CommonName, cn);
+    }
+    if let Some(uid) = uid {
+        p.distinguished_name
+            .push(DnType::CustomDnType(UID_OID.to_vec()), uid);
+    }
+    let cert = p.signed_by(&key, issuer).map_err(|e| e.to_string())?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+fn ca(name: &str) -> Result<(String, Issuer<'static, KeyPair>), String> {
+    let key = KeyPair::generate().map_err(|e| e.to_string())?;
+    let mut p = CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name.push(DnType::CommonName, name);
+    let cert = p.self_signed(&key).map_err(|e| e.to_string())?;
+    Ok((cert.pem(), Issuer::new(p, key)))
+}
+
+impl Pki {
+    pub fn generate(cn: Option<&str>, uid: Option<&str>) -> Result<Pki, String> {
+        let (ca_pem, issuer) = ca("sigharness test CA")?;
+        let (server_cert_pem, server_key_pem) = leaf(
+            &issuer,
+            None,
+            None,
+            vec!["localhost".into(), "127.0.0.1".into()],
+        )?;
+        let (c, k) = leaf(&issuer, cn, uid, vec![])?;
+        let (sc, sk) = leaf(&issuer, Some("mock-signing-server"), None, vec![])?;
+        Ok(Pki {
+            ca_pem,
+            server_cert_pem,
+            server_key_pem,
+            client_pem: format!("{c}{k}"),
+            server_client_pem: format!("{sc}{sk}"),
+        })
+    }
+
+    /// A CA unrelated to this PKI (PEM).
+    pub fn other_ca() -> Result<String, String> {
+        Ok(ca("an unrelated CA")?.0)
+    }
+}
+
+fn parse_plan<A: for<'de> serde::Deserialize<'de>>(
+    text: &str,
+    what: &str,
+) -> Result<FaultPlan<A>, String> {
+    if text.trim().is_empty() {
+        return Ok(FaultPlan::default());
+    }
+    FaultPlan::<A>::from_yaml_str(text, what).map_err(|e| e.to_string())
+}
+
+/// Write the config file of a case.
+#[allow(clippy::too_many_arguments)]
+pub fn config_text(
+    s: &Scenario,
+    brokers: &[String],
+    cert_key: &Path,
+    ca: &Path,
+    key_id: &str,
+) -> String {
+    let brokers = brokers
+        .iter()
+        .map(|b| format!("\"{b}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let text = format!(
+        r#"msg_signer:
+  messaging_brokers: [{brokers}]
+  messaging_cert_key: "{}"
+  messaging_ca_cert: "{}"
+  topic_send_to: "{}"
+  topic_listen_to: "{}"
+  environment: conformance
+  service: sigharness-conformance
+  timeout: {}
+  retries: {}
+  send_retries: {}
+  message_id_key: request_id
+  log_level: INFO
+  key_aliases:
+    prod: "{key_id}"
+"#,
+        cert_key.display(),
+        ca.display(),
+        s.send_to,
+        s.listen_to,
+        s.timeout,
+        s.retries,
+        s.send_retries,
+    );
+    match s.config_edit {
+        Some(f) => f(text),
+        None => text,
+    }
+}
+
+pub fn digests(n: usize) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| {
+            (
+                format!("sha256:{:064x}", i + 1),
+                format!("registry.example.com/ns/image{i}:1.{i}"),
+            )
+        })
+        .collect()
+}
+
+/// Run one scenario against the client; everything is torn down before returning.
+pub fn run_scenario(s: Scenario, target: ClientTarget) -> Result<Observed, String> {
+    let virtual_time = !matches!(target, ClientTarget::External(_));
+    let mut b = tokio::runtime::Builder::new_current_thread();
+    b.enable_all();
+    if virtual_time {
+        b.start_paused(true);
+    }
+    let rt = b.build().map_err(|e| format!("runtime: {e}"))?;
+    rt.block_on(scenario_inner(s, target))
+}
+
+async fn start_broker(
+    s: &Scenario,
+    pki: &Pki,
+    plan: FaultPlan<BrokerAction>,
+) -> Result<BrokerHandle, String> {
+    let mut b = mock_broker::Broker::builder().fault_plan(plan);
+    if s.tls != Tls::Off {
+        b = b
+            .tls(
+                pki.server_cert_pem.as_bytes(),
+                pki.server_key_pem.as_bytes(),
+            )
+            .client_ca(pki.ca_pem.as_bytes());
+    }
+    b.start().await.map_err(|e| format!("broker: {e}"))
+}
+
+async fn scenario_inner(s: Scenario, target: ClientTarget) -> Result<Observed, String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    let pki = Pki::generate(s.cert_cn.as_deref(), s.cert_uid.as_deref())?;
+    let w = |name: &str, text: &str| -> Result<PathBuf, String> {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok(p)
+    };
+    let cert_key = w("client.pem", &pki.client_pem)?;
+    let server_cert_key = w("server-client.pem", &pki.server_client_pem)?;
+    let ca_path = w("ca.pem", &pki.ca_pem)?;
+    let client_ca = if s.tls == Tls::WrongCa {
+        w("other-ca.pem", &Pki::other_ca()?)?
+    } else {
+        ca_path.clone()
+    };
+
+    let broker = start_broker(&s, &pki, parse_plan(&s.broker_plan, "broker plan")?).await?;
+    let scheme = if s.tls == Tls::Off { "amqp" } else { "amqps" };
+    let live = format!("{scheme}://{}", broker.addr());
+    let mut extra: Vec<BrokerHandle> = Vec::new();
+    let brokers = match s.brokers {
+        Brokers::One => vec![live.clone()],
+        Brokers::DeadFirst => {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+            let port = l.local_addr().map_err(|e| e.to_string())?.port();
+            drop(l);
+            vec![format!("{scheme}://127.0.0.1:{port}"), live.clone()]
+        }
+        Brokers::RefusingFirst => {
+            let r = start_broker(
+                &s,
+                &pki,
+                parse_plan("rules: [{action: refuse_connection}]", "refusing")?,
+            )
+            .await?;
+            let u = format!("{scheme}://{}", r.addr());
+            extra.push(r);
+            vec![u, live.clone()]
+        }
+    };
+
+    let creator = match &s.requester {
+        Some(r) => r.clone(),
+        None => s.cert_cn.clone().or(s.cert_uid.clone()).unwrap_or_default(),
+    };
+    let send_address = msg_signer::config::expand_template(&s.send_to, &creator, TASK_ID);
+    let reply_address = msg_signer::config::expand_template(&s.listen_to, &creator, TASK_ID);
+    let server_cfg = ServerConfig {
+        topic_send_to: send_address.clone(),
+        topic_listen_to: s.listen_to.clone(),
+        message_id_key: "request_id".into(),
+        timeout: Duration::from_secs(s.timeout),
+    };
+    let mut sb =
+        SigningServer::builder(live.clone(), server_cfg)
+            .fault_plan(parse_plan::<ServerAction>(&s.server_plan, "server plan")?);
+    if s.tls != Tls::Off {
+        let cfg = msg_signer::tls::client_config(&server_cert_key, &ca_path, true)
+            .map_err(|e| e.to_string())?;
+        sb = sb.tls(cfg);
+    }
+    let server = sb
+        .start()
+        .await
+        .map_err(|e| format!("signing server: {e}"))?;
+    let key_id = server.keys().first().key_id().to_string();
+    let config = w(
+        "config.yaml",
+        &config_text(&s, &brokers, &cert_key, &client_ca, &key_id),
+    )?;
+    // `__REAL__` stands for the server's real key id, known only now.
+    let mut s = s;
+    for k in &mut s.keys {
+        if k == "__REAL__" {
+            *k = key_id.clone();
+        }
+    }
+
+    let per_cycle = s
+        .timeout
+        .saturating_mul(u64::from(s.retries))
+        .saturating_mul(3)
+        / 2
+        + 5;
+    let bound =
+        Duration::from_secs(per_cycle.saturating_mul(u64::from(s.send_retries.max(1))) + 30);
+    let started = tokio::time::Instant::now();
+    let (exit_code, output, stderr, hung) = match &target {
+        ClientTarget::Reference => {
+            let op = msg_signer::client::Operation::ContainerSign {
+                digests: digests(s.inputs).into_iter().map(|d| d.0).collect(),
+                references: digests(s.inputs).into_iter().map(|d| d.1).collect(),
+            };
+            let opts = msg_signer::client::SignOptions {
+                task_id: TASK_ID.into(),
+                signing_keys: s.keys.clone(),
+                signing_key_name: Some("release".into()),
+                requester: s.requester.clone(),
+                transport: Default::default(),
+            };
+            match tokio::time::timeout(bound, msg_signer::client::sign(&config, &op, &opts)).await {
+                Ok((out, _)) => {
+                    let code = if out.is_ok() { 0 } else { 1 };
+                    (code, serde_json::to_value(&out).ok(), String::new(), false)
+                }
+                Err(_) => (-1, None, String::new(), true),
+            }
+        }
+        ClientTarget::External(cmd) => run_external(cmd, &config, &s, bound).await?,
+        ClientTarget::Custom(f) => {
+            let args = ClientArgs {
+                config: config.clone(),
+                task_id: TASK_ID.into(),
+                signing_keys: s.keys.clone(),
+                images: digests(s.inputs),
+                requester: s.requester.clone(),
+            };
+            match tokio::time::timeout(bound, f(args)).await {
+                Ok((code, out)) => (code, out, String::new(), false),
+                Err(_) => (-1, None, String::new(), true),
+            }
+        }
+    };
+    let elapsed = started.elapsed();
+    // Let the broker record the client's last detaches/disconnect (bounded, event-driven).
+    let server_conn = broker
+        .journal()
+        .snapshot()
+        .iter()
+        .find(|e| matches!(&e.event, Event::Attach { direction: LinkDirection::PeerReceives, address, .. } if address.as_deref() == Some(send_address.as_str())))
+        .map(|e| e.peer.conn);
+    let _ = broker
+        .journal()
+        .wait_for(
+            |e| matches!(e.event, Event::Disconnect { .. }) && Some(e.peer.conn) != server_conn,
+            Duration::from_secs(2),
+        )
+        .await;
+    let obs = Observed {
+        exit_code,
+        output,
+        stderr,
+        journal: broker.journal().snapshot(),
+        server: server.received_requests(),
+        elapsed,
+        key_id,
+        send_address,
+        reply_address,
+        creator,
+        hung,
+        bound,
+    };
+    drop(server);
+    drop(extra);
+    drop(broker);
+    Ok(obs)
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+async fn run_external(
+    cmd: &str,
+    config: &Path,
+    s: &Scenario,
+    bound: Duration,
+) -> Result<(i32, Option<Value>, String, bool), String> {
+    let mut args = vec![format!("--task-id {TASK_ID}")];
+    for k in &s.keys {
+        args.push(format!("--signing-key {}", shell_quote(k)));
+    }
+    for (d, r) in digests(s.inputs) {
+        args.push(format!("--digest {d} --reference {}", shell_quote(&r)));
+    }
+    if let Some(r) = &s.requester {
+        args.push(format!("--requester {}", shell_quote(r)));
+    }
+    let args = args.join(" ");
+    let mut line = cmd.replace("{config}", &shell_quote(&config.display().to_string()));
+    if line.contains("{args}") {
+        line = line.replace("{args}", &args);
+    } else {
+        line = format!("{line} {args}");
+    }
+    let child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&line)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("--client-cmd {line:?}: cannot start: {e}"))?;
+    match tokio::time::timeout(bound, child.wait_with_output()).await {
+        Ok(Ok(o)) => {
+            let stdout = String::from_utf8_lossy(&o.stdout);
+            let output = stdout.lines().rev().find_map(|l| {
+                serde_json::from_str::<Value>(l.trim())
+                    .ok()
+                    .filter(Value::is_object)
+            });
+            Ok((
+                o.status.code().unwrap_or(-1),
+                output,
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+                false,
+            ))
+        }
+        Ok(Err(e)) => Err(format!("--client-cmd: {e}")),
+        Err(_) => Ok((-1, None, String::new(), true)),
+    }
+}
+
+/// A verdict: `Ok(summary)` or `Err((summary, expected, observed))`.
+pub type Judged = Result<String, (String, String, String)>;
+
+/// Shared context of client-mode cases.
+pub struct ClientCtx {
+    pub target: ClientTarget,
+}
+
+/// Run a scenario on a blocking thread (its own runtime) and judge it.
+pub async fn judge(
+    ctx: Arc<ClientCtx>,
+    s: Scenario,
+    verdict: fn(&Observed) -> Judged,
+) -> crate::runner::Outcome {
+    use crate::runner::Outcome;
+    use sigharness_report::Evidence;
+    let target = ctx.target.clone();
+    let obs = match tokio::task::spawn_blocking(move || run_scenario(s, target)).await {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => {
+            return Outcome::fail(Evidence::new(format!("the case could not set up: {e}")));
+        }
+        Err(e) => return Outcome::fail(Evidence::new(format!("the case crashed: {e}"))),
+    };
+    let mut ev = match verdict(&obs) {
+        Ok(summary) => (true, Evidence::new(summary)),
+        Err((summary, expected, observed)) => (
+            false,
+            Evidence::new(summary).expected(expected).observed(observed),
+        ),
+    };
+    for l in obs.log() {
+        ev.1 = ev.1.log_line(l);
+    }
+    ev.1.figures
+        .insert("client_seconds".into(), obs.elapsed.as_secs_f64());
+    if ev.0 {
+        Outcome::pass_with(ev.1)
+    } else {
+        Outcome::fail(ev.1)
+    }
+}

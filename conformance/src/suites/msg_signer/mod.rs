@@ -1,0 +1,237 @@
+//! The `msg-signer` suite, in both directions (Autobahn style):
+//!
+//! - **client mode** (`--mode client`): we are the broker and the signing server (embedded
+//!   broker + mock signing server, a fault plan per case); the client under test is our
+//!   reference client in-process in virtual time (default) or `--client-cmd 'CMD {config}'`.
+//!   Verdicts come from the broker journal and the client's output and exit code.
+//! - **server mode** (`--mode server`): we are the client; the signing server under test is
+//!   reached through the embedded broker with our mock signing server (default) or
+//!   `--broker URL` (`--ca`, `--cert-key`, `--address-map none|rabbitmq`, and
+//!   `--set send_to=ADDR --set listen_to=TEMPLATE --set sig_key_id=XXXXXXXX`).
+//!
+//! With no `--mode` both run. Case ids: `msg-signer/client/...`, `msg-signer/server/...`.
+
+pub mod client_cases;
+pub mod env;
+pub mod server_cases;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sigharness_report::CaseMeta;
+
+use crate::runner::{
+    BoxFuture, Event, Events, Selection, SetupError, Suite, SuiteOptions, run_cases,
+};
+use env::{ClientCtx, ClientTarget, LISTEN_TO, SEND_TO};
+use server_cases::ServerCtx;
+
+pub const NAME: &str = "msg-signer";
+
+pub struct MsgSignerSuite;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Modes {
+    Client,
+    Server,
+    Both,
+}
+
+fn modes(opts: &SuiteOptions) -> Result<Modes, SetupError> {
+    match opts.mode.as_deref() {
+        None => Ok(Modes::Both),
+        Some("client") => Ok(Modes::Client),
+        Some("server") => Ok(Modes::Server),
+        Some(m) => Err(SetupError::new(format!(
+            "--mode {m:?}: expected client or server"
+        ))),
+    }
+}
+
+impl Suite for MsgSignerSuite {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn about(&self) -> &'static str {
+        "Messaging signer over AMQP 1.0: judge a client (we are broker + signing server) or a signing server (we are the client)"
+    }
+    fn targets(&self) -> Vec<&'static str> {
+        vec!["ours"]
+    }
+    fn cases(&self, opts: &SuiteOptions) -> Result<Vec<CaseMeta>, SetupError> {
+        let m = modes(opts)?;
+        let mut v = Vec::new();
+        if m != Modes::Server {
+            v.extend(client_cases::cases(NAME).into_iter().map(|c| c.meta));
+        }
+        if m != Modes::Client {
+            v.extend(server_cases::cases(NAME).into_iter().map(|c| c.meta));
+        }
+        Ok(v)
+    }
+    fn run<'a>(
+        &'a self,
+        opts: &'a SuiteOptions,
+        selection: &'a Selection,
+        events: &'a Events,
+    ) -> BoxFuture<'a, Result<(), SetupError>> {
+        Box::pin(async move {
+            let m = modes(opts)?;
+            opts.target_or(&self.targets())?;
+            let client = if m != Modes::Server {
+                client_cases::cases(NAME)
+            } else {
+                vec![]
+            };
+            let server = if m != Modes::Client {
+                server_cases::cases(NAME)
+            } else {
+                vec![]
+            };
+            let n = client
+                .iter()
+                .filter(|c| selection.includes(&c.meta.id))
+                .count()
+                + server
+                    .iter()
+                    .filter(|c| selection.includes(&c.meta.id))
+                    .count();
+            let target = match (&opts.client_cmd, &opts.broker) {
+                (Some(c), _) if m != Modes::Server => format!("client: {c}"),
+                (_, Some(b)) if m != Modes::Client => format!("server behind {b}"),
+                _ => "ours (reference client, mock signing server, embedded broker)".into(),
+            };
+            events.send(Event::SuiteStarted {
+                suite: NAME.into(),
+                target,
+                cases: n,
+            });
+            if client.iter().any(|c| selection.includes(&c.meta.id)) {
+                let target = match &opts.client_cmd {
+                    Some(c) => ClientTarget::External(c.clone()),
+                    None => ClientTarget::Reference,
+                };
+                let ctx = Arc::new(ClientCtx { target });
+                run_cases(
+                    ctx,
+                    &client,
+                    selection,
+                    events,
+                    opts.case_timeout.max(Duration::from_secs(5)),
+                )
+                .await;
+            }
+            if server.iter().any(|c| selection.includes(&c.meta.id)) {
+                let ctx = Arc::new(server_ctx(opts).await?);
+                run_cases(ctx, &server, selection, events, opts.case_timeout).await;
+            }
+            events.send(Event::SuiteFinished { suite: NAME.into() });
+            Ok(())
+        })
+    }
+}
+
+async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, SetupError> {
+    let rabbit = match opts.address_map.as_deref() {
+        None | Some("none") => false,
+        Some("rabbitmq") => true,
+        Some(o) => {
+            return Err(SetupError::new(format!(
+                "--address-map {o:?}: expected none or rabbitmq"
+            )));
+        }
+    };
+    if let Some(url) = &opts.broker {
+        let tls = if url.starts_with("amqps://") {
+            let (Some(ca), Some(ck)) = (&opts.ca, &opts.cert_key) else {
+                return Err(SetupError::new(
+                    "--broker amqps://... needs --ca FILE and --cert-key FILE",
+                ));
+            };
+            Some(
+                msg_signer::tls::client_config(ck, ca, true)
+                    .map_err(|e| SetupError::new(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        let get = |k: &str, d: &str| {
+            opts.settings
+                .get(k)
+                .cloned()
+                .unwrap_or_else(|| d.to_string())
+        };
+        let Some(key) = opts.settings.get("sig_key_id").cloned() else {
+            return Err(SetupError::new(
+                "--broker: give the key the server under test signs with: --set sig_key_id=XXXXXXXX",
+            ));
+        };
+        return Ok(ServerCtx {
+            broker_url: url.clone(),
+            tls,
+            rabbitmq_addresses: rabbit,
+            send_to: get("send_to", SEND_TO),
+            listen_to: get("listen_to", LISTEN_TO),
+            sig_key_id: key,
+            _keep: vec![],
+        });
+    }
+    let broker = mock_broker::Broker::builder()
+        .record_bodies(false)
+        .start()
+        .await
+        .map_err(|e| SetupError::new(format!("embedded broker: {e}")))?;
+    let cfg = mock_signing_server::ServerConfig {
+        topic_send_to: SEND_TO.into(),
+        topic_listen_to: LISTEN_TO.into(),
+        message_id_key: "request_id".into(),
+        timeout: Duration::from_secs(10),
+    };
+    let server = mock_signing_server::SigningServer::builder(broker.url(), cfg)
+        .start()
+        .await
+        .map_err(|e| SetupError::new(format!("mock signing server: {e}")))?;
+    let key = server.keys().first().short_id().to_string();
+    Ok(ServerCtx {
+        broker_url: broker.url().to_string(),
+        tls: None,
+        rabbitmq_addresses: rabbit,
+        send_to: SEND_TO.into(),
+        listen_to: LISTEN_TO.into(),
+        sig_key_id: key,
+        _keep: vec![std::sync::Mutex::new(Box::new((server, broker)))],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_unique_and_at_least_40_client_cases() {
+        let opts = SuiteOptions::default();
+        let all = MsgSignerSuite.cases(&opts).unwrap();
+        crate::runner::check_ids(&all).unwrap();
+        let client = all
+            .iter()
+            .filter(|c| c.id.starts_with("msg-signer/client/"))
+            .count();
+        assert!(client >= 40, "{client} client-mode cases");
+        let o = SuiteOptions {
+            mode: Some("server".into()),
+            ..Default::default()
+        };
+        assert!(
+            MsgSignerSuite
+                .cases(&o)
+                .unwrap()
+                .iter()
+                .all(|c| c.id.starts_with("msg-signer/server/"))
+        );
+        let o = SuiteOptions {
+            mode: Some("sideways".into()),
+            ..Default::default()
+        };
+        assert!(MsgSignerSuite.cases(&o).is_err());
+    }
+}

@@ -1,0 +1,578 @@
+//! The sans-IO core of the signing server: one request in, planned replies out.
+//!
+//! No sockets and no clock: the caller passes the wall-clock time to stamp replies with and
+//! performs the planned emissions (address, body, delay) itself. Deterministic except for the
+//! signatures' randomness and the `msg_id` uuids of envelopes.
+//!
+//! Validation follows the deployed contract (`notes/msg-signer-wire.md`, "Request"); every
+//! failed check becomes one entry of the reply's `errors`, with `signing_status: "failure"`.
+//! A request is never answered with silence unless a fault plan says so; a request whose reply
+//! address cannot be derived (no creator or no task id) cannot be answered at all and is
+//! recorded as such.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use msg_signer::config::{MsgSignerConfig, expand_template};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::fault::{Emit, FaultPlan, FaultState, MessageView, ServerAction, Step};
+use crate::keys::KeyRing;
+
+/// The part of the client's config file the server needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Address requests are consumed from (must not contain placeholders).
+    pub topic_send_to: String,
+    /// Reply address template (`{creator}`, `{task_id}`).
+    pub topic_listen_to: String,
+    /// Key of the request body (and reply `msg`) that identifies a request.
+    pub message_id_key: String,
+    /// The client's receive timeout (used by `reply_after_window`).
+    pub timeout: Duration,
+}
+
+impl ServerConfig {
+    /// From the client's `msg_signer` section. `topic_send_to` is expanded with
+    /// `creator`/`task_id` when given; placeholders left over are an error.
+    pub fn from_msg_signer(
+        c: &MsgSignerConfig,
+        creator: Option<&str>,
+        task_id: Option<&str>,
+    ) -> Result<Self, crate::ServerError> {
+        let mut send = c.topic_send_to.clone();
+        if let Some(cr) = creator {
+            send = send.replace("{creator}", cr);
+        }
+        if let Some(t) = task_id {
+            send = send.replace("{task_id}", t);
+        }
+        if send.contains('{') {
+            return Err(crate::ServerError::Config(format!(
+                "msg_signer.topic_send_to {:?} has placeholders: the signing server consumes one fixed address; give the creator/task id to expand them",
+                c.topic_send_to
+            )));
+        }
+        Ok(ServerConfig {
+            topic_send_to: send,
+            topic_listen_to: c.topic_listen_to.clone(),
+            message_id_key: c.message_id_key.clone(),
+            timeout: c.timeout(),
+        })
+    }
+
+    /// Load the `msg_signer` section of a client config file.
+    pub fn load(path: &std::path::Path) -> Result<Self, crate::ServerError> {
+        let c =
+            MsgSignerConfig::load(path).map_err(|e| crate::ServerError::Config(e.to_string()))?;
+        Self::from_msg_signer(&c, None, None)
+    }
+}
+
+/// A request as the transport saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncomingRequest {
+    /// Where it was consumed from.
+    pub address: String,
+    /// Application properties, rendered as text.
+    pub application_properties: BTreeMap<String, String>,
+    /// The body text, or why there is none (`Err`: not an amqp-value string, ...).
+    pub body: Result<String, String>,
+    /// `header.ttl` in milliseconds.
+    pub ttl_ms: Option<u32>,
+}
+
+impl MessageView for IncomingRequest {
+    fn address(&self) -> Option<&str> {
+        Some(&self.address)
+    }
+    fn app_property(&self, key: &str) -> Option<String> {
+        self.application_properties.get(key).cloned()
+    }
+}
+
+/// One reply to send.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedReply {
+    /// Delay from the request's arrival.
+    #[serde(serialize_with = "ser_ms")]
+    pub after: Duration,
+    /// Address (`properties.to` of the reply).
+    pub address: String,
+    /// The body text (an `amqp-value` string).
+    pub body: String,
+    /// What kind of emission it is.
+    #[serde(serialize_with = "ser_emit")]
+    pub kind: Emit,
+}
+
+fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+fn ser_emit<S: serde::Serializer>(e: &Emit, s: S) -> Result<S::Ok, S::Error> {
+    e.serialize(s)
+}
+
+/// What the server did with one request (the fixture's `received_requests()`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReceivedRequest {
+    /// 1-based arrival number.
+    pub n: u64,
+    /// Monotonic time since the server started (tokio time).
+    #[serde(serialize_with = "ser_ms")]
+    pub at: Duration,
+    pub address: String,
+    pub application_properties: BTreeMap<String, String>,
+    /// The body text, if it was one.
+    pub body: Option<String>,
+    pub ttl_ms: Option<u32>,
+    /// `body[message_id_key]`, if present.
+    pub id: Option<String>,
+    /// Validation errors (empty = valid and signed).
+    pub errors: Vec<String>,
+    /// The fault rule that fired, with its action.
+    pub fault: Option<String>,
+    /// The reply address (`topic_listen_to` expanded), when it could be derived.
+    pub reply_address: Option<String>,
+    /// What was planned to be sent back.
+    pub replies: Vec<PlannedReply>,
+}
+
+/// Signing statuses (public clients disagree on the failure word; we send "failure").
+pub const STATUS_SUCCESS: &str = "success";
+pub const STATUS_FAILURE: &str = "failure";
+
+/// The request-handling state machine.
+#[derive(Debug)]
+pub struct Core {
+    config: ServerConfig,
+    keys: Arc<KeyRing>,
+    faults: FaultState<ServerAction>,
+    seq: u64,
+    last_id: Option<String>,
+    username: String,
+}
+
+impl Core {
+    pub fn new(
+        config: ServerConfig,
+        keys: Arc<KeyRing>,
+        plan: &FaultPlan<ServerAction>,
+    ) -> Result<Self, crate::ServerError> {
+        Ok(Core {
+            config,
+            keys,
+            faults: FaultState::new(plan)?,
+            seq: 0,
+            last_id: None,
+            username: "sigharness-mock-signing-server".into(),
+        })
+    }
+
+    /// Replace the fault plan (counters restart).
+    pub fn set_fault_plan(
+        &mut self,
+        plan: &FaultPlan<ServerAction>,
+    ) -> Result<(), crate::ServerError> {
+        self.faults = FaultState::new(plan)?;
+        Ok(())
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Handle one request received at `at` (monotonic, for the record); `unix_now` stamps the
+    /// reply.
+    pub fn handle_request(
+        &mut self,
+        at: Duration,
+        unix_now: f64,
+        req: IncomingRequest,
+    ) -> ReceivedRequest {
+        self.seq += 1;
+        let n = self.seq;
+        let fired = self.faults.evaluate(&req, |_| true);
+        let key = self.config.message_id_key.clone();
+        let mut errors = Vec::new();
+
+        // notes "Request": "Body: an AMQP amqp-value section holding a string of JSON text".
+        let body_obj: Option<Map<String, Value>> = match &req.body {
+            Err(why) => {
+                errors.push(format!(
+                    "body: {why}; expected an amqp-value string of JSON text"
+                ));
+                None
+            }
+            Ok(text) => match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(m)) => Some(m),
+                Ok(other) => {
+                    errors.push(format!("body: JSON {} is not an object", kind(&other)));
+                    None
+                }
+                Err(e) => {
+                    errors.push(format!("body: not JSON ({e})"));
+                    None
+                }
+            },
+        };
+        let empty = Map::new();
+        let body = body_obj.as_ref().unwrap_or(&empty);
+        let props = &req.application_properties;
+
+        let id = match body.get(&key) {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(Value::Number(x)) => Some(x.to_string()),
+            _ => {
+                if body_obj.is_some() {
+                    errors.push(format!("body: missing string `{key}` (message_id_key): the reply could not be correlated"));
+                }
+                None
+            }
+        };
+        // Reply address: topic_listen_to with {creator} = requested_by / owner_id and
+        // {task_id} = pub_task_id (spec "topic_listen_to").
+        let creator = str_field(body, "requested_by").or_else(|| props.get("owner_id").cloned());
+        let task_id = str_field(body, "pub_task_id").or_else(|| props.get("pub_task_id").cloned());
+        let needs_creator = self.config.topic_listen_to.contains("{creator}");
+        let needs_task = self.config.topic_listen_to.contains("{task_id}");
+        let reply_address = match (&creator, &task_id) {
+            (None, _) if needs_creator => None,
+            (_, None) if needs_task => None,
+            _ => Some(expand_template(
+                &self.config.topic_listen_to,
+                creator.as_deref().unwrap_or(""),
+                task_id.as_deref().unwrap_or(""),
+            )),
+        };
+
+        let mut result: Option<(&'static str, String)> = None;
+        if body_obj.is_some() {
+            self.validate(props, body, &mut errors);
+            if errors.is_empty() {
+                match self.sign(props, body) {
+                    Ok(r) => result = Some(r),
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+
+        let mut msg = Map::new();
+        if let Some(i) = &id {
+            msg.insert(key.clone(), json!(i));
+        }
+        // Echoed fields (notes "Reply": "echoes request_id, sig_key_id, sig_keyname,
+        // manifest_digest, repo, pub_task_id, requested_by").
+        for f in [
+            "request_id",
+            "sig_key_id",
+            "sig_keyname",
+            "manifest_digest",
+            "repo",
+            "pub_task_id",
+            "requested_by",
+        ] {
+            if let Some(v) = body.get(f) {
+                msg.insert(f.into(), v.clone());
+            }
+        }
+        msg.insert("errors".into(), json!(errors));
+        msg.insert(
+            "signing_status".into(),
+            json!(if errors.is_empty() {
+                STATUS_SUCCESS
+            } else {
+                STATUS_FAILURE
+            }),
+        );
+        if let Some((field, value)) = result {
+            msg.insert(field.into(), json!(value));
+        }
+        msg.insert("received_timestamp".into(), json!(unix_now));
+        msg.insert("signed_timestamp".into(), json!(unix_now));
+
+        let steps: Vec<Step> = match &fired {
+            Some(f) => f.action.emissions(self.config.timeout),
+            None => vec![Step {
+                after: Duration::ZERO,
+                send: Emit::Reply,
+            }],
+        };
+        let mut replies = Vec::new();
+        if let Some(addr) = &reply_address {
+            for s in steps {
+                let (address, body) =
+                    self.emission(s.send, addr, &msg, &key, id.as_deref(), unix_now);
+                replies.push(PlannedReply {
+                    after: s.after,
+                    address,
+                    body,
+                    kind: s.send,
+                });
+            }
+        }
+        if let Some(i) = &id {
+            self.last_id = Some(i.clone());
+        }
+        ReceivedRequest {
+            n,
+            at,
+            address: req.address,
+            application_properties: req.application_properties,
+            body: req.body.ok(),
+            ttl_ms: req.ttl_ms,
+            id,
+            errors,
+            fault: fired.map(|f| format!("{}: {}", f.rule, f.action.label())),
+            reply_address,
+            replies,
+        }
+    }
+
+    fn envelope(&mut self, topic: &str, msg: Value, unix_now: f64) -> Value {
+        json!({
+            "i": self.seq,
+            "msg_id": uuid::Uuid::new_v4().to_string(),
+            "timestamp": unix_now,
+            "topic": topic,
+            "username": self.username,
+            "msg": msg,
+        })
+    }
+
+    fn emission(
+        &mut self,
+        e: Emit,
+        addr: &str,
+        msg: &Map<String, Value>,
+        key: &str,
+        id: Option<&str>,
+        unix_now: f64,
+    ) -> (String, String) {
+        let mut m = msg.clone();
+        let mut address = addr.to_string();
+        match e {
+            Emit::Reply => {}
+            Emit::WrongId => {
+                let other = match (&self.last_id, id) {
+                    (Some(l), Some(i)) if l != i => l.clone(),
+                    _ => uuid::Uuid::new_v4().to_string(),
+                };
+                m.insert(key.into(), json!(other));
+            }
+            Emit::UnknownId => {
+                m.insert(key.into(), json!(uuid::Uuid::new_v4().to_string()));
+            }
+            Emit::MalformedJson => {
+                return (address, "{\"i\": 1, \"msg\": {this is not JSON".into());
+            }
+            Emit::MissingMsg => {
+                let mut env = self.envelope(addr, Value::Null, unix_now);
+                if let Some(o) = env.as_object_mut() {
+                    o.remove("msg");
+                }
+                return (address, env.to_string());
+            }
+            Emit::MissingId => {
+                m.remove(key);
+            }
+            Emit::ErrorReply => {
+                for f in ["signed_claim", "signed_data", "signed_payload"] {
+                    m.remove(f);
+                }
+                m.insert(
+                    "errors".into(),
+                    json!(["injected error: signing refused by fault plan"]),
+                );
+                m.insert("signing_status".into(), json!(STATUS_FAILURE));
+            }
+            Emit::WrongAddress => address.push_str(".wrong"),
+        }
+        let env = self.envelope(&address, Value::Object(m), unix_now);
+        (address, env.to_string())
+    }
+
+    fn validate(
+        &self,
+        props: &BTreeMap<String, String>,
+        body: &Map<String, Value>,
+        errors: &mut Vec<String>,
+    ) {
+        // notes "Request": application properties service, environment, owner_id, mtype,
+        // source = "metadata", pub_task_id.
+        for p in [
+            "service",
+            "environment",
+            "owner_id",
+            "mtype",
+            "source",
+            "pub_task_id",
+        ] {
+            if !props.contains_key(p) {
+                errors.push(format!("application property `{p}` is missing"));
+            }
+        }
+        if let Some(s) = props.get("source")
+            && s != "metadata"
+        {
+            errors.push(format!(
+                "application property `source` is {s:?}, expected \"metadata\""
+            ));
+        }
+        // notes "Request": owner_id (= creator) and requested_by (creator) must agree.
+        if let (Some(o), Some(r)) = (props.get("owner_id"), str_field(body, "requested_by"))
+            && *o != r
+        {
+            errors.push(format!("owner_id {o:?} and requested_by {r:?} differ"));
+        }
+        for f in ["sig_key_id", "requested_by", "created", "pub_task_id"] {
+            if str_field(body, f).is_none() {
+                errors.push(format!("body: missing string `{f}`"));
+            }
+        }
+        // notes "Body keys": `created` is ISO-8601 UTC with `Z`.
+        if let Some(c) = str_field(body, "created")
+            && (!c.ends_with('Z')
+                || humantime::parse_rfc3339_weak(c.trim_end_matches('Z')).is_err())
+        {
+            errors.push(format!(
+                "body: `created` {c:?} is not ISO-8601 UTC ending in Z"
+            ));
+        }
+        // notes "Body keys": sig_key_id = last 8 characters of the real key id.
+        if let Some(k) = str_field(body, "sig_key_id") {
+            if k.len() != 8 {
+                errors.push(format!(
+                    "body: `sig_key_id` {k:?} is not the last 8 characters of a key id"
+                ));
+            } else if self.keys.find(&k).is_none() {
+                errors.push(format!("body: unknown signing key `sig_key_id` {k:?}"));
+            }
+        }
+        match props.get("mtype").map(String::as_str) {
+            Some("container_signature") => {
+                if let Some(bytes) = decode(body, "claim_file", errors) {
+                    match serde_json::from_slice::<Value>(&bytes) {
+                        Ok(claim) => {
+                            // containers/image "atomic container signature" claim.
+                            if claim.pointer("/critical/type").and_then(Value::as_str)
+                                != Some("atomic container signature")
+                            {
+                                errors.push("claim_file: critical.type is not \"atomic container signature\"".into());
+                            }
+                            let digest = claim.pointer("/critical/image/docker-manifest-digest").and_then(Value::as_str);
+                            if digest.is_none() {
+                                errors.push("claim_file: critical.image.docker-manifest-digest is missing".into());
+                            }
+                            if claim.pointer("/critical/identity/docker-reference").and_then(Value::as_str).is_none() {
+                                errors.push("claim_file: critical.identity.docker-reference is missing".into());
+                            }
+                            if let (Some(d), Some(m)) = (digest, str_field(body, "manifest_digest"))
+                                && d != m
+                            {
+                                errors.push(format!("claim digest {d:?} differs from manifest_digest {m:?}"));
+                            }
+                        }
+                        Err(e) => errors.push(format!("claim_file: not a JSON claim ({e})")),
+                    }
+                }
+                if let (Some(p), Some(b)) = (props.get("manifest_digest"), str_field(body, "manifest_digest"))
+                    && *p != b
+                {
+                    errors.push(format!("application property manifest_digest {p:?} differs from the body's {b:?}"));
+                }
+            }
+            Some("clearsign_signature") => {
+                if let Some(d) = decode(body, "data", errors)
+                    && String::from_utf8(d).is_err()
+                {
+                    errors.push("data: clear-signing needs UTF-8 text".into());
+                }
+            }
+            Some("gpg_signature") => {
+                decode(body, "artifact", errors);
+            }
+            Some("batch") => errors.push("mtype \"batch\" is not supported by this signing server".into()),
+            Some(other) => errors.push(format!(
+                "application property `mtype` {other:?} is not container_signature, clearsign_signature or gpg_signature"
+            )),
+            None => {}
+        }
+    }
+
+    fn sign(
+        &self,
+        props: &BTreeMap<String, String>,
+        body: &Map<String, Value>,
+    ) -> Result<(&'static str, String), String> {
+        let short = str_field(body, "sig_key_id").unwrap_or_default();
+        let key = self
+            .keys
+            .find(&short)
+            .ok_or_else(|| format!("unknown signing key {short:?}"))?;
+        let get = |f: &str| {
+            str_field(body, f)
+                .and_then(|s| B64.decode(s).ok())
+                .ok_or_else(|| format!("`{f}` vanished"))
+        };
+        match props.get("mtype").map(String::as_str) {
+            Some("container_signature") => {
+                let claim = get("claim_file")?;
+                let signed = key.sign_message(&claim).map_err(|e| e.to_string())?;
+                Ok(("signed_claim", B64.encode(signed)))
+            }
+            Some("clearsign_signature") => {
+                let text =
+                    String::from_utf8(get("data")?).map_err(|_| "data is not UTF-8".to_string())?;
+                let signed = key.clearsign(&text).map_err(|e| e.to_string())?;
+                Ok(("signed_data", B64.encode(signed)))
+            }
+            Some("gpg_signature") => {
+                let data = get("artifact")?;
+                let sig = key.detached(&data).map_err(|e| e.to_string())?;
+                Ok(("signed_payload", B64.encode(sig)))
+            }
+            other => Err(format!("cannot sign mtype {other:?}")),
+        }
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn str_field(body: &Map<String, Value>, f: &str) -> Option<String> {
+    body.get(f).and_then(Value::as_str).map(str::to_string)
+}
+
+fn decode(body: &Map<String, Value>, f: &str, errors: &mut Vec<String>) -> Option<Vec<u8>> {
+    match body.get(f) {
+        Some(Value::String(s)) => match B64.decode(s) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                errors.push(format!("body: `{f}` is not base64 ({e})"));
+                None
+            }
+        },
+        Some(_) => {
+            errors.push(format!("body: `{f}` is not a string"));
+            None
+        }
+        None => {
+            errors.push(format!("body: missing `{f}`"));
+            None
+        }
+    }
+}

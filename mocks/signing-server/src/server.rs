@@ -1,0 +1,450 @@
+//! The AMQP side of the signing server and its fixture handle.
+//!
+//! One connection to the broker (plain or TLS via tokio-rustls, no SASL layer, `TCP_NODELAY`),
+//! one receiver link on `topic_send_to` (auto credit, each delivery accepted as it arrives), one
+//! sender link with a null target that addresses every reply by `properties.to`
+//! (anonymous-relay style, as the deployed clients do). Replies are pipelined
+//! (`send_batchable`) and their outcomes collected by a separate task. Delayed emissions are
+//! tokio timers, so under `tokio::time::pause` they are virtual.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fe2o3_amqp::link::delivery::DeliveryFut;
+use fe2o3_amqp::link::receiver::CreditMode;
+use fe2o3_amqp::types::messaging::{AmqpValue, Body, Header, Message, Outcome, Properties, Target};
+use fe2o3_amqp::types::primitives::{SimpleValue, Value};
+use fe2o3_amqp::{Connection, Receiver, Sender, Session};
+use msg_signer::config::{BrokerUrl, Scheme};
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::core::{Core, IncomingRequest, ReceivedRequest, ServerConfig};
+use crate::error::ServerError;
+use crate::fault::{FaultPlan, ServerAction};
+use crate::keys::KeyRing;
+
+/// Entry point of the fixture API.
+pub struct SigningServer;
+
+impl SigningServer {
+    /// Configure a signing server that connects to `broker_url` (`amqp://` or `amqps://`).
+    pub fn builder(broker_url: impl Into<String>, config: ServerConfig) -> SigningServerBuilder {
+        SigningServerBuilder {
+            url: broker_url.into(),
+            config,
+            keys: None,
+            plan: FaultPlan::default(),
+            tls: None,
+            credit: 500,
+        }
+    }
+}
+
+/// Builder of a [`SigningServerHandle`].
+pub struct SigningServerBuilder {
+    url: String,
+    config: ServerConfig,
+    keys: Option<KeyRing>,
+    plan: FaultPlan<ServerAction>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    credit: u32,
+}
+
+impl SigningServerBuilder {
+    /// Sign with these keys (default: one freshly generated Ed25519 key).
+    pub fn keys(mut self, keys: KeyRing) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// Start with this fault plan.
+    pub fn fault_plan(mut self, plan: FaultPlan<ServerAction>) -> Self {
+        self.plan = plan;
+        self
+    }
+
+    /// TLS client configuration for an `amqps://` broker (see
+    /// `msg_signer::tls::client_config`).
+    pub fn tls(mut self, cfg: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(cfg);
+        self
+    }
+
+    /// Link credit of the request receiver (default 500).
+    pub fn credit(mut self, credit: u32) -> Self {
+        self.credit = credit.max(1);
+        self
+    }
+
+    /// Connect, attach both links, and start serving. The request receiver is attached (the
+    /// broker has answered the attach) when this returns, so requests sent afterwards to a
+    /// `topic://` address reach it.
+    pub async fn start(self) -> Result<SigningServerHandle, ServerError> {
+        let url = BrokerUrl::parse(&self.url).map_err(|reason| ServerError::BrokerUrl {
+            url: self.url.clone(),
+            reason,
+        })?;
+        let keys = Arc::new(match self.keys {
+            Some(k) => k,
+            None => KeyRing::generate()?,
+        });
+        let core = Core::new(self.config.clone(), keys.clone(), &self.plan)?;
+        let err = |reason: String| ServerError::Connect {
+            url: self.url.clone(),
+            reason,
+        };
+        let tcp = TcpStream::connect((url.host.as_str(), url.port))
+            .await
+            .map_err(|e| err(format!("TCP connect: {e}")))?;
+        tcp.set_nodelay(true)
+            .map_err(|e| err(format!("TCP_NODELAY: {e}")))?;
+        let container = format!("sigharness-mock-signing-server-{}", uuid::Uuid::new_v4());
+        let builder = Connection::builder()
+            .container_id(container.clone())
+            .hostname(url.host.as_str())
+            .scheme("amqp");
+        let mut connection = match url.scheme {
+            Scheme::Amqp => builder
+                .open_with_stream(tcp)
+                .await
+                .map_err(|e| err(format!("AMQP open: {e}")))?,
+            Scheme::Amqps => {
+                let cfg = self.tls.clone().ok_or_else(|| {
+                    err("amqps:// needs a TLS configuration (CA and client certificate)".into())
+                })?;
+                let name =
+                    msg_signer::tls::server_name(&url.host).map_err(|e| err(e.to_string()))?;
+                let stream = tokio_rustls::TlsConnector::from(cfg)
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| err(format!("TLS handshake: {e}")))?;
+                builder
+                    .open_with_stream(stream)
+                    .await
+                    .map_err(|e| err(format!("AMQP open: {e}")))?
+            }
+        };
+        let mut session = Session::begin(&mut connection)
+            .await
+            .map_err(|e| err(format!("AMQP begin: {e}")))?;
+        let receiver = Receiver::builder()
+            .name(format!("{container}-requests"))
+            .source(self.config.topic_send_to.clone())
+            .credit_mode(CreditMode::Auto(self.credit))
+            .auto_accept(false)
+            .attach(&mut session)
+            .await
+            .map_err(|e| {
+                err(format!(
+                    "attach receiver on {}: {e}",
+                    self.config.topic_send_to
+                ))
+            })?;
+        let sender = Sender::builder()
+            .name(format!("{container}-replies"))
+            .target(Target::builder().build())
+            .attach(&mut session)
+            .await
+            .map_err(|e| err(format!("attach the reply sender (null target): {e}")))?;
+
+        let shared = Arc::new(Shared {
+            core: Mutex::new(core),
+            received: Mutex::new(Vec::new()),
+            changed: Notify::new(),
+            start: Instant::now(),
+            sent: Mutex::new(SentStats::default()),
+        });
+        let (out_tx, out_rx) = mpsc::unbounded_channel::<(String, String)>();
+        let (settle_tx, settle_rx) =
+            mpsc::unbounded_channel::<DeliveryFut<Result<Outcome, fe2o3_amqp::link::SendError>>>();
+        let mut tasks = vec![tokio::spawn(settle_task(settle_rx, shared.clone()))];
+        tasks.push(tokio::spawn(sender_task(
+            sender,
+            out_rx,
+            settle_tx,
+            shared.clone(),
+        )));
+        tasks.push(tokio::spawn(receiver_task(
+            receiver,
+            out_tx,
+            shared.clone(),
+        )));
+        Ok(SigningServerHandle {
+            url: self.url,
+            shared,
+            keys,
+            config: self.config,
+            tasks,
+            conn: Some((connection, session)),
+        })
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct SentStats {
+    sent: u64,
+    accepted: u64,
+    failed: u64,
+}
+
+struct Shared {
+    core: Mutex<Core>,
+    received: Mutex<Vec<ReceivedRequest>>,
+    changed: Notify,
+    start: Instant,
+    sent: Mutex<SentStats>,
+}
+
+/// `wait_for_requests` ran out of time.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{wanted} requests not received within {waited:?}; received {received}")]
+pub struct WaitTimeout {
+    pub wanted: usize,
+    pub waited: Duration,
+    pub received: usize,
+}
+
+/// A running signing server. Dropping it stops the server and closes its connection.
+pub struct SigningServerHandle {
+    url: String,
+    shared: Arc<Shared>,
+    keys: Arc<KeyRing>,
+    config: ServerConfig,
+    tasks: Vec<JoinHandle<()>>,
+    conn: Option<(
+        fe2o3_amqp::connection::ConnectionHandle<()>,
+        fe2o3_amqp::session::SessionHandle<()>,
+    )>,
+}
+
+impl SigningServerHandle {
+    /// The broker URL this server is connected to.
+    pub fn broker_url(&self) -> &str {
+        &self.url
+    }
+
+    /// The keys it signs with.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Every request received so far, in arrival order, with what was done with it.
+    pub fn received_requests(&self) -> Vec<ReceivedRequest> {
+        self.shared
+            .received
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
+    /// Replies handed to the broker so far: (sent, accepted by the broker, failed).
+    pub fn replies_sent(&self) -> (u64, u64, u64) {
+        let s = self.shared.sent.lock().map(|s| *s).unwrap_or_default();
+        (s.sent, s.accepted, s.failed)
+    }
+
+    /// Wait (on arrivals, bounded by `timeout` of tokio time) until `n` requests were received.
+    pub async fn wait_for_requests(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Vec<ReceivedRequest>, WaitTimeout> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let notified = self.shared.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let got = self.received_requests();
+            if got.len() >= n {
+                return Ok(got);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(WaitTimeout {
+                    wanted: n,
+                    waited: timeout,
+                    received: got.len(),
+                });
+            }
+        }
+    }
+
+    /// Replace the fault plan while running (rule counters restart).
+    pub fn set_fault_plan(&self, plan: FaultPlan<ServerAction>) -> Result<(), ServerError> {
+        plan.validate("fault plan")?;
+        match self.shared.core.lock() {
+            Ok(mut c) => c.set_fault_plan(&plan),
+            Err(_) => Err(ServerError::Config("server state poisoned".into())),
+        }
+    }
+
+    /// Stop now (same as dropping the handle).
+    pub fn shutdown(self) {}
+}
+
+impl Drop for SigningServerHandle {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Some((mut conn, mut session)) = self.conn.take() {
+            // Close politely in the background when a runtime is still there; the socket is
+            // closed anyway when the connection's engine task stops.
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                        let _ = session.end().await;
+                        let _ = conn.close().await;
+                    })
+                    .await;
+                });
+            }
+        }
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn prop_text(v: &SimpleValue) -> String {
+    match v {
+        SimpleValue::String(s) => s.clone(),
+        SimpleValue::Symbol(s) => s.0.clone(),
+        SimpleValue::Bool(b) => b.to_string(),
+        SimpleValue::Ubyte(n) => n.to_string(),
+        SimpleValue::Ushort(n) => n.to_string(),
+        SimpleValue::Uint(n) => n.to_string(),
+        SimpleValue::Ulong(n) => n.to_string(),
+        SimpleValue::Byte(n) => n.to_string(),
+        SimpleValue::Short(n) => n.to_string(),
+        SimpleValue::Int(n) => n.to_string(),
+        SimpleValue::Long(n) => n.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn body_of(m: &Message<Body<Value>>) -> Result<String, String> {
+    match &m.body {
+        Body::Value(AmqpValue(Value::String(s))) => Ok(s.clone()),
+        Body::Value(AmqpValue(_)) => Err("the amqp-value is not a string".into()),
+        Body::Data(_) => Err("the body is a data section, not an amqp-value".into()),
+        Body::Sequence(_) => Err("the body is an amqp-sequence".into()),
+        Body::Empty => Err("the message has no body".into()),
+    }
+}
+
+async fn receiver_task(
+    mut receiver: Receiver,
+    out: mpsc::UnboundedSender<(String, String)>,
+    shared: Arc<Shared>,
+) {
+    let address = shared
+        .core
+        .lock()
+        .map(|c| c.config().topic_send_to.clone())
+        .unwrap_or_default();
+    loop {
+        let d = match receiver.recv::<Body<Value>>().await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!("signing server: request receiver stopped: {e}");
+                return;
+            }
+        };
+        let _ = receiver.accept(&d).await;
+        let m = d.message();
+        let mut props = BTreeMap::new();
+        if let Some(ap) = &m.application_properties {
+            for (k, v) in ap.0.iter() {
+                props.insert(k.clone(), prop_text(v));
+            }
+        }
+        let req = IncomingRequest {
+            address: address.clone(),
+            application_properties: props,
+            body: body_of(m),
+            ttl_ms: m.header.as_ref().and_then(|h| h.ttl),
+        };
+        let rec = match shared.core.lock() {
+            Ok(mut c) => c.handle_request(shared.start.elapsed(), unix_now(), req),
+            Err(_) => return,
+        };
+        for r in &rec.replies {
+            if r.after.is_zero() {
+                let _ = out.send((r.address.clone(), r.body.clone()));
+            } else {
+                let out = out.clone();
+                let (after, a, b) = (r.after, r.address.clone(), r.body.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let _ = out.send((a, b));
+                });
+            }
+        }
+        if let Ok(mut v) = shared.received.lock() {
+            v.push(rec);
+        }
+        shared.changed.notify_waiters();
+    }
+}
+
+async fn sender_task(
+    mut sender: Sender,
+    mut rx: mpsc::UnboundedReceiver<(String, String)>,
+    settle: mpsc::UnboundedSender<DeliveryFut<Result<Outcome, fe2o3_amqp::link::SendError>>>,
+    shared: Arc<Shared>,
+) {
+    while let Some((to, body)) = rx.recv().await {
+        let msg = Message::builder()
+            .header(Header {
+                durable: false,
+                ..Default::default()
+            })
+            .properties(Properties::builder().to(to).build())
+            .value(body)
+            .build();
+        match sender.send_batchable(msg).await {
+            Ok(fut) => {
+                if let Ok(mut s) = shared.sent.lock() {
+                    s.sent += 1;
+                }
+                let _ = settle.send(fut);
+            }
+            Err(e) => {
+                tracing::warn!("signing server: reply sender stopped: {e}");
+                if let Ok(mut s) = shared.sent.lock() {
+                    s.failed += 1;
+                }
+                return;
+            }
+        }
+    }
+}
+
+async fn settle_task(
+    mut rx: mpsc::UnboundedReceiver<DeliveryFut<Result<Outcome, fe2o3_amqp::link::SendError>>>,
+    shared: Arc<Shared>,
+) {
+    while let Some(fut) = rx.recv().await {
+        let ok = matches!(fut.await, Ok(Outcome::Accepted(_)));
+        if let Ok(mut s) = shared.sent.lock() {
+            if ok {
+                s.accepted += 1;
+            } else {
+                s.failed += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! The mock signing server over real loopback AMQP (embedded broker), driven by the reference
+//! client, with signatures checked by GnuPG.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use fe2o3_amqp::types::messaging::{AmqpValue, Body, Message, Properties, Target};
+use fe2o3_amqp::types::primitives::Value;
+use fe2o3_amqp::{Connection, Receiver, Sender, Session};
+use mock_signing_server::{Emit, ServerConfig, SigningServer, SigningServerHandle, fault};
+use msg_signer::client::{Operation, SignOptions, sign};
+
+const STEP: Duration = Duration::from_secs(20);
+
+fn write_config(
+    dir: &Path,
+    broker: &str,
+    key_id: &str,
+    timeout: u64,
+    retries: u32,
+    send_retries: u32,
+) -> PathBuf {
+    let p = dir.join("config.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            r#"msg_signer:
+  messaging_brokers: ["{broker}"]
+  messaging_cert_key: ""
+  messaging_ca_cert: ""
+  topic_send_to: topic://VirtualTopic.eng.robosignatory.sign
+  topic_listen_to: queue://Consumer.{{creator}}.{{task_id}}.VirtualTopic.eng.robosignatory.sign
+  environment: test
+  service: sigharness
+  timeout: {timeout}
+  retries: {retries}
+  send_retries: {send_retries}
+  message_id_key: request_id
+  key_aliases:
+    prod: "{key_id}"
+"#
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn opts() -> SignOptions {
+    SignOptions {
+        task_id: "42".into(),
+        signing_keys: vec!["prod".into()],
+        signing_key_name: Some("release".into()),
+        requester: Some("alice".into()),
+        transport: Default::default(),
+    }
+}
+
+async fn setup(
+    timeout: u64,
+    retries: u32,
+    send_retries: u32,
+) -> (
+    mock_broker::BrokerHandle,
+    SigningServerHandle,
+    tempfile::TempDir,
+    PathBuf,
+) {
+    let broker = mock_broker::Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The key id is only known after the server generated its key: write the config twice.
+    let cfg = write_config(
+        dir.path(),
+        broker.url(),
+        "0000000000000000",
+        timeout,
+        retries,
+        send_retries,
+    );
+    let server = SigningServer::builder(broker.url(), ServerConfig::load(&cfg).unwrap())
+        .start()
+        .await
+        .unwrap();
+    let key = server.keys().first().key_id().to_string();
+    let cfg = write_config(
+        dir.path(),
+        broker.url(),
+        &key,
+        timeout,
+        retries,
+        send_retries,
+    );
+    (broker, server, dir, cfg)
+}
+
+fn gpg(home: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("gpg")
+        .arg("--homedir")
+        .arg(home)
+        .args(["--batch", "--no-tty", "--status-fd", "1"])
+        .args(args)
+        .output()
+        .expect("gpg is installed")
+}
+
+#[tokio::test]
+async fn signs_containers_text_and_blobs_and_gpg_verifies_them() {
+    let (_broker, server, dir, cfg) = setup(5, 2, 1).await;
+    let container = Operation::ContainerSign {
+        digests: vec![format!("sha256:{:064x}", 7)],
+        references: vec!["registry.io/ns/repo:1".into()],
+    };
+    let blob = dir.path().join("blob.bin");
+    std::fs::write(&blob, b"\x00\x01binary blob\xff").unwrap();
+    let ops = [
+        container,
+        Operation::ClearSign {
+            inputs: vec!["hello\nworld\n".into()],
+        },
+        Operation::BlobSign {
+            files: vec![blob.clone()],
+        },
+    ];
+    let mut raws = Vec::new();
+    for op in &ops {
+        let (out, _) = tokio::time::timeout(STEP, sign(&cfg, op, &opts()))
+            .await
+            .unwrap();
+        assert!(out.is_ok(), "{out:?}");
+        let r = out.raw_values();
+        assert_eq!(r.len(), 1);
+        raws.push(B64.decode(&r[0]).unwrap());
+        let msg = &out.operation_results[0]["msg"];
+        assert_eq!(msg["signing_status"], "success");
+        assert_eq!(msg["requested_by"], "alice");
+        assert_eq!(msg["sig_keyname"], "release");
+        assert_eq!(msg["sig_key_id"], server.keys().first().short_id());
+    }
+    let seen = server.received_requests();
+    assert_eq!(seen.len(), 3);
+    assert!(seen.iter().all(|r| r.errors.is_empty()), "{seen:?}");
+    assert_eq!(
+        seen[0].reply_address.as_deref(),
+        Some("queue://Consumer.alice.42.VirtualTopic.eng.robosignatory.sign")
+    );
+
+    let home = tempfile::tempdir().unwrap();
+    let pubkey = dir.path().join("pub.asc");
+    std::fs::write(&pubkey, server.keys().first().public_armored().unwrap()).unwrap();
+    let o = gpg(home.path(), &["--import", pubkey.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Container: a signed message holding the claim.
+    let claim_sig = dir.path().join("claim.gpg");
+    std::fs::write(&claim_sig, &raws[0]).unwrap();
+    let o = gpg(home.path(), &["--decrypt", claim_sig.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let status = String::from_utf8_lossy(&o.stdout);
+    assert!(status.contains("[GNUPG:] GOODSIG"), "{status}");
+    assert!(status.contains("atomic container signature"), "{status}");
+    // Clear-signed text.
+    let clear = dir.path().join("clear.asc");
+    std::fs::write(&clear, &raws[1]).unwrap();
+    assert!(String::from_utf8_lossy(&raws[1]).contains("hello\nworld"));
+    let o = gpg(home.path(), &["--verify", clear.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("[GNUPG:] GOODSIG"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Detached blob signature.
+    let sig = dir.path().join("blob.sig");
+    std::fs::write(&sig, &raws[2]).unwrap();
+    let o = gpg(
+        home.path(),
+        &["--verify", sig.to_str().unwrap(), blob.to_str().unwrap()],
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("[GNUPG:] GOODSIG"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // And a tampered blob does not verify: the check can fail.
+    std::fs::write(&blob, b"another blob").unwrap();
+    let o = gpg(
+        home.path(),
+        &["--verify", sig.to_str().unwrap(), blob.to_str().unwrap()],
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("[GNUPG:] BADSIG"));
+}
+
+/// Send a raw request as the deployed client would (null-target sender, `to`), read the reply.
+async fn raw_exchange(url: &str, props: &[(&str, &str)], body: &str) -> serde_json::Value {
+    let addr = url.trim_start_matches("amqp://");
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut conn = Connection::builder()
+        .container_id("raw")
+        .hostname("127.0.0.1")
+        .scheme("amqp")
+        .open_with_stream(tcp)
+        .await
+        .unwrap();
+    let mut session = Session::begin(&mut conn).await.unwrap();
+    let mut rx = Receiver::attach(
+        &mut session,
+        "raw-rx",
+        "queue://Consumer.bob.7.VirtualTopic.eng.robosignatory.sign",
+    )
+    .await
+    .unwrap();
+    let mut tx = Sender::builder()
+        .name("raw-tx")
+        .target(Target::builder().build())
+        .attach(&mut session)
+        .await
+        .unwrap();
+    let mut ap = fe2o3_amqp::types::messaging::ApplicationProperties::builder();
+    for (k, v) in props {
+        ap = ap.insert(
+            k.to_string(),
+            fe2o3_amqp::types::primitives::SimpleValue::String(v.to_string()),
+        );
+    }
+    let m = Message::builder()
+        .properties(
+            Properties::builder()
+                .to("topic://VirtualTopic.eng.robosignatory.sign")
+                .build(),
+        )
+        .application_properties(ap.build())
+        .value(body.to_string())
+        .build();
+    tx.send(m).await.unwrap();
+    let d = tokio::time::timeout(STEP, rx.recv::<Body<Value>>())
+        .await
+        .unwrap()
+        .unwrap();
+    rx.accept(&d).await.unwrap();
+    let text = match d.body() {
+        Body::Value(AmqpValue(Value::String(s))) => s.clone(),
+        other => panic!("reply body {other:?}"),
+    };
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test]
+async fn invalid_requests_get_error_replies_naming_each_problem() {
+    let (broker, server, _dir, _cfg) = setup(5, 1, 1).await;
+    let props = [
+        ("service", "s"),
+        ("environment", "e"),
+        ("owner_id", "bob"),
+        ("mtype", "container_signature"),
+        ("source", "metadata"),
+        ("pub_task_id", "7"),
+    ];
+    let body = serde_json::json!({
+        "request_id": "r-1", "sig_key_id": "NOTAKEY1", "claim_file": "%%%",
+        "created": "yesterday", "requested_by": "bob", "pub_task_id": "7",
+    });
+    let env = raw_exchange(broker.url(), &props, &body.to_string()).await;
+    for k in ["i", "msg_id", "timestamp", "topic", "username", "msg"] {
+        assert!(env.get(k).is_some(), "envelope lacks {k}: {env}");
+    }
+    let msg = &env["msg"];
+    assert_eq!(msg["request_id"], "r-1");
+    assert_eq!(msg["signing_status"], "failure");
+    let errors = msg["errors"].as_array().unwrap();
+    let all = serde_json::to_string(errors).unwrap();
+    assert!(
+        all.contains("created")
+            && all.contains("unknown signing key")
+            && all.contains("claim_file"),
+        "{all}"
+    );
+    assert!(msg.get("signed_claim").is_none());
+    let rec = server.wait_for_requests(1, STEP).await.unwrap();
+    assert_eq!(rec[0].errors.len(), errors.len());
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_plan_drop_first_then_client_resends_in_virtual_time() {
+    let (_broker, server, _dir, cfg) = setup(30, 1, 2).await;
+    server
+        .set_fault_plan(
+            fault::plan_from_str("rules: [{match: {nth: 1}, action: drop, times: 1}]", "t")
+                .unwrap(),
+        )
+        .unwrap();
+    let op = Operation::ClearSign {
+        inputs: vec!["x".into()],
+    };
+    let t0 = tokio::time::Instant::now();
+    let (out, report) = tokio::time::timeout(Duration::from_secs(120), sign(&cfg, &op, &opts()))
+        .await
+        .unwrap();
+    assert!(out.is_ok(), "{out:?}");
+    assert_eq!(report.unwrap().transmissions, vec![2]);
+    assert!(
+        t0.elapsed() >= Duration::from_secs(30),
+        "one window of 30 s passed (virtual)"
+    );
+    let seen = server.received_requests();
+    assert_eq!(seen.len(), 2);
+    assert!(seen[0].fault.as_deref().unwrap().contains("drop"));
+    assert!(seen[0].replies.is_empty());
+    assert_eq!(seen[1].replies.len(), 1);
+    assert_eq!(seen[0].id, seen[1].id, "a re-send keeps its request_id");
+}
+
+#[tokio::test(start_paused = true)]
+async fn malformed_and_duplicate_faults_reach_the_client() {
+    let (_broker, server, _dir, cfg) = setup(5, 1, 1).await;
+    server
+        .set_fault_plan(
+            fault::plan_from_str(
+                "rules: [{match: {nth: 1}, action: duplicate}, {match: {nth: 2}, action: malformed_json}]",
+                "t",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    let op = Operation::ClearSign {
+        inputs: vec!["a".into(), "b".into()],
+    };
+    let (out, _) = tokio::time::timeout(Duration::from_secs(60), sign(&cfg, &op, &opts()))
+        .await
+        .unwrap();
+    assert!(
+        !out.is_ok(),
+        "a malformed reply must not be a success: {out:?}"
+    );
+    assert_eq!(out.raw_values().len(), 1, "partial result kept");
+    let seen = server.received_requests();
+    assert_eq!(seen[0].replies.len(), 2);
+    assert_eq!(seen[1].replies[0].kind, Emit::MalformedJson);
+}
