@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 use sigharness_report::exit_code;
 
 use crate::conformance::RunRequest;
+use crate::runner::SuiteOptions;
 
 #[derive(Parser, Debug)]
 #[command(
