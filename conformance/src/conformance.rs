@@ -1,9 +1,10 @@
 //! `sigharness conformance`: select suites and cases, run them, report, pick the exit code.
 
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use sigharness_report::{Report, SCHEMA_VERSION, Summary, Tool, exit_code};
+use sigharness_report::{CaseMeta, Report, SCHEMA_VERSION, Summary, Tool, exit_code};
 
 use crate::runner::report::{Collector, terminal_summary, write_report_dir};
 use crate::runner::{Events, Selection, SetupError, Suite, SuiteOptions};
@@ -63,12 +64,8 @@ pub async fn execute(
         listing.push((s.name(), selected));
     }
     if req.list {
-        for (suite, cases) in &listing {
-            println!("# {suite}: {} cases", cases.len());
-            for c in cases {
-                println!("{:<72} {:<6} {}", c.id, c.level.to_string(), c.spec);
-            }
-        }
+        quiet_on_broken_pipe(write_listing(&mut io::stdout().lock(), &listing))
+            .map_err(|e| SetupError::new(format!("cannot write the listing: {e}")))?;
         return Ok(None);
     }
     if total == 0 {
@@ -124,15 +121,41 @@ pub async fn execute(
     Ok(Some(report))
 }
 
+/// Write `--list` output: one header line per suite, one line per case.
+fn write_listing(out: &mut impl Write, listing: &[(&str, Vec<CaseMeta>)]) -> io::Result<()> {
+    for (suite, cases) in listing {
+        writeln!(out, "# {suite}: {} cases", cases.len())?;
+        for c in cases {
+            writeln!(out, "{:<72} {:<6} {}", c.id, c.level.to_string(), c.spec)?;
+        }
+    }
+    out.flush()
+}
+
+/// A closed pipe (`sigharness conformance --list | head`) means the reader has seen enough:
+/// stop writing quietly instead of panicking as `println!` does.
+fn quiet_on_broken_pipe(r: io::Result<()>) -> io::Result<()> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// The whole command: run, print the summary, return the exit code.
 pub async fn main(suites: Vec<Box<dyn Suite>>, req: RunRequest) -> i32 {
     match execute(suites, &req).await {
         Ok(None) => exit_code::ALL_MUST_PASSED,
         Ok(Some(report)) => {
             if !req.quiet {
-                print!("{}", terminal_summary(&report));
-                if let Some(dir) = &req.report_dir {
-                    println!("reports written to {}", dir.display());
+                let mut out = io::stdout().lock();
+                let written = write!(out, "{}", terminal_summary(&report))
+                    .and_then(|()| match &req.report_dir {
+                        Some(dir) => writeln!(out, "reports written to {}", dir.display()),
+                        None => Ok(()),
+                    })
+                    .and_then(|()| out.flush());
+                if let Err(e) = quiet_on_broken_pipe(written) {
+                    eprintln!("sigharness: cannot write the summary: {e}");
                 }
             }
             report.exit_code()
@@ -141,5 +164,70 @@ pub async fn main(suites: Vec<Box<dyn Suite>>, req: RunRequest) -> i32 {
             eprintln!("sigharness: cannot run: {e}");
             exit_code::COULD_NOT_RUN
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Accepts `room` bytes, then fails every write with `kind`, as a closed pipe does.
+    struct Closing {
+        room: usize,
+        kind: io::ErrorKind,
+        written: Vec<u8>,
+    }
+
+    impl Write for Closing {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::Error::from(self.kind));
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            self.written.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn listing() -> Vec<(&'static str, Vec<CaseMeta>)> {
+        let cases = crate::suites::http_sig::HttpSigSuite
+            .cases(&SuiteOptions::default())
+            .expect("http-sig cases");
+        vec![("http-sig", cases)]
+    }
+
+    #[test]
+    fn listing_stops_quietly_on_a_broken_pipe() {
+        let mut w = Closing {
+            room: 100,
+            kind: io::ErrorKind::BrokenPipe,
+            written: Vec::new(),
+        };
+        let r = write_listing(&mut w, &listing());
+        assert_eq!(
+            r.as_ref().map_err(io::Error::kind),
+            Err(io::ErrorKind::BrokenPipe)
+        );
+        assert!(quiet_on_broken_pipe(r).is_ok());
+        assert_eq!(w.written.len(), 100);
+        assert!(w.written.starts_with(b"# http-sig: "));
+    }
+
+    #[test]
+    fn other_write_errors_are_reported() {
+        let mut w = Closing {
+            room: 10,
+            kind: io::ErrorKind::PermissionDenied,
+            written: Vec::new(),
+        };
+        let r = quiet_on_broken_pipe(write_listing(&mut w, &listing()));
+        assert_eq!(
+            r.map_err(|e| e.kind()),
+            Err(io::ErrorKind::PermissionDenied)
+        );
     }
 }

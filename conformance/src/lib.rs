@@ -8,5 +8,6 @@
 
 pub mod cli;
 pub mod conformance;
+pub mod http_sig_live;
 pub mod runner;
 pub mod suites;

@@ -1,8 +1,11 @@
 //! The `sigharness` command line. One module per command family; each exposes an `Args` type
 //! (clap) and a `run` function returning the process exit code.
 
+pub mod http_sig;
 pub mod mq_hub;
+pub mod msg_signer;
 pub mod serve;
+pub mod serve_http_sig;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,11 +16,7 @@ use clap::{Parser, Subcommand};
 use sigharness_report::exit_code;
 
 use crate::conformance::RunRequest;
-
-pub mod serve;
 use crate::runner::SuiteOptions;
-
-pub mod http_sig;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -31,11 +30,13 @@ pub struct Cli {
 }
 
 // Parsed once per process: the size difference between variants does not matter.
-#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process; boxing buys nothing
 pub enum Command {
     /// Run conformance suites against a target (default: every suite, embedded reference targets).
     Conformance(ConformanceArgs),
+    /// The reference messaging-signer client (container-sign, clear-sign, blob-sign).
+    MsgSigner(msg_signer::Args),
     /// RFC 9421 HTTP Message Signatures: sign, verify, print signature bases.
     HttpSig(http_sig::Args),
     /// Run a mock (broker, ...) on its own until Ctrl-C.
@@ -155,7 +156,7 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-fn code(c: i32) -> ExitCode {
+pub(crate) fn code(c: i32) -> ExitCode {
     ExitCode::from(c.clamp(0, 255) as u8)
 }
 
@@ -179,6 +180,7 @@ pub fn main() -> ExitCode {
             };
             code(rt.block_on(crate::conformance::main(crate::suites::all(), req)))
         }
+        Command::MsgSigner(args) => code(rt.block_on(msg_signer::run(args))),
         Command::HttpSig(args) => code(http_sig::run(args)),
         Command::Serve(cmd) => serve::run(&rt, cmd),
         Command::MqHub(args) => code(rt.block_on(mq_hub::run(args))),

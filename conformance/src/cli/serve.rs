@@ -15,6 +15,10 @@ use super::code;
 pub enum ServeCommand {
     /// The embedded AMQP 1.0 broker (topics, queues, TLS, SASL, fault plans) until Ctrl-C.
     Broker(BrokerArgs),
+    /// Upstream for a signer under test (e.g. a gateway): judges every signed request it receives.
+    HttpSigUpstream(super::serve_http_sig::UpstreamArgs),
+    /// Our RFC 9421 verifier as an HTTP service: 200 accept, 401 reject.
+    HttpSigVerifier(super::serve_http_sig::VerifierArgs),
     /// The MQ Hub (RFC-130) reference server.
     MqHub(MqHubServeArgs),
 }
@@ -46,6 +50,9 @@ pub struct BrokerArgs {
     /// Fault plan (YAML or JSON) applied from the start.
     #[arg(long, value_name = "FILE")]
     pub fault_plan: Option<PathBuf>,
+    /// On stop, write the traffic journal here as JSON lines (one entry per line).
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
 }
 
 /// Parse and check a listen address: only loopback addresses are allowed in this project.
@@ -64,6 +71,12 @@ pub fn loopback_addr(s: &str) -> Result<SocketAddr, String> {
 pub fn run(rt: &tokio::runtime::Runtime, cmd: ServeCommand) -> ExitCode {
     match cmd {
         ServeCommand::Broker(args) => rt.block_on(serve_broker(args)),
+        ServeCommand::HttpSigUpstream(args) => {
+            rt.block_on(super::serve_http_sig::serve_upstream(args))
+        }
+        ServeCommand::HttpSigVerifier(args) => {
+            rt.block_on(super::serve_http_sig::serve_verifier(args))
+        }
         ServeCommand::MqHub(args) => match rt.block_on(serve_mq_hub(args)) {
             Ok(()) => code(exit_code::ALL_MUST_PASSED),
             Err(e) => {
@@ -124,8 +137,26 @@ async fn serve_broker(args: BrokerArgs) -> ExitCode {
     if let Err(e) = tokio::signal::ctrl_c().await {
         return fail(format!("cannot wait for Ctrl-C: {e}"));
     }
-    let entries = broker.journal().len();
-    println!("mock broker stopped; {entries} journal entries");
+    let entries = broker.journal().snapshot();
+    println!("mock broker stopped; {} journal entries", entries.len());
+    if let Some(path) = &args.journal {
+        let mut out = String::new();
+        for e in &entries {
+            match serde_json::to_string(e) {
+                Ok(line) => {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+                Err(err) => return fail(format!("cannot encode journal entry {}: {err}", e.seq)),
+            }
+        }
+        if let Err(err) = std::fs::write(path, out) {
+            return fail(format!(
+                "cannot write the journal to {}: {err}",
+                path.display()
+            ));
+        }
+    }
     code(exit_code::ALL_MUST_PASSED)
 }
 

@@ -1,6 +1,8 @@
 //! The registry of conformance suites. A new suite is a module here plus one line in [`all`].
 
 pub mod http_sig;
+pub mod http_sig_signer;
+pub mod http_sig_verifier;
 
 use crate::runner::Suite;
 
@@ -10,6 +12,8 @@ pub mod mq_hub;
 pub fn all() -> Vec<Box<dyn Suite>> {
     vec![
         Box::new(http_sig::HttpSigSuite),
+        Box::new(http_sig_signer::HttpSigSignerSuite::default()),
+        Box::new(http_sig_verifier::HttpSigVerifierSuite),
         Box::new(mq_hub::MqHubSuite),
     ]
 }

@@ -151,7 +151,21 @@ impl ComponentId {
 
     /// Strict serialization: `"name";p1;p2="v"` (RFC 9421 §2.5 component-identifier).
     pub fn serialize(&self) -> String {
-        self.to_item().serialize()
+        let mut out = String::with_capacity(self.name.as_str().len() + 2);
+        self.write_to(&mut out);
+        out
+    }
+
+    /// Append the strict serialization to `out`, without cloning into an sfv Item.
+    pub(crate) fn write_to(&self, out: &mut String) {
+        let _ = sfv::ItemSerializer::with_buffer(out)
+            .bare_item(&self.name)
+            .parameters(&self.params);
+    }
+
+    /// Serialize as the next member of an inner list being written.
+    pub(crate) fn write_in(&self, list: &mut sfv::InnerListSerializer<'_>) {
+        let _ = list.bare_item(&self.name).parameters(&self.params);
     }
 
     /// Parse a space-separated list of identifiers as written in Signature-Input
@@ -223,8 +237,25 @@ pub enum StructuredType {
     Dictionary,
 }
 
+impl std::str::FromStr for StructuredType {
+    type Err = Error;
+
+    /// `item`, `list` or `dictionary` (the names RFC 8941 §3 uses for the top-level types).
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "item" => Ok(StructuredType::Item),
+            "list" => Ok(StructuredType::List),
+            "dictionary" => Ok(StructuredType::Dictionary),
+            other => Err(Error::InvalidConfig(format!(
+                "structured type {other:?}: expected item, list or dictionary"
+            ))),
+        }
+    }
+}
+
 /// Structured types known to this implementation (RFC 9421 §2.1.1 requires the type to be known).
-/// `example-dict` is the field used in the RFC's own examples.
+/// `example-dict` is the field used in the RFC's own examples. This is the default table of
+/// [`StructuredTypes`]; applications add their own fields with [`StructuredTypes::declare`].
 pub fn structured_type(field: &str) -> Option<StructuredType> {
     use StructuredType::*;
     Some(match field {
@@ -245,6 +276,82 @@ pub fn structured_type(field: &str) -> Option<StructuredType> {
         _ => return None,
     })
 }
+
+/// The structured types the application knows, for `;sf` and `;key` (RFC 9421 §2.1.1: "the
+/// signer and verifier MUST know the type of the field"). Fields the application declares take
+/// precedence over the built-in table ([`structured_type`]); [`StructuredTypes::default`] is the
+/// built-in table alone and allocates nothing.
+///
+/// ```
+/// use http_sig::{StructuredType, StructuredTypes};
+/// let types = StructuredTypes::default().with("x-dict", StructuredType::Dictionary);
+/// assert_eq!(types.get("X-Dict"), Some(StructuredType::Dictionary));
+/// assert_eq!(types.get("content-digest"), Some(StructuredType::Dictionary));
+/// assert_eq!(StructuredTypes::none().get("content-digest"), None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StructuredTypes {
+    declared: Vec<(String, StructuredType)>,
+    builtin: bool,
+}
+
+impl Default for StructuredTypes {
+    fn default() -> Self {
+        StructuredTypes::builtin()
+    }
+}
+
+impl StructuredTypes {
+    /// The built-in table only (the default).
+    pub const fn builtin() -> Self {
+        StructuredTypes {
+            declared: Vec::new(),
+            builtin: true,
+        }
+    }
+
+    /// No field has a known type until declared.
+    pub const fn none() -> Self {
+        StructuredTypes {
+            declared: Vec::new(),
+            builtin: false,
+        }
+    }
+
+    /// Declare (or re-declare) the type of `field` (case-insensitive).
+    pub fn declare(&mut self, field: &str, ty: StructuredType) -> &mut Self {
+        let field = field.to_ascii_lowercase();
+        match self.declared.iter_mut().find(|(f, _)| *f == field) {
+            Some(e) => e.1 = ty,
+            None => self.declared.push((field, ty)),
+        }
+        self
+    }
+
+    /// Builder form of [`StructuredTypes::declare`].
+    pub fn with(mut self, field: &str, ty: StructuredType) -> Self {
+        self.declare(field, ty);
+        self
+    }
+
+    /// The type of `field`: declared first, then the built-in table (if enabled).
+    pub fn get(&self, field: &str) -> Option<StructuredType> {
+        self.declared
+            .iter()
+            .find(|(f, _)| f.eq_ignore_ascii_case(field))
+            .map(|(_, t)| *t)
+            .or_else(|| {
+                if self.builtin {
+                    structured_type(field)
+                } else {
+                    None
+                }
+            })
+    }
+}
+
+/// The shared default for the functions without a `types` argument.
+pub(crate) static BUILTIN_TYPES: StructuredTypes = StructuredTypes::builtin();
 
 /// Replace obs-fold (optional whitespace, CRLF or LF, whitespace) by a single space
 /// (RFC 9421 §2.1 step 3, RFC 9112 §5.2).
@@ -273,19 +380,43 @@ pub fn unfold(v: &str) -> String {
 
 /// Canonical value of one field line: trimmed, obs-fold replaced (RFC 9421 §2.1 steps 2-3).
 fn canonical_line(v: &str) -> String {
-    unfold(v).trim_matches([' ', '\t']).to_string()
+    let mut out = String::with_capacity(v.len());
+    push_canonical_line(&mut out, v);
+    out
+}
+
+/// Append the canonical value of one field line to `out` (no allocation for a line without
+/// obs-fold, the common case).
+fn push_canonical_line(out: &mut String, v: &str) {
+    if v.contains('\n') {
+        out.push_str(unfold(v).trim_matches([' ', '\t']));
+    } else {
+        out.push_str(v.trim_matches([' ', '\t']));
+    }
 }
 
 const KNOWN_FIELD_PARAMS: &[&str] = &["sf", "key", "bs", "req", "tr"];
 
 /// Compute the component value of `id` for `msg` (the target message). `related` is the request
-/// that triggered `msg` when `msg` is a response (for `;req`, RFC 9421 §2.4).
+/// that triggered `msg` when `msg` is a response (for `;req`, RFC 9421 §2.4). Structured types
+/// for `;sf` come from the built-in table; see [`component_value_with`].
 pub fn component_value(
     msg: &HttpMessage,
     related: Option<&HttpMessage>,
     id: &ComponentId,
 ) -> Result<String> {
-    let cid = id.serialize();
+    component_value_with(msg, related, id, &BUILTIN_TYPES)
+}
+
+/// [`component_value`] with the structured types the application knows (RFC 9421 §2.1.1).
+pub fn component_value_with(
+    msg: &HttpMessage,
+    related: Option<&HttpMessage>,
+    id: &ComponentId,
+    types: &StructuredTypes,
+) -> Result<String> {
+    // The serialized identifier is only needed for error messages.
+    let cid = || id.serialize();
     // RFC 9421 §2.5 step 2.4: parameters must be understood and of the right type.
     for (k, v) in id.params() {
         let k = k.as_str();
@@ -296,7 +427,7 @@ pub fn component_value(
         };
         if !allowed {
             return Err(Error::UnknownComponentParameter {
-                component: cid.clone(),
+                component: cid(),
                 parameter: k.to_string(),
             });
         }
@@ -311,7 +442,7 @@ pub fn component_value(
                 "must be the boolean flag ?1"
             };
             return Err(Error::InvalidComponentParameter {
-                component: cid.clone(),
+                component: cid(),
                 parameter: k.to_string(),
                 reason: reason.into(),
             });
@@ -322,7 +453,7 @@ pub fn component_value(
         for other in ["sf", "key"] {
             if id.params().contains_key(other) {
                 return Err(Error::IncompatibleParameters {
-                    component: cid,
+                    component: cid(),
                     a: "bs".into(),
                     b: other.into(),
                 });
@@ -333,53 +464,57 @@ pub fn component_value(
     // selects the related request.
     let ctx = if id.req() {
         if msg.is_request() {
-            return Err(Error::ReqOnRequest(cid));
+            return Err(Error::ReqOnRequest(cid()));
         }
-        related.ok_or_else(|| Error::MissingRelatedRequest(cid.clone()))?
+        related.ok_or_else(|| Error::MissingRelatedRequest(cid()))?
     } else {
         msg
     };
     if id.is_derived() {
         derived_value(ctx, id)
     } else {
-        field_value(ctx, id)
+        field_value(ctx, id, types)
     }
 }
 
-fn field_value(msg: &HttpMessage, id: &ComponentId) -> Result<String> {
-    let cid = id.serialize();
+fn field_value(msg: &HttpMessage, id: &ComponentId, types: &StructuredTypes) -> Result<String> {
+    let cid = || id.serialize();
     // RFC 9421 §2.1.5: trailers are taken from the trailer section, which we do not model.
     if id.params().contains_key("tr") {
         return Err(Error::Unsupported(format!(
-            "{cid}: trailer fields (;tr, RFC 9421 §2.1.5) are not supported by this implementation"
+            "{}: trailer fields (;tr, RFC 9421 §2.1.5) are not supported by this implementation",
+            cid()
         )));
     }
-    let lines: Vec<&str> = msg.header_values(id.name()).collect();
+    let mut lines = msg.header_values(id.name()).peekable();
     // RFC 9421 §2.5: a field that cannot be found in the message is an error.
-    if lines.is_empty() {
-        return Err(Error::MissingComponent(cid));
+    if lines.peek().is_none() {
+        return Err(Error::MissingComponent(cid()));
     }
     // RFC 9421 §2.1.3: `bs` wraps each line as a Byte Sequence, then a strict List serialization.
     if id.params().contains_key("bs") {
         let list: sfv::List = lines
-            .iter()
             .map(|l| {
                 ListEntry::from(Item::new(BareItem::ByteSequence(
                     canonical_line(l).into_bytes(),
                 )))
             })
             .collect();
-        return list.serialize().ok_or(Error::MissingComponent(cid));
+        return list
+            .serialize()
+            .ok_or_else(|| Error::MissingComponent(cid()));
     }
     // RFC 9421 §2.1: lines combined with ", " after trimming and unfolding.
-    let combined = lines
-        .iter()
-        .map(|l| canonical_line(l))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut combined = String::new();
+    for (i, l) in lines.enumerate() {
+        if i > 0 {
+            combined.push_str(", ");
+        }
+        push_canonical_line(&mut combined, l);
+    }
     if let Some(key) = id.string_param("key") {
         // RFC 9421 §2.1.2: the member value of a Dictionary, strictly serialized.
-        if let Some(t) = structured_type(id.name())
+        if let Some(t) = types.get(id.name())
             && t != StructuredType::Dictionary
         {
             return Err(Error::StructuredField {
@@ -395,7 +530,7 @@ fn field_value(msg: &HttpMessage, id: &ComponentId) -> Result<String> {
                     reason: format!("value is not a valid Dictionary: {e}"),
                 })?;
         let member = dict.get(key).ok_or_else(|| {
-            Error::MissingComponent(format!("{cid} (dictionary key {key:?} absent)"))
+            Error::MissingComponent(format!("{} (dictionary key {key:?} absent)", cid()))
         })?;
         return Ok(match member {
             ListEntry::Item(item) => item.serialize(),
@@ -404,7 +539,7 @@ fn field_value(msg: &HttpMessage, id: &ComponentId) -> Result<String> {
     }
     if id.params().contains_key("sf") {
         // RFC 9421 §2.1.1: strict re-serialization; the type must be known.
-        let t = structured_type(id.name()).ok_or_else(|| Error::StructuredField {
+        let t = types.get(id.name()).ok_or_else(|| Error::StructuredField {
             field: id.name().to_string(),
             reason: "`sf` used but the structured type of this field is not known".into(),
         })?;
@@ -429,7 +564,7 @@ fn field_value(msg: &HttpMessage, id: &ComponentId) -> Result<String> {
                 .serialize(),
         };
         // An empty List/Dictionary serializes to nothing: the field is then effectively absent.
-        return out.ok_or(Error::MissingComponent(cid));
+        return out.ok_or_else(|| Error::MissingComponent(cid()));
     }
     Ok(combined)
 }
@@ -475,28 +610,39 @@ pub fn normalize_authority(authority: &str, scheme: &str) -> String {
     }
 }
 
-/// (path, query-without-?) of a request target.
-fn path_and_query(r: &RequestLine) -> (String, Option<String>) {
+/// (path, query-without-?) of a request target, borrowed from it.
+///
+/// RFC 9421 §2.2.6/§2.2.7/§2.2.8 define `@path`, `@query` and `@query-param` on the path and query
+/// of the target URI; an asterisk-form (`OPTIONS *`) or authority-form (`CONNECT host:port`)
+/// request-target has neither (RFC 9112 §3.2.3, §3.2.4), so these components do not apply to
+/// such a request and are an error rather than a made-up `/` or `?`.
+fn path_and_query<'a>(r: &'a RequestLine, id: &ComponentId) -> Result<(&'a str, Option<&'a str>)> {
     let rest: &str = if let Some((_, _, rest)) = split_absolute(&r.target) {
         rest
     } else if r.target.starts_with('/') {
         &r.target
     } else {
-        // asterisk-form and authority-form have no path or query.
-        ""
+        let form = if r.target == "*" {
+            "asterisk-form"
+        } else {
+            "authority-form"
+        };
+        return Err(Error::ComponentNotApplicable {
+            component: id.serialize(),
+            reason: format!(
+                "the {form} request-target {:?} has no path or query",
+                r.target
+            ),
+        });
     };
     let rest = rest.split('#').next().unwrap_or("");
     let (path, query) = match rest.split_once('?') {
-        Some((p, q)) => (p, Some(q.to_string())),
+        Some((p, q)) => (p, Some(q)),
         None => (rest, None),
     };
     // RFC 9421 §2.2.6: an empty path is normalized to "/".
-    let path = if path.is_empty() {
-        "/".to_string()
-    } else {
-        path.to_string()
-    };
-    (path, query)
+    let path = if path.is_empty() { "/" } else { path };
+    Ok((path, query))
 }
 
 fn derived_value(msg: &HttpMessage, id: &ComponentId) -> Result<String> {
@@ -545,11 +691,13 @@ fn derived_value(msg: &HttpMessage, id: &ComponentId) -> Result<String> {
             }
         }
         // RFC 9421 §2.2.6: absolute path, not decoded, empty -> "/".
-        "@path" => path_and_query(request_of(msg, id)?).0,
+        "@path" => path_and_query(request_of(msg, id)?, id)?.0.to_string(),
         // RFC 9421 §2.2.7: "?" + query, or "?" alone when there is none.
         "@query" => format!(
             "?{}",
-            path_and_query(request_of(msg, id)?).1.unwrap_or_default()
+            path_and_query(request_of(msg, id)?, id)?
+                .1
+                .unwrap_or_default()
         ),
         // RFC 9421 §2.2.8
         "@query-param" => {
@@ -557,12 +705,15 @@ fn derived_value(msg: &HttpMessage, id: &ComponentId) -> Result<String> {
             let wanted = id
                 .string_param("name")
                 .ok_or(Error::QueryParamNameMissing)?;
-            let wanted_enc = form_encode(&form_decode(wanted));
-            let query = path_and_query(r).1.unwrap_or_default();
+            // RFC 9421 §2.2.8: "The REQUIRED `name` parameter of each component identifier
+            // contains the encoded `nameString`": the parameter is compared as given against each
+            // name after decoding and re-encoding (so `name="a b"` never matches: the encoded
+            // form of that name is `a%20b`).
+            let query = path_and_query(r, id)?.1.unwrap_or_default();
             let mut found: Vec<String> = Vec::new();
             for pair in query.split('&').filter(|p| !p.is_empty()) {
                 let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
-                if form_encode(&form_decode(n)) == wanted_enc {
+                if form_encode(&form_decode(n)) == wanted {
                     found.push(form_encode(&form_decode(v)));
                 }
             }

@@ -36,6 +36,12 @@ pub enum Error {
     /// An unknown derived component name (starts with `@`).
     #[error("unknown derived component {0} (RFC 9421 §2.2)")]
     UnknownDerivedComponent(String),
+    /// A derived component that the message's form does not have (`@path`, `@query`,
+    /// `@query-param` of an asterisk-form `OPTIONS *` or authority-form `CONNECT` request).
+    #[error(
+        "derived component {component} does not apply to this message: {reason} (RFC 9421 §2.2)"
+    )]
+    ComponentNotApplicable { component: String, reason: String },
     /// A component parameter that is unknown or does not apply to this component.
     #[error(
         "component {component}: parameter `{parameter}` is unknown or does not apply here (RFC 9421 §2.5)"
@@ -217,6 +223,7 @@ impl Error {
             MissingComponent(_) => "missing_component",
             DuplicateComponent(_) => "duplicate_component",
             UnknownDerivedComponent(_) => "unknown_derived_component",
+            ComponentNotApplicable { .. } => "component_not_applicable",
             UnknownComponentParameter { .. } => "unknown_component_parameter",
             InvalidComponentParameter { .. } => "invalid_component_parameter",
             IncompatibleParameters { .. } => "incompatible_parameters",

@@ -42,10 +42,50 @@ enum Material {
     },
 }
 
+/// aws-lc-rs key objects prepared once when the key is loaded, so that signing and verifying do
+/// not parse or set up key material per call: the HMAC key schedule, and the public key parsed
+/// for verification (for RSA, once per padding). `None` when the public key does not parse
+/// (verification then fails as a signature mismatch, as before).
+struct Prepared {
+    hmac: Option<hmac::Key>,
+    public: Option<sig::ParsedPublicKey>,
+    public_v15: Option<sig::ParsedPublicKey>,
+}
+
+impl Prepared {
+    fn of(material: &Material) -> Self {
+        let parsed = |a: &'static dyn sig::VerificationAlgorithm, bytes: &[u8]| {
+            sig::ParsedPublicKey::new(a, bytes).ok()
+        };
+        let mut p = Prepared {
+            hmac: None,
+            public: None,
+            public_v15: None,
+        };
+        match material {
+            Material::Hmac(s) => p.hmac = Some(hmac::Key::new(hmac::HMAC_SHA256, s)),
+            Material::Ed25519 { public, .. } => p.public = parsed(&sig::ED25519, public),
+            Material::Ec { curve, public, .. } => {
+                p.public = parsed(ec_verifying(*curve), public);
+            }
+            Material::Rsa {
+                public, pss_only, ..
+            } => {
+                p.public = parsed(&sig::RSA_PSS_2048_8192_SHA512, public);
+                if !*pss_only {
+                    p.public_v15 = parsed(&sig::RSA_PKCS1_2048_8192_SHA256, public);
+                }
+            }
+        }
+        p
+    }
+}
+
 /// Key material for signing or verifying. Cheap to clone. `Debug` never prints secrets.
 #[derive(Clone)]
 pub struct Key {
     material: Arc<Material>,
+    prepared: Arc<Prepared>,
     jwk_alg: Option<Algorithm>,
     kid: Option<String>,
 }
@@ -68,6 +108,13 @@ fn ec_signing(curve: Curve) -> &'static sig::EcdsaSigningAlgorithm {
     match curve {
         Curve::P256 => &sig::ECDSA_P256_SHA256_FIXED_SIGNING,
         Curve::P384 => &sig::ECDSA_P384_SHA384_FIXED_SIGNING,
+    }
+}
+
+fn ec_verifying(curve: Curve) -> &'static sig::EcdsaVerificationAlgorithm {
+    match curve {
+        Curve::P256 => &sig::ECDSA_P256_SHA256_FIXED,
+        Curve::P384 => &sig::ECDSA_P384_SHA384_FIXED,
     }
 }
 
@@ -94,6 +141,7 @@ fn b64url(field: &str, v: &serde_json::Value) -> Result<Vec<u8>> {
 impl Key {
     fn new(material: Material) -> Self {
         Key {
+            prepared: Arc::new(Prepared::of(&material)),
             material: Arc::new(material),
             jwk_alg: None,
             kid: None,
@@ -549,9 +597,13 @@ impl Key {
         let fail = |e: aws_lc_rs::error::Unspecified| Error::SigningFailed(format!("{alg}: {e}"));
         match &*self.material {
             // RFC 9421 §3.3.3: HMAC-SHA256 with the shared secret.
-            Material::Hmac(s) => Ok(hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, s), msg)
-                .as_ref()
-                .to_vec()),
+            Material::Hmac(s) => {
+                let sig = match &self.prepared.hmac {
+                    Some(k) => hmac::sign(k, msg),
+                    None => hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, s), msg),
+                };
+                Ok(sig.as_ref().to_vec())
+            }
             // RFC 9421 §3.3.6: Ed25519 (RFC 8032, deterministic).
             Material::Ed25519 { pair: Some(p), .. } => Ok(p.sign(msg).as_ref().to_vec()),
             // RFC 9421 §3.3.4/§3.3.5: raw r||s, never DER.
@@ -586,32 +638,20 @@ impl Key {
                 got: signature.len(),
             });
         }
-        let ok = match &*self.material {
+        // The public key was parsed when the key was loaded (`Prepared`).
+        let prepared = match alg {
+            Algorithm::RsaV15Sha256 => self.prepared.public_v15.as_ref(),
+            _ => self.prepared.public.as_ref(),
+        };
+        let ok = match (&*self.material, prepared) {
             // Constant-time comparison inside aws-lc-rs (RFC 9421 §3.3.3).
-            Material::Hmac(s) => {
-                hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, s), msg, signature).is_ok()
-            }
-            Material::Ed25519 { public, .. } => sig::UnparsedPublicKey::new(&sig::ED25519, public)
-                .verify(msg, signature)
-                .is_ok(),
-            Material::Ec { curve, public, .. } => {
-                let a: &sig::EcdsaVerificationAlgorithm = match curve {
-                    Curve::P256 => &sig::ECDSA_P256_SHA256_FIXED,
-                    Curve::P384 => &sig::ECDSA_P384_SHA384_FIXED,
-                };
-                sig::UnparsedPublicKey::new(a, public)
-                    .verify(msg, signature)
-                    .is_ok()
-            }
-            Material::Rsa { public, .. } => {
-                let a: &sig::RsaParameters = match alg {
-                    Algorithm::RsaPssSha512 => &sig::RSA_PSS_2048_8192_SHA512,
-                    _ => &sig::RSA_PKCS1_2048_8192_SHA256,
-                };
-                sig::UnparsedPublicKey::new(a, public)
-                    .verify(msg, signature)
-                    .is_ok()
-            }
+            (Material::Hmac(s), _) => match &self.prepared.hmac {
+                Some(k) => hmac::verify(k, msg, signature).is_ok(),
+                None => hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, s), msg, signature).is_ok(),
+            },
+            (_, Some(p)) => p.verify_sig(msg, signature).is_ok(),
+            // A public key that did not parse verifies nothing.
+            (_, None) => false,
         };
         Ok(ok)
     }

@@ -14,9 +14,12 @@
 //!   (default `https`); authority from the absolute target or `Host`.
 //! - [`ComponentId`] (`components.rs`): a component identifier (sfv Item: name + ordered params);
 //!   [`ComponentId::parse_list`] reads `"@method" content-type "@query-param";name="Pet"`.
-//!   [`component_value`] computes one component's value.
+//!   [`component_value`] computes one component's value; [`component_value_with`] takes the
+//!   [`StructuredTypes`] the application declares for `;sf` / `;key` (default: the built-in
+//!   table, [`structured_type`]).
 //! - [`SignatureParams`] (`params.rs`): ordered components + ordered parameters (unknown ones kept),
-//!   typed accessors `created/expires/nonce/alg/keyid/tag`. [`signature_base`] builds the base.
+//!   typed accessors `created/expires/nonce/alg/keyid/tag`. [`signature_base`] builds the base
+//!   ([`signature_base_with`]: with declared structured types).
 //!   [`parse_signature_input`], [`parse_signature_field`], [`signatures`], [`find_signature`],
 //!   [`add_signature`] handle the two fields (a new label is appended; a collision is an error
 //!   unless [`OnCollision::Replace`]).
@@ -26,7 +29,7 @@
 //!   [`Key::default_keyid`] = base64(sha256(public key bytes)) as the Grafbase gateway does
 //!   (Ed25519: raw 32 bytes; EC: uncompressed SEC1 point; RSA: PKCS#1 RSAPublicKey DER; HMAC: the
 //!   secret itself, of which only the hash is published).
-//! - [`Signer`] (`sign.rs`), [`Verifier`] + [`VerificationPolicy`] + [`NonceStore`] /
+//! - [`Signer`] (`sign.rs`), [`Verifier`] (both take `with_structured_types`) + [`VerificationPolicy`] + [`NonceStore`] /
 //!   [`InMemoryNonceStore`] (`verify.rs`).
 //! - [`SigningProfile`] (`profile.rs`): Grafbase-style configuration (TOML/YAML) and
 //!   [`SigningProfile::sign`].
@@ -37,7 +40,7 @@
 //! | RFC 9421 | rule | file :: function |
 //! |---|---|---|
 //! | §2.1 | lowercase names, combine with ", ", trim, obs-fold | `components.rs` :: `field_value`, `unfold` |
-//! | §2.1.1 | `;sf` strict re-serialization (known types only) | `components.rs` :: `field_value`, `structured_type` |
+//! | §2.1.1 | `;sf` strict re-serialization (known types only: built-in table + application-declared [`StructuredTypes`]) | `components.rs` :: `field_value`, `StructuredTypes` |
 //! | §2.1.2 | `;key` dictionary member | `components.rs` :: `field_value` |
 //! | §2.1.3 | `;bs` byte-sequence wrapping per line | `components.rs` :: `field_value` |
 //! | §2.1.5 | `;tr` -> `Error::Unsupported` | `components.rs` :: `field_value` |
@@ -78,18 +81,18 @@ mod verify;
 
 pub use alg::Algorithm;
 pub use components::{
-    ComponentId, DERIVED_COMPONENTS, StructuredType, component_value, form_decode, form_encode,
-    normalize_authority, structured_type, unfold,
+    ComponentId, DERIVED_COMPONENTS, StructuredType, StructuredTypes, component_value,
+    component_value_with, form_decode, form_encode, normalize_authority, structured_type, unfold,
 };
 pub use error::{Error, Result};
 pub use key::{Curve, Key};
 pub use message::{HttpMessage, MessageKind, ParseOptions, RequestLine};
 pub use params::{
     OnCollision, SignatureEntry, SignatureParams, add_signature, find_signature,
-    parse_signature_field, parse_signature_input, signature_base, signatures,
+    parse_signature_field, parse_signature_input, signature_base, signature_base_with, signatures,
 };
 pub use profile::{
-    DerivedComponent, HeaderSelection, KeyConfig, SignatureParameter, SigningProfile,
+    DerivedComponent, HeaderSelection, KeyConfig, ProfileConfig, SignatureParameter, SigningProfile,
 };
 pub use sfv;
 pub use sign::Signer;

@@ -4,7 +4,7 @@
 use base64::Engine as _;
 use sfv::{BareItem, FieldType, InnerList, Item, ListEntry, Parameters, Parser};
 
-use crate::components::{ComponentId, component_value, serialize_inner_list};
+use crate::components::{BUILTIN_TYPES, ComponentId, StructuredTypes, component_value_with};
 use crate::error::{Error, Result};
 use crate::message::HttpMessage;
 
@@ -196,18 +196,45 @@ impl SignatureParams {
 
     /// The `@signature-params` value: the strict inner-list serialization (RFC 9421 §2.3).
     pub fn serialize(&self) -> String {
-        serialize_inner_list(&self.to_inner_list())
+        let mut out = String::with_capacity(32 * (self.components.len() + 2));
+        self.write_to(&mut out);
+        out
+    }
+
+    /// Append the strict serialization (an Inner List with parameters) to `out`.
+    pub(crate) fn write_to(&self, out: &mut String) {
+        let mut list = sfv::ListSerializer::with_buffer(out);
+        self.write_in(list.inner_list());
+    }
+
+    /// Write the components and parameters into an opened inner list.
+    fn write_in(&self, mut il: sfv::InnerListSerializer<'_>) {
+        for c in &self.components {
+            c.write_in(&mut il);
+        }
+        let _ = il.finish().parameters(&self.params);
     }
 }
 
 /// Create the signature base (RFC 9421 §2.5) for `msg` with `params`. `related_request` is the
-/// request that triggered `msg` when `msg` is a response and components use `;req`.
+/// request that triggered `msg` when `msg` is a response and components use `;req`. Structured
+/// types for `;sf` come from the built-in table; see [`signature_base_with`].
 pub fn signature_base(
     msg: &HttpMessage,
     related_request: Option<&HttpMessage>,
     params: &SignatureParams,
 ) -> Result<String> {
-    let mut out = String::new();
+    signature_base_with(msg, related_request, params, &BUILTIN_TYPES)
+}
+
+/// [`signature_base`] with the structured types the application knows (RFC 9421 §2.1.1).
+pub fn signature_base_with(
+    msg: &HttpMessage,
+    related_request: Option<&HttpMessage>,
+    params: &SignatureParams,
+    types: &StructuredTypes,
+) -> Result<String> {
+    let mut out = String::with_capacity(64 * (params.components.len() + 1));
     for (i, id) in params.components.iter().enumerate() {
         // RFC 9421 §2.5 step 2.0: an identifier (with its parameters) may appear only once.
         if params.components[..i].contains(id) {
@@ -217,7 +244,7 @@ pub fn signature_base(
         if id.name() == "@signature-params" {
             return Err(Error::SignatureParamsCovered);
         }
-        let value = component_value(msg, related_request, id)?;
+        let value = component_value_with(msg, related_request, id, types)?;
         // The base line grammar allows no CR/LF inside a value (RFC 9421 §2.5 ABNF).
         if value.contains(['\r', '\n']) {
             return Err(Error::InvalidMessage(format!(
@@ -225,14 +252,14 @@ pub fn signature_base(
                 id.serialize()
             )));
         }
-        out.push_str(&id.serialize());
+        id.write_to(&mut out);
         out.push_str(": ");
         out.push_str(&value);
         out.push('\n');
     }
     // RFC 9421 §2.5 step 3: the @signature-params line is last.
     out.push_str("\"@signature-params\": ");
-    out.push_str(&params.serialize());
+    params.write_to(&mut out);
     // RFC 9421 §2.5 step 4: non-ASCII output is an error.
     if !out.is_ascii() {
         return Err(Error::NonAscii("the signature base".into()));
@@ -428,11 +455,14 @@ pub fn add_signature(
     if collides && on_collision == OnCollision::Error {
         return Err(Error::LabelCollision(label.to_string()));
     }
-    let input_member = format!("{label}={}", params.serialize());
-    let sig_member = format!(
-        "{label}=:{}:",
-        base64::engine::general_purpose::STANDARD.encode(signature)
-    );
+    // One Dictionary member each (RFC 9421 §4.1, §4.2), serialized in place.
+    let mut input_member = String::with_capacity(label.len() + 160);
+    params.write_in(sfv::DictSerializer::with_buffer(&mut input_member).inner_list(&k));
+    let mut sig_member = String::with_capacity(label.len() + 4 + signature.len().div_ceil(3) * 4);
+    sig_member.push_str(label);
+    sig_member.push_str("=:");
+    base64::engine::general_purpose::STANDARD.encode_string(signature, &mut sig_member);
+    sig_member.push(':');
     if collides {
         let mut inputs = existing_inputs.unwrap_or_default();
         inputs.insert(k.clone(), ListEntry::InnerList(params.to_inner_list()));

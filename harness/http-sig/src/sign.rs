@@ -2,10 +2,11 @@
 //! messages (§4.3).
 
 use crate::alg::Algorithm;
+use crate::components::StructuredTypes;
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::message::HttpMessage;
-use crate::params::{OnCollision, SignatureParams, add_signature, signature_base};
+use crate::params::{OnCollision, SignatureParams, add_signature, signature_base_with};
 
 /// Signs signature bases with one key and algorithm.
 #[derive(Debug, Clone)]
@@ -13,6 +14,7 @@ pub struct Signer {
     key: Key,
     alg: Algorithm,
     keyid: String,
+    types: StructuredTypes,
 }
 
 impl Signer {
@@ -30,12 +32,24 @@ impl Signer {
             .kid()
             .map(str::to_string)
             .unwrap_or_else(|| key.default_keyid());
-        Ok(Signer { key, alg, keyid })
+        Ok(Signer {
+            key,
+            alg,
+            keyid,
+            types: StructuredTypes::builtin(),
+        })
     }
 
     /// Override the keyid.
     pub fn with_keyid(mut self, keyid: impl Into<String>) -> Self {
         self.keyid = keyid.into();
+        self
+    }
+
+    /// The structured types the application knows, for `;sf` / `;key` components (RFC 9421
+    /// §2.1.1); default: the built-in table.
+    pub fn with_structured_types(mut self, types: StructuredTypes) -> Self {
+        self.types = types;
         self
     }
 
@@ -76,7 +90,7 @@ impl Signer {
                 self.alg
             )));
         }
-        let base = signature_base(msg, related_request, params)?;
+        let base = signature_base_with(msg, related_request, params, &self.types)?;
         self.sign_base(&base)
     }
 

@@ -8,10 +8,13 @@ use serde::Deserialize;
 
 use crate::alg::Algorithm;
 use crate::components::ComponentId;
+use crate::components::StructuredTypes;
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::message::HttpMessage;
-use crate::params::{SignatureEntry, SignatureParams, find_signature, signature_base, signatures};
+use crate::params::{
+    SignatureEntry, SignatureParams, find_signature, signature_base_with, signatures,
+};
 
 /// Remembers nonces to detect replays. Implementations decide retention; `now` is passed in.
 pub trait NonceStore {
@@ -241,6 +244,7 @@ pub struct Verifier {
     key: Key,
     alg: Option<Algorithm>,
     policy: VerificationPolicy,
+    types: StructuredTypes,
 }
 
 impl Verifier {
@@ -250,7 +254,15 @@ impl Verifier {
             key,
             alg,
             policy: VerificationPolicy::default(),
+            types: StructuredTypes::builtin(),
         }
+    }
+
+    /// The structured types the application knows, for `;sf` / `;key` components (RFC 9421
+    /// §2.1.1); default: the built-in table.
+    pub fn with_structured_types(mut self, types: StructuredTypes) -> Self {
+        self.types = types;
+        self
     }
 
     /// Set the policy.
@@ -325,7 +337,7 @@ impl Verifier {
         // Step 6: algorithm.
         let alg = self.resolve_algorithm(&entry.params)?;
         // Step 7: recreate the base.
-        let base = signature_base(msg, related, &entry.params)?;
+        let base = signature_base_with(msg, related, &entry.params, &self.types)?;
         // Step 8: verify.
         let ok = self
             .key

@@ -3,8 +3,9 @@
 
 use http_sig::{
     Algorithm, ComponentId, HttpMessage, InMemoryNonceStore, Key, NonceStore, OnCollision,
-    ParseOptions, SignatureParams, Signer, VerificationPolicy, Verifier, add_signature,
-    component_value, parse_signature_field, parse_signature_input, signature_base, signatures,
+    ParseOptions, SignatureParams, Signer, StructuredType, StructuredTypes, VerificationPolicy,
+    Verifier, add_signature, component_value, component_value_with, parse_signature_field,
+    parse_signature_input, signature_base, signature_base_with, signatures,
 };
 
 fn req(raw: &str) -> HttpMessage {
@@ -195,6 +196,106 @@ fn section_2_2_derived_components() {
     assert_eq!(component_value(&res, Some(&r), &id).unwrap(), "1");
 }
 
+fn val_with(m: &HttpMessage, id: &str, types: &StructuredTypes) -> Result<String, String> {
+    let id = ComponentId::parse_list(id).unwrap().remove(0);
+    component_value_with(m, None, &id, types).map_err(|e| e.kind().to_string())
+}
+
+#[test]
+fn section_2_1_1_application_declared_structured_types() {
+    let m = req(
+        "GET /x HTTP/1.1\r\nHost: a\r\nX-List:  a,   b;q=1.0,  (c   d)\r\nX-Item:   \"q\";p=?1\r\nX-Dict: a=001\r\nX-Dict:   b=?1, c=?0\r\nContent-Digest: sha-256=:AA==:\r\n\r\n",
+    );
+    let types = StructuredTypes::default()
+        .with("X-List", StructuredType::List)
+        .with("x-item", StructuredType::Item)
+        .with("x-dict", StructuredType::Dictionary);
+    assert_eq!(
+        val_with(&m, r#""x-list";sf"#, &types).unwrap(),
+        "a, b;q=1.0, (c d)"
+    );
+    assert_eq!(val_with(&m, r#""x-item";sf"#, &types).unwrap(), "\"q\";p");
+    assert_eq!(
+        val_with(&m, r#""x-dict";sf"#, &types).unwrap(),
+        "a=1, b, c=?0"
+    );
+    // Undeclared: unknown type, as with the default table.
+    assert_eq!(val(&m, r#""x-dict";sf"#).unwrap_err(), "structured_field");
+    // The built-in table stays underneath declarations, and can be switched off.
+    assert_eq!(
+        val_with(&m, r#""content-digest";sf"#, &types).unwrap(),
+        "sha-256=:AA==:"
+    );
+    assert_eq!(
+        val_with(&m, r#""content-digest";sf"#, &StructuredTypes::none()).unwrap_err(),
+        "structured_field"
+    );
+    // A declaration overrides the table; `key` on a non-dictionary is refused.
+    let as_item = StructuredTypes::default().with("content-digest", StructuredType::Item);
+    assert_eq!(
+        val_with(&m, r#""content-digest";key="sha-256""#, &as_item).unwrap_err(),
+        "structured_field"
+    );
+    // `bs` with `sf` is incompatible whatever the type (RFC 9421 §2.1.3).
+    assert_eq!(
+        val_with(&m, r#""x-item";bs;sf"#, &types).unwrap_err(),
+        "incompatible_parameters"
+    );
+    // The declared types reach the base, the signer and the verifier.
+    let params = SignatureParams::new(ComponentId::parse_list(r#""x-dict";sf"#).unwrap());
+    assert_eq!(
+        signature_base_with(&m, None, &params, &types).unwrap(),
+        "\"x-dict\";sf: a=1, b, c=?0\n\"@signature-params\": (\"x-dict\";sf)"
+    );
+    let key = Key::from_base64_secret("c2VjcmV0LXNlY3JldC1zZWNyZXQ=").unwrap();
+    let mut signed = m.clone();
+    let plain = Signer::new(key.clone(), None).unwrap();
+    assert_eq!(
+        plain
+            .sign_message(&mut signed, None, "s", &params)
+            .unwrap_err()
+            .kind(),
+        "structured_field"
+    );
+    plain
+        .with_structured_types(types.clone())
+        .sign_message(&mut signed, None, "s", &params)
+        .unwrap();
+    let v = Verifier::new(key.clone(), None);
+    assert_eq!(
+        v.verify(&signed, None, Some("s"), 0).unwrap_err().kind(),
+        "structured_field"
+    );
+    v.with_structured_types(types)
+        .verify(&signed, None, Some("s"), 0)
+        .unwrap();
+    assert_eq!(
+        "dictionary".parse::<StructuredType>().unwrap(),
+        StructuredType::Dictionary
+    );
+    assert_eq!(
+        "dict".parse::<StructuredType>().unwrap_err().kind(),
+        "invalid_config"
+    );
+}
+
+#[test]
+fn section_2_2_path_query_need_origin_or_absolute_form() {
+    // RFC 9112 §3.2.3/§3.2.4: asterisk-form and authority-form targets have no path or query.
+    let star = req("OPTIONS * HTTP/1.1\r\nHost: www.example.com\r\n\r\n");
+    let connect = req("CONNECT www.example.com:80 HTTP/1.1\r\nHost: www.example.com\r\n\r\n");
+    for m in [&star, &connect] {
+        for id in ["@path", "@query", r#""@query-param";name="a""#] {
+            assert_eq!(val(m, id).unwrap_err(), "component_not_applicable", "{id}");
+        }
+    }
+    assert_eq!(val(&star, "@authority").unwrap(), "www.example.com");
+    assert_eq!(
+        val(&star, "@target-uri").unwrap(),
+        "https://www.example.com"
+    );
+}
+
 #[test]
 fn section_2_2_8_query_params() {
     let m = req("GET /path?param=value&foo=bar&baz=batman&qux= HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -224,6 +325,15 @@ fn section_2_2_8_query_params() {
         val(&e, r#""@query-param";name="fa%C3%A7ade%22%3A%20""#).unwrap(),
         "something"
     );
+    // The `name` parameter is the encoded name: compared as given, never decoded itself.
+    let sp = req("GET /?a%20b=1&c+d=2&e%2Bf=3 HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(val(&sp, r#""@query-param";name="a%20b""#).unwrap(), "1");
+    assert_eq!(val(&sp, r#""@query-param";name="c%20d""#).unwrap(), "2");
+    assert_eq!(val(&sp, r#""@query-param";name="e%2Bf""#).unwrap(), "3");
+    for raw in ["a b", "c+d", "c d", "e+f", "e%2bf"] {
+        let id = format!(r#""@query-param";name="{raw}""#);
+        assert_eq!(val(&sp, &id).unwrap_err(), "query_param_missing", "{raw}");
+    }
     let rep = req("GET /p?a=1&a=2 HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!(
         val(&rep, r#""@query-param";name="a""#).unwrap_err(),

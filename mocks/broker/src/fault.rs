@@ -20,7 +20,9 @@
 //! ```
 //!
 //! Broker actions ([`BrokerAction`]): `drop`, `{delay: 200ms}`, `duplicate`, `reorder`, `reject`,
-//! `never_settle`, `{disconnect_after: N}`, `refuse_connection`.
+//! `never_settle`, `{disconnect_after: N}`, `refuse_connection`. With `match: {direction: outbound}`
+//! a rule applies to deliveries to consumers instead: `drop` (consumed, never delivered), `delay`,
+//! `duplicate` (delivered twice) and `disconnect_after` (the consumer's connection is cut).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -92,6 +94,20 @@ pub struct Match {
     /// Fire with this probability (0.0..=1.0), drawn from the plan's seeded generator.
     #[serde(default)]
     pub probability: Option<f64>,
+    /// Which way the message travels (default `inbound`: as the broker or server receives it).
+    #[serde(default)]
+    pub direction: FlowDirection,
+}
+
+/// Which way a message travels through the mock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowDirection {
+    /// Received by the mock (for the broker: a transfer from a sending client).
+    #[default]
+    Inbound,
+    /// Sent by the mock (for the broker: a delivery to a consumer).
+    Outbound,
 }
 
 /// What a matcher looks at: the routing address and application properties of one message.
@@ -100,6 +116,10 @@ pub trait MessageView {
     fn address(&self) -> Option<&str>;
     /// An application property rendered as text (strings as-is, numbers and booleans in decimal).
     fn app_property(&self, key: &str) -> Option<String>;
+    /// Which way the message travels (default inbound).
+    fn direction(&self) -> FlowDirection {
+        FlowDirection::Inbound
+    }
 }
 
 /// The actions the broker can perform.
@@ -122,8 +142,47 @@ pub enum BrokerAction {
     /// Route the transfer; when this rule has fired N times, cut the sender's connection (TCP
     /// close, no AMQP close frame). With `nth` or `times` this is "disconnect after N transfers".
     DisconnectAfter(u64),
-    /// Cut new connections at once (before SASL/AMQP; after the TLS handshake when TLS is on).
+    /// Close new TCP connections at once, before TLS, SASL or AMQP (the client sees the socket
+    /// closed). Matches connections, so only `nth`, `times` and `probability` apply.
     RefuseConnection,
+}
+
+impl FaultPlan<BrokerAction> {
+    /// Broker-specific checks: outbound rules take only `drop`, `delay`, `duplicate` and
+    /// `disconnect_after`; `refuse_connection` takes no address or property filter.
+    pub fn check_broker(&self, origin: &str) -> Result<(), BrokerError> {
+        for (i, r) in self.rules.iter().enumerate() {
+            let err = |reason: String| BrokerError::FaultPlan {
+                origin: origin.to_string(),
+                reason: format!("rules[{i}]: {reason}"),
+            };
+            if r.when.direction == FlowDirection::Outbound
+                && !matches!(
+                    r.action,
+                    BrokerAction::Drop
+                        | BrokerAction::Delay(_)
+                        | BrokerAction::Duplicate
+                        | BrokerAction::DisconnectAfter(_)
+                )
+            {
+                return Err(err(format!(
+                    "action {} does not apply to outbound deliveries (use drop, delay, duplicate or disconnect_after)",
+                    r.action.label()
+                )));
+            }
+            if r.action.is_connection_level()
+                && (r.when.address.is_some()
+                    || !r.when.app_properties.is_empty()
+                    || r.when.direction == FlowDirection::Outbound)
+            {
+                return Err(err(
+                    "refuse_connection matches connections: only nth, times and probability apply"
+                        .into(),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl BrokerAction {
@@ -280,7 +339,7 @@ impl<A: Clone> FaultState<A> {
     ) -> Option<Fired<A>> {
         let mut result = None;
         for r in &mut self.rules {
-            if !kind(&r.rule.action) {
+            if !kind(&r.rule.action) || r.rule.when.direction != msg.direction() {
                 continue;
             }
             if let Some(g) = &r.glob {

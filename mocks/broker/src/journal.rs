@@ -32,8 +32,6 @@ pub struct PeerIdentity {
     pub sasl_mechanism: Option<String>,
     /// SASL identity: the EXTERNAL authorization id or the PLAIN user, when sent.
     pub sasl_identity: Option<String>,
-    /// The container id from the peer's open frame.
-    pub container_id: Option<String>,
 }
 
 /// Direction of a link, seen from the peer (the client).
@@ -194,13 +192,16 @@ pub enum Event {
         direction: LinkDirection,
         address: Option<String>,
     },
-    /// A link was detached or closed, by the peer or because its connection went away.
-    /// `requeued`: unsettled deliveries put back on their queue.
+    /// A link ended. `by_peer`: the peer sent detach (`closed`: with close=true); otherwise the
+    /// session or connection went away under it, or the broker ended it. `requeued`: unsettled
+    /// deliveries put back on their queue. Recorded before the connection's `disconnect`.
     Detach {
         link: String,
         direction: LinkDirection,
         address: Option<String>,
         requeued: usize,
+        by_peer: bool,
+        closed: bool,
     },
     /// A message crossed a link. For `PeerSends`, `address` is the routing address (the link
     /// target, or `to` when the target is null); for `PeerReceives`, the link's source.
@@ -410,6 +411,9 @@ impl Journal {
         n: usize,
         timeout: Duration,
     ) -> Result<Vec<Entry>, WaitTimeout> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
         let deadline = Instant::now() + timeout;
         let mut scanned = 0;
         let mut found = Vec::new();

@@ -64,9 +64,12 @@
 //! `deny_unknown_fields`, match by address glob / nth message / application property /
 //! seeded probability, and a deterministic [`fault::FaultState`] evaluator.
 //!
-//! ## Not done (yet)
-//! - Faults apply to transfers the broker *receives*; outbound (broker-to-consumer) matching is
-//!   not implemented. `disconnect_after` cuts the connection of the sender of the N-th transfer.
+//! ## Limits
+//! - Outbound faults (`match: {direction: outbound}`) support drop, delay, duplicate and
+//!   disconnect_after; reorder/reject/never_settle are inbound only (the consumer settles).
+//! - `disconnect_after` cuts the connection of the link on which the N-th match happened; the
+//!   settlement of that N-th transfer may not reach the sender.
+//! - After a cut, fe2o3's *client* `Sender::send` can stay pending; bound client sends yourself.
 //! - No AMQP-TLS upgrade (protocol id 2), no transactions, no durable storage, no link recovery.
 
 pub mod error;

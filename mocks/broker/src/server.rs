@@ -12,6 +12,7 @@ use fe2o3_amqp::acceptor::{
     ListenerSessionHandle, SessionAcceptor,
 };
 use fe2o3_amqp::link::delivery::DeliveryInfo;
+use fe2o3_amqp::link::{DetachError, LinkStateError, RecvError};
 use fe2o3_amqp::types::definitions::{self, AmqpError};
 use fe2o3_amqp::types::messaging::{Body, Header, Outcome as AmqpOutcome};
 use fe2o3_amqp::types::primitives::Value;
@@ -24,7 +25,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use crate::error::BrokerError;
-use crate::fault::{BrokerAction, FaultPlan, FaultState, MessageView};
+use crate::fault::{BrokerAction, FaultPlan, FaultState, FlowDirection, MessageView};
 use crate::journal::{
     Event, Journal, LinkDirection, MessageSummary, Outcome, PeerIdentity, simple_text,
 };
@@ -35,6 +36,8 @@ use crate::wire::{KillSwitch, Wire, wire_name};
 
 /// Bound on the TLS handshake and on waiting for the protocol header of a new connection.
 const HANDSHAKE_BOUND: Duration = Duration::from_secs(10);
+/// Bound on link tasks winding down after their session or connection ended.
+const LINK_WIND_DOWN: Duration = Duration::from_secs(5);
 /// How long a `reorder` fault holds a message when no later message overtakes it.
 const REORDER_HOLD: Duration = Duration::from_secs(1);
 
@@ -176,6 +179,7 @@ impl BrokerBuilder {
                 ));
             }
         };
+        self.plan.check_broker("fault plan")?;
         let faults = FaultState::new(&self.plan)?;
         let listener =
             TcpListener::bind(self.listen)
@@ -248,6 +252,7 @@ impl BrokerHandle {
 
     /// Replace the fault plan while running; counters start afresh.
     pub fn set_fault_plan(&self, plan: FaultPlan<BrokerAction>) -> Result<(), BrokerError> {
+        plan.check_broker("fault plan")?;
         let state = FaultState::new(&plan)?;
         if let Ok(mut f) = self.shared.faults.lock() {
             *f = state;
@@ -361,6 +366,7 @@ impl Shared {
 struct View<'a> {
     address: Option<&'a str>,
     msg: Option<&'a Msg>,
+    direction: FlowDirection,
 }
 
 impl MessageView for View<'_> {
@@ -370,6 +376,9 @@ impl MessageView for View<'_> {
     fn app_property(&self, key: &str) -> Option<String> {
         let ap = self.msg?.application_properties.as_ref()?;
         ap.0.get(key).map(simple_text)
+    }
+    fn direction(&self) -> FlowDirection {
+        self.direction
     }
 }
 
@@ -398,6 +407,7 @@ async fn handle_tcp(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     let view = View {
         address: None,
         msg: None,
+        direction: FlowDirection::Inbound,
     };
     if let Some(f) = shared.evaluate(&view, BrokerAction::is_connection_level) {
         let p = Arc::new(ident);
@@ -467,6 +477,8 @@ where
         );
     }
     let kill = Arc::new(KillSwitch::default());
+    // Registered before the AMQP open so that shutdown and `disconnect_all` reach it at once.
+    let _registration = Registration::new(&shared, ident.conn, kill.clone());
     let wire = Wire::new(stream, &header, kill.clone());
     let sasl = TolerantSasl::default();
     let opened = match header[4] {
@@ -503,11 +515,7 @@ where
         Ok(c) => c,
         Err(e) => return refused(&shared, ident, format!("AMQP open failed: {e}")),
     };
-    let conn_id = ident.conn;
     let peer = Arc::new(ident);
-    if let Ok(mut c) = shared.conns.lock() {
-        c.insert(conn_id, kill.clone());
-    }
     shared.journal.record(&peer, Event::Connect);
     run_connection(&shared, &peer, &mut connection).await;
     let reason = if kill.is_killed() {
@@ -516,10 +524,34 @@ where
         "closed".to_string()
     };
     let _ = connection.close().await;
-    if let Ok(mut c) = shared.conns.lock() {
-        c.remove(&conn_id);
-    }
+    drop(_registration);
     shared.journal.record(&peer, Event::Disconnect { reason });
+}
+
+/// A connection's entry in the broker's table of kill switches, removed on drop.
+struct Registration {
+    shared: Arc<Shared>,
+    conn: u64,
+}
+
+impl Registration {
+    fn new(shared: &Arc<Shared>, conn: u64, kill: Arc<KillSwitch>) -> Self {
+        if let Ok(mut c) = shared.conns.lock() {
+            c.insert(conn, kill);
+        }
+        Self {
+            shared: shared.clone(),
+            conn,
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.shared.conns.lock() {
+            c.remove(&self.conn);
+        }
+    }
 }
 
 async fn run_connection(
@@ -528,13 +560,14 @@ async fn run_connection(
     connection: &mut ListenerConnectionHandle,
 ) {
     let session_acceptor = SessionAcceptor::new();
+    let mut sessions = JoinSet::new();
     while let Some(incoming) = connection.next_incoming_session().await {
         match session_acceptor
             .accept_incoming_session(incoming, connection)
             .await
         {
             Ok(session) => {
-                tokio::spawn(run_session(shared.clone(), peer.clone(), session));
+                sessions.spawn(run_session(shared.clone(), peer.clone(), session));
             }
             Err(e) => {
                 tracing::debug!("session refused: {e}");
@@ -542,6 +575,11 @@ async fn run_connection(
             }
         }
     }
+    // Let the link tasks record their detaches before the connection's disconnect (bounded).
+    let _ = tokio::time::timeout(LINK_WIND_DOWN, async {
+        while sessions.join_next().await.is_some() {}
+    })
+    .await;
 }
 
 async fn run_session(
@@ -550,21 +588,26 @@ async fn run_session(
     mut session: ListenerSessionHandle,
 ) {
     let link_acceptor = LinkAcceptor::new();
+    let mut links = JoinSet::new();
     while let Some(attach) = session.next_incoming_attach().await {
         match link_acceptor
             .accept_incoming_attach(attach, &mut session)
             .await
         {
             Ok(LinkEndpoint::Receiver(r)) => {
-                tokio::spawn(run_inbound(shared.clone(), peer.clone(), r));
+                links.spawn(run_inbound(shared.clone(), peer.clone(), r));
             }
             Ok(LinkEndpoint::Sender(s)) => {
-                tokio::spawn(run_outbound(shared.clone(), peer.clone(), s));
+                links.spawn(run_outbound(shared.clone(), peer.clone(), s));
             }
             Err(e) => tracing::debug!("link refused: {e}"),
         }
     }
     let _ = session.end().await;
+    let _ = tokio::time::timeout(LINK_WIND_DOWN, async {
+        while links.join_next().await.is_some() {}
+    })
+    .await;
 }
 
 /// The peer sends on this link: route each message, settle per the fault plan.
@@ -589,9 +632,26 @@ async fn run_inbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut r: Receiv
     };
     // Deliveries kept unsettled by `never_settle`: held so fe2o3 does not settle them.
     let mut never_settled: Vec<DeliveryInfo> = Vec::new();
+    let (mut by_peer, mut closed) = (false, false);
     loop {
         let delivery = match r.recv::<Body<Value>>().await {
             Ok(d) => d,
+            Err(RecvError::MessageDecode(e)) => {
+                tracing::debug!("inbound link {link}: undecodable message skipped: {e}");
+                continue;
+            }
+            Err(RecvError::LinkStateError(e)) => {
+                (by_peer, closed) = match e {
+                    LinkStateError::RemoteDetached | LinkStateError::RemoteDetachedWithError(_) => {
+                        (true, false)
+                    }
+                    LinkStateError::RemoteClosed | LinkStateError::RemoteClosedWithError(_) => {
+                        (true, true)
+                    }
+                    _ => (false, false),
+                };
+                break;
+            }
             Err(e) => {
                 tracing::debug!("inbound link {link} ends: {e}");
                 break;
@@ -635,6 +695,7 @@ async fn run_inbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut r: Receiv
             &View {
                 address: Some(&addr),
                 msg: Some(&msg),
+                direction: FlowDirection::Inbound,
             },
             |a| !a.is_connection_level(),
         );
@@ -707,6 +768,9 @@ async fn run_inbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut r: Receiv
             break;
         }
     }
+    if !by_peer {
+        let _ = r.close().await;
+    }
     shared.journal.record(
         &peer,
         Event::Detach {
@@ -714,9 +778,10 @@ async fn run_inbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut r: Receiv
             direction: dir,
             address: target,
             requeued: 0,
+            by_peer,
+            closed,
         },
     );
-    let _ = r.close().await;
 }
 
 /// Wait for the next live message of a buffer, journaling expired ones.
@@ -737,10 +802,21 @@ async fn next_message(shared: &Shared, buffer: &Buffer) -> Queued {
     }
 }
 
+/// (by the peer, with close) for the way a sender link's detach ended.
+// `DetachedByRemote`/`ClosedByRemote` are deprecated but still what `Sender::on_detach` returns.
+#[allow(deprecated)]
+fn detach_kind(e: &DetachError) -> (bool, bool) {
+    match e {
+        DetachError::DetachedByRemote | DetachError::RemoteDetachedWithError(_) => (true, false),
+        DetachError::ClosedByRemote | DetachError::RemoteClosedWithError(_) => (true, true),
+        _ => (false, false),
+    }
+}
+
 enum Step {
     Settled(u64, Result<AmqpOutcome, fe2o3_amqp::link::SendError>),
-    Detached,
-    Next(Queued),
+    Detached(DetachError),
+    Next(Box<Queued>),
 }
 
 /// The peer receives on this link: hand it messages from its queue or topic subscription.
@@ -770,6 +846,8 @@ async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sende
                 direction: dir,
                 address: None,
                 requeued: 0,
+                by_peer: false,
+                closed: true,
             },
         );
         return;
@@ -781,42 +859,88 @@ async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sende
         JoinSet::new();
     let mut next_id = 0u64;
     let mut remote_detached = false;
+    let (mut by_peer, mut closed) = (false, false);
     loop {
         let step = tokio::select! {
             biased;
             Some(Ok((id, res))) = settling.join_next(), if !settling.is_empty() => Step::Settled(id, res),
-            _ = s.on_detach() => Step::Detached,
-            q = next_message(&shared, &sub.buffer) => Step::Next(q),
+            e = s.on_detach() => Step::Detached(e),
+            q = next_message(&shared, &sub.buffer) => Step::Next(Box::new(q)),
         };
         match step {
-            Step::Detached => {
+            Step::Detached(e) => {
+                (by_peer, closed) = detach_kind(&e);
                 remote_detached = true;
                 break;
             }
             Step::Next(q) => {
-                let sendable = Sendable::builder().message(q.msg.clone()).build();
-                // Returns once the peer's credit allowed the transfer (AMQP 1.0 part 2.6.7).
-                match s.send_batchable(sendable).await {
-                    Ok(fut) => {
-                        shared.journal.record(
-                            &peer,
-                            Event::Transfer {
-                                link: link.clone(),
-                                direction: dir,
-                                address: Some(address.clone()),
-                                message: MessageSummary::of(&q.msg),
-                            },
-                        );
-                        next_id += 1;
-                        unsettled.insert(next_id, q);
-                        let id = next_id;
-                        settling.spawn(async move { (id, fut.await) });
+                let q = *q;
+                let fired = shared.evaluate(
+                    &View {
+                        address: Some(&address),
+                        msg: Some(&q.msg),
+                        direction: FlowDirection::Outbound,
+                    },
+                    |a| !a.is_connection_level(),
+                );
+                let mut copies = 1;
+                let mut cut = false;
+                if let Some(f) = &fired {
+                    shared.journal.record(
+                        &peer,
+                        Event::Fault {
+                            rule: f.rule.clone(),
+                            action: f.action.label(),
+                            address: Some(address.clone()),
+                        },
+                    );
+                    match f.action {
+                        BrokerAction::Drop => continue,
+                        BrokerAction::Delay(d) => tokio::time::sleep(d).await,
+                        BrokerAction::Duplicate => copies = 2,
+                        BrokerAction::DisconnectAfter(n) => cut = f.count >= n,
+                        // Rejected by `FaultState::new` for outbound rules.
+                        _ => {}
                     }
-                    Err(e) => {
-                        tracing::debug!("outbound link {link} cannot send: {e}");
-                        unsettled.insert(u64::MAX, q);
-                        break;
+                }
+                let mut failed = false;
+                for _ in 0..copies {
+                    let sendable = Sendable::builder().message(q.msg.clone()).build();
+                    // Returns once the peer's credit allowed the transfer (AMQP 1.0 part 2.6.7).
+                    match s.send_batchable(sendable).await {
+                        Ok(fut) => {
+                            shared.journal.record(
+                                &peer,
+                                Event::Transfer {
+                                    link: link.clone(),
+                                    direction: dir,
+                                    address: Some(address.clone()),
+                                    message: MessageSummary::of(&q.msg),
+                                },
+                            );
+                            next_id += 1;
+                            unsettled.insert(next_id, q.clone());
+                            let id = next_id;
+                            settling.spawn(async move { (id, fut.await) });
+                        }
+                        Err(e) => {
+                            tracing::debug!("outbound link {link} cannot send: {e}");
+                            unsettled.insert(u64::MAX, q.clone());
+                            failed = true;
+                            break;
+                        }
                     }
+                }
+                if failed {
+                    break;
+                }
+                if cut {
+                    if let Ok(c) = shared.conns.lock()
+                        && let Some(k) = c.get(&peer.conn)
+                    {
+                        k.kill();
+                    }
+                    break;
                 }
             }
             Step::Settled(id, res) => {
@@ -881,6 +1005,9 @@ async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sende
     if is_queue {
         sub.buffer.requeue(back);
     }
+    if !remote_detached {
+        let _ = s.close().await;
+    }
     shared.journal.record(
         &peer,
         Event::Detach {
@@ -888,11 +1015,10 @@ async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sende
             direction: dir,
             address: Some(address),
             requeued,
+            by_peer,
+            closed,
         },
     );
-    if !remote_detached {
-        let _ = s.close().await;
-    }
 }
 
 #[cfg(test)]

@@ -262,6 +262,8 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncRead for Wire<Io> {
         let this = self.get_mut();
         this.kill.register(cx);
         if this.kill.is_killed() {
+            // Send FIN (or TLS close_notify) so the peer notices at once; best effort.
+            let _ = Pin::new(&mut this.inner).poll_shutdown(cx);
             return Poll::Ready(Err(killed()));
         }
         loop {

@@ -7,22 +7,15 @@ use std::time::Duration;
 
 use common::*;
 use fe2o3_amqp::link::receiver::CreditMode;
-use fe2o3_amqp::sasl_profile::SaslProfile;
 use fe2o3_amqp::types::definitions::{AmqpError, Error as AmqpErr};
 use fe2o3_amqp::types::messaging::{
     ApplicationProperties, Header, Message, Modified, Outcome as AmqpOutcome, Properties, Target,
 };
 use fe2o3_amqp::{Receiver, Sender};
-use mock_broker::{Broker, BrokerAction, Entry, Event, FaultPlan, LinkDirection, Outcome};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use mock_broker::{Broker, Event, LinkDirection, Outcome};
 
 fn msg(body: &str) -> Message<fe2o3_amqp::types::messaging::AmqpValue<String>> {
     Message::builder().value(body.to_string()).build()
-}
-
-fn out_to(link: &'static str) -> impl Fn(&Entry) -> bool {
-    move |e| e.is_outbound_transfer() && e.link() == Some(link)
 }
 
 async fn recv_text(r: &mut Receiver) -> String {
@@ -121,9 +114,20 @@ async fn queue_is_fifo_topic_fans_out_and_the_journal_records_it() {
             .all(|w| w[0].at <= w[1].at && w[0].seq + 1 == w[1].seq)
     );
     bounded(conn.close()).await.unwrap();
-    j.wait_for(|e| matches!(e.event, Event::Disconnect { .. }), STEP)
+    let disc = j
+        .wait_for(|e| matches!(e.event, Event::Disconnect { .. }), STEP)
         .await
         .unwrap();
+    // Links left attached at close are journaled as detached (not by the peer), before the
+    // disconnect.
+    let detaches = j.filter(|e| matches!(e.event, Event::Detach { .. }));
+    assert_eq!(detaches.len(), 5, "{detaches:?}");
+    assert!(detaches.iter().all(|d| d.seq < disc.seq));
+    assert!(
+        detaches
+            .iter()
+            .all(|d| matches!(d.event, Event::Detach { by_peer: false, .. }))
+    );
 }
 
 #[tokio::test]
@@ -204,7 +208,15 @@ async fn unsettled_delivery_goes_back_to_the_queue_when_its_consumer_detaches() 
         .await
         .unwrap();
     assert!(
-        matches!(det.event, Event::Detach { requeued: 1, .. }),
+        matches!(
+            det.event,
+            Event::Detach {
+                requeued: 1,
+                by_peer: true,
+                closed: false,
+                ..
+            }
+        ),
         "{det:?}"
     );
     assert_eq!(broker.queue_depth("queue://rq"), 1);

@@ -155,7 +155,7 @@ async fn never_settle_leaves_the_sender_waiting() {
 #[tokio::test]
 async fn disconnect_after_n_transfers() {
     let b = with_plan("rules: [{action: {disconnect_after: 2}}]").await;
-    let mut c = connect(b.addr(), "c").await;
+    let (mut c, closed) = connect_probed(b.addr(), "c").await;
     let mut s_ = session(&mut c).await;
     let mut s = bounded(Sender::attach(&mut s_, "s", "queue://q"))
         .await
@@ -165,19 +165,21 @@ async fn disconnect_after_n_transfers() {
         .unwrap()
         .accepted_or("x")
         .unwrap();
-    let _ = bounded(s.send_batchable(msg("2"))).await;
+    let _pending = bounded(s.send_batchable(msg("2"))).await.unwrap();
     let d = b
         .journal()
         .wait_for(|e| matches!(e.event, Event::Disconnect { .. }), STEP)
         .await
         .unwrap();
     assert!(format!("{:?}", d.event).contains("cut by the broker"));
+    // The client's socket sees the broker close it (no AMQP close frame).
+    bounded(closed.notified()).await;
     assert_eq!(
         b.queue_depth("queue://q"),
         2,
         "the N-th transfer is still routed"
     );
-    assert!(bounded(s.send(msg("3"))).await.is_err());
+    assert_eq!(b.connection_count(), 0);
 }
 
 #[tokio::test]
@@ -198,4 +200,90 @@ async fn refuse_connection_then_plan_changed_while_running() {
     b.set_fault_plan(FaultPlan::default()).unwrap();
     let mut c = connect(b.addr(), "ok").await;
     bounded(c.close()).await.unwrap();
+}
+
+#[tokio::test]
+async fn dropping_the_handle_shuts_the_broker_down() {
+    let b = Broker::start().await;
+    let addr = b.addr();
+    let (_c, closed) = connect_probed(addr, "c").await;
+    drop(b);
+    bounded(closed.notified()).await;
+    // The listener is gone with the accept task: connecting fails or is closed at once.
+    if let Ok(s) = bounded(TcpStream::connect(addr)).await {
+        let res = bounded(
+            Connection::builder()
+                .container_id("late")
+                .open_with_stream(s),
+        )
+        .await;
+        assert!(res.is_err());
+    }
+}
+
+#[tokio::test]
+async fn fault_plans_parse_from_json_too() {
+    let p: FaultPlan<BrokerAction> = FaultPlan::from_yaml_str(
+        r#"{"seed": 1, "rules": [{"match": {"address": "topic://*"}, "action": {"delay": "1s"}, "times": 2}]}"#,
+        "plan.json",
+    )
+    .unwrap();
+    assert_eq!(
+        p.rules[0].action,
+        BrokerAction::Delay(Duration::from_secs(1))
+    );
+    assert_eq!(p.rules[0].times, Some(2));
+}
+
+#[tokio::test]
+async fn outbound_faults_apply_to_deliveries_to_consumers() {
+    let b = with_plan(
+        "rules:
+  - {match: {direction: outbound, nth: 1}, action: drop}
+  - {match: {direction: outbound, nth: 2}, action: duplicate}",
+    )
+    .await;
+    let mut c = connect(b.addr(), "tx").await;
+    let mut ses = session(&mut c).await;
+    let mut s = bounded(Sender::attach(&mut ses, "s", "queue://o"))
+        .await
+        .unwrap();
+    for m in ["dropped", "doubled"] {
+        bounded(s.send(msg(m)))
+            .await
+            .unwrap()
+            .accepted_or("x")
+            .unwrap();
+    }
+    let (mut rc, closed) = connect_probed(b.addr(), "rx").await;
+    let mut rses = session(&mut rc).await;
+    let mut r = bounded(Receiver::attach(&mut rses, "r", "queue://o"))
+        .await
+        .unwrap();
+    assert_eq!(recv_text(&mut r).await, "doubled");
+    assert_eq!(recv_text(&mut r).await, "doubled");
+    // Changed while running: the next delivery to a consumer cuts its connection.
+    b.set_fault_plan(plan(
+        "rules: [{match: {direction: outbound}, action: {disconnect_after: 1}}]",
+    ))
+    .unwrap();
+    bounded(s.send(msg("last")))
+        .await
+        .unwrap()
+        .accepted_or("x")
+        .unwrap();
+    bounded(closed.notified()).await;
+    let faults = b
+        .journal()
+        .filter(|e| matches!(e.event, Event::Fault { .. }));
+    assert_eq!(faults.len(), 3, "{faults:?}");
+    let err = b
+        .set_fault_plan(plan(
+            "rules: [{match: {direction: outbound}, action: reject}]",
+        ))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("does not apply to outbound"),
+        "{err}"
+    );
 }

@@ -2,8 +2,8 @@
 
 use http_sig::{
     Algorithm, Error, HttpMessage, InMemoryNonceStore, Key, NonceStore, ParseOptions,
-    SignatureParams, Signer, StructuredType, VerificationPolicy, Verifier, find_signature,
-    signature_base, structured_type,
+    SignatureParams, Signer, StructuredType, StructuredTypes, VerificationPolicy, Verifier,
+    find_signature, signature_base_with,
 };
 
 use super::target::{
@@ -31,31 +31,15 @@ fn parse(text: &str, scheme: &str) -> Result<HttpMessage, TargetError> {
     .map_err(map_err)
 }
 
-/// http-sig takes structured types from a fixed table (`structured_type`); a type the
-/// application declares differently cannot be passed in.
-// TODO(http-sig owner): accept application-declared structured types (RFC 9421 §2.1.1).
-fn check_structured(
-    declared: &[(String, String)],
-    params: &SignatureParams,
-) -> Result<(), TargetError> {
+/// The structured types the case's application declares (RFC 9421 §2.1.1), on top of http-sig's
+/// built-in table; a declared type wins over the table.
+fn structured_types(declared: &[(String, String)]) -> Result<StructuredTypes, TargetError> {
+    let mut types = StructuredTypes::builtin();
     for (field, ty) in declared {
-        let covered = params.components.iter().any(|c| {
-            let id = c.serialize();
-            c.name() == field.as_str() && (id.contains(";sf") || id.contains(";key="))
-        });
-        let known = match structured_type(field) {
-            Some(StructuredType::Item) => "item",
-            Some(StructuredType::List) => "list",
-            Some(StructuredType::Dictionary) => "dictionary",
-            _ => "unknown",
-        };
-        if covered && known != ty.as_str() {
-            return Err(TargetError::unsupported(format!(
-                "http-sig has no API for application-declared structured types: {field} is declared {ty}, its table says {known}"
-            )));
-        }
+        let ty: StructuredType = ty.parse().map_err(map_err)?;
+        types.declare(field, ty);
     }
-    Ok(())
+    Ok(types)
 }
 
 fn load_key(key: &KeyInput) -> Result<Key, TargetError> {
@@ -92,16 +76,18 @@ impl HttpSigTarget for Ours {
         let msg = parse(input.message, input.scheme)?;
         let req = input.request.map(|r| parse(r, input.scheme)).transpose()?;
         let params = SignatureParams::parse(input.signature_params).map_err(map_err)?;
-        check_structured(input.structured_fields, &params)?;
-        signature_base(&msg, req.as_ref(), &params).map_err(map_err)
+        let types = structured_types(input.structured_fields)?;
+        signature_base_with(&msg, req.as_ref(), &params, &types).map_err(map_err)
     }
 
     fn sign(&self, input: &SignInput<'_>) -> Result<String, TargetError> {
         let mut msg = parse(input.message, input.scheme)?;
         let req = input.request.map(|r| parse(r, input.scheme)).transpose()?;
         let params = SignatureParams::parse(input.signature_params).map_err(map_err)?;
-        check_structured(input.structured_fields, &params)?;
-        let signer = Signer::new(load_key(input.key)?, Some(alg(input.alg)?)).map_err(map_err)?;
+        let types = structured_types(input.structured_fields)?;
+        let signer = Signer::new(load_key(input.key)?, Some(alg(input.alg)?))
+            .map_err(map_err)?
+            .with_structured_types(types);
         signer
             .sign_message(&mut msg, req.as_ref(), input.label, &params)
             .map_err(map_err)?;
@@ -125,7 +111,8 @@ impl HttpSigTarget for Ours {
             ));
         }
         let verifier = Verifier::new(load_key(input.key)?, Some(alg(input.alg)?))
-            .with_policy(policy(input.policy));
+            .with_policy(policy(input.policy))
+            .with_structured_types(structured_types(input.structured_fields)?);
         let now = input.policy.now;
         let res = if input.policy.seen_nonces.is_empty() {
             verifier.verify(&msg, req.as_ref(), input.label, now)

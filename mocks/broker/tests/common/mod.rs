@@ -114,3 +114,74 @@ pub fn client_tls(pki: &Pki, with_cert: bool) -> Arc<rustls::ClientConfig> {
     };
     Arc::new(cfg)
 }
+
+/// A client-side TCP stream that signals when the broker closes the connection (EOF or error
+/// on read), so a test can wait for that event with a bound.
+#[derive(Debug)]
+pub struct EofProbe {
+    pub inner: TcpStream,
+    pub closed: Arc<tokio::sync::Notify>,
+}
+
+impl tokio::io::AsyncRead for EofProbe {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        match &r {
+            std::task::Poll::Ready(Ok(())) if buf.filled().len() == before => {
+                self.closed.notify_one()
+            }
+            std::task::Poll::Ready(Err(_)) => self.closed.notify_one(),
+            _ => {}
+        }
+        r
+    }
+}
+
+impl tokio::io::AsyncWrite for EofProbe {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Connect through an [`EofProbe`]; returns the connection and the "closed by broker" signal.
+pub async fn connect_probed(
+    addr: std::net::SocketAddr,
+    id: &str,
+) -> (ConnectionHandle<()>, Arc<tokio::sync::Notify>) {
+    let inner = bounded(TcpStream::connect(addr)).await.unwrap();
+    inner.set_nodelay(true).unwrap();
+    let closed = Arc::new(tokio::sync::Notify::new());
+    let probe = EofProbe {
+        inner,
+        closed: closed.clone(),
+    };
+    let c = bounded(
+        Connection::builder()
+            .container_id(id)
+            .open_with_stream(probe),
+    )
+    .await
+    .unwrap();
+    (c, closed)
+}

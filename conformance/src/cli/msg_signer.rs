@@ -1,0 +1,130 @@
+//! `sigharness msg-signer container-sign|clear-sign|blob-sign`: the reference messaging-signer
+//! client with the deployed client's options and JSON output
+//! (`{"signer_result": {"status", "error_message"}, "operation_results", "operation",
+//! "signing_keys"}`); exit code 1 when the status is `error`.
+
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, Subcommand};
+use msg_signer::client::{Operation, SignOptions, sign};
+use msg_signer::transport::{SaslMode, TransportOptions};
+
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: MsgSignerCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MsgSignerCommand {
+    /// Sign container images (one request per --digest/--reference pair and signing key).
+    ContainerSign {
+        #[command(flatten)]
+        common: Common,
+        /// Manifest digest (repeatable; paired in order with --reference).
+        #[arg(long = "digest", required = true)]
+        digests: Vec<String>,
+        /// Image reference, e.g. registry.io/ns/repo:tag (repeatable).
+        #[arg(long = "reference", required = true)]
+        references: Vec<String>,
+    },
+    /// Clear-sign data (`--input TEXT` or `--input @FILE`, repeatable).
+    ClearSign {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long = "input", required = true)]
+        inputs: Vec<String>,
+    },
+    /// Sign blobs (detached signatures).
+    BlobSign {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long = "blob-file", required = true)]
+        blob_files: Vec<PathBuf>,
+    },
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct Common {
+    /// YAML file with a `msg_signer:` section.
+    #[arg(long)]
+    pub config_file: PathBuf,
+    /// Task id (expanded as {task_id} in the topics; sent as pub_task_id).
+    #[arg(long)]
+    pub task_id: String,
+    /// Signing key id or alias from key_aliases (repeatable).
+    #[arg(long = "signing-key", required = true)]
+    pub signing_keys: Vec<String>,
+    /// Signing key name (sent as sig_keyname).
+    #[arg(long)]
+    pub signing_key_name: Option<String>,
+    /// Requester: overrides the creator taken from the client certificate.
+    #[arg(long)]
+    pub requester: Option<String>,
+    /// Print only the signed values (one per line), or the error on stderr.
+    #[arg(long)]
+    pub raw: bool,
+    /// Do NOT verify the broker's TLS certificate against messaging_ca_cert (insecure; the
+    /// deployed client's behaviour).
+    #[arg(long)]
+    pub insecure_skip_broker_verify: bool,
+    /// SASL layer: none (as deployed), anonymous, or external (empty initial response).
+    #[arg(long, default_value = "none", value_parser = ["none", "anonymous", "external"])]
+    pub sasl: String,
+}
+
+/// Run the command; returns the process exit code (0 ok, 1 error).
+pub async fn run(args: Args) -> i32 {
+    let (op, common) = match args.command {
+        MsgSignerCommand::ContainerSign {
+            common,
+            digests,
+            references,
+        } => (
+            Operation::ContainerSign {
+                digests,
+                references,
+            },
+            common,
+        ),
+        MsgSignerCommand::ClearSign { common, inputs } => (Operation::ClearSign { inputs }, common),
+        MsgSignerCommand::BlobSign { common, blob_files } => {
+            (Operation::BlobSign { files: blob_files }, common)
+        }
+    };
+    let sasl = match common.sasl.as_str() {
+        "anonymous" => SaslMode::Anonymous,
+        "external" => SaslMode::External,
+        _ => SaslMode::None,
+    };
+    let opts = SignOptions {
+        task_id: common.task_id,
+        signing_keys: common.signing_keys,
+        signing_key_name: common.signing_key_name,
+        requester: common.requester,
+        transport: TransportOptions {
+            verify_broker: !common.insecure_skip_broker_verify,
+            sasl,
+            ..TransportOptions::default()
+        },
+    };
+    let (out, _) = sign(&common.config_file, &op, &opts).await;
+    if common.raw {
+        if out.is_ok() {
+            for v in out.raw_values() {
+                println!("{v}");
+            }
+        } else {
+            eprintln!("{}", out.signer_result.error_message);
+        }
+    } else {
+        match serde_json::to_string(&out) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("sigharness msg-signer: cannot serialize the output: {e}");
+                return 1;
+            }
+        }
+    }
+    if out.is_ok() { 0 } else { 1 }
+}

@@ -1,0 +1,199 @@
+//! `sigharness serve http-sig-upstream` and `sigharness serve http-sig-verifier`
+//! (see [`crate::http_sig_live`]). Both run until Ctrl-C and print one line per request.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+
+use axum::http::StatusCode;
+use http_sig::{Algorithm, Key, VerificationPolicy};
+use sigharness_report::exit_code;
+
+use super::code;
+use super::serve::loopback_addr;
+use crate::http_sig_live::judge::SignerExpectations;
+use crate::http_sig_live::upstream::{Reply, Upstream, VERDICTS_PATH};
+use crate::http_sig_live::verifier::{VerifierConfig, VerifierService};
+use crate::http_sig_live::{VERBOSE, load_profile_config, profile_key};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct UpstreamArgs {
+    /// Listen address; loopback only (127.0.0.1 or ::1).
+    #[arg(long, default_value = "127.0.0.1:4000", value_name = "ADDR")]
+    pub listen: String,
+    /// The signing configuration the signer was given (TOML or YAML; Grafbase semantics).
+    #[arg(long, value_name = "FILE")]
+    pub profile: PathBuf,
+    /// Public key (PEM, JWK, DER) to verify with; default: the profile's own key.
+    #[arg(long, value_name = "PUBLIC_KEY")]
+    pub key: Option<PathBuf>,
+    /// Reply body (default `{"data":{}}`).
+    #[arg(long, value_name = "FILE")]
+    pub reply_body: Option<PathBuf>,
+    /// Reply content type.
+    #[arg(long, default_value = "application/json")]
+    pub reply_content_type: String,
+    /// Reply status.
+    #[arg(long, default_value_t = 200)]
+    pub reply_status: u16,
+    /// How far `created` may be from this clock, seconds.
+    #[arg(long, default_value_t = 30)]
+    pub created_tolerance: u64,
+    /// Header the HTTP client adds after signing, not required to be covered (repeatable;
+    /// default host, content-length).
+    #[arg(long = "transport-header", value_name = "NAME")]
+    pub transport_headers: Vec<String>,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct VerifierArgs {
+    /// Listen address; loopback only (127.0.0.1 or ::1).
+    #[arg(long, default_value = "127.0.0.1:4001", value_name = "ADDR")]
+    pub listen: String,
+    /// Verification key (PEM, JWK, DER, base64 HMAC secret).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Verification policy (TOML, YAML or JSON; http-sig `VerificationPolicy`).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Algorithm fixed by configuration (default: from the key / the alg parameter).
+    #[arg(long, value_name = "ALG")]
+    pub alg: Option<String>,
+    /// keyid naming the key (repeatable); a signature with another keyid is rejected.
+    #[arg(long = "keyid", value_name = "ID")]
+    pub keyids: Vec<String>,
+    /// Verify only this label (default: any signature that verifies).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Scheme clients reach this service with (it may sit behind a TLS-terminating proxy).
+    #[arg(long, default_value = "http")]
+    pub scheme: String,
+}
+
+fn fail(cmd: &str, msg: String) -> ExitCode {
+    eprintln!("sigharness serve {cmd}: {msg}");
+    code(exit_code::COULD_NOT_RUN)
+}
+
+pub async fn serve_upstream(args: UpstreamArgs) -> ExitCode {
+    let f = |m: String| fail("http-sig-upstream", m);
+    let listen = match loopback_addr(&args.listen) {
+        Ok(a) => a,
+        Err(e) => return f(e),
+    };
+    let (cfg, base) = match load_profile_config(&args.profile) {
+        Ok(c) => c,
+        Err(e) => return f(e.to_string()),
+    };
+    let own = profile_key(&cfg, base.as_deref());
+    let key = match &args.key {
+        Some(p) => match Key::from_file(p) {
+            Ok(k) => k,
+            Err(e) => return f(format!("--key: {e}")),
+        },
+        None => match own.clone() {
+            Some(k) => k,
+            None => {
+                return f("--key PUBLIC_KEY is needed: the profile's key cannot be loaded".into());
+            }
+        },
+    };
+    let mut exp = match SignerExpectations::new(&cfg, key, own.as_ref()) {
+        Ok(e) => e,
+        Err(e) => return f(e.to_string()),
+    };
+    exp.created_tolerance = args.created_tolerance;
+    if !args.transport_headers.is_empty() {
+        exp.transport_headers = args
+            .transport_headers
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+    }
+    let mut reply = Reply {
+        content_type: args.reply_content_type.clone(),
+        ..Reply::default()
+    };
+    match StatusCode::from_u16(args.reply_status) {
+        Ok(s) => reply.status = s,
+        Err(_) => {
+            return f(format!(
+                "--reply-status {}: not a status code",
+                args.reply_status
+            ));
+        }
+    }
+    if let Some(p) = &args.reply_body {
+        match std::fs::read(p) {
+            Ok(b) => reply.body = b,
+            Err(e) => return f(format!("--reply-body {}: {e}", p.display())),
+        }
+    }
+    VERBOSE.store(true, Ordering::Relaxed);
+    let up = match Upstream::start(listen, exp, reply).await {
+        Ok(u) => u,
+        Err(e) => return f(e.to_string()),
+    };
+    println!(
+        "http-sig upstream listening on {} (alg {}, keyid {:?}); verdicts at {}{VERDICTS_PATH}; Ctrl-C to stop",
+        up.url(),
+        up.expectations().alg,
+        up.expectations().keyid,
+        up.url()
+    );
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        return f(format!("cannot wait for Ctrl-C: {e}"));
+    }
+    let vs = up.verdicts();
+    let failed = vs.iter().filter(|v| !v.failed().is_empty()).count();
+    println!("{} requests judged, {failed} with failures", vs.len());
+    code(if failed == 0 {
+        exit_code::ALL_MUST_PASSED
+    } else {
+        exit_code::MUST_FAILED
+    })
+}
+
+pub async fn serve_verifier(args: VerifierArgs) -> ExitCode {
+    let f = |m: String| fail("http-sig-verifier", m);
+    let listen = match loopback_addr(&args.listen) {
+        Ok(a) => a,
+        Err(e) => return f(e),
+    };
+    let key = match Key::from_file(&args.key) {
+        Ok(k) => k,
+        Err(e) => return f(format!("--key: {e}")),
+    };
+    let mut cfg = VerifierConfig::new(key);
+    if let Some(p) = &args.policy {
+        match VerificationPolicy::from_file(p) {
+            Ok(pol) => cfg.policy = pol,
+            Err(e) => return f(format!("--policy: {e}")),
+        }
+    }
+    if let Some(a) = &args.alg {
+        match a.parse::<Algorithm>() {
+            Ok(a) => cfg.alg = Some(a),
+            Err(e) => return f(format!("--alg: {e}")),
+        }
+    }
+    if args.scheme != "http" && args.scheme != "https" {
+        return f(format!("--scheme {}: expected http or https", args.scheme));
+    }
+    cfg.keyids = args.keyids.clone();
+    cfg.label = args.label.clone();
+    cfg.scheme = args.scheme.clone();
+    VERBOSE.store(true, Ordering::Relaxed);
+    let svc = match VerifierService::start(listen, cfg).await {
+        Ok(s) => s,
+        Err(e) => return f(e.to_string()),
+    };
+    println!(
+        "http-sig verifier listening on {} (Ctrl-C to stop)",
+        svc.url()
+    );
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        return f(format!("cannot wait for Ctrl-C: {e}"));
+    }
+    code(exit_code::ALL_MUST_PASSED)
+}

@@ -1,0 +1,675 @@
+//! Judging one signed request against the signing profile the signer was given (sans-IO: the
+//! caller passes the request as data, `now`, and the set of nonces seen so far).
+//!
+//! Each [`SignerRule`] is one conformance case of the `http-sig-signer` suite; a request yields a
+//! [`RuleStatus`] per rule, and the suite folds the statuses of all requests into one verdict per
+//! rule (fail if any request fails it, skip if it applied to none).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use http_sig::{
+    Algorithm, HttpMessage, Key, ProfileConfig, VerificationPolicy, Verifier, signatures,
+};
+use serde::Serialize;
+
+use super::LiveError;
+
+/// Hop-by-hop fields (RFC 9110 §7.6.1): `Connection`, the fields it names, and the classic list.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// What the upstream expects of every signed request, derived from the signing profile and the
+/// public key.
+#[derive(Clone, Debug)]
+pub struct SignerExpectations {
+    key: Key,
+    /// Algorithm the signer must use (profile `algorithm`, else the key's default).
+    pub alg: Algorithm,
+    /// keyid the signer must send (profile `key.id`, else the key's JWK `kid`, else
+    /// base64(sha256(public key))).
+    pub keyid: String,
+    /// `headers.include` (lowercase), if given.
+    pub include: Option<Vec<String>>,
+    /// `headers.exclude` (lowercase).
+    pub exclude: Vec<String>,
+    /// Derived component names the profile covers (`@request-target` by default).
+    pub derived: Vec<String>,
+    /// `signature_parameters` contains `nonce`.
+    pub nonce: bool,
+    /// `expiry`, if set.
+    pub expiry: Option<Duration>,
+    /// How far `created` may be from the upstream's clock, seconds.
+    pub created_tolerance: u64,
+    /// Fields the HTTP client adds after signing, never required to be covered
+    /// (default `host`, `content-length`: the Grafbase gateway signs before its client adds them).
+    pub transport_headers: Vec<String>,
+    /// Scheme the upstream is reached over, as the signer sees it (`http` on loopback).
+    pub scheme: String,
+}
+
+impl SignerExpectations {
+    /// Expectations from a profile and the key to verify with. `profile_key` is the profile's own
+    /// key if the upstream could load it (used only for its JWK `kid`).
+    pub fn new(
+        cfg: &ProfileConfig,
+        key: Key,
+        profile_key: Option<&Key>,
+    ) -> Result<SignerExpectations, LiveError> {
+        let alg = match &cfg.algorithm {
+            Some(a) => a.parse::<Algorithm>().map_err(LiveError::HttpSig)?,
+            None => key.default_algorithm(),
+        };
+        key.check_algorithm(alg).map_err(LiveError::HttpSig)?;
+        let keyid = cfg
+            .key
+            .id
+            .clone()
+            .or_else(|| profile_key.and_then(|k| k.kid().map(str::to_string)))
+            .or_else(|| key.kid().map(str::to_string))
+            .unwrap_or_else(|| key.default_keyid());
+        let expiry = match &cfg.expiry {
+            Some(e) => Some(humantime_secs(e)?),
+            None => None,
+        };
+        Ok(SignerExpectations {
+            key,
+            alg,
+            keyid,
+            include: cfg
+                .headers
+                .include
+                .as_ref()
+                .map(|v| v.iter().map(|h| h.to_ascii_lowercase()).collect()),
+            exclude: cfg
+                .headers
+                .exclude
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+            derived: cfg
+                .derived_components
+                .iter()
+                .map(|d| d.component_name().to_string())
+                .collect(),
+            nonce: cfg
+                .signature_parameters
+                .contains(&http_sig::SignatureParameter::Nonce),
+            expiry,
+            created_tolerance: 30,
+            transport_headers: vec!["host".into(), "content-length".into()],
+            scheme: "http".into(),
+        })
+    }
+
+    /// The key signatures are verified with.
+    pub fn key(&self) -> &Key {
+        &self.key
+    }
+}
+
+/// Parse a duration the way the profile does (humantime: `"30s"`, `"5m"`).
+fn humantime_secs(e: &str) -> Result<Duration, LiveError> {
+    humantime::parse_duration(e).map_err(|err| {
+        LiveError::Config(format!("expiry {e:?}: {err} (examples: \"30s\", \"5m\")"))
+    })
+}
+
+/// One rule the signer must follow; each is a case of the `http-sig-signer` suite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignerRule {
+    SignaturePresent,
+    SignatureVerifies,
+    NoDuplicateComponents,
+    IncludeHonoured,
+    ExcludeHonoured,
+    HopByHopNotCovered,
+    SelectedHeadersCovered,
+    MultiValuedCoveredOnce,
+    DerivedAsConfigured,
+    CreatedRecent,
+    ExpiresIsCreatedPlusExpiry,
+    NoncePresent,
+    NonceUnique,
+    AlgConsistent,
+    KeyidConsistent,
+}
+
+impl SignerRule {
+    /// Every rule, in report order.
+    pub const ALL: [SignerRule; 15] = [
+        SignerRule::SignaturePresent,
+        SignerRule::SignatureVerifies,
+        SignerRule::NoDuplicateComponents,
+        SignerRule::IncludeHonoured,
+        SignerRule::ExcludeHonoured,
+        SignerRule::HopByHopNotCovered,
+        SignerRule::SelectedHeadersCovered,
+        SignerRule::MultiValuedCoveredOnce,
+        SignerRule::DerivedAsConfigured,
+        SignerRule::CreatedRecent,
+        SignerRule::ExpiresIsCreatedPlusExpiry,
+        SignerRule::NoncePresent,
+        SignerRule::NonceUnique,
+        SignerRule::AlgConsistent,
+        SignerRule::KeyidConsistent,
+    ];
+
+    /// Case id suffix (`http-sig-signer/<slug>`).
+    pub fn slug(self) -> &'static str {
+        match self {
+            SignerRule::SignaturePresent => "rfc9421/4/signature-present",
+            SignerRule::SignatureVerifies => "rfc9421/3.2/signature-verifies",
+            SignerRule::NoDuplicateComponents => "rfc9421/2.5/no-duplicate-component-ids",
+            SignerRule::IncludeHonoured => "profile/headers/include-honoured",
+            SignerRule::ExcludeHonoured => "profile/headers/exclude-honoured",
+            SignerRule::HopByHopNotCovered => "profile/headers/hop-by-hop-not-covered",
+            SignerRule::SelectedHeadersCovered => "profile/headers/selected-headers-covered",
+            SignerRule::MultiValuedCoveredOnce => "rfc9421/2.1/multi-valued-header-covered-once",
+            SignerRule::DerivedAsConfigured => "profile/derived-components-as-configured",
+            SignerRule::CreatedRecent => "rfc9421/2.3/created-present-and-recent",
+            SignerRule::ExpiresIsCreatedPlusExpiry => "profile/expires-is-created-plus-expiry",
+            SignerRule::NoncePresent => "profile/nonce-present",
+            SignerRule::NonceUnique => "rfc9421/7.2.2/nonce-never-repeated",
+            SignerRule::AlgConsistent => "rfc9421/2.3/alg-consistent-with-key",
+            SignerRule::KeyidConsistent => "profile/keyid-consistent-with-key",
+        }
+    }
+
+    /// (spec, section).
+    pub fn spec(self) -> (&'static str, &'static str) {
+        const G: &str = "Grafbase message signatures";
+        match self {
+            SignerRule::SignaturePresent => ("RFC 9421", "4.1-4.2"),
+            SignerRule::SignatureVerifies => ("RFC 9421", "3.2"),
+            SignerRule::NoDuplicateComponents => ("RFC 9421", "2.5"),
+            SignerRule::IncludeHonoured => (G, "headers.include"),
+            SignerRule::ExcludeHonoured => (G, "headers.exclude"),
+            SignerRule::HopByHopNotCovered => ("RFC 9110", "7.6.1"),
+            SignerRule::SelectedHeadersCovered => (G, "headers"),
+            SignerRule::MultiValuedCoveredOnce => ("RFC 9421", "2.1"),
+            SignerRule::DerivedAsConfigured => (G, "derived_components"),
+            SignerRule::CreatedRecent => ("RFC 9421", "2.3"),
+            SignerRule::ExpiresIsCreatedPlusExpiry => (G, "expiry"),
+            SignerRule::NoncePresent => (G, "signature_parameters"),
+            SignerRule::NonceUnique => ("RFC 9421", "7.2.2"),
+            SignerRule::AlgConsistent => ("RFC 9421", "2.3, 3.2 step 6"),
+            SignerRule::KeyidConsistent => (G, "keys"),
+        }
+    }
+
+    /// (stimulus, normative outcome).
+    pub fn text(self) -> (&'static str, &'static str) {
+        match self {
+            SignerRule::SignaturePresent => (
+                "every request the signer sends to the upstream",
+                "carries Signature-Input and Signature fields with a parseable signature",
+            ),
+            SignerRule::SignatureVerifies => (
+                "every signed request, verified with the configured public key",
+                "the signature verifies over the request as received",
+            ),
+            SignerRule::NoDuplicateComponents => (
+                "the covered components of every signature",
+                "a component identifier is not listed twice (RFC 9421 §2.5: duplicates are an error)",
+            ),
+            SignerRule::IncludeHonoured => (
+                "requests signed under a profile with headers.include",
+                "only headers in the include list are covered",
+            ),
+            SignerRule::ExcludeHonoured => (
+                "requests signed under a profile with headers.exclude",
+                "no header in the exclude list is covered",
+            ),
+            SignerRule::HopByHopNotCovered => (
+                "requests carrying hop-by-hop fields (Connection, Keep-Alive, TE, Proxy-*, fields named in Connection)",
+                "hop-by-hop fields are never covered (intermediaries remove them)",
+            ),
+            SignerRule::SelectedHeadersCovered => (
+                "every header the profile selects (include/exclude, not hop-by-hop, not added by the HTTP client after signing)",
+                "is covered by the signature",
+            ),
+            SignerRule::MultiValuedCoveredOnce => (
+                "requests with a header field sent on several lines",
+                "the field is covered once (its values combined, RFC 9421 §2.1) and the signature verifies",
+            ),
+            SignerRule::DerivedAsConfigured => (
+                "the derived components covered",
+                "are exactly derived_components (default request_target)",
+            ),
+            SignerRule::CreatedRecent => (
+                "the created parameter",
+                "is present and close to the upstream's clock",
+            ),
+            SignerRule::ExpiresIsCreatedPlusExpiry => (
+                "the expires parameter",
+                "equals created + expiry when expiry is configured, and is absent otherwise",
+            ),
+            SignerRule::NoncePresent => (
+                "requests signed under a profile with signature_parameters = [nonce]",
+                "carry a non-empty nonce",
+            ),
+            SignerRule::NonceUnique => ("the nonces of all requests", "are never repeated"),
+            SignerRule::AlgConsistent => (
+                "the alg parameter",
+                "is present and names the configured algorithm, which the key supports",
+            ),
+            SignerRule::KeyidConsistent => (
+                "the keyid parameter",
+                "is present and equals key.id, else the JWK kid, else base64(sha256(public key))",
+            ),
+        }
+    }
+}
+
+/// How one request fared on one rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", content = "detail", rename_all = "snake_case")]
+pub enum RuleStatus {
+    Pass,
+    Fail(String),
+    NotApplicable(String),
+}
+
+/// The verdicts for one received request.
+#[derive(Clone, Debug, Serialize)]
+pub struct RequestVerdict {
+    /// Arrival order, from 0.
+    pub index: usize,
+    /// `METHOD target`.
+    pub request: String,
+    /// The Signature-Input member judged, if any (`label=(...);params`).
+    pub signature_input: Option<String>,
+    /// One status per rule, in [`SignerRule::ALL`] order.
+    pub rules: Vec<(SignerRule, RuleStatus)>,
+}
+
+impl RequestVerdict {
+    /// The status of `rule`.
+    pub fn status(&self, rule: SignerRule) -> Option<&RuleStatus> {
+        self.rules.iter().find(|(r, _)| *r == rule).map(|(_, s)| s)
+    }
+
+    /// Rules this request failed.
+    pub fn failed(&self) -> Vec<SignerRule> {
+        self.rules
+            .iter()
+            .filter(|(_, s)| matches!(s, RuleStatus::Fail(_)))
+            .map(|(r, _)| *r)
+            .collect()
+    }
+}
+
+fn is_hop_by_hop(name: &str, connection_named: &[String]) -> bool {
+    HOP_BY_HOP.contains(&name)
+        || name.starts_with("proxy-")
+        || connection_named.iter().any(|c| c == name)
+}
+
+/// Judge one received request at `now` (UNIX seconds). `seen_nonces` holds the nonces of earlier
+/// requests and receives this one's.
+pub fn judge_request(
+    exp: &SignerExpectations,
+    index: usize,
+    msg: &HttpMessage,
+    now: u64,
+    seen_nonces: &mut HashSet<String>,
+) -> RequestVerdict {
+    use RuleStatus::{Fail, NotApplicable as Na, Pass};
+    let request = msg
+        .request_line()
+        .map(|r| format!("{} {}", r.method, r.target))
+        .unwrap_or_default();
+    let mut out: Vec<(SignerRule, RuleStatus)> = Vec::new();
+    // RFC 9421 §4.1-§4.2: the signature travels in Signature-Input / Signature.
+    let entries = match signatures(msg) {
+        Ok(e) if !e.is_empty() => e,
+        Ok(_) => {
+            return no_signature(
+                index,
+                request,
+                "no Signature-Input / Signature fields".into(),
+            );
+        }
+        Err(e) => {
+            return no_signature(index, request, format!("unparseable signature fields: {e}"));
+        }
+    };
+    // The profile signs under label `sig`; judge that one, else the first.
+    let entry = entries
+        .iter()
+        .find(|e| e.label == "sig")
+        .unwrap_or(&entries[0])
+        .clone();
+    let params = &entry.params;
+    let signature_input = Some(format!("{}={}", entry.label, params.serialize()));
+    out.push((SignerRule::SignaturePresent, Pass));
+
+    // RFC 9421 §3.2: verify with the configured key and algorithm. The policy allows the same
+    // clock tolerance as the `created` rule so that a skew is reported there, not here.
+    let policy = VerificationPolicy {
+        allowed_skew: exp.created_tolerance,
+        allow_expired: true,
+        ..VerificationPolicy::default()
+    };
+    let verifier = Verifier::new(exp.key.clone(), Some(exp.alg)).with_policy(policy);
+    out.push((
+        SignerRule::SignatureVerifies,
+        match verifier.verify(msg, None, Some(&entry.label), now) {
+            Ok(_) => Pass,
+            Err(e) => Fail(format!("{e}")),
+        },
+    ));
+
+    // RFC 9421 §2.5 step 2: a component identifier must not be listed twice.
+    let ids: Vec<String> = params.components.iter().map(|c| c.serialize()).collect();
+    let mut dups: Vec<String> = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        if ids[..i].contains(id) && !dups.contains(id) {
+            dups.push(id.clone());
+        }
+    }
+    out.push((
+        SignerRule::NoDuplicateComponents,
+        if dups.is_empty() {
+            Pass
+        } else {
+            Fail(format!("listed more than once: {}", dups.join(", ")))
+        },
+    ));
+
+    let covered_fields: Vec<String> = params
+        .components
+        .iter()
+        .filter(|c| !c.is_derived())
+        .map(|c| c.name().to_ascii_lowercase())
+        .collect();
+    let covered_derived: Vec<String> = params
+        .components
+        .iter()
+        .filter(|c| c.is_derived())
+        .map(|c| c.name().to_string())
+        .collect();
+
+    // Profile: headers.include = only those headers.
+    out.push((
+        SignerRule::IncludeHonoured,
+        match &exp.include {
+            None => Na("the profile has no headers.include".into()),
+            Some(inc) => {
+                let extra: Vec<&String> =
+                    covered_fields.iter().filter(|h| !inc.contains(h)).collect();
+                if extra.is_empty() {
+                    Pass
+                } else {
+                    Fail(format!(
+                        "covered but not in headers.include {inc:?}: {extra:?}"
+                    ))
+                }
+            }
+        },
+    ));
+    // Profile: headers.exclude wins over include.
+    out.push((
+        SignerRule::ExcludeHonoured,
+        if exp.exclude.is_empty() {
+            Na("the profile has no headers.exclude".into())
+        } else {
+            let bad: Vec<&String> = covered_fields
+                .iter()
+                .filter(|h| exp.exclude.contains(h))
+                .collect();
+            if bad.is_empty() {
+                Pass
+            } else {
+                Fail(format!("covered although excluded: {bad:?}"))
+            }
+        },
+    ));
+
+    // RFC 9110 §7.6.1: hop-by-hop fields do not survive intermediaries, so covering them breaks
+    // verification downstream.
+    let connection_named: Vec<String> = msg
+        .header_values("connection")
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let hop_covered: Vec<&String> = covered_fields
+        .iter()
+        .filter(|h| is_hop_by_hop(h, &connection_named))
+        .collect();
+    out.push((
+        SignerRule::HopByHopNotCovered,
+        if !hop_covered.is_empty() {
+            Fail(format!("hop-by-hop fields covered: {hop_covered:?}"))
+        } else {
+            Pass
+        },
+    ));
+
+    // Profile: every selected header is covered.
+    let mut present: Vec<String> = Vec::new();
+    let mut repeated: Vec<String> = Vec::new();
+    for (n, _) in &msg.headers {
+        let n = n.to_ascii_lowercase();
+        if present.contains(&n) {
+            if !repeated.contains(&n) {
+                repeated.push(n);
+            }
+        } else {
+            present.push(n);
+        }
+    }
+    let selected: Vec<&String> = present
+        .iter()
+        .filter(|n| {
+            !is_hop_by_hop(n, &connection_named)
+                && *n != "signature"
+                && *n != "signature-input"
+                && !exp.transport_headers.contains(n)
+                && exp.include.as_ref().is_none_or(|inc| inc.contains(n))
+                && !exp.exclude.contains(n)
+        })
+        .collect();
+    let missing: Vec<&&String> = selected
+        .iter()
+        .filter(|n| !covered_fields.contains(n))
+        .collect();
+    out.push((
+        SignerRule::SelectedHeadersCovered,
+        if missing.is_empty() {
+            Pass
+        } else {
+            Fail(format!(
+                "selected by the profile but not covered: {missing:?}"
+            ))
+        },
+    ));
+
+    // RFC 9421 §2.1: a field sent on several lines is one component whose value is the lines
+    // combined with ", "; listing it twice is the Grafbase gateway's known bug.
+    let multi: Vec<&String> = repeated
+        .iter()
+        .filter(|n| selected.contains(n) || covered_fields.contains(n))
+        .collect();
+    out.push((
+        SignerRule::MultiValuedCoveredOnce,
+        if multi.is_empty() {
+            Na("no selected header was sent on several lines".into())
+        } else {
+            let mut problems = Vec::new();
+            for n in &multi {
+                let count = covered_fields.iter().filter(|c| c == n).count();
+                if count != 1 {
+                    problems.push(format!("{n} covered {count} times"));
+                }
+            }
+            if problems.is_empty() {
+                match out
+                    .iter()
+                    .find(|(r, _)| *r == SignerRule::SignatureVerifies)
+                {
+                    Some((_, Fail(e))) => Fail(format!(
+                        "multi-valued {multi:?} covered once but the signature does not verify: {e}"
+                    )),
+                    _ => Pass,
+                }
+            } else {
+                Fail(problems.join("; "))
+            }
+        },
+    ));
+
+    // Profile: derived_components, default request_target.
+    let missing_d: Vec<&String> = exp
+        .derived
+        .iter()
+        .filter(|d| !covered_derived.contains(d))
+        .collect();
+    let extra_d: Vec<&String> = covered_derived
+        .iter()
+        .filter(|d| !exp.derived.contains(d))
+        .collect();
+    out.push((
+        SignerRule::DerivedAsConfigured,
+        if missing_d.is_empty() && extra_d.is_empty() {
+            Pass
+        } else {
+            Fail(format!(
+                "configured {:?}; missing {missing_d:?}, not configured {extra_d:?}",
+                exp.derived
+            ))
+        },
+    ));
+
+    // RFC 9421 §2.3 `created`: the profile always sends it; it must reflect the signing time.
+    let created = params.created();
+    let now_i = i64::try_from(now).unwrap_or(i64::MAX);
+    out.push((
+        SignerRule::CreatedRecent,
+        match created {
+            None => Fail("no created parameter".into()),
+            Some(c) if (c - now_i).unsigned_abs() > exp.created_tolerance => Fail(format!(
+                "created={c} is {}s from the upstream's clock {now} (tolerance {}s)",
+                c - now_i,
+                exp.created_tolerance
+            )),
+            Some(_) => Pass,
+        },
+    ));
+
+    // Profile `expiry`: expires = created + expiry (RFC 9421 §2.3 `expires`).
+    out.push((
+        SignerRule::ExpiresIsCreatedPlusExpiry,
+        match (exp.expiry, created, params.expires()) {
+            (Some(e), Some(c), Some(x)) => {
+                let want = c.saturating_add(i64::try_from(e.as_secs()).unwrap_or(i64::MAX));
+                if x == want {
+                    Pass
+                } else {
+                    Fail(format!(
+                        "expires={x}, expected created + {}s = {want}",
+                        e.as_secs()
+                    ))
+                }
+            }
+            (Some(e), _, None) => {
+                Fail(format!("expiry {}s configured but no expires", e.as_secs()))
+            }
+            (Some(_), None, Some(_)) => Fail("expires without created".into()),
+            (None, _, Some(x)) => Fail(format!("expires={x} but the profile sets no expiry")),
+            (None, _, None) => Pass,
+        },
+    ));
+
+    // Profile `signature_parameters = ["nonce"]`.
+    let nonce = params.nonce();
+    out.push((
+        SignerRule::NoncePresent,
+        if !exp.nonce {
+            Na("the profile does not ask for a nonce".into())
+        } else {
+            match nonce {
+                Some(n) if !n.is_empty() => Pass,
+                Some(_) => Fail("empty nonce".into()),
+                None => Fail("no nonce parameter".into()),
+            }
+        },
+    ));
+    // RFC 9421 §7.2.2: a nonce is only useful if never repeated.
+    out.push((
+        SignerRule::NonceUnique,
+        match nonce {
+            None => Na("no nonce in this request".into()),
+            Some(n) => {
+                if seen_nonces.insert(n.to_string()) {
+                    Pass
+                } else {
+                    Fail(format!(
+                        "nonce {n:?} was already used by an earlier request"
+                    ))
+                }
+            }
+        },
+    ));
+
+    // RFC 9421 §2.3 `alg` / §3.2 step 6: consistent with the key and configuration.
+    out.push((
+        SignerRule::AlgConsistent,
+        match params.alg() {
+            Some(a) if a == exp.alg.name() => Pass,
+            Some(a) => Fail(format!(
+                "alg={a:?}, the key and profile say {}",
+                exp.alg.name()
+            )),
+            None => Fail(format!("no alg parameter (expected {:?})", exp.alg.name())),
+        },
+    ));
+    out.push((
+        SignerRule::KeyidConsistent,
+        match params.keyid() {
+            Some(k) if k == exp.keyid => Pass,
+            Some(k) => Fail(format!("keyid={k:?}, expected {:?}", exp.keyid)),
+            None => Fail(format!("no keyid parameter (expected {:?})", exp.keyid)),
+        },
+    ));
+
+    // Keep report order stable.
+    out.sort_by_key(|(r, _)| SignerRule::ALL.iter().position(|x| x == r));
+    RequestVerdict {
+        index,
+        request,
+        signature_input,
+        rules: out,
+    }
+}
+
+fn no_signature(index: usize, request: String, why: String) -> RequestVerdict {
+    let rules = SignerRule::ALL
+        .iter()
+        .map(|r| {
+            let s = match r {
+                SignerRule::SignaturePresent | SignerRule::SignatureVerifies => {
+                    RuleStatus::Fail(why.clone())
+                }
+                _ => RuleStatus::NotApplicable("no signature to judge".into()),
+            };
+            (*r, s)
+        })
+        .collect();
+    RequestVerdict {
+        index,
+        request,
+        signature_input: None,
+        rules,
+    }
+}

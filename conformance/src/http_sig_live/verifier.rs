@@ -1,0 +1,327 @@
+//! Our verifier as an HTTP service (`sigharness serve http-sig-verifier`), the default target of
+//! the `http-sig-verifier` suite. Every request to any path is verified; 200 + JSON when the
+//! signature is acceptable, 401 + JSON `{verified:false, error, message}` otherwise.
+//!
+//! [`VerifierCore`] is the sans-IO part (message + `now` in, [`Decision`] out); [`VerifierService`]
+//! is the axum shell around it.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use aws_lc_rs::digest;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use http_sig::sfv::{BareItem, Dictionary, ListEntry, Parser};
+use http_sig::{
+    Algorithm, HttpMessage, InMemoryNonceStore, Key, MessageKind, VerificationPolicy, Verifier,
+    signatures,
+};
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use super::{LiveError, bind_loopback, unix_now};
+
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// Static configuration of the verifier service.
+#[derive(Clone, Debug)]
+pub struct VerifierConfig {
+    /// The verification key.
+    pub key: Key,
+    /// The algorithm, if fixed by configuration (else from the key).
+    pub alg: Option<Algorithm>,
+    /// Application requirements (RFC 9421 §3.2.1).
+    pub policy: VerificationPolicy,
+    /// keyids that name `key`; a `keyid` parameter naming anything else is rejected
+    /// (`unknown_key`). Empty = any keyid is accepted.
+    pub keyids: Vec<String>,
+    /// Only this label is verified; `None` = any signature in the message that verifies.
+    pub label: Option<String>,
+    /// Scheme clients use to reach this service (it may sit behind a TLS-terminating proxy).
+    pub scheme: String,
+    /// Nonces remembered for replay detection.
+    pub nonce_capacity: usize,
+}
+
+impl VerifierConfig {
+    /// A configuration with the default policy, scheme `http`, any label.
+    pub fn new(key: Key) -> Self {
+        VerifierConfig {
+            key,
+            alg: None,
+            policy: VerificationPolicy::default(),
+            keyids: Vec::new(),
+            label: None,
+            scheme: "http".into(),
+            nonce_capacity: 100_000,
+        }
+    }
+}
+
+/// The outcome for one request.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Decision {
+    Accept {
+        verified: bool,
+        label: String,
+        keyid: Option<String>,
+    },
+    Reject {
+        verified: bool,
+        /// Stable snake_case kind (http-sig `Error::kind`, or `content_digest_mismatch`,
+        /// `unknown_key`).
+        error: String,
+        message: String,
+    },
+}
+
+impl Decision {
+    fn reject(error: &str, message: impl Into<String>) -> Self {
+        Decision::Reject {
+            verified: false,
+            error: error.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Sans-IO verifier: configuration + nonce store.
+pub struct VerifierCore {
+    cfg: VerifierConfig,
+    verifier: Verifier,
+    nonces: InMemoryNonceStore,
+}
+
+impl VerifierCore {
+    /// Check the configuration (policy, key/algorithm agreement).
+    pub fn new(cfg: VerifierConfig) -> Result<Self, LiveError> {
+        cfg.policy.validate().map_err(LiveError::HttpSig)?;
+        if let Some(a) = cfg.alg {
+            cfg.key.check_algorithm(a).map_err(LiveError::HttpSig)?;
+        }
+        let verifier = Verifier::new(cfg.key.clone(), cfg.alg).with_policy(cfg.policy.clone());
+        let nonces = InMemoryNonceStore::new(cfg.nonce_capacity);
+        Ok(VerifierCore {
+            cfg,
+            verifier,
+            nonces,
+        })
+    }
+
+    /// Decide on one request received at `now` (UNIX seconds).
+    pub fn decide(&mut self, msg: &HttpMessage, now: u64) -> Decision {
+        // RFC 9530 §2 / RFC 9421 §7.2.8: a signature covering Content-Digest protects the body
+        // only if the digest is checked against the body.
+        if let Err(d) = check_content_digest(msg) {
+            return d;
+        }
+        let entries = match signatures(msg) {
+            Ok(e) => e,
+            Err(e) => return Decision::reject(e.kind(), e.to_string()),
+        };
+        let labels: Vec<String> = match &self.cfg.label {
+            Some(l) => vec![l.clone()],
+            None => entries.iter().map(|e| e.label.clone()).collect(),
+        };
+        if labels.is_empty() {
+            return Decision::reject(
+                "signature_not_found",
+                "no Signature-Input / Signature fields",
+            );
+        }
+        let mut first_err: Option<Decision> = None;
+        for label in labels {
+            let keyid = entries
+                .iter()
+                .find(|e| e.label == label)
+                .and_then(|e| e.params.keyid().map(str::to_string));
+            // RFC 9421 §3.2 step 5: the key is determined from keyid; an unknown keyid cannot
+            // be dereferenced to our key material.
+            if let Some(k) = &keyid
+                && !self.cfg.keyids.is_empty()
+                && !self.cfg.keyids.contains(k)
+            {
+                first_err.get_or_insert(Decision::reject(
+                    "unknown_key",
+                    format!("keyid {k:?} does not name a key this verifier knows"),
+                ));
+                continue;
+            }
+            match self.verifier.verify_with_nonce_store(
+                msg,
+                None,
+                Some(&label),
+                now,
+                &mut self.nonces,
+            ) {
+                Ok(v) => {
+                    return Decision::Accept {
+                        verified: true,
+                        label: v.label,
+                        keyid,
+                    };
+                }
+                Err(e) => {
+                    first_err.get_or_insert(Decision::reject(e.kind(), e.to_string()));
+                }
+            }
+        }
+        first_err.unwrap_or_else(|| Decision::reject("signature_not_found", "no signature"))
+    }
+}
+
+/// Check every `sha-256` / `sha-512` member of Content-Digest against the body. Absent field:
+/// nothing to check. Present but with no supported algorithm: rejected (nothing could be checked).
+pub fn check_content_digest(msg: &HttpMessage) -> Result<(), Decision> {
+    let values: Vec<&str> = msg.header_values("content-digest").collect();
+    if values.is_empty() {
+        return Ok(());
+    }
+    let joined = values.join(", ");
+    let dict: Dictionary = Parser::new(&joined).parse().map_err(|e| {
+        Decision::reject(
+            "content_digest_invalid",
+            format!("Content-Digest is not a structured Dictionary (RFC 9530 §2): {e}"),
+        )
+    })?;
+    let mut checked = 0;
+    for (k, v) in &dict {
+        let alg = match k.as_str() {
+            "sha-256" => &digest::SHA256,
+            "sha-512" => &digest::SHA512,
+            _ => continue,
+        };
+        let ListEntry::Item(item) = v else {
+            return Err(Decision::reject(
+                "content_digest_invalid",
+                format!(
+                    "Content-Digest member {} is not a Byte Sequence",
+                    k.as_str()
+                ),
+            ));
+        };
+        let BareItem::ByteSequence(want) = &item.bare_item else {
+            return Err(Decision::reject(
+                "content_digest_invalid",
+                format!(
+                    "Content-Digest member {} is not a Byte Sequence",
+                    k.as_str()
+                ),
+            ));
+        };
+        let got = digest::digest(alg, &msg.body);
+        if got.as_ref() != want.as_slice() {
+            return Err(Decision::reject(
+                "content_digest_mismatch",
+                format!(
+                    "Content-Digest {} does not match the body received (RFC 9530 §2)",
+                    k.as_str()
+                ),
+            ));
+        }
+        checked += 1;
+    }
+    if checked == 0 {
+        return Err(Decision::reject(
+            "content_digest_unsupported",
+            "Content-Digest has no sha-256 or sha-512 member (RFC 9530 §5)",
+        ));
+    }
+    Ok(())
+}
+
+/// A running verifier service. Dropping it stops the server.
+pub struct VerifierService {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+struct Shared {
+    core: Mutex<VerifierCore>,
+    scheme: String,
+}
+
+impl VerifierService {
+    /// Start on `listen` (loopback only; port 0 picks a free port).
+    pub async fn start(listen: SocketAddr, cfg: VerifierConfig) -> Result<Self, LiveError> {
+        let scheme = cfg.scheme.clone();
+        let core = VerifierCore::new(cfg)?;
+        let listener = bind_loopback(listen).await?;
+        let addr = listener.local_addr().map_err(|e| LiveError::Bind {
+            addr: listen,
+            source: e,
+        })?;
+        let shared = Arc::new(Shared {
+            core: Mutex::new(core),
+            scheme,
+        });
+        let app = Router::new().fallback(handle).with_state(shared);
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(VerifierService {
+            addr,
+            stop: Some(stop),
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for VerifierService {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let now = unix_now();
+    let (parts, body) = req.into_parts();
+    let decision = match axum::body::to_bytes(body, MAX_BODY).await {
+        Err(e) => Decision::reject("invalid_message", format!("body could not be read: {e}")),
+        Ok(b) => {
+            let r = http::Request::from_parts(parts, b.to_vec());
+            match HttpMessage::try_from(&r) {
+                Err(e) => Decision::reject(e.kind(), e.to_string()),
+                Ok(mut m) => {
+                    if let MessageKind::Request(rl) = &mut m.kind {
+                        rl.scheme = shared.scheme.clone();
+                    }
+                    match shared.core.lock() {
+                        Ok(mut c) => c.decide(&m, now),
+                        Err(p) => p.into_inner().decide(&m, now),
+                    }
+                }
+            }
+        }
+    };
+    if super::VERBOSE.load(std::sync::atomic::Ordering::Relaxed) {
+        match &decision {
+            Decision::Accept { label, .. } => println!("accept ({label})"),
+            Decision::Reject { error, message, .. } => println!("reject {error}: {message}"),
+        }
+    }
+    let status = match decision {
+        Decision::Accept { .. } => StatusCode::OK,
+        Decision::Reject { .. } => StatusCode::UNAUTHORIZED,
+    };
+    (status, axum::Json(decision)).into_response()
+}

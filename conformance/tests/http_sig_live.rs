@@ -1,0 +1,359 @@
+//! The live RFC 9421 suites against our own targets and against deliberately faulty ones:
+//! the known Grafbase gateway bugs (include list ignored; duplicate component ids for a
+//! multi-valued header) must fail exactly the matching `http-sig-signer` cases.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_sig::{
+    ComponentId, HttpMessage, Key, OnCollision, ProfileConfig, SignatureParams, add_signature,
+    component_value,
+};
+use sigharness::http_sig_live::client::RequestSigner;
+use sigharness::runner::{Event, Events, Selection, Suite, SuiteOptions};
+use sigharness::suites::http_sig_signer::{HttpSigSignerSuite, SignerRun, builtin_profiles};
+use sigharness::suites::http_sig_verifier::HttpSigVerifierSuite;
+use sigharness_report::{CaseReport, Level, Verdict};
+
+const HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// A signer with the Grafbase gateway's known bugs, switchable one by one.
+struct FaultySigner {
+    cfg: ProfileConfig,
+    key: Key,
+    alg: http_sig::Algorithm,
+    /// Bug 1: `headers.include` has no effect (only `exclude` works).
+    ignore_include: bool,
+    /// Bug 2: a header sent on several lines is listed once per line.
+    duplicate_multi_valued: bool,
+}
+
+impl RequestSigner for FaultySigner {
+    fn sign_request(&self, msg: &mut HttpMessage, now: u64) -> Result<(), String> {
+        let e = |e: http_sig::Error| e.to_string();
+        let mut comps: Vec<ComponentId> = Vec::new();
+        for d in &self.cfg.derived_components {
+            comps.push(ComponentId::new(d.component_name()).map_err(e)?);
+        }
+        let connection: Vec<String> = msg
+            .header_values("connection")
+            .flat_map(|v| v.split(','))
+            .map(|t| t.trim().to_ascii_lowercase())
+            .collect();
+        let include: Option<Vec<String>> = self
+            .cfg
+            .headers
+            .include
+            .as_ref()
+            .map(|v| v.iter().map(|h| h.to_ascii_lowercase()).collect());
+        let exclude: Vec<String> = self
+            .cfg
+            .headers
+            .exclude
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        for (n, _) in &msg.headers {
+            let n = n.to_ascii_lowercase();
+            if HOP.contains(&n.as_str()) || n.starts_with("proxy-") || connection.contains(&n) {
+                continue;
+            }
+            if exclude.contains(&n) {
+                continue;
+            }
+            if !self.ignore_include && include.as_ref().is_some_and(|inc| !inc.contains(&n)) {
+                continue;
+            }
+            let id = ComponentId::new(&n).map_err(e)?;
+            if comps.contains(&id) && !self.duplicate_multi_valued {
+                continue;
+            }
+            comps.push(id);
+        }
+        let mut p = SignatureParams::new(comps);
+        p.set_created(now as i64).map_err(e)?;
+        if let Some(x) = &self.cfg.expiry {
+            let secs = humantime::parse_duration(x)
+                .map_err(|e| e.to_string())?
+                .as_secs();
+            p.set_expires(now as i64 + secs as i64).map_err(e)?;
+        }
+        if !self.cfg.signature_parameters.is_empty() {
+            let mut b = [0u8; 16];
+            aws_lc_rs::rand::fill(&mut b).map_err(|_| "rng".to_string())?;
+            p.set_nonce(&b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+                .map_err(e)?;
+        }
+        p.set_alg(self.alg.name()).map_err(e)?;
+        let keyid = self
+            .cfg
+            .key
+            .id
+            .clone()
+            .unwrap_or_else(|| self.key.default_keyid());
+        p.set_keyid(&keyid).map_err(e)?;
+        // Build the base by hand: the library refuses duplicate component ids (RFC 9421 §2.5),
+        // the buggy gateway does not.
+        let mut base = String::new();
+        for c in &p.components {
+            base.push_str(&format!(
+                "{}: {}\n",
+                c.serialize(),
+                component_value(msg, None, c).map_err(e)?
+            ));
+        }
+        base.push_str(&format!("\"@signature-params\": {}", p.serialize()));
+        let sig = self.key.sign(self.alg, base.as_bytes()).map_err(e)?;
+        add_signature(msg, "sig", &p, &sig, OnCollision::Error).map_err(e)
+    }
+}
+
+fn faulty_runs(ignore_include: bool, duplicate_multi_valued: bool) -> Vec<SignerRun> {
+    builtin_profiles()
+        .unwrap()
+        .into_iter()
+        .map(|(name, cfg, public)| {
+            let private = Key::from_bytes(cfg.key.inline.as_ref().unwrap().as_bytes()).unwrap();
+            let alg = private.default_algorithm();
+            SignerRun {
+                name,
+                public_key: Key::from_bytes(public.as_bytes()).unwrap(),
+                signer: Arc::new(FaultySigner {
+                    cfg: cfg.clone(),
+                    key: private,
+                    alg,
+                    ignore_include,
+                    duplicate_multi_valued,
+                }),
+                profile: cfg,
+            }
+        })
+        .collect()
+}
+
+async fn run_suite(suite: &dyn Suite, opts: &SuiteOptions) -> Vec<CaseReport> {
+    let (events, mut rx) = Events::channel();
+    let selection = Selection::default();
+    let run = async {
+        suite.run(opts, &selection, &events).await.unwrap();
+        drop(events);
+    };
+    let collect = async {
+        let mut out = Vec::new();
+        while let Some(e) = rx.recv().await {
+            if let Event::CaseFinished(r) = e {
+                out.push(r);
+            }
+        }
+        out
+    };
+    let ((), out) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(run, collect)
+    })
+    .await
+    .expect("the suite finished within 60 s");
+    out
+}
+
+fn failed(reports: &[CaseReport]) -> BTreeSet<String> {
+    reports
+        .iter()
+        .filter(|r| r.verdict == Verdict::Fail)
+        .map(|r| r.id.clone())
+        .collect()
+}
+
+fn show(reports: &[CaseReport]) -> String {
+    reports
+        .iter()
+        .map(|r| format!("{} {:?}: {}", r.id, r.verdict, r.evidence.summary))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_signer_passes_every_signer_case() {
+    let reports = run_suite(&HttpSigSignerSuite::default(), &SuiteOptions::default()).await;
+    assert_eq!(reports.len(), 16, "{}", show(&reports));
+    assert!(failed(&reports).is_empty(), "{}", show(&reports));
+    // Every MUST case applied to at least one request (none skipped for lack of traffic).
+    let skipped: Vec<_> = reports
+        .iter()
+        .filter(|r| r.verdict == Verdict::Skip)
+        .collect();
+    assert!(skipped.is_empty(), "{}", show(&reports));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn include_list_ignored_is_caught() {
+    let reports = run_suite(
+        &HttpSigSignerSuite::with_runs(faulty_runs(true, false)),
+        &SuiteOptions::default(),
+    )
+    .await;
+    let want: BTreeSet<String> = ["http-sig-signer/profile/headers/include-honoured"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(failed(&reports), want, "{}", show(&reports));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_component_ids_for_multi_valued_headers_are_caught() {
+    let reports = run_suite(
+        &HttpSigSignerSuite::with_runs(faulty_runs(false, true)),
+        &SuiteOptions::default(),
+    )
+    .await;
+    let want: BTreeSet<String> = [
+        "http-sig-signer/rfc9421/3.2/signature-verifies",
+        "http-sig-signer/rfc9421/2.5/no-duplicate-component-ids",
+        "http-sig-signer/rfc9421/2.1/multi-valued-header-covered-once",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(failed(&reports), want, "{}", show(&reports));
+    let dup = reports
+        .iter()
+        .find(|r| r.id.ends_with("no-duplicate-component-ids"))
+        .unwrap();
+    let observed = dup.evidence.observed.clone().unwrap_or_default();
+    assert!(
+        observed.contains("x-forwarded-for") || observed.contains("x-tenant"),
+        "{observed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_gateway_bugs_together() {
+    let reports = run_suite(
+        &HttpSigSignerSuite::with_runs(faulty_runs(true, true)),
+        &SuiteOptions::default(),
+    )
+    .await;
+    let want: BTreeSet<String> = [
+        "http-sig-signer/profile/headers/include-honoured",
+        "http-sig-signer/rfc9421/3.2/signature-verifies",
+        "http-sig-signer/rfc9421/2.5/no-duplicate-component-ids",
+        "http-sig-signer/rfc9421/2.1/multi-valued-header-covered-once",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(failed(&reports), want, "{}", show(&reports));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_verifier_passes_every_must_case() {
+    let reports = run_suite(&HttpSigVerifierSuite, &SuiteOptions::default()).await;
+    let must_failed: Vec<_> = reports
+        .iter()
+        .filter(|r| r.verdict == Verdict::Fail && r.level == Level::Must)
+        .collect();
+    assert!(must_failed.is_empty(), "{}", show(&reports));
+    let live_pass = reports
+        .iter()
+        .filter(|r| r.id.contains("/live/") && r.verdict == Verdict::Pass)
+        .count();
+    assert_eq!(live_pass, 12, "{}", show(&reports));
+    let vec_pass = reports
+        .iter()
+        .filter(|r| r.id.contains("/vectors/") && r.verdict == Verdict::Pass)
+        .count();
+    assert!(
+        vec_pass >= 20,
+        "only {vec_pass} vectors replayed\n{}",
+        show(&reports)
+    );
+}
+
+fn external_opts(url: String) -> SuiteOptions {
+    let mut o = SuiteOptions {
+        verifier_url: Some(url),
+        ..SuiteOptions::default()
+    };
+    let key = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../vectors/keys/test-key-ed25519.pkcs8.pem"
+    );
+    for (k, v) in [
+        ("signing_key", key),
+        ("keyid", "test-key-ed25519"),
+        ("scheme", "https"),
+        ("vector_key", "test-key-ed25519"),
+        ("required_components", "\"@method\""),
+    ] {
+        o.settings.insert(k.into(), v.into());
+    }
+    o
+}
+
+/// Our verifier service reached through --verifier-url (the external path) passes too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_verifier_path_against_our_service() {
+    use sigharness::http_sig_live::verifier::{VerifierConfig, VerifierService};
+    let spki = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../vectors/keys/test-key-ed25519.spki.pem"
+    );
+    let mut cfg = VerifierConfig::new(Key::from_file(spki).unwrap());
+    cfg.keyids = vec!["test-key-ed25519".into()];
+    cfg.scheme = "https".into();
+    cfg.policy.required_components = vec!["\"@method\"".into()];
+    let svc = VerifierService::start(([127, 0, 0, 1], 0).into(), cfg)
+        .await
+        .unwrap();
+    let reports = run_suite(&HttpSigVerifierSuite, &external_opts(svc.url())).await;
+    let must_failed: Vec<_> = reports
+        .iter()
+        .filter(|r| r.verdict == Verdict::Fail && r.level == Level::Must)
+        .collect();
+    assert!(must_failed.is_empty(), "{}", show(&reports));
+}
+
+/// A verifier that accepts everything fails every reject case and every invalid vector, and
+/// passes the accept cases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_everything_verifier_is_caught() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(|| async { "ok" });
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let reports = run_suite(&HttpSigVerifierSuite, &external_opts(url)).await;
+    server.abort();
+    let live_failed: BTreeSet<String> = failed(&reports)
+        .into_iter()
+        .filter(|id| id.contains("/live/"))
+        .collect();
+    let want: BTreeSet<String> = [
+        "unsigned-rejected",
+        "expired-rejected",
+        "created-in-future-rejected",
+        "nonce-replay-rejected",
+        "wrong-key-rejected",
+        "alg-mismatch-rejected",
+        "missing-required-component-rejected",
+        "tampered-body-rejected",
+        "tampered-covered-header-rejected",
+        "tampered-signature-rejected",
+    ]
+    .iter()
+    .map(|s| format!("http-sig-verifier/live/{s}"))
+    .collect();
+    assert_eq!(live_failed, want, "{}", show(&reports));
+    for r in &reports {
+        if r.id.contains("/vectors/") && r.verdict == Verdict::Fail {
+            assert!(r.requirement.starts_with("rejected"), "{}", r.id);
+        }
+    }
+    assert!(failed(&reports).iter().any(|id| id.contains("/vectors/")));
+}
