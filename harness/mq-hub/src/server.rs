@@ -279,9 +279,12 @@ impl Hub {
     }
 
     async fn try_once(&self, queue: &str, take: bool) -> Result<Option<StoredMessage>> {
+        if !take {
+            // `peek` never blocks (both stores serve it from memory): no blocking-thread hop.
+            return self.store.peek(queue);
+        }
         let q = queue.to_string();
-        self.op(move |s| if take { s.take(&q) } else { s.peek(&q) })
-            .await
+        self.op(move |s| s.take(&q)).await
     }
 
     /// Long poll: the head message (removed when `take`), or `None` after the connection timeout.

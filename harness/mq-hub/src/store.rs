@@ -47,7 +47,8 @@ pub trait Store: Send + Sync {
         body: String,
         max_len: usize,
     ) -> Result<String>;
-    /// The oldest message, left in place.
+    /// The oldest message, left in place. Must not block on I/O (served from memory): the server
+    /// calls it on the async runtime even when [`Store::is_blocking`] is true.
     fn peek(&self, queue: &str) -> Result<Option<StoredMessage>>;
     /// Remove and return the oldest message.
     fn take(&self, queue: &str) -> Result<Option<StoredMessage>>;
