@@ -5,7 +5,6 @@
 //! queued message. `MQ_HUB_BENCH_SECS` sets each phase's length (default 1).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use criterion::Criterion;
@@ -14,7 +13,7 @@ use mq_hub::token::{Access, TokenAuthority, check_signature_of_did};
 use mq_hub::{
     DidKeyPair, DidMethod, DidRegistry, HubConfig, MqClient, Profile, RunningHub, StorageConfig,
 };
-use sigharness_benches::loadgen::{self, Stats, rss_bytes};
+use sigharness_benches::loadgen::{self, HttpConn, Stats, build_request, rss_bytes};
 
 const D: &str = "bench";
 
@@ -69,26 +68,43 @@ fn print_row(r: &Row) {
 async fn ceiling(clients: usize, secs: Duration) -> Stats {
     let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", l.local_addr().unwrap());
+    let addr = l.local_addr().unwrap();
     let srv = tokio::spawn(async move {
         let _ = axum::serve(l, app).await;
     });
-    let http = reqwest::Client::new();
-    let s = loadgen::run(clients, secs, move |_, _| {
-        let (http, url) = (http.clone(), url.clone());
+    let conns = loadgen::connect_all(addr, clients).await.unwrap();
+    let req: Arc<[u8]> = build_request("GET", "/", &[], b"").into();
+    let (s, _) = loadgen::run(conns, secs, move |mut c: HttpConn, _| {
+        let req = req.clone();
         async move {
-            Some(
-                http.get(&url)
-                    .send()
-                    .await
-                    .map(|r| r.status().is_success())
-                    .unwrap_or(false),
-            )
+            let ok = matches!(c.request(&req).await, Ok((200, _)));
+            (c, Some(ok))
         }
     })
     .await;
     srv.abort();
     s
+}
+
+/// One virtual client of the hub: its connection and its pre-built requests.
+struct HubClient {
+    conn: HttpConn,
+    put: Arc<[u8]>,
+    get: Arc<[u8]>,
+    take: Arc<[u8]>,
+    /// `(token, hashDID, signatureOfDid)` to build delete requests.
+    token: String,
+    hash: String,
+    sig: String,
+    /// Messages this client put and has not removed yet.
+    remaining: usize,
+}
+
+/// The `messageId` of a JSON reply, found without a JSON parser (ids are URL-safe).
+fn message_id(body: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(body).ok()?;
+    let rest = &s[s.find("\"messageId\":\"")? + 13..];
+    Some(rest[..rest.find('"')?].to_string())
 }
 
 async fn hub_rows(storage: &str, clients: usize, secs: Duration, ceil: f64) -> Vec<Row> {
@@ -113,35 +129,42 @@ async fn hub_rows(storage: &str, clients: usize, secs: Duration, ceil: f64) -> V
     let mut cl = Vec::new();
     for _ in 0..clients {
         let k = Arc::new(DidKeyPair::generate(DidMethod::Key).unwrap());
-        let c = MqClient::new(&h.url(), Profile::Opendsu, k, Duration::from_secs(10)).unwrap();
-        let t = c.own_token(D).await.unwrap().token;
-        cl.push((c, t));
+        // Set-up only (token request with holder proof): the library client.
+        let c = MqClient::new(
+            &h.url(),
+            Profile::Opendsu,
+            k.clone(),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let token = c.own_token(D).await.unwrap().token;
+        let hash = k.hash_did();
+        let sig = k.signature_of_did(&token);
+        let auth = [("x-mq-authorization", token.as_str())];
+        cl.push(HubClient {
+            conn: HttpConn::connect(h.addr).await.unwrap(),
+            put: build_request(
+                "PUT",
+                &format!("/mq/{D}/put/{hash}"),
+                &auth,
+                b"message 0123456789 with a little payload",
+            )
+            .into(),
+            get: build_request("GET", &format!("/mq/{D}/get/{hash}/{sig}"), &auth, b"").into(),
+            take: build_request("GET", &format!("/mq/{D}/take/{hash}/{sig}"), &auth, b"").into(),
+            token,
+            hash,
+            sig,
+            remaining: 0,
+        });
     }
-    let cl = Arc::new(cl);
-    let remaining: Arc<Vec<AtomicUsize>> =
-        Arc::new((0..clients).map(|_| AtomicUsize::new(0)).collect());
     let mut rows = Vec::new();
     let tag = format!("{storage}/{clients:>2}c");
 
-    let (c2, r2) = (cl.clone(), remaining.clone());
-    let put = loadgen::run(clients, secs, move |i, n| {
-        let (cl, rem) = (c2.clone(), r2.clone());
-        async move {
-            let (c, t) = &cl[i];
-            let ok = c
-                .put(
-                    D,
-                    &c.hash_did(),
-                    t,
-                    format!("message {n} with a little payload"),
-                )
-                .await
-                .is_ok();
-            if ok {
-                rem[i].fetch_add(1, Ordering::Relaxed);
-            }
-            Some(ok)
-        }
+    let (put, cl) = loadgen::run(cl, secs, |mut c: HubClient, _| async move {
+        let ok = matches!(c.conn.request(&c.put).await, Ok((200, _)));
+        c.remaining += ok as usize;
+        (c, Some(ok))
     })
     .await;
     rows.push(Row {
@@ -150,13 +173,9 @@ async fn hub_rows(storage: &str, clients: usize, secs: Duration, ceil: f64) -> V
         ceiling: ceil,
     });
 
-    let c2 = cl.clone();
-    let get = loadgen::run(clients, secs, move |i, _| {
-        let cl = c2.clone();
-        async move {
-            let (c, t) = &cl[i];
-            Some(matches!(c.get(D, t).await, Ok(Some(_))))
-        }
+    let (get, cl) = loadgen::run(cl, secs, |mut c: HubClient, _| async move {
+        let ok = matches!(c.conn.request(&c.get).await, Ok((200, _)));
+        (c, Some(ok))
     })
     .await;
     rows.push(Row {
@@ -165,26 +184,26 @@ async fn hub_rows(storage: &str, clients: usize, secs: Duration, ceil: f64) -> V
         ceiling: ceil,
     });
 
-    let (c2, r2) = (cl.clone(), remaining.clone());
-    let del = loadgen::run(clients, secs / 2, move |i, _| {
-        let (cl, rem) = (c2.clone(), r2.clone());
-        async move {
-            if rem[i].load(Ordering::Relaxed) <= 1 {
-                return None;
-            }
-            let (c, t) = &cl[i];
-            let Ok(Some(m)) = c.get(D, t).await else {
-                return Some(false);
-            };
-            let ok = c
-                .delete(D, t, m.message_id.as_deref().unwrap_or(""))
-                .await
-                .is_ok();
-            if ok {
-                rem[i].fetch_sub(1, Ordering::Relaxed);
-            }
-            Some(ok)
+    let (del, cl) = loadgen::run(cl, secs / 2, |mut c: HubClient, _| async move {
+        if c.remaining <= 1 {
+            return (c, None);
         }
+        let id = match c.conn.request(&c.get).await {
+            Ok((200, body)) => message_id(body),
+            _ => None,
+        };
+        let Some(id) = id else {
+            return (c, Some(false));
+        };
+        let req = build_request(
+            "DELETE",
+            &format!("/mq/{D}/delete/{}/{id}/{}", c.hash, c.sig),
+            &[("x-mq-authorization", &c.token)],
+            b"",
+        );
+        let ok = matches!(c.conn.request(&req).await, Ok((200, _)));
+        c.remaining -= ok as usize;
+        (c, Some(ok))
     })
     .await;
     rows.push(Row {
@@ -193,20 +212,13 @@ async fn hub_rows(storage: &str, clients: usize, secs: Duration, ceil: f64) -> V
         ceiling: ceil / 2.0,
     });
 
-    let (c2, r2) = (cl.clone(), remaining.clone());
-    let take = loadgen::run(clients, secs * 3, move |i, _| {
-        let (cl, rem) = (c2.clone(), r2.clone());
-        async move {
-            if rem[i].load(Ordering::Relaxed) == 0 {
-                return None;
-            }
-            let (c, t) = &cl[i];
-            let ok = matches!(c.take(D, t, None).await, Ok(Some(_)));
-            if ok {
-                rem[i].fetch_sub(1, Ordering::Relaxed);
-            }
-            Some(ok)
+    let (take, _) = loadgen::run(cl, secs * 3, |mut c: HubClient, _| async move {
+        if c.remaining == 0 {
+            return (c, None);
         }
+        let ok = matches!(c.conn.request(&c.take).await, Ok((200, _)));
+        c.remaining -= ok as usize;
+        (c, Some(ok))
     })
     .await;
     rows.push(Row {

@@ -39,6 +39,9 @@ fn d_window() -> u64 {
 fn d_true() -> bool {
     true
 }
+fn d_read() -> u64 {
+    10_000
+}
 fn d_parked() -> usize {
     10_000
 }
@@ -81,6 +84,13 @@ pub struct HubConfig {
     /// Most get/take requests parked at once over all queues; beyond it, 500.
     #[serde(default = "d_parked")]
     pub max_parked: usize,
+    /// A client must send a whole request head within this time, and an idle keep-alive
+    /// connection is closed after it (slow clients, not in apihub), in milliseconds.
+    #[serde(default = "d_read")]
+    pub header_read_timeout_ms: u64,
+    /// A client must send a whole put body within this time, else 408, in milliseconds.
+    #[serde(default = "d_read")]
+    pub body_read_timeout_ms: u64,
 }
 
 impl Default for HubConfig {
@@ -97,6 +107,8 @@ impl Default for HubConfig {
             did_registry: None,
             open_put: true,
             max_parked: d_parked(),
+            header_read_timeout_ms: d_read(),
+            body_read_timeout_ms: d_read(),
         }
     }
 }
@@ -138,6 +150,11 @@ impl HubConfig {
         if self.connection_timeout_ms == 0 || self.token_lifetime_secs == 0 {
             return Err(MqHubError::Config(
                 "connection_timeout_ms and token_lifetime_secs must be at least 1".into(),
+            ));
+        }
+        if self.header_read_timeout_ms == 0 || self.body_read_timeout_ms == 0 {
+            return Err(MqHubError::Config(
+                "header_read_timeout_ms and body_read_timeout_ms must be at least 1".into(),
             ));
         }
         Ok(())

@@ -23,6 +23,9 @@ pub enum MqHubError {
     /// A path segment, header or body that is malformed (not base58, not UTF-8, ...).
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The client did not send its request body within the configured time (408).
+    #[error("request body not received within {0:?}")]
+    RequestTimeout(std::time::Duration),
     /// A message id that is well formed but not in the queue.
     #[error("no message with id {0:?} in this queue")]
     NoSuchMessage(String),
@@ -68,6 +71,7 @@ impl MqHubError {
             MqHubError::Did { .. } => StatusCode::FORBIDDEN,
             MqHubError::BadRequest(_) => StatusCode::BAD_REQUEST,
             MqHubError::NoSuchMessage(_) => StatusCode::NOT_FOUND,
+            MqHubError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             MqHubError::QueueFull { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -12,11 +12,14 @@
 //!   (another queue) allows only put into that queue. `signatureOfDid` (hex DER ECDSA secp256k1 over
 //!   the token string, by the queue owner's DID key) is verified on get, take and delete.
 //! - [`store`]: FIFO queues per (domain, hashDID): [`store::MemoryStore`], and
-//!   [`store::DurableStore`] (redb; each change committed with fsync before the answer, so a put
-//!   answered 200 survives SIGKILL). Exact limits; ids `<seq>_<base58>` are unique and URL-safe.
+//!   [`store::DurableStore`] (redb with group commit: concurrent changes share one fsynced write
+//!   transaction, and each is answered only once its transaction is durable, so a put answered
+//!   200 survives SIGKILL). Exact limits; ids `<seq>_<base58>` are unique and URL-safe.
 //! - [`server`]: axum routes and statuses. Long-poll get/take answer 204 after
 //!   `connection_timeout_ms`; one put wakes one parked take and one parked get; a parked request
-//!   whose client went away is dropped by hyper and consumes nothing.
+//!   whose client went away is dropped by hyper and consumes nothing. Slow clients: a request
+//!   head must arrive within `header_read_timeout_ms` (else the connection is closed), a put body
+//!   within `body_read_timeout_ms` (else 408).
 //! - [`client`]: [`client::MqClient`] for any deployment, with a typed error per status.
 //!
 //! Deviations from the document, deliberately: rfc130 replies carry `messageId` (delete/take need

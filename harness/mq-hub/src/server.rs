@@ -107,8 +107,9 @@ impl Waiters {
 
 /// The server state.
 pub struct Hub {
-    /// (subject, token, signatureOfDid) triples that verified, by SHA-256 (bounded).
-    sig_ok: Mutex<std::collections::HashSet<[u8; 32]>>,
+    /// token → the `signatureOfDid` that verified for it (bounded). The signature is over the
+    /// token by the key of the token's subject, so the pair decides the check.
+    sig_ok: Mutex<HashMap<Box<str>, Box<str>>>,
     cfg: HubConfig,
     store: Arc<dyn Store>,
     tokens: TokenAuthority,
@@ -223,13 +224,13 @@ impl Hub {
         )))
     }
 
-    fn authorize(
+    fn authorize<'h>(
         &self,
-        h: &HeaderMap,
+        h: &'h HeaderMap,
         domain: &str,
         hash: &str,
         need: Access,
-    ) -> Result<(String, Claims)> {
+    ) -> Result<(&'h str, Arc<Claims>)> {
         self.domain(domain)?;
         if !is_hash_did(hash) {
             return Err(MqHubError::bad(format!(
@@ -240,22 +241,25 @@ impl Hub {
         let c = self
             .tokens
             .authorize(now_secs(), token, domain, hash, need)?;
-        Ok((token.to_string(), c))
+        Ok((token, c))
     }
 
     fn authorize_owner(&self, h: &HeaderMap, domain: &str, hash: &str, sig: &str) -> Result<()> {
         let (token, c) = self.authorize(h, domain, hash, Access::Owner)?;
         // apihub defect 1: signatureOfDid must be checked, with the queue owner's key.
-        let key = crate::codec::sha256(format!("{}\0{token}\0{sig}", c.sub).as_bytes());
-        if self.sig_ok.lock().is_ok_and(|s| s.contains(&key)) {
+        if self
+            .sig_ok
+            .lock()
+            .is_ok_and(|s| s.get(token).is_some_and(|ok| **ok == *sig))
+        {
             return Ok(());
         }
-        check_signature_of_did(&self.registry, &c.sub, &token, sig)?;
+        check_signature_of_did(&self.registry, &c.sub, token, sig)?;
         if let Ok(mut s) = self.sig_ok.lock() {
             if s.len() >= 16_384 {
                 s.clear();
             }
-            s.insert(key);
+            s.insert(token.into(), sig.into());
         }
         Ok(())
     }
@@ -275,9 +279,12 @@ impl Hub {
     }
 
     async fn try_once(&self, queue: &str, take: bool) -> Result<Option<StoredMessage>> {
+        if !take {
+            // `peek` never blocks (both stores serve it from memory): no blocking-thread hop.
+            return self.store.peek(queue);
+        }
         let q = queue.to_string();
-        self.op(move |s| if take { s.take(&q) } else { s.peek(&q) })
-            .await
+        self.op(move |s| s.take(&q)).await
     }
 
     /// Long poll: the head message (removed when `take`), or `None` after the connection timeout.
@@ -430,13 +437,16 @@ async fn put_inner(hub: &Hub, domain: &str, hash: &str, h: &HeaderMap, body: Bod
     {
         return Err(MqHubError::TooLarge { max });
     }
-    let bytes = axum::body::to_bytes(body, max)
+    // A slow client gets 408 after `body_read_timeout_ms` and holds at most `max` bytes.
+    let limit = Duration::from_millis(hub.cfg.body_read_timeout_ms);
+    let bytes = tokio::time::timeout(limit, axum::body::to_bytes(body, max))
         .await
+        .map_err(|_| MqHubError::RequestTimeout(limit))?
         .map_err(|_| MqHubError::TooLarge { max })?;
-    let text = String::from_utf8(bytes.to_vec())
+    let text = String::from_utf8(Vec::from(bytes))
         .map_err(|e| MqHubError::bad(format!("message body is not UTF-8: {e}")))?;
     let q = queue_key(domain, hash);
-    let sender = claims.sub;
+    let sender = claims.sub.clone();
     let max_len = hub.cfg.max_queue_length;
     let q2 = q.clone();
     hub.op(move |s| s.put(&q2, Some(&sender), text, max_len))
@@ -554,6 +564,53 @@ pub fn router(hub: Arc<Hub>) -> Router {
     r.with_state(hub)
 }
 
+/// Accept connections until `stop` fires (or this task is aborted); each connection is served by
+/// hyper's HTTP/1.1 server with a header-read timeout. Connection tasks live in a `JoinSet`, so
+/// stopping the hub aborts every connection, parked long polls included.
+///
+/// Not `axum::serve`: it offers no header-read timeout (hyper's needs a timer, which axum does
+/// not set), so a client sending its headers slowly would hold a connection forever.
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    header_timeout: Duration,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        while conns.try_join_next().is_some() {}
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    // EMFILE and the like: let connections finish, then accept again.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+        conns.spawn(async move {
+            let mut b = hyper::server::conn::http1::Builder::new();
+            b.timer(hyper_util::rt::TokioTimer::new())
+                // A client must send a whole request head within this time (also bounds an
+                // idle keep-alive connection); otherwise the connection is closed.
+                .header_read_timeout(header_timeout)
+                // Request heads larger than this are refused (431) before being buffered.
+                .max_buf_size(MAX_HEAD_BUFFER);
+            let _ = b
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+/// Read buffer per connection, which bounds a request head (hyper answers 431 beyond it).
+pub const MAX_HEAD_BUFFER: usize = 64 * 1024;
+
 /// A server running on a loopback socket; stopped when dropped.
 pub struct RunningHub {
     pub addr: SocketAddr,
@@ -581,13 +638,8 @@ impl RunningHub {
         })?;
         let (tx, rx) = oneshot::channel();
         let app = router(hub.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let header_timeout = Duration::from_millis(hub.cfg.header_read_timeout_ms);
+        let task = tokio::spawn(accept_loop(listener, app, header_timeout, rx));
         Ok(RunningHub {
             addr,
             hub,
@@ -672,5 +724,115 @@ mod tests {
         for s in ["", ".", "..", "a/b", "a%2f", "é"] {
             assert!(!is_segment(s), "{s}");
         }
+    }
+
+    async fn read_until_close(s: &mut tokio::net::TcpStream) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut got = Vec::new();
+        let mut b = [0u8; 1024];
+        loop {
+            match s.read(&mut b).await {
+                Ok(0) | Err(_) => return got,
+                Ok(n) => got.extend_from_slice(&b[..n]),
+            }
+        }
+    }
+
+    /// A client that sends half a request head is cut off after `header_read_timeout_ms`
+    /// (virtual time, real loopback socket).
+    #[tokio::test(start_paused = true)]
+    async fn slow_request_head_is_cut_off() {
+        use tokio::io::AsyncWriteExt;
+        let cfg = HubConfig {
+            header_read_timeout_ms: 2_000,
+            ..HubConfig::default()
+        };
+        let h = RunningHub::start(cfg, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let mut s = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+        let t0 = tokio::time::Instant::now();
+        s.write_all(b"PUT /mq/default/put/x HTTP/1.1\r\nhost: a\r\nx-mq-aut")
+            .await
+            .unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(60), read_until_close(&mut s))
+            .await
+            .expect("the server closes the connection within the bound");
+        let waited = t0.elapsed();
+        assert!(
+            waited >= Duration::from_millis(2_000) && waited < Duration::from_secs(60),
+            "closed after {waited:?}"
+        );
+        // hyper closes without a response or with 408; never a success.
+        assert!(
+            got.is_empty() || got.starts_with(b"HTTP/1.1 408"),
+            "{:?}",
+            String::from_utf8_lossy(&got)
+        );
+        h.stop().await;
+    }
+
+    /// A client that stops sending its put body gets 408 after `body_read_timeout_ms`, and
+    /// nothing is stored.
+    #[tokio::test(start_paused = true)]
+    async fn slow_put_body_gets_408() {
+        use crate::did::{DidKeyPair, DidMethod};
+        use tokio::io::AsyncWriteExt;
+        let cfg = HubConfig {
+            body_read_timeout_ms: 3_000,
+            header_read_timeout_ms: 60_000,
+            ..HubConfig::default()
+        };
+        let h = RunningHub::start(cfg, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let k = DidKeyPair::generate(DidMethod::Key).unwrap();
+        let hash = k.hash_did();
+        let t = h
+            .hub
+            .tokens
+            .issue(now_secs(), 600, k.did(), "default", &hash)
+            .unwrap()
+            .token;
+        let mut s = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+        let t0 = tokio::time::Instant::now();
+        let head = format!(
+            "PUT /mq/default/put/{hash} HTTP/1.1\r\nhost: a\r\nauthorization: {t}\r\ncontent-length: 100\r\n\r\nonly ten.."
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(60), read_until_close(&mut s))
+            .await
+            .expect("the server answers and closes within the bound");
+        let waited = t0.elapsed();
+        assert!(
+            waited >= Duration::from_millis(3_000) && waited < Duration::from_secs(60),
+            "answered after {waited:?}"
+        );
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        assert_eq!(h.hub.queue_len("default", &hash), 0);
+        h.stop().await;
+    }
+
+    /// Oversized request heads are refused before they are buffered whole.
+    #[tokio::test]
+    async fn huge_request_head_is_refused() {
+        use tokio::io::AsyncWriteExt;
+        let h = RunningHub::start(HubConfig::default(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let mut s = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+        let big = format!(
+            "GET /mq/default/x/token HTTP/1.1\r\nhost: a\r\nx-big: {}\r\n\r\n",
+            "a".repeat(MAX_HEAD_BUFFER * 2)
+        );
+        // The server may close before reading it all.
+        let _ = s.write_all(big.as_bytes()).await;
+        let got = tokio::time::timeout(Duration::from_secs(30), read_until_close(&mut s))
+            .await
+            .expect("answered within the bound");
+        let text = String::from_utf8_lossy(&got);
+        assert!(got.is_empty() || text.starts_with("HTTP/1.1 431"), "{text}");
+        h.stop().await;
     }
 }

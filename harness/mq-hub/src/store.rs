@@ -47,7 +47,8 @@ pub trait Store: Send + Sync {
         body: String,
         max_len: usize,
     ) -> Result<String>;
-    /// The oldest message, left in place.
+    /// The oldest message, left in place. Must not block on I/O (served from memory): the server
+    /// calls it on the async runtime even when [`Store::is_blocking`] is true.
     fn peek(&self, queue: &str) -> Result<Option<StoredMessage>>;
     /// Remove and return the oldest message.
     fn take(&self, queue: &str) -> Result<Option<StoredMessage>>;
@@ -178,11 +179,54 @@ struct Record {
     m: StoredMessage,
 }
 
-/// Messages in an embedded redb file, mirrored in memory for reads. Every change is committed
-/// with `Durability::Immediate` (fsync) before the call returns, so a put answered 200 survives
-/// SIGKILL.
+/// A change waiting for the next write transaction.
+enum Pending {
+    Insert {
+        seq: u64,
+        queue: String,
+        bytes: Vec<u8>,
+        m: StoredMessage,
+    },
+    Remove {
+        seq: u64,
+    },
+}
+
+/// The mirror and the batch being gathered for the next commit.
+#[derive(Default)]
+struct Durable {
+    q: Queues,
+    /// Changes not yet committed, in the order they were made (puts in sequence order).
+    pending: Vec<Pending>,
+    /// Uncommitted puts per queue (they count against the queue limit but are not visible).
+    pending_puts: HashMap<String, usize>,
+    /// The number the pending batch will be committed as.
+    open_batch: u64,
+    /// Every batch up to this number has been committed.
+    durable_batch: Option<u64>,
+    /// Set when a commit failed: the file and the mirror may differ, so every later call fails
+    /// with this reason until the server is restarted (the way databases treat a failed fsync).
+    broken: Option<String>,
+    /// Write transactions committed (for tests and benchmarks).
+    commits: u64,
+}
+
+/// Messages in an embedded redb file, mirrored in memory for reads.
+///
+/// **Group commit.** A change (put, take, delete) is recorded in the pending batch under the
+/// mirror lock and the call then waits for that batch to be durable. Whoever holds the commit
+/// lock writes the whole pending batch in one redb write transaction committed with
+/// `Durability::Immediate` (fsync); changes that arrive while that fsync is in flight gather in
+/// the next batch, which the next waiter commits in one transaction. A call returns only after
+/// the transaction holding its change is durable, so a put answered 200 survives SIGKILL. A put
+/// becomes visible to readers only once committed (a reader never sees a message that a crash
+/// could lose); a removed message leaves the mirror at once (no second taker can get it), and its
+/// removal is answered only once durable.
 pub struct DurableStore {
-    inner: Mutex<Queues>,
+    inner: Mutex<Durable>,
+    /// Held by the committing thread for the whole write transaction. Lock order: `commit`
+    /// before `inner`.
+    commit: Mutex<()>,
     db: Database,
 }
 
@@ -223,12 +267,74 @@ impl DurableStore {
             }
         }
         Ok(DurableStore {
-            inner: Mutex::new(queues),
+            inner: Mutex::new(Durable {
+                q: queues,
+                ..Durable::default()
+            }),
+            commit: Mutex::new(()),
             db,
         })
     }
 
-    fn commit(&self, f: impl FnOnce(&mut redb::Table<u64, &[u8]>) -> Result<()>) -> Result<()> {
+    /// Write transactions committed since open.
+    pub fn commits(&self) -> u64 {
+        self.inner.lock().map(|g| g.commits).unwrap_or(0)
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Durable>> {
+        let g = self.inner.lock().map_err(poisoned)?;
+        if let Some(why) = &g.broken {
+            return Err(MqHubError::Store(format!(
+                "an earlier commit failed ({why}); restart the server to reload the store"
+            )));
+        }
+        Ok(g)
+    }
+
+    /// Return once batch `mine` is durable, committing it (with everything gathered since)
+    /// if nobody else has.
+    fn wait_durable(&self, mine: u64) -> Result<()> {
+        let _c = self.commit.lock().map_err(poisoned)?;
+        let batch = {
+            let mut g = self.lock()?;
+            if g.durable_batch.is_some_and(|d| d >= mine) {
+                return Ok(());
+            }
+            let number = g.open_batch;
+            g.open_batch += 1;
+            (number, std::mem::take(&mut g.pending))
+        };
+        let (number, batch) = batch;
+        let r = self.write(&batch);
+        let mut g = self.inner.lock().map_err(poisoned)?;
+        g.commits += 1;
+        for p in batch {
+            if let Pending::Insert { seq, queue, m, .. } = p {
+                if let Some(n) = g.pending_puts.get_mut(&queue) {
+                    *n -= 1;
+                    if *n == 0 {
+                        g.pending_puts.remove(&queue);
+                    }
+                }
+                if r.is_ok() {
+                    g.q.push(&queue, seq, m);
+                }
+            }
+        }
+        match r {
+            Ok(()) => {
+                g.durable_batch = Some(number);
+                Ok(())
+            }
+            Err(e) => {
+                g.broken = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// One write transaction for the whole batch, committed with fsync.
+    fn write(&self, batch: &[Pending]) -> Result<()> {
         let mut w = self
             .db
             .begin_write()
@@ -239,20 +345,41 @@ impl DurableStore {
             let mut t = w
                 .open_table(MESSAGES)
                 .map_err(|e| store_err("open table")(e.into()))?;
-            f(&mut t)?;
+            for p in batch {
+                match p {
+                    Pending::Insert { seq, bytes, .. } => {
+                        t.insert(*seq, bytes.as_slice())
+                            .map_err(|e| store_err("insert")(e.into()))?;
+                    }
+                    Pending::Remove { seq } => {
+                        t.remove(*seq).map_err(|e| store_err("remove")(e.into()))?;
+                    }
+                }
+            }
         }
         w.commit().map_err(|e| store_err("commit")(e.into()))
     }
 
-    fn remove_at(&self, g: &mut Queues, queue: &str, i: usize) -> Result<Option<StoredMessage>> {
-        let Some(seq) = g.queues.get(queue).and_then(|q| q.get(i)).map(|(s, _)| *s) else {
-            return Ok(None);
+    /// Remove the message at `i` of `queue` from the mirror and record its removal; then wait
+    /// until the removal is durable.
+    fn remove_where(
+        &self,
+        queue: &str,
+        pick: impl FnOnce(&Queues) -> Option<usize>,
+    ) -> Result<Option<StoredMessage>> {
+        let (m, mine) = {
+            let mut g = self.lock()?;
+            let Some(i) = pick(&g.q) else {
+                return Ok(None);
+            };
+            let Some((seq, m)) = g.q.remove_at(queue, i) else {
+                return Ok(None);
+            };
+            g.pending.push(Pending::Remove { seq });
+            (m, g.open_batch)
         };
-        self.commit(|t| {
-            t.remove(seq).map_err(|e| store_err("remove")(e.into()))?;
-            Ok(())
-        })?;
-        Ok(g.remove_at(queue, i).map(|(_, m)| m))
+        self.wait_durable(mine)?;
+        Ok(Some(m))
     }
 }
 
@@ -264,46 +391,50 @@ impl Store for DurableStore {
         body: String,
         max_len: usize,
     ) -> Result<String> {
-        let mut g = self.inner.lock().map_err(poisoned)?;
-        g.check_room(queue, max_len)?;
-        let (seq, id) = g.alloc();
-        let rec = Record {
-            q: queue.to_string(),
-            m: StoredMessage {
-                id: id.clone(),
-                sender: sender.map(str::to_string),
-                body,
-            },
+        let (id, mine) = {
+            let mut g = self.lock()?;
+            let waiting = g.pending_puts.get(queue).copied().unwrap_or(0);
+            // Exact limit, counting puts not yet committed.
+            if g.q.queues.get(queue).map_or(0, VecDeque::len) + waiting >= max_len {
+                return Err(MqHubError::QueueFull { max: max_len });
+            }
+            let (seq, id) = g.q.alloc();
+            let rec = Record {
+                q: queue.to_string(),
+                m: StoredMessage {
+                    id: id.clone(),
+                    sender: sender.map(str::to_string),
+                    body,
+                },
+            };
+            let bytes =
+                serde_json::to_vec(&rec).map_err(|e| MqHubError::Store(format!("encode: {e}")))?;
+            *g.pending_puts.entry(rec.q.clone()).or_default() += 1;
+            g.pending.push(Pending::Insert {
+                seq,
+                queue: rec.q,
+                bytes,
+                m: rec.m,
+            });
+            (id, g.open_batch)
         };
-        let bytes =
-            serde_json::to_vec(&rec).map_err(|e| MqHubError::Store(format!("encode: {e}")))?;
-        self.commit(|t| {
-            t.insert(seq, bytes.as_slice())
-                .map_err(|e| store_err("insert")(e.into()))?;
-            Ok(())
-        })?;
-        g.push(queue, seq, rec.m);
+        self.wait_durable(mine)?;
         Ok(id)
     }
     fn peek(&self, queue: &str) -> Result<Option<StoredMessage>> {
-        let g = self.inner.lock().map_err(poisoned)?;
-        Ok(g.head(queue).map(|(_, m)| m.clone()))
+        let g = self.lock()?;
+        Ok(g.q.head(queue).map(|(_, m)| m.clone()))
     }
     fn take(&self, queue: &str) -> Result<Option<StoredMessage>> {
-        let mut g = self.inner.lock().map_err(poisoned)?;
-        self.remove_at(&mut g, queue, 0)
+        self.remove_where(queue, |q| q.head(queue).map(|_| 0))
     }
     fn take_id(&self, queue: &str, id: &str) -> Result<Option<StoredMessage>> {
-        let mut g = self.inner.lock().map_err(poisoned)?;
-        match g.position(queue, id) {
-            Some(i) => self.remove_at(&mut g, queue, i),
-            None => Ok(None),
-        }
+        self.remove_where(queue, |q| q.position(queue, id))
     }
     fn len(&self, queue: &str) -> usize {
         self.inner
             .lock()
-            .map(|g| g.queues.get(queue).map_or(0, VecDeque::len))
+            .map(|g| g.q.queues.get(queue).map_or(0, VecDeque::len))
             .unwrap_or(0)
     }
     fn is_blocking(&self) -> bool {
@@ -361,5 +492,69 @@ mod tests {
         assert_eq!((m.id.as_str(), m.body.as_str()), (id.as_str(), "kept"));
         let fresh = s.put("d/r", None, "x".into(), 10).unwrap();
         assert_ne!(fresh, id, "ids are not reused after a restart");
+    }
+
+    /// Puts that arrive while a commit is in flight are committed together in the next write
+    /// transaction, and none is answered before that transaction is durable.
+    #[test]
+    fn durable_store_group_commit() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::time::{Duration, Instant};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("mq.redb");
+        let n = 8;
+        {
+            let s = Arc::new(DurableStore::open(&p).unwrap());
+            let answered = Arc::new(AtomicUsize::new(0));
+            // Stand in for a commit in flight.
+            let in_flight = s.commit.lock().unwrap();
+            let threads: Vec<_> = (0..n)
+                .map(|i| {
+                    let (s, answered) = (s.clone(), answered.clone());
+                    std::thread::spawn(move || {
+                        let id = s.put("d/q", None, format!("m{i}"), n).unwrap();
+                        answered.fetch_add(1, Ordering::SeqCst);
+                        id
+                    })
+                })
+                .collect();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while s.inner.lock().unwrap().pending.len() < n {
+                assert!(Instant::now() < deadline, "puts did not arrive");
+                std::thread::yield_now();
+            }
+            assert_eq!(
+                answered.load(Ordering::SeqCst),
+                0,
+                "no put answered before commit"
+            );
+            assert_eq!(s.len("d/q"), 0, "uncommitted puts are not visible");
+            // The queue limit counts uncommitted puts.
+            assert!(matches!(
+                s.inner.lock().map(|g| g.pending_puts["d/q"]),
+                Ok(k) if k == n
+            ));
+            drop(in_flight);
+            let ids: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+            assert_eq!(s.commits(), 1, "one write transaction for all {n} puts");
+            assert_eq!(s.len("d/q"), n);
+            assert!(s.inner.lock().unwrap().pending_puts.is_empty());
+            // a full queue refuses
+            assert!(matches!(
+                s.put("d/q", None, "x".into(), n),
+                Err(MqHubError::QueueFull { .. })
+            ));
+            // removals: the message leaves at once, the call returns after its commit
+            let first = s.take("d/q").unwrap().unwrap();
+            assert!(ids.contains(&first.id));
+            assert_eq!(s.commits(), 2);
+        }
+        let s = DurableStore::open(&p).unwrap();
+        assert_eq!(
+            s.len("d/q"),
+            n - 1,
+            "every answered put and take is on disk"
+        );
     }
 }

@@ -18,6 +18,8 @@
 //! secp256k1 signature of [`proof_message`]>` made with the DID's key. The timestamp must be within
 //! `proof_window_secs` of the server's clock.
 
+use std::sync::Arc;
+
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P256K1_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair,
@@ -86,12 +88,20 @@ enum Signer {
     SeedSsi { pair: EcdsaKeyPair },
 }
 
+/// A token whose signature verified: its claims and the hashDID of its subject.
+#[derive(Clone, Debug)]
+struct Verified {
+    claims: Arc<Claims>,
+    sub_hash: Arc<str>,
+}
+
 /// Issues and checks tokens with the server's own key.
 pub struct TokenAuthority {
-    /// Tokens whose signature verified, by SHA-256 of the token string (bounded; the time window
-    /// is still checked on every use). Clients reuse a token for many requests and secp256k1
-    /// verification costs about a millisecond.
-    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], Claims>>,
+    /// Tokens whose signature verified, by the token string, with the subject's hashDID (bounded;
+    /// the time window is still checked on every use). Clients reuse a token for many requests
+    /// and secp256k1 verification costs about a millisecond. Only tokens this server signed get
+    /// in, so entries are as small as the tokens it issues.
+    verified: std::sync::Mutex<std::collections::HashMap<Box<str>, Verified>>,
     profile: Profile,
     issuer: String,
     public_b58: String,
@@ -280,6 +290,10 @@ impl TokenAuthority {
     /// Verify a token's signature against this server's key and its time window (RFC 7519
     /// §4.1.4 exp, §4.1.5 nbf) at `now`. Returns its claims.
     pub fn verify(&self, now: u64, token: &str) -> Result<Claims> {
+        Ok(Claims::clone(&self.verify_cached(now, token)?.claims))
+    }
+
+    fn verify_cached(&self, now: u64, token: &str) -> Result<Verified> {
         if token.is_empty() {
             return Err(forbidden("No token was provided (RFC-130 §2.4)"));
         }
@@ -288,21 +302,29 @@ impl TokenAuthority {
                 "token longer than {MAX_TOKEN_LEN} bytes"
             )));
         }
-        let key = sha256(token.as_bytes());
-        let cached = self.verified.lock().ok().and_then(|m| m.get(&key).cloned());
-        let claims = match cached {
-            Some(c) => c,
+        let cached = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|m| m.get(token).cloned());
+        let v = match cached {
+            Some(v) => v,
             None => {
                 let c = self.verify_signature(token)?;
+                let v = Verified {
+                    sub_hash: hash_did(&c.sub).into(),
+                    claims: Arc::new(c),
+                };
                 if let Ok(mut m) = self.verified.lock() {
                     if m.len() >= VERIFIED_CACHE {
                         m.clear();
                     }
-                    m.insert(key, c.clone());
+                    m.insert(token.into(), v.clone());
                 }
-                c
+                v
             }
         };
+        let claims = &v.claims;
         // RFC 7519 §4.1.5: the token MUST NOT be accepted before nbf.
         if now < claims.nbf {
             return Err(forbidden(format!("token not valid before {}", claims.nbf)));
@@ -311,7 +333,7 @@ impl TokenAuthority {
         if now >= claims.exp {
             return Err(forbidden(format!("token expired at {}", claims.exp)));
         }
-        Ok(claims)
+        Ok(v)
     }
 
     fn verify_signature(&self, token: &str) -> Result<Claims> {
@@ -369,8 +391,9 @@ impl TokenAuthority {
         domain: &str,
         queue_hash: &str,
         need: Access,
-    ) -> Result<Claims> {
-        let c = self.verify(now, token)?;
+    ) -> Result<Arc<Claims>> {
+        let v = self.verify_cached(now, token)?;
+        let c = &v.claims;
         if c.options.domain != domain {
             return Err(forbidden(format!(
                 "token is for domain {:?}, not {domain:?}",
@@ -385,13 +408,13 @@ impl TokenAuthority {
             )));
         }
         if need == Access::Owner
-            && (c.options.access != Access::Owner || hash_did(&c.sub) != queue_hash)
+            && (c.options.access != Access::Owner || &*v.sub_hash != queue_hash)
         {
             return Err(forbidden(
                 "token does not belong to the owner of this queue (put-only token)",
             ));
         }
-        Ok(c)
+        Ok(v.claims)
     }
 }
 
