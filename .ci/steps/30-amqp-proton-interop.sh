@@ -11,7 +11,7 @@ cleanup() { for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || 
 trap cleanup EXIT
 
 python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install --quiet python-qpid-proton==0.40.0
+timeout 300 "$work/venv/bin/pip" install --quiet --disable-pip-version-check --timeout 60 python-qpid-proton==0.40.0
 py="$work/venv/bin/python"
 
 cargo build --quiet -p sigharness
