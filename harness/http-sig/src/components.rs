@@ -158,6 +158,15 @@ impl ComponentId {
 
     /// Append the strict serialization to `out`, without cloning into an sfv Item.
     pub(crate) fn write_to(&self, out: &mut String) {
+        // Fast path (RFC 8941 §4.1.6): an sf-string without `"` or `\` and no parameters is
+        // written as-is between quotes; the name was validated as printable ASCII on creation.
+        let n = self.name.as_str();
+        if self.params.is_empty() && !n.contains(['"', '\\']) {
+            out.push('"');
+            out.push_str(n);
+            out.push('"');
+            return;
+        }
         let _ = sfv::ItemSerializer::with_buffer(out)
             .bare_item(&self.name)
             .parameters(&self.params);

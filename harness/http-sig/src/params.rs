@@ -416,6 +416,14 @@ pub enum OnCollision {
     Replace,
 }
 
+/// RFC 8941 §3.2 sf-key: `( lcalpha / "*" ) *( lcalpha / DIGIT / "_" / "-" / "." / "*" )`.
+fn is_sf_key(s: &str) -> bool {
+    let b = s.as_bytes();
+    matches!(b.first(), Some(c) if c.is_ascii_lowercase() || *c == b'*')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"_-.*".contains(c))
+}
+
 /// Add a signature to `msg` under `label`: appends one member to Signature-Input and Signature
 /// (RFC 9421 §4.1, §4.2); other members are kept as they are (§4.3).
 pub fn add_signature(
@@ -430,6 +438,29 @@ pub fn add_signature(
             "label {label:?} is not a valid sf-key (lowercase, digits, _-.*)"
         ))
     })?;
+    // Common case: neither field exists yet. Append one member each, without parsing anything
+    // (RFC 9421 §4.1, §4.2).
+    if !msg.has_header("signature-input") && !msg.has_header("signature") {
+        if !is_sf_key(label) {
+            return Err(Error::InvalidSignatureInput(format!(
+                "label {label:?} is not a valid sf-key (lowercase, digits, _-.*)"
+            )));
+        }
+        let mut input_member = String::with_capacity(label.len() + 160);
+        input_member.push_str(label);
+        input_member.push('=');
+        params.write_to(&mut input_member);
+        let mut sig_member =
+            String::with_capacity(label.len() + 4 + signature.len().div_ceil(3) * 4);
+        sig_member.push_str(label);
+        sig_member.push_str("=:");
+        base64::engine::general_purpose::STANDARD.encode_string(signature, &mut sig_member);
+        sig_member.push(':');
+        msg.headers
+            .push(("Signature-Input".to_string(), input_member));
+        msg.headers.push(("Signature".to_string(), sig_member));
+        return Ok(());
+    }
     let existing_inputs = match combined(msg, "signature-input") {
         Some(v) => Some(Parser::new(&v).parse::<sfv::Dictionary>().map_err(|e| {
             Error::InvalidSignatureInput(format!(
