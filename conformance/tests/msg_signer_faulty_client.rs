@@ -16,7 +16,8 @@ use sigharness::suites::msg_signer::env::{ClientArgs, ClientCtx, ClientTarget};
 use sigharness_report::Verdict;
 
 /// Departures: 1 receivers never detached; 2 answered requests re-sent each cycle; 3 only the
-/// first broker tried; 5 waits for settlement forever; 6 a malformed reply ends the window
+/// first broker tried; 4 receiving-link errors ignored until the timeout; 5 waits for
+/// settlement forever; 6 a malformed reply ends the window
 /// silently; 7 results discarded on error. Also: any reply (stray too) resets the timeout.
 async fn faulty(a: ClientArgs) -> (i32, Option<Value>) {
     let cfg = match msg_signer::config::MsgSignerConfig::load(&a.config) {
@@ -100,13 +101,17 @@ async fn faulty(a: ClientArgs) -> (i32, Option<Value>) {
             let _ = f.await; // departure 5: waits for the outcome, however long
         }
         for w in 0..cfg.retries {
-            let mut rx = Receiver::attach(
+            let Ok(mut rx) = Receiver::attach(
                 &mut session,
                 format!("faulty-rx-{cycle}-{w}"),
                 listen.clone(),
             )
             .await
-            .unwrap();
+            else {
+                // Departure 4: a refused attach is ignored; the window just runs out.
+                tokio::time::sleep(cfg.timeout()).await;
+                continue;
+            };
             loop {
                 match tokio::time::timeout(cfg.timeout(), rx.recv::<Body<AmqpAny>>()).await {
                     Ok(Ok(d)) => {
@@ -128,7 +133,14 @@ async fn faulty(a: ClientArgs) -> (i32, Option<Value>) {
                         };
                         results.insert(id.0, id.1); // duplicates: last wins
                     }
-                    _ => break,
+                    Ok(Err(_)) => {
+                        // Departure 4: an error on the receiving link (a denied consumer) is
+                        // ignored; the client notices nothing until its timeout (this models
+                        // the deployed client's wait, in virtual time; it waits for no event).
+                        tokio::time::sleep(cfg.timeout()).await;
+                        break;
+                    }
+                    Err(_) => break,
                 }
                 if reqs.iter().all(|r| results.contains_key(&r.id)) {
                     break;
@@ -177,6 +189,7 @@ async fn client_mode_cases_catch_the_faulty_client() {
         "msg-signer/client/failover/first-broker-port-closed",
         "msg-signer/client/failover/first-broker-refuses",
         "msg-signer/client/fault/never-settled-send-fails-within-timeout",
+        "msg-signer/client/fault/denied-consumer-reported-promptly",
         "msg-signer/client/fault/malformed-json-reply-reported",
         "msg-signer/client/retry/partial-results-kept",
         "msg-signer/client/retry/stray-reply-does-not-reset-timeout",

@@ -20,9 +20,12 @@
 //! ```
 //!
 //! Broker actions ([`BrokerAction`]): `drop`, `{delay: 200ms}`, `duplicate`, `reorder`, `reject`,
-//! `never_settle`, `{disconnect_after: N}`, `refuse_connection`. With `match: {direction: outbound}`
-//! a rule applies to deliveries to consumers instead: `drop` (consumed, never delivered), `delay`,
-//! `duplicate` (delivered twice) and `disconnect_after` (the consumer's connection is cut).
+//! `never_settle`, `{disconnect_after: N}`, `refuse_connection`, `refuse_attach`. With
+//! `match: {direction: outbound}` a rule applies to deliveries to consumers instead: `drop`
+//! (consumed, never delivered), `delay`, `duplicate` (delivered twice) and `disconnect_after`
+//! (the consumer's connection is cut). `refuse_attach` matches a peer's receiver attach by its
+//! source address (`match: {address: ...}`, `nth`, `probability`, `times`) and ends that link at
+//! once with a closing detach carrying `amqp:unauthorized-access` ("denied by fault plan").
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -145,11 +148,20 @@ pub enum BrokerAction {
     /// Close new TCP connections at once, before TLS, SASL or AMQP (the client sees the socket
     /// closed). Matches connections, so only `nth`, `times` and `probability` apply.
     RefuseConnection,
+    /// Answer a peer's receiver attach (the broker's sending link) with a closing detach carrying
+    /// `amqp:unauthorized-access`, description [`REFUSE_ATTACH_DESCRIPTION`]: a denied consumer.
+    /// Matches attaches by source address, so only `address`, `nth`, `times` and `probability`
+    /// apply.
+    RefuseAttach,
 }
+
+/// The error description a `refuse_attach` fault puts in its detach.
+pub const REFUSE_ATTACH_DESCRIPTION: &str = "denied by fault plan";
 
 impl FaultPlan<BrokerAction> {
     /// Broker-specific checks: outbound rules take only `drop`, `delay`, `duplicate` and
-    /// `disconnect_after`; `refuse_connection` takes no address or property filter.
+    /// `disconnect_after`; `refuse_connection` takes no address or property filter;
+    /// `refuse_attach` takes no property filter and no direction.
     pub fn check_broker(&self, origin: &str) -> Result<(), BrokerError> {
         for (i, r) in self.rules.iter().enumerate() {
             let err = |reason: String| BrokerError::FaultPlan {
@@ -180,6 +192,15 @@ impl FaultPlan<BrokerAction> {
                         .into(),
                 ));
             }
+            if r.action.is_link_level()
+                && (!r.when.app_properties.is_empty()
+                    || r.when.direction == FlowDirection::Outbound)
+            {
+                return Err(err(
+                    "refuse_attach matches receiver attaches: only address, nth, times and probability apply"
+                        .into(),
+                ));
+            }
         }
         Ok(())
     }
@@ -197,7 +218,18 @@ impl BrokerAction {
             BrokerAction::NeverSettle => "never_settle".into(),
             BrokerAction::DisconnectAfter(n) => format!("disconnect_after {n}"),
             BrokerAction::RefuseConnection => "refuse_connection".into(),
+            BrokerAction::RefuseAttach => "refuse_attach".into(),
         }
+    }
+
+    /// Whether the action applies to link attaches rather than messages or connections.
+    pub fn is_link_level(&self) -> bool {
+        matches!(self, BrokerAction::RefuseAttach)
+    }
+
+    /// Whether the action applies to messages (neither connection- nor link-level).
+    pub fn is_message_level(&self) -> bool {
+        !self.is_connection_level() && !self.is_link_level()
     }
 
     /// Whether the action applies to connections rather than messages.
@@ -437,9 +469,22 @@ rules:
   - {action: never_settle}
   - {action: {disconnect_after: 2}}
   - {action: refuse_connection, times: 1}
+  - {match: {address: "queue://Consumer.*"}, action: refuse_attach, times: 2}
 "#;
         let plan = FaultPlan::<BrokerAction>::from_yaml_str(yaml, "t.yaml").unwrap();
-        assert_eq!(plan.rules.len(), 8);
+        assert_eq!(plan.rules.len(), 9);
+        assert_eq!(plan.rules[8].action, BrokerAction::RefuseAttach);
+        plan.check_broker("t.yaml").unwrap();
+        let bad = FaultPlan::<BrokerAction>::from_yaml_str(
+            "rules: [{match: {app_properties: {a: b}}, action: refuse_attach}]",
+            "r.yaml",
+        )
+        .unwrap();
+        let err = bad.check_broker("r.yaml").unwrap_err().to_string();
+        assert!(
+            err.contains("refuse_attach matches receiver attaches"),
+            "{err}"
+        );
         assert_eq!(
             plan.rules[1].action,
             BrokerAction::Delay(Duration::from_millis(250))

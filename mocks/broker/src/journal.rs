@@ -193,7 +193,8 @@ pub enum Event {
         address: Option<String>,
     },
     /// A link ended. `by_peer`: the peer sent detach (`closed`: with close=true); otherwise the
-    /// session or connection went away under it, or the broker ended it. `requeued`: unsettled
+    /// session or connection went away under it, or the broker ended it (`error`: the AMQP error
+    /// it sent, e.g. for a `refuse_attach` fault). `requeued`: unsettled
     /// deliveries put back on their queue. Recorded before the connection's `disconnect`.
     Detach {
         link: String,
@@ -202,6 +203,9 @@ pub enum Event {
         requeued: usize,
         by_peer: bool,
         closed: bool,
+        /// The AMQP error the broker put in its detach (`condition: description`), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
     },
     /// A message crossed a link. For `PeerSends`, `address` is the routing address (the link
     /// target, or `to` when the target is null); for `PeerReceives`, the link's source.

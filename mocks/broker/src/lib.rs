@@ -82,7 +82,7 @@ mod tls;
 mod wire;
 
 pub use error::BrokerError;
-pub use fault::{BrokerAction, FaultPlan, FaultRule, Match};
+pub use fault::{BrokerAction, FaultPlan, FaultRule, Match, REFUSE_ATTACH_DESCRIPTION};
 pub use journal::{
     Entry, Event, Journal, LinkDirection, MessageSummary, Outcome, PeerIdentity, WaitTimeout,
 };

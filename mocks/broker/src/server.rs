@@ -697,7 +697,7 @@ async fn run_inbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut r: Receiv
                 msg: Some(&msg),
                 direction: FlowDirection::Inbound,
             },
-            |a| !a.is_connection_level(),
+            BrokerAction::is_message_level,
         );
         if let Some(f) = &fired {
             shared.journal.record(
@@ -752,7 +752,10 @@ async fn run_inbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut r: Receiv
                 shared.deliver(q);
                 cut = count >= n;
             }
-            Some((BrokerAction::RefuseConnection, _)) => shared.deliver(q),
+            // Connection- and link-level actions are not evaluated for messages.
+            Some((BrokerAction::RefuseConnection | BrokerAction::RefuseAttach, _)) => {
+                shared.deliver(q)
+            }
         }
         if r.accept(info).await.is_ok() {
             shared
@@ -780,8 +783,23 @@ async fn run_inbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut r: Receiv
             requeued: 0,
             by_peer,
             closed,
+            error: None,
         },
     );
+}
+
+/// `condition: description` of an AMQP error, for the journal.
+fn error_text(e: &definitions::Error) -> String {
+    let condition = match &e.condition {
+        definitions::ErrorCondition::AmqpError(a) => {
+            fe2o3_amqp::types::primitives::Symbol::from(a).0
+        }
+        other => format!("{other:?}"),
+    };
+    match &e.description {
+        Some(d) => format!("{condition}: {d}"),
+        None => condition,
+    }
 }
 
 /// Wait for the next live message of a buffer, journaling expired ones.
@@ -838,6 +856,7 @@ async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sende
             "a receiving link needs a source address (topic://X or queue://X)".to_string(),
             None,
         );
+        let text = error_text(&err);
         let _ = s.close_with_error(err).await;
         shared.journal.record(
             &peer,
@@ -848,10 +867,49 @@ async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sende
                 requeued: 0,
                 by_peer: false,
                 closed: true,
+                error: Some(text),
             },
         );
         return;
     };
+    let view = View {
+        address: Some(&address),
+        msg: None,
+        direction: FlowDirection::Inbound,
+    };
+    if let Some(f) = shared.evaluate(&view, BrokerAction::is_link_level) {
+        shared.journal.record(
+            &peer,
+            Event::Fault {
+                rule: f.rule,
+                action: f.action.label(),
+                address: Some(address.clone()),
+            },
+        );
+        // AMQP 1.0 part 2.6.3: a link the broker will not serve is attached and then detached
+        // at once, the detach carrying the error; 2.8.15: amqp:unauthorized-access is the
+        // condition for a peer not permitted to use the node (a denied consumer).
+        let err = definitions::Error::new(
+            AmqpError::UnauthorizedAccess,
+            crate::fault::REFUSE_ATTACH_DESCRIPTION.to_string(),
+            None,
+        );
+        let text = error_text(&err);
+        let _ = s.close_with_error(err).await;
+        shared.journal.record(
+            &peer,
+            Event::Detach {
+                link,
+                direction: dir,
+                address: Some(address),
+                requeued: 0,
+                by_peer: false,
+                closed: true,
+                error: Some(text),
+            },
+        );
+        return;
+    }
     let sub: Subscription = shared.router.subscribe(&address);
     let is_queue = sub.topic.is_none();
     let mut unsettled: HashMap<u64, Queued> = HashMap::new();
@@ -881,7 +939,7 @@ async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sende
                         msg: Some(&q.msg),
                         direction: FlowDirection::Outbound,
                     },
-                    |a| !a.is_connection_level(),
+                    BrokerAction::is_message_level,
                 );
                 let mut copies = 1;
                 let mut cut = false;
@@ -1017,6 +1075,7 @@ async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sende
             requeued,
             by_peer,
             closed,
+            error: None,
         },
     );
 }

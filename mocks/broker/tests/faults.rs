@@ -287,3 +287,70 @@ async fn outbound_faults_apply_to_deliveries_to_consumers() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn refuse_attach_denies_a_consumer_with_an_amqp_error() {
+    let b = with_plan(
+        "rules: [{name: deny, match: {address: 'queue://Consumer.*'}, action: refuse_attach, times: 1}]",
+    )
+    .await;
+    let mut c = connect(b.addr(), "c").await;
+    let mut ses = session(&mut c).await;
+    // Not matched by the glob: served normally.
+    let mut other = bounded(Receiver::attach(&mut ses, "other", "queue://other"))
+        .await
+        .unwrap();
+    // Matched: the attach is answered, then the link is closed with the error (AMQP 1.0 2.6.3).
+    let mut denied = bounded(Receiver::attach(&mut ses, "denied", "queue://Consumer.a.b"))
+        .await
+        .unwrap();
+    let err = bounded(denied.recv::<String>()).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("UnauthorizedAccess") && text.contains("denied by fault plan"),
+        "{text}"
+    );
+    let j = b.journal();
+    let f =
+        j.filter(|e| matches!(&e.event, Event::Fault { action, .. } if action == "refuse_attach"));
+    assert_eq!(f.len(), 1, "{f:?}");
+    let det = j
+        .wait_for(
+            |e| matches!(e.event, Event::Detach { .. }) && e.link() == Some("denied"),
+            STEP,
+        )
+        .await
+        .unwrap();
+    match &det.event {
+        Event::Detach {
+            closed: true,
+            by_peer: false,
+            error: Some(e),
+            address: Some(a),
+            ..
+        } => {
+            assert_eq!(e, "amqp:unauthorized-access: denied by fault plan");
+            assert_eq!(a, "queue://Consumer.a.b");
+        }
+        other => panic!("{other:?}"),
+    }
+    // `times: 1`: the second attach to the same address is served.
+    let mut again = bounded(Receiver::attach(&mut ses, "again", "queue://Consumer.a.b"))
+        .await
+        .unwrap();
+    let mut s = bounded(Sender::attach(&mut ses, "s", "queue://Consumer.a.b"))
+        .await
+        .unwrap();
+    bounded(s.send(msg("served"))).await.unwrap();
+    assert_eq!(recv_text(&mut again).await, "served");
+    let mut s2 = bounded(Sender::attach(&mut ses, "s2", "queue://other"))
+        .await
+        .unwrap();
+    bounded(s2.send(msg("other"))).await.unwrap();
+    assert_eq!(recv_text(&mut other).await, "other");
+    assert_eq!(
+        j.filter(|e| matches!(e.event, Event::Fault { .. })).len(),
+        1,
+        "refuse_attach does not touch messages"
+    );
+}

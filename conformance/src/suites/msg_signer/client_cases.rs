@@ -481,6 +481,20 @@ fn defs() -> Vec<Def> {
             verdict: err_exit,
         },
         Def {
+            id: "fault/denied-consumer-reported-promptly",
+            section: "Messaging signer workflow (receive cycle)",
+            level: Level::Must,
+            description: "the broker refuses every receiver attach on topic_listen_to with amqp:unauthorized-access (departure 4)",
+            requirement: "An error on the receiving link ends the receive cycle at once and is reported as that error, not as a timeout",
+            scenario: || Scenario {
+                broker_plan: plan(
+                    "rules: [{match: {address: \"queue://Consumer.*\"}, action: refuse_attach}]",
+                ),
+                ..Default::default()
+            },
+            verdict: denied_consumer,
+        },
+        Def {
             id: "fault/malformed-json-reply-reported",
             section: "Reply",
             level: Level::Must,
@@ -1190,6 +1204,46 @@ fn defs() -> Vec<Def> {
             },
         },
     ]
+}
+
+/// Departure 4: a denied consumer must surface as its link error, promptly.
+fn denied_consumer(o: &Observed) -> Verdict {
+    use mock_broker::Event;
+    let refused = o
+        .journal
+        .iter()
+        .filter(|e| matches!(&e.event, Event::Fault { action, .. } if action == "refuse_attach"))
+        .count();
+    if refused == 0 {
+        return fail(
+            "the client never attached a receiver on the reply address",
+            format!("a receiver on {}", o.reply_address),
+            "no refused attach in the broker journal",
+        );
+    }
+    err_exit(o)?;
+    // Scenario: timeout 10 s, retries 2; a client that ignores the link error waits out every
+    // window (20 s per send cycle). "Promptly": before a single `timeout` has passed.
+    let t = o.elapsed.as_secs_f64();
+    if t >= 10.0 {
+        return fail(
+            "the receiver error must end the run at once, not surface as a timeout",
+            "an error result before one `timeout` (10 s); timeout x retries is 20 s",
+            format!("{t:.1} s"),
+        );
+    }
+    let msg = o.error_message();
+    let lower = msg.to_lowercase();
+    if !(lower.contains("unauthorized") || lower.contains("denied by fault plan")) {
+        return fail(
+            "the error must name the link error",
+            "an error_message naming amqp:unauthorized-access / \"denied by fault plan\"",
+            msg,
+        );
+    }
+    Ok(format!(
+        "{refused} refused attach(es); error after {t:.1} s naming the link error"
+    ))
 }
 
 fn check_creator(o: &Observed, allowed: &[&str]) -> Verdict {
