@@ -108,7 +108,9 @@ async fn faulty(a: ClientArgs) -> (i32, Option<Value>) {
             )
             .await
             else {
-                // Departure 4: a refused attach is ignored; the window just runs out.
+                // Departure 4: a refused attach is ignored; the window just runs out. This is the
+                // imitated client's behaviour, not a test waiting for an event: the suite runs client
+                // cases on a paused tokio clock, so this costs no real time.
                 tokio::time::sleep(cfg.timeout()).await;
                 continue;
             };

@@ -72,16 +72,40 @@ struct Waiters {
     map: Mutex<HashMap<String, Arc<QueueWaiters>>>,
 }
 
+/// How many get/take requests are parked, with a notification on every change so tests can wait
+/// for a count as an event instead of polling.
+#[derive(Default)]
+struct Parked {
+    n: AtomicUsize,
+    changed: tokio::sync::Notify,
+}
+
+impl Parked {
+    /// Add one; returns the count before.
+    fn inc(&self) -> usize {
+        let before = self.n.fetch_add(1, Ordering::SeqCst);
+        self.changed.notify_waiters();
+        before
+    }
+    fn dec(&self) {
+        self.n.fetch_sub(1, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+    fn get(&self) -> usize {
+        self.n.load(Ordering::SeqCst)
+    }
+}
+
 struct WaitGuard<'a> {
     waiters: &'a Waiters,
     queue: String,
     entry: Arc<QueueWaiters>,
-    parked: &'a AtomicUsize,
+    parked: &'a Parked,
 }
 
 impl Drop for WaitGuard<'_> {
     fn drop(&mut self) {
-        self.parked.fetch_sub(1, Ordering::Relaxed);
+        self.parked.dec();
         if let Ok(mut m) = self.waiters.map.lock() {
             // map + this guard: nobody else waits; remove so an abandoned wait leaves no trace.
             if Arc::strong_count(&self.entry) == 2 {
@@ -115,7 +139,7 @@ pub struct Hub {
     tokens: TokenAuthority,
     registry: DidRegistry,
     waiters: Waiters,
-    parked: AtomicUsize,
+    parked: Parked,
 }
 
 impl std::fmt::Debug for Hub {
@@ -170,7 +194,7 @@ impl Hub {
             tokens,
             registry,
             waiters: Waiters::default(),
-            parked: AtomicUsize::new(0),
+            parked: Parked::default(),
         })
     }
 
@@ -180,7 +204,26 @@ impl Hub {
 
     /// Requests parked right now (for tests: an abandoned request must not stay here).
     pub fn parked(&self) -> usize {
-        self.parked.load(Ordering::Relaxed)
+        self.parked.get()
+    }
+
+    /// Wait until exactly `n` requests are parked, at most `bound`; `false` if the bound passed.
+    /// Woken by every change of the count (no polling).
+    pub async fn wait_parked(&self, n: usize, bound: std::time::Duration) -> bool {
+        tokio::time::timeout(bound, async {
+            loop {
+                let notified = self.parked.changed.notified();
+                tokio::pin!(notified);
+                // Register before checking, so a change between the check and the await is seen.
+                notified.as_mut().enable();
+                if self.parked.get() == n {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await
+        .is_ok()
     }
 
     /// Queues with a parked request right now.
@@ -293,8 +336,8 @@ impl Hub {
         if let Some(m) = self.try_once(queue, take).await? {
             return Ok(Some(m));
         }
-        if self.parked.fetch_add(1, Ordering::Relaxed) >= self.cfg.max_parked {
-            self.parked.fetch_sub(1, Ordering::Relaxed);
+        if self.parked.inc() >= self.cfg.max_parked {
+            self.parked.dec();
             return Err(MqHubError::Store(format!(
                 "too many waiting requests (max_parked = {})",
                 self.cfg.max_parked

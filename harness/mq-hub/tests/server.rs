@@ -29,7 +29,8 @@ fn client(h: &RunningHub, p: Profile) -> MqClient {
     MqClient::new(&h.url(), p, Arc::new(k), Duration::from_secs(5)).unwrap()
 }
 
-/// Wait (bounded) until `f` holds.
+/// Wait (bounded) until `f` holds. Only for conditions with no event to wait on (an `Arc`'s count
+/// dropping as connection tasks notice a close); parked counts use `Hub::wait_parked`.
 async fn until(what: &str, f: impl Fn() -> bool) {
     let end = tokio::time::Instant::now() + Duration::from_secs(5);
     while !f() {
@@ -141,7 +142,10 @@ async fn take_is_exactly_once_under_concurrency() {
             let (o, t) = (owner.clone(), t.clone());
             tasks.push(tokio::spawn(async move { o.take(D, &t, None).await }));
         }
-        until("16 parked takes", || h.hub.parked() == n).await;
+        assert!(
+            h.hub.wait_parked(n, Duration::from_secs(5)).await,
+            "timed out waiting for 16 parked takes"
+        );
         for i in 0..n {
             owner
                 .put(D, &owner.hash_did(), &t, format!("m{i}"))
@@ -169,9 +173,15 @@ async fn abandoned_take_consumes_nothing() {
         let t = owner.own_token(D).await.unwrap().token;
         let (o, t2) = (owner.clone(), t.clone());
         let parked = tokio::spawn(async move { o.take(D, &t2, None).await });
-        until("a parked take", || h.hub.parked() == 1).await;
+        assert!(
+            h.hub.wait_parked(1, Duration::from_secs(5)).await,
+            "timed out waiting for a parked take"
+        );
         parked.abort();
-        until("the abandoned take to leave", || h.hub.parked() == 0).await;
+        assert!(
+            h.hub.wait_parked(0, Duration::from_secs(5)).await,
+            "timed out waiting for the abandoned take to leave"
+        );
         assert_eq!(h.hub.waiting_queues(), 0, "no trace");
         owner.put(D, &owner.hash_did(), &t, "kept").await.unwrap();
         let m = owner.get(D, &t).await.unwrap().unwrap();
@@ -192,7 +202,10 @@ async fn one_message_wakes_one_parked_get() {
             let (o, t) = (owner.clone(), t.clone());
             tasks.push(tokio::spawn(async move { o.get(D, &t).await }));
         }
-        until("3 parked gets", || h.hub.parked() == 3).await;
+        assert!(
+            h.hub.wait_parked(3, Duration::from_secs(5)).await,
+            "timed out waiting for 3 parked gets"
+        );
         owner.put(D, &owner.hash_did(), &t, "one").await.unwrap();
         let mut delivered = 0;
         for task in tasks {
