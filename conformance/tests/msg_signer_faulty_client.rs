@@ -208,7 +208,10 @@ async fn client_mode_cases_catch_the_faulty_client() {
     let (events, mut rx) = Events::channel();
     let sel = Selection::new(&globs).unwrap();
     let run = run_cases(
-        Arc::new(ClientCtx { target }),
+        Arc::new(ClientCtx {
+            target,
+            broker: None,
+        }),
         &cases,
         &sel,
         &events,

@@ -40,6 +40,7 @@ impl SigningServer {
             plan: FaultPlan::default(),
             tls: None,
             credit: 500,
+            sasl_external: false,
         }
     }
 }
@@ -52,6 +53,7 @@ pub struct SigningServerBuilder {
     plan: FaultPlan<ServerAction>,
     tls: Option<Arc<rustls::ClientConfig>>,
     credit: u32,
+    sasl_external: bool,
 }
 
 impl SigningServerBuilder {
@@ -71,6 +73,14 @@ impl SigningServerBuilder {
     /// `msg_signer::tls::client_config`).
     pub fn tls(mut self, cfg: Arc<rustls::ClientConfig>) -> Self {
         self.tls = Some(cfg);
+        self
+    }
+
+    /// Log in with SASL EXTERNAL (identity from the TLS client certificate, empty initial
+    /// response; `amqps://` only), as RabbitMQ with certificate login requires. Default: no
+    /// SASL layer.
+    pub fn sasl_external(mut self, on: bool) -> Self {
+        self.sasl_external = on;
         self
     }
 
@@ -108,6 +118,11 @@ impl SigningServerBuilder {
             .hostname(url.host.as_str())
             .scheme("amqp");
         let mut connection = match url.scheme {
+            Scheme::Amqp if self.sasl_external => {
+                return Err(err(
+                    "SASL EXTERNAL needs a TLS client certificate: use amqps://".into(),
+                ));
+            }
             Scheme::Amqp => builder
                 .open_with_stream(tcp)
                 .await
@@ -118,10 +133,15 @@ impl SigningServerBuilder {
                 })?;
                 let name =
                     msg_signer::tls::server_name(&url.host).map_err(|e| err(e.to_string()))?;
-                let stream = tokio_rustls::TlsConnector::from(cfg)
+                let mut stream = tokio_rustls::TlsConnector::from(cfg)
                     .connect(name, tcp)
                     .await
                     .map_err(|e| err(format!("TLS handshake: {e}")))?;
+                if self.sasl_external {
+                    msg_signer::sasl::external_with_empty_response(&mut stream, Some(&url.host))
+                        .await
+                        .map_err(|e| err(format!("SASL EXTERNAL: {e}")))?;
+                }
                 builder
                     .open_with_stream(stream)
                     .await

@@ -708,7 +708,7 @@ fn defs() -> Vec<Def> {
             verdict: |o| {
                 ok_all(o)?;
                 let cn = o
-                    .journal
+                    .journal()
                     .iter()
                     .find(|e| e.is_inbound_transfer())
                     .and_then(|e| e.peer.cert_cn.clone());
@@ -859,13 +859,13 @@ fn defs() -> Vec<Def> {
             verdict: |o| {
                 ok_all(o)?;
                 let client_conn = o
-                    .journal
+                    .journal()
                     .iter()
                     .find(|e| {
                         e.is_inbound_transfer() && e.address() == Some(o.send_address.as_str())
                     })
                     .map(|e| e.peer.conn);
-                let attach = o.journal.iter().find_map(|e| match &e.event {
+                let attach = o.journal().iter().find_map(|e| match &e.event {
                     mock_broker::Event::Attach {
                         direction: mock_broker::LinkDirection::PeerSends,
                         address,
@@ -881,7 +881,7 @@ fn defs() -> Vec<Def> {
                     );
                 }
                 let to = o
-                    .journal
+                    .journal()
                     .iter()
                     .find(|e| e.is_inbound_transfer())
                     .and_then(|e| e.message())
@@ -905,7 +905,7 @@ fn defs() -> Vec<Def> {
             scenario: Scenario::default,
             verdict: |o| {
                 let Some(m) = o
-                    .journal
+                    .journal()
                     .iter()
                     .find(|e| {
                         e.is_inbound_transfer() && e.address() == Some(o.send_address.as_str())
@@ -936,7 +936,7 @@ fn defs() -> Vec<Def> {
             scenario: Scenario::default,
             verdict: |o| {
                 let ttl = o
-                    .journal
+                    .journal()
                     .iter()
                     .find(|e| {
                         e.is_inbound_transfer() && e.address() == Some(o.send_address.as_str())
@@ -958,7 +958,7 @@ fn defs() -> Vec<Def> {
             scenario: Scenario::default,
             verdict: |o| {
                 let Some(m) = o
-                    .journal
+                    .journal()
                     .iter()
                     .find(|e| {
                         e.is_inbound_transfer() && e.address() == Some(o.send_address.as_str())

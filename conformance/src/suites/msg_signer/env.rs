@@ -97,8 +97,12 @@ pub struct Observed {
     /// The client's JSON output (`signer_result`, `operation_results`, ...), if any.
     pub output: Option<Value>,
     pub stderr: String,
-    /// Journal of the live broker.
-    pub journal: Vec<Entry>,
+    /// Journal of the live broker (empty against an external broker); read it through
+    /// [`Observed::journal`], which records that the verdict needed it.
+    pub journal_entries: Vec<Entry>,
+    /// Whether the verdict read the journal (such verdicts are skipped against an external
+    /// broker, which keeps none).
+    pub journal_read: std::cell::Cell<bool>,
     /// Requests the signing server received.
     pub server: Vec<ReceivedRequest>,
     /// Client run time (virtual for the in-process client).
@@ -116,6 +120,11 @@ pub struct Observed {
 }
 
 impl Observed {
+    /// The embedded broker's journal.
+    pub fn journal(&self) -> &[Entry] {
+        self.journal_read.set(true);
+        &self.journal_entries
+    }
     pub fn status(&self) -> Option<&str> {
         self.output
             .as_ref()?
@@ -135,7 +144,7 @@ impl Observed {
     }
     /// Requests that reached the broker on the send address: (request id, body).
     pub fn requests(&self) -> Vec<(String, Value)> {
-        self.journal
+        self.journal()
             .iter()
             .filter(|e| e.is_inbound_transfer() && e.address() == Some(self.send_address.as_str()))
             .filter_map(|e| {
@@ -160,7 +169,7 @@ impl Observed {
     /// seq, detach seq if detached).
     pub fn reply_receivers(&self) -> Vec<(String, u64, Option<u64>)> {
         let mut out: Vec<(String, u64, Option<u64>)> = Vec::new();
-        for e in &self.journal {
+        for e in self.journal() {
             match &e.event {
                 Event::Attach {
                     link,
@@ -429,16 +438,73 @@ pub fn digests(n: usize) -> Vec<(String, String)> {
         .collect()
 }
 
+/// An external broker that client-mode cases run through (`--broker`), instead of a fresh
+/// embedded broker per case. It keeps no journal and has no fault hooks: cases needing those
+/// are skipped; time is real (tokio's paused clock would fire timeouts while real I/O waits).
+#[derive(Clone, Debug)]
+pub struct ExternalBroker {
+    pub url: String,
+    /// CA of the broker (`--ca`).
+    pub ca: PathBuf,
+    /// Client certificate + key (`--cert-key`), used by both the client and the mock server.
+    pub cert_key: PathBuf,
+    /// `--address-map rabbitmq`: `topic://X` -> `/topic/X`, `queue://X` -> `/queue/X`.
+    pub rabbitmq_addresses: bool,
+}
+
+impl ExternalBroker {
+    pub fn map(&self, a: &str) -> String {
+        if !self.rabbitmq_addresses {
+            return a.to_string();
+        }
+        if let Some(x) = a.strip_prefix("topic://") {
+            format!("/topic/{x}")
+        } else if let Some(x) = a.strip_prefix("queue://") {
+            format!("/queue/{x}")
+        } else {
+            a.to_string()
+        }
+    }
+    fn tls(&self) -> bool {
+        self.url.starts_with("amqps://")
+    }
+}
+
+/// Why a scenario cannot run through an external broker, if it cannot.
+pub fn external_skip(s: &Scenario) -> Option<&'static str> {
+    if !s.broker_plan.trim().is_empty() {
+        return Some("needs the embedded broker's fault hooks (not available with --broker)");
+    }
+    if s.brokers != Brokers::One {
+        return Some("needs extra embedded brokers (failover layout; not available with --broker)");
+    }
+    if s.cert_cn.as_deref() != Some("sigharness-client") || s.cert_uid.is_some() {
+        return Some(
+            "needs client certificates from the suite's own CA (not accepted by --broker)",
+        );
+    }
+    None
+}
+
 /// Run one scenario against the client; everything is torn down before returning.
 pub fn run_scenario(s: Scenario, target: ClientTarget) -> Result<Observed, String> {
-    let virtual_time = !matches!(target, ClientTarget::External(_));
+    run_scenario_on(s, target, None)
+}
+
+/// [`run_scenario`], through `broker` when given.
+pub fn run_scenario_on(
+    s: Scenario,
+    target: ClientTarget,
+    broker: Option<ExternalBroker>,
+) -> Result<Observed, String> {
+    let virtual_time = !matches!(target, ClientTarget::External(_)) && broker.is_none();
     let mut b = tokio::runtime::Builder::new_current_thread();
     b.enable_all();
     if virtual_time {
         b.start_paused(true);
     }
     let rt = b.build().map_err(|e| format!("runtime: {e}"))?;
-    rt.block_on(scenario_inner(s, target))
+    rt.block_on(scenario_inner(s, target, broker))
 }
 
 async fn start_broker(
@@ -458,7 +524,25 @@ async fn start_broker(
     b.start().await.map_err(|e| format!("broker: {e}"))
 }
 
-async fn scenario_inner(s: Scenario, target: ClientTarget) -> Result<Observed, String> {
+async fn scenario_inner(
+    s: Scenario,
+    target: ClientTarget,
+    ext: Option<ExternalBroker>,
+) -> Result<Observed, String> {
+    let mut s = s;
+    // Against an external broker: its address spelling, and a task id of this run only, so
+    // that replies left in a durable queue by an earlier case cannot reach this one.
+    let task_id = match &ext {
+        Some(e) => {
+            s.send_to = e.map(&s.send_to);
+            s.listen_to = e.map(&s.listen_to);
+            format!(
+                "{TASK_ID}{:08}",
+                uuid::Uuid::new_v4().as_u128() % 100_000_000
+            )
+        }
+        None => TASK_ID.to_string(),
+    };
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let pki = Pki::generate(s.cert_cn.as_deref(), s.cert_uid.as_deref())?;
     let w = |name: &str, text: &str| -> Result<PathBuf, String> {
@@ -466,18 +550,34 @@ async fn scenario_inner(s: Scenario, target: ClientTarget) -> Result<Observed, S
         std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))?;
         Ok(p)
     };
-    let cert_key = w("client.pem", &pki.client_pem)?;
-    let server_cert_key = w("server-client.pem", &pki.server_client_pem)?;
-    let ca_path = w("ca.pem", &pki.ca_pem)?;
+    let (cert_key, server_cert_key, ca_path) = match &ext {
+        Some(e) => (e.cert_key.clone(), e.cert_key.clone(), e.ca.clone()),
+        None => (
+            w("client.pem", &pki.client_pem)?,
+            w("server-client.pem", &pki.server_client_pem)?,
+            w("ca.pem", &pki.ca_pem)?,
+        ),
+    };
+    let tls_on = match &ext {
+        Some(e) => e.tls(),
+        None => s.tls != Tls::Off,
+    };
     let client_ca = if s.tls == Tls::WrongCa {
         w("other-ca.pem", &Pki::other_ca()?)?
     } else {
         ca_path.clone()
     };
 
-    let broker = start_broker(&s, &pki, parse_plan(&s.broker_plan, "broker plan")?).await?;
+    let broker = match &ext {
+        Some(_) => None,
+        None => Some(start_broker(&s, &pki, parse_plan(&s.broker_plan, "broker plan")?).await?),
+    };
     let scheme = if s.tls == Tls::Off { "amqp" } else { "amqps" };
-    let live = format!("{scheme}://{}", broker.addr());
+    let live = match (&ext, &broker) {
+        (Some(e), _) => e.url.clone(),
+        (None, Some(b)) => format!("{scheme}://{}", b.addr()),
+        (None, None) => return Err("no broker".into()),
+    };
     let mut extra: Vec<BrokerHandle> = Vec::new();
     let brokers = match s.brokers {
         Brokers::One => vec![live.clone()],
@@ -504,18 +604,18 @@ async fn scenario_inner(s: Scenario, target: ClientTarget) -> Result<Observed, S
         Some(r) => r.clone(),
         None => s.cert_cn.clone().or(s.cert_uid.clone()).unwrap_or_default(),
     };
-    let send_address = msg_signer::config::expand_template(&s.send_to, &creator, TASK_ID);
-    let reply_address = msg_signer::config::expand_template(&s.listen_to, &creator, TASK_ID);
+    let send_address = msg_signer::config::expand_template(&s.send_to, &creator, &task_id);
+    let reply_address = msg_signer::config::expand_template(&s.listen_to, &creator, &task_id);
     let server_cfg = ServerConfig {
         topic_send_to: send_address.clone(),
         topic_listen_to: s.listen_to.clone(),
         message_id_key: "request_id".into(),
         timeout: Duration::from_secs(s.timeout),
     };
-    let mut sb =
-        SigningServer::builder(live.clone(), server_cfg)
-            .fault_plan(parse_plan::<ServerAction>(&s.server_plan, "server plan")?);
-    if s.tls != Tls::Off {
+    let mut sb = SigningServer::builder(live.clone(), server_cfg)
+        .fault_plan(parse_plan::<ServerAction>(&s.server_plan, "server plan")?)
+        .sasl_external(ext.is_some() && tls_on);
+    if tls_on {
         let cfg = msg_signer::tls::client_config(&server_cert_key, &ca_path, true)
             .map_err(|e| e.to_string())?;
         sb = sb.tls(cfg);
@@ -530,7 +630,6 @@ async fn scenario_inner(s: Scenario, target: ClientTarget) -> Result<Observed, S
         &config_text(&s, &brokers, &cert_key, &client_ca, &key_id),
     )?;
     // `__REAL__` stands for the server's real key id, known only now.
-    let mut s = s;
     for k in &mut s.keys {
         if k == "__REAL__" {
             *k = key_id.clone();
@@ -553,11 +652,19 @@ async fn scenario_inner(s: Scenario, target: ClientTarget) -> Result<Observed, S
                 references: digests(s.inputs).into_iter().map(|d| d.1).collect(),
             };
             let opts = msg_signer::client::SignOptions {
-                task_id: TASK_ID.into(),
+                task_id: task_id.clone(),
                 signing_keys: s.keys.clone(),
                 signing_key_name: Some("release".into()),
                 requester: s.requester.clone(),
-                transport: Default::default(),
+                transport: msg_signer::transport::TransportOptions {
+                    // RabbitMQ logs a certificate holder in only through SASL EXTERNAL.
+                    sasl: if ext.is_some() && tls_on {
+                        msg_signer::transport::SaslMode::External
+                    } else {
+                        msg_signer::transport::SaslMode::None
+                    },
+                    ..Default::default()
+                },
             };
             match tokio::time::timeout(bound, msg_signer::client::sign(&config, &op, &opts)).await {
                 Ok((out, _)) => {
@@ -567,11 +674,11 @@ async fn scenario_inner(s: Scenario, target: ClientTarget) -> Result<Observed, S
                 Err(_) => (-1, None, String::new(), true),
             }
         }
-        ClientTarget::External(cmd) => run_external(cmd, &config, &s, bound).await?,
+        ClientTarget::External(cmd) => run_external(cmd, &config, &s, &task_id, bound).await?,
         ClientTarget::Custom(f) => {
             let args = ClientArgs {
                 config: config.clone(),
-                task_id: TASK_ID.into(),
+                task_id: task_id.clone(),
                 signing_keys: s.keys.clone(),
                 images: digests(s.inputs),
                 requester: s.requester.clone(),
@@ -584,24 +691,34 @@ async fn scenario_inner(s: Scenario, target: ClientTarget) -> Result<Observed, S
     };
     let elapsed = started.elapsed();
     // Let the broker record the client's last detaches/disconnect (bounded, event-driven).
-    let server_conn = broker
-        .journal()
-        .snapshot()
-        .iter()
-        .find(|e| matches!(&e.event, Event::Attach { direction: LinkDirection::PeerReceives, address, .. } if address.as_deref() == Some(send_address.as_str())))
-        .map(|e| e.peer.conn);
-    let _ = broker
-        .journal()
-        .wait_for(
-            |e| matches!(e.event, Event::Disconnect { .. }) && Some(e.peer.conn) != server_conn,
-            Duration::from_secs(2),
-        )
-        .await;
+    let journal = match &broker {
+        Some(broker) => {
+            let server_conn = broker
+                .journal()
+                .snapshot()
+                .iter()
+                .find(|e| matches!(&e.event, Event::Attach { direction: LinkDirection::PeerReceives, address, .. } if address.as_deref() == Some(send_address.as_str())))
+                .map(|e| e.peer.conn);
+            let _ = broker
+                .journal()
+                .wait_for(
+                    |e| {
+                        matches!(e.event, Event::Disconnect { .. })
+                            && Some(e.peer.conn) != server_conn
+                    },
+                    Duration::from_secs(2),
+                )
+                .await;
+            broker.journal().snapshot()
+        }
+        None => Vec::new(),
+    };
     let obs = Observed {
         exit_code,
         output,
         stderr,
-        journal: broker.journal().snapshot(),
+        journal_entries: journal,
+        journal_read: std::cell::Cell::new(false),
         server: server.received_requests(),
         elapsed,
         key_id,
@@ -625,9 +742,10 @@ async fn run_external(
     cmd: &str,
     config: &Path,
     s: &Scenario,
+    task_id: &str,
     bound: Duration,
 ) -> Result<(i32, Option<Value>, String, bool), String> {
-    let mut args = vec![format!("--task-id {TASK_ID}")];
+    let mut args = vec![format!("--task-id {task_id}")];
     for k in &s.keys {
         args.push(format!("--signing-key {}", shell_quote(k)));
     }
@@ -679,6 +797,8 @@ pub type Judged = Result<String, (String, String, String)>;
 /// Shared context of client-mode cases.
 pub struct ClientCtx {
     pub target: ClientTarget,
+    /// `--broker`: run through this broker instead of a fresh embedded one per case.
+    pub broker: Option<ExternalBroker>,
 }
 
 /// Run a scenario on a blocking thread (its own runtime) and judge it.
@@ -690,14 +810,26 @@ pub async fn judge(
     use crate::runner::Outcome;
     use sigharness_report::Evidence;
     let target = ctx.target.clone();
-    let obs = match tokio::task::spawn_blocking(move || run_scenario(s, target)).await {
+    let ext = ctx.broker.clone();
+    if ext.is_some()
+        && let Some(why) = external_skip(&s)
+    {
+        return Outcome::skip(why);
+    }
+    let obs = match tokio::task::spawn_blocking(move || run_scenario_on(s, target, ext)).await {
         Ok(Ok(o)) => o,
         Ok(Err(e)) => {
             return Outcome::fail(Evidence::new(format!("the case could not set up: {e}")));
         }
         Err(e) => return Outcome::fail(Evidence::new(format!("the case crashed: {e}"))),
     };
-    let mut ev = match verdict(&obs) {
+    let judged = verdict(&obs);
+    if ctx.broker.is_some() && obs.journal_read.get() {
+        return Outcome::skip(
+            "the verdict needs the embedded broker's journal (not available with --broker)",
+        );
+    }
+    let mut ev = match judged {
         Ok(summary) => (true, Evidence::new(summary)),
         Err((summary, expected, observed)) => (
             false,

@@ -99,6 +99,7 @@ impl Suite for MsgSignerSuite {
             let target = match (&opts.client_cmd, &opts.broker) {
                 (Some(c), _) if m != Modes::Server => format!("client: {c}"),
                 (_, Some(b)) if m != Modes::Client => format!("server behind {b}"),
+                (_, Some(b)) => format!("reference client through {b}"),
                 _ => "ours (reference client, mock signing server, embedded broker)".into(),
             };
             events.send(Event::SuiteStarted {
@@ -111,13 +112,16 @@ impl Suite for MsgSignerSuite {
                     Some(c) => ClientTarget::External(c.clone()),
                     None => ClientTarget::Reference,
                 };
-                let ctx = Arc::new(ClientCtx { target });
+                let broker = external_broker(opts)?;
+                // Through an external broker the retry timeouts pass in real time.
+                let floor = if broker.is_some() { 150 } else { 5 };
+                let ctx = Arc::new(ClientCtx { target, broker });
                 run_cases(
                     ctx,
                     &client,
                     selection,
                     events,
-                    opts.case_timeout.max(Duration::from_secs(5)),
+                    opts.case_timeout.max(Duration::from_secs(floor)),
                 )
                 .await;
             }
@@ -131,16 +135,38 @@ impl Suite for MsgSignerSuite {
     }
 }
 
-async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, SetupError> {
-    let rabbit = match opts.address_map.as_deref() {
-        None | Some("none") => false,
-        Some("rabbitmq") => true,
-        Some(o) => {
-            return Err(SetupError::new(format!(
-                "--address-map {o:?}: expected none or rabbitmq"
-            )));
-        }
+fn rabbit_map(opts: &SuiteOptions) -> Result<bool, SetupError> {
+    match opts.address_map.as_deref() {
+        None | Some("none") => Ok(false),
+        Some("rabbitmq") => Ok(true),
+        Some(o) => Err(SetupError::new(format!(
+            "--address-map {o:?}: expected none or rabbitmq"
+        ))),
+    }
+}
+
+/// Client mode with `--broker`: every case goes through that broker.
+fn external_broker(opts: &SuiteOptions) -> Result<Option<env::ExternalBroker>, SetupError> {
+    let Some(url) = &opts.broker else {
+        return Ok(None);
     };
+    let (Some(ca), Some(ck)) = (&opts.ca, &opts.cert_key) else {
+        return Err(SetupError::new(
+            "--mode client --broker URL needs --ca FILE and --cert-key FILE (the mock signing server and the client log in with them)",
+        ));
+    };
+    msg_signer::config::BrokerUrl::parse(url)
+        .map_err(|e| SetupError::new(format!("--broker {url:?}: {e}")))?;
+    Ok(Some(env::ExternalBroker {
+        url: url.clone(),
+        ca: ca.clone(),
+        cert_key: ck.clone(),
+        rabbitmq_addresses: rabbit_map(opts)?,
+    }))
+}
+
+async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, SetupError> {
+    let rabbit = rabbit_map(opts)?;
     if let Some(url) = &opts.broker {
         let tls = if url.starts_with("amqps://") {
             let (Some(ca), Some(ck)) = (&opts.ca, &opts.cert_key) else {
@@ -161,20 +187,45 @@ async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, SetupError> {
                 .cloned()
                 .unwrap_or_else(|| d.to_string())
         };
-        let Some(key) = opts.settings.get("sig_key_id").cloned() else {
-            return Err(SetupError::new(
-                "--broker: give the key the server under test signs with: --set sig_key_id=XXXXXXXX",
-            ));
-        };
-        return Ok(ServerCtx {
+        let send_to = get("send_to", SEND_TO);
+        let listen_to = get("listen_to", LISTEN_TO);
+        // TLS with a client certificate: log in with SASL EXTERNAL (RabbitMQ needs it).
+        let sasl_external = tls.is_some();
+        let mut ctx = ServerCtx {
             broker_url: url.clone(),
-            tls,
+            tls: tls.clone(),
+            sasl_external,
             rabbitmq_addresses: rabbit,
-            send_to: get("send_to", SEND_TO),
-            listen_to: get("listen_to", LISTEN_TO),
-            sig_key_id: key,
+            send_to,
+            listen_to,
+            sig_key_id: String::new(),
             _keep: vec![],
-        });
+        };
+        if let Some(key) = opts.settings.get("sig_key_id").cloned() {
+            // A signing server under test is attached to that broker already.
+            ctx.sig_key_id = key;
+            return Ok(ctx);
+        }
+        // No signing server named: judge our mock signing server through that broker, with
+        // the addresses as the broker spells them.
+        let cfg = mock_signing_server::ServerConfig {
+            topic_send_to: ctx.map(&ctx.send_to),
+            topic_listen_to: ctx.map(&ctx.listen_to),
+            message_id_key: "request_id".into(),
+            timeout: Duration::from_secs(10),
+        };
+        let mut b = mock_signing_server::SigningServer::builder(url.clone(), cfg)
+            .sasl_external(sasl_external);
+        if let Some(t) = tls {
+            b = b.tls(t);
+        }
+        let server = b
+            .start()
+            .await
+            .map_err(|e| SetupError::new(format!("mock signing server attached to {url}: {e}")))?;
+        ctx.sig_key_id = server.keys().first().short_id().to_string();
+        ctx._keep = vec![std::sync::Mutex::new(Box::new(server))];
+        return Ok(ctx);
     }
     let broker = mock_broker::Broker::builder()
         .record_bodies(false)
@@ -195,6 +246,7 @@ async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, SetupError> {
     Ok(ServerCtx {
         broker_url: broker.url().to_string(),
         tls: None,
+        sasl_external: false,
         rabbitmq_addresses: rabbit,
         send_to: SEND_TO.into(),
         listen_to: LISTEN_TO.into(),

@@ -23,6 +23,8 @@ use crate::runner::{Case, Outcome, meta};
 pub struct ServerCtx {
     pub broker_url: String,
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Log in with SASL EXTERNAL (empty initial response) after TLS.
+    pub sasl_external: bool,
     /// Map `topic://X` / `queue://X` for brokers that do not know those prefixes.
     pub rabbitmq_addresses: bool,
     pub send_to: String,
@@ -35,7 +37,7 @@ pub struct ServerCtx {
 }
 
 impl ServerCtx {
-    fn map(&self, a: &str) -> String {
+    pub fn map(&self, a: &str) -> String {
         if !self.rabbitmq_addresses {
             return a.to_string();
         }
@@ -73,10 +75,15 @@ impl Probe {
         let mut conn = match (&ctx.tls, url.scheme) {
             (Some(cfg), msg_signer::config::Scheme::Amqps) => {
                 let name = msg_signer::tls::server_name(&url.host).map_err(|e| e.to_string())?;
-                let s = tokio_rustls::TlsConnector::from(cfg.clone())
+                let mut s = tokio_rustls::TlsConnector::from(cfg.clone())
                     .connect(name, tcp)
                     .await
                     .map_err(|e| format!("TLS: {e}"))?;
+                if ctx.sasl_external {
+                    msg_signer::sasl::external_with_empty_response(&mut s, Some(&url.host))
+                        .await
+                        .map_err(|e| format!("SASL EXTERNAL: {e}"))?;
+                }
                 b.open_with_stream(s)
                     .await
                     .map_err(|e| format!("AMQP open: {e}"))?

@@ -1,0 +1,148 @@
+//! The `--broker` paths of the msg-signer suite without RabbitMQ: a TLS embedded broker stands
+//! in for the external one (reached only through its URL, CA and client certificate), so the
+//! client-mode plumbing, the applicability rules and SASL EXTERNAL of the mock signing server
+//! are exercised here; `.ci/steps/40-rabbitmq.sh` runs the same paths against RabbitMQ.
+
+use std::time::Duration;
+
+use mock_signing_server::{ServerConfig, SigningServer};
+use sigharness::suites::msg_signer::env::{
+    ClientTarget, ExternalBroker, Pki, Scenario, Tls, external_skip, run_scenario_on,
+};
+
+struct Tlsd {
+    rt: tokio::runtime::Runtime,
+    broker: mock_broker::BrokerHandle,
+    dir: tempfile::TempDir,
+}
+
+fn tls_broker() -> Tlsd {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let pki = Pki::generate(Some("sigharness-client"), None).unwrap();
+    let broker = rt.block_on(async {
+        mock_broker::Broker::builder()
+            .tls(
+                pki.server_cert_pem.as_bytes(),
+                pki.server_key_pem.as_bytes(),
+            )
+            .client_ca(pki.ca_pem.as_bytes())
+            .start()
+            .await
+            .unwrap()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), &pki.ca_pem).unwrap();
+    std::fs::write(dir.path().join("client.pem"), &pki.client_pem).unwrap();
+    Tlsd { rt, broker, dir }
+}
+
+fn external(t: &Tlsd) -> ExternalBroker {
+    ExternalBroker {
+        url: format!("amqps://localhost:{}", t.broker.addr().port()),
+        ca: t.dir.path().join("ca.pem"),
+        cert_key: t.dir.path().join("client.pem"),
+        rabbitmq_addresses: false,
+    }
+}
+
+#[test]
+fn client_mode_runs_through_an_external_broker_with_sasl_external() {
+    let t = tls_broker();
+    let obs = run_scenario_on(
+        Scenario::default(),
+        ClientTarget::Reference,
+        Some(external(&t)),
+    )
+    .unwrap();
+    assert!(obs.ok(), "{:?}", obs.log());
+    assert_eq!(obs.server.len(), 1, "the mock server got the request");
+    // The suite keeps no journal of an external broker...
+    assert!(obs.journal_entries.is_empty());
+    // ...but this stand-in does: both the client and the mock server logged in with EXTERNAL.
+    let mechs: Vec<Option<String>> = t
+        .broker
+        .journal()
+        .snapshot()
+        .iter()
+        .filter(|e| matches!(e.event, mock_broker::Event::Connect))
+        .map(|e| e.peer.sasl_mechanism.clone())
+        .collect();
+    assert_eq!(mechs.len(), 2, "{mechs:?}");
+    assert!(
+        mechs.iter().all(|m| m.as_deref() == Some("EXTERNAL")),
+        "{mechs:?}"
+    );
+    // A per-run task id keeps replies of earlier runs (durable queues) out of this one.
+    assert_ne!(obs.reply_address, obs.send_address);
+    assert!(
+        !obs.reply_address.contains(".4711."),
+        "{}",
+        obs.reply_address
+    );
+    drop(t.broker);
+    t.rt.shutdown_timeout(Duration::from_secs(5));
+}
+
+#[test]
+fn cases_needing_the_embedded_broker_are_not_applicable() {
+    assert_eq!(external_skip(&Scenario::default()), None);
+    let s = Scenario {
+        tls: Tls::Mutual,
+        ..Default::default()
+    };
+    assert_eq!(external_skip(&s), None);
+    let s = Scenario {
+        broker_plan: "rules: [{action: reject}]".into(),
+        ..Default::default()
+    };
+    assert!(external_skip(&s).unwrap().contains("fault hooks"));
+    let s = Scenario {
+        cert_cn: Some("alice-cn".into()),
+        ..Default::default()
+    };
+    assert!(external_skip(&s).unwrap().contains("certificates"));
+}
+
+#[test]
+fn rabbitmq_address_map() {
+    let e = ExternalBroker {
+        url: "amqps://localhost:5671".into(),
+        ca: "ca.pem".into(),
+        cert_key: "ck.pem".into(),
+        rabbitmq_addresses: true,
+    };
+    assert_eq!(e.map("topic://A.b"), "/topic/A.b");
+    assert_eq!(
+        e.map("queue://Consumer.{creator}.x"),
+        "/queue/Consumer.{creator}.x"
+    );
+    assert_eq!(e.map("/queue/q"), "/queue/q");
+    let n = ExternalBroker {
+        rabbitmq_addresses: false,
+        ..e
+    };
+    assert_eq!(n.map("topic://A"), "topic://A");
+}
+
+#[tokio::test]
+async fn mock_server_sasl_external_needs_tls() {
+    let cfg = ServerConfig {
+        topic_send_to: "topic://x".into(),
+        topic_listen_to: "queue://y.{creator}.{task_id}".into(),
+        message_id_key: "request_id".into(),
+        timeout: Duration::from_secs(1),
+    };
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("amqp://127.0.0.1:{}", l.local_addr().unwrap().port());
+    let e = SigningServer::builder(url, cfg)
+        .sasl_external(true)
+        .start()
+        .await
+        .err()
+        .expect("EXTERNAL over plain AMQP must be refused");
+    assert!(e.to_string().contains("SASL EXTERNAL"), "{e}");
+}
