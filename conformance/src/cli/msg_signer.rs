@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Subcommand};
 use msg_signer::client::{Operation, SignOptions, sign};
-use msg_signer::transport::{SaslMode, TransportOptions};
+use msg_signer::transport::{SaslMode, SenderLink, TransportOptions};
 
 #[derive(ClapArgs, Debug)]
 pub struct Args {
@@ -71,6 +71,10 @@ pub struct Common {
     /// SASL layer: none (as deployed), anonymous, or external (empty initial response).
     #[arg(long, default_value = "none", value_parser = ["none", "anonymous", "external"])]
     pub sasl: String,
+    /// Request sender link: null-target (routes by `to`, as deployed) or addressed (target =
+    /// the send address; for brokers without an anonymous relay, such as RabbitMQ 3.x).
+    #[arg(long, default_value = "null-target", value_parser = ["null-target", "addressed"])]
+    pub sender_link: String,
 }
 
 /// Run the command; returns the process exit code (0 ok, 1 error).
@@ -105,6 +109,11 @@ pub async fn run(args: Args) -> i32 {
         transport: TransportOptions {
             verify_broker: !common.insecure_skip_broker_verify,
             sasl,
+            sender_link: if common.sender_link == "addressed" {
+                SenderLink::Addressed
+            } else {
+                SenderLink::NullTarget
+            },
             ..TransportOptions::default()
         },
     };

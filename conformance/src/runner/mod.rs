@@ -270,29 +270,77 @@ pub async fn run_cases<C: Send + Sync + 'static>(
     events: &Events,
     per_case_timeout: Duration,
 ) {
+    run_cases_concurrently(ctx, cases, selection, events, per_case_timeout, 1).await
+}
+
+/// [`run_cases`] with up to `jobs` cases in flight at once, for cases that are independent
+/// of each other and spend their time waiting (e.g. real-time retry windows through an
+/// external broker). Each case keeps its own time bound, measured from its own start; events
+/// are still reported in case order (a case's start and finish together, once it is done).
+pub async fn run_cases_concurrently<C: Send + Sync + 'static>(
+    ctx: Arc<C>,
+    cases: &[Case<C>],
+    selection: &Selection,
+    events: &Events,
+    per_case_timeout: Duration,
+    jobs: usize,
+) {
+    let jobs = jobs.max(1);
+    let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
+    let mut running = Vec::new();
     for case in cases.iter().filter(|c| selection.includes(&c.meta.id)) {
-        events.send(Event::CaseStarted(case.meta.clone()));
-        let started = Instant::now();
-        let mut task = tokio::spawn((case.run)(ctx.clone()));
-        let outcome = match tokio::time::timeout(per_case_timeout, &mut task).await {
-            Ok(Ok(o)) => o,
-            Ok(Err(e)) => panic_outcome(e),
-            Err(_) => {
-                task.abort();
-                Outcome::fail(
-                    Evidence::new(format!(
-                        "no outcome within {per_case_timeout:?}: the target did not answer"
-                    ))
-                    .expected("an outcome within the case's time bound"),
-                )
-            }
-        };
-        let (verdict, evidence) = outcome.into_parts();
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
-        events.send(Event::CaseFinished(CaseReport::new(
-            &case.meta, verdict, evidence, ms,
-        )));
+        if jobs == 1 {
+            events.send(Event::CaseStarted(case.meta.clone()));
+        }
+        let fut = (case.run)(ctx.clone());
+        let permits = permits.clone();
+        let handle = tokio::spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let started = Instant::now();
+            let mut task = tokio::spawn(fut);
+            let outcome = match tokio::time::timeout(per_case_timeout, &mut task).await {
+                Ok(Ok(o)) => o,
+                Ok(Err(e)) => panic_outcome(e),
+                Err(_) => {
+                    task.abort();
+                    Outcome::fail(
+                        Evidence::new(format!(
+                            "no outcome within {per_case_timeout:?}: the target did not answer"
+                        ))
+                        .expected("an outcome within the case's time bound"),
+                    )
+                }
+            };
+            (outcome, started.elapsed())
+        });
+        if jobs == 1 {
+            let done = handle.await;
+            finish(events, &case.meta, done);
+        } else {
+            running.push((case, handle));
+        }
     }
+    for (case, handle) in running {
+        events.send(Event::CaseStarted(case.meta.clone()));
+        let done = handle.await;
+        finish(events, &case.meta, done);
+    }
+}
+
+fn finish(
+    events: &Events,
+    meta: &CaseMeta,
+    done: Result<(Outcome, Duration), tokio::task::JoinError>,
+) {
+    let (outcome, took) = match done {
+        Ok(d) => d,
+        Err(e) => (panic_outcome(e), Duration::ZERO),
+    };
+    let (verdict, evidence) = outcome.into_parts();
+    let ms = took.as_secs_f64() * 1000.0;
+    events.send(Event::CaseFinished(CaseReport::new(
+        meta, verdict, evidence, ms,
+    )));
 }
 
 /// Check that case ids are unique and well-formed; suites call this in their tests.

@@ -10,7 +10,10 @@
 //!   ([`crate::sasl`]).
 //! - Requests go out on one sender link with a null target address; each message carries
 //!   `properties.to` (anonymous-relay style, as deployed), `header.ttl`, the application
-//!   properties, and an `amqp-value` string body.
+//!   properties, and an `amqp-value` string body. [`SenderLink::Addressed`] instead attaches
+//!   the sender with the send address as its target (still setting `to`): brokers without an
+//!   anonymous relay (RabbitMQ 3.x refuses a null target with `address_not_utf8_string`)
+//!   need it.
 //! - Each receive window of the engine gets its own receiver link on the reply address; it is
 //!   closed (detach, closed=true) when the window ends. Deliveries are accepted as they arrive.
 //! - Time is tokio time: under `tokio::time::pause` the whole client runs in virtual time.
@@ -50,6 +53,16 @@ pub enum SaslMode {
     External,
 }
 
+/// How the request sender link is addressed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SenderLink {
+    /// Null target; the broker routes each message by `properties.to` (as deployed).
+    #[default]
+    NullTarget,
+    /// Target = the send address (for brokers with no anonymous relay, e.g. RabbitMQ 3.x).
+    Addressed,
+}
+
 /// Options of the transport that are not in the config file.
 #[derive(Clone, Debug)]
 pub struct TransportOptions {
@@ -58,6 +71,8 @@ pub struct TransportOptions {
     pub sasl: SaslMode,
     /// AMQP container id (default `sigharness-msg-signer-<uuid>`).
     pub container_id: String,
+    /// How the request sender is addressed (default: null target, as deployed).
+    pub sender_link: SenderLink,
 }
 
 impl Default for TransportOptions {
@@ -66,6 +81,7 @@ impl Default for TransportOptions {
             verify_broker: true,
             sasl: SaslMode::None,
             container_id: format!("sigharness-msg-signer-{}", uuid::Uuid::new_v4()),
+            sender_link: SenderLink::NullTarget,
         }
     }
 }
@@ -239,6 +255,8 @@ struct Driver<'a> {
     brokers: Vec<BrokerUrl>,
     tls: Option<tokio_rustls::TlsConnector>,
     reply_address: String,
+    /// Where requests go (`properties.to`; also the sender's target with [`SenderLink::Addressed`]).
+    send_address: String,
     ev_tx: mpsc::UnboundedSender<Ev>,
     connections: Vec<(String, std::result::Result<(), String>)>,
     conn: Option<Conn>,
@@ -260,7 +278,12 @@ impl Driver<'_> {
             };
             match r {
                 Ok((connection, mut session)) => {
-                    let target = Target::builder().build(); // null address: route by `to`
+                    let target = match self.opts.sender_link {
+                        SenderLink::NullTarget => Target::builder().build(), // route by `to`
+                        SenderLink::Addressed => {
+                            Target::builder().address(self.send_address.clone()).build()
+                        }
+                    };
                     let sender = Sender::builder()
                         .name(format!("{}-sender", self.opts.container_id))
                         .target(target)
@@ -415,6 +438,15 @@ pub async fn run(
     } else {
         None
     };
+    let send_address = requests.first().map(|r| r.to.clone()).unwrap_or_default();
+    if opts.sender_link == SenderLink::Addressed
+        && let Some(other) = requests.iter().find(|r| r.to != send_address)
+    {
+        return Err(Error::Input(format!(
+            "an addressed sender link serves one address, but requests go to {send_address:?} and {:?}",
+            other.to
+        )));
+    }
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
     let mut d = Driver {
         config,
@@ -422,6 +454,7 @@ pub async fn run(
         brokers,
         tls,
         reply_address: reply_address.to_string(),
+        send_address,
         ev_tx,
         connections: Vec::new(),
         conn: None,

@@ -3,7 +3,10 @@
 //! One connection to the broker (plain or TLS via tokio-rustls, no SASL layer, `TCP_NODELAY`),
 //! one receiver link on `topic_send_to` (auto credit, each delivery accepted as it arrives), one
 //! sender link with a null target that addresses every reply by `properties.to`
-//! (anonymous-relay style, as the deployed clients do). Replies are pipelined
+//! (anonymous-relay style, as the deployed clients do), or, with
+//! [`SigningServerBuilder::addressed_reply_links`], one sender per reply address on a session
+//! of its own (brokers without an anonymous relay, such as RabbitMQ 3.x; the most recently used
+//! [`MAX_REPLY_LINKS`] are kept attached). Replies are pipelined
 //! (`send_batchable`) and their outcomes collected by a separate task. Delayed emissions are
 //! tokio timers, so under `tokio::time::pause` they are virtual.
 
@@ -41,6 +44,7 @@ impl SigningServer {
             tls: None,
             credit: 500,
             sasl_external: false,
+            addressed: false,
         }
     }
 }
@@ -54,7 +58,11 @@ pub struct SigningServerBuilder {
     tls: Option<Arc<rustls::ClientConfig>>,
     credit: u32,
     sasl_external: bool,
+    addressed: bool,
 }
+
+/// Reply senders kept attached with [`SigningServerBuilder::addressed_reply_links`].
+pub const MAX_REPLY_LINKS: usize = 64;
 
 impl SigningServerBuilder {
     /// Sign with these keys (default: one freshly generated Ed25519 key).
@@ -81,6 +89,14 @@ impl SigningServerBuilder {
     /// SASL layer.
     pub fn sasl_external(mut self, on: bool) -> Self {
         self.sasl_external = on;
+        self
+    }
+
+    /// Send each reply on a sender link attached to its reply address (target = address; `to`
+    /// still set) instead of one null-target link. Needed by brokers with no anonymous relay
+    /// (RabbitMQ 3.x refuses a null target). Default: one null-target link, as deployed.
+    pub fn addressed_reply_links(mut self, on: bool) -> Self {
+        self.addressed = on;
         self
     }
 
@@ -164,12 +180,25 @@ impl SigningServerBuilder {
                     self.config.topic_send_to
                 ))
             })?;
-        let sender = Sender::builder()
-            .name(format!("{container}-replies"))
-            .target(Target::builder().build())
-            .attach(&mut session)
-            .await
-            .map_err(|e| err(format!("attach the reply sender (null target): {e}")))?;
+        let links = if self.addressed {
+            let session = Session::begin(&mut connection)
+                .await
+                .map_err(|e| err(format!("AMQP begin (reply session): {e}")))?;
+            ReplyLinks::Addressed {
+                session,
+                prefix: format!("{container}-reply"),
+                links: Vec::new(),
+                attached: 0,
+            }
+        } else {
+            let sender = Sender::builder()
+                .name(format!("{container}-replies"))
+                .target(Target::builder().build())
+                .attach(&mut session)
+                .await
+                .map_err(|e| err(format!("attach the reply sender (null target): {e}")))?;
+            ReplyLinks::Null(sender)
+        };
 
         let shared = Arc::new(Shared {
             core: Mutex::new(core),
@@ -183,7 +212,7 @@ impl SigningServerBuilder {
             mpsc::unbounded_channel::<DeliveryFut<Result<Outcome, fe2o3_amqp::link::SendError>>>();
         let mut tasks = vec![tokio::spawn(settle_task(settle_rx, shared.clone()))];
         tasks.push(tokio::spawn(sender_task(
-            sender,
+            links,
             out_rx,
             settle_tx,
             shared.clone(),
@@ -420,21 +449,95 @@ async fn receiver_task(
     }
 }
 
+/// The reply side: one null-target sender, or one sender per reply address.
+enum ReplyLinks {
+    Null(Sender),
+    Addressed {
+        session: fe2o3_amqp::session::SessionHandle<()>,
+        prefix: String,
+        /// Most recently used last.
+        links: Vec<(String, Sender)>,
+        attached: u64,
+    },
+}
+
+impl ReplyLinks {
+    /// The sender for `to`, attaching one when needed.
+    async fn sender_for(&mut self, to: &str) -> Result<&mut Sender, String> {
+        match self {
+            ReplyLinks::Null(s) => Ok(s),
+            ReplyLinks::Addressed {
+                session,
+                prefix,
+                links,
+                attached,
+            } => {
+                if let Some(i) = links.iter().position(|(a, _)| a == to) {
+                    let l = links.remove(i);
+                    links.push(l);
+                } else {
+                    if links.len() >= MAX_REPLY_LINKS {
+                        let (_, old) = links.remove(0);
+                        let _ = old.close().await;
+                    }
+                    *attached += 1;
+                    let sender = Sender::builder()
+                        .name(format!("{prefix}-{attached}"))
+                        .target(Target::builder().address(to.to_string()).build())
+                        .attach(session)
+                        .await
+                        .map_err(|e| format!("attach a reply sender on {to}: {e}"))?;
+                    links.push((to.to_string(), sender));
+                }
+                match links.last_mut() {
+                    Some((_, s)) => Ok(s),
+                    None => Err("no reply sender".into()),
+                }
+            }
+        }
+    }
+
+    /// Forget the sender of `to` after it failed (addressed mode); `false` when the one
+    /// null-target link failed and nothing more can be sent.
+    fn failed(&mut self, to: &str) -> bool {
+        match self {
+            ReplyLinks::Null(_) => false,
+            ReplyLinks::Addressed { links, .. } => {
+                links.retain(|(a, _)| a != to);
+                true
+            }
+        }
+    }
+}
+
 async fn sender_task(
-    mut sender: Sender,
+    mut links: ReplyLinks,
     mut rx: mpsc::UnboundedReceiver<(String, String)>,
     settle: mpsc::UnboundedSender<DeliveryFut<Result<Outcome, fe2o3_amqp::link::SendError>>>,
     shared: Arc<Shared>,
 ) {
+    let count_failed = || {
+        if let Ok(mut s) = shared.sent.lock() {
+            s.failed += 1;
+        }
+    };
     while let Some((to, body)) = rx.recv().await {
         let msg = Message::builder()
             .header(Header {
                 durable: false,
                 ..Default::default()
             })
-            .properties(Properties::builder().to(to).build())
+            .properties(Properties::builder().to(to.clone()).build())
             .value(body)
             .build();
+        let sender = match links.sender_for(&to).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("signing server: reply lost: {e}");
+                count_failed();
+                continue;
+            }
+        };
         match sender.send_batchable(msg).await {
             Ok(fut) => {
                 if let Ok(mut s) = shared.sent.lock() {
@@ -443,11 +546,12 @@ async fn sender_task(
                 let _ = settle.send(fut);
             }
             Err(e) => {
-                tracing::warn!("signing server: reply sender stopped: {e}");
-                if let Ok(mut s) = shared.sent.lock() {
-                    s.failed += 1;
+                count_failed();
+                if !links.failed(&to) {
+                    tracing::warn!("signing server: reply sender stopped: {e}");
+                    return;
                 }
-                return;
+                tracing::warn!("signing server: reply on {to} lost, its link failed: {e}");
             }
         }
     }

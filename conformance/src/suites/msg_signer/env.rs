@@ -103,6 +103,9 @@ pub struct Observed {
     /// Whether the verdict read the journal (such verdicts are skipped against an external
     /// broker, which keeps none).
     pub journal_read: std::cell::Cell<bool>,
+    /// The run went through an external broker (`--broker`): no journal; what reached the
+    /// broker is seen from the signing server's side (it subscribes before the client runs).
+    pub external: bool,
     /// Requests the signing server received.
     pub server: Vec<ReceivedRequest>,
     /// Client run time (virtual for the in-process client).
@@ -114,6 +117,8 @@ pub struct Observed {
     pub reply_address: String,
     /// The creator the case expects.
     pub creator: String,
+    /// The task id of this run (`pub_task_id`; unique per case with `--broker`).
+    pub task_id: String,
     /// Whether the client run hit the suite's bound (hung).
     pub hung: bool,
     pub bound: Duration,
@@ -142,13 +147,55 @@ impl Observed {
     pub fn ok(&self) -> bool {
         self.exit_code == 0 && self.status() == Some("ok")
     }
-    /// Requests that reached the broker on the send address: (request id, body).
-    pub fn requests(&self) -> Vec<(String, Value)> {
+    /// Whether the embedded broker's journal exists (not with `--broker`).
+    pub fn has_journal(&self) -> bool {
+        !self.external
+    }
+    /// Requests that reached the broker on the send address, in order: from the journal, or
+    /// with `--broker` from the signing server, which receives every one of them.
+    pub fn request_messages(&self) -> Vec<RequestSeen> {
+        if self.external {
+            return self
+                .server
+                .iter()
+                .filter(|r| r.address == self.send_address)
+                .map(|r| RequestSeen {
+                    // The mock signing server keeps a body only when it is an amqp-value string.
+                    body_kind: if r.body.is_some() {
+                        "amqp-value".into()
+                    } else {
+                        "other".into()
+                    },
+                    body_text: r.body.clone(),
+                    ttl_ms: r.ttl_ms.map(u64::from),
+                    application_properties: r
+                        .application_properties
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                        .collect(),
+                })
+                .collect();
+        }
         self.journal()
             .iter()
             .filter(|e| e.is_inbound_transfer() && e.address() == Some(self.send_address.as_str()))
             .filter_map(|e| {
-                let body: Value = serde_json::from_str(e.message()?.body_text()?).ok()?;
+                let m = e.message()?;
+                Some(RequestSeen {
+                    body_kind: m.body_kind.to_string(),
+                    body_text: m.body_text().map(str::to_string),
+                    ttl_ms: m.ttl_ms.map(u64::from),
+                    application_properties: m.application_properties.clone(),
+                })
+            })
+            .collect()
+    }
+    /// Requests that reached the broker on the send address: (request id, body).
+    pub fn requests(&self) -> Vec<(String, Value)> {
+        self.request_messages()
+            .iter()
+            .filter_map(|m| {
+                let body: Value = serde_json::from_str(m.body_text.as_deref()?).ok()?;
                 let id = body.get("request_id")?.as_str()?.to_string();
                 Some((id, body))
             })
@@ -233,7 +280,12 @@ impl Observed {
         for (id, n) in self.transmissions() {
             l.push(format!("request {id}: sent {n}x"));
         }
-        for (link, a, d) in self.reply_receivers() {
+        let receivers = if self.external {
+            Vec::new()
+        } else {
+            self.reply_receivers()
+        };
+        for (link, a, d) in receivers {
             l.push(format!(
                 "receiver {link}: attached #{a}, detached {}",
                 d.map(|d| format!("#{d}")).unwrap_or("never".into())
@@ -258,6 +310,15 @@ impl Observed {
         }
         l
     }
+}
+
+/// A request as it reached the broker (or, with `--broker`, the signing server).
+#[derive(Clone, Debug)]
+pub struct RequestSeen {
+    pub body_kind: String,
+    pub body_text: Option<String>,
+    pub ttl_ms: Option<u64>,
+    pub application_properties: std::collections::BTreeMap<String, Value>,
 }
 
 /// The client under test.
@@ -448,22 +509,13 @@ pub struct ExternalBroker {
     pub ca: PathBuf,
     /// Client certificate + key (`--cert-key`), used by both the client and the mock server.
     pub cert_key: PathBuf,
-    /// `--address-map rabbitmq`: `topic://X` -> `/topic/X`, `queue://X` -> `/queue/X`.
-    pub rabbitmq_addresses: bool,
+    /// `--address-map`: how the broker spells addresses.
+    pub address_map: super::AddressMap,
 }
 
 impl ExternalBroker {
     pub fn map(&self, a: &str) -> String {
-        if !self.rabbitmq_addresses {
-            return a.to_string();
-        }
-        if let Some(x) = a.strip_prefix("topic://") {
-            format!("/topic/{x}")
-        } else if let Some(x) = a.strip_prefix("queue://") {
-            format!("/queue/{x}")
-        } else {
-            a.to_string()
-        }
+        self.address_map.map(a)
     }
     fn tls(&self) -> bool {
         self.url.starts_with("amqps://")
@@ -530,16 +582,19 @@ async fn scenario_inner(
     ext: Option<ExternalBroker>,
 ) -> Result<Observed, String> {
     let mut s = s;
-    // Against an external broker: its address spelling, and a task id of this run only, so
+    // Against an external broker: its address spelling, and a task id of this case only, so
     // that replies left in a durable queue by an earlier case cannot reach this one.
     let task_id = match &ext {
         Some(e) => {
-            s.send_to = e.map(&s.send_to);
-            s.listen_to = e.map(&s.listen_to);
-            format!(
+            let task_id = format!(
                 "{TASK_ID}{:08}",
                 uuid::Uuid::new_v4().as_u128() % 100_000_000
-            )
+            );
+            // The send address is this case's own too: cases run concurrently, and a
+            // signing server of another case must not answer (or see) this case's requests.
+            s.send_to = format!("{}.{task_id}", e.map(&s.send_to));
+            s.listen_to = e.map(&s.listen_to);
+            task_id
         }
         None => TASK_ID.to_string(),
     };
@@ -614,7 +669,11 @@ async fn scenario_inner(
     };
     let mut sb = SigningServer::builder(live.clone(), server_cfg)
         .fault_plan(parse_plan::<ServerAction>(&s.server_plan, "server plan")?)
-        .sasl_external(ext.is_some() && tls_on);
+        .sasl_external(ext.is_some() && tls_on)
+        .addressed_reply_links(
+            ext.as_ref()
+                .is_some_and(|e| e.address_map.addressed_senders()),
+        );
     if tls_on {
         let cfg = msg_signer::tls::client_config(&server_cert_key, &ca_path, true)
             .map_err(|e| e.to_string())?;
@@ -662,6 +721,14 @@ async fn scenario_inner(
                         msg_signer::transport::SaslMode::External
                     } else {
                         msg_signer::transport::SaslMode::None
+                    },
+                    sender_link: if ext
+                        .as_ref()
+                        .is_some_and(|e| e.address_map.addressed_senders())
+                    {
+                        msg_signer::transport::SenderLink::Addressed
+                    } else {
+                        msg_signer::transport::SenderLink::NullTarget
                     },
                     ..Default::default()
                 },
@@ -719,12 +786,14 @@ async fn scenario_inner(
         stderr,
         journal_entries: journal,
         journal_read: std::cell::Cell::new(false),
+        external: ext.is_some(),
         server: server.received_requests(),
         elapsed,
         key_id,
         send_address,
         reply_address,
         creator,
+        task_id,
         hung,
         bound,
     };

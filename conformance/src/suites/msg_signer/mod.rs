@@ -22,6 +22,7 @@ use sigharness_report::CaseMeta;
 
 use crate::runner::{
     BoxFuture, Event, Events, Selection, SetupError, Suite, SuiteOptions, run_cases,
+    run_cases_concurrently,
 };
 use env::{ClientCtx, ClientTarget, LISTEN_TO, SEND_TO};
 use server_cases::ServerCtx;
@@ -115,13 +116,17 @@ impl Suite for MsgSignerSuite {
                 let broker = external_broker(opts)?;
                 // Through an external broker the retry timeouts pass in real time.
                 let floor = if broker.is_some() { 150 } else { 5 };
+                // Cases through an external broker wait out real retry windows and do not
+                // share addresses (a task id per case): run several at once.
+                let jobs = if broker.is_some() { EXTERNAL_JOBS } else { 1 };
                 let ctx = Arc::new(ClientCtx { target, broker });
-                run_cases(
+                run_cases_concurrently(
                     ctx,
                     &client,
                     selection,
                     events,
                     opts.case_timeout.max(Duration::from_secs(floor)),
+                    jobs,
                 )
                 .await;
             }
@@ -135,14 +140,53 @@ impl Suite for MsgSignerSuite {
     }
 }
 
-fn rabbit_map(opts: &SuiteOptions) -> Result<bool, SetupError> {
-    match opts.address_map.as_deref() {
-        None | Some("none") => Ok(false),
-        Some("rabbitmq") => Ok(true),
-        Some(o) => Err(SetupError::new(format!(
-            "--address-map {o:?}: expected none or rabbitmq"
-        ))),
+/// How the suite spells addresses for an external broker (`--address-map`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AddressMap {
+    /// Addresses as configured (`topic://X`, `queue://X`: ActiveMQ Classic/Artemis).
+    #[default]
+    None,
+    /// RabbitMQ 3.x: `topic://X` -> `/topic/X`, `queue://X` -> `/queue/X`; it also has no
+    /// anonymous relay, so every sender link is attached to its address.
+    RabbitMq,
+}
+
+impl AddressMap {
+    pub fn parse(arg: Option<&str>) -> Result<AddressMap, SetupError> {
+        match arg {
+            None | Some("none") => Ok(AddressMap::None),
+            Some("rabbitmq") => Ok(AddressMap::RabbitMq),
+            Some(o) => Err(SetupError::new(format!(
+                "--address-map {o:?}: expected none or rabbitmq"
+            ))),
+        }
     }
+
+    /// `a` as the broker spells it.
+    pub fn map(self, a: &str) -> String {
+        if self == AddressMap::None {
+            return a.to_string();
+        }
+        if let Some(x) = a.strip_prefix("topic://") {
+            format!("/topic/{x}")
+        } else if let Some(x) = a.strip_prefix("queue://") {
+            format!("/queue/{x}")
+        } else {
+            a.to_string()
+        }
+    }
+
+    /// Whether senders must be attached to their address (no null-target anonymous relay).
+    pub fn addressed_senders(self) -> bool {
+        self == AddressMap::RabbitMq
+    }
+}
+
+/// Client-mode cases in flight at once through an external broker.
+const EXTERNAL_JOBS: usize = 6;
+
+fn rabbit_map(opts: &SuiteOptions) -> Result<AddressMap, SetupError> {
+    AddressMap::parse(opts.address_map.as_deref())
 }
 
 /// Client mode with `--broker`: every case goes through that broker.
@@ -161,7 +205,7 @@ fn external_broker(opts: &SuiteOptions) -> Result<Option<env::ExternalBroker>, S
         url: url.clone(),
         ca: ca.clone(),
         cert_key: ck.clone(),
-        rabbitmq_addresses: rabbit_map(opts)?,
+        address_map: rabbit_map(opts)?,
     }))
 }
 
@@ -195,7 +239,7 @@ async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, SetupError> {
             broker_url: url.clone(),
             tls: tls.clone(),
             sasl_external,
-            rabbitmq_addresses: rabbit,
+            address_map: rabbit,
             send_to,
             listen_to,
             sig_key_id: String::new(),
@@ -215,7 +259,8 @@ async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, SetupError> {
             timeout: Duration::from_secs(10),
         };
         let mut b = mock_signing_server::SigningServer::builder(url.clone(), cfg)
-            .sasl_external(sasl_external);
+            .sasl_external(sasl_external)
+            .addressed_reply_links(rabbit.addressed_senders());
         if let Some(t) = tls {
             b = b.tls(t);
         }
@@ -247,7 +292,7 @@ async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, SetupError> {
         broker_url: broker.url().to_string(),
         tls: None,
         sasl_external: false,
-        rabbitmq_addresses: rabbit,
+        address_map: rabbit,
         send_to: SEND_TO.into(),
         listen_to: LISTEN_TO.into(),
         sig_key_id: key,

@@ -25,8 +25,8 @@ pub struct ServerCtx {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// Log in with SASL EXTERNAL (empty initial response) after TLS.
     pub sasl_external: bool,
-    /// Map `topic://X` / `queue://X` for brokers that do not know those prefixes.
-    pub rabbitmq_addresses: bool,
+    /// How the broker spells addresses (and whether it has an anonymous relay).
+    pub address_map: super::AddressMap,
     pub send_to: String,
     /// Template with `{creator}` / `{task_id}`.
     pub listen_to: String,
@@ -38,16 +38,7 @@ pub struct ServerCtx {
 
 impl ServerCtx {
     pub fn map(&self, a: &str) -> String {
-        if !self.rabbitmq_addresses {
-            return a.to_string();
-        }
-        if let Some(x) = a.strip_prefix("topic://") {
-            format!("/topic/{x}")
-        } else if let Some(x) = a.strip_prefix("queue://") {
-            format!("/queue/{x}")
-        } else {
-            a.to_string()
-        }
+        self.address_map.map(a)
     }
 }
 
@@ -106,9 +97,15 @@ impl Probe {
             .attach(&mut session)
             .await
             .map_err(|e| format!("attach receiver on {reply_address}: {e}"))?;
+        // Null target (route by `to`, as deployed) unless the broker has no anonymous relay.
+        let target = if ctx.address_map.addressed_senders() {
+            Target::builder().address(ctx.map(&ctx.send_to)).build()
+        } else {
+            Target::builder().build()
+        };
         let sender = Sender::builder()
             .name(format!("probe-tx-{task}"))
-            .target(Target::builder().build())
+            .target(target)
             .attach(&mut session)
             .await
             .map_err(|e| format!("attach sender: {e}"))?;
@@ -629,7 +626,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 async fn exchange(ctx: &ServerCtx, plan: &Plan) -> Result<Exchange, String> {
     let task = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let mut probe = Probe::open(ctx, plan.creator, &task).await?;
+    let mut probe = tokio::time::timeout(WAIT, Probe::open(ctx, plan.creator, &task))
+        .await
+        .map_err(|_| format!("the probe client could not connect and attach within {WAIT:?}"))??;
     let mut sent = Vec::new();
     let mut starts = Vec::new();
     for _ in 0..plan.count {
@@ -640,7 +639,9 @@ async fn exchange(ctx: &ServerCtx, plan: &Plan) -> Result<Exchange, String> {
         };
         for _ in 0..plan.repeat {
             starts.push(Instant::now());
-            probe.send(ctx, &props, text.clone()).await?;
+            tokio::time::timeout(WAIT, probe.send(ctx, &props, text.clone()))
+                .await
+                .map_err(|_| format!("the broker did not settle a request within {WAIT:?}"))??;
         }
         sent.push(body);
     }
@@ -654,7 +655,8 @@ async fn exchange(ctx: &ServerCtx, plan: &Plan) -> Result<Exchange, String> {
         .collect();
     lat.sort_by(|a, b| a.total_cmp(b));
     let reply_address = probe.reply_address.clone();
-    probe.close().await;
+    // Detaching is courtesy: a broker slow to answer it does not change the verdict.
+    let _ = tokio::time::timeout(Duration::from_secs(2), probe.close()).await;
     Ok(Exchange {
         sent,
         replies: got.into_iter().map(|(_, r)| r).collect(),
