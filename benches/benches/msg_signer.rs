@@ -1,11 +1,22 @@
-//! Messaging signer throughput: requests -> signed replies per second through the embedded
-//! broker and the mock signing server over loopback, against the ceiling measured in the same
-//! run (bare one-way transfers through the same broker, no signing step).
+//! Messaging signer throughput: requests -> signed replies per second through a broker and the
+//! mock signing server over loopback, against the ceiling measured in the same run (bare one-way
+//! transfers through the same broker, no signing step).
+//!
+//! Three set-ups in one run, so that their ratios compare like with like:
+//! 1. the embedded broker, plain AMQP (no SASL), as the suites use it;
+//! 2. the embedded broker over TLS with a client certificate and SASL EXTERNAL;
+//! 3. RabbitMQ 3.10 (`cargo xtask broker rabbitmq start`), TLS + SASL EXTERNAL, addresses in its
+//!    spelling (`/topic/X`, `/queue/X`) and sender links attached to their address (it has no
+//!    anonymous relay). Set-ups 2 and 3 use the certificates in `target/rabbitmq/certs`; when
+//!    `target/rabbitmq/broker.env` (or `SIGHARNESS_RABBITMQ_TLS_URL`) is absent they are skipped
+//!    with a note. `cargo xtask bench msg-signer` starts RabbitMQ when it is installed.
 //!
 //! `cargo xtask bench msg-signer` (or `cargo bench -p sigharness-benches --bench msg_signer`).
 //! harness = false: each figure is one timed batch (1 000 and 10 000 messages) after a warm-up
 //! batch, printed with the ratio; nothing is asserted.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fe2o3_amqp::link::receiver::CreditMode;
@@ -17,6 +28,31 @@ use fe2o3_amqp::{Connection, Receiver, Sender, Session};
 
 const SEND_TO: &str = "topic://bench.sign";
 const LISTEN: &str = "queue://bench.{creator}.{task_id}";
+
+/// One broker set-up.
+struct Setup {
+    label: &'static str,
+    url: String,
+    /// TLS + SASL EXTERNAL with this client configuration.
+    tls: Option<Arc<rustls::ClientConfig>>,
+    /// RabbitMQ 3.x: `/topic/X`, `/queue/X`, addressed sender links.
+    rabbitmq: bool,
+}
+
+impl Setup {
+    fn map(&self, a: &str) -> String {
+        if !self.rabbitmq {
+            return a.to_string();
+        }
+        if let Some(x) = a.strip_prefix("topic://") {
+            format!("/topic/{x}")
+        } else if let Some(x) = a.strip_prefix("queue://") {
+            format!("/queue/{x}")
+        } else {
+            a.to_string()
+        }
+    }
+}
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -36,18 +72,30 @@ struct Client {
     rx: Receiver,
 }
 
-async fn client(url: &str, source: &str, target: Option<&str>) -> Client {
-    let tcp = tokio::net::TcpStream::connect(url.trim_start_matches("amqp://"))
+async fn client(setup: &Setup, source: &str, target: Option<&str>) -> Client {
+    let url = msg_signer::config::BrokerUrl::parse(&setup.url).unwrap();
+    let tcp = tokio::net::TcpStream::connect((url.host.as_str(), url.port))
         .await
         .unwrap();
     tcp.set_nodelay(true).unwrap();
-    let mut conn = Connection::builder()
-        .container_id(format!("bench-{source}"))
-        .hostname("127.0.0.1")
-        .scheme("amqp")
-        .open_with_stream(tcp)
-        .await
-        .unwrap();
+    let builder = Connection::builder()
+        .container_id(format!("bench-{}", uuid_like()))
+        .hostname(url.host.as_str())
+        .scheme("amqp");
+    let mut conn = match &setup.tls {
+        None => builder.open_with_stream(tcp).await.unwrap(),
+        Some(cfg) => {
+            let name = msg_signer::tls::server_name(&url.host).unwrap();
+            let mut s = tokio_rustls::TlsConnector::from(cfg.clone())
+                .connect(name, tcp)
+                .await
+                .unwrap();
+            msg_signer::sasl::external_with_empty_response(&mut s, Some(&url.host))
+                .await
+                .unwrap();
+            builder.open_with_stream(s).await.unwrap()
+        }
+    };
     let mut session = Session::begin(&mut conn).await.unwrap();
     let rx = Receiver::builder()
         .name(format!("rx-{source}"))
@@ -74,13 +122,23 @@ async fn client(url: &str, source: &str, target: Option<&str>) -> Client {
     }
 }
 
-fn request(i: usize, key: &str) -> Message<AmqpValue<String>> {
+/// A run-unique suffix (queues of an interrupted earlier run must not feed this one).
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!("{:x}{:x}", t, std::process::id())
+}
+
+fn request(i: usize, key: &str, to: &str, task: &str) -> Message<AmqpValue<String>> {
     let digest = format!("sha256:{i:064x}");
     let claim = msg_signer::wire::container_claim(&digest, "registry.example.com/ns/app:1");
     use base64::Engine as _;
     let body = serde_json::json!({
         "sig_key_id": key, "request_id": format!("req-{i}"), "created": "2026-01-01T00:00:00Z",
-        "requested_by": "bench", "pub_task_id": "1", "repo": "ns/app", "manifest_digest": digest,
+        "requested_by": "bench", "pub_task_id": task, "repo": "ns/app", "manifest_digest": digest,
         "claim_file": base64::engine::general_purpose::STANDARD.encode(claim.to_string()),
     });
     let mut ap = ApplicationProperties::builder();
@@ -90,13 +148,13 @@ fn request(i: usize, key: &str) -> Message<AmqpValue<String>> {
         ("owner_id", "bench"),
         ("mtype", "container_signature"),
         ("source", "metadata"),
-        ("pub_task_id", "1"),
+        ("pub_task_id", task),
     ] {
         ap = ap.insert(k.to_string(), SimpleValue::String(v.to_string()));
     }
     ap = ap.insert("manifest_digest".to_string(), SimpleValue::String(digest));
     Message::builder()
-        .properties(Properties::builder().to(SEND_TO).build())
+        .properties(Properties::builder().to(to.to_string()).build())
         .application_properties(ap.build())
         .value(body.to_string())
         .build()
@@ -135,6 +193,80 @@ async fn batch(
     elapsed
 }
 
+/// Round trips and ceiling through one set-up: (batch, ceiling msgs/s, round trips/s).
+async fn measure(setup: &Setup) -> Vec<(usize, f64, f64)> {
+    let run = uuid_like();
+    let send_to = setup.map(SEND_TO);
+    let cfg = mock_signing_server::ServerConfig {
+        topic_send_to: send_to.clone(),
+        topic_listen_to: setup.map(LISTEN),
+        message_id_key: "request_id".into(),
+        timeout: Duration::from_secs(10),
+    };
+    let mut b = mock_signing_server::SigningServer::builder(setup.url.clone(), cfg)
+        .credit(2000)
+        .addressed_reply_links(setup.rabbitmq);
+    if let Some(t) = &setup.tls {
+        b = b.tls(t.clone()).sasl_external(true);
+    }
+    let server = b.start().await.unwrap();
+    let key = server.keys().first().short_id().to_string();
+    let reply = setup.map(&format!("queue://bench.bench.{run}"));
+    let target = setup.rabbitmq.then_some(send_to.as_str());
+    let mut rt_client = client(setup, &reply, target).await;
+    let sample = request(0, &key, &send_to, &run);
+    let ceiling_q = setup.map(&format!("queue://bench.ceiling.{run}"));
+    let mut ceiling = client(setup, &ceiling_q, Some(&ceiling_q)).await;
+    let bare = move |_i: usize| sample.clone();
+    let mk = |i: usize| request(i, &key, &send_to, &run);
+    batch(&mut ceiling, 1000, bare.clone()).await; // warm-up
+    batch(&mut rt_client, 1000, mk).await;
+    let mut out = Vec::new();
+    for n in [1_000usize, 10_000] {
+        let c = batch(&mut ceiling, n, bare.clone()).await;
+        let rss0 = rss_kib();
+        let r = batch(&mut rt_client, n, |i| mk(i + 1_000_000)).await;
+        let rss1 = rss_kib();
+        let (cr, rr) = (n as f64 / c.as_secs_f64(), n as f64 / r.as_secs_f64());
+        println!(
+            "  [{}] batch {n:>6}: ceiling {cr:>9.0} msgs/s one-way | signed round trips {rr:>9.0} /s | ratio {:.2}x | RSS +{} KiB ({:.2} KiB per request in flight)",
+            setup.label,
+            rr / cr,
+            rss1.saturating_sub(rss0),
+            rss1.saturating_sub(rss0) as f64 / n as f64
+        );
+        out.push((n, cr, rr));
+    }
+    let (sent, accepted, failed) = server.replies_sent();
+    println!(
+        "  [{}] server: {} requests, {sent} replies sent, {accepted} accepted, {failed} failed",
+        setup.label,
+        server.received_requests().len()
+    );
+    out
+}
+
+/// RabbitMQ's TLS URL and the certificate directory, from the environment or
+/// `target/rabbitmq/broker.env` (written by `cargo xtask broker rabbitmq start`).
+fn rabbitmq() -> Option<(String, PathBuf)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let env_file =
+        std::fs::read_to_string(root.join("target/rabbitmq/broker.env")).unwrap_or_default();
+    let get = |k: &str| {
+        std::env::var(k).ok().or_else(|| {
+            env_file.lines().find_map(|l| {
+                l.strip_prefix("export ")?
+                    .strip_prefix(k)?
+                    .strip_prefix('=')
+                    .map(str::to_string)
+            })
+        })
+    };
+    let url = get("SIGHARNESS_RABBITMQ_TLS_URL")?;
+    let ca = PathBuf::from(get("SIGHARNESS_RABBITMQ_CA")?);
+    Some((url, ca.parent()?.to_path_buf()))
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -142,36 +274,41 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
+        println!("msg-signer bench: mock signing server (Ed25519 OpenPGP), loopback, 2 worker threads");
         let broker = mock_broker::Broker::builder().record_bodies(false).start().await.unwrap();
-        let cfg = mock_signing_server::ServerConfig {
-            topic_send_to: SEND_TO.into(),
-            topic_listen_to: LISTEN.into(),
-            message_id_key: "request_id".into(),
-            timeout: Duration::from_secs(10),
+        let plain = Setup { label: "embedded, plain", url: broker.url().to_string(), tls: None, rabbitmq: false };
+        measure(&plain).await;
+        drop(broker);
+
+        let Some((rabbit_url, certs)) = rabbitmq() else {
+            println!("RabbitMQ: not running (no target/rabbitmq/broker.env): `cargo xtask broker rabbitmq start`, then run again for the embedded/RabbitMQ ratios");
+            return;
         };
-        let server = mock_signing_server::SigningServer::builder(broker.url(), cfg).credit(2000).start().await.unwrap();
-        let key = server.keys().first().short_id().to_string();
-        let mut rt_client = client(broker.url(), "queue://bench.bench.1", None).await;
-        let sample = request(0, &key);
-        let mut ceiling = client(broker.url(), "queue://bench.ceiling", Some("queue://bench.ceiling")).await;
-        let bare = move |_i: usize| sample.clone();
-        println!("msg-signer bench: embedded broker + mock signing server (Ed25519 OpenPGP), loopback, 2 worker threads");
-        batch(&mut ceiling, 1000, bare.clone()).await; // warm-up
-        batch(&mut rt_client, 1000, |i| request(i, &key)).await;
-        for n in [1_000usize, 10_000] {
-            let c = batch(&mut ceiling, n, bare.clone()).await;
-            let rss0 = rss_kib();
-            let r = batch(&mut rt_client, n, |i| request(i + 1_000_000, &key)).await;
-            let rss1 = rss_kib();
-            let (cr, rr) = (n as f64 / c.as_secs_f64(), n as f64 / r.as_secs_f64());
+        let tls = msg_signer::tls::client_config(&certs.join("client-cert-key.pem"), &certs.join("ca.pem"), true).unwrap();
+        let broker = mock_broker::Broker::builder()
+            .record_bodies(false)
+            .tls_files(&certs.join("server.pem"), &certs.join("server.key"))
+            .client_ca_file(&certs.join("ca.pem"))
+            .start()
+            .await
+            .unwrap();
+        let embedded_tls = Setup {
+            label: "embedded, TLS+EXTERNAL",
+            url: format!("amqps://localhost:{}", broker.addr().port()),
+            tls: Some(tls.clone()),
+            rabbitmq: false,
+        };
+        let e = measure(&embedded_tls).await;
+        drop(broker);
+        let rabbit = Setup { label: "RabbitMQ 3.10, TLS+EXTERNAL", url: rabbit_url, tls: Some(tls), rabbitmq: true };
+        let r = measure(&rabbit).await;
+        println!("embedded/RabbitMQ (both TLS + EXTERNAL, same client, same mock signing server):");
+        for ((n, ec, er), (_, rc, rr)) in e.iter().zip(&r) {
             println!(
-                "batch {n:>6}: ceiling {cr:>9.0} msgs/s one-way | signed round trips {rr:>9.0} /s | ratio {:.2}x | RSS +{} KiB ({:.2} KiB per request in flight)",
-                rr / cr,
-                rss1.saturating_sub(rss0),
-                rss1.saturating_sub(rss0) as f64 / n as f64
+                "  batch {n:>6}: one-way ceiling {:.2}x ({ec:.0} vs {rc:.0} msgs/s) | signed round trips {:.2}x ({er:.0} vs {rr:.0} /s)",
+                ec / rc,
+                er / rr
             );
         }
-        let (sent, accepted, failed) = server.replies_sent();
-        println!("server: {} requests, {sent} replies sent, {accepted} accepted, {failed} failed", server.received_requests().len());
     });
 }

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use mock_signing_server::{ServerConfig, SigningServer};
+use sigharness::suites::msg_signer::AddressMap;
 use sigharness::suites::msg_signer::env::{
     ClientTarget, ExternalBroker, Pki, Scenario, Tls, external_skip, run_scenario_on,
 };
@@ -45,7 +46,7 @@ fn external(t: &Tlsd) -> ExternalBroker {
         url: format!("amqps://localhost:{}", t.broker.addr().port()),
         ca: t.dir.path().join("ca.pem"),
         cert_key: t.dir.path().join("client.pem"),
-        rabbitmq_addresses: false,
+        address_map: AddressMap::None,
     }
 }
 
@@ -83,6 +84,62 @@ fn client_mode_runs_through_an_external_broker_with_sasl_external() {
         "{}",
         obs.reply_address
     );
+    // What reached the broker is seen from the signing server's side, with the run's task id.
+    let seen = obs.request_messages();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].body_kind, "amqp-value");
+    assert_eq!(
+        seen[0].application_properties.get("pub_task_id"),
+        Some(&serde_json::Value::String(obs.task_id.clone()))
+    );
+    assert!(!obs.has_journal());
+    drop(t.broker);
+    t.rt.shutdown_timeout(Duration::from_secs(5));
+}
+
+/// With `--address-map rabbitmq` (no anonymous relay) the client and the mock signing server
+/// attach every sender to its address; the stand-in broker's journal shows no null target.
+#[test]
+fn rabbitmq_map_uses_addressed_sender_links() {
+    let t = tls_broker();
+    let ext = ExternalBroker {
+        address_map: AddressMap::RabbitMq,
+        ..external(&t)
+    };
+    let obs = run_scenario_on(Scenario::default(), ClientTarget::Reference, Some(ext)).unwrap();
+    assert!(obs.ok(), "{:?}", obs.log());
+    assert!(
+        obs.send_address.starts_with("/topic/"),
+        "{}",
+        obs.send_address
+    );
+    assert!(
+        obs.reply_address.starts_with("/queue/"),
+        "{}",
+        obs.reply_address
+    );
+    let senders: Vec<Option<String>> = t
+        .broker
+        .journal()
+        .snapshot()
+        .iter()
+        .filter_map(|e| match &e.event {
+            mock_broker::Event::Attach {
+                direction: mock_broker::LinkDirection::PeerSends,
+                address,
+                ..
+            } => Some(address.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        senders,
+        vec![
+            Some(obs.send_address.clone()),
+            Some(obs.reply_address.clone())
+        ],
+        "client's request sender, then the server's reply sender"
+    );
     drop(t.broker);
     t.rt.shutdown_timeout(Duration::from_secs(5));
 }
@@ -113,7 +170,7 @@ fn rabbitmq_address_map() {
         url: "amqps://localhost:5671".into(),
         ca: "ca.pem".into(),
         cert_key: "ck.pem".into(),
-        rabbitmq_addresses: true,
+        address_map: AddressMap::RabbitMq,
     };
     assert_eq!(e.map("topic://A.b"), "/topic/A.b");
     assert_eq!(
@@ -122,7 +179,7 @@ fn rabbitmq_address_map() {
     );
     assert_eq!(e.map("/queue/q"), "/queue/q");
     let n = ExternalBroker {
-        rabbitmq_addresses: false,
+        address_map: AddressMap::None,
         ..e
     };
     assert_eq!(n.map("topic://A"), "topic://A");

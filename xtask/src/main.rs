@@ -80,6 +80,28 @@ fn main() -> ExitCode {
         },
         // msg-signer arm (kept separate from other bench groups to keep merges easy).
         "bench" if rest.first().map(String::as_str) == Some("msg-signer") => {
+            // The bench also goes through RabbitMQ: start it for the run when it is installed
+            // and not running, and stop it afterwards.
+            let dir = workspace_root().join("target/rabbitmq");
+            let running = std::net::TcpStream::connect_timeout(
+                &std::net::SocketAddr::from(([127, 0, 0, 1], 5671)),
+                std::time::Duration::from_secs(1),
+            )
+            .is_ok()
+                && dir.join("broker.env").exists();
+            let started = if running {
+                false
+            } else {
+                match rabbitmq::start(&dir) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        eprintln!(
+                            "xtask bench msg-signer: RabbitMQ not started ({e}); embedded broker only"
+                        );
+                        false
+                    }
+                }
+            };
             let mut c = cargo();
             c.args([
                 "bench",
@@ -88,7 +110,11 @@ fn main() -> ExitCode {
                 "--bench",
                 "msg_signer",
             ]);
-            match c.status() {
+            let status = c.status();
+            if started && let Err(e) = rabbitmq::stop(&dir) {
+                eprintln!("xtask bench msg-signer: stopping RabbitMQ: {e}");
+            }
+            match status {
                 Ok(s) if s.success() => ExitCode::SUCCESS,
                 _ => ExitCode::FAILURE,
             }

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# A real broker: RabbitMQ 3.10 from Debian (AMQP 1.0 plugin, TLS with client-certificate login over
+# SASL EXTERNAL), started on loopback by `cargo xtask broker rabbitmq start` with generated
+# certificates. The msg-signer suite runs through it in both modes:
+#   server mode: our mock signing server attached to RabbitMQ, judged by the suite's AMQP client;
+#   client mode: our reference client through RabbitMQ to the mock signing server.
+# Cases that need the embedded broker's journal or fault hooks are skipped with that reason.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+
+if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
+  echo "installing rabbitmq-server from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  # No service may start during the install (a default node would listen on every address):
+  # policy-rc.d answers 101 (action forbidden) to the package's start request.
+  added_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    added_policy=1
+  fi
+  timeout 600 apt-get update -qq
+  timeout 900 apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null
+  if [ -n "$added_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+fi
+
+cargo build --quiet -p sigharness -p xtask
+bin="${CARGO_TARGET_DIR:-$root/target}/debug/sigharness"
+
+stop() { timeout 120 cargo xtask broker rabbitmq stop >/dev/null 2>&1 || true; }
+trap stop EXIT
+timeout 300 cargo xtask broker rabbitmq start
+# shellcheck disable=SC1091
+. "$root/target/rabbitmq/broker.env"
+
+out=target/ci-reports/rabbitmq
+mkdir -p "$out"
+for mode in server client; do
+  echo "--- msg-signer --mode $mode through RabbitMQ ($SIGHARNESS_RABBITMQ_TLS_URL)"
+  timeout 900 "$bin" conformance --suite msg-signer --mode "$mode" \
+    --broker "$SIGHARNESS_RABBITMQ_TLS_URL" --ca "$SIGHARNESS_RABBITMQ_CA" \
+    --cert-key "$SIGHARNESS_RABBITMQ_CERT_KEY" --address-map rabbitmq \
+    --report-dir "$out/$mode"
+done
