@@ -52,6 +52,14 @@ pub struct SigningServerArgs {
     /// Fault plan (YAML or JSON) of signing-server actions.
     #[arg(long, value_name = "FILE")]
     pub fault_plan: Option<PathBuf>,
+    /// SASL layer: none (as deployed) or external (amqps only; identity from the client
+    /// certificate, empty initial response; what RabbitMQ's certificate login needs).
+    #[arg(long, default_value = "none", value_parser = ["none", "external"])]
+    pub sasl: String,
+    /// Reply sender links: null-target (routes by `to`, as deployed) or addressed (one link per
+    /// reply address; for brokers with no anonymous relay, such as RabbitMQ 3.x).
+    #[arg(long, default_value = "null-target", value_parser = ["null-target", "addressed"])]
+    pub reply_links: String,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -127,6 +135,7 @@ pub fn run(rt: &tokio::runtime::Runtime, cmd: ServeCommand) -> ExitCode {
             a.config,
             a.keys,
             a.fault_plan,
+            (a.sasl == "external", a.reply_links == "addressed"),
         )),
         ServeCommand::MsgSigner(a) => rt.block_on(serve_signing(
             Some(a.listen),
@@ -134,6 +143,7 @@ pub fn run(rt: &tokio::runtime::Runtime, cmd: ServeCommand) -> ExitCode {
             a.config,
             a.keys,
             a.fault_plan,
+            (false, false),
         )),
     }
 }
@@ -166,6 +176,7 @@ async fn serve_signing(
     config: PathBuf,
     keys: Option<PathBuf>,
     fault_plan: Option<PathBuf>,
+    (sasl_external, addressed): (bool, bool),
 ) -> ExitCode {
     let fail = |msg: String| {
         eprintln!("sigharness serve: {msg}");
@@ -203,7 +214,9 @@ async fn serve_signing(
         }
         None => broker_url,
     };
-    let mut b = mock_signing_server::SigningServer::builder(url.clone(), server_cfg);
+    let mut b = mock_signing_server::SigningServer::builder(url.clone(), server_cfg)
+        .sasl_external(sasl_external)
+        .addressed_reply_links(addressed);
     if url.starts_with("amqps://") {
         match msg_signer::tls::client_config(
             &client_cfg.messaging_cert_key,

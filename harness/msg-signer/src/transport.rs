@@ -291,7 +291,13 @@ impl Driver<'_> {
                     let sender = match timeout(bound, sender).await {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
-                            let e = format!("{}: sender attach: {e}", url.url);
+                            let mut e = format!("{}: sender attach: {e}", url.url);
+                            if self.opts.sender_link == SenderLink::NullTarget
+                                && e.contains("address_not_utf8_string")
+                            {
+                                // RabbitMQ 3.x's words for "no anonymous relay".
+                                e.push_str(" (the broker refuses a null-target sender: it has no anonymous relay; use an addressed sender link, `--sender-link addressed`)");
+                            }
                             self.connections.push((url.url.clone(), Err(e.clone())));
                             errors.push(e);
                             continue;

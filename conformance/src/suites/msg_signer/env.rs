@@ -527,9 +527,7 @@ pub fn external_skip(s: &Scenario) -> Option<&'static str> {
     if !s.broker_plan.trim().is_empty() {
         return Some("needs the embedded broker's fault hooks (not available with --broker)");
     }
-    if s.brokers != Brokers::One {
-        return Some("needs extra embedded brokers (failover layout; not available with --broker)");
-    }
+    // Failover layouts put a closed port or a refusing embedded broker before the external one.
     if s.cert_cn.as_deref() != Some("sigharness-client") || s.cert_uid.is_some() {
         return Some(
             "needs client certificates from the suite's own CA (not accepted by --broker)",
@@ -627,7 +625,7 @@ async fn scenario_inner(
         Some(_) => None,
         None => Some(start_broker(&s, &pki, parse_plan(&s.broker_plan, "broker plan")?).await?),
     };
-    let scheme = if s.tls == Tls::Off { "amqp" } else { "amqps" };
+    let scheme = if tls_on { "amqps" } else { "amqp" };
     let live = match (&ext, &broker) {
         (Some(e), _) => e.url.clone(),
         (None, Some(b)) => format!("{scheme}://{}", b.addr()),
