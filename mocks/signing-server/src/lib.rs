@@ -44,4 +44,6 @@ pub use crate::core::{IncomingRequest, PlannedReply, ReceivedRequest, ServerConf
 pub use error::ServerError;
 pub use fault::{Emit, ServerAction, Step};
 pub use keys::{KeyRing, SigningKey};
-pub use server::{SigningServer, SigningServerBuilder, SigningServerHandle, WaitTimeout};
+pub use server::{
+    MAX_REPLY_LINKS, SigningServer, SigningServerBuilder, SigningServerHandle, WaitTimeout,
+};

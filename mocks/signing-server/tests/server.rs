@@ -336,3 +336,75 @@ async fn malformed_and_duplicate_faults_reach_the_client() {
     assert_eq!(seen[0].replies.len(), 2);
     assert_eq!(seen[1].replies[0].kind, Emit::MalformedJson);
 }
+
+/// Addressed reply links (brokers without an anonymous relay): one sender per reply address,
+/// the most recent `MAX_REPLY_LINKS` kept attached; every reply still arrives.
+#[tokio::test]
+async fn addressed_reply_links_one_per_address_and_bounded() {
+    use mock_broker::{Event, LinkDirection};
+    let broker = mock_broker::Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), broker.url(), "0000000000000000", 5, 1, 1);
+    let server = SigningServer::builder(broker.url(), ServerConfig::load(&cfg).unwrap())
+        .addressed_reply_links(true)
+        .start()
+        .await
+        .unwrap();
+    let key = server.keys().first().key_id().to_string();
+    let cfg = write_config(dir.path(), broker.url(), &key, 5, 1, 1);
+    let runs = mock_signing_server::MAX_REPLY_LINKS + 6;
+    for t in 0..runs {
+        let mut o = opts();
+        o.task_id = format!("{t}");
+        o.transport.sender_link = msg_signer::transport::SenderLink::Addressed;
+        let op = Operation::ClearSign {
+            inputs: vec![format!("text {t}")],
+        };
+        let (out, _) = tokio::time::timeout(STEP, sign(&cfg, &op, &o))
+            .await
+            .unwrap();
+        assert!(out.is_ok(), "run {t}: {out:?}");
+    }
+    // Links the peers attached to send, by target address.
+    let j = broker.journal().snapshot();
+    let mut open: Vec<Option<String>> = Vec::new();
+    let mut most = 0;
+    let mut null_targets = 0;
+    for e in &j {
+        match &e.event {
+            Event::Attach {
+                direction: LinkDirection::PeerSends,
+                address,
+                ..
+            } => {
+                null_targets += usize::from(address.is_none());
+                open.push(address.clone());
+                most = most.max(open.iter().filter(|a| is_reply(a)).count());
+            }
+            Event::Detach {
+                direction: LinkDirection::PeerSends,
+                address,
+                ..
+            } => {
+                if let Some(i) = open.iter().position(|a| a == address) {
+                    open.remove(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(null_targets, 0, "no null-target sender in addressed mode");
+    assert_eq!(
+        most,
+        mock_signing_server::MAX_REPLY_LINKS,
+        "reply links open at once"
+    );
+    let (sent, accepted, failed) = server.replies_sent();
+    assert_eq!((sent, failed), (runs as u64, 0));
+    assert_eq!(accepted, runs as u64);
+}
+
+fn is_reply(a: &Option<String>) -> bool {
+    a.as_deref()
+        .is_some_and(|a| a.starts_with("queue://Consumer."))
+}
