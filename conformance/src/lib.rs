@@ -4,10 +4,12 @@
 //! Layout:
 //! - [`runner`]: case registry, selection, the event stream and the reporters;
 //! - [`suites`]: one module per suite (`http-sig`, ...), each with its targets;
-//! - [`cli`]: the `sigharness` command line.
+//! - [`cli`]: the `sigharness` command line;
+//! - [`containers`]: brokers in containers for `--broker container:...` (cargo feature `docker`).
 
 pub mod cli;
 pub mod conformance;
+pub mod containers;
 pub mod http_sig_live;
 pub mod runner;
 pub mod suites;
