@@ -44,8 +44,8 @@ fn tls_broker() -> Tlsd {
 fn external(t: &Tlsd) -> ExternalBroker {
     ExternalBroker {
         url: format!("amqps://localhost:{}", t.broker.addr().port()),
-        ca: t.dir.path().join("ca.pem"),
-        cert_key: t.dir.path().join("client.pem"),
+        ca: Some(t.dir.path().join("ca.pem")),
+        cert_key: Some(t.dir.path().join("client.pem")),
         address_map: AddressMap::None,
     }
 }
@@ -168,8 +168,8 @@ fn cases_needing_the_embedded_broker_are_not_applicable() {
 fn rabbitmq_address_map() {
     let e = ExternalBroker {
         url: "amqps://localhost:5671".into(),
-        ca: "ca.pem".into(),
-        cert_key: "ck.pem".into(),
+        ca: Some("ca.pem".into()),
+        cert_key: Some("ck.pem".into()),
         address_map: AddressMap::RabbitMq,
     };
     assert_eq!(e.map("topic://A.b"), "/topic/A.b");

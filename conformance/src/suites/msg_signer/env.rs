@@ -505,10 +505,11 @@ pub fn digests(n: usize) -> Vec<(String, String)> {
 #[derive(Clone, Debug)]
 pub struct ExternalBroker {
     pub url: String,
-    /// CA of the broker (`--ca`).
-    pub ca: PathBuf,
-    /// Client certificate + key (`--cert-key`), used by both the client and the mock server.
-    pub cert_key: PathBuf,
+    /// CA of the broker (`--ca`); needed for `amqps://`.
+    pub ca: Option<PathBuf>,
+    /// Client certificate + key (`--cert-key`), used by both the client and the mock server;
+    /// needed for `amqps://`.
+    pub cert_key: Option<PathBuf>,
     /// `--address-map`: how the broker spells addresses.
     pub address_map: super::AddressMap,
 }
@@ -604,8 +605,13 @@ async fn scenario_inner(
         Ok(p)
     };
     let (cert_key, server_cert_key, ca_path) = match &ext {
-        Some(e) => (e.cert_key.clone(), e.cert_key.clone(), e.ca.clone()),
-        None => (
+        Some(ExternalBroker {
+            cert_key: Some(ck),
+            ca: Some(ca),
+            ..
+        }) => (ck.clone(), ck.clone(), ca.clone()),
+        // A plain external broker (or the suite's own): the generated files (unused by amqp://).
+        _ => (
             w("client.pem", &pki.client_pem)?,
             w("server-client.pem", &pki.server_client_pem)?,
             w("ca.pem", &pki.ca_pem)?,

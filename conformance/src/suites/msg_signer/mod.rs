@@ -79,6 +79,13 @@ impl Suite for MsgSignerSuite {
         Box::pin(async move {
             let m = modes(opts)?;
             opts.target_or(&self.targets())?;
+            // `--broker container:artemis|rabbitmq`: start it (feature `docker`), then run
+            // through it like any external broker; it is removed when the run ends.
+            let (with_container, container) = match start_container(opts).await? {
+                Some((o, c)) => (Some(o), Some(c)),
+                None => (None, None),
+            };
+            let opts = with_container.as_ref().unwrap_or(opts);
             let client = if m != Modes::Server {
                 client_cases::cases(NAME)
             } else {
@@ -134,6 +141,11 @@ impl Suite for MsgSignerSuite {
                 let ctx = Arc::new(server_ctx(opts).await?);
                 run_cases(ctx, &server, selection, events, opts.case_timeout).await;
             }
+            if let Some(c) = container
+                && let Err(e) = c.stop().await
+            {
+                eprintln!("msg-signer: {e}");
+            }
             events.send(Event::SuiteFinished { suite: NAME.into() });
             Ok(())
         })
@@ -182,6 +194,29 @@ impl AddressMap {
     }
 }
 
+/// `--broker container:NAME`: the started container and the options pointing at it.
+async fn start_container(
+    opts: &SuiteOptions,
+) -> Result<Option<(SuiteOptions, crate::containers::StartedBroker)>, SetupError> {
+    let Some(arg) = &opts.broker else {
+        return Ok(None);
+    };
+    let kind = match crate::containers::ContainerBroker::parse(arg) {
+        None => return Ok(None),
+        Some(k) => k.map_err(|e| SetupError::new(e.to_string()))?,
+    };
+    let started = crate::containers::start(kind)
+        .await
+        .map_err(|e| SetupError::new(e.to_string()))?;
+    let mut o = opts.clone();
+    o.broker = Some(started.url.clone());
+    o.address_map = Some(started.address_map.to_string());
+    // Containers speak plain AMQP on a loopback port; the suite logs in without SASL.
+    o.ca = None;
+    o.cert_key = None;
+    Ok(Some((o, started)))
+}
+
 /// Client-mode cases in flight at once through an external broker.
 const EXTERNAL_JOBS: usize = 6;
 
@@ -194,17 +229,17 @@ fn external_broker(opts: &SuiteOptions) -> Result<Option<env::ExternalBroker>, S
     let Some(url) = &opts.broker else {
         return Ok(None);
     };
-    let (Some(ca), Some(ck)) = (&opts.ca, &opts.cert_key) else {
+    if url.starts_with("amqps://") && (opts.ca.is_none() || opts.cert_key.is_none()) {
         return Err(SetupError::new(
-            "--mode client --broker URL needs --ca FILE and --cert-key FILE (the mock signing server and the client log in with them)",
+            "--mode client --broker amqps://... needs --ca FILE and --cert-key FILE (the mock signing server and the client log in with them)",
         ));
-    };
+    }
     msg_signer::config::BrokerUrl::parse(url)
         .map_err(|e| SetupError::new(format!("--broker {url:?}: {e}")))?;
     Ok(Some(env::ExternalBroker {
         url: url.clone(),
-        ca: ca.clone(),
-        cert_key: ck.clone(),
+        ca: opts.ca.clone(),
+        cert_key: opts.cert_key.clone(),
         address_map: rabbit_map(opts)?,
     }))
 }
