@@ -417,6 +417,65 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_secs(30));
     }
 
+    /// Concurrent cases overlap in (virtual) time, keep their own bounds, and are reported in
+    /// case order with each start right before its finish.
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_cases_overlap_and_report_in_order() {
+        let sleeper = |secs: u64| {
+            move |_| async move {
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+                Outcome::pass()
+            }
+        };
+        let cases: Vec<Case<()>> = vec![
+            Case::new(m("slow"), sleeper(20)),
+            Case::new(m("fast"), sleeper(5)),
+            Case::new(m("hangs"), |_| async {
+                std::future::pending::<()>().await;
+                Outcome::pass()
+            }),
+            Case::new(m("queued"), sleeper(10)),
+        ];
+        let (ev, mut rx) = Events::channel();
+        let started = tokio::time::Instant::now();
+        run_cases_concurrently(
+            Arc::new(()),
+            &cases,
+            &Selection::default(),
+            &ev,
+            Duration::from_secs(30),
+            3,
+        )
+        .await;
+        // 3 at once: slow, fast and hangs start at 0; queued takes fast's place at 5 and ends
+        // at 15; hangs fails at its own bound (30), which ends the run (one after the other:
+        // 65 s).
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+        drop(ev);
+        let mut seen = vec![];
+        while let Some(e) = rx.recv().await {
+            match e {
+                Event::CaseStarted(m) => seen.push(format!("start {}", m.id)),
+                // (Durations are wall-clock, ~0 here: the clock is virtual.)
+                Event::CaseFinished(r) => seen.push(format!("end {} {:?}", r.id, r.verdict)),
+                _ => {}
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                "start t/slow",
+                "end t/slow Pass",
+                "start t/fast",
+                "end t/fast Pass",
+                "start t/hangs",
+                "end t/hangs Fail",
+                "start t/queued",
+                "end t/queued Pass",
+            ]
+        );
+    }
+
     #[test]
     fn selection_globs_cross_slashes() {
         let s = Selection::new(&["http-sig/rfc9421/*".into()]).unwrap();

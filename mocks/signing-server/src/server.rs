@@ -197,7 +197,7 @@ impl SigningServerBuilder {
                 .attach(&mut session)
                 .await
                 .map_err(|e| err(format!("attach the reply sender (null target): {e}")))?;
-            ReplyLinks::Null(sender)
+            ReplyLinks::Null(Box::new(sender))
         };
 
         let shared = Arc::new(Shared {
@@ -451,7 +451,7 @@ async fn receiver_task(
 
 /// The reply side: one null-target sender, or one sender per reply address.
 enum ReplyLinks {
-    Null(Sender),
+    Null(Box<Sender>),
     Addressed {
         session: fe2o3_amqp::session::SessionHandle<()>,
         prefix: String,
