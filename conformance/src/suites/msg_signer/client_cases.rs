@@ -817,7 +817,9 @@ fn defs() -> Vec<Def> {
             },
             verdict: |o| {
                 ok_all(o)?;
-                if o.reply_receivers().is_empty() {
+                // Through an external broker (no journal) the replies, which exist only on the
+                // expanded queue, reaching the client show where it listened.
+                if o.has_journal() && o.reply_receivers().is_empty() {
                     return fail(
                         "no receiver on the expanded address",
                         o.reply_address.clone(),
@@ -856,7 +858,10 @@ fn defs() -> Vec<Def> {
             level: Level::Must,
             description: "how requests are addressed",
             requirement: "The sender link has a null target; each message carries properties.to = topic_send_to",
-            scenario: Scenario::default,
+            scenario: || Scenario {
+                needs_anonymous_relay: true,
+                ..Default::default()
+            },
             verdict: |o| {
                 ok_all(o)?;
                 let client_conn = o

@@ -66,6 +66,9 @@ pub struct Scenario {
     pub brokers: Brokers,
     /// Edit the config text before the client sees it (bad-configuration cases).
     pub config_edit: Option<fn(String) -> String>,
+    /// The case is about routing by `to` on a null-target sender: not applicable through a
+    /// broker without an anonymous relay.
+    pub needs_anonymous_relay: bool,
 }
 
 impl Default for Scenario {
@@ -86,6 +89,7 @@ impl Default for Scenario {
             cert_uid: None,
             brokers: Brokers::One,
             config_edit: None,
+            needs_anonymous_relay: false,
         }
     }
 }
@@ -884,6 +888,15 @@ pub async fn judge(
     use sigharness_report::Evidence;
     let target = ctx.target.clone();
     let ext = ctx.broker.clone();
+    if s.needs_anonymous_relay
+        && ext
+            .as_ref()
+            .is_some_and(|b| b.address_map.addressed_senders())
+    {
+        return Outcome::skip(
+            "not applicable: this broker has no anonymous relay (--address-map rabbitmq), so every sender is attached to its address",
+        );
+    }
     if ext.is_some()
         && let Some(why) = external_skip(&s)
     {

@@ -106,8 +106,9 @@ impl Suite for MsgSignerSuite {
                     .count();
             let target = match (&opts.client_cmd, &opts.broker) {
                 (Some(c), _) if m != Modes::Server => format!("client: {c}"),
-                (_, Some(b)) if m != Modes::Client => format!("server behind {b}"),
-                (_, Some(b)) => format!("reference client through {b}"),
+                (_, Some(b)) if m == Modes::Server => format!("server behind {b}"),
+                (_, Some(b)) if m == Modes::Client => format!("reference client through {b}"),
+                (_, Some(b)) => format!("reference client and signing server through {b}"),
                 _ => "ours (reference client, mock signing server, embedded broker)".into(),
             };
             events.send(Event::SuiteStarted {
