@@ -122,11 +122,13 @@ impl Suite for MsgSignerSuite {
                     None => ClientTarget::Reference,
                 };
                 let broker = external_broker(opts)?;
-                // Through an external broker the retry timeouts pass in real time.
-                let floor = if broker.is_some() { 150 } else { 5 };
-                // Cases through an external broker wait out real retry windows and do not
-                // share addresses (a task id per case): run several at once.
-                let jobs = if broker.is_some() { EXTERNAL_JOBS } else { 1 };
+                // With an external client or through an external broker the retry windows pass
+                // in real time (up to timeout x retries x send_retries = 60 s in a case).
+                let real_time = broker.is_some() || matches!(target, ClientTarget::External(_));
+                let floor = if real_time { 150 } else { 5 };
+                // Such cases mostly wait, and share nothing (each has its own embedded broker,
+                // or a task id and send address of its own): run several at once.
+                let jobs = if real_time { EXTERNAL_JOBS } else { 1 };
                 let ctx = Arc::new(ClientCtx { target, broker });
                 run_cases_concurrently(
                     ctx,
@@ -218,7 +220,7 @@ async fn start_container(
     Ok(Some((o, started)))
 }
 
-/// Client-mode cases in flight at once through an external broker.
+/// Client-mode cases in flight at once when they run in real time.
 const EXTERNAL_JOBS: usize = 6;
 
 fn rabbit_map(opts: &SuiteOptions) -> Result<AddressMap, SetupError> {
