@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
-cargo build --quiet -p sigharness
+cargo build --quiet --locked -p sigharness
 bin="${CARGO_TARGET_DIR:-$root/target}/debug/sigharness"
 mkdir -p target/ci-reports
 timeout 900 "$bin" conformance --suite msg-signer --mode client \

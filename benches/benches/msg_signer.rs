@@ -264,6 +264,12 @@ fn rabbitmq() -> Option<(String, PathBuf)> {
     };
     let url = get("SIGHARNESS_RABBITMQ_TLS_URL")?;
     let ca = PathBuf::from(get("SIGHARNESS_RABBITMQ_CA")?);
+    // Only when it answers (a stale broker.env must not make the bench panic).
+    let parsed = msg_signer::config::BrokerUrl::parse(&url).ok()?;
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(parsed.host.as_str(), parsed.port))
+        .ok()?
+        .next()?;
+    std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     Some((url, ca.parent()?.to_path_buf()))
 }
 
@@ -281,7 +287,7 @@ fn main() {
         drop(broker);
 
         let Some((rabbit_url, certs)) = rabbitmq() else {
-            println!("RabbitMQ: not running (no target/rabbitmq/broker.env): `cargo xtask broker rabbitmq start`, then run again for the embedded/RabbitMQ ratios");
+            println!("RabbitMQ: not running (no target/rabbitmq/broker.env, or it does not answer): `cargo xtask broker rabbitmq start`, then run again for the embedded/RabbitMQ ratios");
             return;
         };
         let tls = msg_signer::tls::client_config(&certs.join("client-cert-key.pem"), &certs.join("ca.pem"), true).unwrap();

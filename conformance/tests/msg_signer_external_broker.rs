@@ -47,6 +47,7 @@ fn external(t: &Tlsd) -> ExternalBroker {
         ca: Some(t.dir.path().join("ca.pem")),
         cert_key: Some(t.dir.path().join("client.pem")),
         address_map: AddressMap::None,
+        sasl_external: true,
     }
 }
 
@@ -171,6 +172,7 @@ fn rabbitmq_address_map() {
         ca: Some("ca.pem".into()),
         cert_key: Some("ck.pem".into()),
         address_map: AddressMap::RabbitMq,
+        sasl_external: true,
     };
     assert_eq!(e.map("topic://A.b"), "/topic/A.b");
     assert_eq!(

@@ -98,6 +98,8 @@ fn main() -> ExitCode {
                         eprintln!(
                             "xtask bench msg-signer: RabbitMQ not started ({e}); embedded broker only"
                         );
+                        // A node may be half up (started, then `wait` gave up): stop it.
+                        let _ = rabbitmq::stop(&dir);
                         false
                     }
                 }

@@ -247,6 +247,8 @@ pub fn start(dir: &Path) -> Result<(), String> {
 
 pub fn stop(dir: &Path) -> Result<(), String> {
     installed()?;
+    // The node is going: its connection details must not outlive it.
+    let _ = std::fs::remove_file(dir.join("broker.env"));
     let r = run(tool(dir, "rabbitmqctl").arg("stop"), "rabbitmqctl stop");
     // epmd is started by the node and outlives it; stop it too (it only ever listened on loopback).
     let _ = Command::new("epmd").arg("-kill").output();

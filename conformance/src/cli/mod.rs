@@ -178,7 +178,11 @@ pub fn main() -> ExitCode {
                     return code(exit_code::COULD_NOT_RUN);
                 }
             };
-            code(rt.block_on(crate::conformance::main(crate::suites::all(), req)))
+            let c = rt.block_on(crate::conformance::main(crate::suites::all(), req));
+            // A case abandoned at its time bound may still hold a blocking thread (a scenario
+            // waiting on a peer): do not wait for it forever.
+            rt.shutdown_timeout(std::time::Duration::from_secs(5));
+            code(c)
         }
         Command::MsgSigner(args) => code(rt.block_on(msg_signer::run(args))),
         Command::HttpSig(args) => code(http_sig::run(args)),

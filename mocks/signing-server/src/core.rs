@@ -80,6 +80,9 @@ pub struct IncomingRequest {
     pub address: String,
     /// Application properties, rendered as text.
     pub application_properties: BTreeMap<String, String>,
+    /// Names of the application properties whose AMQP type was not `string` (rendered as text
+    /// above; a judge of the wire format needs to know).
+    pub non_string_properties: Vec<String>,
     /// The body text, or why there is none (`Err`: not an amqp-value string, ...).
     pub body: Result<String, String>,
     /// `header.ttl` in milliseconds.
@@ -128,6 +131,9 @@ pub struct ReceivedRequest {
     pub at: Duration,
     pub address: String,
     pub application_properties: BTreeMap<String, String>,
+    /// Application properties whose AMQP type was not `string`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub non_string_properties: Vec<String>,
     /// The body text, if it was one.
     pub body: Option<String>,
     pub ttl_ms: Option<u32>,
@@ -324,6 +330,7 @@ impl Core {
             at,
             address: req.address,
             application_properties: req.application_properties,
+            non_string_properties: req.non_string_properties,
             body: req.body.ok(),
             ttl_ms: req.ttl_ms,
             id,

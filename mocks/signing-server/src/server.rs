@@ -64,6 +64,9 @@ pub struct SigningServerBuilder {
 /// Reply senders kept attached with [`SigningServerBuilder::addressed_reply_links`].
 pub const MAX_REPLY_LINKS: usize = 64;
 
+/// Bound on attaching or detaching one reply link.
+const LINK_BOUND: Duration = Duration::from_secs(10);
+
 impl SigningServerBuilder {
     /// Sign with these keys (default: one freshly generated Ed25519 key).
     pub fn keys(mut self, keys: KeyRing) -> Self {
@@ -415,14 +418,19 @@ async fn receiver_task(
         let _ = receiver.accept(&d).await;
         let m = d.message();
         let mut props = BTreeMap::new();
+        let mut non_string = Vec::new();
         if let Some(ap) = &m.application_properties {
             for (k, v) in ap.0.iter() {
+                if !matches!(v, SimpleValue::String(_)) {
+                    non_string.push(k.clone());
+                }
                 props.insert(k.clone(), prop_text(v));
             }
         }
         let req = IncomingRequest {
             address: address.clone(),
             application_properties: props,
+            non_string_properties: non_string,
             body: body_of(m),
             ttl_ms: m.header.as_ref().and_then(|h| h.ttl),
         };
@@ -478,14 +486,21 @@ impl ReplyLinks {
                 } else {
                     if links.len() >= MAX_REPLY_LINKS {
                         let (_, old) = links.remove(0);
-                        let _ = old.close().await;
+                        // Courtesy detach; a broker slow to answer must not stall the replies.
+                        let _ = tokio::time::timeout(LINK_BOUND, old.close()).await;
                     }
                     *attached += 1;
-                    let sender = Sender::builder()
+                    let attach = Sender::builder()
                         .name(format!("{prefix}-{attached}"))
                         .target(Target::builder().address(to.to_string()).build())
-                        .attach(session)
+                        .attach(session);
+                    let sender = tokio::time::timeout(LINK_BOUND, attach)
                         .await
+                        .map_err(|_| {
+                            format!(
+                                "attach a reply sender on {to}: no answer within {LINK_BOUND:?}"
+                            )
+                        })?
                         .map_err(|e| format!("attach a reply sender on {to}: {e}"))?;
                     links.push((to.to_string(), sender));
                 }

@@ -172,10 +172,18 @@ impl Observed {
                     },
                     body_text: r.body.clone(),
                     ttl_ms: r.ttl_ms.map(u64::from),
+                    // A value that was not an AMQP string must not pass for one.
                     application_properties: r
                         .application_properties
                         .iter()
-                        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                        .map(|(k, v)| {
+                            let v = if r.non_string_properties.contains(k) {
+                                serde_json::json!({ "not an AMQP string": v })
+                            } else {
+                                Value::String(v.clone())
+                            };
+                            (k.clone(), v)
+                        })
                         .collect(),
                 })
                 .collect();
@@ -516,6 +524,9 @@ pub struct ExternalBroker {
     pub cert_key: Option<PathBuf>,
     /// `--address-map`: how the broker spells addresses.
     pub address_map: super::AddressMap,
+    /// Over TLS, our client and mock signing server log in with SASL EXTERNAL (RabbitMQ's
+    /// certificate login) instead of no SASL layer (`--set sasl=...`).
+    pub sasl_external: bool,
 }
 
 impl ExternalBroker {
@@ -642,12 +653,17 @@ async fn scenario_inner(
         (None, None) => return Err("no broker".into()),
     };
     let mut extra: Vec<BrokerHandle> = Vec::new();
+    let mut dead_port: Option<tokio::net::TcpSocket> = None;
     let brokers = match s.brokers {
         Brokers::One => vec![live.clone()],
         Brokers::DeadFirst => {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-            let port = l.local_addr().map_err(|e| e.to_string())?.port();
-            drop(l);
+            // A socket bound but never listening: connects are refused, and the port stays
+            // ours for the whole case (no concurrent case's broker can take it).
+            let sock = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+            sock.bind(([127, 0, 0, 1], 0).into())
+                .map_err(|e| e.to_string())?;
+            let port = sock.local_addr().map_err(|e| e.to_string())?.port();
+            dead_port = Some(sock);
             vec![format!("{scheme}://127.0.0.1:{port}"), live.clone()]
         }
         Brokers::RefusingFirst => {
@@ -677,7 +693,7 @@ async fn scenario_inner(
     };
     let mut sb = SigningServer::builder(live.clone(), server_cfg)
         .fault_plan(parse_plan::<ServerAction>(&s.server_plan, "server plan")?)
-        .sasl_external(ext.is_some() && tls_on)
+        .sasl_external(tls_on && ext.as_ref().is_some_and(|e| e.sasl_external))
         .addressed_reply_links(
             ext.as_ref()
                 .is_some_and(|e| e.address_map.addressed_senders()),
@@ -687,9 +703,14 @@ async fn scenario_inner(
             .map_err(|e| e.to_string())?;
         sb = sb.tls(cfg);
     }
-    let server = sb
-        .start()
+    let server = tokio::time::timeout(super::ATTACH_BOUND, sb.start())
         .await
+        .map_err(|_| {
+            format!(
+                "signing server: no connect + attach within {:?}",
+                super::ATTACH_BOUND
+            )
+        })?
         .map_err(|e| format!("signing server: {e}"))?;
     let key_id = server.keys().first().key_id().to_string();
     let config = w(
@@ -725,7 +746,7 @@ async fn scenario_inner(
                 requester: s.requester.clone(),
                 transport: msg_signer::transport::TransportOptions {
                     // RabbitMQ logs a certificate holder in only through SASL EXTERNAL.
-                    sasl: if ext.is_some() && tls_on {
+                    sasl: if tls_on && ext.as_ref().is_some_and(|e| e.sasl_external) {
                         msg_signer::transport::SaslMode::External
                     } else {
                         msg_signer::transport::SaslMode::None
@@ -786,7 +807,24 @@ async fn scenario_inner(
                 .await;
             broker.journal().snapshot()
         }
-        None => Vec::new(),
+        None => {
+            // Through an external broker the signing server is our only witness: let requests
+            // still on their way through the broker arrive (quiet for 500 ms, at most 3 s).
+            let quiet_until = tokio::time::Instant::now() + Duration::from_secs(3);
+            loop {
+                let n = server.received_requests().len();
+                let left = quiet_until.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero()
+                    || server
+                        .wait_for_requests(n + 1, left.min(Duration::from_millis(500)))
+                        .await
+                        .is_err()
+                {
+                    break;
+                }
+            }
+            Vec::new()
+        }
     };
     let obs = Observed {
         exit_code,
@@ -808,6 +846,7 @@ async fn scenario_inner(
     drop(server);
     drop(extra);
     drop(broker);
+    drop(dead_port);
     Ok(obs)
 }
 
@@ -901,6 +940,9 @@ pub async fn judge(
         && let Some(why) = external_skip(&s)
     {
         return Outcome::skip(why);
+    }
+    if ext.as_ref().is_some_and(|b| !b.tls()) && s.tls != Tls::Off {
+        return Outcome::skip("needs TLS to the broker: --broker is plain amqp://");
     }
     let obs = match tokio::task::spawn_blocking(move || run_scenario_on(s, target, ext)).await {
         Ok(Ok(o)) => o,

@@ -106,9 +106,14 @@ impl Suite for MsgSignerSuite {
                     .count();
             let target = match (&opts.client_cmd, &opts.broker) {
                 (Some(c), _) if m != Modes::Server => format!("client: {c}"),
-                (_, Some(b)) if m == Modes::Server => format!("server behind {b}"),
                 (_, Some(b)) if m == Modes::Client => format!("reference client through {b}"),
-                (_, Some(b)) => format!("reference client and signing server through {b}"),
+                (_, Some(b)) if judge_mock(opts) && m == Modes::Server => {
+                    format!("our mock signing server behind {b}")
+                }
+                (_, Some(b)) if judge_mock(opts) => {
+                    format!("reference client and our mock signing server through {b}")
+                }
+                (_, Some(b)) => format!("server behind {b}"),
                 _ => "ours (reference client, mock signing server, embedded broker)".into(),
             };
             events.send(Event::SuiteStarted {
@@ -197,6 +202,29 @@ impl AddressMap {
     }
 }
 
+/// Bound on connecting and attaching a peer of ours to an external broker.
+pub const ATTACH_BOUND: Duration = Duration::from_secs(30);
+
+/// `--set server=mock`: with `--broker`, server mode judges our mock signing server attached
+/// to that broker (a check of the broker path) instead of a signing server of the user's.
+fn judge_mock(opts: &SuiteOptions) -> bool {
+    opts.settings.get("server").map(String::as_str) == Some("mock")
+}
+
+/// Whether our peers log in with SASL EXTERNAL over TLS to an external broker: `--set
+/// sasl=none|external`; by default EXTERNAL for RabbitMQ (its certificate login needs it) and
+/// no SASL layer otherwise (as the deployed client does, e.g. with ActiveMQ).
+pub fn sasl_external(opts: &SuiteOptions, map: AddressMap) -> Result<bool, SetupError> {
+    match opts.settings.get("sasl").map(String::as_str) {
+        None => Ok(map == AddressMap::RabbitMq),
+        Some("external") => Ok(true),
+        Some("none") => Ok(false),
+        Some(o) => Err(SetupError::new(format!(
+            "--set sasl={o}: expected none or external"
+        ))),
+    }
+}
+
 /// `--broker container:NAME`: the started container and the options pointing at it.
 async fn start_container(
     opts: &SuiteOptions,
@@ -239,11 +267,13 @@ fn external_broker(opts: &SuiteOptions) -> Result<Option<env::ExternalBroker>, S
     }
     msg_signer::config::BrokerUrl::parse(url)
         .map_err(|e| SetupError::new(format!("--broker {url:?}: {e}")))?;
+    let map = rabbit_map(opts)?;
     Ok(Some(env::ExternalBroker {
+        sasl_external: sasl_external(opts, map)?,
         url: url.clone(),
         ca: opts.ca.clone(),
         cert_key: opts.cert_key.clone(),
-        address_map: rabbit_map(opts)?,
+        address_map: map,
     }))
 }
 
@@ -271,8 +301,7 @@ async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, SetupError> {
         };
         let send_to = get("send_to", SEND_TO);
         let listen_to = get("listen_to", LISTEN_TO);
-        // TLS with a client certificate: log in with SASL EXTERNAL (RabbitMQ needs it).
-        let sasl_external = tls.is_some();
+        let sasl_external = tls.is_some() && sasl_external(opts, rabbit)?;
         let mut ctx = ServerCtx {
             broker_url: url.clone(),
             tls: tls.clone(),
@@ -288,8 +317,13 @@ async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, SetupError> {
             ctx.sig_key_id = key;
             return Ok(ctx);
         }
-        // No signing server named: judge our mock signing server through that broker, with
-        // the addresses as the broker spells them.
+        if !judge_mock(opts) {
+            return Err(SetupError::new(
+                "--mode server --broker URL judges the signing server attached to that broker: give the key it signs with, --set sig_key_id=XXXXXXXX; or --set server=mock to attach our mock signing server there and judge it (a check of the broker path, not of your server)",
+            ));
+        }
+        // `--set server=mock`: judge our mock signing server through that broker, with the
+        // addresses as the broker spells them.
         let cfg = mock_signing_server::ServerConfig {
             topic_send_to: ctx.map(&ctx.send_to),
             topic_listen_to: ctx.map(&ctx.listen_to),
@@ -302,10 +336,16 @@ async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, SetupError> {
         if let Some(t) = tls {
             b = b.tls(t);
         }
-        let server = b
-            .start()
-            .await
-            .map_err(|e| SetupError::new(format!("mock signing server attached to {url}: {e}")))?;
+        let server = match tokio::time::timeout(ATTACH_BOUND, b.start()).await {
+            Ok(r) => r.map_err(|e| {
+                SetupError::new(format!("mock signing server attached to {url}: {e}"))
+            })?,
+            Err(_) => {
+                return Err(SetupError::new(format!(
+                    "mock signing server: {url} did not complete connect + attach within {ATTACH_BOUND:?}"
+                )));
+            }
+        };
         ctx.sig_key_id = server.keys().first().short_id().to_string();
         ctx._keep = vec![std::sync::Mutex::new(Box::new(server))];
         return Ok(ctx);
