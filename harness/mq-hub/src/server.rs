@@ -101,16 +101,21 @@ struct WaitGuard<'a> {
     queue: String,
     entry: Arc<QueueWaiters>,
     parked: &'a Parked,
+    /// Whether this wait was added to the parked count.
+    counted: bool,
 }
 
 impl Drop for WaitGuard<'_> {
     fn drop(&mut self) {
-        self.parked.dec();
         if let Ok(mut m) = self.waiters.map.lock() {
             // map + this guard: nobody else waits; remove so an abandoned wait leaves no trace.
             if Arc::strong_count(&self.entry) == 2 {
                 m.remove(&self.queue);
             }
+        }
+        // Last: whoever waits for the parked count to change then sees no trace left.
+        if self.counted {
+            self.parked.dec();
         }
     }
 }
@@ -336,13 +341,6 @@ impl Hub {
         if let Some(m) = self.try_once(queue, take).await? {
             return Ok(Some(m));
         }
-        if self.parked.inc() >= self.cfg.max_parked {
-            self.parked.dec();
-            return Err(MqHubError::Store(format!(
-                "too many waiting requests (max_parked = {})",
-                self.cfg.max_parked
-            )));
-        }
         let entry = {
             let mut m = self
                 .waiters
@@ -351,13 +349,14 @@ impl Hub {
                 .map_err(|_| MqHubError::Store("waiter lock poisoned".into()))?;
             m.entry(queue.to_string()).or_default().clone()
         };
-        let guard = WaitGuard {
+        let mut guard = WaitGuard {
             waiters: &self.waiters,
             queue: queue.to_string(),
             entry,
             parked: &self.parked,
+            counted: false,
         };
-        let entry = &guard.entry;
+        let entry = guard.entry.clone();
         let deadline =
             tokio::time::Instant::now() + Duration::from_millis(self.cfg.connection_timeout_ms);
         loop {
@@ -370,6 +369,17 @@ impl Hub {
             n.as_mut().enable();
             if let Some(m) = self.try_once(queue, take).await? {
                 return Ok(Some(m));
+            }
+            // Counted as parked only from here on: registered for a wake-up and past its last
+            // look at the queue, so that one message wakes exactly one parked request.
+            if !guard.counted {
+                guard.counted = true;
+                if self.parked.inc() >= self.cfg.max_parked {
+                    return Err(MqHubError::Store(format!(
+                        "too many waiting requests (max_parked = {})",
+                        self.cfg.max_parked
+                    )));
+                }
             }
             tokio::select! {
                 _ = &mut n => {}
