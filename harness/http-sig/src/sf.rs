@@ -19,7 +19,7 @@ use sfv::{BareItem, Item, Parameters};
 /// `sfv::String` (printable ASCII).
 pub(crate) fn push_string(out: &mut String, s: &str) {
     out.push('"');
-    if s.contains(['"', '\\']) {
+    if s.bytes().any(|b| b == b'"' || b == b'\\') {
         for c in s.chars() {
             if c == '"' || c == '\\' {
                 out.push('\\');
@@ -120,17 +120,13 @@ impl<'a> Cursor<'a> {
     /// quotes. A backslash (escape) or any other byte: not certain, `None`.
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
-        let start = self.i;
-        loop {
-            match self.peek()? {
-                b'"' => break,
-                b'\\' => return None,
-                0x20..=0x7e => self.i += 1,
-                _ => return None,
-            }
+        let rest = self.s.get(self.i..)?;
+        let len = rest.bytes().position(|b| b == b'"')?;
+        let v = rest.get(..len)?;
+        if !v.bytes().all(|b| (0x20..=0x7e).contains(&b) && b != b'\\') {
+            return None;
         }
-        let v = self.s.get(start..self.i)?;
-        self.i += 1;
+        self.i += len + 1;
         Some(v)
     }
 
@@ -191,10 +187,12 @@ impl<'a> Cursor<'a> {
             } else {
                 BareItem::Boolean(true)
             };
-            if params.contains_key(k) {
+            if params
+                .insert(sfv::Key::from_string(k.to_string()).ok()?, v)
+                .is_some()
+            {
                 return None;
             }
-            params.insert(sfv::Key::from_string(k.to_string()).ok()?, v);
         }
         Some(params)
     }
