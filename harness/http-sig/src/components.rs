@@ -2,6 +2,7 @@
 //! `req`), derived components (§2.2) and the request-response binding (§2.4).
 
 use std::fmt;
+use std::fmt::Write as _;
 
 use sfv::{BareItem, FieldType, Item, ListEntry, Parameters, Parser};
 
@@ -112,8 +113,13 @@ impl ComponentId {
 
     /// Build from a parsed sfv Item (its bare item must be a String).
     pub fn from_item(item: &Item) -> Result<Self> {
-        let name = match &item.bare_item {
-            BareItem::String(s) => s.clone(),
+        Self::from_item_owned(item.clone())
+    }
+
+    /// [`ComponentId::from_item`], taking the item (no copy of its name and parameters).
+    pub(crate) fn from_item_owned(item: Item) -> Result<Self> {
+        let name = match item.bare_item {
+            BareItem::String(s) => s,
             other => {
                 return Err(Error::InvalidComponentId(format!(
                     "component identifiers are sf-strings, got {other:?} (RFC 9421 §2.5)"
@@ -132,7 +138,7 @@ impl ComponentId {
         }
         Ok(ComponentId {
             name,
-            params: item.params.clone(),
+            params: item.params,
         })
     }
 
@@ -156,25 +162,11 @@ impl ComponentId {
         out
     }
 
-    /// Append the strict serialization to `out`, without cloning into an sfv Item.
+    /// Append the strict serialization to `out` (RFC 8941 §4.1.3: the sf-string, then its
+    /// parameters), byte for byte what the sfv serializer writes, without cloning into an Item.
     pub(crate) fn write_to(&self, out: &mut String) {
-        // Fast path (RFC 8941 §4.1.6): an sf-string without `"` or `\` and no parameters is
-        // written as-is between quotes; the name was validated as printable ASCII on creation.
-        let n = self.name.as_str();
-        if self.params.is_empty() && !n.contains(['"', '\\']) {
-            out.push('"');
-            out.push_str(n);
-            out.push('"');
-            return;
-        }
-        let _ = sfv::ItemSerializer::with_buffer(out)
-            .bare_item(&self.name)
-            .parameters(&self.params);
-    }
-
-    /// Serialize as the next member of an inner list being written.
-    pub(crate) fn write_in(&self, list: &mut sfv::InnerListSerializer<'_>) {
-        let _ = list.bare_item(&self.name).parameters(&self.params);
+        crate::sf::push_string(out, self.name.as_str());
+        crate::sf::push_params(out, &self.params);
     }
 
     /// Parse a space-separated list of identifiers as written in Signature-Input
@@ -424,6 +416,20 @@ pub fn component_value_with(
     id: &ComponentId,
     types: &StructuredTypes,
 ) -> Result<String> {
+    let mut out = String::new();
+    write_component_value(&mut out, msg, related, id, types)?;
+    Ok(out)
+}
+
+/// [`component_value_with`], appending the value to `out` (the signature base being built)
+/// instead of allocating a String per component. On error, `out` may hold a partial value.
+pub(crate) fn write_component_value(
+    out: &mut String,
+    msg: &HttpMessage,
+    related: Option<&HttpMessage>,
+    id: &ComponentId,
+    types: &StructuredTypes,
+) -> Result<()> {
     // The serialized identifier is only needed for error messages.
     let cid = || id.serialize();
     // RFC 9421 §2.5 step 2.4: parameters must be understood and of the right type.
@@ -480,13 +486,18 @@ pub fn component_value_with(
         msg
     };
     if id.is_derived() {
-        derived_value(ctx, id)
+        write_derived_value(out, ctx, id)
     } else {
-        field_value(ctx, id, types)
+        write_field_value(out, ctx, id, types)
     }
 }
 
-fn field_value(msg: &HttpMessage, id: &ComponentId, types: &StructuredTypes) -> Result<String> {
+fn write_field_value(
+    out: &mut String,
+    msg: &HttpMessage,
+    id: &ComponentId,
+    types: &StructuredTypes,
+) -> Result<()> {
     let cid = || id.serialize();
     // RFC 9421 §2.1.5: trailers are taken from the trailer section, which we do not model.
     if id.params().contains_key("tr") {
@@ -509,18 +520,21 @@ fn field_value(msg: &HttpMessage, id: &ComponentId, types: &StructuredTypes) -> 
                 )))
             })
             .collect();
-        return list
+        let v = list
             .serialize()
-            .ok_or_else(|| Error::MissingComponent(cid()));
+            .ok_or_else(|| Error::MissingComponent(cid()))?;
+        out.push_str(&v);
+        return Ok(());
     }
-    // RFC 9421 §2.1: lines combined with ", " after trimming and unfolding.
+    let structured = id.params().contains_key("key") || id.params().contains_key("sf");
+    if !structured {
+        // RFC 9421 §2.1: lines combined with ", " after trimming and unfolding, written straight
+        // into the base.
+        push_combined(out, lines);
+        return Ok(());
+    }
     let mut combined = String::new();
-    for (i, l) in lines.enumerate() {
-        if i > 0 {
-            combined.push_str(", ");
-        }
-        push_canonical_line(&mut combined, l);
-    }
+    push_combined(&mut combined, lines);
     if let Some(key) = id.string_param("key") {
         // RFC 9421 §2.1.2: the member value of a Dictionary, strictly serialized.
         if let Some(t) = types.get(id.name())
@@ -541,10 +555,11 @@ fn field_value(msg: &HttpMessage, id: &ComponentId, types: &StructuredTypes) -> 
         let member = dict.get(key).ok_or_else(|| {
             Error::MissingComponent(format!("{} (dictionary key {key:?} absent)", cid()))
         })?;
-        return Ok(match member {
+        out.push_str(&match member {
             ListEntry::Item(item) => item.serialize(),
             ListEntry::InnerList(il) => serialize_inner_list(il),
         });
+        return Ok(());
     }
     if id.params().contains_key("sf") {
         // RFC 9421 §2.1.1: strict re-serialization; the type must be known.
@@ -556,7 +571,7 @@ fn field_value(msg: &HttpMessage, id: &ComponentId, types: &StructuredTypes) -> 
             field: id.name().to_string(),
             reason: format!("value is not a valid {t:?}: {e}"),
         };
-        let out = match t {
+        let v = match t {
             StructuredType::Item => Some(
                 Parser::new(&combined)
                     .parse::<Item>()
@@ -573,9 +588,21 @@ fn field_value(msg: &HttpMessage, id: &ComponentId, types: &StructuredTypes) -> 
                 .serialize(),
         };
         // An empty List/Dictionary serializes to nothing: the field is then effectively absent.
-        return out.ok_or_else(|| Error::MissingComponent(cid()));
+        out.push_str(&v.ok_or_else(|| Error::MissingComponent(cid()))?);
+        return Ok(());
     }
-    Ok(combined)
+    out.push_str(&combined);
+    Ok(())
+}
+
+/// RFC 9421 §2.1: the field lines combined with ", " after trimming and unfolding, appended.
+fn push_combined<'a>(out: &mut String, lines: impl Iterator<Item = &'a str>) {
+    for (i, l) in lines.enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        push_canonical_line(out, l);
+    }
 }
 
 /// Serialize an sfv inner list with its parameters (RFC 8941 §4.1.1.1).
@@ -605,18 +632,28 @@ fn request_of<'a>(msg: &'a HttpMessage, id: &ComponentId) -> Result<&'a RequestL
 
 /// Normalized authority (RFC 9421 §2.2.3, RFC 9110 §4.2.3): lowercase host, default port removed.
 pub fn normalize_authority(authority: &str, scheme: &str) -> String {
-    let a = authority.trim().to_ascii_lowercase();
+    let mut out = String::with_capacity(authority.len());
+    push_normalized_authority(&mut out, authority, scheme);
+    out
+}
+
+/// [`normalize_authority`], appended to `out` without intermediate allocations.
+fn push_normalized_authority(out: &mut String, authority: &str, scheme: &str) {
+    let a = authority.trim();
     // Drop userinfo if any (not allowed in http(s) URIs, but be safe).
-    let a = a.rsplit_once('@').map(|(_, h)| h.to_string()).unwrap_or(a);
+    let a = a.rsplit_once('@').map_or(a, |(_, h)| h);
     let default = match scheme {
         "https" | "wss" => Some(":443"),
         "http" | "ws" => Some(":80"),
         _ => None,
     };
-    match default {
-        Some(p) if a.ends_with(p) && !a.ends_with(']') => a[..a.len() - p.len()].to_string(),
+    // Lowercasing does not move bytes or change digits, `:` or `]`, so the port test can be made
+    // on the original text.
+    let a = match default {
+        Some(p) if a.ends_with(p) && !a.ends_with(']') => &a[..a.len() - p.len()],
         _ => a,
-    }
+    };
+    push_lowercase(out, a);
 }
 
 /// (path, query-without-?) of a request target, borrowed from it.
@@ -626,10 +663,11 @@ pub fn normalize_authority(authority: &str, scheme: &str) -> String {
 /// request-target has neither (RFC 9112 §3.2.3, §3.2.4), so these components do not apply to
 /// such a request and are an error rather than a made-up `/` or `?`.
 fn path_and_query<'a>(r: &'a RequestLine, id: &ComponentId) -> Result<(&'a str, Option<&'a str>)> {
-    let rest: &str = if let Some((_, _, rest)) = split_absolute(&r.target) {
-        rest
-    } else if r.target.starts_with('/') {
+    // An origin-form target (the common case) starts with `/`, which no absolute-form scheme does.
+    let rest: &str = if r.target.starts_with('/') {
         &r.target
+    } else if let Some((_, _, rest)) = split_absolute(&r.target) {
+        rest
     } else {
         let form = if r.target == "*" {
             "asterisk-form"
@@ -654,18 +692,21 @@ fn path_and_query<'a>(r: &'a RequestLine, id: &ComponentId) -> Result<(&'a str, 
     Ok((path, query))
 }
 
-fn derived_value(msg: &HttpMessage, id: &ComponentId) -> Result<String> {
+fn write_derived_value(out: &mut String, msg: &HttpMessage, id: &ComponentId) -> Result<()> {
     let name = id.name();
-    let value = match name {
+    let start = out.len();
+    match name {
         // RFC 9421 §2.2.9: @status only for responses.
         "@status" => match msg.status() {
-            Some(s) => format!("{s:03}"),
+            Some(s) => {
+                let _ = write!(out, "{s:03}");
+            }
             None => return Err(Error::StatusInRequest),
         },
         // RFC 9421 §2.2.1: method as-is, case preserved.
-        "@method" => request_of(msg, id)?.method.clone(),
+        "@method" => out.push_str(&request_of(msg, id)?.method),
         // RFC 9421 §2.2.4: scheme in lowercase.
-        "@scheme" => request_of(msg, id)?.scheme.to_ascii_lowercase(),
+        "@scheme" => push_lowercase(out, &request_of(msg, id)?.scheme),
         // RFC 9421 §2.2.3: normalized authority.
         "@authority" => {
             let r = request_of(msg, id)?;
@@ -674,40 +715,41 @@ fn derived_value(msg: &HttpMessage, id: &ComponentId) -> Result<String> {
                     "\"@authority\" (no Host header and no absolute target)".into(),
                 )
             })?;
-            normalize_authority(a, &r.scheme)
+            push_normalized_authority(out, a, &r.scheme);
         }
         // RFC 9421 §2.2.5: the request-target as sent (includes the query).
-        "@request-target" => request_of(msg, id)?.target.clone(),
+        "@request-target" => out.push_str(&request_of(msg, id)?.target),
         // RFC 9421 §2.2.2: the full target URI.
         "@target-uri" => {
             let r = request_of(msg, id)?;
             if split_absolute(&r.target).is_some() {
-                r.target.clone()
+                out.push_str(&r.target);
             } else {
                 let a = r.authority.as_deref().ok_or_else(|| {
                     Error::MissingComponent(
                         "\"@target-uri\" (no Host header to build the URI)".into(),
                     )
                 })?;
-                let a = normalize_authority(a, &r.scheme);
+                out.push_str(&r.scheme);
+                out.push_str("://");
                 if r.target.starts_with('/') {
-                    format!("{}://{}{}", r.scheme, a, r.target)
+                    push_normalized_authority(out, a, &r.scheme);
+                    out.push_str(&r.target);
                 } else if r.target == "*" {
-                    format!("{}://{}", r.scheme, a)
+                    push_normalized_authority(out, a, &r.scheme);
                 } else {
-                    format!("{}://{}", r.scheme, r.target)
+                    out.push_str(&r.target);
                 }
             }
         }
         // RFC 9421 §2.2.6: absolute path, not decoded, empty -> "/".
-        "@path" => path_and_query(request_of(msg, id)?, id)?.0.to_string(),
+        "@path" => out.push_str(path_and_query(request_of(msg, id)?, id)?.0),
         // RFC 9421 §2.2.7: "?" + query, or "?" alone when there is none.
-        "@query" => format!(
-            "?{}",
-            path_and_query(request_of(msg, id)?, id)?
-                .1
-                .unwrap_or_default()
-        ),
+        "@query" => {
+            let q = path_and_query(request_of(msg, id)?, id)?.1;
+            out.push('?');
+            out.push_str(q.unwrap_or_default());
+        }
         // RFC 9421 §2.2.8
         "@query-param" => {
             let r = request_of(msg, id)?;
@@ -728,9 +770,9 @@ fn derived_value(msg: &HttpMessage, id: &ComponentId) -> Result<String> {
             }
             // "If a parameter name occurs multiple times in a request, the named query parameter
             // MUST NOT be included"; an absent one MUST cause an error.
-            match found.len() {
-                0 => return Err(Error::QueryParamMissing(wanted.to_string())),
-                1 => found.remove(0),
+            match found.as_slice() {
+                [] => return Err(Error::QueryParamMissing(wanted.to_string())),
+                [v] => out.push_str(v),
                 _ => return Err(Error::QueryParamRepeated(wanted.to_string())),
             }
         }
@@ -738,13 +780,25 @@ fn derived_value(msg: &HttpMessage, id: &ComponentId) -> Result<String> {
         _ => return Err(Error::UnknownDerivedComponent(id.serialize())),
     };
     // RFC 9421 §2.2: derived values are printable characters and spaces, no surrounding whitespace.
-    if value.bytes().any(|b| !(0x20..0x7f).contains(&b)) {
+    if out.as_bytes()[start..]
+        .iter()
+        .any(|b| !(0x20..0x7f).contains(b))
+    {
         return Err(Error::NonAscii(format!(
             "derived component {}",
             id.serialize()
         )));
     }
-    Ok(value)
+    Ok(())
+}
+
+/// Append `s` with ASCII letters lowercased (as `str::to_ascii_lowercase`).
+fn push_lowercase(out: &mut String, s: &str) {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        out.extend(s.chars().map(|c| c.to_ascii_lowercase()));
+    } else {
+        out.push_str(s);
+    }
 }
 
 /// application/x-www-form-urlencoded parsing of one name or value (WHATWG URL §5.1): `+` is a

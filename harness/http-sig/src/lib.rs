@@ -76,6 +76,7 @@ mod key;
 mod message;
 mod params;
 mod profile;
+mod sf;
 mod sign;
 mod verify;
 

@@ -1,10 +1,12 @@
 //! Signature parameters (RFC 9421 §2.3), the signature base (§2.5), and the Signature-Input /
 //! Signature fields (§4.1, §4.2, §4.3).
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use sfv::{BareItem, FieldType, InnerList, Item, ListEntry, Parameters, Parser};
 
-use crate::components::{BUILTIN_TYPES, ComponentId, StructuredTypes, component_value_with};
+use crate::components::{BUILTIN_TYPES, ComponentId, StructuredTypes, write_component_value};
 use crate::error::{Error, Result};
 use crate::message::HttpMessage;
 
@@ -142,14 +144,21 @@ impl SignatureParams {
     /// Build from a parsed inner list, checking the types of the registered parameters
     /// (RFC 9421 §2.3: created/expires Integer, nonce/alg/keyid/tag String).
     pub fn from_inner_list(il: &InnerList) -> Result<Self> {
-        let mut components = Vec::with_capacity(il.items.len());
-        for item in &il.items {
+        Self::from_parts(il.items.clone(), il.params.clone())
+    }
+
+    /// [`SignatureParams::from_inner_list`] from the parts of an inner list, taken by value (the
+    /// full parser and the fast path of [`parse_signature_input`] both end here, so both apply
+    /// the same checks).
+    fn from_parts(items: Vec<Item>, params: Parameters) -> Result<Self> {
+        let mut components = Vec::with_capacity(items.len());
+        for item in items {
             components.push(
-                ComponentId::from_item(item)
+                ComponentId::from_item_owned(item)
                     .map_err(|e| Error::InvalidSignatureInput(e.to_string()))?,
             );
         }
-        for (k, v) in &il.params {
+        for (k, v) in &params {
             let k = k.as_str();
             let ok = match k {
                 "created" | "expires" => matches!(v, BareItem::Integer(_)),
@@ -167,10 +176,7 @@ impl SignatureParams {
                 )));
             }
         }
-        Ok(SignatureParams {
-            components,
-            params: il.params.clone(),
-        })
+        Ok(SignatureParams { components, params })
     }
 
     /// As an sfv inner list.
@@ -201,18 +207,18 @@ impl SignatureParams {
         out
     }
 
-    /// Append the strict serialization (an Inner List with parameters) to `out`.
+    /// Append the strict serialization (an Inner List with parameters, RFC 8941 §4.1.1.1) to
+    /// `out`: `(`, the members separated by one space, `)`, the parameters.
     pub(crate) fn write_to(&self, out: &mut String) {
-        let mut list = sfv::ListSerializer::with_buffer(out);
-        self.write_in(list.inner_list());
-    }
-
-    /// Write the components and parameters into an opened inner list.
-    fn write_in(&self, mut il: sfv::InnerListSerializer<'_>) {
-        for c in &self.components {
-            c.write_in(&mut il);
+        out.push('(');
+        for (i, c) in self.components.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            c.write_to(out);
         }
-        let _ = il.finish().parameters(&self.params);
+        out.push(')');
+        crate::sf::push_params(out, &self.params);
     }
 }
 
@@ -234,6 +240,17 @@ pub fn signature_base_with(
     params: &SignatureParams,
     types: &StructuredTypes,
 ) -> Result<String> {
+    signature_base_parts(msg, related_request, params, types).map(|(base, _)| base)
+}
+
+/// The signature base and the byte offset in it where the `@signature-params` value starts (the
+/// serialized inner list, reused as the Signature-Input member by [`crate::Signer`]).
+pub(crate) fn signature_base_parts(
+    msg: &HttpMessage,
+    related_request: Option<&HttpMessage>,
+    params: &SignatureParams,
+    types: &StructuredTypes,
+) -> Result<(String, usize)> {
     let mut out = String::with_capacity(64 * (params.components.len() + 1));
     for (i, id) in params.components.iter().enumerate() {
         // RFC 9421 §2.5 step 2.0: an identifier (with its parameters) may appear only once.
@@ -244,27 +261,32 @@ pub fn signature_base_with(
         if id.name() == "@signature-params" {
             return Err(Error::SignatureParamsCovered);
         }
-        let value = component_value_with(msg, related_request, id, types)?;
+        // RFC 9421 §2.5 step 2.1-2.2: the identifier, ": ", then the value, written in place.
+        id.write_to(&mut out);
+        out.push_str(": ");
+        let start = out.len();
+        write_component_value(&mut out, msg, related_request, id, types)?;
         // The base line grammar allows no CR/LF inside a value (RFC 9421 §2.5 ABNF).
-        if value.contains(['\r', '\n']) {
+        if out.as_bytes()[start..]
+            .iter()
+            .any(|b| matches!(b, b'\r' | b'\n'))
+        {
             return Err(Error::InvalidMessage(format!(
                 "value of {} contains a line break",
                 id.serialize()
             )));
         }
-        id.write_to(&mut out);
-        out.push_str(": ");
-        out.push_str(&value);
         out.push('\n');
     }
     // RFC 9421 §2.5 step 3: the @signature-params line is last.
     out.push_str("\"@signature-params\": ");
+    let params_at = out.len();
     params.write_to(&mut out);
     // RFC 9421 §2.5 step 4: non-ASCII output is an error.
     if !out.is_ascii() {
         return Err(Error::NonAscii("the signature base".into()));
     }
-    Ok(out)
+    Ok((out, params_at))
 }
 
 /// One signature found in a message: its label, parameters and signature bytes.
@@ -276,6 +298,18 @@ pub struct SignatureEntry {
     pub params: SignatureParams,
     /// Signature bytes.
     pub signature: Vec<u8>,
+}
+
+/// The field's lines combined (RFC 9421 §2.1 / RFC 9110 §5.3), borrowed when there is a single
+/// line without obs-fold (the common case).
+fn combined_cow<'a>(msg: &'a HttpMessage, name: &'a str) -> Option<Cow<'a, str>> {
+    let mut lines = msg.header_values(name);
+    let first = lines.next()?;
+    if lines.next().is_none() && !first.contains('\n') {
+        // What `combined` gives for one line: `unfold` leaves it as is, then it is trimmed.
+        return Some(Cow::Borrowed(first.trim()));
+    }
+    combined(msg, name).map(Cow::Owned)
 }
 
 fn combined(msg: &HttpMessage, name: &str) -> Option<String> {
@@ -292,15 +326,23 @@ fn combined(msg: &HttpMessage, name: &str) -> Option<String> {
 
 /// Parse a Signature-Input field value (RFC 9421 §4.1): a Dictionary of inner lists.
 pub fn parse_signature_input(value: &str) -> Result<Vec<(String, SignatureParams)>> {
+    // Fast path: one member in canonical form (what signers write). It answers only when it is
+    // certain to agree with the full RFC 8941 parser below, which handles everything else.
+    if let Some((label, items, params)) = crate::sf::single_signature_input(value) {
+        return Ok(vec![(
+            label.to_string(),
+            SignatureParams::from_parts(items, params)?,
+        )]);
+    }
     let dict: sfv::Dictionary = Parser::new(value)
         .parse()
         .map_err(|e| Error::InvalidSignatureInput(format!("not a valid Dictionary: {e}")))?;
     let mut out = Vec::new();
-    for (label, entry) in &dict {
+    for (label, entry) in dict {
         match entry {
             ListEntry::InnerList(il) => out.push((
                 label.as_str().to_string(),
-                SignatureParams::from_inner_list(il)?,
+                SignatureParams::from_parts(il.items, il.params)?,
             )),
             ListEntry::Item(_) => {
                 return Err(Error::InvalidSignatureInput(format!(
@@ -314,6 +356,11 @@ pub fn parse_signature_input(value: &str) -> Result<Vec<(String, SignatureParams
 
 /// Parse a Signature field value (RFC 9421 §4.2): a Dictionary of Byte Sequences.
 pub fn parse_signature_field(value: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    // Fast path: one member `label=:base64:` without parameters; anything else (or anything it is
+    // not certain of) goes to the full RFC 8941 parser.
+    if let Some((label, bytes)) = crate::sf::single_signature(value) {
+        return Ok(vec![(label.to_string(), bytes)]);
+    }
     let dict: sfv::Dictionary = match Parser::new(value).parse() {
         Ok(d) => d,
         Err(e) => {
@@ -334,12 +381,12 @@ pub fn parse_signature_field(value: &str) -> Result<Vec<(String, Vec<u8>)>> {
         }
     };
     let mut out = Vec::new();
-    for (label, entry) in &dict {
+    for (label, entry) in dict {
         match entry {
             ListEntry::Item(Item {
                 bare_item: BareItem::ByteSequence(b),
                 ..
-            }) => out.push((label.as_str().to_string(), b.clone())),
+            }) => out.push((label.as_str().to_string(), b)),
             _ => {
                 return Err(Error::InvalidSignatureHeader(format!(
                     "member {label:?} is not a byte sequence"
@@ -353,11 +400,11 @@ pub fn parse_signature_field(value: &str) -> Result<Vec<(String, Vec<u8>)>> {
 /// All signatures in `msg` (Signature-Input and Signature combined across field lines), in
 /// Signature-Input order. A label present in only one of the two fields is an error.
 pub fn signatures(msg: &HttpMessage) -> Result<Vec<SignatureEntry>> {
-    let inputs = match combined(msg, "signature-input") {
+    let inputs = match combined_cow(msg, "signature-input") {
         Some(v) => parse_signature_input(&v)?,
         None => Vec::new(),
     };
-    let sigs = match combined(msg, "signature") {
+    let sigs = match combined_cow(msg, "signature") {
         Some(v) => parse_signature_field(&v)?,
         None => Vec::new(),
     };
@@ -385,7 +432,7 @@ pub fn signatures(msg: &HttpMessage) -> Result<Vec<SignatureEntry>> {
 /// The signature labelled `label` (RFC 9421 §3.2 step 1).
 pub fn find_signature(msg: &HttpMessage, label: &str) -> Result<SignatureEntry> {
     // Look up Signature-Input first so that a missing label is reported precisely.
-    let inputs = combined(msg, "signature-input")
+    let inputs = combined_cow(msg, "signature-input")
         .ok_or_else(|| Error::SignatureNotFound(label.to_string()))?;
     let inputs = parse_signature_input(&inputs)?;
     let params = inputs
@@ -393,7 +440,8 @@ pub fn find_signature(msg: &HttpMessage, label: &str) -> Result<SignatureEntry> 
         .find(|(l, _)| l == label)
         .map(|(_, p)| p)
         .ok_or_else(|| Error::SignatureNotFound(label.to_string()))?;
-    let sigs = combined(msg, "signature").ok_or_else(|| Error::LabelMismatch(label.to_string()))?;
+    let sigs =
+        combined_cow(msg, "signature").ok_or_else(|| Error::LabelMismatch(label.to_string()))?;
     let signature = parse_signature_field(&sigs)?
         .into_iter()
         .find(|(l, _)| l == label)
@@ -433,23 +481,41 @@ pub fn add_signature(
     signature: &[u8],
     on_collision: OnCollision,
 ) -> Result<()> {
-    let k = sfv::Key::from_string(label.to_string()).map_err(|_| {
-        Error::InvalidSignatureInput(format!(
+    add_signature_serialized(msg, label, params, None, signature, on_collision)
+}
+
+/// [`add_signature`] with, when the caller has it, the already serialized `params` (the
+/// `@signature-params` value of the signature base), which is then copied rather than serialized
+/// a second time.
+pub(crate) fn add_signature_serialized(
+    msg: &mut HttpMessage,
+    label: &str,
+    params: &SignatureParams,
+    serialized: Option<&str>,
+    signature: &[u8],
+    on_collision: OnCollision,
+) -> Result<()> {
+    // RFC 9421 §4.1: the label is a Dictionary key (RFC 8941 §3.2 sf-key).
+    if !is_sf_key(label) {
+        return Err(Error::InvalidSignatureInput(format!(
             "label {label:?} is not a valid sf-key (lowercase, digits, _-.*)"
-        ))
-    })?;
+        )));
+    }
+    let write_member = |out: &mut String| {
+        out.push_str(label);
+        out.push('=');
+        match serialized {
+            Some(t) => out.push_str(t),
+            None => params.write_to(out),
+        }
+    };
     // Common case: neither field exists yet. Append one member each, without parsing anything
     // (RFC 9421 §4.1, §4.2).
     if !msg.has_header("signature-input") && !msg.has_header("signature") {
-        if !is_sf_key(label) {
-            return Err(Error::InvalidSignatureInput(format!(
-                "label {label:?} is not a valid sf-key (lowercase, digits, _-.*)"
-            )));
-        }
-        let mut input_member = String::with_capacity(label.len() + 160);
-        input_member.push_str(label);
-        input_member.push('=');
-        params.write_to(&mut input_member);
+        let mut input_member = String::with_capacity(
+            label.len() + 1 + serialized.map_or(32 * (params.components.len() + 2), str::len),
+        );
+        write_member(&mut input_member);
         let mut sig_member =
             String::with_capacity(label.len() + 4 + signature.len().div_ceil(3) * 4);
         sig_member.push_str(label);
@@ -488,13 +554,18 @@ pub fn add_signature(
     }
     // One Dictionary member each (RFC 9421 §4.1, §4.2), serialized in place.
     let mut input_member = String::with_capacity(label.len() + 160);
-    params.write_in(sfv::DictSerializer::with_buffer(&mut input_member).inner_list(&k));
+    write_member(&mut input_member);
     let mut sig_member = String::with_capacity(label.len() + 4 + signature.len().div_ceil(3) * 4);
     sig_member.push_str(label);
     sig_member.push_str("=:");
     base64::engine::general_purpose::STANDARD.encode_string(signature, &mut sig_member);
     sig_member.push(':');
     if collides {
+        let k = sfv::Key::from_string(label.to_string()).map_err(|_| {
+            Error::InvalidSignatureInput(format!(
+                "label {label:?} is not a valid sf-key (lowercase, digits, _-.*)"
+            ))
+        })?;
         let mut inputs = existing_inputs.unwrap_or_default();
         inputs.insert(k.clone(), ListEntry::InnerList(params.to_inner_list()));
         let mut sigs = existing_sigs.unwrap_or_default();

@@ -6,7 +6,7 @@ use crate::components::StructuredTypes;
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::message::HttpMessage;
-use crate::params::{OnCollision, SignatureParams, add_signature, signature_base_with};
+use crate::params::{OnCollision, SignatureParams, add_signature_serialized, signature_base_parts};
 
 /// Signs signature bases with one key and algorithm.
 #[derive(Debug, Clone)]
@@ -82,6 +82,18 @@ impl Signer {
         related_request: Option<&HttpMessage>,
         params: &SignatureParams,
     ) -> Result<Vec<u8>> {
+        self.sign_parts(msg, related_request, params)
+            .map(|(sig, _, _)| sig)
+    }
+
+    /// [`Signer::sign`], also returning the signature base and the offset of the
+    /// `@signature-params` value in it.
+    fn sign_parts(
+        &self,
+        msg: &HttpMessage,
+        related_request: Option<&HttpMessage>,
+        params: &SignatureParams,
+    ) -> Result<(Vec<u8>, String, usize)> {
         if let Some(a) = params.alg()
             && a != self.alg.name()
         {
@@ -90,8 +102,9 @@ impl Signer {
                 self.alg
             )));
         }
-        let base = signature_base_with(msg, related_request, params, &self.types)?;
-        self.sign_base(&base)
+        let (base, params_at) = signature_base_parts(msg, related_request, params, &self.types)?;
+        let sig = self.sign_base(&base)?;
+        Ok((sig, base, params_at))
     }
 
     /// Sign and add Signature-Input / Signature members under `label` (never overwrites an existing
@@ -103,8 +116,11 @@ impl Signer {
         label: &str,
         params: &SignatureParams,
     ) -> Result<Vec<u8>> {
-        let sig = self.sign(msg, related_request, params)?;
-        add_signature(msg, label, params, &sig, OnCollision::Error)?;
+        let (sig, base, params_at) = self.sign_parts(msg, related_request, params)?;
+        // The Signature-Input member is the `@signature-params` value just signed (RFC 9421
+        // §4.1), copied from the base rather than serialized again.
+        let serialized = base.get(params_at..);
+        add_signature_serialized(msg, label, params, serialized, &sig, OnCollision::Error)?;
         Ok(sig)
     }
 }
