@@ -41,13 +41,8 @@ struct Setup {
 
 impl Setup {
     fn map(&self, a: &str) -> String {
-        if !self.rabbitmq {
-            return a.to_string();
-        }
-        if let Some(x) = a.strip_prefix("topic://") {
-            format!("/topic/{x}")
-        } else if let Some(x) = a.strip_prefix("queue://") {
-            format!("/queue/{x}")
+        if self.rabbitmq {
+            msg_signer::config::rabbitmq_address(a)
         } else {
             a.to_string()
         }

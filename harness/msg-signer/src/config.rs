@@ -228,6 +228,18 @@ fn check_template(t: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// An address as RabbitMQ 3.x spells it: `topic://X` -> `/topic/X`, `queue://X` -> `/queue/X`
+/// (it refuses the prefixed forms with `unknown_destination`); other addresses unchanged.
+pub fn rabbitmq_address(a: &str) -> String {
+    if let Some(x) = a.strip_prefix("topic://") {
+        format!("/topic/{x}")
+    } else if let Some(x) = a.strip_prefix("queue://") {
+        format!("/queue/{x}")
+    } else {
+        a.to_string()
+    }
+}
+
 /// Expand `{creator}` and `{task_id}` in a topic template (spec, "topic_listen_to").
 pub fn expand_template(t: &str, creator: &str, task_id: &str) -> String {
     t.replace("{creator}", creator)

@@ -184,15 +184,9 @@ impl AddressMap {
 
     /// `a` as the broker spells it.
     pub fn map(self, a: &str) -> String {
-        if self == AddressMap::None {
-            return a.to_string();
-        }
-        if let Some(x) = a.strip_prefix("topic://") {
-            format!("/topic/{x}")
-        } else if let Some(x) = a.strip_prefix("queue://") {
-            format!("/queue/{x}")
-        } else {
-            a.to_string()
+        match self {
+            AddressMap::None => a.to_string(),
+            AddressMap::RabbitMq => msg_signer::config::rabbitmq_address(a),
         }
     }
 
