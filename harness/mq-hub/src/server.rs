@@ -659,6 +659,9 @@ async fn accept_loop(
                 .await;
         });
     }
+    // Abort every connection (parked long polls included) and wait until they are gone, so
+    // that nothing holds the hub (or its store file) once `RunningHub::stop` returns.
+    conns.shutdown().await;
 }
 
 /// Read buffer per connection, which bounds a request head (hyper answers 431 beyond it).
@@ -706,9 +709,12 @@ impl RunningHub {
         format!("http://{}", self.addr)
     }
 
-    /// Stop accepting, abort parked requests, and wait for the accept loop to end.
+    /// Stop accepting, abort every connection (parked requests included) and wait until they
+    /// are gone: when this returns, only the caller's `Arc<Hub>` clones remain.
     pub async fn stop(mut self) {
-        self.shutdown();
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
         let _ = (&mut self.task).await;
     }
 
