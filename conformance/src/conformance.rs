@@ -7,7 +7,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use sigharness_report::{CaseMeta, Report, SCHEMA_VERSION, Summary, Tool, exit_code};
 
 use crate::runner::report::{Collector, terminal_summary, write_report_dir};
-use crate::runner::{Events, Selection, SetupError, Suite, SuiteOptions};
+use crate::runner::settings::{self, Setting};
+use crate::runner::{Error, Events, Selection, Suite, SuiteOptions};
 
 /// What to run and where to write.
 #[derive(Clone, Debug, Default)]
@@ -17,6 +18,8 @@ pub struct RunRequest {
     /// Case id globs; empty = every case.
     pub cases: Vec<String>,
     pub list: bool,
+    /// Print the selected suites' `--set` keys and exit.
+    pub help_settings: bool,
     pub report_dir: Option<PathBuf>,
     pub quiet: bool,
     pub options: SuiteOptions,
@@ -26,14 +29,14 @@ pub struct RunRequest {
 pub fn select_suites(
     all: Vec<Box<dyn Suite>>,
     names: &[String],
-) -> Result<Vec<Box<dyn Suite>>, SetupError> {
+) -> Result<Vec<Box<dyn Suite>>, Error> {
     if names.is_empty() {
         return Ok(all);
     }
     let known: Vec<&'static str> = all.iter().map(|s| s.name()).collect();
     for n in names {
         if !known.contains(&n.as_str()) {
-            return Err(SetupError::new(format!(
+            return Err(Error::setup(format!(
                 "unknown --suite {n:?}; known suites: {}",
                 known.join(", ")
             )));
@@ -49,8 +52,19 @@ pub fn select_suites(
 pub async fn execute(
     suites: Vec<Box<dyn Suite>>,
     req: &RunRequest,
-) -> Result<Option<Report>, SetupError> {
+) -> Result<Option<Report>, Error> {
     let suites = select_suites(suites, &req.suites)?;
+    if req.help_settings {
+        let mut out = io::stdout().lock();
+        for s in &suites {
+            quiet_on_broken_pipe(out.write_all(settings::help(s.name(), s.settings()).as_bytes()))
+                .map_err(|e| Error::setup(format!("cannot write the settings: {e}")))?;
+        }
+        return Ok(None);
+    }
+    let declared: Vec<(&str, &[Setting])> =
+        suites.iter().map(|s| (s.name(), s.settings())).collect();
+    settings::validate(&req.options.settings, &declared)?;
     let selection = Selection::new(&req.cases)?;
     let mut total = 0;
     let mut listing = Vec::new();
@@ -65,11 +79,11 @@ pub async fn execute(
     }
     if req.list {
         quiet_on_broken_pipe(write_listing(&mut io::stdout().lock(), &listing))
-            .map_err(|e| SetupError::new(format!("cannot write the listing: {e}")))?;
+            .map_err(|e| Error::setup(format!("cannot write the listing: {e}")))?;
         return Ok(None);
     }
     if total == 0 {
-        return Err(SetupError::new(
+        return Err(Error::setup(
             "no case matches the selection (check --suite and --case; --list shows the ids)",
         ));
     }
@@ -92,7 +106,7 @@ pub async fn execute(
             s.run(&req.options, &selection, &events).await?;
         }
         drop(events);
-        Ok::<(), SetupError>(())
+        Ok::<(), Error>(())
     };
     let collect = async {
         while let Some(e) = rx.recv().await {
@@ -116,7 +130,7 @@ pub async fn execute(
         cases,
     };
     if let Some(dir) = &req.report_dir {
-        write_report_dir(dir, &report).map_err(SetupError::new)?;
+        write_report_dir(dir, &report).map_err(Error::setup)?;
     }
     Ok(Some(report))
 }

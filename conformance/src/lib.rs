@@ -10,6 +10,9 @@
 pub mod cli;
 pub mod conformance;
 pub mod containers;
+pub mod error;
 pub mod http_sig_live;
 pub mod runner;
 pub mod suites;
+
+pub use error::{Error, Result};

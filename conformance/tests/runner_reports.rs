@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use sigharness::conformance::{RunRequest, execute};
 use sigharness::runner::{
-    BoxFuture, Case, Event, Events, Level, Outcome, Selection, SetupError, SpecRef, Suite,
-    SuiteOptions, meta, run_cases,
+    BoxFuture, Case, Error, Event, Events, Level, Outcome, Selection, SpecRef, Suite, SuiteOptions,
+    meta, run_cases,
 };
 use sigharness_report::{CaseMeta, Evidence, Report, Verdict, exit_code};
 
@@ -80,7 +80,7 @@ impl Suite for FixtureSuite {
     fn targets(&self) -> Vec<&'static str> {
         vec!["good", "broken"]
     }
-    fn cases(&self, _: &SuiteOptions) -> Result<Vec<CaseMeta>, SetupError> {
+    fn cases(&self, _: &SuiteOptions) -> Result<Vec<CaseMeta>, Error> {
         Ok(cases().into_iter().map(|c| c.meta).collect())
     }
     fn run<'a>(
@@ -88,7 +88,7 @@ impl Suite for FixtureSuite {
         opts: &'a SuiteOptions,
         selection: &'a Selection,
         events: &'a Events,
-    ) -> BoxFuture<'a, Result<(), SetupError>> {
+    ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let target = opts.target_or(&self.targets())?;
             let cases = cases();
@@ -121,7 +121,7 @@ fn request(target: &str, dir: Option<&std::path::Path>) -> RunRequest {
     }
 }
 
-async fn run(req: &RunRequest) -> Result<Option<Report>, SetupError> {
+async fn run(req: &RunRequest) -> Result<Option<Report>, Error> {
     execute(vec![Box::new(FixtureSuite)], req).await
 }
 

@@ -121,7 +121,11 @@ fn make_certs(certs: &Path) -> Result<(), String> {
 
 fn env(cmd: &mut Command, dir: &Path) {
     let d = dir.display();
-    cmd.env("HOME", dir.join("data"))
+    // Erlang writes `erl_crash.dump` into its working directory unless told otherwise: keep
+    // crash dumps (and anything else the node writes) under the broker's directory in target/.
+    cmd.current_dir(dir)
+        .env("ERL_CRASH_DUMP", dir.join("log").join("erl_crash.dump"))
+        .env("HOME", dir.join("data"))
         .env("RABBITMQ_NODENAME", "rabbit@localhost")
         .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
         .env("ERL_EPMD_ADDRESS", "127.0.0.1")

@@ -3,14 +3,30 @@
 //!
 //! This crate is deliberately small and stable (in the manner of `nextest-metadata`): tools that
 //! consume our reports (CI dashboards, vendors' scripts) can depend on it without pulling in the
-//! harness. The schema is versioned by [`SCHEMA_VERSION`]; fields are only ever added.
+//! harness. The schema is versioned by [`SCHEMA_VERSION`].
 //!
 //! ```json
-//! {"schema_version": 1, "tool": {...}, "target": "ours",
+//! {"schema_version": 2, "tool": {...}, "target": "ours",
 //!  "cases": [{"id": "...", "suite": "http-sig", "spec": "RFC 9421 §2.1", "level": "MUST",
 //!             "verdict": "pass", "evidence": {...}}],
 //!  "summary": {...}}
 //! ```
+//!
+//! # Schema versions
+//!
+//! - **2** (current): a verdict can also be `"unsupported"`: the implementation under test does
+//!   not implement what the case needs (BoGo's "unimplemented", Autobahn's `UNIMPLEMENTED`), so a
+//!   report tells *missing* from *wrong*. `summary` gains `"unsupported"` (a count). An
+//!   unsupported MUST case still fails the run (it is counted in `must_failed` and gives exit
+//!   code 1); an unsupported SHOULD/MAY case does not.
+//! - **1**: verdicts `pass | fail | skip`; "unsupported" was folded into `fail` (MUST) or `skip`
+//!   (SHOULD/MAY).
+//!
+//! Migrating a reader from 1 to 2: accept `"unsupported"` wherever a verdict is read (treat it
+//! as `fail` for a MUST case and as `skip` otherwise to keep version-1 semantics), and read
+//! `summary.unsupported` with a default of 0. Every other field is unchanged. [`Report`]
+//! deserializes both versions (`summary.unsupported` defaults to 0 in a version-1 file).
+//! [`Verdict`] is `#[non_exhaustive]`: match it with a wildcard arm.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,7 +34,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// Version of the `report.json` schema written by this crate.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Documented process exit codes of `sigharness conformance`.
 pub mod exit_code {
@@ -101,10 +117,16 @@ pub struct CaseMeta {
 /// Outcome of one case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Verdict {
+    /// The requirement is met.
     Pass,
+    /// The requirement is not met: the evidence says expected against observed.
     Fail,
+    /// The case was not run (not applicable to this target or configuration): the reason.
     Skip,
+    /// The implementation under test does not implement what the case needs (schema 2).
+    Unsupported,
 }
 
 impl fmt::Display for Verdict {
@@ -113,6 +135,7 @@ impl fmt::Display for Verdict {
             Verdict::Pass => "pass",
             Verdict::Fail => "fail",
             Verdict::Skip => "skip",
+            Verdict::Unsupported => "unsupported",
         })
     }
 }
@@ -196,9 +219,9 @@ impl CaseReport {
         }
     }
 
-    /// A failed MUST case makes the run fail.
+    /// A failed or unsupported MUST case makes the run fail.
     pub fn is_must_failure(&self) -> bool {
-        self.level == Level::Must && self.verdict == Verdict::Fail
+        self.level == Level::Must && matches!(self.verdict, Verdict::Fail | Verdict::Unsupported)
     }
 }
 
@@ -209,6 +232,10 @@ pub struct Summary {
     pub pass: usize,
     pub fail: usize,
     pub skip: usize,
+    /// Cases whose implementation lacks what they need (schema 2; 0 when read from schema 1).
+    #[serde(default)]
+    pub unsupported: usize,
+    /// MUST cases that failed or are unsupported.
     pub must_failed: usize,
 }
 
@@ -223,6 +250,7 @@ impl Summary {
                 Verdict::Pass => s.pass += 1,
                 Verdict::Fail => s.fail += 1,
                 Verdict::Skip => s.skip += 1,
+                Verdict::Unsupported => s.unsupported += 1,
             }
             if c.is_must_failure() {
                 s.must_failed += 1;
@@ -312,6 +340,40 @@ mod tests {
         let s = Summary::of(&cases);
         assert_eq!((s.fail, s.skip, s.must_failed), (2, 1, 1));
         assert_eq!(s.exit_code(), exit_code::MUST_FAILED);
+    }
+
+    #[test]
+    fn unsupported_is_its_own_verdict_and_fails_only_must() {
+        let cases = vec![
+            CaseReport::new(
+                &meta(Level::Should),
+                Verdict::Unsupported,
+                Evidence::new("x"),
+                1.0,
+            ),
+            CaseReport::new(&meta(Level::Must), Verdict::Pass, Evidence::new("x"), 1.0),
+        ];
+        let s = Summary::of(&cases);
+        assert_eq!((s.unsupported, s.fail, s.skip, s.must_failed), (1, 0, 0, 0));
+        assert_eq!(s.exit_code(), exit_code::ALL_MUST_PASSED);
+        let must = CaseReport::new(
+            &meta(Level::Must),
+            Verdict::Unsupported,
+            Evidence::new("x"),
+            1.0,
+        );
+        assert!(must.is_must_failure());
+        assert_eq!(
+            serde_json::to_value(&must).unwrap()["verdict"],
+            "unsupported"
+        );
+    }
+
+    #[test]
+    fn a_version_1_summary_still_reads() {
+        let v1 = r#"{"total":2,"pass":1,"fail":1,"skip":0,"must_failed":1}"#;
+        let s: Summary = serde_json::from_str(v1).unwrap();
+        assert_eq!((s.total, s.unsupported, s.must_failed), (2, 0, 1));
     }
 
     #[test]

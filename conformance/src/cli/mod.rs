@@ -57,6 +57,9 @@ pub struct ConformanceArgs {
     /// List the selected cases (id, level, spec section) and exit.
     #[arg(long)]
     pub list: bool,
+    /// Print the `--set` keys of the selected suites (type and help) and exit.
+    #[arg(long)]
+    pub help_settings: bool,
     /// The implementation to judge (each suite's default is `ours`).
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
@@ -126,6 +129,7 @@ impl ConformanceArgs {
             suites: self.suites.clone(),
             cases: self.cases.clone(),
             list: self.list,
+            help_settings: self.help_settings,
             report_dir: self.report_dir.clone(),
             quiet: self.quiet,
             options: SuiteOptions {

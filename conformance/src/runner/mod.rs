@@ -9,8 +9,10 @@
 //! [`run_cases`], which bounds each case in time and turns a panicking case (or a panicking
 //! implementation under test) into a failure with evidence instead of a crashed run.
 
+pub mod check;
 pub mod options;
 pub mod report;
+pub mod settings;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,13 +23,16 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use sigharness_report::{CaseMeta, CaseReport, Evidence, Verdict};
 use tokio::sync::mpsc;
 
+pub use crate::Error;
+pub use check::{Check, Stop};
 pub use options::SuiteOptions;
+pub use settings::{Kind, Setting};
 pub use sigharness_report::{Level, SpecRef};
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The outcome of running one case.
+/// The outcome of running one case (the older spelling of [`Check`]; being retired).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
     Pass(Evidence),
@@ -64,14 +69,24 @@ impl Outcome {
     }
 }
 
-/// Why a run could not proceed (exit code 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SetupError(pub String);
+/// What a case body may return: a [`Check`] (or, while suites move over, an [`Outcome`]).
+pub trait IntoCheck: Send + 'static {
+    fn into_check(self) -> Check;
+}
 
-impl SetupError {
-    pub fn new(msg: impl Into<String>) -> Self {
-        SetupError(msg.into())
+impl IntoCheck for Check {
+    fn into_check(self) -> Check {
+        self
+    }
+}
+
+impl IntoCheck for Outcome {
+    fn into_check(self) -> Check {
+        match self {
+            Outcome::Pass(e) => Ok(e),
+            Outcome::Fail(e) => Err(Stop::Fail(e)),
+            Outcome::Skip(r) => Err(Stop::Skip(r)),
+        }
     }
 }
 
@@ -124,19 +139,19 @@ pub struct Selection {
 impl Selection {
     /// Cases whose id matches any of `patterns` (shell globs: `*` also crosses `/`).
     /// An empty list selects everything.
-    pub fn new(patterns: &[String]) -> Result<Self, SetupError> {
+    pub fn new(patterns: &[String]) -> Result<Self, Error> {
         if patterns.is_empty() {
             return Ok(Selection { globs: None });
         }
         let mut b = GlobSetBuilder::new();
         for p in patterns {
             let g = Glob::new(p)
-                .map_err(|e| SetupError::new(format!("--case {p:?} is not a valid glob: {e}")))?;
+                .map_err(|e| Error::setup(format!("--case {p:?} is not a valid glob: {e}")))?;
             b.add(g);
         }
         let set = b
             .build()
-            .map_err(|e| SetupError::new(format!("--case globs: {e}")))?;
+            .map_err(|e| Error::setup(format!("--case globs: {e}")))?;
         Ok(Selection { globs: Some(set) })
     }
 
@@ -154,21 +169,28 @@ pub trait Suite: Send + Sync {
     /// Target names this suite knows; the first is the default.
     fn targets(&self) -> Vec<&'static str>;
     /// Every case of the suite, without contacting any target.
-    fn cases(&self, opts: &SuiteOptions) -> Result<Vec<CaseMeta>, SetupError>;
+    fn cases(&self, opts: &SuiteOptions) -> Result<Vec<CaseMeta>, Error>;
+    /// The `--set` keys this suite reads (checked before any suite runs).
+    fn settings(&self) -> &'static [Setting] {
+        &[]
+    }
     /// Prepare the target named in `opts` and run the selected cases, sending one
-    /// `SuiteStarted`, then `CaseStarted`/`CaseFinished` per selected case, then `SuiteFinished`.
+    /// `SuiteStarted`, then `CaseStarted`/`CaseFinished` per selected case, then `SuiteFinished`
+    /// (a [`SuiteRun`] does all three).
     /// Returns `Err` only when the run cannot proceed at all (exit code 2).
     fn run<'a>(
         &'a self,
         opts: &'a SuiteOptions,
         selection: &'a Selection,
         events: &'a Events,
-    ) -> BoxFuture<'a, Result<(), SetupError>>;
+    ) -> BoxFuture<'a, Result<(), Error>>;
 }
 
-type CaseFn<C> = dyn Fn(Arc<C>) -> BoxFuture<'static, Outcome> + Send + Sync;
+type CaseFn<C> = dyn Fn(Arc<C>) -> BoxFuture<'static, Check> + Send + Sync;
 
-/// One case over a suite context `C`.
+/// One case over a suite context `C` (the prepared target): its data ([`CaseMeta`]: id, spec
+/// document and section, level, profiles, stimulus, quoted requirement) beside the one `run`
+/// that judges it and returns a [`Check`].
 pub struct Case<C> {
     pub meta: CaseMeta,
     run: Arc<CaseFn<C>>,
@@ -188,19 +210,24 @@ impl<C: Send + Sync + 'static> Case<C> {
     pub fn new<F, Fut>(meta: CaseMeta, f: F) -> Self
     where
         F: Fn(Arc<C>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Outcome> + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoCheck,
     {
         Case {
             meta,
-            run: Arc::new(move |c| Box::pin(f(c))),
+            run: Arc::new(move |c| {
+                let fut = f(c);
+                Box::pin(async move { fut.await.into_check() })
+            }),
         }
     }
 
     /// A synchronous case (runs on a blocking thread so that a slow implementation cannot stall
     /// the runtime).
-    pub fn sync<F>(meta: CaseMeta, f: F) -> Self
+    pub fn sync<F, R>(meta: CaseMeta, f: F) -> Self
     where
-        F: Fn(&C) -> Outcome + Send + Sync + 'static,
+        F: Fn(&C) -> R + Send + Sync + 'static,
+        R: IntoCheck,
     {
         let f = Arc::new(f);
         Case {
@@ -208,13 +235,23 @@ impl<C: Send + Sync + 'static> Case<C> {
             run: Arc::new(move |c| {
                 let f = f.clone();
                 Box::pin(async move {
-                    match tokio::task::spawn_blocking(move || f(&c)).await {
+                    match tokio::task::spawn_blocking(move || f(&c).into_check()).await {
                         Ok(o) => o,
-                        Err(e) => panic_outcome(e),
+                        Err(e) => panic_check(e),
                     }
                 })
             }),
         }
+    }
+
+    /// The profiles this case applies to (empty = every profile).
+    pub fn profiles<I, S>(mut self, profiles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.meta.profiles = profiles.into_iter().map(Into::into).collect();
+        self
     }
 }
 
@@ -248,16 +285,16 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-fn panic_outcome(e: tokio::task::JoinError) -> Outcome {
+fn panic_check(e: tokio::task::JoinError) -> Check {
     if e.is_panic() {
         let msg = panic_message(&*e.into_panic());
-        Outcome::fail(
+        Err(Stop::Fail(
             Evidence::new("the implementation under test (or the case) panicked")
                 .expected("a result or a typed error")
                 .observed(format!("panic: {msg}")),
-        )
+        ))
     } else {
-        Outcome::fail(Evidence::new("the case was cancelled"))
+        Err(Stop::Fail(Evidence::new("the case was cancelled")))
     }
 }
 
@@ -275,8 +312,9 @@ pub async fn run_cases<C: Send + Sync + 'static>(
 
 /// [`run_cases`] with up to `jobs` cases in flight at once, for cases that are independent
 /// of each other and spend their time waiting (e.g. real-time retry windows through an
-/// external broker). Each case keeps its own time bound, measured from its own start; events
-/// are still reported in case order (a case's start and finish together, once it is done).
+/// external broker). Each case keeps its own time bound, measured from its own start.
+/// `CaseStarted` is sent when a case really starts; `CaseFinished` events come in case order, so
+/// the report's order does not depend on timing.
 pub async fn run_cases_concurrently<C: Send + Sync + 'static>(
     ctx: Arc<C>,
     cases: &[Case<C>],
@@ -289,29 +327,29 @@ pub async fn run_cases_concurrently<C: Send + Sync + 'static>(
     let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
     let mut running = Vec::new();
     for case in cases.iter().filter(|c| selection.includes(&c.meta.id)) {
-        if jobs == 1 {
-            events.send(Event::CaseStarted(case.meta.clone()));
-        }
         let fut = (case.run)(ctx.clone());
         let permits = permits.clone();
+        let started_event = events.clone();
+        let meta = case.meta.clone();
         let handle = tokio::spawn(async move {
             let _permit = permits.acquire_owned().await;
+            started_event.send(Event::CaseStarted(meta));
             let started = Instant::now();
             let mut task = tokio::spawn(fut);
-            let outcome = match tokio::time::timeout(per_case_timeout, &mut task).await {
+            let check = match tokio::time::timeout(per_case_timeout, &mut task).await {
                 Ok(Ok(o)) => o,
-                Ok(Err(e)) => panic_outcome(e),
+                Ok(Err(e)) => panic_check(e),
                 Err(_) => {
                     task.abort();
-                    Outcome::fail(
+                    Err(Stop::Fail(
                         Evidence::new(format!(
                             "no outcome within {per_case_timeout:?}: the target did not answer"
                         ))
                         .expected("an outcome within the case's time bound"),
-                    )
+                    ))
                 }
             };
-            (outcome, started.elapsed())
+            (check, started.elapsed())
         });
         if jobs == 1 {
             let done = handle.await;
@@ -321,7 +359,6 @@ pub async fn run_cases_concurrently<C: Send + Sync + 'static>(
         }
     }
     for (case, handle) in running {
-        events.send(Event::CaseStarted(case.meta.clone()));
         let done = handle.await;
         finish(events, &case.meta, done);
     }
@@ -330,17 +367,125 @@ pub async fn run_cases_concurrently<C: Send + Sync + 'static>(
 fn finish(
     events: &Events,
     meta: &CaseMeta,
-    done: Result<(Outcome, Duration), tokio::task::JoinError>,
+    done: Result<(Check, Duration), tokio::task::JoinError>,
 ) {
-    let (outcome, took) = match done {
+    let (check, took) = match done {
         Ok(d) => d,
-        Err(e) => (panic_outcome(e), Duration::ZERO),
+        Err(e) => (panic_check(e), Duration::ZERO),
     };
-    let (verdict, evidence) = outcome.into_parts();
+    let (verdict, evidence) = check::into_parts(check);
     let ms = took.as_secs_f64() * 1000.0;
     events.send(Event::CaseFinished(CaseReport::new(
         meta, verdict, evidence, ms,
     )));
+}
+
+/// One suite's run: sends `SuiteStarted` (with the number of selected cases) when made and
+/// `SuiteFinished` exactly once (by [`SuiteRun::finish`], or when dropped on an early return),
+/// and runs or skips lists of cases in between. Every suite's `Suite::run` is built on it.
+pub struct SuiteRun<'a> {
+    suite: &'static str,
+    events: &'a Events,
+    selection: &'a Selection,
+    case_timeout: Duration,
+    finished: bool,
+}
+
+impl<'a> SuiteRun<'a> {
+    /// Start the run of `suite` against `target` (as the report should name it); `selected` is
+    /// the number of cases that will be reported (see [`SuiteRun::count`]).
+    pub fn start(
+        suite: &'static str,
+        target: impl Into<String>,
+        selected: usize,
+        opts: &SuiteOptions,
+        selection: &'a Selection,
+        events: &'a Events,
+    ) -> Self {
+        events.send(Event::SuiteStarted {
+            suite: suite.into(),
+            target: target.into(),
+            cases: selected,
+        });
+        SuiteRun {
+            suite,
+            events,
+            selection,
+            case_timeout: opts.case_timeout,
+            finished: false,
+        }
+    }
+
+    /// How many of `cases` the selection includes.
+    pub fn count<C>(selection: &Selection, cases: &[Case<C>]) -> usize {
+        cases
+            .iter()
+            .filter(|c| selection.includes(&c.meta.id))
+            .count()
+    }
+
+    /// Whether any of `cases` is selected (so that a target need not be prepared for none).
+    pub fn any<C>(&self, cases: &[Case<C>]) -> bool {
+        cases.iter().any(|c| self.selection.includes(&c.meta.id))
+    }
+
+    pub fn selection(&self) -> &Selection {
+        self.selection
+    }
+
+    pub fn events(&self) -> &Events {
+        self.events
+    }
+
+    /// Run the selected `cases` against `ctx`, one after the other.
+    pub async fn run<C: Send + Sync + 'static>(&self, ctx: Arc<C>, cases: &[Case<C>]) {
+        self.run_concurrently(ctx, cases, 1).await
+    }
+
+    /// Run the selected `cases` against `ctx`, up to `jobs` at once.
+    pub async fn run_concurrently<C: Send + Sync + 'static>(
+        &self,
+        ctx: Arc<C>,
+        cases: &[Case<C>],
+        jobs: usize,
+    ) {
+        run_cases_concurrently(
+            ctx,
+            cases,
+            self.selection,
+            self.events,
+            self.case_timeout,
+            jobs,
+        )
+        .await
+    }
+
+    /// Report every selected case of `cases` as skipped with `reason` (not run).
+    pub fn skip<C>(&self, cases: &[Case<C>], reason: &str) {
+        for c in cases.iter().filter(|c| self.selection.includes(&c.meta.id)) {
+            self.events.skipped(&c.meta, reason);
+        }
+    }
+
+    /// Send `SuiteFinished`.
+    pub fn finish(mut self) {
+        self.send_finished();
+    }
+
+    fn send_finished(&mut self) {
+        if !self.finished {
+            self.finished = true;
+            self.events.send(Event::SuiteFinished {
+                suite: self.suite.into(),
+            });
+        }
+    }
+}
+
+impl Drop for SuiteRun<'_> {
+    fn drop(&mut self) {
+        self.send_finished();
+    }
 }
 
 /// Check that case ids are unique and well-formed; suites call this in their tests.
@@ -388,13 +533,18 @@ mod tests {
         out
     }
 
+    fn async_boom() -> Check {
+        panic!("async boom")
+    }
+
     #[tokio::test]
     async fn panics_become_failures_and_skips_stay_skips() {
         let cases: Vec<Case<()>> = vec![
-            Case::sync(m("ok"), |_| Outcome::pass()),
-            Case::sync(m("panics"), |_| panic!("boom")),
-            Case::new(m("panics-async"), |_| async { panic!("async boom") }),
-            Case::sync(m("skipped"), |_| Outcome::skip("n/a")),
+            Case::sync(m("ok"), |_| check::pass("ok")),
+            Case::sync(m("panics"), |_| -> Check { panic!("boom") }),
+            Case::new(m("panics-async"), |_| async { async_boom() }),
+            Case::sync(m("skipped"), |_| Err(check::skip("n/a"))),
+            Case::sync(m("unsupported"), |_| Err(check::unsupported("no ;tr"))),
         ];
         // A generous bound: this test is about panics, not time.
         let v = verdicts(cases, Duration::from_secs(60)).await;
@@ -402,6 +552,7 @@ mod tests {
         assert_eq!(v[1], (Verdict::Fail, Some("panic: boom".into())));
         assert_eq!(v[2], (Verdict::Fail, Some("panic: async boom".into())));
         assert_eq!(v[3].0, Verdict::Skip);
+        assert_eq!(v[4].0, Verdict::Unsupported);
     }
 
     #[tokio::test(start_paused = true)]
@@ -409,7 +560,7 @@ mod tests {
         // Virtual time: the 30 s bound elapses instantly once the runtime is idle.
         let cases: Vec<Case<()>> = vec![Case::new(m("hangs"), |_| async {
             std::future::pending::<()>().await;
-            Outcome::pass()
+            check::pass("ok")
         })];
         let started = tokio::time::Instant::now();
         let v = verdicts(cases, Duration::from_secs(30)).await;
@@ -417,14 +568,14 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_secs(30));
     }
 
-    /// Concurrent cases overlap in (virtual) time, keep their own bounds, and are reported in
-    /// case order with each start right before its finish.
+    /// Concurrent cases overlap in (virtual) time and keep their own bounds; each start is
+    /// reported when the case starts, and the finishes come in case order.
     #[tokio::test(start_paused = true)]
     async fn concurrent_cases_overlap_and_report_in_order() {
         let sleeper = |secs: u64| {
             move |_| async move {
                 tokio::time::sleep(Duration::from_secs(secs)).await;
-                Outcome::pass()
+                check::pass("ok")
             }
         };
         let cases: Vec<Case<()>> = vec![
@@ -432,7 +583,7 @@ mod tests {
             Case::new(m("fast"), sleeper(5)),
             Case::new(m("hangs"), |_| async {
                 std::future::pending::<()>().await;
-                Outcome::pass()
+                check::pass("ok")
             }),
             Case::new(m("queued"), sleeper(10)),
         ];
@@ -465,13 +616,52 @@ mod tests {
             seen,
             [
                 "start t/slow",
-                "end t/slow Pass",
                 "start t/fast",
-                "end t/fast Pass",
                 "start t/hangs",
-                "end t/hangs Fail",
                 "start t/queued",
+                "end t/slow Pass",
+                "end t/fast Pass",
+                "end t/hangs Fail",
                 "end t/queued Pass",
+            ]
+        );
+    }
+
+    /// A suite run sends `SuiteStarted` once and `SuiteFinished` once, also on an early return.
+    #[tokio::test]
+    async fn a_suite_run_brackets_its_cases_once() {
+        let (ev, mut rx) = Events::channel();
+        let sel = Selection::new(&["t/a".into()]).unwrap();
+        let cases: Vec<Case<()>> = vec![
+            Case::sync(m("a"), |_| check::pass("ok")),
+            Case::sync(m("b"), |_| check::pass("ok")),
+        ];
+        {
+            let opts = SuiteOptions::default();
+            let run = SuiteRun::start("t", "ours", SuiteRun::count(&sel, &cases), &opts, &sel, &ev);
+            run.run(Arc::new(()), &cases).await;
+            run.skip(&cases, "again");
+            // dropped without finish(): as on an early `?` return
+        }
+        drop(ev);
+        let mut seen = vec![];
+        while let Some(e) = rx.recv().await {
+            seen.push(match e {
+                Event::SuiteStarted { cases, .. } => format!("suite {cases}"),
+                Event::CaseStarted(m) => format!("start {}", m.id),
+                Event::CaseFinished(r) => format!("end {} {}", r.id, r.verdict),
+                Event::SuiteFinished { .. } => "finished".into(),
+            });
+        }
+        assert_eq!(
+            seen,
+            [
+                "suite 1",
+                "start t/a",
+                "end t/a pass",
+                "start t/a",
+                "end t/a skip",
+                "finished"
             ]
         );
     }

@@ -1,7 +1,7 @@
 //! Options shared by every suite, filled from the `sigharness conformance` command line.
 //!
 //! Each suite reads the fields that concern it and ignores the rest; a suite given an option it
-//! cannot honour (for example a URL for a target it does not have) returns a `SetupError` naming
+//! cannot honour (for example a URL for a target it does not have) returns a `Error` naming
 //! the option.
 
 use std::collections::BTreeMap;
@@ -65,12 +65,42 @@ impl Default for SuiteOptions {
 }
 
 impl SuiteOptions {
+    /// The text of `--set key=...`, if given. Keys are declared by each suite
+    /// (`Suite::settings`) and checked before the run, so a misspelt key never reaches here.
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.settings.get(key).map(String::as_str)
+    }
+
+    /// `--set key=N` as an integer, if given.
+    pub fn setting_count(&self, key: &str) -> Result<Option<u64>, super::Error> {
+        self.setting(key)
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| {
+                    super::Error::setup(format!("--set {key}={v}: expected a non-negative integer"))
+                })
+            })
+            .transpose()
+    }
+
+    /// `--set key=true|false`, if given.
+    pub fn setting_bool(&self, key: &str) -> Result<Option<bool>, super::Error> {
+        self.setting(key)
+            .map(|v| match v {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(super::Error::setup(format!(
+                    "--set {key}={v}: expected true or false"
+                ))),
+            })
+            .transpose()
+    }
+
     /// The target name for a suite whose known targets are `known` (first = default).
-    pub fn target_or<'a>(&'a self, known: &[&'a str]) -> Result<&'a str, super::SetupError> {
+    pub fn target_or<'a>(&'a self, known: &[&'a str]) -> Result<&'a str, super::Error> {
         match &self.target {
             None => Ok(known.first().copied().unwrap_or("ours")),
             Some(t) if known.contains(&t.as_str()) => Ok(t.as_str()),
-            Some(t) => Err(super::SetupError::new(format!(
+            Some(t) => Err(super::Error::setup(format!(
                 "unknown --target {t:?}; this suite knows: {}",
                 known.join(", ")
             ))),

@@ -78,6 +78,11 @@ impl Collector {
                         "  FAIL [{}] {}: {}",
                         r.level, r.id, r.evidence.summary
                     ));
+                } else if r.is_must_failure() {
+                    self.say(&format!(
+                        "  UNSUPPORTED [{}] {}: {}",
+                        r.level, r.id, r.evidence.summary
+                    ));
                 }
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
@@ -120,12 +125,17 @@ pub fn terminal_summary(report: &Report) -> String {
     let failures: Vec<&CaseReport> = report
         .cases
         .iter()
-        .filter(|c| c.verdict == Verdict::Fail)
+        .filter(|c| c.verdict == Verdict::Fail || c.is_must_failure())
         .collect();
     if !failures.is_empty() {
         let _ = writeln!(out, "\nFailures:");
         for c in &failures {
-            let _ = writeln!(out, "\n--- {} [{}] ({})", c.id, c.level, c.spec);
+            let what = if c.verdict == Verdict::Fail {
+                ""
+            } else {
+                " UNSUPPORTED"
+            };
+            let _ = writeln!(out, "\n--- {}{what} [{}] ({})", c.id, c.level, c.spec);
             let _ = writeln!(out, "    requirement: {}", c.requirement);
             let _ = writeln!(out, "    why: {}", c.evidence.summary);
             if let Some(e) = &c.evidence.expected {
@@ -144,8 +154,8 @@ pub fn terminal_summary(report: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{:<20} {:>6} {:>6} {:>6} {:>6} {:>12}  target",
-        "suite", "cases", "pass", "fail", "skip", "MUST failed"
+        "\n{:<20} {:>6} {:>6} {:>6} {:>6} {:>6} {:>12}  target",
+        "suite", "cases", "pass", "fail", "skip", "unsup", "MUST failed"
     );
     for (suite, s) in per_suite(&report.cases) {
         let target = report
@@ -156,15 +166,15 @@ pub fn terminal_summary(report: &Report) -> String {
             .unwrap_or(&report.target);
         let _ = writeln!(
             out,
-            "{:<20} {:>6} {:>6} {:>6} {:>6} {:>12}  {}",
-            suite, s.total, s.pass, s.fail, s.skip, s.must_failed, target
+            "{:<20} {:>6} {:>6} {:>6} {:>6} {:>6} {:>12}  {}",
+            suite, s.total, s.pass, s.fail, s.skip, s.unsupported, s.must_failed, target
         );
     }
     let s = &report.summary;
     let _ = writeln!(
         out,
-        "{:<20} {:>6} {:>6} {:>6} {:>6} {:>12}",
-        "total", s.total, s.pass, s.fail, s.skip, s.must_failed
+        "{:<20} {:>6} {:>6} {:>6} {:>6} {:>6} {:>12}",
+        "total", s.total, s.pass, s.fail, s.skip, s.unsupported, s.must_failed
     );
     let _ = writeln!(
         out,
@@ -172,7 +182,7 @@ pub fn terminal_summary(report: &Report) -> String {
         if s.must_failed == 0 {
             "PASS: every MUST case passed"
         } else {
-            "FAIL: a MUST case failed"
+            "FAIL: a MUST case failed or is unsupported"
         },
         report.duration_ms / 1000.0
     );
@@ -194,20 +204,21 @@ pub fn markdown_summary(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "Target `{}`, {} cases: {} pass, {} fail ({} MUST), {} skip, {:.1}s.\n",
+        "Target `{}`, {} cases: {} pass, {} fail, {} skip, {} unsupported ({} MUST failed), {:.1}s.\n",
         report.target,
         s.total,
         s.pass,
         s.fail,
-        s.must_failed,
         s.skip,
+        s.unsupported,
+        s.must_failed,
         report.duration_ms / 1000.0
     );
     let _ = writeln!(
         out,
-        "| suite | target | cases | pass | fail | skip | MUST failed |"
+        "| suite | target | cases | pass | fail | skip | unsupported | MUST failed |"
     );
-    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|");
     for (suite, ss) in per_suite(&report.cases) {
         let target = report
             .suite_targets
@@ -217,29 +228,31 @@ pub fn markdown_summary(report: &Report) -> String {
             .unwrap_or(&report.target);
         let _ = writeln!(
             out,
-            "| {suite} | {} | {} | {} | {} | {} | {} |",
+            "| {suite} | {} | {} | {} | {} | {} | {} | {} |",
             md_escape(target),
             ss.total,
             ss.pass,
             ss.fail,
             ss.skip,
+            ss.unsupported,
             ss.must_failed
         );
     }
     let failures: Vec<&CaseReport> = report
         .cases
         .iter()
-        .filter(|c| c.verdict == Verdict::Fail)
+        .filter(|c| c.verdict == Verdict::Fail || c.is_must_failure())
         .collect();
     if !failures.is_empty() {
         let _ = writeln!(out, "\n## Failures\n");
-        let _ = writeln!(out, "| case | level | spec | why |");
-        let _ = writeln!(out, "|---|---|---|---|");
+        let _ = writeln!(out, "| case | verdict | level | spec | why |");
+        let _ = writeln!(out, "|---|---|---|---|---|");
         for c in failures {
             let _ = writeln!(
                 out,
-                "| `{}` | {} | {} | {} |",
+                "| `{}` | {} | {} | {} | {} |",
                 c.id,
+                c.verdict,
                 c.level,
                 md_escape(&c.spec),
                 md_escape(&c.evidence.summary)
@@ -270,13 +283,20 @@ pub fn junit_xml(report: &Report) -> Result<String, String> {
                     st.set_message(c.evidence.summary.clone());
                     st
                 }
-                Verdict::Fail => {
+                // An unsupported SHOULD/MAY case is reported as skipped (it does not fail the
+                // run), with the verdict in the message.
+                Verdict::Unsupported if c.level != Level::Must => {
+                    let mut st = TestCaseStatus::skipped();
+                    st.set_message(format!("unsupported: {}", c.evidence.summary));
+                    st
+                }
+                _ => {
                     let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
                     st.set_message(format!("{} [{}]: {}", c.spec, c.level, c.requirement));
-                    st.set_type(if c.level == Level::Must {
-                        "MUST"
-                    } else {
-                        "non-MUST"
+                    st.set_type(match (c.verdict, c.level) {
+                        (Verdict::Unsupported, _) => "UNSUPPORTED",
+                        (_, Level::Must) => "MUST",
+                        _ => "non-MUST",
                     });
                     let mut body = format!("why: {}\n", c.evidence.summary);
                     if let Some(e) = &c.evidence.expected {

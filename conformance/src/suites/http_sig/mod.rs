@@ -22,8 +22,8 @@ use std::sync::Arc;
 use sigharness_report::{CaseMeta, Evidence};
 
 use crate::runner::{
-    BoxFuture, Case, Event, Events, Level, Outcome, Selection, SetupError, SpecRef, Suite,
-    SuiteOptions, meta, run_cases,
+    BoxFuture, Case, Error, Event, Events, Level, Outcome, Selection, SpecRef, Suite, SuiteOptions,
+    meta, run_cases,
 };
 use target::HttpSigTarget;
 
@@ -69,11 +69,11 @@ pub fn judge_unsupported(level: Level, what: &str) -> Outcome {
 }
 
 /// Build the target named in `opts`.
-pub fn make_target(opts: &SuiteOptions) -> Result<Box<dyn HttpSigTarget>, SetupError> {
+pub fn make_target(opts: &SuiteOptions) -> Result<Box<dyn HttpSigTarget>, Error> {
     match opts.target_or(TARGETS)? {
         "httpsig-crate" => Ok(Box::new(httpsig_crate::HttpsigCrate)),
         "ours" => Ok(Box::new(ours::Ours)),
-        other => Err(SetupError::new(format!(
+        other => Err(Error::setup(format!(
             "target {other:?} of the http-sig suite is not available in this build"
         ))),
     }
@@ -85,7 +85,7 @@ pub struct HttpSigSuite;
 
 impl HttpSigSuite {
     /// Every case, in run order.
-    pub fn all_cases(&self, opts: &SuiteOptions) -> Result<Vec<HsCase>, SetupError> {
+    pub fn all_cases(&self, opts: &SuiteOptions) -> Result<Vec<HsCase>, Error> {
         let set = vectors::load(opts.vectors_dir.as_deref())?;
         let mut all = vectors::cases(Arc::new(set));
         all.extend(rules::cases());
@@ -103,7 +103,7 @@ impl Suite for HttpSigSuite {
     fn targets(&self) -> Vec<&'static str> {
         TARGETS.to_vec()
     }
-    fn cases(&self, opts: &SuiteOptions) -> Result<Vec<CaseMeta>, SetupError> {
+    fn cases(&self, opts: &SuiteOptions) -> Result<Vec<CaseMeta>, Error> {
         Ok(self.all_cases(opts)?.into_iter().map(|c| c.meta).collect())
     }
     fn run<'a>(
@@ -111,7 +111,7 @@ impl Suite for HttpSigSuite {
         opts: &'a SuiteOptions,
         selection: &'a Selection,
         events: &'a Events,
-    ) -> BoxFuture<'a, Result<(), SetupError>> {
+    ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let target = make_target(opts)?;
             let cases = self.all_cases(opts)?;

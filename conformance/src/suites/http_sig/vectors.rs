@@ -17,15 +17,15 @@ use sigharness_vectors::{ErrorKind, Scheme, SfType, TestResult, VectorFile, Vect
 use super::raw::combined;
 use super::target::{BaseInput, KeyInput, SignInput, TargetError, VerifyInput, VerifyPolicy};
 use super::{Ctx, HsCase, SUITE, judge_unsupported};
-use crate::runner::{Level, Outcome, SetupError, SpecRef, meta};
+use crate::runner::{Error, Level, Outcome, SpecRef, meta};
 
 /// Load the vectors: `--vectors DIR` or the built-in copy.
-pub fn load(dir: Option<&std::path::Path>) -> Result<VectorSet, SetupError> {
+pub fn load(dir: Option<&std::path::Path>) -> Result<VectorSet, Error> {
     match dir {
         Some(d) => VectorSet::load_dir(d),
         None => VectorSet::builtin(),
     }
-    .map_err(|e| SetupError::new(format!("cannot load the test vectors: {e}")))
+    .map_err(|e| Error::setup(format!("cannot load the test vectors: {e}")))
 }
 
 fn stem(f: &VectorFile) -> &str {

@@ -37,8 +37,8 @@ use crate::http_sig_live::script::Script;
 use crate::http_sig_live::upstream::{Reply, Upstream};
 use crate::http_sig_live::{LiveError, load_profile_config, profile_key, unix_now};
 use crate::runner::{
-    BoxFuture, Case, Event, Events, Level, Outcome, Selection, SetupError, SpecRef, Suite,
-    SuiteOptions, meta, run_cases,
+    BoxFuture, Case, Error, Event, Events, Level, Outcome, Selection, SpecRef, Suite, SuiteOptions,
+    meta, run_cases,
 };
 
 const SUITE: &str = "http-sig-signer";
@@ -71,17 +71,17 @@ impl HttpSigSignerSuite {
     }
 }
 
-fn vector_key(id: &str, private: bool) -> Result<String, SetupError> {
-    let set = VectorSet::builtin().map_err(|e| SetupError::new(format!("vectors: {e}")))?;
+fn vector_key(id: &str, private: bool) -> Result<String, Error> {
+    let set = VectorSet::builtin().map_err(|e| Error::setup(format!("vectors: {e}")))?;
     let (_, bytes) = set
         .key_file(id, private)
-        .map_err(|e| SetupError::new(format!("vectors key {id}: {e}")))?;
+        .map_err(|e| Error::setup(format!("vectors key {id}: {e}")))?;
     String::from_utf8(bytes.to_vec())
-        .map_err(|_| SetupError::new(format!("vectors key {id} is not text")))
+        .map_err(|_| Error::setup(format!("vectors key {id} is not text")))
 }
 
 /// The two built-in profiles our own signer is judged under, as (name, profile, public key PEM).
-pub fn builtin_profiles() -> Result<Vec<(String, ProfileConfig, String)>, SetupError> {
+pub fn builtin_profiles() -> Result<Vec<(String, ProfileConfig, String)>, Error> {
     let p1 = ProfileConfig {
         key: KeyConfig {
             file: None,
@@ -140,13 +140,13 @@ pub fn builtin_profiles() -> Result<Vec<(String, ProfileConfig, String)>, SetupE
 }
 
 /// Our own signer under the built-in profiles.
-pub fn our_runs() -> Result<Vec<SignerRun>, SetupError> {
+pub fn our_runs() -> Result<Vec<SignerRun>, Error> {
     let mut runs = Vec::new();
     for (name, cfg, public) in builtin_profiles()? {
         let profile = SigningProfile::from_config(&cfg, None)
-            .map_err(|e| SetupError::new(format!("built-in profile {name}: {e}")))?;
+            .map_err(|e| Error::setup(format!("built-in profile {name}: {e}")))?;
         let public_key = Key::from_bytes(public.as_bytes())
-            .map_err(|e| SetupError::new(format!("built-in profile {name}: {e}")))?;
+            .map_err(|e| Error::setup(format!("built-in profile {name}: {e}")))?;
         runs.push(SignerRun {
             name,
             profile: cfg,
@@ -294,37 +294,37 @@ fn setting<'a>(opts: &'a SuiteOptions, k: &str) -> Option<&'a str> {
     opts.settings.get(k).map(String::as_str)
 }
 
-fn parse_num(opts: &SuiteOptions, k: &str, default: u64) -> Result<u64, SetupError> {
+fn parse_num(opts: &SuiteOptions, k: &str, default: u64) -> Result<u64, Error> {
     match setting(opts, k) {
         None => Ok(default),
         Some(v) => v
             .trim()
             .parse()
-            .map_err(|_| SetupError::new(format!("--set {k}={v:?}: expected a whole number"))),
+            .map_err(|_| Error::setup(format!("--set {k}={v:?}: expected a whole number"))),
     }
 }
 
-fn script_for(opts: &SuiteOptions) -> Result<Script, SetupError> {
+fn script_for(opts: &SuiteOptions) -> Result<Script, Error> {
     match setting(opts, "script") {
-        Some(p) => Script::from_file(&PathBuf::from(p)).map_err(|e| SetupError::new(e.to_string())),
+        Some(p) => Script::from_file(&PathBuf::from(p)).map_err(|e| Error::setup(e.to_string())),
         None => Ok(Script::builtin()),
     }
 }
 
-fn live(e: LiveError) -> SetupError {
-    SetupError::new(e.to_string())
+fn live(e: LiveError) -> Error {
+    Error::setup(e.to_string())
 }
 
 async fn collect_in_process(
     runs: &[SignerRun],
     script: &Script,
     wait: Duration,
-) -> Result<Collected, SetupError> {
+) -> Result<Collected, Error> {
     let mut verdicts = Vec::new();
     let mut traffic = Vec::new();
     for run in runs {
         let exp = SignerExpectations::new(&run.profile, run.public_key.clone(), None)
-            .map_err(|e| SetupError::new(format!("profile {}: {e}", run.name)))?;
+            .map_err(|e| Error::setup(format!("profile {}: {e}", run.name)))?;
         let up = Upstream::start(loopback0(), exp, Reply::default())
             .await
             .map_err(live)?;
@@ -343,18 +343,18 @@ fn loopback0() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-async fn collect_external(opts: &SuiteOptions, script: &Script) -> Result<Collected, SetupError> {
+async fn collect_external(opts: &SuiteOptions, script: &Script) -> Result<Collected, Error> {
     let profile_path = setting(opts, "profile").ok_or_else(|| {
-        SetupError::new(
+        Error::setup(
             "the external signer target needs --set profile=FILE (the signing configuration the signer was given)",
         )
     })?;
     let (cfg, base) = load_profile_config(&PathBuf::from(profile_path)).map_err(live)?;
     let own = profile_key(&cfg, base.as_deref());
     let key = match setting(opts, "key") {
-        Some(k) => Key::from_file(k).map_err(|e| SetupError::new(format!("--set key={k}: {e}")))?,
+        Some(k) => Key::from_file(k).map_err(|e| Error::setup(format!("--set key={k}: {e}")))?,
         None => own.clone().ok_or_else(|| {
-            SetupError::new(
+            Error::setup(
                 "--set key=PUBLIC_KEY_FILE is needed: the profile's key cannot be loaded here",
             )
         })?,
@@ -372,7 +372,7 @@ async fn collect_external(opts: &SuiteOptions, script: &Script) -> Result<Collec
         None => loopback0(),
         Some(a) => a
             .parse()
-            .map_err(|e| SetupError::new(format!("--upstream {a:?}: not IP:PORT ({e})")))?,
+            .map_err(|e| Error::setup(format!("--upstream {a:?}: not IP:PORT ({e})")))?,
     };
     let up = Upstream::start(listen, exp, Reply::default())
         .await
@@ -391,9 +391,9 @@ async fn collect_external(opts: &SuiteOptions, script: &Script) -> Result<Collec
             up.addr().port()
         ));
         let json = serde_json::to_string_pretty(script)
-            .map_err(|e| SetupError::new(format!("request script: {e}")))?;
+            .map_err(|e| Error::setup(format!("request script: {e}")))?;
         std::fs::write(&script_path, json)
-            .map_err(|e| SetupError::new(format!("{}: {e}", script_path.display())))?;
+            .map_err(|e| Error::setup(format!("{}: {e}", script_path.display())))?;
         let child = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(cmd)
@@ -405,15 +405,15 @@ async fn collect_external(opts: &SuiteOptions, script: &Script) -> Result<Collec
         let _ = std::fs::remove_file(&script_path);
         match out {
             Err(_) => {
-                return Err(SetupError::new(format!(
+                return Err(Error::setup(format!(
                     "--signer-cmd did not finish within {:?}",
                     opts.case_timeout
                 )));
             }
-            Ok(Err(e)) => return Err(SetupError::new(format!("--signer-cmd: cannot run: {e}"))),
+            Ok(Err(e)) => return Err(Error::setup(format!("--signer-cmd: cannot run: {e}"))),
             Ok(Ok(o)) if !o.status.success() => {
                 let err = String::from_utf8_lossy(&o.stderr);
-                return Err(SetupError::new(format!(
+                return Err(Error::setup(format!(
                     "--signer-cmd exited with {}: {}",
                     o.status,
                     err.lines().last().unwrap_or("")
@@ -448,7 +448,7 @@ impl Suite for HttpSigSignerSuite {
         vec!["ours", "external"]
     }
 
-    fn cases(&self, _opts: &SuiteOptions) -> Result<Vec<CaseMeta>, SetupError> {
+    fn cases(&self, _opts: &SuiteOptions) -> Result<Vec<CaseMeta>, Error> {
         Ok(cases().into_iter().map(|c| c.meta).collect())
     }
 
@@ -457,7 +457,7 @@ impl Suite for HttpSigSignerSuite {
         opts: &'a SuiteOptions,
         selection: &'a Selection,
         events: &'a Events,
-    ) -> BoxFuture<'a, Result<(), SetupError>> {
+    ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let external = opts.signer_cmd.is_some() || opts.upstream.is_some();
             let target = match (&opts.target, external) {
@@ -466,7 +466,7 @@ impl Suite for HttpSigSignerSuite {
                 (None, false) => "ours".to_string(),
             };
             if target == "external" && !external {
-                return Err(SetupError::new(
+                return Err(Error::setup(
                     "--target external needs --upstream ADDR and/or --signer-cmd CMD",
                 ));
             }

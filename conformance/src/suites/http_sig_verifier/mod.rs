@@ -33,8 +33,8 @@ use crate::http_sig_live::client::{loopback_client, send_message};
 use crate::http_sig_live::unix_now;
 use crate::http_sig_live::verifier::{VerifierConfig, VerifierService};
 use crate::runner::{
-    BoxFuture, Case, Event, Events, Level, Outcome, Selection, SetupError, SpecRef, Suite,
-    SuiteOptions, meta, run_cases,
+    BoxFuture, Case, Error, Event, Events, Level, Outcome, Selection, SpecRef, Suite, SuiteOptions,
+    meta, run_cases,
 };
 
 const SUITE: &str = "http-sig-verifier";
@@ -58,12 +58,12 @@ pub enum Decision {
 
 impl StatusMapping {
     /// Parse `2xx`, `200`, `401,403` lists.
-    pub fn parse(accept: &str, reject: &str) -> Result<Self, SetupError> {
-        fn list(s: &str, what: &str) -> Result<Vec<(u16, u16)>, SetupError> {
+    pub fn parse(accept: &str, reject: &str) -> Result<Self, Error> {
+        fn list(s: &str, what: &str) -> Result<Vec<(u16, u16)>, Error> {
             let mut out = Vec::new();
             for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                 let bad = || {
-                    SetupError::new(format!(
+                    Error::setup(format!(
                         "--set {what}={s:?}: {p:?} is not a status (200) or class (2xx)"
                     ))
                 };
@@ -82,7 +82,7 @@ impl StatusMapping {
                 }
             }
             if out.is_empty() {
-                return Err(SetupError::new(format!("--set {what}= is empty")));
+                return Err(Error::setup(format!("--set {what}= is empty")));
             }
             Ok(out)
         }
@@ -709,7 +709,7 @@ fn vector_key_for(opts: &SuiteOptions) -> String {
         .unwrap_or_else(|| DEFAULT_VECTOR_KEY.into())
 }
 
-fn all_cases(opts: &SuiteOptions) -> Result<Vec<Case<Ctx>>, SetupError> {
+fn all_cases(opts: &SuiteOptions) -> Result<Vec<Case<Ctx>>, Error> {
     let mut v: Vec<Case<Ctx>> = Live::ALL
         .iter()
         .map(|k| {
@@ -717,7 +717,7 @@ fn all_cases(opts: &SuiteOptions) -> Result<Vec<Case<Ctx>>, SetupError> {
             Case::new(k.meta(), move |ctx| run_live(k, ctx))
         })
         .collect();
-    let set = VectorSet::builtin().map_err(|e| SetupError::new(format!("vectors: {e}")))?;
+    let set = VectorSet::builtin().map_err(|e| Error::setup(format!("vectors: {e}")))?;
     let key = vector_key_for(opts);
     for (f, g, t) in set.verify_tests() {
         if g.key_id != key {
@@ -732,12 +732,12 @@ fn all_cases(opts: &SuiteOptions) -> Result<Vec<Case<Ctx>>, SetupError> {
     Ok(v)
 }
 
-fn required_from(s: &str) -> Result<Vec<ComponentId>, SetupError> {
+fn required_from(s: &str) -> Result<Vec<ComponentId>, Error> {
     ComponentId::parse_list(s)
-        .map_err(|e| SetupError::new(format!("--set required_components={s:?}: {e}")))
+        .map_err(|e| Error::setup(format!("--set required_components={s:?}: {e}")))
 }
 
-async fn prepare(opts: &SuiteOptions) -> Result<(String, Ctx), SetupError> {
+async fn prepare(opts: &SuiteOptions) -> Result<(String, Ctx), Error> {
     let accept = opts
         .settings
         .get("accept")
@@ -749,14 +749,14 @@ async fn prepare(opts: &SuiteOptions) -> Result<(String, Ctx), SetupError> {
         .map(String::as_str)
         .unwrap_or("401,403");
     let mapping = StatusMapping::parse(accept, reject)?;
-    let client = loopback_client().map_err(|e| SetupError::new(e.to_string()))?;
+    let client = loopback_client().map_err(|e| Error::setup(e.to_string()))?;
     let vkey = vector_key_for(opts);
-    let set = VectorSet::builtin().map_err(|e| SetupError::new(format!("vectors: {e}")))?;
-    let key_of = |private: bool| -> Result<Key, SetupError> {
+    let set = VectorSet::builtin().map_err(|e| Error::setup(format!("vectors: {e}")))?;
+    let key_of = |private: bool| -> Result<Key, Error> {
         let (_, bytes) = set
             .key_file(&vkey, private)
-            .map_err(|e| SetupError::new(format!("vector key {vkey}: {e}")))?;
-        Key::from_bytes(bytes).map_err(|e| SetupError::new(format!("vector key {vkey}: {e}")))
+            .map_err(|e| Error::setup(format!("vector key {vkey}: {e}")))?;
+        Key::from_bytes(bytes).map_err(|e| Error::setup(format!("vector key {vkey}: {e}")))
     };
     match &opts.verifier_url {
         None => {
@@ -770,9 +770,9 @@ async fn prepare(opts: &SuiteOptions) -> Result<(String, Ctx), SetupError> {
             };
             let svc = VerifierService::start(([127, 0, 0, 1], 0).into(), cfg)
                 .await
-                .map_err(|e| SetupError::new(e.to_string()))?;
+                .map_err(|e| Error::setup(e.to_string()))?;
             let signer = Signer::new(key_of(true)?, None)
-                .map_err(|e| SetupError::new(format!("vector key {vkey}: {e}")))?;
+                .map_err(|e| Error::setup(format!("vector key {vkey}: {e}")))?;
             Ok((
                 "ours".into(),
                 Ctx {
@@ -794,7 +794,7 @@ async fn prepare(opts: &SuiteOptions) -> Result<(String, Ctx), SetupError> {
             let authority = url
                 .strip_prefix("http://")
                 .ok_or_else(|| {
-                    SetupError::new(format!(
+                    Error::setup(format!(
                         "--verifier-url {url}: only http:// URLs on loopback"
                     ))
                 })?
@@ -809,26 +809,26 @@ async fn prepare(opts: &SuiteOptions) -> Result<(String, Ctx), SetupError> {
                     .parse::<std::net::IpAddr>()
                     .is_ok_and(|ip| ip.is_loopback());
             if !loopback {
-                return Err(SetupError::new(format!(
+                return Err(Error::setup(format!(
                     "--verifier-url {url}: only loopback addresses (127.0.0.1, ::1) are allowed"
                 )));
             }
             let key_path = opts.settings.get("signing_key").ok_or_else(|| {
-                SetupError::new(
+                Error::setup(
                     "an external verifier needs --set signing_key=FILE (the private key whose public part the verifier holds)",
                 )
             })?;
             let key = Key::from_file(key_path)
-                .map_err(|e| SetupError::new(format!("--set signing_key={key_path}: {e}")))?;
+                .map_err(|e| Error::setup(format!("--set signing_key={key_path}: {e}")))?;
             let alg = match opts.settings.get("alg") {
                 Some(a) => Some(
                     a.parse::<Algorithm>()
-                        .map_err(|e| SetupError::new(format!("--set alg={a}: {e}")))?,
+                        .map_err(|e| Error::setup(format!("--set alg={a}: {e}")))?,
                 ),
                 None => None,
             };
             let signer = Signer::new(key, alg)
-                .map_err(|e| SetupError::new(format!("--set signing_key={key_path}: {e}")))?;
+                .map_err(|e| Error::setup(format!("--set signing_key={key_path}: {e}")))?;
             let keyid = opts
                 .settings
                 .get("keyid")
@@ -875,7 +875,7 @@ impl Suite for HttpSigVerifierSuite {
         vec!["ours", "external"]
     }
 
-    fn cases(&self, opts: &SuiteOptions) -> Result<Vec<CaseMeta>, SetupError> {
+    fn cases(&self, opts: &SuiteOptions) -> Result<Vec<CaseMeta>, Error> {
         Ok(all_cases(opts)?.into_iter().map(|c| c.meta).collect())
     }
 
@@ -884,14 +884,12 @@ impl Suite for HttpSigVerifierSuite {
         opts: &'a SuiteOptions,
         selection: &'a Selection,
         events: &'a Events,
-    ) -> BoxFuture<'a, Result<(), SetupError>> {
+    ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             if let Some(t) = &opts.target {
                 opts.target_or(&["ours", "external"])?;
                 if t == "external" && opts.verifier_url.is_none() {
-                    return Err(SetupError::new(
-                        "--target external needs --verifier-url URL",
-                    ));
+                    return Err(Error::setup("--target external needs --verifier-url URL"));
                 }
             }
             let cases = all_cases(opts)?;

@@ -15,9 +15,7 @@ use std::time::Duration;
 use mq_hub::{DidKeyPair, DidMethod, HubConfig, MqClient, Profile, RunningHub};
 use sigharness_report::CaseMeta;
 
-use crate::runner::{
-    BoxFuture, Event, Events, Selection, SetupError, Suite, SuiteOptions, run_cases,
-};
+use crate::runner::{BoxFuture, Error, Event, Events, Selection, Suite, SuiteOptions, run_cases};
 
 pub const SUITE: &str = "mq-hub";
 
@@ -53,7 +51,7 @@ pub fn embedded_config(profile: Profile) -> HubConfig {
 }
 
 impl Ctx {
-    async fn embedded(profile: Profile) -> Result<Ctx, SetupError> {
+    async fn embedded(profile: Profile) -> Result<Ctx, Error> {
         let cfg = embedded_config(profile);
         let limits = Limits {
             max_size: Some(cfg.max_message_size),
@@ -62,7 +60,7 @@ impl Ctx {
         };
         let server = RunningHub::start(cfg, "127.0.0.1:0".parse().expect("loopback address"))
             .await
-            .map_err(|e| SetupError::new(format!("cannot start the embedded MQ Hub: {e}")))?;
+            .map_err(|e| Error::setup(format!("cannot start the embedded MQ Hub: {e}")))?;
         Ok(Ctx {
             url: server.url(),
             profile,
@@ -74,13 +72,13 @@ impl Ctx {
         })
     }
 
-    fn external(url: &str, profile: Profile, opts: &SuiteOptions) -> Result<Ctx, SetupError> {
-        let num = |k: &str| -> Result<Option<u64>, SetupError> {
+    fn external(url: &str, profile: Profile, opts: &SuiteOptions) -> Result<Ctx, Error> {
+        let num = |k: &str| -> Result<Option<u64>, Error> {
             opts.settings
                 .get(k)
                 .map(|v| {
                     v.parse::<u64>()
-                        .map_err(|_| SetupError::new(format!("--set {k}={v}: expected a number")))
+                        .map_err(|_| Error::setup(format!("--set {k}={v}: expected a number")))
                 })
                 .transpose()
         };
@@ -115,19 +113,19 @@ impl Ctx {
     }
 }
 
-fn http_client() -> Result<reqwest::Client, SetupError> {
+fn http_client() -> Result<reqwest::Client, Error> {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
-        .map_err(|e| SetupError::new(format!("HTTP client: {e}")))
+        .map_err(|e| Error::setup(format!("HTTP client: {e}")))
 }
 
-fn profiles(opts: &SuiteOptions) -> Result<Vec<Profile>, SetupError> {
+fn profiles(opts: &SuiteOptions) -> Result<Vec<Profile>, Error> {
     match &opts.profile {
         Some(p) => Ok(vec![p.parse().map_err(|e: mq_hub::MqHubError| {
-            SetupError::new(format!("--profile: {e}"))
+            Error::setup(format!("--profile: {e}"))
         })?]),
-        None if opts.mq_hub_url.is_some() => Err(SetupError::new(
+        None if opts.mq_hub_url.is_some() => Err(Error::setup(
             "--mq-hub-url needs --profile rfc130|opendsu (the suite cannot guess the dialect)",
         )),
         None => Ok(vec![Profile::Rfc130, Profile::Opendsu]),
@@ -147,7 +145,7 @@ impl Suite for MqHubSuite {
     fn targets(&self) -> Vec<&'static str> {
         vec!["ours", "url"]
     }
-    fn cases(&self, opts: &SuiteOptions) -> Result<Vec<CaseMeta>, SetupError> {
+    fn cases(&self, opts: &SuiteOptions) -> Result<Vec<CaseMeta>, Error> {
         Ok(profiles(opts)?
             .into_iter()
             .flat_map(|p| cases::all(p).into_iter().map(|c| c.meta))
@@ -158,21 +156,21 @@ impl Suite for MqHubSuite {
         opts: &'a SuiteOptions,
         selection: &'a Selection,
         events: &'a Events,
-    ) -> BoxFuture<'a, Result<(), SetupError>> {
+    ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let target = opts.target_or(&["ours", "url"])?;
             let profiles = profiles(opts)?;
             let url = match (target, &opts.mq_hub_url) {
                 (_, Some(u)) => Some(u.clone()),
                 ("url", None) => {
-                    return Err(SetupError::new("--target url needs --mq-hub-url URL"));
+                    return Err(Error::setup("--target url needs --mq-hub-url URL"));
                 }
                 _ => None,
             };
             if let Some(u) = &url
                 && !(u.starts_with("http://") || u.starts_with("https://"))
             {
-                return Err(SetupError::new(format!(
+                return Err(Error::setup(format!(
                     "--mq-hub-url {u:?}: expected http(s)://..."
                 )));
             }

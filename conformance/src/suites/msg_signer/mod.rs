@@ -21,7 +21,7 @@ use std::time::Duration;
 use sigharness_report::CaseMeta;
 
 use crate::runner::{
-    BoxFuture, Event, Events, Selection, SetupError, Suite, SuiteOptions, run_cases,
+    BoxFuture, Error, Event, Events, Selection, Suite, SuiteOptions, run_cases,
     run_cases_concurrently,
 };
 use env::{ClientCtx, ClientTarget, LISTEN_TO, SEND_TO};
@@ -38,12 +38,12 @@ enum Modes {
     Both,
 }
 
-fn modes(opts: &SuiteOptions) -> Result<Modes, SetupError> {
+fn modes(opts: &SuiteOptions) -> Result<Modes, Error> {
     match opts.mode.as_deref() {
         None => Ok(Modes::Both),
         Some("client") => Ok(Modes::Client),
         Some("server") => Ok(Modes::Server),
-        Some(m) => Err(SetupError::new(format!(
+        Some(m) => Err(Error::setup(format!(
             "--mode {m:?}: expected client or server"
         ))),
     }
@@ -59,7 +59,7 @@ impl Suite for MsgSignerSuite {
     fn targets(&self) -> Vec<&'static str> {
         vec!["ours"]
     }
-    fn cases(&self, opts: &SuiteOptions) -> Result<Vec<CaseMeta>, SetupError> {
+    fn cases(&self, opts: &SuiteOptions) -> Result<Vec<CaseMeta>, Error> {
         let m = modes(opts)?;
         let mut v = Vec::new();
         if m != Modes::Server {
@@ -75,7 +75,7 @@ impl Suite for MsgSignerSuite {
         opts: &'a SuiteOptions,
         selection: &'a Selection,
         events: &'a Events,
-    ) -> BoxFuture<'a, Result<(), SetupError>> {
+    ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let m = modes(opts)?;
             opts.target_or(&self.targets())?;
@@ -172,11 +172,11 @@ pub enum AddressMap {
 }
 
 impl AddressMap {
-    pub fn parse(arg: Option<&str>) -> Result<AddressMap, SetupError> {
+    pub fn parse(arg: Option<&str>) -> Result<AddressMap, Error> {
         match arg {
             None | Some("none") => Ok(AddressMap::None),
             Some("rabbitmq") => Ok(AddressMap::RabbitMq),
-            Some(o) => Err(SetupError::new(format!(
+            Some(o) => Err(Error::setup(format!(
                 "--address-map {o:?}: expected none or rabbitmq"
             ))),
         }
@@ -208,12 +208,12 @@ fn judge_mock(opts: &SuiteOptions) -> bool {
 /// Whether our peers log in with SASL EXTERNAL over TLS to an external broker: `--set
 /// sasl=none|external`; by default EXTERNAL for RabbitMQ (its certificate login needs it) and
 /// no SASL layer otherwise (as the deployed client does, e.g. with ActiveMQ).
-pub fn sasl_external(opts: &SuiteOptions, map: AddressMap) -> Result<bool, SetupError> {
+pub fn sasl_external(opts: &SuiteOptions, map: AddressMap) -> Result<bool, Error> {
     match opts.settings.get("sasl").map(String::as_str) {
         None => Ok(map == AddressMap::RabbitMq),
         Some("external") => Ok(true),
         Some("none") => Ok(false),
-        Some(o) => Err(SetupError::new(format!(
+        Some(o) => Err(Error::setup(format!(
             "--set sasl={o}: expected none or external"
         ))),
     }
@@ -222,17 +222,17 @@ pub fn sasl_external(opts: &SuiteOptions, map: AddressMap) -> Result<bool, Setup
 /// `--broker container:NAME`: the started container and the options pointing at it.
 async fn start_container(
     opts: &SuiteOptions,
-) -> Result<Option<(SuiteOptions, crate::containers::StartedBroker)>, SetupError> {
+) -> Result<Option<(SuiteOptions, crate::containers::StartedBroker)>, Error> {
     let Some(arg) = &opts.broker else {
         return Ok(None);
     };
     let kind = match crate::containers::ContainerBroker::parse(arg) {
         None => return Ok(None),
-        Some(k) => k.map_err(|e| SetupError::new(e.to_string()))?,
+        Some(k) => k.map_err(|e| Error::setup(e.to_string()))?,
     };
     let started = crate::containers::start(kind)
         .await
-        .map_err(|e| SetupError::new(e.to_string()))?;
+        .map_err(|e| Error::setup(e.to_string()))?;
     let mut o = opts.clone();
     o.broker = Some(started.url.clone());
     o.address_map = Some(started.address_map.to_string());
@@ -245,22 +245,22 @@ async fn start_container(
 /// Client-mode cases in flight at once when they run in real time.
 const EXTERNAL_JOBS: usize = 6;
 
-fn rabbit_map(opts: &SuiteOptions) -> Result<AddressMap, SetupError> {
+fn rabbit_map(opts: &SuiteOptions) -> Result<AddressMap, Error> {
     AddressMap::parse(opts.address_map.as_deref())
 }
 
 /// Client mode with `--broker`: every case goes through that broker.
-fn external_broker(opts: &SuiteOptions) -> Result<Option<env::ExternalBroker>, SetupError> {
+fn external_broker(opts: &SuiteOptions) -> Result<Option<env::ExternalBroker>, Error> {
     let Some(url) = &opts.broker else {
         return Ok(None);
     };
     if url.starts_with("amqps://") && (opts.ca.is_none() || opts.cert_key.is_none()) {
-        return Err(SetupError::new(
+        return Err(Error::setup(
             "--mode client --broker amqps://... needs --ca FILE and --cert-key FILE (the mock signing server and the client log in with them)",
         ));
     }
     msg_signer::config::BrokerUrl::parse(url)
-        .map_err(|e| SetupError::new(format!("--broker {url:?}: {e}")))?;
+        .map_err(|e| Error::setup(format!("--broker {url:?}: {e}")))?;
     let map = rabbit_map(opts)?;
     Ok(Some(env::ExternalBroker {
         sasl_external: sasl_external(opts, map)?,
@@ -271,18 +271,18 @@ fn external_broker(opts: &SuiteOptions) -> Result<Option<env::ExternalBroker>, S
     }))
 }
 
-async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, SetupError> {
+async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, Error> {
     let rabbit = rabbit_map(opts)?;
     if let Some(url) = &opts.broker {
         let tls = if url.starts_with("amqps://") {
             let (Some(ca), Some(ck)) = (&opts.ca, &opts.cert_key) else {
-                return Err(SetupError::new(
+                return Err(Error::setup(
                     "--broker amqps://... needs --ca FILE and --cert-key FILE",
                 ));
             };
             Some(
                 msg_signer::tls::client_config(ck, ca, true)
-                    .map_err(|e| SetupError::new(e.to_string()))?,
+                    .map_err(|e| Error::setup(e.to_string()))?,
             )
         } else {
             None
@@ -312,7 +312,7 @@ async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, SetupError> {
             return Ok(ctx);
         }
         if !judge_mock(opts) {
-            return Err(SetupError::new(
+            return Err(Error::setup(
                 "--mode server --broker URL judges the signing server attached to that broker: give the key it signs with, --set sig_key_id=XXXXXXXX; or --set server=mock to attach our mock signing server there and judge it (a check of the broker path, not of your server)",
             ));
         }
@@ -331,11 +331,11 @@ async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, SetupError> {
             b = b.tls(t);
         }
         let server = match tokio::time::timeout(ATTACH_BOUND, b.start()).await {
-            Ok(r) => r.map_err(|e| {
-                SetupError::new(format!("mock signing server attached to {url}: {e}"))
-            })?,
+            Ok(r) => {
+                r.map_err(|e| Error::setup(format!("mock signing server attached to {url}: {e}")))?
+            }
             Err(_) => {
-                return Err(SetupError::new(format!(
+                return Err(Error::setup(format!(
                     "mock signing server: {url} did not complete connect + attach within {ATTACH_BOUND:?}"
                 )));
             }
@@ -348,7 +348,7 @@ async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, SetupError> {
         .record_bodies(false)
         .start()
         .await
-        .map_err(|e| SetupError::new(format!("embedded broker: {e}")))?;
+        .map_err(|e| Error::setup(format!("embedded broker: {e}")))?;
     let cfg = mock_signing_server::ServerConfig {
         topic_send_to: SEND_TO.into(),
         topic_listen_to: LISTEN_TO.into(),
@@ -358,7 +358,7 @@ async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, SetupError> {
     let server = mock_signing_server::SigningServer::builder(broker.url(), cfg)
         .start()
         .await
-        .map_err(|e| SetupError::new(format!("mock signing server: {e}")))?;
+        .map_err(|e| Error::setup(format!("mock signing server: {e}")))?;
     let key = server.keys().first().short_id().to_string();
     Ok(ServerCtx {
         broker_url: broker.url().to_string(),
