@@ -3,9 +3,10 @@
 //! (SASL EXTERNAL) login, for the messaging-signer suites.
 //!
 //! Everything lives under one state directory (default `target/rabbitmq`): the certificates
-//! (`certs/`: a CA, a server certificate for `localhost`/127.0.0.1, a client certificate whose CN
-//! is the RabbitMQ user), `rabbitmq.conf`, the node's data and logs, and `broker.env`, a shell file
-//! with the URLs and paths the suites need. Nothing listens on anything but 127.0.0.1:
+//! (`certs/`, made by the `test-pki` crate: a CA, a server certificate for
+//! `localhost`/127.0.0.1/::1, a client certificate whose CN is the RabbitMQ user),
+//! `rabbitmq.conf`, the node's data and logs, and `broker.env`, a shell file with the URLs and
+//! paths the suites need. Nothing listens on anything but 127.0.0.1:
 //! AMQP 5672, AMQPS 5671, Erlang distribution 25672 and epmd 4369 (the last two are RabbitMQ's own
 //! plumbing, bound to loopback through `ERL_EPMD_ADDRESS` and `inet_dist_use_interface`).
 //!
@@ -36,87 +37,16 @@ fn run(cmd: &mut Command, what: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn openssl(dir: &Path, args: &[&str], what: &str) -> Result<(), String> {
-    run(Command::new("openssl").current_dir(dir).args(args), what).map(|_| ())
-}
-
-/// Generate a CA, a server certificate and a client certificate (P-256) in `certs`, once.
+/// Generate a CA, a server certificate and a client certificate (test-pki: P-256, the profile
+/// of the openssl recipe this replaced) in `certs`, once: `ca.pem`, `server.pem`/`server.key`
+/// (RabbitMQ's TLS listener), `client-cert-key.pem` (what the suites log in with).
 fn make_certs(certs: &Path) -> Result<(), String> {
     if certs.join("client.pem").exists() && certs.join("server.pem").exists() {
         return Ok(());
     }
-    std::fs::create_dir_all(certs)
-        .map_err(|e| format!("cannot create {}: {e}", certs.display()))?;
-    let key = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(key);
-    ca.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "30",
-        "-subj",
-        "/CN=sigharness test CA",
-    ]);
-    openssl(certs, &ca, "CA certificate")?;
-    for (name, subj, ext) in [
-        (
-            "server",
-            "/CN=localhost".to_string(),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-        ),
-        (
-            "client",
-            format!("/CN={CLIENT_CN}/UID={CLIENT_UID}"),
-            "extendedKeyUsage=clientAuth\n",
-        ),
-    ] {
-        let keyout = format!("{name}.key");
-        let csr = format!("{name}.csr");
-        let mut req = vec!["req"];
-        req.extend(key);
-        req.extend(["-keyout", &keyout, "-out", &csr, "-subj", &subj]);
-        openssl(certs, &req, "certificate request")?;
-        let extfile = format!("{name}.ext");
-        std::fs::write(certs.join(&extfile), ext).map_err(|e| e.to_string())?;
-        let out = format!("{name}.pem");
-        openssl(
-            certs,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &out,
-                "-days",
-                "30",
-                "-extfile",
-                &extfile,
-            ],
-            "certificate signing",
-        )?;
-    }
-    // One PEM with certificate and key, as `messaging_cert_key` expects.
-    let both = [
-        std::fs::read_to_string(certs.join("client.pem")).map_err(|e| e.to_string())?,
-        std::fs::read_to_string(certs.join("client.key")).map_err(|e| e.to_string())?,
-    ]
-    .concat();
-    std::fs::write(certs.join("client-cert-key.pem"), both).map_err(|e| e.to_string())
+    let pki = test_pki::Pki::new(Some(CLIENT_CN), Some(CLIENT_UID))
+        .map_err(|e| format!("test certificates: {e}"))?;
+    pki.write_to(certs).map(|_| ()).map_err(|e| e.to_string())
 }
 
 fn env(cmd: &mut Command, dir: &Path) {
