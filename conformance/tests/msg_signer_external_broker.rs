@@ -8,7 +8,7 @@ use std::time::Duration;
 use mock_signing_server::{ServerConfig, SigningServer};
 use sigharness::suites::msg_signer::AddressMap;
 use sigharness::suites::msg_signer::env::{
-    ClientTarget, ExternalBroker, Pki, Scenario, Tls, external_skip, run_scenario_on,
+    ClientTarget, ExternalBroker, PlanFile, Scenario, Tls, external_skip, run_scenario_on,
 };
 
 struct Tlsd {
@@ -23,21 +23,21 @@ fn tls_broker() -> Tlsd {
         .enable_all()
         .build()
         .unwrap();
-    let pki = Pki::generate(Some("sigharness-client"), None).unwrap();
+    let pki = test_pki::Pki::new(Some("sigharness-client"), None).unwrap();
     let broker = rt.block_on(async {
         mock_broker::Broker::builder()
             .tls(
-                pki.server_cert_pem.as_bytes(),
-                pki.server_key_pem.as_bytes(),
+                pki.server.cert_pem.as_bytes(),
+                pki.server.key_pem.as_bytes(),
             )
-            .client_ca(pki.ca_pem.as_bytes())
+            .client_ca(pki.ca.cert_pem.as_bytes())
             .start()
             .await
             .unwrap()
     });
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("ca.pem"), &pki.ca_pem).unwrap();
-    std::fs::write(dir.path().join("client.pem"), &pki.client_pem).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), &pki.ca.cert_pem).unwrap();
+    std::fs::write(dir.path().join("client.pem"), pki.client.cert_key_pem()).unwrap();
     Tlsd { rt, broker, dir }
 }
 
@@ -154,7 +154,10 @@ fn cases_needing_the_embedded_broker_are_not_applicable() {
     };
     assert_eq!(external_skip(&s), None);
     let s = Scenario {
-        broker_plan: "rules: [{action: reject}]".into(),
+        broker_plan: Some(PlanFile {
+            path: "reject.broker.yaml",
+            yaml: "rules: [{action: reject}]",
+        }),
         ..Default::default()
     };
     assert!(external_skip(&s).unwrap().contains("fault hooks"));

@@ -11,7 +11,7 @@ use fe2o3_amqp::types::primitives::Value as AmqpAny;
 use fe2o3_amqp::{Connection, Receiver, Sender, Session};
 use serde_json::{Value, json};
 use sigharness::runner::{Event, Events, Selection, run_cases};
-use sigharness::suites::msg_signer::client_cases;
+use sigharness::suites::msg_signer::client;
 use sigharness::suites::msg_signer::env::{ClientArgs, ClientCtx, ClientTarget};
 use sigharness_report::Verdict;
 
@@ -184,7 +184,7 @@ async fn faulty(a: ClientArgs) -> (i32, Option<Value>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_mode_cases_catch_the_faulty_client() {
     let target = ClientTarget::Custom(Arc::new(|a| Box::pin(faulty(a))));
-    let cases = client_cases::cases("msg-signer");
+    let cases = client::cases("msg-signer");
     let want_fail = [
         "msg-signer/client/retry/receivers-detached-when-window-ends",
         "msg-signer/client/retry/answered-requests-not-resent",

@@ -449,15 +449,20 @@ impl<'a> SuiteRun<'a> {
         cases: &[Case<C>],
         jobs: usize,
     ) {
-        run_cases_concurrently(
-            ctx,
-            cases,
-            self.selection,
-            self.events,
-            self.case_timeout,
-            jobs,
-        )
-        .await
+        self.run_concurrently_bounded(ctx, cases, jobs, self.case_timeout)
+            .await
+    }
+
+    /// [`SuiteRun::run_concurrently`] with another per-case bound than `--case-timeout`, for
+    /// cases that need longer (e.g. retry windows that pass in real time).
+    pub async fn run_concurrently_bounded<C: Send + Sync + 'static>(
+        &self,
+        ctx: Arc<C>,
+        cases: &[Case<C>],
+        jobs: usize,
+        case_timeout: Duration,
+    ) {
+        run_cases_concurrently(ctx, cases, self.selection, self.events, case_timeout, jobs).await
     }
 
     /// Report every selected case of `cases` as skipped with `reason` (not run).

@@ -89,7 +89,9 @@ impl Leaf {
 
 impl std::fmt::Debug for Ca {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ca").field("cert_pem", &self.cert_pem).finish()
+        f.debug_struct("Ca")
+            .field("cert_pem", &self.cert_pem)
+            .finish()
     }
 }
 
@@ -144,8 +146,10 @@ impl Ca {
         let id = p.key_identifier(&key);
         let mut content = vec![0x04, id.len() as u8];
         content.extend(id);
-        p.custom_extensions
-            .push(CustomExtension::from_oid_content(&SUBJECT_KEY_IDENTIFIER, content));
+        p.custom_extensions.push(CustomExtension::from_oid_content(
+            &SUBJECT_KEY_IDENTIFIER,
+            content,
+        ));
         let cert = p.signed_by(&key, &self.issuer)?;
         Ok(Leaf {
             cert_pem: cert.pem(),
@@ -279,7 +283,10 @@ mod tests {
         assert_eq!(ca.issuer().to_string(), "CN=sigharness test CA");
         assert_eq!(ca.version(), X509Version::V3);
         assert!(is_p256_ecdsa(&ca));
-        assert_eq!(profile(&ca), (vec![], (false, false), true, true, Some(true)));
+        assert_eq!(
+            profile(&ca),
+            (vec![], (false, false), true, true, Some(true))
+        );
 
         let server = parse(&pki.server.cert_der);
         assert_eq!(server.subject().to_string(), "CN=localhost");
@@ -288,7 +295,11 @@ mod tests {
         assert_eq!(
             profile(&server),
             (
-                vec!["DNS:localhost".into(), "IP:127.0.0.1".into(), "IP:::1".into()],
+                vec![
+                    "DNS:localhost".into(),
+                    "IP:127.0.0.1".into(),
+                    "IP:::1".into()
+                ],
                 (true, false),
                 true,
                 true,
@@ -322,18 +333,22 @@ mod tests {
         assert_eq!(profile(&client), (vec![], (false, true), true, true, None));
         // The leaves' authority key identifier is the CA's subject key identifier.
         let ski = |c: &X509Certificate<'_>| {
-            c.extensions().iter().find_map(|e| match e.parsed_extension() {
-                ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
-                _ => None,
-            })
+            c.extensions()
+                .iter()
+                .find_map(|e| match e.parsed_extension() {
+                    ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
+                    _ => None,
+                })
         };
         let aki = |c: &X509Certificate<'_>| {
-            c.extensions().iter().find_map(|e| match e.parsed_extension() {
-                ParsedExtension::AuthorityKeyIdentifier(k) => {
-                    k.key_identifier.as_ref().map(|k| k.0.to_vec())
-                }
-                _ => None,
-            })
+            c.extensions()
+                .iter()
+                .find_map(|e| match e.parsed_extension() {
+                    ParsedExtension::AuthorityKeyIdentifier(k) => {
+                        k.key_identifier.as_ref().map(|k| k.0.to_vec())
+                    }
+                    _ => None,
+                })
         };
         assert_eq!(aki(&server), ski(&ca));
         assert_eq!(aki(&client), ski(&ca));
@@ -358,13 +373,16 @@ mod tests {
         let pki = Pki::new(Some("x"), None).unwrap();
         let other = Ca::new("an unrelated CA").unwrap();
         let key_id = |der: &[u8], want_ski: bool| {
-            parse(der).extensions().iter().find_map(|e| match e.parsed_extension() {
-                ParsedExtension::SubjectKeyIdentifier(k) if want_ski => Some(k.0.to_vec()),
-                ParsedExtension::AuthorityKeyIdentifier(k) if !want_ski => {
-                    k.key_identifier.as_ref().map(|k| k.0.to_vec())
-                }
-                _ => None,
-            })
+            parse(der)
+                .extensions()
+                .iter()
+                .find_map(|e| match e.parsed_extension() {
+                    ParsedExtension::SubjectKeyIdentifier(k) if want_ski => Some(k.0.to_vec()),
+                    ParsedExtension::AuthorityKeyIdentifier(k) if !want_ski => {
+                        k.key_identifier.as_ref().map(|k| k.0.to_vec())
+                    }
+                    _ => None,
+                })
         };
         let issued_by = key_id(&pki.server.cert_der, false);
         assert_eq!(issued_by, key_id(&pki.ca.cert_der, true));

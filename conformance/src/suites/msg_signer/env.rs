@@ -13,8 +13,11 @@ use std::time::Duration;
 
 use mock_broker::{BrokerAction, BrokerHandle, Entry, Event, FaultPlan, LinkDirection};
 use mock_signing_server::{ReceivedRequest, ServerAction, ServerConfig, SigningServer};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use serde_json::Value;
+use sigharness_report::Evidence;
+
+use crate::runner::check::{Check, Stop, skip};
+use crate::{Error, Result};
 
 pub const SEND_TO: &str = "topic://VirtualTopic.eng.robosignatory.sign";
 pub const LISTEN_TO: &str =
@@ -39,8 +42,45 @@ pub enum Brokers {
     One,
     /// A closed port first, then the live broker.
     DeadFirst,
-    /// A broker that refuses every connection (fault `refuse_connection`) first.
+    /// A broker that refuses every connection ([`REFUSING_BROKER`]) first.
     RefusingFirst,
+}
+
+/// A fault plan file (`faults/<path>`, YAML), embedded at build time and parsed when its case
+/// runs; `client::tests` parses every one with the real parsers, so a broken plan fails
+/// `cargo test`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanFile {
+    /// The path under `faults/`, e.g. `retry/resend-only-unanswered.server.yaml`.
+    pub path: &'static str,
+    pub yaml: &'static str,
+}
+
+/// `fault_plan!("retry/x.server.yaml")`: the [`PlanFile`] `faults/retry/x.server.yaml`.
+macro_rules! fault_plan {
+    ($path:literal) => {
+        $crate::suites::msg_signer::env::PlanFile {
+            path: $path,
+            yaml: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/src/suites/msg_signer/faults/",
+                $path
+            )),
+        }
+    };
+}
+pub(crate) use fault_plan;
+
+/// The plan of the embedded broker that [`Brokers::RefusingFirst`] puts first.
+pub const REFUSING_BROKER: PlanFile = fault_plan!("refusing-broker.broker.yaml");
+
+impl PlanFile {
+    /// The plan, parsed with the parser of the broker (`A` = `BrokerAction`) or of the signing
+    /// server (`ServerAction`).
+    pub fn parse<A: for<'de> serde::Deserialize<'de>>(&self) -> Result<FaultPlan<A>> {
+        FaultPlan::<A>::from_yaml_str(self.yaml, &format!("faults/{}", self.path))
+            .map_err(|e| Error::setup(e.to_string()))
+    }
 }
 
 /// What one client-mode case sets up.
@@ -57,8 +97,10 @@ pub struct Scenario {
     pub requester: Option<String>,
     pub send_to: String,
     pub listen_to: String,
-    pub server_plan: String,
-    pub broker_plan: String,
+    /// The mock signing server's fault plan (`FaultPlan<ServerAction>`), if any.
+    pub server_plan: Option<PlanFile>,
+    /// The embedded broker's fault plan (`FaultPlan<BrokerAction>`), if any.
+    pub broker_plan: Option<PlanFile>,
     pub tls: Tls,
     /// CN and UID of the client certificate.
     pub cert_cn: Option<String>,
@@ -82,8 +124,8 @@ impl Default for Scenario {
             requester: Some(REQUESTER.into()),
             send_to: SEND_TO.into(),
             listen_to: LISTEN_TO.into(),
-            server_plan: String::new(),
-            broker_plan: String::new(),
+            server_plan: None,
+            broker_plan: None,
             tls: Tls::Off,
             cert_cn: Some("sigharness-client".into()),
             cert_uid: None,
@@ -378,81 +420,36 @@ impl std::fmt::Debug for ClientTarget {
     }
 }
 
-/// A test PKI.
-pub struct Pki {
-    pub ca_pem: String,
-    pub server_cert_pem: String,
-    pub server_key_pem: String,
-    /// Client certificate + key in one PEM.
-    pub client_pem: String,
-    /// The signing server's own client certificate + key.
-    pub server_client_pem: String,
+/// The certificates of one case (test-pki): the broker's server certificate, the client's (with
+/// the scenario's CN/UID) and the mock signing server's own client certificate, all issued by
+/// one CA.
+struct CaseCerts {
+    pki: test_pki::Pki,
+    /// The mock signing server's client certificate + key (CN `mock-signing-server`).
+    server_client: test_pki::Leaf,
 }
 
-const UID_OID: [u64; 7] = [0, 9, 2342, 19200300, 100, 1, 1];
-
-fn leaf(
-    issuer: &Issuer<'_, KeyPair>,
-    cn: Option<&str>,
-    uid: Option<&str>,
-    sans: Vec<String>,
-) -> Result<(String, String), String> {
-    let key = KeyPair::generate().map_err(|e| e.to_string())?;
-    let mut p = CertificateParams::new(sans).map_err(|e| e.to_string())?;
-    if let Some(cn) = cn {
-        p.distinguished_name.push(DnType::CommonName, cn);
-    }
-    if let Some(uid) = uid {
-        p.distinguished_name
-            .push(DnType::CustomDnType(UID_OID.to_vec()), uid);
-    }
-    let cert = p.signed_by(&key, issuer).map_err(|e| e.to_string())?;
-    Ok((cert.pem(), key.serialize_pem()))
-}
-
-fn ca(name: &str) -> Result<(String, Issuer<'static, KeyPair>), String> {
-    let key = KeyPair::generate().map_err(|e| e.to_string())?;
-    let mut p = CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.distinguished_name.push(DnType::CommonName, name);
-    let cert = p.self_signed(&key).map_err(|e| e.to_string())?;
-    Ok((cert.pem(), Issuer::new(p, key)))
-}
-
-impl Pki {
-    pub fn generate(cn: Option<&str>, uid: Option<&str>) -> Result<Pki, String> {
-        let (ca_pem, issuer) = ca("sigharness test CA")?;
-        let (server_cert_pem, server_key_pem) = leaf(
-            &issuer,
-            None,
-            None,
-            vec!["localhost".into(), "127.0.0.1".into()],
-        )?;
-        let (c, k) = leaf(&issuer, cn, uid, vec![])?;
-        let (sc, sk) = leaf(&issuer, Some("mock-signing-server"), None, vec![])?;
-        Ok(Pki {
-            ca_pem,
-            server_cert_pem,
-            server_key_pem,
-            client_pem: format!("{c}{k}"),
-            server_client_pem: format!("{sc}{sk}"),
-        })
-    }
-
-    /// A CA unrelated to this PKI (PEM).
-    pub fn other_ca() -> Result<String, String> {
-        Ok(ca("an unrelated CA")?.0)
+impl CaseCerts {
+    fn generate(cn: Option<&str>, uid: Option<&str>) -> Result<CaseCerts> {
+        let pki = test_pki::Pki::new(cn, uid).map_err(pki_error)?;
+        let server_client = pki
+            .ca
+            .client(Some("mock-signing-server"), None)
+            .map_err(pki_error)?;
+        Ok(CaseCerts { pki, server_client })
     }
 }
 
-fn parse_plan<A: for<'de> serde::Deserialize<'de>>(
-    text: &str,
-    what: &str,
-) -> Result<FaultPlan<A>, String> {
-    if text.trim().is_empty() {
-        return Ok(FaultPlan::default());
+fn pki_error(e: test_pki::Error) -> Error {
+    Error::setup(format!("test certificates: {e}"))
+}
+
+/// The plan, or the empty plan (no faults).
+fn parse_plan<A: for<'de> serde::Deserialize<'de>>(plan: Option<PlanFile>) -> Result<FaultPlan<A>> {
+    match plan {
+        None => Ok(FaultPlan::default()),
+        Some(p) => p.parse(),
     }
-    FaultPlan::<A>::from_yaml_str(text, what).map_err(|e| e.to_string())
 }
 
 /// Write the config file of a case.
@@ -540,7 +537,7 @@ impl ExternalBroker {
 
 /// Why a scenario cannot run through an external broker, if it cannot.
 pub fn external_skip(s: &Scenario) -> Option<&'static str> {
-    if !s.broker_plan.trim().is_empty() {
+    if s.broker_plan.is_some() {
         return Some("needs the embedded broker's fault hooks (not available with --broker)");
     }
     // Failover layouts put a closed port or a refusing embedded broker before the external one.
@@ -553,7 +550,7 @@ pub fn external_skip(s: &Scenario) -> Option<&'static str> {
 }
 
 /// Run one scenario against the client; everything is torn down before returning.
-pub fn run_scenario(s: Scenario, target: ClientTarget) -> Result<Observed, String> {
+pub fn run_scenario(s: Scenario, target: ClientTarget) -> Result<Observed> {
     run_scenario_on(s, target, None)
 }
 
@@ -562,39 +559,44 @@ pub fn run_scenario_on(
     s: Scenario,
     target: ClientTarget,
     broker: Option<ExternalBroker>,
-) -> Result<Observed, String> {
+) -> Result<Observed> {
     let virtual_time = !matches!(target, ClientTarget::External(_)) && broker.is_none();
     let mut b = tokio::runtime::Builder::new_current_thread();
     b.enable_all();
     if virtual_time {
         b.start_paused(true);
     }
-    let rt = b.build().map_err(|e| format!("runtime: {e}"))?;
+    let rt = b
+        .build()
+        .map_err(|e| Error::setup(format!("runtime: {e}")))?;
     rt.block_on(scenario_inner(s, target, broker))
 }
 
 async fn start_broker(
     s: &Scenario,
-    pki: &Pki,
+    certs: &CaseCerts,
     plan: FaultPlan<BrokerAction>,
-) -> Result<BrokerHandle, String> {
+) -> Result<BrokerHandle> {
     let mut b = mock_broker::Broker::builder().fault_plan(plan);
     if s.tls != Tls::Off {
+        let pki = &certs.pki;
         b = b
             .tls(
-                pki.server_cert_pem.as_bytes(),
-                pki.server_key_pem.as_bytes(),
+                pki.server.cert_pem.as_bytes(),
+                pki.server.key_pem.as_bytes(),
             )
-            .client_ca(pki.ca_pem.as_bytes());
+            .client_ca(pki.ca.cert_pem.as_bytes());
     }
-    b.start().await.map_err(|e| format!("broker: {e}"))
+    b.start()
+        .await
+        .map_err(|e| Error::setup(format!("broker: {e}")))
 }
 
 async fn scenario_inner(
     s: Scenario,
     target: ClientTarget,
     ext: Option<ExternalBroker>,
-) -> Result<Observed, String> {
+) -> Result<Observed> {
     let mut s = s;
     // Against an external broker: its address spelling, and a task id of this case only, so
     // that replies left in a durable queue by an earlier case cannot reach this one.
@@ -612,11 +614,11 @@ async fn scenario_inner(
         }
         None => TASK_ID.to_string(),
     };
-    let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
-    let pki = Pki::generate(s.cert_cn.as_deref(), s.cert_uid.as_deref())?;
-    let w = |name: &str, text: &str| -> Result<PathBuf, String> {
+    let dir = tempfile::tempdir().map_err(|e| Error::setup(format!("temp dir: {e}")))?;
+    let certs = CaseCerts::generate(s.cert_cn.as_deref(), s.cert_uid.as_deref())?;
+    let w = |name: &str, text: &str| -> Result<PathBuf> {
         let p = dir.path().join(name);
-        std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))?;
+        std::fs::write(&p, text).map_err(|e| Error::write(&p, e))?;
         Ok(p)
     };
     let (cert_key, server_cert_key, ca_path) = match &ext {
@@ -627,9 +629,9 @@ async fn scenario_inner(
         }) => (ck.clone(), ck.clone(), ca.clone()),
         // A plain external broker (or the suite's own): the generated files (unused by amqp://).
         _ => (
-            w("client.pem", &pki.client_pem)?,
-            w("server-client.pem", &pki.server_client_pem)?,
-            w("ca.pem", &pki.ca_pem)?,
+            w("client.pem", &certs.pki.client.cert_key_pem())?,
+            w("server-client.pem", &certs.server_client.cert_key_pem())?,
+            w("ca.pem", &certs.pki.ca.cert_pem)?,
         ),
     };
     let tls_on = match &ext {
@@ -637,20 +639,21 @@ async fn scenario_inner(
         None => s.tls != Tls::Off,
     };
     let client_ca = if s.tls == Tls::WrongCa {
-        w("other-ca.pem", &Pki::other_ca()?)?
+        let other = test_pki::Ca::new("an unrelated CA").map_err(pki_error)?;
+        w("other-ca.pem", &other.cert_pem)?
     } else {
         ca_path.clone()
     };
 
     let broker = match &ext {
         Some(_) => None,
-        None => Some(start_broker(&s, &pki, parse_plan(&s.broker_plan, "broker plan")?).await?),
+        None => Some(start_broker(&s, &certs, parse_plan(s.broker_plan)?).await?),
     };
     let scheme = if tls_on { "amqps" } else { "amqp" };
     let live = match (&ext, &broker) {
         (Some(e), _) => e.url.clone(),
         (None, Some(b)) => format!("{scheme}://{}", b.addr()),
-        (None, None) => return Err("no broker".into()),
+        (None, None) => return Err(Error::setup("no broker")),
     };
     let mut extra: Vec<BrokerHandle> = Vec::new();
     let mut dead_port: Option<tokio::net::TcpSocket> = None;
@@ -659,20 +662,15 @@ async fn scenario_inner(
         Brokers::DeadFirst => {
             // A socket bound but never listening: connects are refused, and the port stays
             // ours for the whole case (no concurrent case's broker can take it).
-            let sock = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
-            sock.bind(([127, 0, 0, 1], 0).into())
-                .map_err(|e| e.to_string())?;
-            let port = sock.local_addr().map_err(|e| e.to_string())?.port();
+            let closed = |e: std::io::Error| Error::setup(format!("a closed port: {e}"));
+            let sock = tokio::net::TcpSocket::new_v4().map_err(closed)?;
+            sock.bind(([127, 0, 0, 1], 0).into()).map_err(closed)?;
+            let port = sock.local_addr().map_err(closed)?.port();
             dead_port = Some(sock);
             vec![format!("{scheme}://127.0.0.1:{port}"), live.clone()]
         }
         Brokers::RefusingFirst => {
-            let r = start_broker(
-                &s,
-                &pki,
-                parse_plan("rules: [{action: refuse_connection}]", "refusing")?,
-            )
-            .await?;
+            let r = start_broker(&s, &certs, REFUSING_BROKER.parse()?).await?;
             let u = format!("{scheme}://{}", r.addr());
             extra.push(r);
             vec![u, live.clone()]
@@ -692,7 +690,7 @@ async fn scenario_inner(
         timeout: Duration::from_secs(s.timeout),
     };
     let mut sb = SigningServer::builder(live.clone(), server_cfg)
-        .fault_plan(parse_plan::<ServerAction>(&s.server_plan, "server plan")?)
+        .fault_plan(parse_plan::<ServerAction>(s.server_plan)?)
         .sasl_external(tls_on && ext.as_ref().is_some_and(|e| e.sasl_external))
         .addressed_reply_links(
             ext.as_ref()
@@ -700,18 +698,18 @@ async fn scenario_inner(
         );
     if tls_on {
         let cfg = msg_signer::tls::client_config(&server_cert_key, &ca_path, true)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Error::setup(format!("signing server TLS: {e}")))?;
         sb = sb.tls(cfg);
     }
     let server = tokio::time::timeout(super::ATTACH_BOUND, sb.start())
         .await
         .map_err(|_| {
-            format!(
+            Error::setup(format!(
                 "signing server: no connect + attach within {:?}",
                 super::ATTACH_BOUND
-            )
+            ))
         })?
-        .map_err(|e| format!("signing server: {e}"))?;
+        .map_err(|e| Error::setup(format!("signing server: {e}")))?;
     let key_id = server.keys().first().key_id().to_string();
     let config = w(
         "config.yaml",
@@ -860,7 +858,7 @@ async fn run_external(
     s: &Scenario,
     task_id: &str,
     bound: Duration,
-) -> Result<(i32, Option<Value>, String, bool), String> {
+) -> Result<(i32, Option<Value>, String, bool)> {
     let mut args = vec![format!("--task-id {task_id}")];
     for k in &s.keys {
         args.push(format!("--signing-key {}", shell_quote(k)));
@@ -886,7 +884,7 @@ async fn run_external(
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("--client-cmd {line:?}: cannot start: {e}"))?;
+        .map_err(|e| Error::setup(format!("--client-cmd {line:?}: cannot start: {e}")))?;
     match tokio::time::timeout(bound, child.wait_with_output()).await {
         Ok(Ok(o)) => {
             let stdout = String::from_utf8_lossy(&o.stdout);
@@ -902,13 +900,10 @@ async fn run_external(
                 false,
             ))
         }
-        Ok(Err(e)) => Err(format!("--client-cmd: {e}")),
+        Ok(Err(e)) => Err(Error::setup(format!("--client-cmd: {e}"))),
         Err(_) => Ok((-1, None, String::new(), true)),
     }
 }
-
-/// A verdict: `Ok(summary)` or `Err((summary, expected, observed))`.
-pub type Judged = Result<String, (String, String, String)>;
 
 /// Shared context of client-mode cases.
 pub struct ClientCtx {
@@ -917,14 +912,9 @@ pub struct ClientCtx {
     pub broker: Option<ExternalBroker>,
 }
 
-/// Run a scenario on a blocking thread (its own runtime) and judge it.
-pub async fn judge(
-    ctx: Arc<ClientCtx>,
-    s: Scenario,
-    verdict: fn(&Observed) -> Judged,
-) -> crate::runner::Outcome {
-    use crate::runner::Outcome;
-    use sigharness_report::Evidence;
+/// Run a scenario on a blocking thread (its own runtime) and judge what was observed with
+/// `verdict`; the evidence of a pass or a failure gets the run's log and its client time.
+pub async fn judge(ctx: Arc<ClientCtx>, s: Scenario, verdict: fn(&Observed) -> Check) -> Check {
     let target = ctx.target.clone();
     let ext = ctx.broker.clone();
     if s.needs_anonymous_relay
@@ -932,46 +922,39 @@ pub async fn judge(
             .as_ref()
             .is_some_and(|b| b.address_map.addressed_senders())
     {
-        return Outcome::skip(
+        return Err(skip(
             "not applicable: this broker has no anonymous relay (--address-map rabbitmq), so every sender is attached to its address",
-        );
+        ));
     }
     if ext.is_some()
         && let Some(why) = external_skip(&s)
     {
-        return Outcome::skip(why);
+        return Err(skip(why));
     }
     if ext.as_ref().is_some_and(|b| !b.tls()) && s.tls != Tls::Off {
-        return Outcome::skip("needs TLS to the broker: --broker is plain amqp://");
+        return Err(skip("needs TLS to the broker: --broker is plain amqp://"));
     }
     let obs = match tokio::task::spawn_blocking(move || run_scenario_on(s, target, ext)).await {
         Ok(Ok(o)) => o,
         Ok(Err(e)) => {
-            return Outcome::fail(Evidence::new(format!("the case could not set up: {e}")));
+            return Err(Stop::Fail(Evidence::new(format!(
+                "the case could not set up: {e}"
+            ))));
         }
-        Err(e) => return Outcome::fail(Evidence::new(format!("the case crashed: {e}"))),
+        Err(e) => return Err(Stop::Fail(Evidence::new(format!("the case crashed: {e}")))),
     };
     let judged = verdict(&obs);
     if ctx.broker.is_some() && obs.journal_read.get() {
-        return Outcome::skip(
+        return Err(skip(
             "the verdict needs the embedded broker's journal (not available with --broker)",
-        );
+        ));
     }
-    let mut ev = match judged {
-        Ok(summary) => (true, Evidence::new(summary)),
-        Err((summary, expected, observed)) => (
-            false,
-            Evidence::new(summary).expected(expected).observed(observed),
-        ),
-    };
-    for l in obs.log() {
-        ev.1 = ev.1.log_line(l);
-    }
-    ev.1.figures
-        .insert("client_seconds".into(), obs.elapsed.as_secs_f64());
-    if ev.0 {
-        Outcome::pass_with(ev.1)
-    } else {
-        Outcome::fail(ev.1)
-    }
+    super::with_evidence(judged, |mut ev| {
+        for l in obs.log() {
+            ev = ev.log_line(l);
+        }
+        ev.figures
+            .insert("client_seconds".into(), obs.elapsed.as_secs_f64());
+        ev
+    })
 }

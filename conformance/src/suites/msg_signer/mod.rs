@@ -10,24 +10,105 @@
 //!   `--set send_to=ADDR --set listen_to=TEMPLATE --set sig_key_id=XXXXXXXX`).
 //!
 //! With no `--mode` both run. Case ids: `msg-signer/client/...`, `msg-signer/server/...`.
+//!
+//! Layout: [`client`] and [`server`] hold the cases, one file per topic of the spec, each case
+//! one definition (id, [`Spec`] document + section, level, stimulus, requirement, then what it
+//! sets up and its verdict, returning a [`Check`]); `faults/` holds the fault plans of the
+//! client-mode cases (`faults/<case id>.server.yaml` / `.broker.yaml`, parsed by a unit test);
+//! [`env`] is the client-mode plumbing (a fresh broker, signing server and certificates per
+//! case, the client run, what was observed).
 
-pub mod client_cases;
+pub mod client;
 pub mod env;
-pub mod server_cases;
+pub mod server;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use sigharness_report::CaseMeta;
+use sigharness_report::{CaseMeta, Evidence, SpecRef};
 
 use crate::runner::{
-    BoxFuture, Error, Event, Events, Selection, Suite, SuiteOptions, run_cases,
-    run_cases_concurrently,
+    BoxFuture, Check, Error, Events, Kind, Selection, Setting, Stop, Suite, SuiteOptions, SuiteRun,
 };
 use env::{ClientCtx, ClientTarget, LISTEN_TO, SEND_TO};
-use server_cases::ServerCtx;
+use server::ServerCtx;
 
 pub const NAME: &str = "msg-signer";
+
+/// The document a case enforces, and the section in it: explicit data of each case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spec {
+    pub document: &'static str,
+    pub section: &'static str,
+}
+
+/// `specs/msg-signer.md`, the messaging signer's documentation (configuration keys, the
+/// workflow of send and retries).
+pub const SPEC_DOC: &str = "msg-signer";
+/// `notes/msg-signer-wire.md`, the wire contract as deployed (request, reply, correlation,
+/// the reference client's CLI output).
+pub const WIRE_DOC: &str = "msg-signer-wire";
+
+/// A section of `specs/msg-signer.md`.
+pub const fn spec(section: &'static str) -> Spec {
+    Spec {
+        document: SPEC_DOC,
+        section,
+    }
+}
+
+/// A section of `notes/msg-signer-wire.md`.
+pub const fn wire(section: &'static str) -> Spec {
+    Spec {
+        document: WIRE_DOC,
+        section,
+    }
+}
+
+impl Spec {
+    pub fn spec_ref(self) -> SpecRef {
+        SpecRef::new(self.document, self.section)
+    }
+}
+
+/// Add what the run showed (log lines, figures) to the evidence of a pass or a failure;
+/// skips and "unsupported" keep their reason only.
+pub fn with_evidence(check: Check, add: impl FnOnce(Evidence) -> Evidence) -> Check {
+    match check {
+        Ok(e) => Ok(add(e)),
+        Err(Stop::Fail(e)) => Err(Stop::Fail(add(e))),
+        Err(other) => Err(other),
+    }
+}
+
+/// The `--set` keys the suite reads.
+const SETTINGS: &[Setting] = &[
+    Setting::new(
+        "server",
+        Kind::OneOf(&["mock"]),
+        "server mode with --broker: `mock` attaches our mock signing server to that broker and judges it (a check of the broker path, not of your server); unset: judge the signing server attached there already (then sig_key_id is needed)",
+    ),
+    Setting::new(
+        "sig_key_id",
+        Kind::Text,
+        "server mode with --broker: the sig_key_id the signing server under test accepts (the last 8 hex digits of its key); no default",
+    ),
+    Setting::new(
+        "send_to",
+        Kind::Text,
+        "server mode with --broker: where requests are sent (topic_send_to); default topic://VirtualTopic.eng.robosignatory.sign",
+    ),
+    Setting::new(
+        "listen_to",
+        Kind::Text,
+        "server mode with --broker: where replies come, with {creator} and {task_id} (topic_listen_to); default queue://Consumer.{creator}.{task_id}.VirtualTopic.eng.robosignatory.sign",
+    ),
+    Setting::new(
+        "sasl",
+        Kind::OneOf(&["none", "external"]),
+        "both modes with --broker amqps://...: how our peers log in after TLS; default external with --address-map rabbitmq (its certificate login), else none",
+    ),
+];
 
 pub struct MsgSignerSuite;
 
@@ -59,14 +140,17 @@ impl Suite for MsgSignerSuite {
     fn targets(&self) -> Vec<&'static str> {
         vec!["ours"]
     }
+    fn settings(&self) -> &'static [Setting] {
+        SETTINGS
+    }
     fn cases(&self, opts: &SuiteOptions) -> Result<Vec<CaseMeta>, Error> {
         let m = modes(opts)?;
         let mut v = Vec::new();
         if m != Modes::Server {
-            v.extend(client_cases::cases(NAME).into_iter().map(|c| c.meta));
+            v.extend(client::cases(NAME).into_iter().map(|c| c.meta));
         }
         if m != Modes::Client {
-            v.extend(server_cases::cases(NAME).into_iter().map(|c| c.meta));
+            v.extend(server::cases(NAME).into_iter().map(|c| c.meta));
         }
         Ok(v)
     }
@@ -80,84 +164,88 @@ impl Suite for MsgSignerSuite {
             let m = modes(opts)?;
             opts.target_or(&self.targets())?;
             // `--broker container:artemis|rabbitmq`: start it (feature `docker`), then run
-            // through it like any external broker; it is removed when the run ends.
+            // through it like any external broker; it is removed when the run ends, also when
+            // the run cannot proceed.
             let (with_container, container) = match start_container(opts).await? {
                 Some((o, c)) => (Some(o), Some(c)),
                 None => (None, None),
             };
-            let opts = with_container.as_ref().unwrap_or(opts);
-            let client = if m != Modes::Server {
-                client_cases::cases(NAME)
-            } else {
-                vec![]
-            };
-            let server = if m != Modes::Client {
-                server_cases::cases(NAME)
-            } else {
-                vec![]
-            };
-            let n = client
-                .iter()
-                .filter(|c| selection.includes(&c.meta.id))
-                .count()
-                + server
-                    .iter()
-                    .filter(|c| selection.includes(&c.meta.id))
-                    .count();
-            let target = match (&opts.client_cmd, &opts.broker) {
-                (Some(c), _) if m != Modes::Server => format!("client: {c}"),
-                (_, Some(b)) if m == Modes::Client => format!("reference client through {b}"),
-                (_, Some(b)) if judge_mock(opts) && m == Modes::Server => {
-                    format!("our mock signing server behind {b}")
-                }
-                (_, Some(b)) if judge_mock(opts) => {
-                    format!("reference client and our mock signing server through {b}")
-                }
-                (_, Some(b)) => format!("server behind {b}"),
-                _ => "ours (reference client, mock signing server, embedded broker)".into(),
-            };
-            events.send(Event::SuiteStarted {
-                suite: NAME.into(),
-                target,
-                cases: n,
-            });
-            if client.iter().any(|c| selection.includes(&c.meta.id)) {
-                let target = match &opts.client_cmd {
-                    Some(c) => ClientTarget::External(c.clone()),
-                    None => ClientTarget::Reference,
-                };
-                let broker = external_broker(opts)?;
-                // With an external client or through an external broker the retry windows pass
-                // in real time (up to timeout x retries x send_retries = 60 s in a case).
-                let real_time = broker.is_some() || matches!(target, ClientTarget::External(_));
-                let floor = if real_time { 150 } else { 5 };
-                // Such cases mostly wait, and share nothing (each has its own embedded broker,
-                // or a task id and send address of its own): run several at once.
-                let jobs = if real_time { EXTERNAL_JOBS } else { 1 };
-                let ctx = Arc::new(ClientCtx { target, broker });
-                run_cases_concurrently(
-                    ctx,
-                    &client,
-                    selection,
-                    events,
-                    opts.case_timeout.max(Duration::from_secs(floor)),
-                    jobs,
-                )
-                .await;
-            }
-            if server.iter().any(|c| selection.includes(&c.meta.id)) {
-                let ctx = Arc::new(server_ctx(opts).await?);
-                run_cases(ctx, &server, selection, events, opts.case_timeout).await;
-            }
+            let result = run_modes(
+                m,
+                with_container.as_ref().unwrap_or(opts),
+                selection,
+                events,
+            )
+            .await;
             if let Some(c) = container
                 && let Err(e) = c.stop().await
             {
                 eprintln!("msg-signer: {e}");
             }
-            events.send(Event::SuiteFinished { suite: NAME.into() });
-            Ok(())
+            result
         })
     }
+}
+
+/// Both modes' cases (those `m` selects), bracketed by one suite run.
+async fn run_modes(
+    m: Modes,
+    opts: &SuiteOptions,
+    selection: &Selection,
+    events: &Events,
+) -> Result<(), Error> {
+    let client = if m != Modes::Server {
+        client::cases(NAME)
+    } else {
+        vec![]
+    };
+    let server = if m != Modes::Client {
+        server::cases(NAME)
+    } else {
+        vec![]
+    };
+    let target = match (&opts.client_cmd, &opts.broker) {
+        (Some(c), _) if m != Modes::Server => format!("client: {c}"),
+        (_, Some(b)) if m == Modes::Client => format!("reference client through {b}"),
+        (_, Some(b)) if judge_mock(opts) && m == Modes::Server => {
+            format!("our mock signing server behind {b}")
+        }
+        (_, Some(b)) if judge_mock(opts) => {
+            format!("reference client and our mock signing server through {b}")
+        }
+        (_, Some(b)) => format!("server behind {b}"),
+        _ => "ours (reference client, mock signing server, embedded broker)".into(),
+    };
+    let selected = SuiteRun::count(selection, &client) + SuiteRun::count(selection, &server);
+    let run = SuiteRun::start(NAME, target, selected, opts, selection, events);
+    if run.any(&client) {
+        let target = match &opts.client_cmd {
+            Some(c) => ClientTarget::External(c.clone()),
+            None => ClientTarget::Reference,
+        };
+        let broker = external_broker(opts)?;
+        // With an external client or through an external broker the retry windows pass in
+        // real time (up to timeout x retries x send_retries = 60 s in a case).
+        let real_time = broker.is_some() || matches!(target, ClientTarget::External(_));
+        let floor = if real_time { 150 } else { 5 };
+        // Such cases mostly wait, and share nothing (each has its own embedded broker, or a
+        // task id and send address of its own): run several at once.
+        let jobs = if real_time { EXTERNAL_JOBS } else { 1 };
+        let ctx = Arc::new(ClientCtx { target, broker });
+        run.run_concurrently_bounded(
+            ctx,
+            &client,
+            jobs,
+            opts.case_timeout.max(Duration::from_secs(floor)),
+        )
+        .await;
+    }
+    if run.any(&server) {
+        let ctx = Arc::new(server_ctx(opts).await?);
+        run.run(ctx, &server).await;
+    }
+    run.finish();
+    Ok(())
 }
 
 /// How the suite spells addresses for an external broker (`--address-map`).
@@ -202,14 +290,14 @@ pub const ATTACH_BOUND: Duration = Duration::from_secs(30);
 /// `--set server=mock`: with `--broker`, server mode judges our mock signing server attached
 /// to that broker (a check of the broker path) instead of a signing server of the user's.
 fn judge_mock(opts: &SuiteOptions) -> bool {
-    opts.settings.get("server").map(String::as_str) == Some("mock")
+    opts.setting("server") == Some("mock")
 }
 
 /// Whether our peers log in with SASL EXTERNAL over TLS to an external broker: `--set
 /// sasl=none|external`; by default EXTERNAL for RabbitMQ (its certificate login needs it) and
 /// no SASL layer otherwise (as the deployed client does, e.g. with ActiveMQ).
 pub fn sasl_external(opts: &SuiteOptions, map: AddressMap) -> Result<bool, Error> {
-    match opts.settings.get("sasl").map(String::as_str) {
+    match opts.setting("sasl") {
         None => Ok(map == AddressMap::RabbitMq),
         Some("external") => Ok(true),
         Some("none") => Ok(false),
@@ -287,14 +375,8 @@ async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, Error> {
         } else {
             None
         };
-        let get = |k: &str, d: &str| {
-            opts.settings
-                .get(k)
-                .cloned()
-                .unwrap_or_else(|| d.to_string())
-        };
-        let send_to = get("send_to", SEND_TO);
-        let listen_to = get("listen_to", LISTEN_TO);
+        let send_to = opts.setting("send_to").unwrap_or(SEND_TO).to_string();
+        let listen_to = opts.setting("listen_to").unwrap_or(LISTEN_TO).to_string();
         let sasl_external = tls.is_some() && sasl_external(opts, rabbit)?;
         let mut ctx = ServerCtx {
             broker_url: url.clone(),
@@ -306,9 +388,9 @@ async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, Error> {
             sig_key_id: String::new(),
             _keep: vec![],
         };
-        if let Some(key) = opts.settings.get("sig_key_id").cloned() {
+        if let Some(key) = opts.setting("sig_key_id") {
             // A signing server under test is attached to that broker already.
-            ctx.sig_key_id = key;
+            ctx.sig_key_id = key.to_string();
             return Ok(ctx);
         }
         if !judge_mock(opts) {
@@ -402,5 +484,39 @@ mod tests {
             ..Default::default()
         };
         assert!(MsgSignerSuite.cases(&o).is_err());
+    }
+
+    /// Every `--set` key the suite reads is declared (the runner rejects undeclared keys), and
+    /// the defaults its help names are the ones used.
+    #[test]
+    fn every_setting_read_is_declared() {
+        let declared: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
+        let mut read = vec![];
+        for src in [include_str!("mod.rs"), include_str!("env.rs")] {
+            for part in src.split("setting(\"").skip(1) {
+                read.push(&part[..part.find('"').unwrap()]);
+            }
+        }
+        read.sort();
+        read.dedup();
+        assert_eq!(
+            read,
+            ["listen_to", "sasl", "send_to", "server", "sig_key_id"]
+        );
+        for key in &read {
+            assert!(
+                declared.contains(key),
+                "--set {key} is read but not declared"
+            );
+        }
+        let help = |k: &str| SETTINGS.iter().find(|s| s.key == k).unwrap().help;
+        assert!(help("send_to").contains(SEND_TO));
+        assert!(help("listen_to").contains(LISTEN_TO));
+        // What .ci/steps/40 passes; a typo is refused.
+        let given = |k: &str, v: &str| [(k.to_string(), v.to_string())].into_iter().collect();
+        let suites: &[(&str, &[Setting])] = &[(NAME, SETTINGS)];
+        crate::runner::settings::validate(&given("server", "mock"), suites).unwrap();
+        crate::runner::settings::validate(&given("sasl", "plain"), suites).unwrap_err();
+        crate::runner::settings::validate(&given("sig_keyid", "x"), suites).unwrap_err();
     }
 }

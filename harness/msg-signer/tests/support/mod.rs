@@ -347,7 +347,8 @@ pub fn signed_reply(seen: &Seen) -> String {
     .to_string()
 }
 
-/// Test PKI: a CA, a server certificate for 127.0.0.1, a client certificate with a given CN.
+/// Test PKI (test-pki): a CA, a server certificate for the loopback names, a client certificate
+/// with the given CN and/or UID.
 pub struct Pki {
     pub ca_pem: String,
     pub server_config: Arc<rustls::ServerConfig>,
@@ -355,39 +356,10 @@ pub struct Pki {
 }
 
 pub fn pki(client_cn: Option<&str>, client_uid: Option<&str>) -> Pki {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, SanType,
-    };
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "test ca");
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-
-    let mut sp = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    sp.subject_alt_names
-        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
-    let skey = KeyPair::generate().unwrap();
-    let scert = sp.signed_by(&skey, &ca).unwrap();
-
-    let mut cp = CertificateParams::new(Vec::<String>::new()).unwrap();
-    cp.distinguished_name = rcgen::DistinguishedName::new();
-    if let Some(cn) = client_cn {
-        cp.distinguished_name.push(DnType::CommonName, cn);
-    }
-    if let Some(uid) = client_uid {
-        cp.distinguished_name.push(
-            DnType::CustomDnType(vec![0, 9, 2342, 19200300, 100, 1, 1]),
-            uid,
-        );
-    }
-    let ckey = KeyPair::generate().unwrap();
-    let ccert = cp.signed_by(&ckey, &ca).unwrap();
-
+    let pki = test_pki::Pki::new(client_cn, client_uid).unwrap();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.der().clone()).unwrap();
+    roots.add(pki.ca.cert_der.clone().into()).unwrap();
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots),
         provider.clone(),
@@ -399,13 +371,13 @@ pub fn pki(client_cn: Option<&str>, client_uid: Option<&str>) -> Pki {
         .unwrap()
         .with_client_cert_verifier(verifier)
         .with_single_cert(
-            vec![scert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::try_from(skey.serialize_der()).unwrap(),
+            vec![pki.server.cert_der.clone().into()],
+            rustls::pki_types::PrivateKeyDer::try_from(pki.server.key_der.clone()).unwrap(),
         )
         .unwrap();
     Pki {
-        ca_pem: ca.pem(),
+        ca_pem: pki.ca.cert_pem.clone(),
         server_config: Arc::new(server_config),
-        client_pem: format!("{}{}", ccert.pem(), ckey.serialize_pem()),
+        client_pem: pki.client.cert_key_pem(),
     }
 }

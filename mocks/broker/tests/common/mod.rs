@@ -1,5 +1,5 @@
 //! Shared helpers for the broker's integration tests: fe2o3 clients over real loopback sockets
-//! and rcgen certificates.
+//! and test certificates (the test-pki crate).
 #![allow(dead_code)]
 
 use std::sync::Arc;
@@ -9,7 +9,6 @@ use fe2o3_amqp::connection::ConnectionHandle;
 use fe2o3_amqp::sasl_profile::SaslProfile;
 use fe2o3_amqp::session::SessionHandle;
 use fe2o3_amqp::{Connection, Session};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use tokio::net::TcpStream;
 
 /// Bound on every step of a test.
@@ -43,8 +42,8 @@ pub async fn session(conn: &mut ConnectionHandle<()>) -> SessionHandle<()> {
     bounded(Session::begin(conn)).await.unwrap()
 }
 
-/// A test PKI: a CA, a server certificate for localhost/127.0.0.1, and a client certificate
-/// with CN and UID.
+/// A test PKI (test-pki): a CA, a server certificate for the loopback names, and a client
+/// certificate with CN and UID.
 pub struct Pki {
     pub ca_pem: String,
     pub server_cert_pem: String,
@@ -53,40 +52,14 @@ pub struct Pki {
     pub client_key_pem: String,
 }
 
-pub const UID_OID: [u64; 7] = [0, 9, 2342, 19200300, 100, 1, 1];
-
 pub fn pki(client_cn: &str, client_uid: Option<&str>) -> Pki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "sigharness test CA");
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let server_key = KeyPair::generate().unwrap();
-    let server_params =
-        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-    let server_cert = server_params.signed_by(&server_key, &issuer).unwrap();
-
-    let client_key = KeyPair::generate().unwrap();
-    let mut client_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    client_params
-        .distinguished_name
-        .push(DnType::CommonName, client_cn);
-    if let Some(uid) = client_uid {
-        client_params
-            .distinguished_name
-            .push(DnType::CustomDnType(UID_OID.to_vec()), uid);
-    }
-    let client_cert = client_params.signed_by(&client_key, &issuer).unwrap();
+    let p = test_pki::Pki::new(Some(client_cn), client_uid).unwrap();
     Pki {
-        ca_pem: ca_cert.pem(),
-        server_cert_pem: server_cert.pem(),
-        server_key_pem: server_key.serialize_pem(),
-        client_cert_pem: client_cert.pem(),
-        client_key_pem: client_key.serialize_pem(),
+        ca_pem: p.ca.cert_pem,
+        server_cert_pem: p.server.cert_pem,
+        server_key_pem: p.server.key_pem,
+        client_cert_pem: p.client.cert_pem,
+        client_key_pem: p.client.key_pem,
     }
 }
 
