@@ -1,7 +1,7 @@
-//! Client mode plumbing: one fresh world per case (PKI, embedded broker(s), mock signing
-//! server with the case's fault plans, a generated config file), the client under test run
-//! against it, and what was observed (client output and exit code, broker journal, requests the
-//! signing server received, elapsed time).
+//! Client mode plumbing: one fresh world per case (certificates from test-pki, embedded
+//! broker(s), mock signing server with the case's fault plans from `faults/`, a generated config
+//! file), the client under test run against it, and what was observed (client output and exit
+//! code, broker journal, requests the signing server received, elapsed time).
 //!
 //! The reference client runs in-process on a current-thread runtime with tokio's clock paused,
 //! so the retry timeouts pass in virtual time (broker, server and client share that runtime and

@@ -16,7 +16,7 @@ mod workflow;
 use std::sync::Arc;
 
 use serde_json::Value;
-use sigharness_report::Level;
+use sigharness_report::{Evidence, Level};
 
 use super::{Spec, with_evidence};
 use crate::runner::check::{Check, Stop, fail, pass};
@@ -77,11 +77,9 @@ impl ServerCase {
         );
         Case::new(m, move |ctx: Arc<ServerCtx>| async move {
             let p = (self.requests)();
-            let x = exchange(&ctx, &p).await.map_err(|e| {
-                Stop::Fail(sigharness_report::Evidence::new(format!(
-                    "exchange failed: {e}"
-                )))
-            })?;
+            let x = exchange(&ctx, &p)
+                .await
+                .map_err(|e| Stop::Fail(Evidence::new(format!("exchange failed: {e}"))))?;
             let figures = [("p50_ms", 50.0), ("p90_ms", 90.0), ("p99_ms", 99.0)]
                 .map(|(k, p)| (k.to_string(), percentile(&x.latencies_ms, p)));
             with_evidence((self.check)(&x), |mut e| {

@@ -20,11 +20,6 @@ use crate::{Error, Result};
 /// How long the probe waits for a step (connect + attach, a settlement, the next reply).
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// The target under test did not do what the exchange needs (unreachable, refused, silent).
-fn probe_error(msg: String) -> Error {
-    Error::setup(msg)
-}
-
 /// Our AMQP client: one connection, a receiver on the reply address and a sender.
 struct Probe {
     _conn: ConnectionHandle<()>,
@@ -39,7 +34,7 @@ impl Probe {
         let url = msg_signer::config::BrokerUrl::parse(&ctx.broker_url).map_err(Error::setup)?;
         let tcp = tokio::net::TcpStream::connect((url.host.as_str(), url.port))
             .await
-            .map_err(|e| probe_error(format!("connect {}: {e}", ctx.broker_url)))?;
+            .map_err(|e| Error::setup(format!("connect {}: {e}", ctx.broker_url)))?;
         let _ = tcp.set_nodelay(true);
         let b = Connection::builder()
             .container_id(format!("sigharness-probe-{}", uuid::Uuid::new_v4()))
@@ -48,19 +43,19 @@ impl Probe {
         let mut conn = match (&ctx.tls, url.scheme) {
             (Some(cfg), msg_signer::config::Scheme::Amqps) => {
                 let name = msg_signer::tls::server_name(&url.host)
-                    .map_err(|e| probe_error(e.to_string()))?;
+                    .map_err(|e| Error::setup(e.to_string()))?;
                 let mut s = tokio_rustls::TlsConnector::from(cfg.clone())
                     .connect(name, tcp)
                     .await
-                    .map_err(|e| probe_error(format!("TLS: {e}")))?;
+                    .map_err(|e| Error::setup(format!("TLS: {e}")))?;
                 if ctx.sasl_external {
                     msg_signer::sasl::external_with_empty_response(&mut s, Some(&url.host))
                         .await
-                        .map_err(|e| probe_error(format!("SASL EXTERNAL: {e}")))?;
+                        .map_err(|e| Error::setup(format!("SASL EXTERNAL: {e}")))?;
                 }
                 b.open_with_stream(s)
                     .await
-                    .map_err(|e| probe_error(format!("AMQP open: {e}")))?
+                    .map_err(|e| Error::setup(format!("AMQP open: {e}")))?
             }
             (None, msg_signer::config::Scheme::Amqps) => {
                 return Err(Error::setup("amqps:// needs --ca and --cert-key"));
@@ -68,18 +63,18 @@ impl Probe {
             _ => b
                 .open_with_stream(tcp)
                 .await
-                .map_err(|e| probe_error(format!("AMQP open: {e}")))?,
+                .map_err(|e| Error::setup(format!("AMQP open: {e}")))?,
         };
         let mut session = Session::begin(&mut conn)
             .await
-            .map_err(|e| probe_error(format!("begin: {e}")))?;
+            .map_err(|e| Error::setup(format!("begin: {e}")))?;
         let reply_address = msg_signer::config::expand_template(&ctx.listen_to, creator, task);
         let receiver = Receiver::builder()
             .name(format!("probe-rx-{task}"))
             .source(ctx.map(&reply_address))
             .attach(&mut session)
             .await
-            .map_err(|e| probe_error(format!("attach receiver on {reply_address}: {e}")))?;
+            .map_err(|e| Error::setup(format!("attach receiver on {reply_address}: {e}")))?;
         // Null target (route by `to`, as deployed) unless the broker has no anonymous relay.
         let target = if ctx.address_map.addressed_senders() {
             Target::builder().address(ctx.map(&ctx.send_to)).build()
@@ -91,7 +86,7 @@ impl Probe {
             .target(target)
             .attach(&mut session)
             .await
-            .map_err(|e| probe_error(format!("attach sender: {e}")))?;
+            .map_err(|e| Error::setup(format!("attach sender: {e}")))?;
         Ok(Probe {
             _conn: conn,
             session,
@@ -120,7 +115,7 @@ impl Probe {
             .send(m)
             .await
             .map(|_| ())
-            .map_err(|e| probe_error(format!("send: {e}")))
+            .map_err(|e| Error::setup(format!("send: {e}")))
     }
 
     /// Collect up to `n` replies (bounded by `wait` after the last one).
@@ -244,7 +239,7 @@ pub async fn exchange(ctx: &ServerCtx, plan: &Requests) -> Result<Exchange> {
     let mut probe = tokio::time::timeout(WAIT, Probe::open(ctx, plan.creator, &task))
         .await
         .map_err(|_| {
-            probe_error(format!(
+            Error::setup(format!(
                 "the probe client could not connect and attach within {WAIT:?}"
             ))
         })??;
@@ -261,7 +256,7 @@ pub async fn exchange(ctx: &ServerCtx, plan: &Requests) -> Result<Exchange> {
             tokio::time::timeout(WAIT, probe.send(ctx, &props, text.clone()))
                 .await
                 .map_err(|_| {
-                    probe_error(format!(
+                    Error::setup(format!(
                         "the broker did not settle a request within {WAIT:?}"
                     ))
                 })??;
