@@ -617,37 +617,10 @@ impl VectorFile {
 
     /// Shared fields of every test in the file, in file order.
     pub fn test_metas(&self) -> Vec<TestMeta<'_>> {
-        fn m<'a>(
-            tc_id: u64,
-            comment: &'a str,
-            flags: &'a [String],
-            (level, result, error_kind): (Level, TestResult, Option<ErrorKind>),
-        ) -> TestMeta<'a> {
-            TestMeta {
-                tc_id,
-                comment,
-                flags,
-                level,
-                result,
-                error_kind,
-            }
-        }
         match &self.test_groups {
-            TestGroups::Base(g) => g
-                .iter()
-                .flat_map(|g| &g.tests)
-                .map(|t| m(t.tc_id, &t.comment, &t.flags, (t.level, t.result, t.error_kind)))
-                .collect(),
-            TestGroups::Sign(g) => g
-                .iter()
-                .flat_map(|g| &g.tests)
-                .map(|t| m(t.tc_id, &t.comment, &t.flags, (t.level, t.result, t.error_kind)))
-                .collect(),
-            TestGroups::Verify(g) => g
-                .iter()
-                .flat_map(|g| &g.tests)
-                .map(|t| m(t.tc_id, &t.comment, &t.flags, (t.level, t.result, t.error_kind)))
-                .collect(),
+            TestGroups::Base(g) => g.iter().flat_map(|g| &g.tests).map(Meta::meta).collect(),
+            TestGroups::Sign(g) => g.iter().flat_map(|g| &g.tests).map(Meta::meta).collect(),
+            TestGroups::Verify(g) => g.iter().flat_map(|g| &g.tests).map(Meta::meta).collect(),
         }
     }
 
@@ -764,6 +737,29 @@ impl VectorFile {
         }
     }
 }
+
+/// The fields every test kind shares.
+trait Meta {
+    fn meta(&self) -> TestMeta<'_>;
+}
+
+macro_rules! impl_meta {
+    ($($t:ty),*) => {$(
+        impl Meta for $t {
+            fn meta(&self) -> TestMeta<'_> {
+                TestMeta {
+                    tc_id: self.tc_id,
+                    comment: &self.comment,
+                    flags: &self.flags,
+                    level: self.level,
+                    result: self.result,
+                    error_kind: self.error_kind,
+                }
+            }
+        }
+    )*};
+}
+impl_meta!(BaseTest, SignTest, VerifyTest);
 
 type GroupKeyRef<'a> = (&'a str, &'a str, Algorithm, Option<KeyFormat>);
 
