@@ -10,7 +10,7 @@ use http_sig::{
     ComponentId, HttpMessage, Key, OnCollision, ProfileConfig, SignatureParams, add_signature,
     component_value,
 };
-use sigharness::http_sig_live::client::RequestSigner;
+use sigharness::http_sig_live::client::{RequestSigner, SignError};
 use sigharness::runner::{Event, Events, Selection, Suite, SuiteOptions};
 use sigharness::suites::http_sig_signer::{HttpSigSignerSuite, SignerRun, builtin_profiles};
 use sigharness::suites::http_sig_verifier::HttpSigVerifierSuite;
@@ -37,8 +37,8 @@ struct FaultySigner {
 }
 
 impl RequestSigner for FaultySigner {
-    fn sign_request(&self, msg: &mut HttpMessage, now: u64) -> Result<(), String> {
-        let e = |e: http_sig::Error| e.to_string();
+    fn sign_request(&self, msg: &mut HttpMessage, now: u64) -> Result<(), SignError> {
+        let e = |e: http_sig::Error| -> SignError { e.into() };
         let mut comps: Vec<ComponentId> = Vec::new();
         for d in &self.cfg.derived_components {
             comps.push(ComponentId::new(d.component_name()).map_err(e)?);
@@ -81,14 +81,12 @@ impl RequestSigner for FaultySigner {
         let mut p = SignatureParams::new(comps);
         p.set_created(now as i64).map_err(e)?;
         if let Some(x) = &self.cfg.expiry {
-            let secs = humantime::parse_duration(x)
-                .map_err(|e| e.to_string())?
-                .as_secs();
+            let secs = humantime::parse_duration(x)?.as_secs();
             p.set_expires(now as i64 + secs as i64).map_err(e)?;
         }
         if !self.cfg.signature_parameters.is_empty() {
             let mut b = [0u8; 16];
-            aws_lc_rs::rand::fill(&mut b).map_err(|_| "rng".to_string())?;
+            aws_lc_rs::rand::fill(&mut b).map_err(|_| "rng")?;
             p.set_nonce(&b.iter().map(|x| format!("{x:02x}")).collect::<String>())
                 .map_err(e)?;
         }
@@ -300,7 +298,7 @@ fn external_opts(url: String) -> SuiteOptions {
 /// Our verifier service reached through --verifier-url (the external path) passes too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_verifier_path_against_our_service() {
-    use sigharness::http_sig_live::verifier::{VerifierConfig, VerifierService};
+    use mock_http_sig_peers::{VerifierConfig, VerifierService};
     let spki = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../vectors/keys/test-key-ed25519.spki.pem"
