@@ -355,3 +355,108 @@ async fn accept_everything_verifier_is_caught() {
     }
     assert!(failed(&reports).iter().any(|id| id.contains("/vectors/")));
 }
+
+/// Every key the tests pass is a declared setting of the suite (the runner rejects others).
+#[test]
+fn the_settings_the_tests_use_are_declared() {
+    use sigharness::runner::settings::validate;
+    let opts = external_opts("http://127.0.0.1:1".into());
+    validate(
+        &opts.settings,
+        &[("http-sig-verifier", HttpSigVerifierSuite.settings())],
+    )
+    .unwrap();
+    let mut bad = opts.settings.clone();
+    bad.insert("scheme".into(), "ftp".into());
+    let e = validate(
+        &bad,
+        &[("http-sig-verifier", HttpSigVerifierSuite.settings())],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("expected one of http, https"), "{e}");
+    let signer = HttpSigSignerSuite::default();
+    for key in [
+        "profile",
+        "key",
+        "expect_requests",
+        "wait",
+        "created_tolerance",
+        "transport_headers",
+        "script",
+    ] {
+        assert!(
+            signer.settings().iter().any(|s| s.key == key),
+            "{key} is not declared"
+        );
+    }
+}
+
+/// `--vectors DIR` is where both suites take their keys (and the verifier its vectors) from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_suites_read_the_vectors_dir() {
+    let here = SuiteOptions {
+        vectors_dir: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors").into()),
+        ..SuiteOptions::default()
+    };
+    let reports = run_suite(&HttpSigSignerSuite::default(), &here).await;
+    assert_eq!(reports.len(), 16);
+    assert!(failed(&reports).is_empty(), "{}", show(&reports));
+    let reports = run_suite(&HttpSigVerifierSuite, &here).await;
+    assert_eq!(reports.len(), 81);
+
+    let nowhere = SuiteOptions {
+        vectors_dir: Some("/nonexistent/sigharness-vectors".into()),
+        ..SuiteOptions::default()
+    };
+    let (events, _rx) = Events::channel();
+    for suite in [
+        &HttpSigSignerSuite::default() as &dyn Suite,
+        &HttpSigVerifierSuite,
+    ] {
+        let e = suite
+            .run(&nowhere, &Selection::default(), &events)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--vectors /nonexistent/sigharness-vectors"),
+            "{e}"
+        );
+    }
+}
+
+/// The command line: a misspelt key is refused before anything runs; --help-settings lists them.
+#[test]
+fn misspelt_settings_are_refused_and_the_valid_ones_listed() {
+    let sigharness = env!("CARGO_BIN_EXE_sigharness");
+    let o = std::process::Command::new(sigharness)
+        .args([
+            "conformance",
+            "--suite",
+            "http-sig-verifier",
+            "--set",
+            "signing_ky=x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("unknown --set key \"signing_ky\""), "{err}");
+    assert!(err.contains("signing_key"), "{err}");
+    let o = std::process::Command::new(sigharness)
+        .args([
+            "conformance",
+            "--suite",
+            "http-sig-signer",
+            "--help-settings",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("expect_requests") && out.contains("(integer)"),
+        "{out}"
+    );
+}

@@ -41,7 +41,11 @@ pub fn loopback_client() -> Result<reqwest::Client> {
 
 /// Send `msg` (a request whose authority is the loopback server) as it is: method, target,
 /// header lines in order, body. Returns the status code.
-pub async fn send_message(client: &reqwest::Client, base_url: &str, msg: &HttpMessage) -> Result<u16> {
+pub async fn send_message(
+    client: &reqwest::Client,
+    base_url: &str,
+    msg: &HttpMessage,
+) -> Result<u16> {
     let rl = msg
         .request_line()
         .ok_or_else(|| http("not a request".into()))?;

@@ -51,8 +51,8 @@ impl Script {
 
     /// Parse and check a script.
     pub fn from_json(text: &str) -> Result<Script> {
-        let s: Script = serde_json::from_str(text)
-            .map_err(|e| Error::setup(format!("request script: {e}")))?;
+        let s: Script =
+            serde_json::from_str(text).map_err(|e| Error::setup(format!("request script: {e}")))?;
         s.check()?;
         Ok(s)
     }

@@ -825,11 +825,18 @@ mod tests {
         let exp = expectations();
         let mut seen = HashSet::new();
         let m = signed(NOW);
-        assert!(judge_request(&exp, 0, &m, NOW, &mut seen).failed().is_empty());
+        assert!(
+            judge_request(&exp, 0, &m, NOW, &mut seen)
+                .failed()
+                .is_empty()
+        );
         let again = judge_request(&exp, 1, &m, NOW, &mut seen);
         assert_eq!(again.failed(), vec![SignerRule::NonceUnique]);
         let stale = judge_request(&exp, 2, &signed(NOW - 3600), NOW, &mut seen);
-        assert!(stale.failed().contains(&SignerRule::CreatedRecent), "{stale:?}");
+        assert!(
+            stale.failed().contains(&SignerRule::CreatedRecent),
+            "{stale:?}"
+        );
         assert!(matches!(
             stale.status(SignerRule::CreatedRecent),
             Some(RuleStatus::Fail(d)) if d.contains("tolerance 30s")

@@ -78,9 +78,7 @@ pub use judge::{
     RequestVerdict, RuleInfo, RuleStatus, SignerExpectations, SignerRule, judge_request,
 };
 pub use upstream::{Reply, Upstream, UpstreamConfig, VERDICTS_PATH};
-pub use verifier::{
-    Decision, VerifierConfig, VerifierCore, VerifierService, check_content_digest,
-};
+pub use verifier::{Decision, VerifierConfig, VerifierCore, VerifierService, check_content_digest};
 
 /// Bind a TCP listener, refusing anything but loopback.
 pub async fn bind_loopback(addr: SocketAddr) -> Result<tokio::net::TcpListener, LiveError> {

@@ -112,7 +112,10 @@ impl Upstream {
     }
 
     /// Start on `listen` (loopback only; port 0 picks a free port) with `cfg`.
-    pub async fn start_with(listen: SocketAddr, cfg: UpstreamConfig) -> Result<Upstream, LiveError> {
+    pub async fn start_with(
+        listen: SocketAddr,
+        cfg: UpstreamConfig,
+    ) -> Result<Upstream, LiveError> {
         let UpstreamConfig {
             expectations: exp,
             reply,

@@ -405,10 +405,16 @@ mod tests {
     #[test]
     fn rejections_name_their_kind() {
         let mut c = core();
-        assert_eq!(error_of(&c.decide(&signed("other", None), NOW)), "unknown_key");
+        assert_eq!(
+            error_of(&c.decide(&signed("other", None), NOW)),
+            "unknown_key"
+        );
         let mut tampered = signed("k1", None);
         tampered.body = b"{\"q\":2}".to_vec();
-        assert_eq!(error_of(&c.decide(&tampered, NOW)), "content_digest_mismatch");
+        assert_eq!(
+            error_of(&c.decide(&tampered, NOW)),
+            "content_digest_mismatch"
+        );
         let unsigned = HttpMessage::request("GET", "/", "http", Some("127.0.0.1:1"));
         assert_eq!(error_of(&c.decide(&unsigned, NOW)), "signature_not_found");
         let once = signed("k1", Some("n-1"));
@@ -442,9 +448,6 @@ mod tests {
     fn a_bad_configuration_is_refused() {
         let mut cfg = VerifierConfig::new(key());
         cfg.alg = Some(Algorithm::Ed25519);
-        assert!(matches!(
-            VerifierCore::new(cfg),
-            Err(LiveError::HttpSig(_))
-        ));
+        assert!(matches!(VerifierCore::new(cfg), Err(LiveError::HttpSig(_))));
     }
 }

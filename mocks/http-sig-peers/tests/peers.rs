@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use http_sig::{
-    HeaderSelection, HttpMessage, Key, KeyConfig, ProfileConfig, SigningProfile,
-};
+use http_sig::{HeaderSelection, HttpMessage, Key, KeyConfig, ProfileConfig, SigningProfile};
 use mock_http_sig_peers::{
     LiveError, Reply, SignerExpectations, SignerRule, Upstream, UpstreamConfig, VERDICTS_PATH,
     VerifierConfig, VerifierService,

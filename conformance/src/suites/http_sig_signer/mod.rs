@@ -34,6 +34,7 @@ use mock_http_sig_peers::{
 use sigharness_report::{CaseMeta, Evidence};
 use sigharness_vectors::VectorSet;
 
+use crate::Result;
 use crate::http_sig_live::client::{RequestSigner, send_script};
 use crate::http_sig_live::script::Script;
 use crate::http_sig_live::{load_vectors, unix_now};
@@ -42,7 +43,6 @@ use crate::runner::{
     BoxFuture, Case, Error, Events, Kind, Level, Selection, Setting, SpecRef, Suite, SuiteOptions,
     SuiteRun, meta,
 };
-use crate::Result;
 
 const SUITE: &str = "http-sig-signer";
 const RECEIVED: &str = "http-sig-signer/traffic/requests-received";
@@ -334,7 +334,13 @@ fn fold_received(c: &Collected) -> Check {
     }
     let mut ev = Evidence::new("the upstream did not receive every expected request")
         .expected("every scripted request")
-        .observed(short.iter().map(|t| counts(t)).collect::<Vec<_>>().join(", "));
+        .observed(
+            short
+                .iter()
+                .map(|t| counts(t))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
     for t in &short {
         if let Some(why) = &t.stopped {
             ev = ev.log_line(format!("[{}] sending stopped: {why}", t.run));
@@ -357,7 +363,9 @@ fn live(e: LiveError) -> Error {
 }
 
 fn wait_for(opts: &SuiteOptions) -> Result<Duration> {
-    Ok(Duration::from_secs(opts.setting_count("wait")?.unwrap_or(10)))
+    Ok(Duration::from_secs(
+        opts.setting_count("wait")?.unwrap_or(10),
+    ))
 }
 
 async fn collect_in_process(
@@ -580,7 +588,10 @@ mod tests {
         for (m, r) in metas.iter().zip(SignerRule::RULES.iter()) {
             assert_eq!(m.id, format!("{SUITE}/{}", r.slug));
             assert_eq!(m.requirement, r.requirement);
-            assert_eq!((m.spec.document.as_str(), m.spec.section.as_str()), (r.document, r.section));
+            assert_eq!(
+                (m.spec.document.as_str(), m.spec.section.as_str()),
+                (r.document, r.section)
+            );
         }
     }
 
@@ -599,7 +610,11 @@ mod tests {
             panic!("2 of 6 must fail")
         };
         assert_eq!(e.observed.as_deref(), Some("[r] 2 of 6"));
-        assert!(e.log[0].contains("sending stopped: the signer failed"), "{:?}", e.log);
+        assert!(
+            e.log[0].contains("sending stopped: the signer failed"),
+            "{:?}",
+            e.log
+        );
         assert_eq!(
             fold(SignerRule::SignaturePresent, &c).unwrap_err(),
             skip("no request was received")

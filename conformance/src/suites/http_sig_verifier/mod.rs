@@ -180,6 +180,9 @@ pub struct Ctx {
     _service: Option<VerifierService>,
 }
 
+/// A value a case builds on its way to the request it sends, or why it stopped.
+type Built<T> = std::result::Result<T, Stop>;
+
 /// A step that failed while the case built its request (a bug of the case, not a verdict on the
 /// verifier).
 fn cannot_build(e: impl std::fmt::Display) -> Stop {
@@ -202,10 +205,12 @@ impl Ctx {
             _ => "rejected (reject status)",
         };
         match got {
-            Err(e) => Err(Evidence::new(format!("{what}: the verifier could not be reached"))
-                .expected(want_s)
-                .observed(e.to_string())
-                .into()),
+            Err(e) => Err(
+                Evidence::new(format!("{what}: the verifier could not be reached"))
+                    .expected(want_s)
+                    .observed(e.to_string())
+                    .into(),
+            ),
             Ok((status, d)) if d == want => pass(format!("{what}: HTTP {status}")),
             Ok((status, d)) => {
                 let sent = String::from_utf8_lossy(&msg.to_bytes()).into_owned();
@@ -226,14 +231,14 @@ impl Ctx {
         target: &str,
         body: Option<&str>,
         now: u64,
-    ) -> std::result::Result<(HttpMessage, SignatureParams), Stop> {
+    ) -> Built<(HttpMessage, SignatureParams)> {
         let mut m = HttpMessage::request(method, target, &self.scheme, Some(&self.authority));
         m.append_header("content-type", "application/json");
         m.append_header("x-request-id", &random_token(8));
         let mut comps: Vec<ComponentId> = ["@method", "@authority", "@path", "content-type"]
             .iter()
             .map(|c| ComponentId::new(c).map_err(cannot_build))
-            .collect::<std::result::Result<_, _>>()?;
+            .collect::<Built<_>>()?;
         if let Some(b) = body {
             m.body = b.as_bytes().to_vec();
             m.append_header("content-digest", &content_digest(b.as_bytes()));
@@ -254,7 +259,7 @@ impl Ctx {
     }
 
     /// Sign `m` with the verifier's key under label `sig`.
-    fn sign(&self, m: &mut HttpMessage, p: &SignatureParams) -> std::result::Result<(), Stop> {
+    fn sign(&self, m: &mut HttpMessage, p: &SignatureParams) -> Built<()> {
         self.signer
             .sign_message(m, None, "sig", p)
             .map(|_| ())
@@ -268,7 +273,7 @@ impl Ctx {
         target: &str,
         body: Option<&str>,
         now: u64,
-    ) -> std::result::Result<HttpMessage, Stop> {
+    ) -> Built<HttpMessage> {
         let (mut m, p) = self.fresh(method, target, body, now)?;
         self.sign(&mut m, &p)?;
         Ok(m)
@@ -319,7 +324,7 @@ struct Request {
     what: String,
 }
 
-fn request(msg: HttpMessage, what: impl Into<String>) -> std::result::Result<Request, Stop> {
+fn request(msg: HttpMessage, what: impl Into<String>) -> Built<Request> {
     Ok(Request {
         msg,
         what: what.into(),
@@ -336,7 +341,7 @@ pub struct Live {
     expect: Expect,
     /// Why, in words, appended to the requirement derived from `expect`.
     why: Option<&'static str>,
-    build: fn(&Ctx, u64) -> std::result::Result<Request, Stop>,
+    build: fn(&Ctx, u64) -> Built<Request>,
 }
 
 const GRAPHQL_BODY: &str = r#"{"query":"{ me { id } }"}"#;
@@ -349,7 +354,12 @@ pub const LIVE: &[Live] = &[
         stimulus: "a request signed now with the verifier's key, covering what its policy requires",
         expect: Expect::Accepted,
         why: None,
-        build: |ctx, now| request(ctx.signed("GET", "/resource?id=1", None, now)?, "valid request"),
+        build: |ctx, now| {
+            request(
+                ctx.signed("GET", "/resource?id=1", None, now)?,
+                "valid request",
+            )
+        },
     },
     Live {
         slug: "body-with-content-digest-accepted",
@@ -368,7 +378,12 @@ pub const LIVE: &[Live] = &[
         stimulus: "a request without Signature-Input / Signature",
         expect: Expect::Rejected,
         why: None,
-        build: |ctx, now| request(ctx.fresh("GET", "/resource", None, now)?.0, "unsigned request"),
+        build: |ctx, now| {
+            request(
+                ctx.fresh("GET", "/resource", None, now)?.0,
+                "unsigned request",
+            )
+        },
     },
     Live {
         slug: "expired-rejected",
@@ -541,7 +556,7 @@ impl Live {
 
 /// A freshly generated key of the same type (Ed25519 / HMAC; others fall back to Ed25519 with
 /// the right alg name failing earlier).
-fn other_key(alg: Algorithm) -> std::result::Result<Signer, Stop> {
+fn other_key(alg: Algorithm) -> Built<Signer> {
     let key = match alg {
         Algorithm::HmacSha256 => Key::hmac(random_token(32).as_bytes()).map_err(cannot_build)?,
         _ => {
@@ -681,7 +696,7 @@ fn not_replayable(t: &VerifyTest, scheme: &str, required: &[ComponentId]) -> Opt
     None
 }
 
-fn parse_vector(t: &VerifyTest) -> std::result::Result<HttpMessage, Stop> {
+fn parse_vector(t: &VerifyTest) -> Built<HttpMessage> {
     HttpMessage::parse_with(
         t.message.as_bytes(),
         ParseOptions {
@@ -732,7 +747,11 @@ fn vector_key_for(opts: &SuiteOptions) -> String {
 fn all_cases(opts: &SuiteOptions, set: &VectorSet) -> Vec<Case<Ctx>> {
     let mut v: Vec<Case<Ctx>> = LIVE
         .iter()
-        .map(|live| Case::new(live.meta(), move |ctx: Arc<Ctx>| async move { live.run(&ctx).await }))
+        .map(|live| {
+            Case::new(live.meta(), move |ctx: Arc<Ctx>| async move {
+                live.run(&ctx).await
+            })
+        })
         .collect();
     let key = vector_key_for(opts);
     for (f, g, t) in set.verify_tests().filter(|(_, g, _)| g.key_id == key) {
@@ -978,7 +997,10 @@ mod tests {
             vectors_dir: Some("/nonexistent/vectors".into()),
             ..SuiteOptions::default()
         };
-        let e = HttpSigVerifierSuite.cases(&missing).unwrap_err().to_string();
+        let e = HttpSigVerifierSuite
+            .cases(&missing)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--vectors /nonexistent/vectors"), "{e}");
     }
 }
