@@ -42,7 +42,7 @@ fn spec_ref(s: &str) -> SpecRef {
 }
 
 /// The vector's own `level`.
-fn level(l: sigharness_vectors::Level) -> Level {
+pub(crate) fn level(l: sigharness_vectors::Level) -> Level {
     match l {
         sigharness_vectors::Level::Must => Level::Must,
         sigharness_vectors::Level::Should => Level::Should,
