@@ -130,7 +130,7 @@ pub async fn execute(
         cases,
     };
     if let Some(dir) = &req.report_dir {
-        write_report_dir(dir, &report).map_err(Error::setup)?;
+        write_report_dir(dir, &report)?;
     }
     Ok(Some(report))
 }

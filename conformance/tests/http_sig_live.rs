@@ -10,7 +10,7 @@ use http_sig::{
     ComponentId, HttpMessage, Key, OnCollision, ProfileConfig, SignatureParams, add_signature,
     component_value,
 };
-use sigharness::http_sig_live::client::RequestSigner;
+use sigharness::http_sig_live::client::{RequestSigner, SignError};
 use sigharness::runner::{Event, Events, Selection, Suite, SuiteOptions};
 use sigharness::suites::http_sig_signer::{HttpSigSignerSuite, SignerRun, builtin_profiles};
 use sigharness::suites::http_sig_verifier::HttpSigVerifierSuite;
@@ -37,8 +37,8 @@ struct FaultySigner {
 }
 
 impl RequestSigner for FaultySigner {
-    fn sign_request(&self, msg: &mut HttpMessage, now: u64) -> Result<(), String> {
-        let e = |e: http_sig::Error| e.to_string();
+    fn sign_request(&self, msg: &mut HttpMessage, now: u64) -> Result<(), SignError> {
+        let e = |e: http_sig::Error| -> SignError { e.into() };
         let mut comps: Vec<ComponentId> = Vec::new();
         for d in &self.cfg.derived_components {
             comps.push(ComponentId::new(d.component_name()).map_err(e)?);
@@ -81,14 +81,12 @@ impl RequestSigner for FaultySigner {
         let mut p = SignatureParams::new(comps);
         p.set_created(now as i64).map_err(e)?;
         if let Some(x) = &self.cfg.expiry {
-            let secs = humantime::parse_duration(x)
-                .map_err(|e| e.to_string())?
-                .as_secs();
+            let secs = humantime::parse_duration(x)?.as_secs();
             p.set_expires(now as i64 + secs as i64).map_err(e)?;
         }
         if !self.cfg.signature_parameters.is_empty() {
             let mut b = [0u8; 16];
-            aws_lc_rs::rand::fill(&mut b).map_err(|_| "rng".to_string())?;
+            aws_lc_rs::rand::fill(&mut b).map_err(|_| "rng")?;
             p.set_nonce(&b.iter().map(|x| format!("{x:02x}")).collect::<String>())
                 .map_err(e)?;
         }
@@ -300,7 +298,7 @@ fn external_opts(url: String) -> SuiteOptions {
 /// Our verifier service reached through --verifier-url (the external path) passes too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_verifier_path_against_our_service() {
-    use sigharness::http_sig_live::verifier::{VerifierConfig, VerifierService};
+    use mock_http_sig_peers::{VerifierConfig, VerifierService};
     let spki = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../vectors/keys/test-key-ed25519.spki.pem"
@@ -356,4 +354,109 @@ async fn accept_everything_verifier_is_caught() {
         }
     }
     assert!(failed(&reports).iter().any(|id| id.contains("/vectors/")));
+}
+
+/// Every key the tests pass is a declared setting of the suite (the runner rejects others).
+#[test]
+fn the_settings_the_tests_use_are_declared() {
+    use sigharness::runner::settings::validate;
+    let opts = external_opts("http://127.0.0.1:1".into());
+    validate(
+        &opts.settings,
+        &[("http-sig-verifier", HttpSigVerifierSuite.settings())],
+    )
+    .unwrap();
+    let mut bad = opts.settings.clone();
+    bad.insert("scheme".into(), "ftp".into());
+    let e = validate(
+        &bad,
+        &[("http-sig-verifier", HttpSigVerifierSuite.settings())],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("expected one of http, https"), "{e}");
+    let signer = HttpSigSignerSuite::default();
+    for key in [
+        "profile",
+        "key",
+        "expect_requests",
+        "wait",
+        "created_tolerance",
+        "transport_headers",
+        "script",
+    ] {
+        assert!(
+            signer.settings().iter().any(|s| s.key == key),
+            "{key} is not declared"
+        );
+    }
+}
+
+/// `--vectors DIR` is where both suites take their keys (and the verifier its vectors) from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_suites_read_the_vectors_dir() {
+    let here = SuiteOptions {
+        vectors_dir: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors").into()),
+        ..SuiteOptions::default()
+    };
+    let reports = run_suite(&HttpSigSignerSuite::default(), &here).await;
+    assert_eq!(reports.len(), 16);
+    assert!(failed(&reports).is_empty(), "{}", show(&reports));
+    let reports = run_suite(&HttpSigVerifierSuite, &here).await;
+    assert_eq!(reports.len(), 81);
+
+    let nowhere = SuiteOptions {
+        vectors_dir: Some("/nonexistent/sigharness-vectors".into()),
+        ..SuiteOptions::default()
+    };
+    let (events, _rx) = Events::channel();
+    for suite in [
+        &HttpSigSignerSuite::default() as &dyn Suite,
+        &HttpSigVerifierSuite,
+    ] {
+        let e = suite
+            .run(&nowhere, &Selection::default(), &events)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--vectors /nonexistent/sigharness-vectors"),
+            "{e}"
+        );
+    }
+}
+
+/// The command line: a misspelt key is refused before anything runs; --help-settings lists them.
+#[test]
+fn misspelt_settings_are_refused_and_the_valid_ones_listed() {
+    let sigharness = env!("CARGO_BIN_EXE_sigharness");
+    let o = std::process::Command::new(sigharness)
+        .args([
+            "conformance",
+            "--suite",
+            "http-sig-verifier",
+            "--set",
+            "signing_ky=x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("unknown --set key \"signing_ky\""), "{err}");
+    assert!(err.contains("signing_key"), "{err}");
+    let o = std::process::Command::new(sigharness)
+        .args([
+            "conformance",
+            "--suite",
+            "http-sig-signer",
+            "--help-settings",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("expect_requests") && out.contains("(integer)"),
+        "{out}"
+    );
 }

@@ -10,8 +10,8 @@ use sigharness_report::Verdict;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn permissive_hub_fails_the_defect_cases() {
+/// A hub that answers 200 to everything (a token and a message where the client expects them).
+async fn permissive_hub() -> MockServer {
     let s = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path_regex("/token$"))
@@ -32,12 +32,38 @@ async fn permissive_hub_fails_the_defect_cases() {
         .respond_with(ResponseTemplate::new(200))
         .mount(&s)
         .await;
-    let opts = SuiteOptions {
+    s
+}
+
+fn options(s: &MockServer, settings: &[(&str, &str)]) -> SuiteOptions {
+    SuiteOptions {
         mq_hub_url: Some(s.uri()),
         profile: Some("opendsu".into()),
-        settings: BTreeMap::from([("connection_timeout_ms".to_string(), "300".to_string())]),
+        settings: settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         ..SuiteOptions::default()
-    };
+    }
+}
+
+async fn verdicts(opts: &SuiteOptions, sel: &Selection) -> BTreeMap<String, Verdict> {
+    let (ev, mut rx) = Events::channel();
+    MqHubSuite.run(opts, sel, &ev).await.unwrap();
+    drop(ev);
+    let mut verdicts = BTreeMap::new();
+    while let Some(e) = rx.recv().await {
+        if let Event::CaseFinished(r) = e {
+            verdicts.insert(r.id, r.verdict);
+        }
+    }
+    verdicts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permissive_hub_fails_the_defect_cases() {
+    let s = permissive_hub().await;
+    let opts = options(&s, &[("connection_timeout_ms", "300")]);
     let must_fail = [
         "mq-hub/opendsu/token/requires-holder-proof",
         "mq-hub/opendsu/token/proof-by-wrong-key",
@@ -50,21 +76,42 @@ async fn permissive_hub_fails_the_defect_cases() {
         "mq-hub/opendsu/put/mq-disabled-405",
     ];
     let sel = Selection::new(&must_fail.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    let (ev, mut rx) = Events::channel();
-    MqHubSuite.run(&opts, &sel, &ev).await.unwrap();
-    drop(ev);
-    let mut verdicts = BTreeMap::new();
-    while let Some(e) = rx.recv().await {
-        if let Event::CaseFinished(r) = e {
-            verdicts.insert(r.id, r.verdict);
-        }
-    }
+    let verdicts = verdicts(&opts, &sel).await;
     assert_eq!(verdicts.len(), must_fail.len(), "{verdicts:?}");
     for id in must_fail {
         assert_eq!(
             verdicts.get(id),
             Some(&Verdict::Fail),
             "{id} should catch the defect: {verdicts:?}"
+        );
+    }
+}
+
+/// Every case whose requirement is a status (the status-table rows, and the cases that judge a
+/// status first) fails against a hub that answers 200 to everything: the statuses the
+/// requirement names are the ones the check holds the hub to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permissive_hub_fails_every_status_case() {
+    let s = permissive_hub().await;
+    let opts = options(
+        &s,
+        &[("connection_timeout_ms", "300"), ("max_message_size", "16")],
+    );
+    let ids: Vec<String> = MqHubSuite
+        .cases(&opts)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.requirement.starts_with("status "))
+        .map(|m| m.id)
+        .collect();
+    assert!(ids.len() >= 25, "{} status cases: {ids:?}", ids.len());
+    let verdicts = verdicts(&opts, &Selection::new(&ids).unwrap()).await;
+    assert_eq!(verdicts.len(), ids.len(), "{verdicts:?}");
+    for (id, v) in &verdicts {
+        assert_eq!(
+            *v,
+            Verdict::Fail,
+            "{id} should fail against a hub that accepts everything"
         );
     }
 }

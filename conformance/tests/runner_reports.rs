@@ -4,15 +4,19 @@
 use std::sync::Arc;
 
 use sigharness::conformance::{RunRequest, execute};
+use sigharness::runner::check::{self, Check, fail, pass, unsupported};
 use sigharness::runner::{
-    BoxFuture, Case, Error, Event, Events, Level, Outcome, Selection, SpecRef, Suite, SuiteOptions,
-    meta, run_cases,
+    BoxFuture, Case, Error, Events, Kind, Level, Selection, Setting, SpecRef, Suite, SuiteOptions,
+    SuiteRun, meta,
 };
-use sigharness_report::{CaseMeta, Evidence, Report, Verdict, exit_code};
+use sigharness_report::{CaseMeta, Report, Verdict, exit_code};
 
-/// A "doubler" implementation under test: `broken` doubles wrongly for odd numbers.
+/// A "doubler" implementation under test: `broken` doubles wrongly for odd numbers and does not
+/// implement halving at all.
 struct Doubler {
     broken: bool,
+    /// `--set offset=N`: added to every input (a typed setting of the fixture suite).
+    offset: u32,
 }
 
 impl Doubler {
@@ -22,6 +26,17 @@ impl Doubler {
         } else {
             x * 2
         }
+    }
+    fn halve(&self, x: u32) -> Option<u32> {
+        (!self.broken).then_some(x / 2)
+    }
+}
+
+fn halving(t: &Doubler, input: u32) -> Check {
+    match t.halve(input) {
+        None => Err(unsupported("the target does not implement halving")),
+        Some(h) if h * 2 == input => pass("halved"),
+        Some(h) => Err(fail("wrong half", (input / 2).to_string(), h.to_string())),
     }
 }
 
@@ -39,17 +54,26 @@ fn cases() -> Vec<Case<Doubler>> {
                 "the result MUST be twice the input",
             ),
             move |t: &Doubler| {
+                let input = input + t.offset;
                 let got = t.double(input);
-                if got == input * 2 {
-                    Outcome::pass()
-                } else {
-                    Outcome::fail(
-                        Evidence::new("wrong result")
-                            .expected((input * 2).to_string())
-                            .observed(got.to_string()),
-                    )
-                }
+                check::ensure(got == input * 2, || {
+                    fail("wrong result", (input * 2).to_string(), got.to_string())
+                })?;
+                pass("doubled")
             },
+        )
+    };
+    let half = |id: &str, level: Level| {
+        Case::sync(
+            meta(
+                "fixture",
+                format!("fixture/halve/{id}"),
+                SpecRef::new("FIXTURE", "1.3"),
+                level,
+                "halve 8",
+                "the result MUST be half the input",
+            ),
+            |t: &Doubler| halving(t, 8),
         )
     };
     vec![
@@ -65,8 +89,10 @@ fn cases() -> Vec<Case<Doubler>> {
                 "needs a feature the target lacks",
                 "n/a",
             ),
-            |_| Outcome::skip("the target has no such feature"),
+            |_| Err(check::skip("the target has no such feature")),
         ),
+        half("must", Level::Must),
+        half("should", Level::Should),
     ]
 }
 
@@ -83,6 +109,14 @@ impl Suite for FixtureSuite {
     fn cases(&self, _: &SuiteOptions) -> Result<Vec<CaseMeta>, Error> {
         Ok(cases().into_iter().map(|c| c.meta).collect())
     }
+    fn settings(&self) -> &'static [Setting] {
+        const S: &[Setting] = &[Setting::new(
+            "offset",
+            Kind::Count,
+            "added to every input (default 0)",
+        )];
+        S
+    }
     fn run<'a>(
         &'a self,
         opts: &'a SuiteOptions,
@@ -92,18 +126,20 @@ impl Suite for FixtureSuite {
         Box::pin(async move {
             let target = opts.target_or(&self.targets())?;
             let cases = cases();
-            events.send(Event::SuiteStarted {
-                suite: "fixture".into(),
-                target: target.into(),
-                cases: cases.len(),
-            });
+            let run = SuiteRun::start(
+                "fixture",
+                target,
+                SuiteRun::count(selection, &cases),
+                opts,
+                selection,
+                events,
+            );
             let ctx = Arc::new(Doubler {
                 broken: target == "broken",
+                offset: opts.setting_count("offset")?.unwrap_or(0) as u32,
             });
-            run_cases(ctx, &cases, selection, events, opts.case_timeout).await;
-            events.send(Event::SuiteFinished {
-                suite: "fixture".into(),
-            });
+            run.run(ctx, &cases).await;
+            run.finish();
             Ok(())
         })
     }
@@ -129,7 +165,7 @@ async fn run(req: &RunRequest) -> Result<Option<Report>, Error> {
 async fn good_target_passes_and_broken_target_fails_exactly_the_declared_cases() {
     let good = run(&request("good", None)).await.unwrap().unwrap();
     assert_eq!(good.exit_code(), exit_code::ALL_MUST_PASSED);
-    assert_eq!((good.summary.pass, good.summary.skip), (3, 1));
+    assert_eq!((good.summary.pass, good.summary.skip), (5, 1));
 
     let bad = run(&request("broken", None)).await.unwrap().unwrap();
     assert_eq!(bad.exit_code(), exit_code::MUST_FAILED);
@@ -145,9 +181,13 @@ async fn good_target_passes_and_broken_target_fails_exactly_the_declared_cases()
             ("fixture/double/odd", Verdict::Fail),
             ("fixture/double/odd-should", Verdict::Fail),
             ("fixture/double/not-applicable", Verdict::Skip),
+            ("fixture/halve/must", Verdict::Unsupported),
+            ("fixture/halve/should", Verdict::Unsupported),
         ]
     );
-    assert_eq!(bad.summary.must_failed, 1);
+    // The wrong MUST result and the unsupported MUST case; "missing" stays apart from "wrong".
+    assert_eq!(bad.summary.must_failed, 2);
+    assert_eq!((bad.summary.fail, bad.summary.unsupported), (2, 2));
     let odd = &bad.cases[1];
     assert_eq!(odd.evidence.expected.as_deref(), Some("6"));
     assert_eq!(odd.evidence.observed.as_deref(), Some("7"));
@@ -159,6 +199,7 @@ async fn only_should_failures_keep_exit_code_zero() {
     req.cases = vec![
         "fixture/double/odd-should".into(),
         "fixture/double/even".into(),
+        "fixture/halve/should".into(),
     ];
     let r = run(&req).await.unwrap().unwrap();
     assert_eq!(r.summary.fail, 1);
@@ -182,6 +223,66 @@ async fn setup_errors_name_what_is_wrong() {
     assert!(e.to_string().contains("no case matches"), "{e}");
 }
 
+/// `--set` keys are typed and declared: a misspelt key or a bad value stops the run before any
+/// case (exit code 2) with the valid keys, instead of being ignored.
+#[tokio::test]
+async fn settings_are_checked_before_the_run() {
+    let mut req = request("good", None);
+    req.options.settings.insert("ofset".into(), "1".into());
+    let e = run(&req).await.unwrap_err().to_string();
+    assert!(e.contains("unknown --set key \"ofset\""), "{e}");
+    assert!(e.contains("suite fixture takes offset"), "{e}");
+
+    let mut req = request("good", None);
+    req.options.settings.insert("offset".into(), "-1".into());
+    let e = run(&req).await.unwrap_err().to_string();
+    assert!(
+        e.contains("--set offset=-1: expected a non-negative integer"),
+        "{e}"
+    );
+
+    // A declared, well-typed key reaches the suite: with an offset of 1 the even input becomes
+    // odd, which the broken doubler gets wrong.
+    let mut req = request("broken", None);
+    req.cases = vec!["fixture/double/even".into()];
+    req.options.settings.insert("offset".into(), "1".into());
+    let r = run(&req).await.unwrap().unwrap();
+    assert_eq!(r.cases[0].verdict, Verdict::Fail);
+}
+
+/// Every case's start is reported before its finish, and each suite is bracketed once.
+#[tokio::test]
+async fn events_bracket_every_case() {
+    use sigharness::runner::Event;
+    let (events, mut rx) = Events::channel();
+    FixtureSuite
+        .run(
+            &request("good", None).options,
+            &Selection::default(),
+            &events,
+        )
+        .await
+        .unwrap();
+    drop(events);
+    let mut open = None;
+    let (mut suites, mut finished) = (0, 0);
+    while let Some(e) = rx.recv().await {
+        match e {
+            Event::SuiteStarted { cases, .. } => {
+                suites += 1;
+                assert_eq!(cases, 6);
+            }
+            Event::CaseStarted(m) => open = Some(m.id),
+            Event::CaseFinished(r) => {
+                assert_eq!(open.take().as_deref(), Some(r.id.as_str()));
+                finished += 1;
+            }
+            Event::SuiteFinished { .. } => suites += 1,
+        }
+    }
+    assert_eq!((suites, finished), (2, 6));
+}
+
 #[tokio::test]
 async fn report_dir_holds_the_three_formats() {
     let dir = tempfile::tempdir().unwrap();
@@ -192,7 +293,10 @@ async fn report_dir_holds_the_three_formats() {
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
     assert_eq!(json["target"], "broken");
-    assert_eq!(json["cases"].as_array().unwrap().len(), 4);
+    assert_eq!(json["schema_version"], 2);
+    assert_eq!(json["cases"].as_array().unwrap().len(), 6);
+    assert_eq!(json["cases"][4]["verdict"], "unsupported");
+    assert_eq!(json["summary"]["unsupported"], 2);
     for key in ["id", "suite", "spec", "level", "verdict", "evidence"] {
         assert!(
             json["cases"][1].get(key).is_some(),
@@ -203,10 +307,16 @@ async fn report_dir_holds_the_three_formats() {
 
     let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
     assert!(
-        junit.contains(r#"<testsuite name="fixture" tests="4""#),
+        junit.contains(r#"<testsuite name="fixture" tests="6""#),
         "{junit}"
     );
-    assert!(junit.contains("failures=\"2\""), "{junit}");
+    // Two wrong results and the unsupported MUST case fail; the unsupported SHOULD case skips.
+    assert!(junit.contains("failures=\"3\""), "{junit}");
+    assert!(junit.contains("type=\"UNSUPPORTED\""), "{junit}");
+    assert!(
+        junit.contains("unsupported: the target does not implement halving"),
+        "{junit}"
+    );
     assert!(junit.contains("expected: 6"), "{junit}");
     assert!(junit.contains("<skipped"), "{junit}");
 
@@ -215,5 +325,5 @@ async fn report_dir_holds_the_three_formats() {
     let stable: String = md.lines().skip(3).collect::<Vec<_>>().join("\n");
     insta::assert_snapshot!("summary_md_broken", stable);
     assert!(md.starts_with("# sigharness conformance: FAIL"));
-    assert_eq!(r.summary.must_failed, 1);
+    assert_eq!(r.summary.must_failed, 2);
 }

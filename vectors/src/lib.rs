@@ -20,11 +20,16 @@
 //! # Ok::<(), sigharness_vectors::VectorError>(())
 //! ```
 //!
+//! Every test states the requirement [`Level`] it is judged at (`MUST`, `SHOULD`, `MAY`); nothing
+//! is inferred from prose. A sign or verify group may pin the encoding its key is handed over in
+//! (`keyFormat`, see [`VectorSet::group_key`]).
+//!
 //! Loading rejects, with a [`VectorError`] naming file and test: unknown fields anywhere, a wrong
 //! `numberOfTests`, duplicate `tcId`s, flags without a note, unknown error kinds, results
 //! inconsistent with their fields (an invalid test without `errorKind`, a valid one without the
-//! expected output), and groups naming a key that the key index does not have or that does not
-//! support the group's algorithm.
+//! expected output, an `acceptable` one whose level is not `MAY`), and groups naming a key that the
+//! key index does not have, that does not support the group's algorithm, or that has no file in
+//! the group's `keyFormat`.
 //!
 //! [`VectorSet::builtin`] embeds every file of `data/` and `keys/` at build time (`build.rs`
 //! generates the `include_str!` list), so the conformance binary is self-contained and adding a
@@ -171,6 +176,37 @@ impl Algorithm {
 }
 
 impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The requirement level a vector is judged at (RFC 2119), stated by the vector itself.
+///
+/// `MUST` unless the spec makes the behaviour optional (e.g. `;tr`, RFC 9421 §2.1.4: flag
+/// `Trailers`); an `acceptable` vector is always `MAY` (either outcome conforms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Level {
+    #[serde(rename = "MUST")]
+    Must,
+    #[serde(rename = "SHOULD")]
+    Should,
+    #[serde(rename = "MAY")]
+    May,
+}
+
+impl Level {
+    /// `MUST`, `SHOULD` or `MAY`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Must => "MUST",
+            Level::Should => "SHOULD",
+            Level::May => "MAY",
+        }
+    }
+}
+
+impl fmt::Display for Level {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -360,6 +396,8 @@ pub struct BaseTest {
     /// The expected signature base (LF line ends, no final newline); present when computable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature_base: Option<String>,
+    /// The requirement level this vector is judged at.
+    pub level: Level,
     pub result: TestResult,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_kind: Option<ErrorKind>,
@@ -371,9 +409,13 @@ pub struct BaseTest {
 pub struct SignGroup {
     pub rule: String,
     pub spec_ref: String,
-    /// Key id in `keys/index.json`; resolve with [`VectorSet::key_bytes`].
+    /// Key id in `keys/index.json`; resolve with [`VectorSet::group_key`].
     pub key_id: String,
     pub alg: Algorithm,
+    /// The encoding the key must be handed over in (a private file of the key); `None` = the
+    /// one the implementation under test prefers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_format: Option<KeyFormat>,
     pub tests: Vec<SignTest>,
 }
 
@@ -408,6 +450,8 @@ pub struct SignTest {
     /// The whole Signature field value after signing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature_header: Option<String>,
+    /// The requirement level this vector is judged at.
+    pub level: Level,
     pub result: TestResult,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_kind: Option<ErrorKind>,
@@ -421,6 +465,10 @@ pub struct VerifyGroup {
     pub spec_ref: String,
     pub key_id: String,
     pub alg: Algorithm,
+    /// The encoding the key must be handed over in; `None` = the one the implementation under
+    /// test prefers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_format: Option<KeyFormat>,
     pub tests: Vec<VerifyTest>,
 }
 
@@ -443,6 +491,8 @@ pub struct VerifyTest {
     /// The base the verifier should rebuild, when well defined (for diagnostics).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature_base: Option<String>,
+    /// The requirement level this vector is judged at.
+    pub level: Level,
     pub result: TestResult,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_kind: Option<ErrorKind>,
@@ -514,6 +564,7 @@ pub struct TestMeta<'a> {
     pub tc_id: u64,
     pub comment: &'a str,
     pub flags: &'a [String],
+    pub level: Level,
     pub result: TestResult,
     pub error_kind: Option<ErrorKind>,
 }
@@ -566,37 +617,10 @@ impl VectorFile {
 
     /// Shared fields of every test in the file, in file order.
     pub fn test_metas(&self) -> Vec<TestMeta<'_>> {
-        fn m<'a>(
-            tc_id: u64,
-            comment: &'a str,
-            flags: &'a [String],
-            result: TestResult,
-            error_kind: Option<ErrorKind>,
-        ) -> TestMeta<'a> {
-            TestMeta {
-                tc_id,
-                comment,
-                flags,
-                result,
-                error_kind,
-            }
-        }
         match &self.test_groups {
-            TestGroups::Base(g) => g
-                .iter()
-                .flat_map(|g| &g.tests)
-                .map(|t| m(t.tc_id, &t.comment, &t.flags, t.result, t.error_kind))
-                .collect(),
-            TestGroups::Sign(g) => g
-                .iter()
-                .flat_map(|g| &g.tests)
-                .map(|t| m(t.tc_id, &t.comment, &t.flags, t.result, t.error_kind))
-                .collect(),
-            TestGroups::Verify(g) => g
-                .iter()
-                .flat_map(|g| &g.tests)
-                .map(|t| m(t.tc_id, &t.comment, &t.flags, t.result, t.error_kind))
-                .collect(),
+            TestGroups::Base(g) => g.iter().flat_map(|g| &g.tests).map(Meta::meta).collect(),
+            TestGroups::Sign(g) => g.iter().flat_map(|g| &g.tests).map(Meta::meta).collect(),
+            TestGroups::Verify(g) => g.iter().flat_map(|g| &g.tests).map(Meta::meta).collect(),
         }
     }
 
@@ -631,6 +655,15 @@ impl VectorFile {
                     tc_id: t.tc_id,
                     flag: flag.clone(),
                 });
+            }
+            if t.result == TestResult::Acceptable && t.level != Level::May {
+                return Err(self.inconsistent(
+                    t.tc_id,
+                    format!(
+                        "result is acceptable (either outcome conforms) but level is {}, not MAY",
+                        t.level
+                    ),
+                ));
             }
             match (t.result, t.error_kind) {
                 (TestResult::Invalid, None) => {
@@ -689,21 +722,46 @@ impl VectorFile {
         Ok(())
     }
 
-    /// (rule, keyId, alg) of every group that names a key.
-    fn group_keys(&self) -> Vec<(&str, &str, Algorithm)> {
+    /// (rule, keyId, alg, keyFormat) of every group that names a key.
+    fn group_keys(&self) -> Vec<GroupKeyRef<'_>> {
         match &self.test_groups {
             TestGroups::Base(_) => Vec::new(),
             TestGroups::Sign(g) => g
                 .iter()
-                .map(|g| (g.rule.as_str(), g.key_id.as_str(), g.alg))
+                .map(|g| (g.rule.as_str(), g.key_id.as_str(), g.alg, g.key_format))
                 .collect(),
             TestGroups::Verify(g) => g
                 .iter()
-                .map(|g| (g.rule.as_str(), g.key_id.as_str(), g.alg))
+                .map(|g| (g.rule.as_str(), g.key_id.as_str(), g.alg, g.key_format))
                 .collect(),
         }
     }
 }
+
+/// The fields every test kind shares.
+trait Meta {
+    fn meta(&self) -> TestMeta<'_>;
+}
+
+macro_rules! impl_meta {
+    ($($t:ty),*) => {$(
+        impl Meta for $t {
+            fn meta(&self) -> TestMeta<'_> {
+                TestMeta {
+                    tc_id: self.tc_id,
+                    comment: &self.comment,
+                    flags: &self.flags,
+                    level: self.level,
+                    result: self.result,
+                    error_kind: self.error_kind,
+                }
+            }
+        }
+    )*};
+}
+impl_meta!(BaseTest, SignTest, VerifyTest);
+
+type GroupKeyRef<'a> = (&'a str, &'a str, Algorithm, Option<KeyFormat>);
 
 /// Key type in the index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -747,6 +805,15 @@ impl fmt::Display for KeyFormat {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
         f.write_str(&s)
+    }
+}
+
+impl std::str::FromStr for KeyFormat {
+    type Err = String;
+    /// The kebab-case name of `keys/index.json` (`pem-pkcs8`, `jwk`, ...).
+    fn from_str(s: &str) -> Result<Self, String> {
+        serde_json::from_value(serde_json::Value::String(s.to_string()))
+            .map_err(|_| format!("unknown key format {s:?}"))
     }
 }
 
@@ -876,14 +943,26 @@ impl VectorSet {
         let mut files = Vec::new();
         for (name, text) in data {
             let file = VectorFile::from_json(&name, &text)?;
-            for (rule, key_id, alg) in file.group_keys() {
+            let signs = file.operation() == Operation::Sign;
+            for (rule, key_id, alg, format) in file.group_keys() {
                 let problem = match key_index.keys.get(key_id) {
                     None => Some("not in keys/index.json".to_string()),
                     Some(e) if !e.algorithms.contains(&alg) => Some(format!(
                         "the key is not for {alg} (it is for {:?})",
                         e.algorithms
                     )),
-                    Some(_) => None,
+                    Some(e) => format.and_then(|fmt| {
+                        let usable = e
+                            .files
+                            .iter()
+                            .any(|f| f.format == fmt && (f.private || !signs));
+                        (!usable).then(|| {
+                            format!(
+                                "keyFormat {fmt}: the key has no {}file in that format",
+                                if signs { "private " } else { "" }
+                            )
+                        })
+                    }),
                 };
                 if let Some(problem) = problem {
                     return Err(VectorError::GroupKey {
@@ -985,6 +1064,49 @@ impl VectorSet {
                 key_id: key_id.to_string(),
                 path: file.path.clone(),
             })
+    }
+
+    /// The key file a sign (`private`) or verify group hands over: the group's `keyFormat` when
+    /// it pins one, else the first of `prefer` (encodings the implementation under test takes,
+    /// best first) that the key has, else [`VectorSet::key_file`]. For verification a private
+    /// file (e.g. a shared secret, or a private JWK) serves when no public one fits.
+    pub fn group_key(
+        &self,
+        key_id: &str,
+        pinned: Option<KeyFormat>,
+        private: bool,
+        prefer: &[KeyFormat],
+    ) -> Result<(&KeyFile, &[u8])> {
+        let entry = self.key(key_id)?;
+        let wanted: Vec<KeyFormat> = match pinned {
+            Some(f) => vec![f],
+            None => prefer.to_vec(),
+        };
+        let passes: &[bool] = if private { &[true] } else { &[false, true] };
+        for &p in passes {
+            for want in &wanted {
+                if let Some(f) = entry
+                    .files
+                    .iter()
+                    .find(|f| f.format == *want && f.private == p)
+                {
+                    return Ok((f, self.key_bytes(key_id, f.format)?));
+                }
+            }
+        }
+        match pinned {
+            Some(format) => Err(VectorError::NoKeyFormat {
+                key_id: key_id.to_string(),
+                format,
+                available: entry
+                    .files
+                    .iter()
+                    .map(|f| f.format.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+            None => self.key_file(key_id, private),
+        }
     }
 
     /// The bytes of `key_id`'s first file matching `private` (its private or its public form;

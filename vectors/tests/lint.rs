@@ -417,3 +417,115 @@ fn own_rules_have_valid_and_invalid_cases() {
         assert!(known_bugs.contains(flag), "no vector flagged {flag}");
     }
 }
+
+#[test]
+fn every_vector_states_its_level() {
+    use sigharness_vectors::Level;
+    let set = VectorSet::builtin().unwrap();
+    let mut counts = std::collections::BTreeMap::new();
+    for f in &set.files {
+        for t in f.test_metas() {
+            *counts.entry(t.level).or_insert(0) += 1;
+            if t.result == TestResult::Acceptable {
+                assert_eq!(t.level, Level::May, "{} #{}", f.name, t.tc_id);
+            }
+            if t.level == Level::Should {
+                // The only optional feature the vectors exercise is `tr` (RFC 9421 §2.1.4).
+                assert!(
+                    t.flags.iter().any(|fl| fl == "Trailers"),
+                    "{} #{}",
+                    f.name,
+                    t.tc_id
+                );
+            }
+        }
+    }
+    for (_, _, t) in set.base_tests() {
+        assert_eq!(
+            t.signature_params.contains(";tr"),
+            t.level == Level::Should,
+            "#{} {}",
+            t.tc_id,
+            t.comment
+        );
+    }
+    assert_eq!(counts.get(&Level::Should), Some(&5), "{counts:?}");
+    assert_eq!(counts.get(&Level::May), Some(&3), "{counts:?}");
+}
+
+#[test]
+fn rejects_a_missing_level_and_an_acceptable_vector_that_is_not_may() {
+    let t = edit(|v| {
+        first_test(v).as_object_mut().unwrap().remove("level");
+    });
+    let err = VectorFile::from_json("x.json", &t).unwrap_err();
+    assert!(err.to_string().contains("level"), "{err}");
+    let t = edit(|v| first_test(v)["level"] = "SHALL".into());
+    assert!(VectorFile::from_json("x.json", &t).is_err());
+    let t = edit(|v| first_test(v)["result"] = "acceptable".into());
+    match VectorFile::from_json("x.json", &t) {
+        Err(e @ VectorError::Inconsistent { .. }) => {
+            assert!(e.to_string().contains("not MAY"), "{e}")
+        }
+        other => panic!("expected Inconsistent, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_pinned_key_format_is_handed_over_and_checked() {
+    let set = VectorSet::builtin().unwrap();
+    let (g, _) = set
+        .sign_tests()
+        .find(|(_, g, _)| g.key_format == Some(KeyFormat::Jwk))
+        .map(|(_, g, t)| (g, t))
+        .expect("a sign group pins jwk");
+    let (file, bytes) = set
+        .group_key(&g.key_id, g.key_format, true, &[KeyFormat::PemSec1])
+        .unwrap();
+    assert_eq!(file.format, KeyFormat::Jwk);
+    assert!(bytes.starts_with(b"{"));
+    // Unpinned: the preference wins, then the first non-JWK file.
+    let (file, _) = set
+        .group_key("test-key-ecc-p256", None, true, &[KeyFormat::Jwk])
+        .unwrap();
+    assert_eq!(file.format, KeyFormat::Jwk);
+    let (file, _) = set
+        .group_key("test-key-ecc-p256", None, true, &[KeyFormat::PemPkcs8])
+        .unwrap();
+    assert_eq!(file.format, KeyFormat::PemSec1);
+    let (file, _) = set
+        .group_key("test-shared-secret", None, false, &[KeyFormat::PemSpki])
+        .unwrap();
+    assert_eq!(file.format, KeyFormat::Base64);
+    assert!(matches!(
+        set.group_key("test-key-ed25519", Some(KeyFormat::PemSec1), true, &[]),
+        Err(VectorError::NoKeyFormat { .. })
+    ));
+    assert_eq!("pem-sec1".parse::<KeyFormat>(), Ok(KeyFormat::PemSec1));
+    assert!("pem".parse::<KeyFormat>().is_err());
+
+    // A group pinning a format its key lacks does not load.
+    let tmp = tempfile::tempdir().unwrap();
+    for sub in ["data", "keys"] {
+        std::fs::create_dir_all(tmp.path().join(sub)).unwrap();
+    }
+    for e in std::fs::read_dir(root().join("keys")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), tmp.path().join("keys").join(e.file_name())).unwrap();
+    }
+    let sign = std::fs::read_to_string(root().join("data/own_sign_test.json")).unwrap();
+    let mut v: Value = serde_json::from_str(&sign).unwrap();
+    let groups = v["testGroups"].as_array_mut().unwrap();
+    let g = groups
+        .iter_mut()
+        .find(|g| g["keyId"] == "test-key-ecc-p256")
+        .unwrap();
+    g["keyFormat"] = "pem-spki".into(); // public only: cannot sign
+    std::fs::write(tmp.path().join("data/own_sign_test.json"), v.to_string()).unwrap();
+    match VectorSet::load_dir(tmp.path()) {
+        Err(e @ VectorError::GroupKey { .. }) => {
+            assert!(e.to_string().contains("keyFormat pem-spki"), "{e}")
+        }
+        other => panic!("expected GroupKey, got {other:?}"),
+    }
+}

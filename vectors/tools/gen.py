@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
-"""Generate vectors/data/*.json from the RFC 9421 text and our own rule batches.
+"""Generate vectors/data/*.json (and vectors/schema/*.json) from the RFC 9421 text and our own rule batches.
 
-Usage: python3 vectors/tools/gen.py /path/to/rfc9421.md
-Not run by CI; the generated JSON is committed. Every vector states its intended outcome and the
-generator (sigbase.py, independent of the Rust implementation) must agree, or generation aborts.
-RFC examples are reproduced from the RFC text and the generator must reproduce each RFC signature base
-byte for byte (and each deterministic RFC signature exactly) before anything is written.
+Usage: python3 vectors/tools/gen.py [--check] [/path/to/rfc9421.md]
+  (default RFC path: ../shared/specs/rfc9421.md next to the repository)
+  --check   write nothing; exit 1 and name every file that would change. The output is a pure function
+            of the RFC text, keys/ and these tools (signing is deterministic, see sigbase.sign), so a
+            clean checkout must pass --check.
+Not run by CI; the generated JSON is committed. Every vector states its intended outcome and level
+(MUST unless the call says SHOULD or MAY) and the generator (sigbase.py, independent of the Rust
+implementation) must agree with the outcome, or generation aborts. RFC examples are reproduced from the
+RFC text and the generator must reproduce each RFC signature base byte for byte (and each deterministic
+RFC signature exactly) before anything is written.
 """
 import base64
 import json
@@ -21,7 +26,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
 KEYS = json.load(open(os.path.join(ROOT, "keys", "index.json")))["keys"]
 CREATED = 1618884473
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
+LEVELS = ("MUST", "SHOULD", "MAY")
 
 
 # ---------------------------------------------------------------- keys
@@ -112,12 +118,18 @@ class VectorFile:
         self.groups = {}
         self.tc = 0
 
-    def group(self, rule, spec_ref, key_id=None, alg=None):
-        k = (rule, spec_ref, key_id, alg)
+    def group(self, rule, spec_ref, key_id=None, alg=None, key_format=None):
+        """key_format pins the encoding the key is handed over in (a format of keys/index.json)."""
+        k = (rule, spec_ref, key_id, alg, key_format)
         if k not in self.groups:
             g = {"rule": rule, "specRef": spec_ref}
             if self.kind != "base":
                 g["keyId"], g["alg"] = key_id, alg
+                if key_format is not None:
+                    files = [f for f in KEYS[key_id]["files"] if f["format"] == key_format]
+                    assert files, "%s has no %s file" % (key_id, key_format)
+                    assert self.kind != "sign" or any(f["private"] for f in files), key_format
+                    g["keyFormat"] = key_format
             g["tests"] = []
             self.groups[k] = g
         return self.groups[k]
@@ -130,7 +142,8 @@ class VectorFile:
             assert f in NOTES, f
         group["tests"].append(t)
 
-    def write(self):
+    def render(self, schema_texts):
+        """The file's text, exactly as committed; validated against the schema being generated."""
         used = sorted({f for g in self.groups.values() for t in g["tests"] for f in t["flags"]})
         out = {
             "algorithm": "RFC9421",
@@ -143,14 +156,14 @@ class VectorFile:
         }
         try:
             import jsonschema
-            schema = json.load(open(os.path.join(ROOT, "schema", out["schema"])))
+            schema = json.loads(schema_texts[os.path.join(ROOT, "schema", out["schema"])])
             jsonschema.validate(out, schema)
         except ImportError:
             print("warning: python jsonschema not installed; schema not checked")
-        with open(os.path.join(ROOT, "data", self.name), "w") as f:
-            json.dump(out, f, indent=2, ensure_ascii=False)
-            f.write("\n")
-        print("%-32s %4d tests" % (self.name, self.tc))
+        return json.dumps(out, indent=2, ensure_ascii=False) + "\n"
+
+    def path(self):
+        return os.path.join(ROOT, "data", self.name)
 
 
 def common(comment, flags, message, request, scheme, sf_types):
@@ -170,8 +183,13 @@ def parse_msgs(message, request, scheme):
     return msg, req
 
 
-def outcome(t, expect, err, kind_ok=None):
-    """expect: 'valid', 'acceptable', or an error kind (=> invalid)."""
+def outcome(t, expect, err, level):
+    """expect: 'valid', 'acceptable', or an error kind (=> invalid). level: MUST, SHOULD or MAY, as the
+    caller states it (never guessed); an acceptable vector is MAY (either outcome conforms)."""
+    assert level in LEVELS, level
+    assert (expect == "acceptable") <= (level == "MAY"), "%s: acceptable vectors are MAY" % t["comment"]
+    assert level == "MUST" or t["flags"], "%s: a %s vector needs a flag saying why" % (t["comment"], level)
+    t["level"] = level
     if expect == "acceptable":
         t["result"] = "acceptable"
         return
@@ -187,7 +205,7 @@ def outcome(t, expect, err, kind_ok=None):
 
 
 def base_test(f, group, comment, flags, message, params, expect="valid", request=None, scheme="https",
-              sf_types=None, expected_base=None):
+              sf_types=None, expected_base=None, level="MUST"):
     t = common(comment, flags, message, request, scheme, sf_types)
     t["signatureParams"] = params
     err, base = None, None
@@ -202,13 +220,13 @@ def base_test(f, group, comment, flags, message, params, expect="valid", request
         t["signatureBase"] = base
     if expected_base is not None:
         assert base == expected_base, "%s\n--- got\n%s\n--- want\n%s" % (comment, base, expected_base)
-    outcome(t, expect, err)
+    outcome(t, expect, err, level)
     f.add(group, t)
     return base
 
 
 def sign_test(f, group, comment, flags, message, label, params, expect="valid", request=None, scheme="https",
-              sf_types=None, expected_base=None, rfc_signature=None):
+              sf_types=None, expected_base=None, rfc_signature=None, level="MUST"):
     kid, alg = group["keyId"], group["alg"]
     t = common(comment, flags, message, request, scheme, sf_types)
     t["label"] = label
@@ -251,13 +269,13 @@ def sign_test(f, group, comment, flags, message, label, params, expect="valid", 
         t["signatureHeader"] = ", ".join(existing_sg + ["%s=:%s:" % (label, t["signature"])])
     except VecError as e:
         err = e
-    outcome(t, expect, err)
+    outcome(t, expect, err, level)
     f.add(group, t)
     return t
 
 
 def verify_test(f, group, comment, flags, message, label, policy, expect="valid", request=None, scheme="https",
-                sf_types=None, expected_base=None):
+                sf_types=None, expected_base=None, level="MUST"):
     kid, alg = group["keyId"], group["alg"]
     t = common(comment, flags, message, request, scheme, sf_types)
     t["label"] = label
@@ -276,7 +294,7 @@ def verify_test(f, group, comment, flags, message, label, policy, expect="valid"
             si = dict(sb.parse_sf(", ".join(sb.canon_field_value(v) for v in msg.field_values("signature-input")),
                                   "dictionary"))
             t["signatureBase"] = sb.signature_base(msg, req, si[label], sf_types)
-    outcome(t, expect, err)
+    outcome(t, expect, err, level)
     f.add(group, t)
     return t
 
@@ -289,6 +307,15 @@ def signed(message, label, params, kid, alg, extra_si=None):
     sig = base64.b64encode(sb.sign(alg, priv(kid), base)).decode()
     return add_headers(message, ["Signature-Input: %s=%s" % (label, sb.ser_member(inner)),
                                  "Signature: %s=:%s:" % (label, sig)])
+
+
+def trailers_note():
+    note("Trailers", "EDGE_CASE",
+         "RFC 9421 §2.1.4: \"it is NOT RECOMMENDED to include trailers in the signature unless the signer "
+         "knows that the verifier will have access to the values of the trailers as sent\". Support for the "
+         "`tr` parameter is therefore optional: these vectors are level SHOULD, and a target that answers "
+         "\"unsupported\" for them is reported unsupported, not failed.", None,
+         ["https://www.rfc-editor.org/rfc/rfc9421#section-2.1.4"])
 
 
 # ---------------------------------------------------------------- RFC examples
@@ -323,11 +350,12 @@ def rfc_examples():
     F = ["RfcExample"]
 
     # --- section 2 component examples (message fragments get a request line prepended)
-    def comp(rule, ref, comment, message, lines_text, scheme="https", sf_types=None, request=None):
+    def comp(rule, ref, comment, message, lines_text, scheme="https", sf_types=None, request=None, flags=(),
+             level="MUST"):
         lines, inner = lines_to_inner(lines_text)
         want = "\n".join(lines) + '\n"@signature-params": ' + inner
-        base_test(fb, fb.group(rule, ref), comment, F, message, inner, scheme=scheme, sf_types=sf_types,
-                  expected_base=want, request=request)
+        base_test(fb, fb.group(rule, ref), comment, F + list(flags), message, inner, scheme=scheme,
+                  sf_types=sf_types, expected_base=want, request=request, level=level)
 
     b = rfc_blocks("## HTTP Fields")
     frag = http("GET /foo HTTP/1.1\n" + b[0] + "\n\n")
@@ -351,7 +379,8 @@ def rfc_examples():
     comp("field-bs", "RFC 9421 §2.1.3", "§2.1.3 two instances with bs", m2, b[3])
     comp("field-bs", "RFC 9421 §2.1.3", "§2.1.3 one instance with bs", m1, b[4])
     b = rfc_blocks("### Trailer Fields")
-    comp("field-tr", "RFC 9421 §2.1.4", "§2.1.4 trailer field with tr (chunked message)", http(b[0]), b[1])
+    comp("field-tr", "RFC 9421 §2.1.4", "§2.1.4 trailer field with tr (chunked message)", http(b[0]), b[1],
+         flags=["Trailers"], level="SHOULD")
     for heading, rule, ref, scheme in [("### Method", "derived-method", "§2.2.1", "https"),
                                        ("### Target URI", "derived-target-uri", "§2.2.2", "https"),
                                        ("### Authority", "derived-authority", "§2.2.3", "https"),
@@ -483,16 +512,38 @@ def rfc_examples():
     return [fb, fs, fv]
 
 
-def main():
+def main(argv):
     global SPEC
-    SPEC = open(sys.argv[1]).read()
+    check = "--check" in argv
+    args = [a for a in argv if a != "--check"]
+    spec = args[0] if args else os.path.join(ROOT, "..", "..", "shared", "specs", "rfc9421.md")
+    if not os.path.exists(spec):
+        sys.exit("gen.py: RFC 9421 text not found at %s; pass its path" % spec)
+    SPEC = open(spec).read()
+    trailers_note()
     files = rfc_examples()
     import own
+    import schemas
     files += own.build(sys.modules[__name__])
+    schema_texts = schemas.build()
+    outputs = [(p, text, os.path.relpath(p, ROOT)) for p, text in schema_texts.items()]
+    outputs += [(f.path(), f.render(schema_texts), "%-32s %4d tests" % (f.name, f.tc)) for f in files]
     os.makedirs(os.path.join(ROOT, "data"), exist_ok=True)
-    for f in files:
-        f.write()
+    stale = []
+    for path, text, line in outputs:
+        old = open(path, encoding="utf-8").read() if os.path.exists(path) else None
+        if check:
+            if old != text:
+                stale.append(os.path.relpath(path, os.path.join(ROOT, "..")))
+            continue
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)
+        print(line)
+    if check:
+        if stale:
+            sys.exit("gen.py --check: regenerating changes %s" % ", ".join(stale))
+        print("gen.py --check: %d files reproduced byte for byte" % len(outputs))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

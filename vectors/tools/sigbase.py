@@ -6,6 +6,7 @@ vectors judge. Not run by CI. Errors are raised as VecError(kind) with the stabl
 documented in vectors/README.md.
 """
 import base64
+import hashlib
 import re
 from urllib.parse import unquote_to_bytes
 
@@ -544,11 +545,61 @@ ALGS = {"rsa-pss-sha512", "rsa-v1_5-sha256", "hmac-sha256", "ecdsa-p256-sha256",
 DETERMINISTIC = {"rsa-v1_5-sha256", "hmac-sha256", "ed25519"}
 
 
-def pss():
-    return padding.PSS(mgf=padding.MGF1(hashes.SHA512()), salt_length=64)
+def pss(salt=64, mgf=None):
+    return padding.PSS(mgf=padding.MGF1(mgf or hashes.SHA512()), salt_length=salt)
+
+
+def _expand(seed, n):
+    """n bytes from SHA-512(seed || counter): the deterministic salt of pss_sign."""
+    out, i = b"", 0
+    while len(out) < n:
+        out += hashlib.sha512(seed + i.to_bytes(4, "big")).digest()
+        i += 1
+    return out[:n]
+
+
+def _mgf1(seed, n, hname):
+    out, i = b"", 0
+    while len(out) < n:
+        out += hashlib.new(hname, seed + i.to_bytes(4, "big")).digest()
+        i += 1
+    return out[:n]
+
+
+def pss_sign(key, data, salt=64, mgf="sha512"):
+    """RSASSA-PSS with SHA-512 (RFC 8017 §8.1.1, EMSA-PSS-ENCODE §9.1.1) whose salt is derived from the
+    data instead of drawn at random, so that the generator reproduces its files byte for byte. Any salt
+    is a valid salt (a verifier cannot tell); the result is checked with `cryptography` below."""
+    priv = key.private_numbers()
+    n, d = priv.public_numbers.n, priv.d
+    mod_bits = n.bit_length()
+    em_bits = mod_bits - 1
+    em_len = (em_bits + 7) // 8
+    h_len = 64
+    if em_len < h_len + salt + 2:
+        raise ValueError("salt too long for the key")
+    m_hash = hashlib.sha512(data).digest()
+    s = _expand(b"sigharness vectors: RSASSA-PSS salt\0" + data, salt)
+    h = hashlib.sha512(b"\0" * 8 + m_hash + s).digest()
+    db = b"\0" * (em_len - salt - h_len - 2) + b"\x01" + s
+    masked = bytearray(a ^ b for a, b in zip(db, _mgf1(h, em_len - h_len - 1, mgf)))
+    masked[0] &= 0xFF >> (8 * em_len - em_bits)
+    em = bytes(masked) + h + b"\xbc"
+    sig = pow(int.from_bytes(em, "big"), d, n).to_bytes((mod_bits + 7) // 8, "big")
+    mgf_hash = {"sha512": hashes.SHA512(), "sha256": hashes.SHA256()}[mgf]
+    key.public_key().verify(sig, data, pss(salt, mgf_hash), hashes.SHA512())
+    return sig
+
+
+def ecdsa_der(key, data, h):
+    """ECDSA with the RFC 6979 deterministic nonce (reproducible output), DER-encoded."""
+    return key.sign(data, ec.ECDSA(h, deterministic_signing=True))
 
 
 def sign(alg, key, data, salt=64):
+    """Sign `data`; every algorithm is deterministic here (RFC 6979 ECDSA, derived PSS salt), so that
+    regenerating the vectors reproduces them byte for byte. Verifiers cannot tell these signatures from
+    randomized ones."""
     data = data.encode() if isinstance(data, str) else data
     if alg == "hmac-sha256":
         h = hmac.HMAC(key, hashes.SHA256())
@@ -559,10 +610,10 @@ def sign(alg, key, data, salt=64):
     if alg == "rsa-v1_5-sha256":
         return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
     if alg == "rsa-pss-sha512":
-        return key.sign(data, padding.PSS(mgf=padding.MGF1(hashes.SHA512()), salt_length=salt), hashes.SHA512())
+        return pss_sign(key, data, salt)
     if alg in ("ecdsa-p256-sha256", "ecdsa-p384-sha384"):
         h, n = (hashes.SHA256(), 32) if alg == "ecdsa-p256-sha256" else (hashes.SHA384(), 48)
-        r, s = decode_dss_signature(key.sign(data, ec.ECDSA(h)))
+        r, s = decode_dss_signature(ecdsa_der(key, data, h))
         return r.to_bytes(n, "big") + s.to_bytes(n, "big")
     raise VecError("unsupported_algorithm", alg)
 

@@ -114,16 +114,18 @@ pub struct ConformanceArgs {
 }
 
 impl ConformanceArgs {
-    pub fn to_request(&self) -> Result<RunRequest, String> {
+    pub fn to_request(&self) -> crate::Result<RunRequest> {
         let mut settings = BTreeMap::new();
         for s in &self.settings {
             let (k, v) = s
                 .split_once('=')
-                .ok_or_else(|| format!("--set {s:?}: expected KEY=VALUE"))?;
+                .ok_or_else(|| crate::Error::setup(format!("--set {s:?}: expected KEY=VALUE")))?;
             settings.insert(k.trim().to_string(), v.to_string());
         }
         if self.case_timeout == 0 {
-            return Err("--case-timeout must be at least 1 second".into());
+            return Err(crate::Error::setup(
+                "--case-timeout must be at least 1 second",
+            ));
         }
         Ok(RunRequest {
             suites: self.suites.clone(),

@@ -1,9 +1,9 @@
-//! `sigharness serve http-sig-upstream` and `sigharness serve http-sig-verifier`
-//! (see [`crate::http_sig_live`]). Both run until Ctrl-C and print one line per request.
+//! `sigharness serve http-sig-upstream` and `sigharness serve http-sig-verifier`: the mocks of
+//! crate `mock-http-sig-peers` as servers for systems outside this process. Both run until
+//! Ctrl-C and print one line per request.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 
 use axum::http::StatusCode;
 use http_sig::{Algorithm, Key, VerificationPolicy};
@@ -11,10 +11,10 @@ use sigharness_report::exit_code;
 
 use super::code;
 use super::serve::loopback_addr;
-use crate::http_sig_live::judge::SignerExpectations;
-use crate::http_sig_live::upstream::{Reply, Upstream, VERDICTS_PATH};
-use crate::http_sig_live::verifier::{VerifierConfig, VerifierService};
-use crate::http_sig_live::{VERBOSE, load_profile_config, profile_key};
+use mock_http_sig_peers::{
+    Reply, SignerExpectations, Upstream, UpstreamConfig, VERDICTS_PATH, VerifierConfig,
+    VerifierService, load_profile_config, profile_key,
+};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct UpstreamArgs {
@@ -129,8 +129,12 @@ pub async fn serve_upstream(args: UpstreamArgs) -> ExitCode {
             Err(e) => return f(format!("--reply-body {}: {e}", p.display())),
         }
     }
-    VERBOSE.store(true, Ordering::Relaxed);
-    let up = match Upstream::start(listen, exp, reply).await {
+    let cfg = UpstreamConfig {
+        reply,
+        print_verdicts: true,
+        ..UpstreamConfig::new(exp)
+    };
+    let up = match Upstream::start_with(listen, cfg).await {
         Ok(u) => u,
         Err(e) => return f(e.to_string()),
     };
@@ -183,7 +187,7 @@ pub async fn serve_verifier(args: VerifierArgs) -> ExitCode {
     cfg.keyids = args.keyids.clone();
     cfg.label = args.label.clone();
     cfg.scheme = args.scheme.clone();
-    VERBOSE.store(true, Ordering::Relaxed);
+    cfg.print_decisions = true;
     let svc = match VerifierService::start(listen, cfg).await {
         Ok(s) => s,
         Err(e) => return f(e.to_string()),

@@ -1,33 +1,42 @@
-//! Sending the scripted requests through an in-process signer (our [`SigningProfile`], or a
-//! deliberately faulty one in tests) to an upstream over real loopback HTTP (reqwest).
+//! Sending requests over real loopback HTTP (reqwest): one message as it is
+//! ([`send_message`]), or the request script signed by an in-process signer ([`send_script`]:
+//! our [`SigningProfile`], or a deliberately faulty one in tests).
 
 use std::time::Duration;
 
 use http_sig::{HttpMessage, SigningProfile};
 
-use super::LiveError;
 use super::script::Script;
+use crate::{Error, Result};
+
+/// Why an in-process signer refused to sign: the implementation's own error (never a
+/// [`crate::Error`], which is the harness's).
+pub type SignError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Something that signs a request before it is sent (what a gateway does).
 pub trait RequestSigner: Send + Sync {
     /// Sign `msg` in place at `now` (UNIX seconds).
-    fn sign_request(&self, msg: &mut HttpMessage, now: u64) -> Result<(), String>;
+    fn sign_request(&self, msg: &mut HttpMessage, now: u64) -> std::result::Result<(), SignError>;
 }
 
 impl RequestSigner for SigningProfile {
-    fn sign_request(&self, msg: &mut HttpMessage, now: u64) -> Result<(), String> {
-        self.sign(msg, now).map(|_| ()).map_err(|e| e.to_string())
+    fn sign_request(&self, msg: &mut HttpMessage, now: u64) -> std::result::Result<(), SignError> {
+        self.sign(msg, now).map(|_| ()).map_err(Into::into)
     }
+}
+
+fn http(msg: String) -> Error {
+    Error::setup(format!("HTTP: {msg}"))
 }
 
 /// A reqwest client for loopback use: no proxies (an environment proxy must never see our
 /// traffic), bounded timeouts.
-pub fn loopback_client() -> Result<reqwest::Client, LiveError> {
+pub fn loopback_client() -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))
         .build()
-        .map_err(|e| LiveError::Http(format!("cannot build the HTTP client: {e}")))
+        .map_err(|e| http(format!("cannot build the HTTP client: {e}")))
 }
 
 /// Send `msg` (a request whose authority is the loopback server) as it is: method, target,
@@ -36,19 +45,19 @@ pub async fn send_message(
     client: &reqwest::Client,
     base_url: &str,
     msg: &HttpMessage,
-) -> Result<u16, LiveError> {
+) -> Result<u16> {
     let rl = msg
         .request_line()
-        .ok_or_else(|| LiveError::Http("not a request".into()))?;
+        .ok_or_else(|| http("not a request".into()))?;
     let method = reqwest::Method::from_bytes(rl.method.as_bytes())
-        .map_err(|_| LiveError::Http(format!("invalid method {:?}", rl.method)))?;
+        .map_err(|_| http(format!("invalid method {:?}", rl.method)))?;
     let url = format!("{base_url}{}", rl.target);
     let mut headers = http::HeaderMap::new();
     for (n, v) in &msg.headers {
         let name = http::HeaderName::from_bytes(n.as_bytes())
-            .map_err(|_| LiveError::Http(format!("invalid header name {n:?}")))?;
+            .map_err(|_| http(format!("invalid header name {n:?}")))?;
         let value = http::HeaderValue::from_bytes(v.as_bytes())
-            .map_err(|_| LiveError::Http(format!("invalid value for header {n}")))?;
+            .map_err(|_| http(format!("invalid value for header {n}")))?;
         headers.append(name, value);
     }
     let res = client
@@ -57,31 +66,52 @@ pub async fn send_message(
         .body(msg.body.clone())
         .send()
         .await
-        .map_err(|e| LiveError::Http(format!("{} {url}: {e}", rl.method)))?;
+        .map_err(|e| http(format!("{} {url}: {e}", rl.method)))?;
     Ok(res.status().as_u16())
 }
 
+/// How far [`send_script`] got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sent {
+    /// Requests sent (signed and delivered).
+    pub sent: usize,
+    /// Why sending stopped before the end of the script, if it did: the signer refused a request,
+    /// or a signed request could not be sent (both are the signer's doing, not the harness's).
+    pub stopped: Option<String>,
+}
+
 /// Sign each scripted request with `signer` at `clock()` and send it to `base_url`
-/// (`http://127.0.0.1:port`). Returns how many were sent; a request the signer refuses is
-/// reported as an error naming it.
+/// (`http://127.0.0.1:port`), stopping at the first request the signer refuses or that cannot
+/// be sent. `Err` only when the harness cannot send at all (not an `http://` URL, no client).
 pub async fn send_script(
     script: &Script,
     signer: &dyn RequestSigner,
     base_url: &str,
     clock: fn() -> u64,
-) -> Result<usize, LiveError> {
+) -> Result<Sent> {
     let authority = base_url
         .strip_prefix("http://")
-        .ok_or_else(|| LiveError::Http(format!("{base_url}: only http:// loopback URLs")))?;
+        .ok_or_else(|| http(format!("{base_url}: only http:// loopback URLs")))?;
     let client = loopback_client()?;
     let mut sent = 0;
     for r in &script.requests {
         let mut msg = r.to_message("http", authority);
-        signer
-            .sign_request(&mut msg, clock())
-            .map_err(|e| LiveError::Signer(format!("request {:?}: {e}", r.name)))?;
-        send_message(&client, base_url, &msg).await?;
+        if let Err(e) = signer.sign_request(&mut msg, clock()) {
+            return Ok(Sent {
+                sent,
+                stopped: Some(format!("the signer failed: request {:?}: {e}", r.name)),
+            });
+        }
+        if let Err(e) = send_message(&client, base_url, &msg).await {
+            return Ok(Sent {
+                sent,
+                stopped: Some(e.to_string()),
+            });
+        }
         sent += 1;
     }
-    Ok(sent)
+    Ok(Sent {
+        sent,
+        stopped: None,
+    })
 }

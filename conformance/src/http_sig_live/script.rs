@@ -6,7 +6,7 @@ use std::path::Path;
 use http_sig::HttpMessage;
 use serde::{Deserialize, Serialize};
 
-use super::LiveError;
+use crate::{Error, Result};
 
 /// One scripted request.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,35 +50,32 @@ impl Script {
     }
 
     /// Parse and check a script.
-    pub fn from_json(text: &str) -> Result<Script, LiveError> {
-        let s: Script = serde_json::from_str(text)
-            .map_err(|e| LiveError::Config(format!("request script: {e}")))?;
+    pub fn from_json(text: &str) -> Result<Script> {
+        let s: Script =
+            serde_json::from_str(text).map_err(|e| Error::setup(format!("request script: {e}")))?;
         s.check()?;
         Ok(s)
     }
 
     /// Load a script file.
-    pub fn from_file(path: &Path) -> Result<Script, LiveError> {
-        let text = std::fs::read_to_string(path).map_err(|e| LiveError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
-        Self::from_json(&text)
+    pub fn from_file(path: &Path) -> Result<Script> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+        Self::from_json(&text).map_err(|e| Error::setup(format!("{}: {e}", path.display())))
     }
 
-    fn check(&self) -> Result<(), LiveError> {
+    fn check(&self) -> Result<()> {
         if self.requests.is_empty() {
-            return Err(LiveError::Config("request script has no requests".into()));
+            return Err(Error::setup("request script has no requests"));
         }
         for r in &self.requests {
             if http::Method::from_bytes(r.method.as_bytes()).is_err() {
-                return Err(LiveError::Config(format!(
+                return Err(Error::setup(format!(
                     "request script {:?}: invalid method {:?}",
                     r.name, r.method
                 )));
             }
             if !r.target.starts_with('/') {
-                return Err(LiveError::Config(format!(
+                return Err(Error::setup(format!(
                     "request script {:?}: target {:?} must be origin-form (start with /)",
                     r.name, r.target
                 )));
@@ -87,14 +84,14 @@ impl Script {
                 if http::HeaderName::from_bytes(n.as_bytes()).is_err()
                     || http::HeaderValue::from_str(v).is_err()
                 {
-                    return Err(LiveError::Config(format!(
+                    return Err(Error::setup(format!(
                         "request script {:?}: invalid header {n:?}: {v:?}",
                         r.name
                     )));
                 }
                 let lower = n.to_ascii_lowercase();
                 if lower == "host" || lower == "content-length" || lower == "transfer-encoding" {
-                    return Err(LiveError::Config(format!(
+                    return Err(Error::setup(format!(
                         "request script {:?}: header {n} is set by the HTTP client, not the script",
                         r.name
                     )));

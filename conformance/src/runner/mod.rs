@@ -494,17 +494,23 @@ impl Drop for SuiteRun<'_> {
 }
 
 /// Check that case ids are unique and well-formed; suites call this in their tests.
-pub fn check_ids(cases: &[CaseMeta]) -> Result<(), String> {
+pub fn check_ids(cases: &[CaseMeta]) -> Result<(), Error> {
     let mut seen = std::collections::HashSet::new();
     for c in cases {
         if !c.id.starts_with(&format!("{}/", c.suite)) {
-            return Err(format!("case id {:?} must start with its suite name", c.id));
+            return Err(Error::setup(format!(
+                "case id {:?} must start with its suite name",
+                c.id
+            )));
         }
         if c.id.chars().any(|ch| ch.is_whitespace()) {
-            return Err(format!("case id {:?} contains whitespace", c.id));
+            return Err(Error::setup(format!(
+                "case id {:?} contains whitespace",
+                c.id
+            )));
         }
         if !seen.insert(c.id.as_str()) {
-            return Err(format!("duplicate case id {:?}", c.id));
+            return Err(Error::setup(format!("duplicate case id {:?}", c.id)));
         }
     }
     Ok(())

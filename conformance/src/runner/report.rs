@@ -267,7 +267,7 @@ fn md_escape(s: &str) -> String {
 }
 
 /// `junit.xml`: one `<testsuite>` per conformance suite, one `<testcase>` per case.
-pub fn junit_xml(report: &Report) -> Result<String, String> {
+pub fn junit_xml(report: &Report) -> crate::Result<String> {
     use quick_junit::{
         NonSuccessKind, Property, Report as JReport, TestCase, TestCaseStatus, TestSuite,
     };
@@ -321,21 +321,24 @@ pub fn junit_xml(report: &Report) -> Result<String, String> {
         }
         jr.add_test_suite(ts);
     }
-    jr.to_string().map_err(|e| e.to_string())
+    jr.to_string()
+        .map_err(|e| crate::Error::setup(format!("cannot write junit.xml: {e}")))
 }
 
 /// Write `report.json`, `junit.xml` and `summary.md` into `dir` (created if needed).
-pub fn write_report_dir(dir: &Path, report: &Report) -> Result<(), String> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create --report-dir {}: {e}", dir.display()))?;
-    let write = |name: &str, body: &[u8]| -> Result<(), String> {
+pub fn write_report_dir(dir: &Path, report: &Report) -> crate::Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| crate::Error::Io {
+        what: "cannot create --report-dir",
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    let write = |name: &str, body: &[u8]| -> crate::Result<()> {
         let p = dir.join(name);
-        let mut f =
-            std::fs::File::create(&p).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
-        f.write_all(body)
-            .map_err(|e| format!("cannot write {}: {e}", p.display()))
+        let mut f = std::fs::File::create(&p).map_err(|e| crate::Error::write(&p, e))?;
+        f.write_all(body).map_err(|e| crate::Error::write(&p, e))
     };
-    let json = serde_json::to_vec_pretty(report).map_err(|e| e.to_string())?;
+    let json = serde_json::to_vec_pretty(report)
+        .map_err(|e| crate::Error::setup(format!("cannot encode report.json: {e}")))?;
     write("report.json", &json)?;
     write("junit.xml", junit_xml(report)?.as_bytes())?;
     write("summary.md", markdown_summary(report).as_bytes())?;

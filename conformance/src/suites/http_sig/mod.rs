@@ -1,29 +1,31 @@
 //! The `http-sig` suite: RFC 9421 HTTP Message Signatures, judged through the
 //! [`target::HttpSigTarget`] adapter.
 //!
-//! Cases come from two places: one per test vector in `vectors/` (id
-//! `http-sig/<file-stem>/<tcId>-<slug>`), and the rules of [`rules`] that are not plain vectors
-//! (multi-step signing, output format, verification policies). Targets: `ours` (the `http-sig`
-//! crate, default) and `httpsig-crate` (the `httpsig` crate used by the Grafbase gateway).
+//! Cases come from two places: one per test vector in `vectors/` ([`vectors`], id
+//! `http-sig/<file-stem>/<tcId>-<rule>`; `--vectors DIR` replaces the built-in set), and the few
+//! [`rules`] that are not vectors (multi-step signing, a key that does not fit its algorithm, a
+//! property not observable through the adapter). Targets: `ours` (the `http-sig` crate, default)
+//! and `httpsig-crate` (the `httpsig` crate used by the Grafbase gateway).
 //!
-//! A target answering "unsupported" fails a MUST case (with that evidence) and skips a
-//! SHOULD/MAY case, as BoGo shims distinguish "unimplemented" from "wrong".
+//! A target answering "unsupported" ([`target::TargetError::Unsupported`]) gets the verdict
+//! `unsupported` at every level, as BoGo shims tell "unimplemented" from "wrong"; an unsupported
+//! MUST case still fails the run, SHOULD/MAY ones do not.
 
 pub mod httpsig_crate;
 pub mod ours;
 pub mod raw;
-pub mod rfc_keys;
 pub mod rules;
 pub mod target;
 pub mod vectors;
 
 use std::sync::Arc;
 
-use sigharness_report::{CaseMeta, Evidence};
+use sigharness_report::CaseMeta;
 
+use crate::runner::check::{Stop, unsupported};
 use crate::runner::{
-    BoxFuture, Case, Error, Event, Events, Level, Outcome, Selection, SpecRef, Suite, SuiteOptions,
-    meta, run_cases,
+    BoxFuture, Case, Error, Events, Level, Selection, Setting, SpecRef, Suite, SuiteOptions,
+    SuiteRun, meta,
 };
 use target::HttpSigTarget;
 
@@ -56,16 +58,9 @@ pub fn case(
     )
 }
 
-/// The verdict when the target cannot express the operation: MUST fails, SHOULD/MAY skip.
-pub fn judge_unsupported(level: Level, what: &str) -> Outcome {
-    match level {
-        Level::Must => Outcome::fail(
-            Evidence::new("the target does not implement this MUST requirement")
-                .expected("the operation performed as the spec requires")
-                .observed(format!("unsupported: {what}")),
-        ),
-        _ => Outcome::skip(format!("unsupported by the target: {what}")),
-    }
+/// The stop when the target cannot express the operation (verdict `unsupported`, every level).
+pub fn unsupported_by_target(what: &str) -> Stop {
+    unsupported(format!("unsupported by the target: {what}"))
 }
 
 /// Build the target named in `opts`.
@@ -84,11 +79,16 @@ pub fn make_target(opts: &SuiteOptions) -> Result<Box<dyn HttpSigTarget>, Error>
 pub struct HttpSigSuite;
 
 impl HttpSigSuite {
-    /// Every case, in run order.
+    /// Every case, in run order: the vectors of `--vectors DIR` (else the built-in set), then
+    /// the rules (which use the built-in RFC keys and examples whatever `--vectors` says).
     pub fn all_cases(&self, opts: &SuiteOptions) -> Result<Vec<HsCase>, Error> {
-        let set = vectors::load(opts.vectors_dir.as_deref())?;
-        let mut all = vectors::cases(Arc::new(set));
-        all.extend(rules::cases());
+        let builtin = Arc::new(vectors::load(None)?);
+        let set = match &opts.vectors_dir {
+            Some(dir) => Arc::new(vectors::load(Some(dir))?),
+            None => builtin.clone(),
+        };
+        let mut all = vectors::cases(set);
+        all.extend(rules::cases(builtin)?);
         Ok(all)
     }
 }
@@ -106,6 +106,10 @@ impl Suite for HttpSigSuite {
     fn cases(&self, opts: &SuiteOptions) -> Result<Vec<CaseMeta>, Error> {
         Ok(self.all_cases(opts)?.into_iter().map(|c| c.meta).collect())
     }
+    /// None: everything a case needs is in its vector or its rule.
+    fn settings(&self) -> &'static [Setting] {
+        &[]
+    }
     fn run<'a>(
         &'a self,
         opts: &'a SuiteOptions,
@@ -115,27 +119,180 @@ impl Suite for HttpSigSuite {
         Box::pin(async move {
             let target = make_target(opts)?;
             let cases = self.all_cases(opts)?;
-            let selected = cases
-                .iter()
-                .filter(|c| selection.includes(&c.meta.id))
-                .count();
-            events.send(Event::SuiteStarted {
-                suite: SUITE.into(),
-                target: target.name().into(),
-                cases: selected,
-            });
-            run_cases(
-                Arc::new(Ctx { target }),
-                &cases,
+            let run = SuiteRun::start(
+                SUITE,
+                target.name(),
+                SuiteRun::count(selection, &cases),
+                opts,
                 selection,
                 events,
-                opts.case_timeout,
-            )
-            .await;
-            events.send(Event::SuiteFinished {
-                suite: SUITE.into(),
-            });
+            );
+            run.run(Arc::new(Ctx { target }), &cases).await;
+            run.finish();
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::{Event, check_ids};
+    use sigharness_report::Verdict;
+
+    #[test]
+    fn ids_are_unique_and_rules_are_only_what_vectors_cannot_say() {
+        let cases = HttpSigSuite.cases(&SuiteOptions::default()).unwrap();
+        check_ids(&cases).unwrap();
+        let rules: Vec<&str> = cases
+            .iter()
+            .filter_map(|c| c.id.strip_prefix("http-sig/rules/"))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "4.3/append-second-signature",
+                "3.3.6/ed25519-deterministic",
+                "3.1/key-alg-mismatch/ed25519-key-as-ecdsa-p256",
+                "3.1/key-alg-mismatch/ed25519-key-as-hmac",
+                "3.1/key-alg-mismatch/shared-secret-as-ed25519",
+                "3.1/key-alg-mismatch/ed25519-key-as-rsa-pss",
+                "3.3.3/hmac-constant-time-compare",
+            ]
+        );
+        assert_eq!(cases.len(), 342 + rules.len());
+    }
+
+    /// `vectors/moved-rules.tsv` maps every retired Rust rule case to the vector case that judges
+    /// it now: each old id is gone, each new id exists.
+    #[test]
+    fn moved_rules_map_to_vector_cases() {
+        let tsv = include_str!("../../../../vectors/moved-rules.tsv");
+        let cases = HttpSigSuite.cases(&SuiteOptions::default()).unwrap();
+        let ids: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.id.as_str()).collect();
+        let rows: Vec<Vec<&str>> = tsv
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .skip(1)
+            .map(|l| l.split('\t').collect())
+            .collect();
+        assert_eq!(rows.len(), 56);
+        for row in rows {
+            let [old, new, why] = row[..] else {
+                panic!("bad row {row:?}")
+            };
+            assert!(!ids.contains(old), "{old} still exists");
+            assert!(
+                ids.contains(new),
+                "{old} maps to {new}, which does not exist"
+            );
+            assert!(
+                why.starts_with("duplicate") || why.starts_with("moved"),
+                "{old}: {why}"
+            );
+        }
+    }
+
+    #[test]
+    fn vectors_dir_replaces_the_builtin_vectors() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../vectors");
+        let tmp = tempfile::tempdir().unwrap();
+        for sub in ["data", "keys"] {
+            std::fs::create_dir_all(tmp.path().join(sub)).unwrap();
+        }
+        for e in std::fs::read_dir(root.join("keys")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), tmp.path().join("keys").join(e.file_name())).unwrap();
+        }
+        std::fs::copy(
+            root.join("data/rfc9421_sign_test.json"),
+            tmp.path().join("data/vendor_sign_test.json"),
+        )
+        .unwrap();
+        let opts = SuiteOptions {
+            vectors_dir: Some(tmp.path().to_path_buf()),
+            ..SuiteOptions::default()
+        };
+        let cases = HttpSigSuite.cases(&opts).unwrap();
+        let vector_ids: Vec<&str> = cases
+            .iter()
+            .map(|c| c.id.as_str())
+            .filter(|id| !id.starts_with("http-sig/rules/"))
+            .collect();
+        assert_eq!(vector_ids.len(), 8, "{vector_ids:?}");
+        assert!(
+            vector_ids
+                .iter()
+                .all(|id| id.starts_with("http-sig/vendor_sign_test/"))
+        );
+        let missing = SuiteOptions {
+            vectors_dir: Some(tmp.path().join("nowhere")),
+            ..SuiteOptions::default()
+        };
+        let e = HttpSigSuite.cases(&missing).unwrap_err().to_string();
+        assert!(e.contains("cannot load the test vectors"), "{e}");
+    }
+
+    /// A target that supports nothing: every case it reaches is `unsupported`, at every level.
+    struct Nothing;
+    impl HttpSigTarget for Nothing {
+        fn name(&self) -> &'static str {
+            "nothing"
+        }
+        fn signature_base(&self, _: &target::BaseInput<'_>) -> Result<String, target::TargetError> {
+            Err(target::TargetError::unsupported("no base"))
+        }
+        fn sign(&self, _: &target::SignInput<'_>) -> Result<String, target::TargetError> {
+            Err(target::TargetError::unsupported("no signing"))
+        }
+        fn verify(&self, _: &target::VerifyInput<'_>) -> Result<(), target::TargetError> {
+            Err(target::TargetError::unsupported("no verification"))
+        }
+    }
+
+    #[tokio::test]
+    async fn unsupported_is_its_own_verdict_at_every_level() {
+        let opts = SuiteOptions::default();
+        let cases = HttpSigSuite.all_cases(&opts).unwrap();
+        let (events, mut rx) = Events::channel();
+        let selection = Selection::default();
+        let run = SuiteRun::start(SUITE, "nothing", cases.len(), &opts, &selection, &events);
+        run.run(
+            Arc::new(Ctx {
+                target: Box::new(Nothing),
+            }),
+            &cases,
+        )
+        .await;
+        run.finish();
+        drop(events);
+        let mut seen = std::collections::BTreeMap::new();
+        while let Some(e) = rx.recv().await {
+            if let Event::CaseFinished(r) = e {
+                *seen
+                    .entry(format!("{:?}/{:?}", r.level, r.verdict))
+                    .or_insert(0) += 1;
+                if r.verdict == Verdict::Unsupported {
+                    assert!(
+                        r.evidence
+                            .summary
+                            .starts_with("unsupported by the target: ")
+                    );
+                }
+            }
+        }
+        let n = |l: Level, v: Verdict| seen.get(&format!("{l:?}/{v:?}")).copied().unwrap_or(0);
+        // The rule that is skipped by design and the key/alg refusals (an unsupported answer is
+        // not a refusal) are the only cases that are not `unsupported`.
+        assert_eq!(n(Level::Must, Verdict::Skip), 1, "{seen:?}");
+        assert_eq!(n(Level::Should, Verdict::Unsupported), 5, "{seen:?}");
+        assert_eq!(n(Level::May, Verdict::Unsupported), 3, "{seen:?}");
+        assert_eq!(n(Level::Must, Verdict::Fail), 0, "{seen:?}");
+        assert_eq!(n(Level::Must, Verdict::Pass), 0, "{seen:?}");
+        assert_eq!(
+            n(Level::Must, Verdict::Unsupported),
+            cases.len() - 1 - 5 - 3,
+            "{seen:?}"
+        );
     }
 }

@@ -21,20 +21,22 @@ pub struct RawMessage {
     pub body: String,
 }
 
-/// Why raw text is not an HTTP/1.1 message.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("not an HTTP/1.1 message: {0}")]
-pub struct RawError(pub String);
+use crate::{Error, Result};
+
+/// Why raw text is not an HTTP/1.1 message ([`Error::HttpMessage`]).
+fn not_http(why: impl Into<String>) -> Error {
+    Error::HttpMessage(why.into())
+}
 
 impl RawMessage {
-    /// Parse `text` (CRLF or LF line ends).
-    pub fn parse(text: &str) -> Result<Self, RawError> {
+    /// Parse `text` (CRLF or LF line ends); [`Error::HttpMessage`] says why it is not a message.
+    pub fn parse(text: &str) -> Result<Self> {
         let (head, body) = split_head(text);
         let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
         let first = lines
             .next()
             .filter(|l| !l.is_empty())
-            .ok_or_else(|| RawError("empty message".into()))?;
+            .ok_or_else(|| not_http("empty message"))?;
         let start = parse_start(first)?;
         let mut fields: Vec<(String, String)> = Vec::new();
         for line in lines {
@@ -42,16 +44,16 @@ impl RawMessage {
                 // RFC 9112 §5.2 obs-fold: kept as sent for the target to handle.
                 let last = fields
                     .last_mut()
-                    .ok_or_else(|| RawError("continuation line before any field".into()))?;
+                    .ok_or_else(|| not_http("continuation line before any field"))?;
                 last.1.push('\n');
                 last.1.push_str(line);
                 continue;
             }
             let (name, value) = line
                 .split_once(':')
-                .ok_or_else(|| RawError(format!("field line without ':': {line:?}")))?;
+                .ok_or_else(|| not_http(format!("field line without ':': {line:?}")))?;
             if name.is_empty() || name.contains([' ', '\t']) {
-                return Err(RawError(format!("invalid field name in {line:?}")));
+                return Err(not_http(format!("invalid field name in {line:?}")));
             }
             fields.push((
                 name.to_string(),
@@ -130,20 +132,20 @@ fn split_head(text: &str) -> (&str, &str) {
     }
 }
 
-fn parse_start(line: &str) -> Result<StartLine, RawError> {
+fn parse_start(line: &str) -> Result<StartLine> {
     let mut parts = line.splitn(3, ' ');
     let a = parts.next().unwrap_or("");
     let b = parts.next().unwrap_or("");
     if a.starts_with("HTTP/") {
         if b.len() != 3 || !b.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(RawError(format!("bad status line {line:?}")));
+            return Err(not_http(format!("bad status line {line:?}")));
         }
         return Ok(StartLine::Response {
             status: b.to_string(),
         });
     }
     if a.is_empty() || b.is_empty() {
-        return Err(RawError(format!("bad request line {line:?}")));
+        return Err(not_http(format!("bad request line {line:?}")));
     }
     Ok(StartLine::Request {
         method: a.to_string(),
@@ -204,7 +206,9 @@ mod tests {
 
     #[test]
     fn rejects_garbage_without_panicking() {
-        assert!(RawMessage::parse("").is_err());
+        let e = RawMessage::parse("").unwrap_err();
+        assert!(matches!(e, Error::HttpMessage(_)), "{e:?}");
+        assert_eq!(e.to_string(), "not an HTTP/1.1 message: empty message");
         assert!(RawMessage::parse("GET\r\n\r\n").is_err());
         assert!(RawMessage::parse("HTTP/1.1 2x0 OK\r\n\r\n").is_err());
         assert!(RawMessage::parse("GET / HTTP/1.1\r\nno colon\r\n\r\n").is_err());

@@ -1,23 +1,24 @@
 //! One case per test vector of `vectors/` (the `sigharness-vectors` crate): id
-//! `http-sig/<file-stem>/<tcId>-<rule>`, spec section from the group's `specRef`, level MUST
-//! (MAY for `acceptable` vectors, whose either outcome conforms; SHOULD when a flag's note
-//! quotes a SHOULD/RECOMMENDED).
+//! `http-sig/<file-stem>/<tcId>-<rule>`, spec section from the group's `specRef`, level as the
+//! vector states it (`level`: MUST, SHOULD or MAY; `acceptable` vectors are MAY).
 //!
 //! Judging follows `vectors/README.md`: `valid` must give exactly the expected output,
 //! `invalid` must fail (the expected and observed error kinds are shown; a kind mismatch is
-//! not a failure, as taxonomies differ), `acceptable` passes either way.
+//! not a failure, as taxonomies differ), `acceptable` passes either way. A target that cannot
+//! express the operation at all is `unsupported`, whatever the result and level.
 
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use sigharness_report::Evidence;
-use sigharness_vectors::{ErrorKind, Scheme, SfType, TestResult, VectorFile, VectorSet};
+use sigharness_vectors::{ErrorKind, KeyFormat, Scheme, SfType, TestResult, VectorFile, VectorSet};
 
 use super::raw::combined;
 use super::target::{BaseInput, KeyInput, SignInput, TargetError, VerifyInput, VerifyPolicy};
-use super::{Ctx, HsCase, SUITE, judge_unsupported};
-use crate::runner::{Error, Level, Outcome, SpecRef, meta};
+use super::{Ctx, HsCase, SUITE, unsupported_by_target};
+use crate::runner::check::{Check, Stop, fail, pass};
+use crate::runner::{Error, Level, SpecRef, meta};
 
 /// Load the vectors: `--vectors DIR` or the built-in copy.
 pub fn load(dir: Option<&std::path::Path>) -> Result<VectorSet, Error> {
@@ -40,23 +41,13 @@ fn spec_ref(s: &str) -> SpecRef {
     }
 }
 
-fn level(set: &VectorFile, flags: &[String], result: TestResult, params: &str) -> Level {
-    if result == TestResult::Acceptable {
-        return Level::May;
+/// The vector's own `level`.
+pub(crate) fn level(l: sigharness_vectors::Level) -> Level {
+    match l {
+        sigharness_vectors::Level::Must => Level::Must,
+        sigharness_vectors::Level::Should => Level::Should,
+        sigharness_vectors::Level::May => Level::May,
     }
-    // Signing trailers is optional (RFC 9421 §2.1.4: including trailers is NOT RECOMMENDED
-    // unless the signer knows the verifier sees them); an implementation may answer
-    // "unsupported" for `;tr`, which then skips rather than fails.
-    if params.contains(";tr") {
-        return Level::Should;
-    }
-    let should = flags.iter().any(|f| {
-        set.notes.get(f).is_some_and(|n| {
-            let d = &n.description;
-            (d.contains("SHOULD") || d.contains("RECOMMENDED")) && !d.contains("MUST")
-        })
-    });
-    if should { Level::Should } else { Level::Must }
 }
 
 fn scheme(s: Scheme) -> &'static str {
@@ -79,31 +70,20 @@ fn sf_list(m: &std::collections::BTreeMap<String, SfType>) -> Vec<(String, Strin
         .collect()
 }
 
-/// The key file the target prefers (its `key_formats` order), else the first non-JWK file of
-/// the wanted kind, as `KeyInput`.
-fn key_for(
+/// The key a group hands over, as `KeyInput`: the group's `keyFormat` when it pins one, else
+/// the file the target prefers (its `key_formats` order), else the first non-JWK file of the
+/// wanted kind ([`VectorSet::group_key`]).
+pub fn key_for(
     set: &VectorSet,
     key_id: &str,
+    pinned: Option<KeyFormat>,
     private: bool,
     prefer: &[&str],
-) -> Result<KeyInput, String> {
-    let entry = set.key(key_id).map_err(|e| e.to_string())?;
-    // First a file of the wanted kind; for verification, a private file (e.g. a shared secret)
-    // serves when the key has no public file in a preferred encoding.
-    let passes: &[bool] = if private { &[true] } else { &[false, true] };
-    for &p in passes {
-        for want in prefer {
-            if let Some(f) = entry
-                .files
-                .iter()
-                .find(|f| f.format.to_string() == *want && f.private == p)
-            {
-                let b = set.key_bytes(key_id, f.format).map_err(|e| e.to_string())?;
-                return Ok(KeyInput::new(key_id, &f.format.to_string(), f.private, b));
-            }
-        }
-    }
-    let (f, b) = set.key_file(key_id, private).map_err(|e| e.to_string())?;
+) -> Result<KeyInput, Stop> {
+    let prefer: Vec<KeyFormat> = prefer.iter().filter_map(|f| f.parse().ok()).collect();
+    let (f, b) = set
+        .group_key(key_id, pinned, private, &prefer)
+        .map_err(|e| Stop::Fail(Evidence::new(format!("vector key: {e}"))))?;
     Ok(KeyInput::new(key_id, &f.format.to_string(), f.private, b))
 }
 
@@ -112,27 +92,24 @@ fn kind_of(k: Option<ErrorKind>) -> String {
 }
 
 fn judge<T>(
-    level: Level,
     result: TestResult,
     want_kind: Option<ErrorKind>,
     got: Result<T, TargetError>,
-    check_valid: impl FnOnce(T) -> Outcome,
-) -> Outcome {
+    check_valid: impl FnOnce(T) -> Check,
+) -> Check {
     match (result, got) {
-        (_, Err(TargetError::Unsupported(w))) if result != TestResult::Acceptable => {
-            judge_unsupported(level, &w)
-        }
+        (_, Err(TargetError::Unsupported(w))) => Err(unsupported_by_target(&w)),
         (TestResult::Valid, Ok(v)) => check_valid(v),
-        (TestResult::Valid, Err(e)) => Outcome::fail(
-            Evidence::new("the target refused a valid vector")
-                .expected("success")
-                .observed(e.to_string()),
-        ),
-        (TestResult::Invalid, Ok(_)) => Outcome::fail(
-            Evidence::new("the target accepted an invalid vector")
-                .expected(format!("rejection ({})", kind_of(want_kind)))
-                .observed("accepted"),
-        ),
+        (TestResult::Valid, Err(e)) => Err(fail(
+            "the target refused a valid vector",
+            "success",
+            e.to_string(),
+        )),
+        (TestResult::Invalid, Ok(_)) => Err(fail(
+            "the target accepted an invalid vector",
+            format!("rejection ({})", kind_of(want_kind)),
+            "accepted",
+        )),
         (TestResult::Invalid, Err(TargetError::Rejected { kind, message })) => {
             let want = kind_of(want_kind);
             let note = if kind == want {
@@ -140,19 +117,17 @@ fn judge<T>(
             } else {
                 format!("rejected as required (error kind {kind}, vector names {want})")
             };
-            Outcome::pass_with(
-                Evidence::new(note)
-                    .expected(format!("rejection ({want})"))
-                    .observed(format!("{kind}: {message}")),
-            )
+            Ok(Evidence::new(note)
+                .expected(format!("rejection ({want})"))
+                .observed(format!("{kind}: {message}")))
         }
-        (_, r) => Outcome::pass_with(Evidence::new(format!(
+        (_, r) => pass(format!(
             "acceptable vector: either outcome conforms (observed: {})",
             match r {
                 Ok(_) => "success".to_string(),
                 Err(e) => e.to_string(),
             }
-        ))),
+        )),
     }
 }
 
@@ -160,12 +135,11 @@ fn judge<T>(
 pub fn cases(set: Arc<VectorSet>) -> Vec<HsCase> {
     let mut out = Vec::new();
     for (f, g, t) in set.base_tests() {
-        let lvl = level(f, &t.flags, t.result, &t.signature_params);
         let m = meta(
             SUITE,
             format!("{SUITE}/{}/{}-{}", stem(f), t.tc_id, g.rule),
             spec_ref(&g.spec_ref),
-            lvl,
+            level(t.level),
             format!("signature base: {}", t.comment),
             format!("{} ({:?})", g.rule, t.result).to_lowercase(),
         );
@@ -180,35 +154,33 @@ pub fn cases(set: Arc<VectorSet>) -> Vec<HsCase> {
                 signature_params: &t.signature_params,
             });
             let expected = t.signature_base.clone().unwrap_or_default();
-            judge(lvl, t.result, t.error_kind, got, |b| {
+            judge(t.result, t.error_kind, got, |b| {
                 if b == expected {
-                    Outcome::pass_with(Evidence::new("signature base byte for byte"))
+                    pass("signature base byte for byte")
                 } else {
-                    Outcome::fail(
-                        Evidence::new("signature base differs")
-                            .expected(expected)
-                            .observed(b),
-                    )
+                    Err(fail("signature base differs", expected, b))
                 }
             })
         }));
     }
     for (f, g, t) in set.sign_tests() {
-        let lvl = level(f, &t.flags, t.result, &t.signature_params);
         let m = meta(
             SUITE,
             format!("{SUITE}/{}/{}-{}", stem(f), t.tc_id, g.rule),
             spec_ref(&g.spec_ref),
-            lvl,
+            level(t.level),
             format!("sign ({}, {}): {}", g.alg, g.key_id, t.comment),
             format!("{} ({:?})", g.rule, t.result).to_lowercase(),
         );
-        let (t, set, key_id, alg) = (t.clone(), set.clone(), g.key_id.clone(), g.alg);
+        let (t, set, key_id, alg, pinned) = (
+            t.clone(),
+            set.clone(),
+            g.key_id.clone(),
+            g.alg,
+            g.key_format,
+        );
         out.push(HsCase::sync(m, move |ctx: &Ctx| {
-            let key = match key_for(&set, &key_id, true, ctx.target.key_formats()) {
-                Ok(k) => k,
-                Err(e) => return Outcome::fail(Evidence::new(format!("vector key: {e}"))),
-            };
+            let key = key_for(&set, &key_id, pinned, true, ctx.target.key_formats())?;
             let sf = sf_list(&t.structured_fields);
             let got = ctx.target.sign(&SignInput {
                 message: &t.message,
@@ -220,27 +192,29 @@ pub fn cases(set: Arc<VectorSet>) -> Vec<HsCase> {
                 key: &key,
                 alg: alg.as_str(),
             });
-            judge(lvl, t.result, t.error_kind, got, |signed| {
+            judge(t.result, t.error_kind, got, |signed| {
                 check_signed(&set, &key_id, alg.as_str(), &t, &signed)
             })
         }));
     }
     for (f, g, t) in set.verify_tests() {
-        let lvl = level(f, &t.flags, t.result, "");
         let m = meta(
             SUITE,
             format!("{SUITE}/{}/{}-{}", stem(f), t.tc_id, g.rule),
             spec_ref(&g.spec_ref),
-            lvl,
+            level(t.level),
             format!("verify ({}, {}): {}", g.alg, g.key_id, t.comment),
             format!("{} ({:?})", g.rule, t.result).to_lowercase(),
         );
-        let (t, set, key_id, alg) = (t.clone(), set.clone(), g.key_id.clone(), g.alg);
+        let (t, set, key_id, alg, pinned) = (
+            t.clone(),
+            set.clone(),
+            g.key_id.clone(),
+            g.alg,
+            g.key_format,
+        );
         out.push(HsCase::sync(m, move |ctx: &Ctx| {
-            let key = match key_for(&set, &key_id, false, ctx.target.key_formats()) {
-                Ok(k) => k,
-                Err(e) => return Outcome::fail(Evidence::new(format!("vector key: {e}"))),
-            };
+            let key = key_for(&set, &key_id, pinned, false, ctx.target.key_formats())?;
             let p = &t.policy;
             let u = |v: i64| u64::try_from(v).unwrap_or(0);
             let policy = VerifyPolicy {
@@ -264,8 +238,8 @@ pub fn cases(set: Arc<VectorSet>) -> Vec<HsCase> {
                 alg: alg.as_str(),
                 policy: &policy,
             });
-            judge(lvl, t.result, t.error_kind, got, |()| {
-                Outcome::pass_with(Evidence::new("verified as required"))
+            judge(t.result, t.error_kind, got, |()| {
+                pass("verified as required")
             })
         }));
     }
@@ -280,16 +254,16 @@ fn check_signed(
     alg: &str,
     t: &sigharness_vectors::SignTest,
     signed: &str,
-) -> Outcome {
+) -> Check {
     let got_input = combined(signed, "signature-input").unwrap_or_default();
     if let Some(want) = &t.signature_input_header
         && got_input != *want
     {
-        return Outcome::fail(
-            Evidence::new("Signature-Input differs (parameters must keep the signer's order)")
-                .expected(want.clone())
-                .observed(got_input),
-        );
+        return Err(fail(
+            "Signature-Input differs (parameters must keep the signer's order)",
+            want.clone(),
+            got_input,
+        ));
     }
     let got_sig = combined(signed, "signature").unwrap_or_default();
     let prefix = format!("{}=:", t.label);
@@ -298,23 +272,23 @@ fn check_signed(
         .find_map(|m| m.strip_prefix(&prefix))
         .and_then(|v| v.strip_suffix(':'))
     else {
-        return Outcome::fail(
-            Evidence::new("no Signature member for the label")
-                .expected(format!("{}=:...:", t.label))
-                .observed(got_sig),
-        );
+        return Err(fail(
+            "no Signature member for the label",
+            format!("{}=:...:", t.label),
+            got_sig,
+        ));
     };
     match t.signature_check {
         Some(sigharness_vectors::SignatureCheck::Exact) => {
             let want = t.signature.clone().unwrap_or_default();
             if value == want {
-                Outcome::pass_with(Evidence::new("signature byte for byte"))
+                pass("signature byte for byte")
             } else {
-                Outcome::fail(
-                    Evidence::new("signature differs (this algorithm is deterministic)")
-                        .expected(want)
-                        .observed(value.to_string()),
-                )
+                Err(fail(
+                    "signature differs (this algorithm is deterministic)",
+                    want,
+                    value,
+                ))
             }
         }
         _ => {
@@ -327,20 +301,18 @@ fn check_signed(
             let (Some(key), Ok(sig), Ok(a)) =
                 (key, B64.decode(value), alg.parse::<http_sig::Algorithm>())
             else {
-                return Outcome::fail(
+                return Err(Stop::Fail(
                     Evidence::new("signature is not base64 or the vector key does not load")
-                        .observed(value.to_string()),
-                );
+                        .observed(value),
+                ));
             };
             match key.verify(a, base.as_bytes(), &sig) {
-                Ok(true) => Outcome::pass_with(Evidence::new(
-                    "signature verifies over the expected base with the public key",
+                Ok(true) => pass("signature verifies over the expected base with the public key"),
+                other => Err(fail(
+                    "signature does not verify over the expected base",
+                    format!("a valid {alg} signature over:\n{base}"),
+                    format!("{value} ({other:?})"),
                 )),
-                other => Outcome::fail(
-                    Evidence::new("signature does not verify over the expected base")
-                        .expected(format!("a valid {alg} signature over:\n{base}"))
-                        .observed(format!("{value} ({other:?})")),
-                ),
             }
         }
     }

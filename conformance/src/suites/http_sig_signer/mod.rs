@@ -1,23 +1,22 @@
 //! Suite `http-sig-signer`: judge a signer (e.g. a GraphQL gateway signing its subgraph requests)
-//! by the requests it sends to our upstream ([`crate::http_sig_live::upstream`]).
+//! by the requests it sends to our upstream ([`mock_http_sig_peers::Upstream`]).
 //!
 //! Targets:
 //! - `ours` (default): our `SigningProfile` signs the built-in request script under two built-in
 //!   profiles (include list + exclude + nonce + expiry + custom derived components on Ed25519;
-//!   defaults + exclude on ECDSA P-256) and sends it over loopback HTTP.
+//!   defaults + exclude on ECDSA P-256; keys `test-key-ed25519` and `test-key-ecc-p256` of the
+//!   test vectors, `--vectors DIR` to take them from DIR/keys) and sends it over loopback HTTP.
 //! - `external`: `--upstream ADDR` (listen address the signer is configured to call; default
 //!   127.0.0.1:0) and/or `--signer-cmd CMD`, run with `sh -c` and the environment
 //!   `SIGHARNESS_UPSTREAM_URL` (http://ADDR) and `SIGHARNESS_SCRIPT` (the request script, JSON).
-//!   Settings (`--set`): `profile=FILE` (required: the signing configuration the signer was
-//!   given, TOML or YAML), `key=FILE` (public key; default: the profile's key),
-//!   `expect_requests=N` (default: the script length with --signer-cmd, else 1),
-//!   `wait=SECONDS` (default 10), `created_tolerance=SECONDS` (default 30),
-//!   `transport_headers=host,content-length` (added by the HTTP client after signing),
-//!   `script=FILE`.
+//!   `--set` keys: [`SETTINGS`] (`--help-settings`).
 //!
-//! One case per [`SignerRule`], folded over every request received: fail if any request fails
-//! the rule (evidence: the requests and their Signature-Input), skip if it applied to none; plus
-//! `traffic/requests-received`.
+//! Cases: one per row of [`SignerRule::RULES`] (id `http-sig-signer/<slug>`, spec section,
+//! stimulus and requirement from the row), each judged by [`fold`]ing that rule's status over
+//! every request received: fail if any request fails the rule (evidence: the requests and their
+//! Signature-Input), skip if it applied to none; plus `traffic/requests-received`. A new rule is
+//! a variant, a row and a step of `judge_request` in mocks/http-sig-peers/src/judge.rs; this file
+//! does not change.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,21 +27,64 @@ use http_sig::{
     DerivedComponent, HeaderSelection, Key, KeyConfig, ProfileConfig, SignatureParameter,
     SigningProfile,
 };
+use mock_http_sig_peers::{
+    LiveError, Reply, RequestVerdict, RuleInfo, RuleStatus, SignerExpectations, SignerRule,
+    Upstream, load_profile_config, profile_key,
+};
 use sigharness_report::{CaseMeta, Evidence};
 use sigharness_vectors::VectorSet;
 
+use crate::Result;
 use crate::http_sig_live::client::{RequestSigner, send_script};
-use crate::http_sig_live::judge::{RequestVerdict, RuleStatus, SignerExpectations, SignerRule};
 use crate::http_sig_live::script::Script;
-use crate::http_sig_live::upstream::{Reply, Upstream};
-use crate::http_sig_live::{LiveError, load_profile_config, profile_key, unix_now};
+use crate::http_sig_live::{load_vectors, unix_now};
+use crate::runner::check::{Check, pass, skip};
 use crate::runner::{
-    BoxFuture, Case, Error, Event, Events, Level, Outcome, Selection, SpecRef, Suite, SuiteOptions,
-    meta, run_cases,
+    BoxFuture, Case, Error, Events, Kind, Level, Selection, Setting, SpecRef, Suite, SuiteOptions,
+    SuiteRun, meta,
 };
 
 const SUITE: &str = "http-sig-signer";
 const RECEIVED: &str = "http-sig-signer/traffic/requests-received";
+
+/// The `--set` keys of this suite.
+pub const SETTINGS: &[Setting] = &[
+    Setting::new(
+        "profile",
+        Kind::File,
+        "external target: the signing configuration the signer was given (TOML or YAML; required)",
+    ),
+    Setting::new(
+        "key",
+        Kind::File,
+        "external target: the public key to verify with (default: the profile's own key)",
+    ),
+    Setting::new(
+        "expect_requests",
+        Kind::Count,
+        "external target: requests to wait for (default: the script length with --signer-cmd, else 1)",
+    ),
+    Setting::new(
+        "wait",
+        Kind::Count,
+        "seconds to wait for the requests (default 10)",
+    ),
+    Setting::new(
+        "created_tolerance",
+        Kind::Count,
+        "external target: seconds `created` may be from the upstream's clock (default 30)",
+    ),
+    Setting::new(
+        "transport_headers",
+        Kind::Text,
+        "external target: comma-separated headers the HTTP client adds after signing, never required to be covered (default host,content-length)",
+    ),
+    Setting::new(
+        "script",
+        Kind::File,
+        "the request script (JSON, like conformance/src/http_sig_live/script.json; default built in)",
+    ),
+];
 
 /// One signer under one profile, run in-process.
 #[derive(Clone)]
@@ -71,8 +113,7 @@ impl HttpSigSignerSuite {
     }
 }
 
-fn vector_key(id: &str, private: bool) -> Result<String, Error> {
-    let set = VectorSet::builtin().map_err(|e| Error::setup(format!("vectors: {e}")))?;
+fn vector_key(set: &VectorSet, id: &str, private: bool) -> Result<String> {
     let (_, bytes) = set
         .key_file(id, private)
         .map_err(|e| Error::setup(format!("vectors key {id}: {e}")))?;
@@ -80,12 +121,19 @@ fn vector_key(id: &str, private: bool) -> Result<String, Error> {
         .map_err(|_| Error::setup(format!("vectors key {id} is not text")))
 }
 
-/// The two built-in profiles our own signer is judged under, as (name, profile, public key PEM).
-pub fn builtin_profiles() -> Result<Vec<(String, ProfileConfig, String)>, Error> {
+/// The two built-in profiles our own signer is judged under, as (name, profile, public key PEM),
+/// with the keys of the built-in test vectors.
+pub fn builtin_profiles() -> Result<Vec<(String, ProfileConfig, String)>> {
+    let set = VectorSet::builtin().map_err(|e| Error::setup(format!("vectors: {e}")))?;
+    builtin_profiles_with(&set)
+}
+
+/// The built-in profiles with the keys of `set` (`--vectors DIR`).
+pub fn builtin_profiles_with(set: &VectorSet) -> Result<Vec<(String, ProfileConfig, String)>> {
     let p1 = ProfileConfig {
         key: KeyConfig {
             file: None,
-            inline: Some(vector_key("test-key-ed25519", true)?),
+            inline: Some(vector_key(set, "test-key-ed25519", true)?),
             id: None,
         },
         algorithm: Some("ed25519".into()),
@@ -113,7 +161,7 @@ pub fn builtin_profiles() -> Result<Vec<(String, ProfileConfig, String)>, Error>
     let p2 = ProfileConfig {
         key: KeyConfig {
             file: None,
-            inline: Some(vector_key("test-key-ecc-p256", true)?),
+            inline: Some(vector_key(set, "test-key-ecc-p256", true)?),
             id: Some("gateway-key-2".into()),
         },
         algorithm: None,
@@ -129,20 +177,20 @@ pub fn builtin_profiles() -> Result<Vec<(String, ProfileConfig, String)>, Error>
         (
             "ed25519-include-nonce-expiry".into(),
             p1,
-            vector_key("test-key-ed25519", false)?,
+            vector_key(set, "test-key-ed25519", false)?,
         ),
         (
             "p256-defaults-exclude".into(),
             p2,
-            vector_key("test-key-ecc-p256", false)?,
+            vector_key(set, "test-key-ecc-p256", false)?,
         ),
     ])
 }
 
-/// Our own signer under the built-in profiles.
-pub fn our_runs() -> Result<Vec<SignerRun>, Error> {
+/// Our own signer under the built-in profiles, with the keys of `set`.
+pub fn our_runs(set: &VectorSet) -> Result<Vec<SignerRun>> {
     let mut runs = Vec::new();
-    for (name, cfg, public) in builtin_profiles()? {
+    for (name, cfg, public) in builtin_profiles_with(set)? {
         let profile = SigningProfile::from_config(&cfg, None)
             .map_err(|e| Error::setup(format!("built-in profile {name}: {e}")))?;
         let public_key = Key::from_bytes(public.as_bytes())
@@ -157,40 +205,63 @@ pub fn our_runs() -> Result<Vec<SignerRun>, Error> {
     Ok(runs)
 }
 
+/// What reached the upstream from one signer run.
+#[derive(Clone, Debug)]
+pub struct Traffic {
+    /// Run name (`external` for an external signer).
+    pub run: String,
+    /// Requests expected.
+    pub expected: usize,
+    /// Requests received and judged.
+    pub received: usize,
+    /// Why the in-process signer stopped sending early, if it did.
+    pub stopped: Option<String>,
+}
+
 /// Everything the cases fold over.
 pub struct Collected {
     /// (run name, verdict) for every request received.
     pub verdicts: Vec<(String, RequestVerdict)>,
     /// Requests expected / received, per run.
-    pub traffic: Vec<(String, usize, usize)>,
+    pub traffic: Vec<Traffic>,
 }
 
-fn rule_meta(rule: SignerRule) -> CaseMeta {
-    let (doc, sec) = rule.spec();
-    let (desc, req) = rule.text();
-    meta(
-        SUITE,
-        format!("{SUITE}/{}", rule.slug()),
-        SpecRef::new(doc, sec),
-        Level::Must,
-        desc,
-        req,
-    )
-}
+// ---- cases -----------------------------------------------------------------------------------
 
-fn received_meta() -> CaseMeta {
-    meta(
+/// Every case: the traffic case, then one per signer rule (its data is the rule's row of
+/// [`SignerRule::RULES`]; every rule is a MUST of RFC 9421 or of the signing profile).
+fn cases() -> Vec<Case<Collected>> {
+    let received = meta(
         SUITE,
         RECEIVED,
         SpecRef::new("sigharness", "http-sig-signer"),
         Level::Must,
         "the signer is made to send the scripted requests to the upstream",
         "every expected request reaches the upstream (a signer that fails to sign must not stay silent)",
+    );
+    let mut v = vec![Case::sync(received, fold_received)];
+    v.extend(
+        SignerRule::RULES
+            .iter()
+            .map(|r| Case::sync(rule_meta(r), move |c: &Collected| fold(r.rule, c))),
+    );
+    v
+}
+
+fn rule_meta(r: &RuleInfo) -> CaseMeta {
+    meta(
+        SUITE,
+        format!("{SUITE}/{}", r.slug),
+        SpecRef::new(r.document, r.section),
+        Level::Must,
+        r.stimulus,
+        r.requirement,
     )
 }
 
-/// Fold the per-request statuses of `rule` into one outcome.
-pub fn fold(rule: SignerRule, c: &Collected) -> Outcome {
+/// Fold the per-request statuses of `rule` into one check: fail if any request fails it (the
+/// rule's requirement is the expected side), skip if it applied to none, else pass.
+pub fn fold(rule: SignerRule, c: &Collected) -> Check {
     let mut fails = Vec::new();
     let mut passes = 0usize;
     let mut na: Vec<String> = Vec::new();
@@ -202,15 +273,13 @@ pub fn fold(rule: SignerRule, c: &Collected) -> Outcome {
             _ => {}
         }
     }
-    let (_, requirement) = rule.text();
-    if !fails.is_empty() {
+    if let Some((_, _, first)) = fails.first() {
         let mut ev = Evidence::new(format!(
-            "{} of {} requests fail: {}",
+            "{} of {} requests fail: {first}",
             fails.len(),
             c.verdicts.len(),
-            fails[0].2
         ))
-        .expected(requirement)
+        .expected(rule.info().requirement)
         .observed(
             fails
                 .iter()
@@ -227,14 +296,14 @@ pub fn fold(rule: SignerRule, c: &Collected) -> Outcome {
                 v.signature_input.as_deref().unwrap_or("(none)")
             ));
         }
-        return Outcome::fail(ev);
+        return Err(ev.into());
     }
     if passes == 0 {
-        return Outcome::skip(if na.is_empty() {
+        return Err(skip(if na.is_empty() {
             "no request was received".to_string()
         } else {
             format!("not applicable to any request: {}", na.join("; "))
-        });
+        }));
     }
     let mut ev = Evidence::new(format!("{passes} requests judged, all conform"));
     if let Some((run, v)) = c
@@ -249,64 +318,42 @@ pub fn fold(rule: SignerRule, c: &Collected) -> Outcome {
             v.signature_input.as_deref().unwrap_or("")
         ));
     }
-    Outcome::pass_with(ev)
+    Ok(ev)
 }
 
-fn fold_received(c: &Collected) -> Outcome {
-    let short: Vec<String> = c
+fn fold_received(c: &Collected) -> Check {
+    let counts = |t: &Traffic| format!("[{}] {} of {}", t.run, t.received, t.expected);
+    let short: Vec<&Traffic> = c
         .traffic
         .iter()
-        .filter(|(_, want, got)| got < want)
-        .map(|(run, want, got)| format!("[{run}] {got} of {want}"))
-        .collect();
-    let all: Vec<String> = c
-        .traffic
-        .iter()
-        .map(|(run, want, got)| format!("[{run}] {got} of {want}"))
+        .filter(|t| t.received < t.expected)
         .collect();
     if short.is_empty() {
-        Outcome::pass_with(Evidence::new(format!(
-            "requests received: {}",
-            all.join(", ")
-        )))
-    } else {
-        Outcome::fail(
-            Evidence::new("the upstream did not receive every expected request")
-                .expected("every scripted request")
-                .observed(short.join(", ")),
-        )
+        let all: Vec<String> = c.traffic.iter().map(counts).collect();
+        return pass(format!("requests received: {}", all.join(", ")));
     }
-}
-
-fn cases() -> Vec<Case<Collected>> {
-    let mut v: Vec<Case<Collected>> = vec![Case::sync(received_meta(), |c: &Collected| {
-        fold_received(c)
-    })];
-    for rule in SignerRule::ALL {
-        v.push(Case::sync(rule_meta(rule), move |c: &Collected| {
-            fold(rule, c)
-        }));
+    let mut ev = Evidence::new("the upstream did not receive every expected request")
+        .expected("every scripted request")
+        .observed(
+            short
+                .iter()
+                .map(|t| counts(t))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    for t in &short {
+        if let Some(why) = &t.stopped {
+            ev = ev.log_line(format!("[{}] sending stopped: {why}", t.run));
+        }
     }
-    v
+    Err(ev.into())
 }
 
-fn setting<'a>(opts: &'a SuiteOptions, k: &str) -> Option<&'a str> {
-    opts.settings.get(k).map(String::as_str)
-}
+// ---- targets ---------------------------------------------------------------------------------
 
-fn parse_num(opts: &SuiteOptions, k: &str, default: u64) -> Result<u64, Error> {
-    match setting(opts, k) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| Error::setup(format!("--set {k}={v:?}: expected a whole number"))),
-    }
-}
-
-fn script_for(opts: &SuiteOptions) -> Result<Script, Error> {
-    match setting(opts, "script") {
-        Some(p) => Script::from_file(&PathBuf::from(p)).map_err(|e| Error::setup(e.to_string())),
+fn script_for(opts: &SuiteOptions) -> Result<Script> {
+    match opts.setting("script") {
+        Some(p) => Script::from_file(&PathBuf::from(p)),
         None => Ok(Script::builtin()),
     }
 }
@@ -315,11 +362,17 @@ fn live(e: LiveError) -> Error {
     Error::setup(e.to_string())
 }
 
+fn wait_for(opts: &SuiteOptions) -> Result<Duration> {
+    Ok(Duration::from_secs(
+        opts.setting_count("wait")?.unwrap_or(10),
+    ))
+}
+
 async fn collect_in_process(
     runs: &[SignerRun],
     script: &Script,
     wait: Duration,
-) -> Result<Collected, Error> {
+) -> Result<Collected> {
     let mut verdicts = Vec::new();
     let mut traffic = Vec::new();
     for run in runs {
@@ -330,9 +383,14 @@ async fn collect_in_process(
             .map_err(live)?;
         // A signer that refuses a request is a finding, not a setup error: the
         // requests-received case reports it.
-        let _ = send_script(script, run.signer.as_ref(), &up.url(), unix_now).await;
+        let sent = send_script(script, run.signer.as_ref(), &up.url(), unix_now).await?;
         let (vs, _) = up.wait_for(script.requests.len(), wait).await;
-        traffic.push((run.name.clone(), script.requests.len(), vs.len()));
+        traffic.push(Traffic {
+            run: run.name.clone(),
+            expected: script.requests.len(),
+            received: vs.len(),
+            stopped: sent.stopped,
+        });
         verdicts.extend(vs.into_iter().map(|v| (run.name.clone(), v)));
         up.stop();
     }
@@ -343,15 +401,15 @@ fn loopback0() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-async fn collect_external(opts: &SuiteOptions, script: &Script) -> Result<Collected, Error> {
-    let profile_path = setting(opts, "profile").ok_or_else(|| {
+async fn collect_external(opts: &SuiteOptions, script: &Script) -> Result<Collected> {
+    let profile_path = opts.setting("profile").ok_or_else(|| {
         Error::setup(
             "the external signer target needs --set profile=FILE (the signing configuration the signer was given)",
         )
     })?;
     let (cfg, base) = load_profile_config(&PathBuf::from(profile_path)).map_err(live)?;
     let own = profile_key(&cfg, base.as_deref());
-    let key = match setting(opts, "key") {
+    let key = match opts.setting("key") {
         Some(k) => Key::from_file(k).map_err(|e| Error::setup(format!("--set key={k}: {e}")))?,
         None => own.clone().ok_or_else(|| {
             Error::setup(
@@ -360,8 +418,8 @@ async fn collect_external(opts: &SuiteOptions, script: &Script) -> Result<Collec
         })?,
     };
     let mut exp = SignerExpectations::new(&cfg, key, own.as_ref()).map_err(live)?;
-    exp.created_tolerance = parse_num(opts, "created_tolerance", 30)?;
-    if let Some(t) = setting(opts, "transport_headers") {
+    exp.created_tolerance = opts.setting_count("created_tolerance")?.unwrap_or(30);
+    if let Some(t) = opts.setting("transport_headers") {
         exp.transport_headers = t
             .split(',')
             .map(|h| h.trim().to_ascii_lowercase())
@@ -377,13 +435,15 @@ async fn collect_external(opts: &SuiteOptions, script: &Script) -> Result<Collec
     let up = Upstream::start(listen, exp, Reply::default())
         .await
         .map_err(live)?;
-    let wait = Duration::from_secs(parse_num(opts, "wait", 10)?);
+    let wait = wait_for(opts)?;
     let default_expect = if opts.signer_cmd.is_some() {
         script.requests.len() as u64
     } else {
         1
     };
-    let expect = parse_num(opts, "expect_requests", default_expect)? as usize;
+    let expect = opts
+        .setting_count("expect_requests")?
+        .unwrap_or(default_expect) as usize;
     if let Some(cmd) = &opts.signer_cmd {
         let script_path = std::env::temp_dir().join(format!(
             "sigharness-script-{}-{}.json",
@@ -392,8 +452,7 @@ async fn collect_external(opts: &SuiteOptions, script: &Script) -> Result<Collec
         ));
         let json = serde_json::to_string_pretty(script)
             .map_err(|e| Error::setup(format!("request script: {e}")))?;
-        std::fs::write(&script_path, json)
-            .map_err(|e| Error::setup(format!("{}: {e}", script_path.display())))?;
+        std::fs::write(&script_path, json).map_err(|e| Error::write(&script_path, e))?;
         let child = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(cmd)
@@ -430,7 +489,12 @@ async fn collect_external(opts: &SuiteOptions, script: &Script) -> Result<Collec
     let (vs, _) = up.wait_for(expect, wait).await;
     up.stop();
     Ok(Collected {
-        traffic: vec![("external".into(), expect, vs.len())],
+        traffic: vec![Traffic {
+            run: "external".into(),
+            expected: expect,
+            received: vs.len(),
+            stopped: None,
+        }],
         verdicts: vs.into_iter().map(|v| ("external".into(), v)).collect(),
     })
 }
@@ -448,8 +512,12 @@ impl Suite for HttpSigSignerSuite {
         vec!["ours", "external"]
     }
 
-    fn cases(&self, _opts: &SuiteOptions) -> Result<Vec<CaseMeta>, Error> {
+    fn cases(&self, _opts: &SuiteOptions) -> Result<Vec<CaseMeta>> {
         Ok(cases().into_iter().map(|c| c.meta).collect())
+    }
+
+    fn settings(&self) -> &'static [Setting] {
+        SETTINGS
     }
 
     fn run<'a>(
@@ -457,7 +525,7 @@ impl Suite for HttpSigSignerSuite {
         opts: &'a SuiteOptions,
         selection: &'a Selection,
         events: &'a Events,
-    ) -> BoxFuture<'a, Result<(), Error>> {
+    ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let external = opts.signer_cmd.is_some() || opts.upstream.is_some();
             let target = match (&opts.target, external) {
@@ -471,41 +539,27 @@ impl Suite for HttpSigSignerSuite {
                 ));
             }
             let script = script_for(opts)?;
+            // The signer is driven before the cases run: every case folds over the same traffic.
             let collected = if target == "external" {
                 collect_external(opts, &script).await?
             } else {
                 let runs = match &self.runs {
                     Some(r) => r.clone(),
-                    None => our_runs()?,
+                    None => our_runs(&load_vectors(opts)?)?,
                 };
-                collect_in_process(
-                    &runs,
-                    &script,
-                    Duration::from_secs(parse_num(opts, "wait", 10)?),
-                )
-                .await?
+                collect_in_process(&runs, &script, wait_for(opts)?).await?
             };
-            let all = cases();
-            let n = all
-                .iter()
-                .filter(|c| selection.includes(&c.meta.id))
-                .count();
-            events.send(Event::SuiteStarted {
-                suite: SUITE.into(),
+            let cases = cases();
+            let run = SuiteRun::start(
+                SUITE,
                 target,
-                cases: n,
-            });
-            run_cases(
-                Arc::new(collected),
-                &all,
+                SuiteRun::count(selection, &cases),
+                opts,
                 selection,
                 events,
-                opts.case_timeout,
-            )
-            .await;
-            events.send(Event::SuiteFinished {
-                suite: SUITE.into(),
-            });
+            );
+            run.run(Arc::new(collected), &cases).await;
+            run.finish();
             Ok(())
         })
     }
@@ -524,7 +578,46 @@ mod tests {
 
     #[test]
     fn builtin_profiles_load() {
-        let runs = our_runs().unwrap();
+        let runs = our_runs(&VectorSet::builtin().unwrap()).unwrap();
         assert_eq!(runs.len(), 2);
+    }
+
+    #[test]
+    fn rule_cases_are_the_rows_of_the_rule_table() {
+        let metas: Vec<CaseMeta> = cases().into_iter().skip(1).map(|c| c.meta).collect();
+        for (m, r) in metas.iter().zip(SignerRule::RULES.iter()) {
+            assert_eq!(m.id, format!("{SUITE}/{}", r.slug));
+            assert_eq!(m.requirement, r.requirement);
+            assert_eq!(
+                (m.spec.document.as_str(), m.spec.section.as_str()),
+                (r.document, r.section)
+            );
+        }
+    }
+
+    #[test]
+    fn a_short_run_fails_the_traffic_case_with_the_reason() {
+        let c = Collected {
+            verdicts: vec![],
+            traffic: vec![Traffic {
+                run: "r".into(),
+                expected: 6,
+                received: 2,
+                stopped: Some("the signer failed: request \"x\": no".into()),
+            }],
+        };
+        let Err(crate::runner::Stop::Fail(e)) = fold_received(&c) else {
+            panic!("2 of 6 must fail")
+        };
+        assert_eq!(e.observed.as_deref(), Some("[r] 2 of 6"));
+        assert!(
+            e.log[0].contains("sending stopped: the signer failed"),
+            "{:?}",
+            e.log
+        );
+        assert_eq!(
+            fold(SignerRule::SignaturePresent, &c).unwrap_err(),
+            skip("no request was received")
+        );
     }
 }

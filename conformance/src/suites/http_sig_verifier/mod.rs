@@ -2,20 +2,24 @@
 //! its accept / reject decisions (status codes; `--set accept=2xx --set reject=401,403` default).
 //!
 //! Targets:
-//! - `ours` (default): [`crate::http_sig_live::verifier::VerifierService`] started in-process with
-//!   the public part of vector key `test-key-ed25519` (keyid `test-key-ed25519`), scheme `https`,
-//!   policy `required_components = ["@method"]`.
-//! - `external`: `--verifier-url URL` (loopback). Settings: `signing_key=FILE` (private key whose
-//!   public part the verifier holds; required), `keyid=ID` (sent in signatures), `scheme=http|https`
-//!   (what the verifier believes it is reached over, default http), `required_components='"@method" ...'`
-//!   (what its policy requires, enables the missing-component case), `vector_key=ID` (the
-//!   verifier is configured with that vector key: replay the vectors), `accept=`, `reject=`.
+//! - `ours` (default): [`mock_http_sig_peers::VerifierService`] started in-process with the public
+//!   part of vector key `test-key-ed25519` (keyid `test-key-ed25519`), scheme `https`, policy
+//!   `required_components = ["@method"]`.
+//! - `external`: `--verifier-url URL` (loopback). `--set` keys: [`SETTINGS`] (`--help-settings`);
+//!   `signing_key=FILE` (the private key whose public part the verifier holds) is required.
 //!
-//! Cases: `live/*` (signed now by the suite: valid, expired, future, replayed nonce, wrong key,
-//! alg mismatch, missing covered component, tampered body with Content-Digest, tampered header,
-//! tampered signature, unsigned) and `vectors/<file>/tc<N>` (the verify vectors of the vector
-//! key, sent as they are; vectors that cannot be replayed against a live verifier are skipped
-//! with the reason: per-vector policy, time-dependent parameters, fixed nonces, obs-fold, ...).
+//! The keys and vectors come from `--vectors DIR` when given, else the built-in set.
+//!
+//! Cases:
+//! - `live/*`: one row of [`LIVE`] each: a request the suite builds and signs now (valid,
+//!   expired, future, replayed nonce, wrong key, alg mismatch, missing covered component,
+//!   tampered body with Content-Digest, tampered header, tampered signature, unsigned) and the
+//!   decision the verifier must make ([`Expect`]), from which the requirement text is derived.
+//!   A new live case is one row.
+//! - `vectors/<file>/tc<N>`: the verify vectors of the vector key, sent as they are (the
+//!   requirement derived from the vector's result); vectors that cannot be replayed against a
+//!   live verifier are skipped with the reason (per-vector policy, time-dependent parameters,
+//!   fixed nonces, obs-fold, ...). A new vector is a JSON entry in `vectors/data`.
 
 use std::sync::Arc;
 
@@ -26,19 +30,75 @@ use http_sig::{
     Algorithm, ComponentId, HttpMessage, Key, ParseOptions, SignatureParams, Signer,
     VerificationPolicy, parse_signature_input,
 };
+use mock_http_sig_peers::{VerifierConfig, VerifierService};
 use sigharness_report::{CaseMeta, Evidence};
 use sigharness_vectors::{Scheme, TestResult, VectorSet, VerifyTest};
 
+use crate::Result;
 use crate::http_sig_live::client::{loopback_client, send_message};
-use crate::http_sig_live::unix_now;
-use crate::http_sig_live::verifier::{VerifierConfig, VerifierService};
+use crate::http_sig_live::{load_vectors, unix_now};
+use crate::runner::check::{Check, Stop, pass, skip};
 use crate::runner::{
-    BoxFuture, Case, Error, Event, Events, Level, Outcome, Selection, SpecRef, Suite, SuiteOptions,
-    meta, run_cases,
+    BoxFuture, Case, Error, Events, Kind, Level, Selection, Setting, SpecRef, Suite, SuiteOptions,
+    SuiteRun, meta,
 };
 
 const SUITE: &str = "http-sig-verifier";
 const DEFAULT_VECTOR_KEY: &str = "test-key-ed25519";
+
+/// The names `--set alg=` takes (http-sig's `Algorithm::ALL`, checked by a test).
+const ALGORITHMS: &[&str] = &[
+    "hmac-sha256",
+    "ed25519",
+    "ecdsa-p256-sha256",
+    "ecdsa-p384-sha384",
+    "rsa-pss-sha512",
+    "rsa-v1_5-sha256",
+];
+
+/// The `--set` keys of this suite.
+pub const SETTINGS: &[Setting] = &[
+    Setting::new(
+        "signing_key",
+        Kind::File,
+        "external verifier: the private key whose public part the verifier holds (required with --verifier-url)",
+    ),
+    Setting::new(
+        "alg",
+        Kind::OneOf(ALGORITHMS),
+        "external verifier: the algorithm to sign with (default: the key's)",
+    ),
+    Setting::new(
+        "keyid",
+        Kind::Text,
+        "external verifier: the keyid to send (default: the key's JWK kid, else base64(sha256(public key)))",
+    ),
+    Setting::new(
+        "scheme",
+        Kind::OneOf(&["http", "https"]),
+        "external verifier: the scheme it believes it is reached over (default http)",
+    ),
+    Setting::new(
+        "required_components",
+        Kind::Text,
+        "external verifier: the components its policy requires, e.g. '\"@method\" content-type' (enables live/missing-required-component-rejected)",
+    ),
+    Setting::new(
+        "vector_key",
+        Kind::Text,
+        "the vector key the verifier holds: replay that key's verify vectors (ours: default test-key-ed25519; external: no replay unless set)",
+    ),
+    Setting::new(
+        "accept",
+        Kind::Statuses,
+        "statuses that mean accepted (default 2xx)",
+    ),
+    Setting::new(
+        "reject",
+        Kind::Statuses,
+        "statuses that mean rejected (default 401,403)",
+    ),
+];
 
 /// How status codes map to decisions.
 #[derive(Clone, Debug, PartialEq)]
@@ -115,17 +175,52 @@ pub struct Ctx {
     signer: Signer,
     keyid: String,
     required: Vec<ComponentId>,
-    /// Vectors to replay, when the verifier holds the vector key.
-    vectors: Option<VectorSet>,
+    /// Whether the verifier holds the vector key (the vector cases run).
+    replay_vectors: bool,
     _service: Option<VerifierService>,
 }
 
+/// A value a case builds on its way to the request it sends, or why it stopped.
+type Built<T> = std::result::Result<T, Stop>;
+
+/// A step that failed while the case built its request (a bug of the case, not a verdict on the
+/// verifier).
+fn cannot_build(e: impl std::fmt::Display) -> Stop {
+    Stop::Fail(Evidence::new(format!(
+        "the case could not build its request: {e}"
+    )))
+}
+
 impl Ctx {
-    async fn send(&self, msg: &HttpMessage) -> Result<(u16, Decision), String> {
-        let status = send_message(&self.client, &self.url, msg)
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn send(&self, msg: &HttpMessage) -> Result<(u16, Decision)> {
+        let status = send_message(&self.client, &self.url, msg).await?;
         Ok((status, self.mapping.decide(status)))
+    }
+
+    /// Send `msg` (named `what` in the evidence) and check the verifier decided `want`.
+    async fn expect(&self, want: Decision, msg: &HttpMessage, what: &str) -> Check {
+        let got = self.send(msg).await;
+        let want_s = match want {
+            Decision::Accepted => "accepted (accept status)",
+            _ => "rejected (reject status)",
+        };
+        match got {
+            Err(e) => Err(
+                Evidence::new(format!("{what}: the verifier could not be reached"))
+                    .expected(want_s)
+                    .observed(e.to_string())
+                    .into(),
+            ),
+            Ok((status, d)) if d == want => pass(format!("{what}: HTTP {status}")),
+            Ok((status, d)) => {
+                let sent = String::from_utf8_lossy(&msg.to_bytes()).into_owned();
+                Err(Evidence::new(format!("{what}: wrong decision"))
+                    .expected(want_s)
+                    .observed(format!("HTTP {status} ({d:?})"))
+                    .log_line(format!("request sent:\n{sent}"))
+                    .into())
+            }
+        }
     }
 
     /// A request to the verifier signed now: `@method @authority @path` + required components +
@@ -136,18 +231,18 @@ impl Ctx {
         target: &str,
         body: Option<&str>,
         now: u64,
-    ) -> Result<(HttpMessage, SignatureParams), String> {
+    ) -> Built<(HttpMessage, SignatureParams)> {
         let mut m = HttpMessage::request(method, target, &self.scheme, Some(&self.authority));
         m.append_header("content-type", "application/json");
         m.append_header("x-request-id", &random_token(8));
         let mut comps: Vec<ComponentId> = ["@method", "@authority", "@path", "content-type"]
             .iter()
-            .map(|c| ComponentId::new(c).map_err(|e| e.to_string()))
-            .collect::<Result<_, _>>()?;
+            .map(|c| ComponentId::new(c).map_err(cannot_build))
+            .collect::<Built<_>>()?;
         if let Some(b) = body {
             m.body = b.as_bytes().to_vec();
             m.append_header("content-digest", &content_digest(b.as_bytes()));
-            comps.push(ComponentId::new("content-digest").map_err(|e| e.to_string())?);
+            comps.push(ComponentId::new("content-digest").map_err(cannot_build)?);
         }
         for r in &self.required {
             if !comps.contains(r) {
@@ -155,19 +250,33 @@ impl Ctx {
             }
         }
         let mut p = SignatureParams::new(comps);
-        p.set_created(now as i64).map_err(|e| e.to_string())?;
-        p.set_keyid(&self.keyid).map_err(|e| e.to_string())?;
+        p.set_created(now as i64).map_err(cannot_build)?;
+        p.set_keyid(&self.keyid).map_err(cannot_build)?;
         p.set_alg(self.signer.algorithm().name())
-            .map_err(|e| e.to_string())?;
-        p.set_nonce(&random_token(16)).map_err(|e| e.to_string())?;
+            .map_err(cannot_build)?;
+        p.set_nonce(&random_token(16)).map_err(cannot_build)?;
         Ok((m, p))
     }
 
-    fn sign(&self, m: &mut HttpMessage, p: &SignatureParams) -> Result<(), String> {
+    /// Sign `m` with the verifier's key under label `sig`.
+    fn sign(&self, m: &mut HttpMessage, p: &SignatureParams) -> Built<()> {
         self.signer
             .sign_message(m, None, "sig", p)
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(cannot_build)
+    }
+
+    /// [`Ctx::fresh`], signed.
+    fn signed(
+        &self,
+        method: &str,
+        target: &str,
+        body: Option<&str>,
+        now: u64,
+    ) -> Built<HttpMessage> {
+        let (mut m, p) = self.fresh(method, target, body, now)?;
+        self.sign(&mut m, &p)?;
+        Ok(m)
     }
 }
 
@@ -189,342 +298,271 @@ pub fn content_digest(body: &[u8]) -> String {
 
 // ---- live cases -------------------------------------------------------------------------------
 
+/// What the verifier must decide about the request of a live case; the requirement text is
+/// derived from it, and the check sends and judges by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Live {
-    ValidAccepted,
-    BodyWithDigestAccepted,
-    Unsigned,
-    Expired,
-    CreatedInFuture,
-    NonceReplayed,
-    WrongKey,
-    AlgMismatch,
-    MissingRequiredComponent,
-    TamperedBody,
-    TamperedHeader,
-    TamperedSignature,
+pub enum Expect {
+    Accepted,
+    Rejected,
+    /// Sent twice: the first accepted, the second (same nonce) rejected.
+    AcceptedThenReplayRejected,
 }
 
-impl Live {
-    const ALL: [Live; 12] = [
-        Live::ValidAccepted,
-        Live::BodyWithDigestAccepted,
-        Live::Unsigned,
-        Live::Expired,
-        Live::CreatedInFuture,
-        Live::NonceReplayed,
-        Live::WrongKey,
-        Live::AlgMismatch,
-        Live::MissingRequiredComponent,
-        Live::TamperedBody,
-        Live::TamperedHeader,
-        Live::TamperedSignature,
-    ];
-
-    fn meta(self) -> CaseMeta {
-        let (slug, sec, desc, req) = match self {
-            Live::ValidAccepted => (
-                "valid-accepted",
-                "3.2",
-                "a request signed now with the verifier's key, covering what its policy requires",
-                "is accepted",
-            ),
-            Live::BodyWithDigestAccepted => (
-                "body-with-content-digest-accepted",
-                "7.2.8",
-                "a POST with a correct Content-Digest covered by the signature",
-                "is accepted",
-            ),
-            Live::Unsigned => (
-                "unsigned-rejected",
-                "3.2",
-                "a request without Signature-Input / Signature",
-                "is rejected",
-            ),
-            Live::Expired => (
-                "expired-rejected",
-                "3.2.1",
-                "a signature whose expires is 60 s in the past",
-                "is rejected (signature past its expiration time)",
-            ),
-            Live::CreatedInFuture => (
-                "created-in-future-rejected",
-                "3.2.1",
-                "a signature created one hour in the future",
-                "is rejected (a creation time in the future is not genuine)",
-            ),
-            Live::NonceReplayed => (
-                "nonce-replay-rejected",
-                "7.2.2",
-                "the same signed request (same nonce) sent twice",
-                "the first is accepted, the replay is rejected",
-            ),
-            Live::WrongKey => (
-                "wrong-key-rejected",
-                "3.2",
-                "a request signed with another key of the same type, same keyid",
-                "is rejected",
-            ),
-            Live::AlgMismatch => (
-                "alg-mismatch-rejected",
-                "3.2 step 6",
-                "a signature whose alg parameter names another algorithm than the key's",
-                "is rejected",
-            ),
-            Live::MissingRequiredComponent => (
-                "missing-required-component-rejected",
-                "3.2.1",
-                "a valid signature that does not cover a component the verifier's policy requires",
-                "is rejected",
-            ),
-            Live::TamperedBody => (
-                "tampered-body-rejected",
-                "7.2.8",
-                "a signed POST covering Content-Digest whose body is changed in transit",
-                "is rejected (the digest no longer matches the body)",
-            ),
-            Live::TamperedHeader => (
-                "tampered-covered-header-rejected",
-                "3.2 step 8",
-                "a signed request whose covered content-type is changed after signing",
-                "is rejected",
-            ),
-            Live::TamperedSignature => (
-                "tampered-signature-rejected",
-                "3.2 step 8",
-                "a signed request with one bit of the signature flipped",
-                "is rejected",
-            ),
-        };
-        meta(
-            SUITE,
-            format!("{SUITE}/live/{slug}"),
-            SpecRef::new("RFC 9421", sec),
-            Level::Must,
-            desc,
-            req,
-        )
-    }
-}
-
-fn verdict(
-    want: Decision,
-    got: Result<(u16, Decision), String>,
-    what: &str,
-    msg: &HttpMessage,
-) -> Outcome {
-    let sent = String::from_utf8_lossy(&msg.to_bytes()).into_owned();
-    let want_s = match want {
-        Decision::Accepted => "accepted (accept status)",
-        _ => "rejected (reject status)",
-    };
-    match got {
-        Err(e) => Outcome::fail(
-            Evidence::new(format!("{what}: the verifier could not be reached"))
-                .expected(want_s)
-                .observed(e),
-        ),
-        Ok((status, d)) if d == want => {
-            Outcome::pass_with(Evidence::new(format!("{what}: HTTP {status}")))
+impl Expect {
+    fn requirement(self) -> &'static str {
+        match self {
+            Expect::Accepted => "is accepted",
+            Expect::Rejected => "is rejected",
+            Expect::AcceptedThenReplayRejected => "the first is accepted, the replay is rejected",
         }
-        Ok((status, d)) => Outcome::fail(
-            Evidence::new(format!("{what}: wrong decision"))
-                .expected(want_s)
-                .observed(format!("HTTP {status} ({d:?})"))
-                .log_line(format!("request sent:\n{sent}")),
-        ),
     }
 }
 
-async fn run_live(kind: Live, ctx: Arc<Ctx>) -> Outcome {
-    match run_live_inner(kind, &ctx).await {
-        Ok(o) => o,
-        Err(e) => Outcome::fail(Evidence::new(format!(
-            "the case could not build its request: {e}"
-        ))),
-    }
+/// A request a live case sends, and the few words its evidence names it by.
+struct Request {
+    msg: HttpMessage,
+    what: String,
 }
 
-async fn run_live_inner(kind: Live, ctx: &Ctx) -> Result<Outcome, String> {
-    let now = unix_now();
-    Ok(match kind {
-        Live::ValidAccepted => {
-            let (mut m, p) = ctx.fresh("GET", "/resource?id=1", None, now)?;
-            ctx.sign(&mut m, &p)?;
-            verdict(Decision::Accepted, ctx.send(&m).await, "valid request", &m)
-        }
-        Live::BodyWithDigestAccepted => {
-            let (mut m, p) = ctx.fresh(
-                "POST",
-                "/graphql",
-                Some(r#"{"query":"{ me { id } }"}"#),
-                now,
-            )?;
-            ctx.sign(&mut m, &p)?;
-            verdict(
-                Decision::Accepted,
-                ctx.send(&m).await,
-                "POST with Content-Digest",
-                &m,
+fn request(msg: HttpMessage, what: impl Into<String>) -> Built<Request> {
+    Ok(Request {
+        msg,
+        what: what.into(),
+    })
+}
+
+/// One live case: its data beside the request it builds (at `now`, UNIX seconds).
+pub struct Live {
+    /// Id suffix: `http-sig-verifier/live/<slug>`.
+    slug: &'static str,
+    /// RFC 9421 section.
+    section: &'static str,
+    stimulus: &'static str,
+    expect: Expect,
+    /// Why, in words, appended to the requirement derived from `expect`.
+    why: Option<&'static str>,
+    build: fn(&Ctx, u64) -> Built<Request>,
+}
+
+const GRAPHQL_BODY: &str = r#"{"query":"{ me { id } }"}"#;
+
+/// Every live case, in report order.
+pub const LIVE: &[Live] = &[
+    Live {
+        slug: "valid-accepted",
+        section: "3.2",
+        stimulus: "a request signed now with the verifier's key, covering what its policy requires",
+        expect: Expect::Accepted,
+        why: None,
+        build: |ctx, now| {
+            request(
+                ctx.signed("GET", "/resource?id=1", None, now)?,
+                "valid request",
             )
-        }
-        Live::Unsigned => {
-            let (m, _) = ctx.fresh("GET", "/resource", None, now)?;
-            verdict(
-                Decision::Rejected,
-                ctx.send(&m).await,
+        },
+    },
+    Live {
+        slug: "body-with-content-digest-accepted",
+        section: "7.2.8",
+        stimulus: "a POST with a correct Content-Digest covered by the signature",
+        expect: Expect::Accepted,
+        why: None,
+        build: |ctx, now| {
+            let m = ctx.signed("POST", "/graphql", Some(GRAPHQL_BODY), now)?;
+            request(m, "POST with Content-Digest")
+        },
+    },
+    Live {
+        slug: "unsigned-rejected",
+        section: "3.2",
+        stimulus: "a request without Signature-Input / Signature",
+        expect: Expect::Rejected,
+        why: None,
+        build: |ctx, now| {
+            request(
+                ctx.fresh("GET", "/resource", None, now)?.0,
                 "unsigned request",
-                &m,
             )
-        }
-        Live::Expired => {
+        },
+    },
+    Live {
+        slug: "expired-rejected",
+        section: "3.2.1",
+        stimulus: "a signature whose expires is 60 s in the past",
+        expect: Expect::Rejected,
+        why: Some("signature past its expiration time"),
+        build: |ctx, now| {
             let (mut m, mut p) = ctx.fresh("GET", "/resource", None, now)?;
-            p.set_created(now as i64 - 120).map_err(|e| e.to_string())?;
-            p.set_expires(now as i64 - 60).map_err(|e| e.to_string())?;
+            p.set_created(now as i64 - 120).map_err(cannot_build)?;
+            p.set_expires(now as i64 - 60).map_err(cannot_build)?;
             ctx.sign(&mut m, &p)?;
-            verdict(
-                Decision::Rejected,
-                ctx.send(&m).await,
-                "expired signature",
-                &m,
-            )
-        }
-        Live::CreatedInFuture => {
+            request(m, "expired signature")
+        },
+    },
+    Live {
+        slug: "created-in-future-rejected",
+        section: "3.2.1",
+        stimulus: "a signature created one hour in the future",
+        expect: Expect::Rejected,
+        why: Some("a creation time in the future is not genuine"),
+        build: |ctx, now| {
             let (mut m, mut p) = ctx.fresh("GET", "/resource", None, now)?;
-            p.set_created(now as i64 + 3600)
-                .map_err(|e| e.to_string())?;
+            p.set_created(now as i64 + 3600).map_err(cannot_build)?;
             ctx.sign(&mut m, &p)?;
-            verdict(
-                Decision::Rejected,
-                ctx.send(&m).await,
-                "created in the future",
-                &m,
-            )
-        }
-        Live::NonceReplayed => {
-            let (mut m, p) = ctx.fresh("GET", "/resource?replay=1", None, now)?;
-            ctx.sign(&mut m, &p)?;
-            let first = verdict(
-                Decision::Accepted,
-                ctx.send(&m).await,
-                "first use of the nonce",
-                &m,
-            );
-            if first.verdict() != sigharness_report::Verdict::Pass {
-                return Ok(first);
-            }
-            verdict(
-                Decision::Rejected,
-                ctx.send(&m).await,
-                "replay (same nonce)",
-                &m,
-            )
-        }
-        Live::WrongKey => {
+            request(m, "created in the future")
+        },
+    },
+    Live {
+        slug: "nonce-replay-rejected",
+        section: "7.2.2",
+        stimulus: "the same signed request (same nonce) sent twice",
+        expect: Expect::AcceptedThenReplayRejected,
+        why: None,
+        build: |ctx, now| {
+            let m = ctx.signed("GET", "/resource?replay=1", None, now)?;
+            request(m, "first use of the nonce")
+        },
+    },
+    Live {
+        slug: "wrong-key-rejected",
+        section: "3.2",
+        stimulus: "a request signed with another key of the same type, same keyid",
+        expect: Expect::Rejected,
+        why: None,
+        build: |ctx, now| {
             let (mut m, p) = ctx.fresh("GET", "/resource", None, now)?;
-            let other = other_key(ctx.signer.algorithm())?;
-            other
+            other_key(ctx.signer.algorithm())?
                 .sign_message(&mut m, None, "sig", &p)
-                .map_err(|e| e.to_string())?;
-            verdict(
-                Decision::Rejected,
-                ctx.send(&m).await,
-                "signed with another key",
-                &m,
-            )
-        }
-        Live::AlgMismatch => {
+                .map_err(cannot_build)?;
+            request(m, "signed with another key")
+        },
+    },
+    Live {
+        slug: "alg-mismatch-rejected",
+        section: "3.2 step 6",
+        stimulus: "a signature whose alg parameter names another algorithm than the key's",
+        expect: Expect::Rejected,
+        why: None,
+        build: |ctx, now| {
             let (mut m, mut p) = ctx.fresh("GET", "/resource", None, now)?;
             let other = if ctx.signer.algorithm() == Algorithm::Ed25519 {
                 "ecdsa-p256-sha256"
             } else {
                 "ed25519"
             };
-            p.set_alg(other).map_err(|e| e.to_string())?;
+            p.set_alg(other).map_err(cannot_build)?;
             // Sign the base with the real key/algorithm; only the alg parameter lies.
-            let base = http_sig::signature_base(&m, None, &p).map_err(|e| e.to_string())?;
-            let sig = ctx.signer.sign_base(&base).map_err(|e| e.to_string())?;
+            let base = http_sig::signature_base(&m, None, &p).map_err(cannot_build)?;
+            let sig = ctx.signer.sign_base(&base).map_err(cannot_build)?;
             http_sig::add_signature(&mut m, "sig", &p, &sig, http_sig::OnCollision::Error)
-                .map_err(|e| e.to_string())?;
-            verdict(
-                Decision::Rejected,
-                ctx.send(&m).await,
-                &format!("alg={other}"),
-                &m,
-            )
-        }
-        Live::MissingRequiredComponent => {
+                .map_err(cannot_build)?;
+            request(m, format!("alg={other}"))
+        },
+    },
+    Live {
+        slug: "missing-required-component-rejected",
+        section: "3.2.1",
+        stimulus: "a valid signature that does not cover a component the verifier's policy requires",
+        expect: Expect::Rejected,
+        why: None,
+        build: |ctx, now| {
             let Some(req) = ctx.required.first() else {
-                return Ok(Outcome::skip(
+                return Err(skip(
                     "the verifier's required components are unknown: --set required_components='\"@method\" ...'",
                 ));
             };
             let (mut m, mut p) = ctx.fresh("GET", "/resource", None, now)?;
             p.components.retain(|c| c != req);
             ctx.sign(&mut m, &p)?;
-            verdict(
-                Decision::Rejected,
-                ctx.send(&m).await,
-                &format!("{} not covered", req.serialize()),
-                &m,
-            )
-        }
-        Live::TamperedBody => {
-            let (mut m, p) = ctx.fresh(
-                "POST",
-                "/graphql",
-                Some(r#"{"query":"{ me { id } }"}"#),
-                now,
-            )?;
-            ctx.sign(&mut m, &p)?;
+            request(m, format!("{} not covered", req.serialize()))
+        },
+    },
+    Live {
+        slug: "tampered-body-rejected",
+        section: "7.2.8",
+        stimulus: "a signed POST covering Content-Digest whose body is changed in transit",
+        expect: Expect::Rejected,
+        why: Some("the digest no longer matches the body"),
+        build: |ctx, now| {
+            let mut m = ctx.signed("POST", "/graphql", Some(GRAPHQL_BODY), now)?;
             m.body = br#"{"query":"{ admin { secrets } }"}"#.to_vec();
-            verdict(
-                Decision::Rejected,
-                ctx.send(&m).await,
-                "body changed after signing",
-                &m,
-            )
-        }
-        Live::TamperedHeader => {
-            let (mut m, p) = ctx.fresh("GET", "/resource", None, now)?;
-            ctx.sign(&mut m, &p)?;
+            request(m, "body changed after signing")
+        },
+    },
+    Live {
+        slug: "tampered-covered-header-rejected",
+        section: "3.2 step 8",
+        stimulus: "a signed request whose covered content-type is changed after signing",
+        expect: Expect::Rejected,
+        why: None,
+        build: |ctx, now| {
+            let mut m = ctx.signed("GET", "/resource", None, now)?;
             m.set_header("content-type", "text/html");
-            verdict(
-                Decision::Rejected,
-                ctx.send(&m).await,
-                "covered header changed",
-                &m,
-            )
-        }
-        Live::TamperedSignature => {
+            request(m, "covered header changed")
+        },
+    },
+    Live {
+        slug: "tampered-signature-rejected",
+        section: "3.2 step 8",
+        stimulus: "a signed request with one bit of the signature flipped",
+        expect: Expect::Rejected,
+        why: None,
+        build: |ctx, now| {
             let (mut m, p) = ctx.fresh("GET", "/resource", None, now)?;
-            let mut sig = ctx.signer.sign(&m, None, &p).map_err(|e| e.to_string())?;
+            let mut sig = ctx.signer.sign(&m, None, &p).map_err(cannot_build)?;
             if let Some(b) = sig.first_mut() {
                 *b ^= 0x01;
             }
             http_sig::add_signature(&mut m, "sig", &p, &sig, http_sig::OnCollision::Error)
-                .map_err(|e| e.to_string())?;
-            verdict(
-                Decision::Rejected,
-                ctx.send(&m).await,
-                "signature bit flipped",
-                &m,
-            )
+                .map_err(cannot_build)?;
+            request(m, "signature bit flipped")
+        },
+    },
+];
+
+impl Live {
+    fn requirement(&self) -> String {
+        match self.why {
+            None => self.expect.requirement().to_string(),
+            Some(why) => format!("{} ({why})", self.expect.requirement()),
         }
-    })
+    }
+
+    fn meta(&self) -> CaseMeta {
+        meta(
+            SUITE,
+            format!("{SUITE}/live/{}", self.slug),
+            SpecRef::new("RFC 9421", self.section),
+            Level::Must,
+            self.stimulus,
+            self.requirement(),
+        )
+    }
+
+    /// Build the request now, send it, judge the decision(s) by `expect`.
+    async fn run(&self, ctx: &Ctx) -> Check {
+        let Request { msg, what } = (self.build)(ctx, unix_now())?;
+        match self.expect {
+            Expect::Accepted => ctx.expect(Decision::Accepted, &msg, &what).await,
+            Expect::Rejected => ctx.expect(Decision::Rejected, &msg, &what).await,
+            Expect::AcceptedThenReplayRejected => {
+                ctx.expect(Decision::Accepted, &msg, &what).await?;
+                ctx.expect(Decision::Rejected, &msg, "replay (same nonce)")
+                    .await
+            }
+        }
+    }
 }
 
 /// A freshly generated key of the same type (Ed25519 / HMAC; others fall back to Ed25519 with
 /// the right alg name failing earlier).
-fn other_key(alg: Algorithm) -> Result<Signer, String> {
+fn other_key(alg: Algorithm) -> Built<Signer> {
     let key = match alg {
-        Algorithm::HmacSha256 => {
-            Key::hmac(random_token(32).as_bytes()).map_err(|e| e.to_string())?
-        }
+        Algorithm::HmacSha256 => Key::hmac(random_token(32).as_bytes()).map_err(cannot_build)?,
         _ => {
             let rng = aws_lc_rs::rand::SystemRandom::new();
-            let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| e.to_string())?;
-            Key::from_pkcs8(doc.as_ref()).map_err(|e| e.to_string())?
+            let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(cannot_build)?;
+            Key::from_pkcs8(doc.as_ref()).map_err(cannot_build)?
         }
     };
     let alg = if key.check_algorithm(alg).is_ok() {
@@ -532,23 +570,22 @@ fn other_key(alg: Algorithm) -> Result<Signer, String> {
     } else {
         key.default_algorithm()
     };
-    Signer::new(key, Some(alg)).map_err(|e| e.to_string())
+    Signer::new(key, Some(alg)).map_err(cannot_build)
 }
 
 // ---- vector replay ---------------------------------------------------------------------------
 
 fn vector_meta(file: &str, t: &VerifyTest, rule: &str, spec: &str) -> CaseMeta {
     let stem = file.trim_end_matches(".json").trim_end_matches("_test");
-    let (level, req) = match t.result {
-        TestResult::Valid => (Level::Must, "accepted".to_string()),
-        TestResult::Invalid => (
-            Level::Must,
-            format!(
-                "rejected ({})",
-                t.error_kind.map(|k| k.as_str()).unwrap_or("invalid")
-            ),
+    // The level is the vector's own (`level`), as in the http-sig suite.
+    let level = crate::suites::http_sig::vectors::level(t.level);
+    let req = match t.result {
+        TestResult::Valid => "accepted".to_string(),
+        TestResult::Invalid => format!(
+            "rejected ({})",
+            t.error_kind.map(|k| k.as_str()).unwrap_or("invalid")
         ),
-        TestResult::Acceptable => (Level::May, "either decision (policy-dependent)".into()),
+        TestResult::Acceptable => "either decision (policy-dependent)".into(),
     };
     let (doc, sec) = spec.split_once('§').unwrap_or((spec, ""));
     meta(
@@ -658,40 +695,37 @@ fn not_replayable(t: &VerifyTest, scheme: &str, required: &[ComponentId]) -> Opt
     None
 }
 
-async fn run_vector(ctx: Arc<Ctx>, file: String, group_key: String, tc: u64) -> Outcome {
-    let Some(set) = &ctx.vectors else {
-        return Outcome::skip(format!(
-            "vector replay needs a verifier holding vector key {group_key}: configure it and --set vector_key={group_key}"
-        ));
-    };
-    let Some(t) = set
-        .verify_tests()
-        .find(|(f, g, t)| f.name == file && g.key_id == group_key && t.tc_id == tc)
-        .map(|(_, _, t)| t.clone())
-    else {
-        return Outcome::skip(format!("vector {file} tc{tc} not found"));
-    };
-    if let Some(why) = not_replayable(&t, &ctx.scheme, &ctx.required) {
-        return Outcome::skip(why);
-    }
-    let msg = match HttpMessage::parse_with(
+fn parse_vector(t: &VerifyTest) -> Built<HttpMessage> {
+    HttpMessage::parse_with(
         t.message.as_bytes(),
         ParseOptions {
             scheme: scheme_str(t.scheme).into(),
         },
-    ) {
-        Ok(m) => m,
-        Err(e) => return Outcome::skip(format!("the message does not parse here: {e}")),
-    };
-    let got = ctx.send(&msg).await;
+    )
+    .map_err(|e| skip(format!("the message does not parse here: {e}")))
+}
+
+/// Send the vector's message as it is and judge the decision by the vector's result.
+async fn run_vector(ctx: &Ctx, t: &VerifyTest, group_key: &str) -> Check {
+    if !ctx.replay_vectors {
+        return Err(skip(format!(
+            "vector replay needs a verifier holding vector key {group_key}: configure it and --set vector_key={group_key}"
+        )));
+    }
+    if let Some(why) = not_replayable(t, &ctx.scheme, &ctx.required) {
+        return Err(skip(why));
+    }
+    let msg = parse_vector(t)?;
     match t.result {
-        TestResult::Valid => verdict(Decision::Accepted, got, "valid vector", &msg),
-        TestResult::Invalid => verdict(Decision::Rejected, got, "invalid vector", &msg),
-        TestResult::Acceptable => match got {
-            Ok((s, d)) => Outcome::pass_with(Evidence::new(format!(
+        TestResult::Valid => ctx.expect(Decision::Accepted, &msg, "valid vector").await,
+        TestResult::Invalid => ctx.expect(Decision::Rejected, &msg, "invalid vector").await,
+        TestResult::Acceptable => match ctx.send(&msg).await {
+            Ok((s, d)) => pass(format!(
                 "acceptable vector: HTTP {s} ({d:?}); either decision conforms"
-            ))),
-            Err(e) => Outcome::fail(Evidence::new("the verifier could not be reached").observed(e)),
+            )),
+            Err(e) => Err(Evidence::new("the verifier could not be reached")
+                .observed(e.to_string())
+                .into()),
         },
     }
 }
@@ -703,56 +737,46 @@ async fn run_vector(ctx: Arc<Ctx>, file: String, group_key: String, tc: u64) -> 
 pub struct HttpSigVerifierSuite;
 
 fn vector_key_for(opts: &SuiteOptions) -> String {
-    opts.settings
-        .get("vector_key")
-        .cloned()
-        .unwrap_or_else(|| DEFAULT_VECTOR_KEY.into())
+    opts.setting("vector_key")
+        .unwrap_or(DEFAULT_VECTOR_KEY)
+        .to_string()
 }
 
-fn all_cases(opts: &SuiteOptions) -> Result<Vec<Case<Ctx>>, Error> {
-    let mut v: Vec<Case<Ctx>> = Live::ALL
+/// Every case: the live rows, then the verify vectors of the vector key in `set`.
+fn all_cases(opts: &SuiteOptions, set: &VectorSet) -> Vec<Case<Ctx>> {
+    let mut v: Vec<Case<Ctx>> = LIVE
         .iter()
-        .map(|k| {
-            let k = *k;
-            Case::new(k.meta(), move |ctx| run_live(k, ctx))
+        .map(|live| {
+            Case::new(live.meta(), move |ctx: Arc<Ctx>| async move {
+                live.run(&ctx).await
+            })
         })
         .collect();
-    let set = VectorSet::builtin().map_err(|e| Error::setup(format!("vectors: {e}")))?;
     let key = vector_key_for(opts);
-    for (f, g, t) in set.verify_tests() {
-        if g.key_id != key {
-            continue;
-        }
+    for (f, g, t) in set.verify_tests().filter(|(_, g, _)| g.key_id == key) {
         let m = vector_meta(&f.name, t, &g.rule, &g.spec_ref);
-        let (file, gk, tc) = (f.name.clone(), g.key_id.clone(), t.tc_id);
-        v.push(Case::new(m, move |ctx| {
-            run_vector(ctx, file.clone(), gk.clone(), tc)
+        let t = Arc::new(t.clone());
+        let group_key: Arc<str> = g.key_id.as_str().into();
+        v.push(Case::new(m, move |ctx: Arc<Ctx>| {
+            let (t, group_key) = (t.clone(), group_key.clone());
+            async move { run_vector(&ctx, &t, &group_key).await }
         }));
     }
-    Ok(v)
+    v
 }
 
-fn required_from(s: &str) -> Result<Vec<ComponentId>, Error> {
+fn required_from(s: &str) -> Result<Vec<ComponentId>> {
     ComponentId::parse_list(s)
         .map_err(|e| Error::setup(format!("--set required_components={s:?}: {e}")))
 }
 
-async fn prepare(opts: &SuiteOptions) -> Result<(String, Ctx), Error> {
-    let accept = opts
-        .settings
-        .get("accept")
-        .map(String::as_str)
-        .unwrap_or("2xx");
-    let reject = opts
-        .settings
-        .get("reject")
-        .map(String::as_str)
-        .unwrap_or("401,403");
+async fn prepare(opts: &SuiteOptions, set: &VectorSet) -> Result<(String, Ctx)> {
+    let accept = opts.setting("accept").unwrap_or("2xx");
+    let reject = opts.setting("reject").unwrap_or("401,403");
     let mapping = StatusMapping::parse(accept, reject)?;
-    let client = loopback_client().map_err(|e| Error::setup(e.to_string()))?;
+    let client = loopback_client()?;
     let vkey = vector_key_for(opts);
-    let set = VectorSet::builtin().map_err(|e| Error::setup(format!("vectors: {e}")))?;
-    let key_of = |private: bool| -> Result<Key, Error> {
+    let key_of = |private: bool| -> Result<Key> {
         let (_, bytes) = set
             .key_file(&vkey, private)
             .map_err(|e| Error::setup(format!("vector key {vkey}: {e}")))?;
@@ -784,7 +808,7 @@ async fn prepare(opts: &SuiteOptions) -> Result<(String, Ctx), Error> {
                     signer,
                     keyid: vkey.clone(),
                     required,
-                    vectors: Some(set),
+                    replay_vectors: true,
                     _service: Some(svc),
                 },
             ))
@@ -813,14 +837,14 @@ async fn prepare(opts: &SuiteOptions) -> Result<(String, Ctx), Error> {
                     "--verifier-url {url}: only loopback addresses (127.0.0.1, ::1) are allowed"
                 )));
             }
-            let key_path = opts.settings.get("signing_key").ok_or_else(|| {
+            let key_path = opts.setting("signing_key").ok_or_else(|| {
                 Error::setup(
                     "an external verifier needs --set signing_key=FILE (the private key whose public part the verifier holds)",
                 )
             })?;
             let key = Key::from_file(key_path)
                 .map_err(|e| Error::setup(format!("--set signing_key={key_path}: {e}")))?;
-            let alg = match opts.settings.get("alg") {
+            let alg = match opts.setting("alg") {
                 Some(a) => Some(
                     a.parse::<Algorithm>()
                         .map_err(|e| Error::setup(format!("--set alg={a}: {e}")))?,
@@ -830,31 +854,24 @@ async fn prepare(opts: &SuiteOptions) -> Result<(String, Ctx), Error> {
             let signer = Signer::new(key, alg)
                 .map_err(|e| Error::setup(format!("--set signing_key={key_path}: {e}")))?;
             let keyid = opts
-                .settings
-                .get("keyid")
-                .cloned()
-                .unwrap_or_else(|| signer.keyid().to_string());
-            let required = match opts.settings.get("required_components") {
+                .setting("keyid")
+                .map_or_else(|| signer.keyid().to_string(), str::to_string);
+            let required = match opts.setting("required_components") {
                 Some(s) => required_from(s)?,
                 None => Vec::new(),
             };
-            let vectors = opts.settings.get("vector_key").map(|_| set);
             Ok((
                 "external".into(),
                 Ctx {
                     client,
                     url,
                     authority,
-                    scheme: opts
-                        .settings
-                        .get("scheme")
-                        .cloned()
-                        .unwrap_or_else(|| "http".into()),
+                    scheme: opts.setting("scheme").unwrap_or("http").to_string(),
                     mapping,
                     signer,
                     keyid,
                     required,
-                    vectors,
+                    replay_vectors: opts.setting("vector_key").is_some(),
                     _service: None,
                 },
             ))
@@ -875,8 +892,13 @@ impl Suite for HttpSigVerifierSuite {
         vec!["ours", "external"]
     }
 
-    fn cases(&self, opts: &SuiteOptions) -> Result<Vec<CaseMeta>, Error> {
-        Ok(all_cases(opts)?.into_iter().map(|c| c.meta).collect())
+    fn cases(&self, opts: &SuiteOptions) -> Result<Vec<CaseMeta>> {
+        let set = load_vectors(opts)?;
+        Ok(all_cases(opts, &set).into_iter().map(|c| c.meta).collect())
+    }
+
+    fn settings(&self) -> &'static [Setting] {
+        SETTINGS
     }
 
     fn run<'a>(
@@ -884,7 +906,7 @@ impl Suite for HttpSigVerifierSuite {
         opts: &'a SuiteOptions,
         selection: &'a Selection,
         events: &'a Events,
-    ) -> BoxFuture<'a, Result<(), Error>> {
+    ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             if let Some(t) = &opts.target {
                 opts.target_or(&["ours", "external"])?;
@@ -892,21 +914,19 @@ impl Suite for HttpSigVerifierSuite {
                     return Err(Error::setup("--target external needs --verifier-url URL"));
                 }
             }
-            let cases = all_cases(opts)?;
-            let (target, ctx) = prepare(opts).await?;
-            let n = cases
-                .iter()
-                .filter(|c| selection.includes(&c.meta.id))
-                .count();
-            events.send(Event::SuiteStarted {
-                suite: SUITE.into(),
+            let set = load_vectors(opts)?;
+            let cases = all_cases(opts, &set);
+            let (target, ctx) = prepare(opts, &set).await?;
+            let run = SuiteRun::start(
+                SUITE,
                 target,
-                cases: n,
-            });
-            run_cases(Arc::new(ctx), &cases, selection, events, opts.case_timeout).await;
-            events.send(Event::SuiteFinished {
-                suite: SUITE.into(),
-            });
+                SuiteRun::count(selection, &cases),
+                opts,
+                selection,
+                events,
+            );
+            run.run(Arc::new(ctx), &cases).await;
+            run.finish();
             Ok(())
         })
     }
@@ -930,12 +950,56 @@ mod tests {
 
     #[test]
     fn case_ids_are_unique_and_prefixed() {
-        let metas: Vec<CaseMeta> = all_cases(&SuiteOptions::default())
-            .unwrap()
+        let set = VectorSet::builtin().unwrap();
+        let metas: Vec<CaseMeta> = all_cases(&SuiteOptions::default(), &set)
             .into_iter()
             .map(|c| c.meta)
             .collect();
         crate::runner::check_ids(&metas).unwrap();
-        assert!(metas.len() > Live::ALL.len() + 20, "{}", metas.len());
+        assert!(metas.len() > LIVE.len() + 20, "{}", metas.len());
+    }
+
+    #[test]
+    fn live_requirements_are_derived_from_the_expected_decision() {
+        let reqs: Vec<(&str, String)> = LIVE.iter().map(|l| (l.slug, l.requirement())).collect();
+        for (slug, req) in &reqs {
+            if slug.ends_with("-accepted") {
+                assert_eq!(req, "is accepted", "{slug}");
+            } else if *slug == "nonce-replay-rejected" {
+                assert_eq!(req, "the first is accepted, the replay is rejected");
+            } else {
+                assert!(req.starts_with("is rejected"), "{slug}: {req}");
+            }
+        }
+        assert!(reqs.contains(&(
+            "expired-rejected",
+            "is rejected (signature past its expiration time)".to_string()
+        )));
+    }
+
+    #[test]
+    fn alg_setting_names_every_algorithm() {
+        let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
+        assert_eq!(names, ALGORITHMS);
+    }
+
+    #[test]
+    fn vectors_dir_is_honoured() {
+        let opts = SuiteOptions {
+            vectors_dir: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors").into()),
+            ..SuiteOptions::default()
+        };
+        let from_dir = load_vectors(&opts).unwrap();
+        let n = |set: &VectorSet| all_cases(&SuiteOptions::default(), set).len();
+        assert_eq!(n(&from_dir), n(&VectorSet::builtin().unwrap()));
+        let missing = SuiteOptions {
+            vectors_dir: Some("/nonexistent/vectors".into()),
+            ..SuiteOptions::default()
+        };
+        let e = HttpSigVerifierSuite
+            .cases(&missing)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--vectors /nonexistent/vectors"), "{e}");
     }
 }

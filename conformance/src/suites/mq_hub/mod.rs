@@ -2,12 +2,21 @@
 //! `opendsu` profile. Default target: the embedded reference server (`mq-hub` crate), started
 //! once per profile on loopback; `--mq-hub-url URL --profile P` judges another deployment.
 //!
-//! Case ids carry the profile: `mq-hub/<profile>/<operation>/<slug>`. Settings (`--set`):
-//! `domain` (MQ enabled; default `default`), `disabled_domain` (default `mq-disabled.invalid`),
-//! `max_message_size`, `max_queue_length`, `connection_timeout_ms` (cases needing an unknown limit
-//! skip; the connection timeout is also read from the token reply's `connection-timeout` header).
+//! Case ids carry the profile: `mq-hub/<profile>/<operation>/<slug>`. One file per section of
+//! the document: `token.rs`, `put.rs`, `get.rs`, `delete.rs`, `take.rs`, `paths.rs` (paths and
+//! headers); `support.rs` holds what they share. In each file a case is its data (`meta`: slug,
+//! document + section, level, stimulus, requirement) beside its run (`case(meta, |c| async move
+//! { .. })`, returning a `Check`); cases that only send one request and judge its status are rows
+//! of the file's `STATUS` table ([`support::StatusCase`]), whose requirement text is derived from
+//! the statuses the check accepts. The `--set` keys are [`SETTINGS`].
 
-mod cases;
+mod delete;
+mod get;
+mod paths;
+mod put;
+mod support;
+mod take;
+mod token;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +24,57 @@ use std::time::Duration;
 use mq_hub::{DidKeyPair, DidMethod, HubConfig, MqClient, Profile, RunningHub};
 use sigharness_report::CaseMeta;
 
-use crate::runner::{BoxFuture, Error, Event, Events, Selection, Suite, SuiteOptions, run_cases};
+use crate::runner::{
+    BoxFuture, Case, Error, Events, Kind, Selection, Setting, Suite, SuiteOptions, SuiteRun,
+};
 
 pub const SUITE: &str = "mq-hub";
+
+/// The `--set` keys, all describing the deployment given with `--mq-hub-url` (the embedded
+/// server's values are fixed by [`embedded_config`], and these keys are ignored for it).
+pub const SETTINGS: &[Setting] = &[
+    Setting::new(
+        "domain",
+        Kind::Text,
+        "with --mq-hub-url: a domain with MQ enabled (default: default)",
+    ),
+    Setting::new(
+        "disabled_domain",
+        Kind::Text,
+        "with --mq-hub-url: a domain without MQ, for the 405 cases (default: mq-disabled.invalid)",
+    ),
+    Setting::new(
+        "max_message_size",
+        Kind::Count,
+        "with --mq-hub-url: the max message size in bytes (default: unknown; the size-limit cases skip)",
+    ),
+    Setting::new(
+        "max_queue_length",
+        Kind::Count,
+        "with --mq-hub-url: the max queue length (default: unknown; the queue-limit case skips)",
+    ),
+    Setting::new(
+        "connection_timeout_ms",
+        Kind::Count,
+        "with --mq-hub-url: the long-poll timeout in ms (default: the token reply's connection-timeout header; \
+         neither: the long-poll cases skip)",
+    ),
+];
+
+/// Every case of one profile, section by section.
+pub fn all(p: Profile) -> Vec<Case<Ctx>> {
+    [
+        token::cases(p),
+        put::cases(p),
+        get::cases(p),
+        delete::cases(p),
+        take::cases(p),
+        paths::cases(p),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
 
 /// Limits of the deployment under test, when known.
 #[derive(Clone, Debug, Default)]
@@ -73,32 +130,21 @@ impl Ctx {
     }
 
     fn external(url: &str, profile: Profile, opts: &SuiteOptions) -> Result<Ctx, Error> {
-        let num = |k: &str| -> Result<Option<u64>, Error> {
-            opts.settings
-                .get(k)
-                .map(|v| {
-                    v.parse::<u64>()
-                        .map_err(|_| Error::setup(format!("--set {k}={v}: expected a number")))
-                })
-                .transpose()
+        let size = |k: &str| -> Result<Option<usize>, Error> {
+            Ok(opts.setting_count(k)?.map(|v| v as usize))
         };
         Ok(Ctx {
             url: url.trim_end_matches('/').to_string(),
             profile,
-            domain: opts
-                .settings
-                .get("domain")
-                .cloned()
-                .unwrap_or_else(|| "default".into()),
+            domain: opts.setting("domain").unwrap_or("default").to_string(),
             disabled: opts
-                .settings
-                .get("disabled_domain")
-                .cloned()
-                .unwrap_or_else(|| "mq-disabled.invalid".into()),
+                .setting("disabled_domain")
+                .unwrap_or("mq-disabled.invalid")
+                .to_string(),
             limits: Limits {
-                max_size: num("max_message_size")?.map(|v| v as usize),
-                max_len: num("max_queue_length")?.map(|v| v as usize),
-                timeout_ms: num("connection_timeout_ms")?,
+                max_size: size("max_message_size")?,
+                max_len: size("max_queue_length")?,
+                timeout_ms: opts.setting_count("connection_timeout_ms")?,
             },
             http: http_client()?,
             _server: None,
@@ -145,10 +191,13 @@ impl Suite for MqHubSuite {
     fn targets(&self) -> Vec<&'static str> {
         vec!["ours", "url"]
     }
+    fn settings(&self) -> &'static [Setting] {
+        SETTINGS
+    }
     fn cases(&self, opts: &SuiteOptions) -> Result<Vec<CaseMeta>, Error> {
         Ok(profiles(opts)?
             .into_iter()
-            .flat_map(|p| cases::all(p).into_iter().map(|c| c.meta))
+            .flat_map(|p| all(p).into_iter().map(|c| c.meta))
             .collect())
     }
     fn run<'a>(
@@ -174,32 +223,28 @@ impl Suite for MqHubSuite {
                     "--mq-hub-url {u:?}: expected http(s)://..."
                 )));
             }
-            let all: Vec<_> = profiles.iter().flat_map(|p| cases::all(*p)).collect();
-            let n = all
-                .iter()
-                .filter(|c| selection.includes(&c.meta.id))
-                .count();
-            events.send(Event::SuiteStarted {
-                suite: SUITE.into(),
-                target: url
-                    .clone()
+            let every: Vec<_> = profiles.iter().flat_map(|p| all(*p)).collect();
+            let run = SuiteRun::start(
+                SUITE,
+                url.clone()
                     .unwrap_or_else(|| "ours (embedded reference server)".into()),
-                cases: n,
-            });
+                SuiteRun::count(selection, &every),
+                opts,
+                selection,
+                events,
+            );
             for p in profiles {
-                let list = cases::all(p);
-                if !list.iter().any(|c| selection.includes(&c.meta.id)) {
+                let cases = all(p);
+                if !run.any(&cases) {
                     continue;
                 }
                 let ctx = match &url {
                     Some(u) => Ctx::external(u, p, opts)?,
                     None => Ctx::embedded(p).await?,
                 };
-                run_cases(Arc::new(ctx), &list, selection, events, opts.case_timeout).await;
+                run.run(Arc::new(ctx), &cases).await;
             }
-            events.send(Event::SuiteFinished {
-                suite: SUITE.into(),
-            });
+            run.finish();
             Ok(())
         })
     }
@@ -237,5 +282,141 @@ mod tests {
             ..SuiteOptions::default()
         };
         assert!(MqHubSuite.cases(&bad).is_err());
+    }
+
+    /// The status-like numbers (100..=599, standing alone) a text mentions.
+    fn statuses_in(text: &str) -> Vec<u16> {
+        text.split(|ch: char| !ch.is_ascii_digit())
+            .filter(|w| w.len() == 3)
+            .filter_map(|w| w.parse().ok())
+            .filter(|n| (100..=599).contains(n))
+            .collect()
+    }
+
+    /// Every row of every status table: its requirement is derived from the statuses its check
+    /// accepts (and names no other status), it is registered in both profiles, and its check
+    /// reports the same list as expected.
+    #[test]
+    fn status_rows_derive_their_requirement_from_their_accepted_statuses() {
+        use crate::runner::check::{Stop, expect_status, status_requirement};
+        let tables = [
+            token::STATUS,
+            put::STATUS,
+            get::STATUS,
+            delete::STATUS,
+            take::STATUS,
+            paths::STATUS,
+        ];
+        let rows: Vec<&support::StatusCase> = tables.iter().flat_map(|t| t.iter()).collect();
+        assert!(rows.len() >= 20, "{} status rows", rows.len());
+        for p in [Profile::Rfc130, Profile::Opendsu] {
+            let metas: Vec<CaseMeta> = all(p).into_iter().map(|c| c.meta).collect();
+            for row in &rows {
+                assert!(!row.accept.is_empty(), "{}: accepts nothing", row.slug);
+                let want = status_requirement(row.accept);
+                let id = format!("{SUITE}/{}/{}", p.as_str(), row.slug);
+                let m = metas
+                    .iter()
+                    .find(|m| m.id == id)
+                    .unwrap_or_else(|| panic!("{id} is not registered"));
+                assert_eq!(m.requirement, row.requirement(), "{id}");
+                assert!(m.requirement.starts_with(&want), "{id}: {}", m.requirement);
+                for s in statuses_in(&m.requirement) {
+                    assert!(
+                        row.accept.contains(&s),
+                        "{id}: the requirement {:?} names {s}, which the check does not accept",
+                        m.requirement
+                    );
+                }
+                for &s in row.accept {
+                    assert!(expect_status(row.stimulus, s, "", row.accept).is_ok());
+                }
+                let Err(Stop::Fail(e)) = expect_status(row.stimulus, 200, "", row.accept) else {
+                    panic!("{id}: accepts 200");
+                };
+                assert_eq!(e.expected.as_deref(), Some(want.as_str()), "{id}");
+            }
+        }
+    }
+
+    /// Cases that judge a status besides other things say the statuses from the same constant
+    /// the check uses.
+    #[test]
+    fn mixed_cases_quote_the_statuses_they_accept() {
+        use crate::runner::check::status_requirement;
+        let metas: Vec<CaseMeta> = all(Profile::Rfc130).into_iter().map(|c| c.meta).collect();
+        let req = |slug: &str| {
+            let id = format!("{SUITE}/rfc130/{slug}");
+            metas
+                .iter()
+                .find(|m| m.id == id)
+                .unwrap_or_else(|| panic!("{id}"))
+                .requirement
+                .clone()
+        };
+        for (slug, accepted) in [
+            ("put/queue-limit-exact", put::QUEUE_FULL),
+            ("put/invalid-utf8", put::NOT_UTF8),
+            ("put/huge-body-refused", put::TOO_BIG),
+            ("delete/wrong-did-signature-403", delete::WRONG_SIGNATURE),
+            ("take/wrong-did-signature-403", take::WRONG_SIGNATURE),
+            ("take/by-id", support::NO_SUCH_MESSAGE),
+        ] {
+            assert!(req(slug).contains(&status_requirement(accepted)), "{slug}");
+        }
+        for slug in [
+            "paths/traversal",
+            "paths/bad-hashdid",
+            "delete/malformed-id",
+        ] {
+            assert!(req(slug).starts_with(support::REFUSAL), "{slug}");
+        }
+        assert!(support::is_refusal(404) && support::is_refusal(431));
+        assert!(!support::is_refusal(200) && !support::is_refusal(500));
+        assert_eq!(
+            statuses_in("status 401 or 403 (RFC 7519 §4.1.4)"),
+            [401, 403]
+        );
+    }
+
+    /// The keys the suite reads are the keys it declares, with their types.
+    #[test]
+    fn declared_settings_are_the_ones_read() {
+        use crate::runner::settings::validate;
+        let given: std::collections::BTreeMap<String, String> = [
+            ("domain", "d.example"),
+            ("disabled_domain", "off.example"),
+            ("max_message_size", "10"),
+            ("max_queue_length", "3"),
+            ("connection_timeout_ms", "250"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let mut declared: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
+        declared.sort_unstable();
+        assert_eq!(
+            declared,
+            given.keys().map(String::as_str).collect::<Vec<_>>()
+        );
+        validate(&given, &[(SUITE, SETTINGS)]).unwrap();
+        let opts = SuiteOptions {
+            settings: given,
+            ..SuiteOptions::default()
+        };
+        let c = Ctx::external("http://127.0.0.1:1/", Profile::Rfc130, &opts).unwrap();
+        assert_eq!(
+            (c.domain.as_str(), c.disabled.as_str()),
+            ("d.example", "off.example")
+        );
+        assert_eq!(c.url, "http://127.0.0.1:1");
+        assert_eq!(
+            (c.limits.max_size, c.limits.max_len, c.limits.timeout_ms),
+            (Some(10), Some(3), Some(250))
+        );
+        let mut bad = opts.clone();
+        bad.settings
+            .insert("max_queue_length".into(), "many".into());
+        assert!(validate(&bad.settings, &[(SUITE, SETTINGS)]).is_err());
     }
 }

@@ -13,7 +13,7 @@ use http_sig::{
 };
 use serde::Serialize;
 
-use super::LiveError;
+use crate::LiveError;
 
 /// Hop-by-hop fields (RFC 9110 §7.6.1): `Connection`, the fields it names, and the classic list.
 const HOP_BY_HOP: &[&str] = &[
@@ -64,10 +64,10 @@ impl SignerExpectations {
         profile_key: Option<&Key>,
     ) -> Result<SignerExpectations, LiveError> {
         let alg = match &cfg.algorithm {
-            Some(a) => a.parse::<Algorithm>().map_err(LiveError::HttpSig)?,
+            Some(a) => a.parse::<Algorithm>()?,
             None => key.default_algorithm(),
         };
-        key.check_algorithm(alg).map_err(LiveError::HttpSig)?;
+        key.check_algorithm(alg)?;
         let keyid = cfg
             .key
             .id
@@ -122,9 +122,12 @@ fn humantime_secs(e: &str) -> Result<Duration, LiveError> {
     })
 }
 
-/// One rule the signer must follow; each is a case of the `http-sig-signer` suite.
+/// One rule the signer must follow; each is a case of the `http-sig-signer` suite. What each rule
+/// is (slug, spec section, requirement) is data: its row of [`SignerRule::RULES`]; how it is
+/// judged is its step in [`judge_request`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[repr(usize)]
 pub enum SignerRule {
     SignaturePresent,
     SignatureVerifies,
@@ -143,130 +146,173 @@ pub enum SignerRule {
     KeyidConsistent,
 }
 
+/// What one [`SignerRule`] is: its stable slug, the spec section it enforces, and the
+/// requirement in words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuleInfo {
+    pub rule: SignerRule,
+    /// Stable name (`rfc9421/2.5/no-duplicate-component-ids`): the case id suffix of the
+    /// `http-sig-signer` suite, and what the serve command prints for a failed rule.
+    pub slug: &'static str,
+    /// Specification document (`RFC 9421`, or the signing profile's documentation).
+    pub document: &'static str,
+    /// Section (or profile key) in `document`.
+    pub section: &'static str,
+    /// What is judged.
+    pub stimulus: &'static str,
+    /// What conforms (the expected side of a failure's evidence).
+    pub requirement: &'static str,
+}
+
+const G: &str = "Grafbase message signatures";
+
+const fn rule(
+    rule: SignerRule,
+    slug: &'static str,
+    (document, section): (&'static str, &'static str),
+    stimulus: &'static str,
+    requirement: &'static str,
+) -> RuleInfo {
+    RuleInfo {
+        rule,
+        slug,
+        document,
+        section,
+        stimulus,
+        requirement,
+    }
+}
+
 impl SignerRule {
-    /// Every rule, in report order.
-    pub const ALL: [SignerRule; 15] = [
-        SignerRule::SignaturePresent,
-        SignerRule::SignatureVerifies,
-        SignerRule::NoDuplicateComponents,
-        SignerRule::IncludeHonoured,
-        SignerRule::ExcludeHonoured,
-        SignerRule::HopByHopNotCovered,
-        SignerRule::SelectedHeadersCovered,
-        SignerRule::MultiValuedCoveredOnce,
-        SignerRule::DerivedAsConfigured,
-        SignerRule::CreatedRecent,
-        SignerRule::ExpiresIsCreatedPlusExpiry,
-        SignerRule::NoncePresent,
-        SignerRule::NonceUnique,
-        SignerRule::AlgConsistent,
-        SignerRule::KeyidConsistent,
+    /// Every rule, in report order (= declaration order of the enum: `RULES[r as usize].rule == r`,
+    /// checked by a test).
+    pub const RULES: [RuleInfo; 15] = [
+        rule(
+            SignerRule::SignaturePresent,
+            "rfc9421/4/signature-present",
+            ("RFC 9421", "4.1-4.2"),
+            "every request the signer sends to the upstream",
+            "carries Signature-Input and Signature fields with a parseable signature",
+        ),
+        rule(
+            SignerRule::SignatureVerifies,
+            "rfc9421/3.2/signature-verifies",
+            ("RFC 9421", "3.2"),
+            "every signed request, verified with the configured public key",
+            "the signature verifies over the request as received",
+        ),
+        rule(
+            SignerRule::NoDuplicateComponents,
+            "rfc9421/2.5/no-duplicate-component-ids",
+            ("RFC 9421", "2.5"),
+            "the covered components of every signature",
+            "a component identifier is not listed twice (RFC 9421 §2.5: duplicates are an error)",
+        ),
+        rule(
+            SignerRule::IncludeHonoured,
+            "profile/headers/include-honoured",
+            (G, "headers.include"),
+            "requests signed under a profile with headers.include",
+            "only headers in the include list are covered",
+        ),
+        rule(
+            SignerRule::ExcludeHonoured,
+            "profile/headers/exclude-honoured",
+            (G, "headers.exclude"),
+            "requests signed under a profile with headers.exclude",
+            "no header in the exclude list is covered",
+        ),
+        rule(
+            SignerRule::HopByHopNotCovered,
+            "profile/headers/hop-by-hop-not-covered",
+            ("RFC 9110", "7.6.1"),
+            "requests carrying hop-by-hop fields (Connection, Keep-Alive, TE, Proxy-*, fields named in Connection)",
+            "hop-by-hop fields are never covered (intermediaries remove them)",
+        ),
+        rule(
+            SignerRule::SelectedHeadersCovered,
+            "profile/headers/selected-headers-covered",
+            (G, "headers"),
+            "every header the profile selects (include/exclude, not hop-by-hop, not added by the HTTP client after signing)",
+            "is covered by the signature",
+        ),
+        rule(
+            SignerRule::MultiValuedCoveredOnce,
+            "rfc9421/2.1/multi-valued-header-covered-once",
+            ("RFC 9421", "2.1"),
+            "requests with a header field sent on several lines",
+            "the field is covered once (its values combined, RFC 9421 §2.1) and the signature verifies",
+        ),
+        rule(
+            SignerRule::DerivedAsConfigured,
+            "profile/derived-components-as-configured",
+            (G, "derived_components"),
+            "the derived components covered",
+            "are exactly derived_components (default request_target)",
+        ),
+        rule(
+            SignerRule::CreatedRecent,
+            "rfc9421/2.3/created-present-and-recent",
+            ("RFC 9421", "2.3"),
+            "the created parameter",
+            "is present and close to the upstream's clock",
+        ),
+        rule(
+            SignerRule::ExpiresIsCreatedPlusExpiry,
+            "profile/expires-is-created-plus-expiry",
+            (G, "expiry"),
+            "the expires parameter",
+            "equals created + expiry when expiry is configured, and is absent otherwise",
+        ),
+        rule(
+            SignerRule::NoncePresent,
+            "profile/nonce-present",
+            (G, "signature_parameters"),
+            "requests signed under a profile with signature_parameters = [nonce]",
+            "carry a non-empty nonce",
+        ),
+        rule(
+            SignerRule::NonceUnique,
+            "rfc9421/7.2.2/nonce-never-repeated",
+            ("RFC 9421", "7.2.2"),
+            "the nonces of all requests",
+            "are never repeated",
+        ),
+        rule(
+            SignerRule::AlgConsistent,
+            "rfc9421/2.3/alg-consistent-with-key",
+            ("RFC 9421", "2.3, 3.2 step 6"),
+            "the alg parameter",
+            "is present and names the configured algorithm, which the key supports",
+        ),
+        rule(
+            SignerRule::KeyidConsistent,
+            "profile/keyid-consistent-with-key",
+            (G, "keys"),
+            "the keyid parameter",
+            "is present and equals key.id, else the JWK kid, else base64(sha256(public key))",
+        ),
     ];
 
-    /// Case id suffix (`http-sig-signer/<slug>`).
+    /// Every rule, in report order.
+    pub const ALL: [SignerRule; 15] = {
+        let mut all = [SignerRule::SignaturePresent; 15];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = Self::RULES[i].rule;
+            i += 1;
+        }
+        all
+    };
+
+    /// This rule's row of [`SignerRule::RULES`].
+    pub fn info(self) -> &'static RuleInfo {
+        &Self::RULES[self as usize]
+    }
+
+    /// Stable name, e.g. `rfc9421/2.5/no-duplicate-component-ids`.
     pub fn slug(self) -> &'static str {
-        match self {
-            SignerRule::SignaturePresent => "rfc9421/4/signature-present",
-            SignerRule::SignatureVerifies => "rfc9421/3.2/signature-verifies",
-            SignerRule::NoDuplicateComponents => "rfc9421/2.5/no-duplicate-component-ids",
-            SignerRule::IncludeHonoured => "profile/headers/include-honoured",
-            SignerRule::ExcludeHonoured => "profile/headers/exclude-honoured",
-            SignerRule::HopByHopNotCovered => "profile/headers/hop-by-hop-not-covered",
-            SignerRule::SelectedHeadersCovered => "profile/headers/selected-headers-covered",
-            SignerRule::MultiValuedCoveredOnce => "rfc9421/2.1/multi-valued-header-covered-once",
-            SignerRule::DerivedAsConfigured => "profile/derived-components-as-configured",
-            SignerRule::CreatedRecent => "rfc9421/2.3/created-present-and-recent",
-            SignerRule::ExpiresIsCreatedPlusExpiry => "profile/expires-is-created-plus-expiry",
-            SignerRule::NoncePresent => "profile/nonce-present",
-            SignerRule::NonceUnique => "rfc9421/7.2.2/nonce-never-repeated",
-            SignerRule::AlgConsistent => "rfc9421/2.3/alg-consistent-with-key",
-            SignerRule::KeyidConsistent => "profile/keyid-consistent-with-key",
-        }
-    }
-
-    /// (spec, section).
-    pub fn spec(self) -> (&'static str, &'static str) {
-        const G: &str = "Grafbase message signatures";
-        match self {
-            SignerRule::SignaturePresent => ("RFC 9421", "4.1-4.2"),
-            SignerRule::SignatureVerifies => ("RFC 9421", "3.2"),
-            SignerRule::NoDuplicateComponents => ("RFC 9421", "2.5"),
-            SignerRule::IncludeHonoured => (G, "headers.include"),
-            SignerRule::ExcludeHonoured => (G, "headers.exclude"),
-            SignerRule::HopByHopNotCovered => ("RFC 9110", "7.6.1"),
-            SignerRule::SelectedHeadersCovered => (G, "headers"),
-            SignerRule::MultiValuedCoveredOnce => ("RFC 9421", "2.1"),
-            SignerRule::DerivedAsConfigured => (G, "derived_components"),
-            SignerRule::CreatedRecent => ("RFC 9421", "2.3"),
-            SignerRule::ExpiresIsCreatedPlusExpiry => (G, "expiry"),
-            SignerRule::NoncePresent => (G, "signature_parameters"),
-            SignerRule::NonceUnique => ("RFC 9421", "7.2.2"),
-            SignerRule::AlgConsistent => ("RFC 9421", "2.3, 3.2 step 6"),
-            SignerRule::KeyidConsistent => (G, "keys"),
-        }
-    }
-
-    /// (stimulus, normative outcome).
-    pub fn text(self) -> (&'static str, &'static str) {
-        match self {
-            SignerRule::SignaturePresent => (
-                "every request the signer sends to the upstream",
-                "carries Signature-Input and Signature fields with a parseable signature",
-            ),
-            SignerRule::SignatureVerifies => (
-                "every signed request, verified with the configured public key",
-                "the signature verifies over the request as received",
-            ),
-            SignerRule::NoDuplicateComponents => (
-                "the covered components of every signature",
-                "a component identifier is not listed twice (RFC 9421 §2.5: duplicates are an error)",
-            ),
-            SignerRule::IncludeHonoured => (
-                "requests signed under a profile with headers.include",
-                "only headers in the include list are covered",
-            ),
-            SignerRule::ExcludeHonoured => (
-                "requests signed under a profile with headers.exclude",
-                "no header in the exclude list is covered",
-            ),
-            SignerRule::HopByHopNotCovered => (
-                "requests carrying hop-by-hop fields (Connection, Keep-Alive, TE, Proxy-*, fields named in Connection)",
-                "hop-by-hop fields are never covered (intermediaries remove them)",
-            ),
-            SignerRule::SelectedHeadersCovered => (
-                "every header the profile selects (include/exclude, not hop-by-hop, not added by the HTTP client after signing)",
-                "is covered by the signature",
-            ),
-            SignerRule::MultiValuedCoveredOnce => (
-                "requests with a header field sent on several lines",
-                "the field is covered once (its values combined, RFC 9421 §2.1) and the signature verifies",
-            ),
-            SignerRule::DerivedAsConfigured => (
-                "the derived components covered",
-                "are exactly derived_components (default request_target)",
-            ),
-            SignerRule::CreatedRecent => (
-                "the created parameter",
-                "is present and close to the upstream's clock",
-            ),
-            SignerRule::ExpiresIsCreatedPlusExpiry => (
-                "the expires parameter",
-                "equals created + expiry when expiry is configured, and is absent otherwise",
-            ),
-            SignerRule::NoncePresent => (
-                "requests signed under a profile with signature_parameters = [nonce]",
-                "carry a non-empty nonce",
-            ),
-            SignerRule::NonceUnique => ("the nonces of all requests", "are never repeated"),
-            SignerRule::AlgConsistent => (
-                "the alg parameter",
-                "is present and names the configured algorithm, which the key supports",
-            ),
-            SignerRule::KeyidConsistent => (
-                "the keyid parameter",
-                "is present and equals key.id, else the JWK kid, else base64(sha256(public key))",
-            ),
-        }
+        self.info().slug
     }
 }
 
@@ -671,5 +717,143 @@ fn no_signature(index: usize, request: String, why: String) -> RequestVerdict {
         request,
         signature_input: None,
         rules,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_sig::{
+        DerivedComponent, HeaderSelection, KeyConfig, SignatureParameter, SigningProfile,
+    };
+
+    use super::*;
+
+    const SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=";
+    const NOW: u64 = 1_700_000_000;
+
+    fn profile() -> ProfileConfig {
+        ProfileConfig {
+            key: KeyConfig {
+                file: None,
+                inline: Some(SECRET.into()),
+                id: Some("gw".into()),
+            },
+            algorithm: Some("hmac-sha256".into()),
+            headers: HeaderSelection {
+                include: None,
+                exclude: vec!["accept".into()],
+            },
+            derived_components: vec![DerivedComponent::Method, DerivedComponent::RequestTarget],
+            signature_parameters: vec![SignatureParameter::Nonce],
+            expiry: Some("30s".into()),
+        }
+    }
+
+    fn expectations() -> SignerExpectations {
+        let key = Key::from_bytes(SECRET.as_bytes()).unwrap();
+        SignerExpectations::new(&profile(), key, None).unwrap()
+    }
+
+    fn request() -> HttpMessage {
+        let mut m = HttpMessage::request("POST", "/graphql?op=a", "http", Some("127.0.0.1:1"));
+        m.append_header("content-type", "application/json");
+        m.append_header("x-tenant", "a");
+        m.append_header("x-tenant", "b");
+        m.append_header("accept", "*/*");
+        m.append_header("connection", "keep-alive");
+        m
+    }
+
+    fn signed(now: u64) -> HttpMessage {
+        let mut m = request();
+        SigningProfile::from_config(&profile(), None)
+            .unwrap()
+            .sign(&mut m, now)
+            .unwrap();
+        m
+    }
+
+    fn statuses(v: &RequestVerdict) -> Vec<SignerRule> {
+        v.rules.iter().map(|(r, _)| *r).collect()
+    }
+
+    #[test]
+    fn the_rule_table_is_in_declaration_order_with_unique_slugs() {
+        for (i, r) in SignerRule::RULES.iter().enumerate() {
+            assert_eq!(r.rule as usize, i, "{:?}", r.rule);
+            assert_eq!(r.rule.info(), r);
+            assert_eq!(SignerRule::ALL[i], r.rule);
+        }
+        let mut slugs: Vec<&str> = SignerRule::RULES.iter().map(|r| r.slug).collect();
+        slugs.sort_unstable();
+        slugs.dedup();
+        assert_eq!(slugs.len(), SignerRule::RULES.len());
+    }
+
+    #[test]
+    fn a_conforming_request_passes_every_applicable_rule_in_table_order() {
+        let exp = expectations();
+        let mut seen = HashSet::new();
+        let v = judge_request(&exp, 0, &signed(NOW), NOW, &mut seen);
+        assert_eq!(statuses(&v), SignerRule::ALL.to_vec());
+        assert!(v.failed().is_empty(), "{:?}", v.rules);
+        // include is not configured: the only rule that does not apply.
+        let na: Vec<SignerRule> = v
+            .rules
+            .iter()
+            .filter(|(_, s)| matches!(s, RuleStatus::NotApplicable(_)))
+            .map(|(r, _)| *r)
+            .collect();
+        assert_eq!(na, vec![SignerRule::IncludeHonoured]);
+        assert!(v.signature_input.as_deref().unwrap().starts_with("sig=("));
+    }
+
+    #[test]
+    fn an_unsigned_request_fails_presence_and_verification_only() {
+        let v = judge_request(&expectations(), 3, &request(), NOW, &mut HashSet::new());
+        assert_eq!(statuses(&v), SignerRule::ALL.to_vec());
+        assert_eq!(
+            v.failed(),
+            vec![SignerRule::SignaturePresent, SignerRule::SignatureVerifies]
+        );
+        assert_eq!(v.index, 3);
+        assert_eq!(v.request, "POST /graphql?op=a");
+    }
+
+    #[test]
+    fn a_replayed_nonce_and_a_stale_created_are_caught() {
+        let exp = expectations();
+        let mut seen = HashSet::new();
+        let m = signed(NOW);
+        assert!(
+            judge_request(&exp, 0, &m, NOW, &mut seen)
+                .failed()
+                .is_empty()
+        );
+        let again = judge_request(&exp, 1, &m, NOW, &mut seen);
+        assert_eq!(again.failed(), vec![SignerRule::NonceUnique]);
+        let stale = judge_request(&exp, 2, &signed(NOW - 3600), NOW, &mut seen);
+        assert!(
+            stale.failed().contains(&SignerRule::CreatedRecent),
+            "{stale:?}"
+        );
+        assert!(matches!(
+            stale.status(SignerRule::CreatedRecent),
+            Some(RuleStatus::Fail(d)) if d.contains("tolerance 30s")
+        ));
+    }
+
+    #[test]
+    fn expectations_follow_the_profile() {
+        let exp = expectations();
+        assert_eq!(exp.alg, Algorithm::HmacSha256);
+        assert_eq!(exp.keyid, "gw");
+        assert_eq!(exp.derived, vec!["@method", "@request-target"]);
+        assert_eq!(exp.expiry, Some(Duration::from_secs(30)));
+        let mut bad = profile();
+        bad.expiry = Some("soon".into());
+        let key = Key::from_bytes(SECRET.as_bytes()).unwrap();
+        let e = SignerExpectations::new(&bad, key, None).unwrap_err();
+        assert!(e.to_string().contains("expiry \"soon\""), "{e}");
     }
 }

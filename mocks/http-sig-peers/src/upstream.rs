@@ -1,5 +1,5 @@
 //! The upstream a signer under test calls (`sigharness serve http-sig-upstream`): an axum server
-//! that judges every request it receives ([`super::judge`]), records the verdicts, and answers
+//! that judges every request it receives ([`crate::judge`]), records the verdicts, and answers
 //! with a configurable reply (a GraphQL JSON body by default) so that a gateway carries on.
 //!
 //! `GET /.well-known/sigharness/verdicts` returns the verdicts so far as JSON (not judged).
@@ -17,8 +17,8 @@ use axum::response::{IntoResponse, Response};
 use http_sig::HttpMessage;
 use tokio::sync::{oneshot, watch};
 
-use super::judge::{RequestVerdict, RuleStatus, SignerExpectations, SignerRule, judge_request};
-use super::{LiveError, bind_loopback, unix_now};
+use crate::judge::{RequestVerdict, RuleStatus, SignerExpectations, SignerRule, judge_request};
+use crate::{LiveError, bind_loopback, unix_now};
 
 /// Path of the verdict listing.
 pub const VERDICTS_PATH: &str = "/.well-known/sigharness/verdicts";
@@ -44,10 +44,37 @@ impl Default for Reply {
     }
 }
 
+/// Everything an upstream is started with.
+#[derive(Clone, Debug)]
+pub struct UpstreamConfig {
+    /// What every request is judged against.
+    pub expectations: SignerExpectations,
+    /// How every judged request is answered.
+    pub reply: Reply,
+    /// The clock requests are judged at (UNIX seconds); default [`unix_now`].
+    pub clock: fn() -> u64,
+    /// Print one line per judged request on stdout (`#index METHOD target: ok` or
+    /// `FAILED slug, ...`), as `sigharness serve http-sig-upstream` does. Default off.
+    pub print_verdicts: bool,
+}
+
+impl UpstreamConfig {
+    /// The default reply, the wall clock, silent.
+    pub fn new(expectations: SignerExpectations) -> Self {
+        UpstreamConfig {
+            expectations,
+            reply: Reply::default(),
+            clock: unix_now,
+            print_verdicts: false,
+        }
+    }
+}
+
 struct Shared {
     exp: SignerExpectations,
     reply: Reply,
     clock: fn() -> u64,
+    print_verdicts: bool,
     inner: Mutex<Inner>,
     count: watch::Sender<usize>,
 }
@@ -67,22 +94,34 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// Start on `listen` (loopback only; port 0 picks a free port).
+    /// Start on `listen` (loopback only; port 0 picks a free port), judging against `exp` and
+    /// answering with `reply`.
     pub async fn start(
         listen: SocketAddr,
         exp: SignerExpectations,
         reply: Reply,
     ) -> Result<Upstream, LiveError> {
-        Self::start_with_clock(listen, exp, reply, unix_now).await
+        Self::start_with(
+            listen,
+            UpstreamConfig {
+                reply,
+                ..UpstreamConfig::new(exp)
+            },
+        )
+        .await
     }
 
-    /// Like [`Upstream::start`] with another clock (UNIX seconds), for tests.
-    pub async fn start_with_clock(
+    /// Start on `listen` (loopback only; port 0 picks a free port) with `cfg`.
+    pub async fn start_with(
         listen: SocketAddr,
-        exp: SignerExpectations,
-        reply: Reply,
-        clock: fn() -> u64,
+        cfg: UpstreamConfig,
     ) -> Result<Upstream, LiveError> {
+        let UpstreamConfig {
+            expectations: exp,
+            reply,
+            clock,
+            print_verdicts,
+        } = cfg;
         let listener = bind_loopback(listen).await?;
         let addr = listener.local_addr().map_err(|e| LiveError::Bind {
             addr: listen,
@@ -93,6 +132,7 @@ impl Upstream {
             exp,
             reply,
             clock,
+            print_verdicts,
             inner: Mutex::new(Inner::default()),
             count: tx,
         });
@@ -211,20 +251,8 @@ async fn judge_and_reply(State(shared): State<Arc<Shared>>, req: Request) -> Res
         g.verdicts.push(v.clone());
         v
     };
-    let failed = verdict.failed();
-    if failed.is_empty() {
-        tracing_line(format!("#{} {}: ok", verdict.index, verdict.request));
-    } else {
-        tracing_line(format!(
-            "#{} {}: FAILED {}",
-            verdict.index,
-            verdict.request,
-            failed
-                .iter()
-                .map(|r| r.slug())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+    if shared.print_verdicts {
+        println!("{}", verdict_line(&verdict));
     }
     shared.count.send_modify(|c| *c += 1);
     let mut res = Response::new(Body::from(shared.reply.body.clone()));
@@ -235,9 +263,21 @@ async fn judge_and_reply(State(shared): State<Arc<Shared>>, req: Request) -> Res
     res
 }
 
-/// The serve command prints one line per request; in-process (suites, tests) this is silent.
-fn tracing_line(line: String) {
-    if super::VERBOSE.load(std::sync::atomic::Ordering::Relaxed) {
-        println!("{line}");
+/// `#index METHOD target: ok`, or `: FAILED` and the slugs of the failed rules.
+fn verdict_line(v: &RequestVerdict) -> String {
+    let failed = v.failed();
+    if failed.is_empty() {
+        format!("#{} {}: ok", v.index, v.request)
+    } else {
+        format!(
+            "#{} {}: FAILED {}",
+            v.index,
+            v.request,
+            failed
+                .iter()
+                .map(|r| r.slug())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     }
 }

@@ -21,7 +21,7 @@ use http_sig::{
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use super::{LiveError, bind_loopback, unix_now};
+use crate::{LiveError, bind_loopback, unix_now};
 
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
@@ -43,6 +43,9 @@ pub struct VerifierConfig {
     pub scheme: String,
     /// Nonces remembered for replay detection.
     pub nonce_capacity: usize,
+    /// Print one line per request on stdout (`accept (label)` / `reject kind: message`), as
+    /// `sigharness serve http-sig-verifier` does. Default off.
+    pub print_decisions: bool,
 }
 
 impl VerifierConfig {
@@ -56,6 +59,7 @@ impl VerifierConfig {
             label: None,
             scheme: "http".into(),
             nonce_capacity: 100_000,
+            print_decisions: false,
         }
     }
 }
@@ -98,9 +102,9 @@ pub struct VerifierCore {
 impl VerifierCore {
     /// Check the configuration (policy, key/algorithm agreement).
     pub fn new(cfg: VerifierConfig) -> Result<Self, LiveError> {
-        cfg.policy.validate().map_err(LiveError::HttpSig)?;
+        cfg.policy.validate()?;
         if let Some(a) = cfg.alg {
-            cfg.key.check_algorithm(a).map_err(LiveError::HttpSig)?;
+            cfg.key.check_algorithm(a)?;
         }
         let verifier = Verifier::new(cfg.key.clone(), cfg.alg).with_policy(cfg.policy.clone());
         let nonces = InMemoryNonceStore::new(cfg.nonce_capacity);
@@ -242,12 +246,14 @@ pub struct VerifierService {
 struct Shared {
     core: Mutex<VerifierCore>,
     scheme: String,
+    print_decisions: bool,
 }
 
 impl VerifierService {
     /// Start on `listen` (loopback only; port 0 picks a free port).
     pub async fn start(listen: SocketAddr, cfg: VerifierConfig) -> Result<Self, LiveError> {
         let scheme = cfg.scheme.clone();
+        let print_decisions = cfg.print_decisions;
         let core = VerifierCore::new(cfg)?;
         let listener = bind_loopback(listen).await?;
         let addr = listener.local_addr().map_err(|e| LiveError::Bind {
@@ -257,6 +263,7 @@ impl VerifierService {
         let shared = Arc::new(Shared {
             core: Mutex::new(core),
             scheme,
+            print_decisions,
         });
         let app = Router::new().fallback(handle).with_state(shared);
         let (stop, stopped) = oneshot::channel::<()>();
@@ -313,7 +320,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             }
         }
     };
-    if super::VERBOSE.load(std::sync::atomic::Ordering::Relaxed) {
+    if shared.print_decisions {
         match &decision {
             Decision::Accept { label, .. } => println!("accept ({label})"),
             Decision::Reject { error, message, .. } => println!("reject {error}: {message}"),
@@ -324,4 +331,123 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         Decision::Reject { .. } => StatusCode::UNAUTHORIZED,
     };
     (status, axum::Json(decision)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use http_sig::{ComponentId, SignatureParams, Signer};
+
+    use super::*;
+
+    const SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=";
+    const NOW: u64 = 1_700_000_000;
+
+    fn key() -> Key {
+        Key::from_bytes(SECRET.as_bytes()).unwrap()
+    }
+
+    fn core() -> VerifierCore {
+        let mut cfg = VerifierConfig::new(key());
+        cfg.keyids = vec!["k1".into()];
+        cfg.policy.required_components = vec!["\"@method\"".into()];
+        VerifierCore::new(cfg).unwrap()
+    }
+
+    /// A POST with a body and its Content-Digest, signed over `@method`, `@path` and the digest.
+    fn signed(keyid: &str, nonce: Option<&str>) -> HttpMessage {
+        let body = b"{\"q\":1}";
+        let mut m = HttpMessage::request("POST", "/graphql", "http", Some("127.0.0.1:1"));
+        m.body = body.to_vec();
+        let d = digest::digest(&digest::SHA256, body);
+        m.append_header(
+            "content-digest",
+            &format!("sha-256=:{}:", STANDARD.encode(d.as_ref())),
+        );
+        let comps = ["@method", "@path", "content-digest"]
+            .iter()
+            .map(|c| ComponentId::new(c).unwrap())
+            .collect();
+        let mut p = SignatureParams::new(comps);
+        p.set_created(NOW as i64).unwrap();
+        p.set_keyid(keyid).unwrap();
+        if let Some(n) = nonce {
+            p.set_nonce(n).unwrap();
+        }
+        Signer::new(key(), None)
+            .unwrap()
+            .sign_message(&mut m, None, "sig", &p)
+            .unwrap();
+        m
+    }
+
+    fn error_of(d: &Decision) -> &str {
+        match d {
+            Decision::Reject { error, .. } => error,
+            Decision::Accept { .. } => "accepted",
+        }
+    }
+
+    #[test]
+    fn a_good_signature_is_accepted_with_its_label_and_keyid() {
+        let d = core().decide(&signed("k1", None), NOW);
+        assert_eq!(
+            d,
+            Decision::Accept {
+                verified: true,
+                label: "sig".into(),
+                keyid: Some("k1".into())
+            }
+        );
+    }
+
+    #[test]
+    fn rejections_name_their_kind() {
+        let mut c = core();
+        assert_eq!(
+            error_of(&c.decide(&signed("other", None), NOW)),
+            "unknown_key"
+        );
+        let mut tampered = signed("k1", None);
+        tampered.body = b"{\"q\":2}".to_vec();
+        assert_eq!(
+            error_of(&c.decide(&tampered, NOW)),
+            "content_digest_mismatch"
+        );
+        let unsigned = HttpMessage::request("GET", "/", "http", Some("127.0.0.1:1"));
+        assert_eq!(error_of(&c.decide(&unsigned, NOW)), "signature_not_found");
+        let once = signed("k1", Some("n-1"));
+        assert_eq!(error_of(&c.decide(&once, NOW)), "accepted");
+        assert_eq!(error_of(&c.decide(&once, NOW)), "nonce_replayed");
+    }
+
+    #[test]
+    fn content_digest_checks() {
+        let mut m = HttpMessage::request("POST", "/", "http", Some("127.0.0.1:1"));
+        m.body = b"x".to_vec();
+        assert!(check_content_digest(&m).is_ok(), "absent: nothing to check");
+        m.set_header("content-digest", "md5=:AAAA:");
+        assert_eq!(
+            error_of(&check_content_digest(&m).unwrap_err()),
+            "content_digest_unsupported"
+        );
+        m.set_header("content-digest", "sha-256=3");
+        assert_eq!(
+            error_of(&check_content_digest(&m).unwrap_err()),
+            "content_digest_invalid"
+        );
+        m.set_header("content-digest", "sha-256=:LS0=");
+        assert_eq!(
+            error_of(&check_content_digest(&m).unwrap_err()),
+            "content_digest_invalid"
+        );
+    }
+
+    #[test]
+    fn a_bad_configuration_is_refused() {
+        let mut cfg = VerifierConfig::new(key());
+        cfg.alg = Some(Algorithm::Ed25519);
+        assert!(matches!(VerifierCore::new(cfg), Err(LiveError::HttpSig(_))));
+    }
 }

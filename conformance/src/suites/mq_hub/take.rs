@@ -1,0 +1,315 @@
+//! Take (RFC-130 §5): read and remove, each message exactly once; a take abandoned by its
+//! client consumes nothing (apihub defect 7).
+
+use std::time::{Duration, Instant};
+
+use mq_hub::Profile;
+
+use super::Ctx;
+use super::support::{
+    DOC, NO_SUCH_MESSAGE, NOTES, Request, StatusCase, case, done, error_status, head_id, meta,
+    owner, put_n, raw, take_path,
+};
+use crate::runner::Case;
+use crate::runner::Level::{Must, Should};
+use crate::runner::check::{expect_status, fail, pass, status_requirement, step};
+
+/// What a take signed by another DID may answer.
+pub const WRONG_SIGNATURE: &[u16] = &[401, 403];
+
+pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
+    let mut v = vec![
+        case(
+            meta(
+                p,
+                "take/200-removes",
+                DOC,
+                "5.3",
+                Must,
+                "take from a queue of two",
+                "the oldest is returned and removed",
+            ),
+            |c| async move {
+                let (cl, t) = owner(&c).await?;
+                put_n(&c, &cl, &t, &["x", "y"]).await?;
+                let m = cl.take(&c.domain, &t, None).await.map_err(step("take"))?;
+                let n = cl.get(&c.domain, &t).await.map_err(step("get"))?;
+                match (m, n) {
+                    (Some(m), Some(n)) if m.message == "x" && n.message == "y" => done(),
+                    (m, n) => Err(fail(
+                        "take then get",
+                        "x taken, y next",
+                        format!("{m:?} / {n:?}"),
+                    )),
+                }
+            },
+        ),
+        case(
+            meta(
+                p,
+                "take/exactly-once",
+                NOTES,
+                "take",
+                Must,
+                "concurrent takes",
+                "every message delivered exactly once, none lost",
+            ),
+            |c| async move {
+                match c.profile {
+                    Profile::Rfc130 => {
+                        let (cl, t) = owner(&c).await?;
+                        put_n(&c, &cl, &t, &["only"]).await?;
+                        let id = head_id(&c, &cl, &t).await?;
+                        let mut tasks = Vec::new();
+                        for _ in 0..8 {
+                            let (cl2, t2, d, id2) =
+                                (cl.clone(), t.clone(), c.domain.clone(), id.clone());
+                            tasks.push(tokio::spawn(
+                                async move { cl2.take(&d, &t2, Some(&id2)).await },
+                            ));
+                        }
+                        let mut wins = 0;
+                        for task in tasks {
+                            if let Ok(Ok(Some(_))) = task.await {
+                                wins += 1;
+                            }
+                        }
+                        if wins == 1 {
+                            done()
+                        } else {
+                            Err(fail(
+                                "8 concurrent takes of one id",
+                                "exactly one 200",
+                                format!("{wins}"),
+                            ))
+                        }
+                    }
+                    Profile::Opendsu => {
+                        let (cl, t) = owner(&c).await?;
+                        let n = c.limits.max_len.unwrap_or(5).min(5);
+                        let mut tasks = Vec::new();
+                        for _ in 0..n {
+                            let (cl2, t2, d) = (cl.clone(), t.clone(), c.domain.clone());
+                            tasks.push(tokio::spawn(async move { cl2.take(&d, &t2, None).await }));
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        let bodies: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
+                        let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+                        put_n(&c, &cl, &t, &refs).await?;
+                        let mut got = Vec::new();
+                        for task in tasks {
+                            if let Ok(Ok(Some(m))) = task.await {
+                                got.push(m.message);
+                            }
+                        }
+                        // whatever the parked takes missed (timeout) must still be in the queue
+                        while let Some(m) =
+                            cl.take(&c.domain, &t, None).await.map_err(step("drain"))?
+                        {
+                            got.push(m.message);
+                            if got.len() > 2 * n {
+                                break;
+                            }
+                        }
+                        let mut sorted = got.clone();
+                        sorted.sort();
+                        let mut want = bodies.clone();
+                        want.sort();
+                        if sorted == want {
+                            done()
+                        } else {
+                            Err(fail(
+                                "concurrent takes",
+                                format!("each of {want:?} once"),
+                                format!("{sorted:?}"),
+                            ))
+                        }
+                    }
+                }
+            },
+        ),
+        case(
+            meta(
+                p,
+                "take/abandoned-consumes-nothing",
+                NOTES,
+                "defect 7",
+                Must,
+                "a parked take abandoned by its client, then a put",
+                "the message is still there",
+            ),
+            |c| async move {
+                let (cl, t) = owner(&c).await?;
+                let (cl2, t2, d) = (cl.clone(), t.clone(), c.domain.clone());
+                let parked = tokio::spawn(async move { cl2.take(&d, &t2, None).await });
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                parked.abort(); // drops the connection
+                let _ = parked.await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                put_n(&c, &cl, &t, &["must survive"]).await?;
+                match cl.get(&c.domain, &t).await {
+                    Ok(Some(m)) if m.message == "must survive" => done(),
+                    other => Err(fail(
+                        "a take abandoned by its client, then a put",
+                        "the message still in the queue",
+                        format!("{other:?}"),
+                    )),
+                }
+            },
+        ),
+        case(
+            meta(
+                p,
+                "take/wrong-did-signature-403",
+                NOTES,
+                "defect 1",
+                Must,
+                "take with another DID's signature",
+                format!(
+                    "{} and nothing consumed",
+                    status_requirement(WRONG_SIGNATURE)
+                ),
+            ),
+            |c| async move {
+                let (cl, t) = owner(&c).await?;
+                put_n(&c, &cl, &t, &["keep"]).await?;
+                let sig = c.client().key().signature_of_did(&t);
+                let req = Request::get(take_path(&c, &cl.hash_did(), None, &sig)).token(&t);
+                let (status, body) = raw(&c, &req).await?;
+                expect_status(
+                    "take with another DID's signature",
+                    status,
+                    &body,
+                    WRONG_SIGNATURE,
+                )?;
+                let still = cl.get(&c.domain, &t).await.map_err(step("get"))?;
+                if still.is_some() {
+                    done()
+                } else {
+                    Err(fail("refused take consumed the message", "kept", "gone"))
+                }
+            },
+        ),
+        case(
+            meta(
+                p,
+                "take/empty-queue-204",
+                DOC,
+                "3.3",
+                Should,
+                "take on an empty queue",
+                "204 after the connection timeout (apihub waits forever)",
+            ),
+            |c| async move {
+                let cl = c.client();
+                let tok = cl.own_token(&c.domain).await.map_err(step("token"))?;
+                let ms = super::support::timeout_ms(&c, tok.connection_timeout_ms)?;
+                let t0 = Instant::now();
+                match cl.take(&c.domain, &tok.token, None).await {
+                    Ok(None) => pass(format!(
+                        "204 after {} ms (timeout {ms})",
+                        t0.elapsed().as_millis()
+                    )),
+                    other => Err(fail(
+                        "take on an empty queue",
+                        "204 after the connection timeout",
+                        format!("{other:?}"),
+                    )),
+                }
+            },
+        ),
+    ];
+    if p == Profile::Rfc130 {
+        // RFC-130 §5.1: take names a message id; the opendsu dialect's take path has none.
+        v.insert(
+            1,
+            case(
+                meta(
+                    p,
+                    "take/by-id",
+                    DOC,
+                    "5.1",
+                    Must,
+                    "take by message id, twice",
+                    format!(
+                        "200 with that message, then {}",
+                        status_requirement(NO_SUCH_MESSAGE)
+                    ),
+                ),
+                |c| async move {
+                    let (cl, t) = owner(&c).await?;
+                    put_n(&c, &cl, &t, &["first", "second"]).await?;
+                    let id = head_id(&c, &cl, &t).await?;
+                    match cl
+                        .take(&c.domain, &t, Some(&id))
+                        .await
+                        .map_err(step("take by id"))?
+                    {
+                        Some(m) if m.message == "first" => {}
+                        other => {
+                            return Err(fail(
+                                "take by id",
+                                "the message with that id",
+                                format!("{other:?}"),
+                            ));
+                        }
+                    }
+                    match cl.take(&c.domain, &t, Some(&id)).await {
+                        Err(e)
+                            if error_status(&e).is_some_and(|s| NO_SUCH_MESSAGE.contains(&s)) =>
+                        {
+                            done()
+                        }
+                        other => Err(fail(
+                            "take of an id already taken",
+                            status_requirement(NO_SUCH_MESSAGE),
+                            format!("{other:?}"),
+                        )),
+                    }
+                },
+            ),
+        );
+    }
+    v.extend(STATUS.iter().map(|row| row.case(p)));
+    v
+}
+
+pub const STATUS: &[StatusCase] = &[
+    StatusCase {
+        slug: "take/no-token-403",
+        doc: DOC,
+        section: "5",
+        level: Must,
+        stimulus: "take without a token",
+        request: |c| {
+            Box::pin(async move {
+                let (cl, t) = owner(&c).await?;
+                let sig = cl.key().signature_of_did(&t);
+                Ok(Request::get(take_path(&c, &cl.hash_did(), None, &sig)))
+            })
+        },
+        accept: &[401, 403],
+        note: "",
+    },
+    StatusCase {
+        slug: "take/mq-disabled-405",
+        doc: DOC,
+        section: "2.4",
+        level: Must,
+        stimulus: "take on a domain without MQ",
+        request: |c| {
+            Box::pin(async move {
+                let (cl, t) = owner(&c).await?;
+                let sig = cl.key().signature_of_did(&t);
+                let path = take_path(&c, &cl.hash_did(), None, &sig).replacen(
+                    &format!("/mq/{}/", c.domain),
+                    &format!("/mq/{}/", c.disabled),
+                    1,
+                );
+                Ok(Request::get(path).token(t))
+            })
+        },
+        accept: &[405],
+        note: "",
+    },
+];

@@ -1,0 +1,153 @@
+//! Tokens (RFC-130 §1; apihub defect 2: a token only to the DID's holder).
+
+use mq_hub::Profile;
+
+use super::Ctx;
+use super::support::{
+    DOC, NOTES, Request, StatusCase, case, done, holder_proof, meta, now_secs, token_path,
+    token_request,
+};
+use crate::runner::Case;
+use crate::runner::Level::{Must, Should};
+use crate::runner::check::{fail, pass, step};
+
+pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
+    let mut v = vec![
+        case(
+            meta(
+                p,
+                "token/issued-to-holder",
+                DOC,
+                "1.2",
+                Must,
+                "token request with a holder proof",
+                "200 {\"token\", \"expires\"} with expires in ms in the future",
+            ),
+            |c| async move {
+                let cl = c.client();
+                let t = cl
+                    .own_token(&c.domain)
+                    .await
+                    .map_err(step("token request"))?;
+                let now_ms = now_secs() * 1000;
+                // RFC-130 §1.2.1: {"token", "expires"} with expires in ms since the epoch.
+                if t.expires_ms <= now_ms || t.expires_ms > now_ms + 400 * 86_400_000 {
+                    return Err(fail(
+                        "expires is not a future time in ms",
+                        format!("> {now_ms}"),
+                        t.expires_ms.to_string(),
+                    ));
+                }
+                done()
+            },
+        ),
+        case(
+            meta(
+                p,
+                "token/connection-timeout-header",
+                NOTES,
+                "GET",
+                Should,
+                "token reply carries connection-timeout",
+                "a positive connection-timeout header (ms)",
+            ),
+            |c| async move {
+                let t = c
+                    .client()
+                    .own_token(&c.domain)
+                    .await
+                    .map_err(step("token request"))?;
+                match t.connection_timeout_ms {
+                    Some(ms) if ms > 0 => pass(format!("connection-timeout: {ms}")),
+                    other => Err(fail(
+                        "connection-timeout header",
+                        "a positive number of ms",
+                        format!("{other:?}"),
+                    )),
+                }
+            },
+        ),
+    ];
+    v.extend(STATUS.iter().map(|row| row.case(p)));
+    v
+}
+
+pub const STATUS: &[StatusCase] = &[
+    StatusCase {
+        slug: "token/requires-holder-proof",
+        doc: NOTES,
+        section: "defect 2",
+        level: Must,
+        stimulus: "token request with no proof of holding the DID",
+        request: |c| {
+            Box::pin(async move { Ok(Request::get(token_path(&c.domain, &c.client().hash_did()))) })
+        },
+        accept: &[401, 403],
+        note: "anyone must not get a token for any hashDID",
+    },
+    StatusCase {
+        slug: "token/proof-by-wrong-key",
+        doc: NOTES,
+        section: "defect 2",
+        level: Must,
+        stimulus: "token request for a DID with a proof signed by another key",
+        request: |c| {
+            Box::pin(async move {
+                let (victim, attacker) = (c.client(), c.client());
+                let queue = victim.hash_did();
+                let proof =
+                    holder_proof(attacker.key(), victim.did(), &c.domain, &queue, now_secs());
+                Ok(Request::get(token_path(&c.domain, &queue)).headers(proof))
+            })
+        },
+        accept: &[401, 403],
+        note: "",
+    },
+    StatusCase {
+        slug: "token/stale-proof",
+        doc: NOTES,
+        section: "defect 2",
+        level: Must,
+        stimulus: "token request with a proof one hour old",
+        request: |c| {
+            Box::pin(async move {
+                let cl = c.client();
+                let queue = cl.hash_did();
+                let proof = holder_proof(cl.key(), cl.did(), &c.domain, &queue, now_secs() - 3600);
+                Ok(Request::get(token_path(&c.domain, &queue)).headers(proof))
+            })
+        },
+        accept: &[401, 403],
+        note: "replay window",
+    },
+    StatusCase {
+        slug: "token/mq-disabled-405",
+        doc: DOC,
+        section: "2.4",
+        level: Must,
+        stimulus: "token request on a domain without MQ",
+        request: |c| {
+            Box::pin(async move {
+                let cl = c.client();
+                Ok(token_request(&cl, &c.disabled, &cl.hash_did()))
+            })
+        },
+        accept: &[405],
+        note: "",
+    },
+    StatusCase {
+        slug: "token/malformed-hashdid",
+        doc: DOC,
+        section: "1.1",
+        level: Must,
+        stimulus: "token for a hashDID that is not base58 SHA-256",
+        request: |c| {
+            Box::pin(async move {
+                let cl = c.client();
+                Ok(token_request(&cl, &c.domain, "not-a-hash!!"))
+            })
+        },
+        accept: &[400, 403, 404],
+        note: "no token",
+    },
+];
