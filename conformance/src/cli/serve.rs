@@ -101,14 +101,16 @@ pub struct BrokerArgs {
 }
 
 /// Parse and check a listen address: only loopback addresses are allowed in this project.
-pub fn loopback_addr(s: &str) -> Result<SocketAddr, String> {
+pub fn loopback_addr(s: &str) -> crate::Result<SocketAddr> {
     let addr: SocketAddr = s.parse().map_err(|e| {
-        format!("--listen {s:?}: not an IP:PORT address ({e}); use e.g. 127.0.0.1:5672")
+        crate::Error::setup(format!(
+            "--listen {s:?}: not an IP:PORT address ({e}); use e.g. 127.0.0.1:5672"
+        ))
     })?;
     if !addr.ip().is_loopback() {
-        return Err(format!(
+        return Err(crate::Error::setup(format!(
             "--listen {addr}: only loopback addresses (127.0.0.1, ::1) are allowed"
-        ));
+        )));
     }
     Ok(addr)
 }
@@ -148,22 +150,22 @@ pub fn run(rt: &tokio::runtime::Runtime, cmd: ServeCommand) -> ExitCode {
     }
 }
 
-async fn serve_mq_hub(a: MqHubServeArgs) -> Result<(), String> {
+async fn serve_mq_hub(a: MqHubServeArgs) -> crate::Result<()> {
     let listen = loopback_addr(&a.listen)?;
     let cfg = match &a.config {
-        Some(p) => mq_hub::HubConfig::load(p).map_err(|e| e.to_string())?,
+        Some(p) => mq_hub::HubConfig::load(p).map_err(|e| crate::Error::setup(e.to_string()))?,
         None => mq_hub::HubConfig::default(),
     };
     let desc = format!("profile {}, storage {:?}", cfg.profile, cfg.storage);
     let h = mq_hub::RunningHub::start(cfg, listen)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| crate::Error::setup(e.to_string()))?;
     // One line on stdout that scripts (and the durability test) wait for.
     println!("mq-hub listening on {} ({desc})", h.url());
     let _ = std::io::Write::flush(&mut std::io::stdout());
     tokio::signal::ctrl_c()
         .await
-        .map_err(|e| format!("waiting for Ctrl-C: {e}"))?;
+        .map_err(|e| crate::Error::setup(format!("waiting for Ctrl-C: {e}")))?;
     h.stop().await;
     Ok(())
 }
@@ -196,7 +198,7 @@ async fn serve_signing(
         Some(l) => {
             let addr = match loopback_addr(l) {
                 Ok(a) => a,
-                Err(e) => return fail(e),
+                Err(e) => return fail(e.to_string()),
             };
             match mock_broker::Broker::builder()
                 .listen(addr)
@@ -273,7 +275,7 @@ async fn serve_broker(args: BrokerArgs) -> ExitCode {
     };
     let listen = match loopback_addr(&args.listen) {
         Ok(a) => a,
-        Err(e) => return fail(e),
+        Err(e) => return fail(e.to_string()),
     };
     let mut b = mock_broker::Broker::builder().listen(listen);
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
@@ -328,8 +330,8 @@ mod tests {
         assert!(loopback_addr("127.0.0.1:5672").is_ok());
         assert!(loopback_addr("[::1]:5672").is_ok());
         let e = loopback_addr("0.0.0.0:5672").unwrap_err();
-        assert!(e.contains("only loopback"), "{e}");
+        assert!(e.to_string().contains("only loopback"), "{e}");
         let e = loopback_addr("localhost:5672").unwrap_err();
-        assert!(e.contains("IP:PORT"), "{e}");
+        assert!(e.to_string().contains("IP:PORT"), "{e}");
     }
 }

@@ -79,7 +79,7 @@ pub async fn serve_upstream(args: UpstreamArgs) -> ExitCode {
     let f = |m: String| fail("http-sig-upstream", m);
     let listen = match loopback_addr(&args.listen) {
         Ok(a) => a,
-        Err(e) => return f(e),
+        Err(e) => return f(e.to_string()),
     };
     let (cfg, base) = match load_profile_config(&args.profile) {
         Ok(c) => c,
@@ -162,7 +162,7 @@ pub async fn serve_verifier(args: VerifierArgs) -> ExitCode {
     let f = |m: String| fail("http-sig-verifier", m);
     let listen = match loopback_addr(&args.listen) {
         Ok(a) => a,
-        Err(e) => return f(e),
+        Err(e) => return f(e.to_string()),
     };
     let key = match Key::from_file(&args.key) {
         Ok(k) => k,

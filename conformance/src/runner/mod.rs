@@ -5,8 +5,9 @@
 //! [`Event`] stream into every output at once (terminal, `report.json`, `junit.xml`,
 //! `summary.md`), as cargo-nextest does: one event stream, several consumers.
 //!
-//! Most suites hold a list of [`Case<C>`] over a context `C` (the prepared target) and delegate to
-//! [`run_cases`], which bounds each case in time and turns a panicking case (or a panicking
+//! Every suite holds lists of [`Case<C>`] over a context `C` (the prepared target): a case's data
+//! ([`CaseMeta`]) beside one `run` returning a [`Check`]. A [`SuiteRun`] brackets the suite's
+//! events and runs the cases, bounding each in time and turning a panicking case (or a panicking
 //! implementation under test) into a failure with evidence instead of a crashed run.
 
 pub mod check;
@@ -31,64 +32,6 @@ pub use sigharness_report::{Level, SpecRef};
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// The outcome of running one case (the older spelling of [`Check`]; being retired).
-#[derive(Clone, Debug, PartialEq)]
-pub enum Outcome {
-    Pass(Evidence),
-    Fail(Evidence),
-    Skip(String),
-}
-
-impl Outcome {
-    pub fn pass() -> Self {
-        Outcome::Pass(Evidence::new("as required"))
-    }
-    pub fn pass_with(evidence: Evidence) -> Self {
-        Outcome::Pass(evidence)
-    }
-    pub fn fail(evidence: Evidence) -> Self {
-        Outcome::Fail(evidence)
-    }
-    pub fn skip(reason: impl Into<String>) -> Self {
-        Outcome::Skip(reason.into())
-    }
-    pub fn verdict(&self) -> Verdict {
-        match self {
-            Outcome::Pass(_) => Verdict::Pass,
-            Outcome::Fail(_) => Verdict::Fail,
-            Outcome::Skip(_) => Verdict::Skip,
-        }
-    }
-    pub fn into_parts(self) -> (Verdict, Evidence) {
-        match self {
-            Outcome::Pass(e) => (Verdict::Pass, e),
-            Outcome::Fail(e) => (Verdict::Fail, e),
-            Outcome::Skip(r) => (Verdict::Skip, Evidence::new(r)),
-        }
-    }
-}
-
-/// What a case body may return: a [`Check`] (or, while suites move over, an [`Outcome`]).
-pub trait IntoCheck: Send + 'static {
-    fn into_check(self) -> Check;
-}
-
-impl IntoCheck for Check {
-    fn into_check(self) -> Check {
-        self
-    }
-}
-
-impl IntoCheck for Outcome {
-    fn into_check(self) -> Check {
-        match self {
-            Outcome::Pass(e) => Ok(e),
-            Outcome::Fail(e) => Err(Stop::Fail(e)),
-            Outcome::Skip(r) => Err(Stop::Skip(r)),
-        }
-    }
-}
 
 /// Events of a run, in order. Every reporter consumes the same stream.
 #[derive(Clone, Debug)]
@@ -210,24 +153,19 @@ impl<C: Send + Sync + 'static> Case<C> {
     pub fn new<F, Fut>(meta: CaseMeta, f: F) -> Self
     where
         F: Fn(Arc<C>) -> Fut + Send + Sync + 'static,
-        Fut: Future + Send + 'static,
-        Fut::Output: IntoCheck,
+        Fut: Future<Output = Check> + Send + 'static,
     {
         Case {
             meta,
-            run: Arc::new(move |c| {
-                let fut = f(c);
-                Box::pin(async move { fut.await.into_check() })
-            }),
+            run: Arc::new(move |c| Box::pin(f(c))),
         }
     }
 
     /// A synchronous case (runs on a blocking thread so that a slow implementation cannot stall
     /// the runtime).
-    pub fn sync<F, R>(meta: CaseMeta, f: F) -> Self
+    pub fn sync<F>(meta: CaseMeta, f: F) -> Self
     where
-        F: Fn(&C) -> R + Send + Sync + 'static,
-        R: IntoCheck,
+        F: Fn(&C) -> Check + Send + Sync + 'static,
     {
         let f = Arc::new(f);
         Case {
@@ -235,7 +173,7 @@ impl<C: Send + Sync + 'static> Case<C> {
             run: Arc::new(move |c| {
                 let f = f.clone();
                 Box::pin(async move {
-                    match tokio::task::spawn_blocking(move || f(&c).into_check()).await {
+                    match tokio::task::spawn_blocking(move || f(&c)).await {
                         Ok(o) => o,
                         Err(e) => panic_check(e),
                     }
