@@ -2,12 +2,16 @@
 //!
 //! - `cargo xtask conformance [ARGS]`: build and run `sigharness conformance [ARGS]`.
 //! - `cargo xtask bench [GROUP]`: run the criterion benchmarks and print ratios.
-//! - `cargo xtask ci`: what CI runs (tests, conformance, interop), locally.
+//! - `cargo xtask ci`: what CI runs (`.ci/run`: format, tests, clippy, conformance, interop), locally.
+//!
+//! Hygiene rules are `#[test]`s in `tidy.rs`, so `cargo test` enforces them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod rabbitmq;
+#[cfg(test)]
+mod tidy;
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -37,7 +41,8 @@ const HELP: &str = "cargo xtask <TASK>
 Tasks:
   conformance [ARGS]   build and run `sigharness conformance [ARGS]` (try --help, --list)
   bench [GROUP]        run criterion benchmarks (groups: http-sig, mq-hub) and print ratios
-  ci                   run what CI runs: tests, conformance, interop
+  ci                   run what CI runs (.ci/run): format, tests, clippy -D warnings,
+                       conformance, interop
   broker rabbitmq start|stop|status [--dir DIR]
                        a real RabbitMQ (Debian package) on loopback with generated certificates
 ";

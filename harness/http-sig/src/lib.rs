@@ -3,7 +3,11 @@
 //! Sans-IO: nothing here opens a socket or reads a clock. Functions that depend on time take
 //! `now: u64` (UNIX seconds). The only I/O is in the explicit file helpers ([`Key::from_file`],
 //! [`VerificationPolicy::from_file`], [`SigningProfile::from_file`]). Deterministic except for the
-//! randomized primitives (ECDSA, RSA-PSS signatures, profile nonces).
+//! randomized primitives (ECDSA, RSA-PSS signatures, profile nonces). One crypto stack, aws-lc-rs:
+//! ECDSA signatures are raw `r||s`, RSA-PSS uses a 64-byte salt, HMAC is verified in constant
+//! time, Ed25519 is deterministic. Key objects are prepared once when a [`Key`] is loaded (key
+//! pairs, the HMAC key schedule, parsed public keys), so signing and verifying parse nothing per
+//! call.
 //!
 //! ## Public API
 //! - [`HttpMessage`] (`message.rs`): a request or response as data. [`HttpMessage::parse`] /
@@ -16,7 +20,10 @@
 //!   [`ComponentId::parse_list`] reads `"@method" content-type "@query-param";name="Pet"`.
 //!   [`component_value`] computes one component's value; [`component_value_with`] takes the
 //!   [`StructuredTypes`] the application declares for `;sf` / `;key` (default: the built-in
-//!   table, [`structured_type`]).
+//!   table, [`structured_type`]; [`StructuredTypes::declare`] / [`StructuredTypes::with`] add or
+//!   override a field, [`StructuredTypes::none`] starts empty). `@path`, `@query` and
+//!   `@query-param` of an asterisk-form or authority-form request are
+//!   [`Error::ComponentNotApplicable`]; `;tr` is [`Error::Unsupported`].
 //! - [`SignatureParams`] (`params.rs`): ordered components + ordered parameters (unknown ones kept),
 //!   typed accessors `created/expires/nonce/alg/keyid/tag`. [`signature_base`] builds the base
 //!   ([`signature_base_with`]: with declared structured types).
@@ -36,6 +43,16 @@
 //! - [`Error`] (`error.rs`): one `#[non_exhaustive]` enum; [`Error::kind`] gives stable snake_case
 //!   names for test vectors.
 //!
+//! ## Hot path (`sf.rs`, internal)
+//! The signature base is written into one buffer: component values are appended in place and
+//! `@signature-params` is serialized by our own RFC 8941 writer, byte for byte what sfv writes (sfv
+//! itself is used for decimals, byte sequences and dates). [`Signer::sign_message`] copies the
+//! `@signature-params` text of the base into Signature-Input. [`parse_signature_input`] and
+//! [`parse_signature_field`] first try a single-member fast path that accepts only the canonical
+//! form signers write and gives up when not certain (several members, optional spaces, escapes,
+//! tokens, decimals, repeated keys, any error); sfv's full parser then decides, so results and
+//! error messages never differ. Property tests (`src/sf.rs`, `tests/sf_fast_path.rs`) compare both.
+//!
 //! ## Where each RFC rule lives
 //! | RFC 9421 | rule | file :: function |
 //! |---|---|---|
@@ -54,6 +71,15 @@
 //! | §3.3 | algorithms (raw r‖s ECDSA, PSS salt 64, constant-time HMAC) | `key.rs` :: `Key::sign`, `Key::verify` |
 //! | §4.1-§4.3 | Signature-Input / Signature, multiple labels | `params.rs` :: `parse_signature_input`, `parse_signature_field`, `add_signature` |
 //! | §7.2.2 | nonce replay | `verify.rs` :: `NonceStore`, `InMemoryNonceStore` |
+//!
+//! ## Tests, data and command line
+//! `cargo test -p http-sig`: the RFC 9421 examples reproduced and verified
+//! (`tests/rfc_examples.rs`, insta snapshots of the bases), the §2.1-§2.5 rules with the error
+//! kind of every invalid case (`tests/rules.rs`), signing profiles (`tests/profile.rs`), and
+//! property tests of round trips and of the fast path (`tests/roundtrip.rs`,
+//! `tests/sf_fast_path.rs`). The RFC's keys and messages are in `tests/data` (its README says
+//! where each comes from). The `sigharness` binary exposes the crate as
+//! `sigharness http-sig sign|verify|base`.
 //!
 //! ## Example
 //! ```

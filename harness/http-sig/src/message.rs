@@ -28,7 +28,7 @@ pub struct RequestLine {
     pub target: String,
     /// Lowercase scheme of the target URI.
     pub scheme: String,
-    /// Authority (host[:port]) as given by the absolute target or the Host header; `None` if neither.
+    /// Authority (`host[:port]`) as given by the absolute target or the Host header; `None` if neither.
     pub authority: Option<String>,
 }
 

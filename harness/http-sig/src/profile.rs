@@ -206,7 +206,7 @@ impl SigningProfile {
 
     /// Parse YAML.
     pub fn from_yaml(text: &str, base_dir: Option<&Path>) -> Result<Self> {
-        let cfg: ProfileConfig = serde_yaml::from_str(text)
+        let cfg: ProfileConfig = serde_norway::from_str(text)
             .map_err(|e| Error::InvalidConfig(format!("profile (YAML): {e}")))?;
         Self::from_config(&cfg, base_dir)
     }

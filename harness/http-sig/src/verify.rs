@@ -114,7 +114,7 @@ impl VerificationPolicy {
 
     /// Parse from YAML (or JSON).
     pub fn from_yaml(text: &str) -> Result<Self> {
-        let p: Self = serde_yaml::from_str(text)
+        let p: Self = serde_norway::from_str(text)
             .map_err(|e| Error::InvalidConfig(format!("policy (YAML): {e}")))?;
         p.validate()?;
         Ok(p)

@@ -348,7 +348,7 @@ impl MsgSignerConfig {
 }
 
 // Top-level documents: other sections are ignored (no deny_unknown_fields at the root);
-// deserializing from the text lets serde_yaml prefix errors with the path (`msg_signer.timeout`).
+// deserializing from the text lets serde_norway prefix errors with the path (`msg_signer.timeout`).
 #[derive(Deserialize)]
 struct SignerRoot {
     msg_signer: Option<MsgSignerConfig>,
@@ -381,7 +381,7 @@ impl MsgSignerConfig {
     /// Parse and validate the `msg_signer` section of YAML text (`path` is used in messages).
     pub fn from_yaml(path: &Path, text: &str) -> Result<Self> {
         let root: SignerRoot =
-            serde_yaml::from_str(text).map_err(|e| parse_err(path, e.to_string()))?;
+            serde_norway::from_str(text).map_err(|e| parse_err(path, e.to_string()))?;
         let c = root
             .msg_signer
             .ok_or_else(|| missing_section(path, "msg_signer"))?;
@@ -399,7 +399,7 @@ impl MsgBatchSignerConfig {
     /// Parse and validate the `msg_batch_signer` section of YAML text.
     pub fn from_yaml(path: &Path, text: &str) -> Result<Self> {
         let root: BatchRoot =
-            serde_yaml::from_str(text).map_err(|e| parse_err(path, e.to_string()))?;
+            serde_norway::from_str(text).map_err(|e| parse_err(path, e.to_string()))?;
         let c = root
             .msg_batch_signer
             .ok_or_else(|| missing_section(path, "msg_batch_signer"))?;

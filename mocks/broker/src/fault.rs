@@ -74,7 +74,7 @@ pub struct FaultRule<A> {
     #[serde(default, rename = "match")]
     pub when: Match,
     /// What to do: a bare name (`drop`) or a one-key map (`{delay: 250ms}`), in YAML and JSON.
-    #[serde(with = "serde_yaml::with::singleton_map")]
+    #[serde(with = "serde_norway::with::singleton_map")]
     pub action: A,
     /// Fire at most this many times (default: unlimited).
     #[serde(default)]
@@ -260,7 +260,7 @@ mod humantime_serde_compat {
 impl<A: for<'de> Deserialize<'de>> FaultPlan<A> {
     /// Parse a plan from YAML (JSON is YAML too). `origin` names the source in errors.
     pub fn from_yaml_str(text: &str, origin: &str) -> Result<Self, BrokerError> {
-        let plan: Self = serde_yaml::from_str(text).map_err(|e| BrokerError::FaultPlan {
+        let plan: Self = serde_norway::from_str(text).map_err(|e| BrokerError::FaultPlan {
             origin: origin.to_string(),
             reason: e.to_string(),
         })?;

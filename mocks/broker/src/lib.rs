@@ -62,7 +62,27 @@
 //!
 //! The [`fault`] module is shared with the mock signing server: [`FaultPlan`]`<A>` with
 //! `deny_unknown_fields`, match by address glob / nth message / application property /
-//! seeded probability, and a deterministic [`fault::FaultState`] evaluator.
+//! seeded probability, and a deterministic [`fault::FaultState`] evaluator. The broker's actions
+//! ([`BrokerAction`]): `drop`, `delay`, `duplicate`, `reorder`, `reject`, `never_settle`,
+//! `disconnect_after`, `refuse_connection`, `refuse_attach` (a peer's receiver attach, matched by
+//! source glob, closed at once with `amqp:unauthorized-access`, [`REFUSE_ATTACH_DESCRIPTION`];
+//! journaled as `fault` + `detach` with the error). [`BrokerHandle::set_fault_plan`] replaces the
+//! plan while the broker runs; [`BrokerHandle::queue_depth`] and
+//! [`BrokerHandle::disconnect_all`] help tests that need them.
+//!
+//! ## Inside
+//! - `router` (no sockets): topic fan-out, FIFO queues with competing consumers, requeue at the
+//!   head in order, `header.ttl` expiry in tokio time.
+//! - `server`: one task per connection, session and link. TLS is terminated first (tokio-rustls,
+//!   aws-lc-rs), then the 8-byte protocol header chooses the SASL acceptor or none. Inbound links
+//!   route by target or, for a null target, by `properties.to`; outbound links pipeline with
+//!   `send_batchable` and collect outcomes concurrently.
+//! - `wire`: a frame-aware stream wrapper between socket and fe2o3 that renames the attach of a
+//!   peer receiver (fe2o3 keys links by name alone; proton gives its sender and receiver the same
+//!   name) and restores the name on the way out; it is also the kill switch for `disconnect_after`
+//!   and shutdown.
+//!
+//! The same broker as a process: `sigharness serve broker` (see `sigharness serve broker --help`).
 //!
 //! ## Limits
 //! - Outbound faults (`match: {direction: outbound}`) support drop, delay, duplicate and

@@ -18,7 +18,7 @@ pub fn load_profile_config(path: &Path) -> Result<(ProfileConfig, Option<PathBuf
         toml::from_str(&text)
             .map_err(|e| LiveError::Config(format!("profile {}: {e}", path.display())))?
     } else {
-        serde_yaml::from_str(&text)
+        serde_norway::from_str(&text)
             .map_err(|e| LiveError::Config(format!("profile {}: {e}", path.display())))?
     };
     Ok((cfg, path.parent().map(Path::to_path_buf)))

@@ -10,12 +10,19 @@
 //! (`pub_task_id`). An invalid request gets an error reply (`errors` lists every problem,
 //! `signing_status: "failure"`), never silence.
 //!
-//! - [`core`]: the sans-IO request handler (validation, signing, envelopes, fault emissions);
-//! - [`keys`]: OpenPGP keys (generated Ed25519, or `*.asc` files) and the three signature shapes;
+//! - [`core`]: the sans-IO request handler, `Core::handle_request(at, unix_now, request)`
+//!   (validation of application properties, body keys, `created`, `sig_key_id`, base64 payloads
+//!   and the container claim; signing; reply envelopes; fault emissions), answering a
+//!   [`ReceivedRequest`] with its [`PlannedReply`]s (delay, address, body);
+//! - [`keys`]: OpenPGP keys (`pgp`, pure Rust; generated Ed25519 v4 keys, or `*.asc` files) and
+//!   the three signature shapes, all base64: a signed message for `signed_claim`, a cleartext
+//!   signature for `signed_data`, a detached signature for `signed_payload`;
 //! - [`fault`]: server actions for the shared `FaultPlan` (drop, delay, duplicate, wrong id,
 //!   unknown id, malformed JSON, missing `msg`, missing id, error reply, wrong address, reply
 //!   after the window closed, scripts), per request (`nth`, properties) or seeded-probabilistic;
-//! - [`server`]: the AMQP transport and the fixture handle.
+//! - [`server`]: the AMQP transport (plain or TLS, optionally SASL EXTERNAL, `TCP_NODELAY`;
+//!   reply senders on a null target, or addressed ones for brokers without an anonymous relay)
+//!   and the fixture handle.
 //!
 //! ## Fixture API (like the broker's, in the style of wiremock's `MockServer`)
 //! ```no_run
@@ -33,6 +40,12 @@
 //! // dropping the handle stops the server
 //! # Ok(()) }
 //! ```
+//!
+//! As a process: `sigharness serve signing-server --broker URL --config FILE [--keys DIR]
+//! [--fault-plan F]` (through any AMQP 1.0 broker), or `sigharness serve msg-signer --listen ADDR
+//! --config FILE [--keys DIR] [--fault-plan F]` (an embedded broker and this server on one
+//! address). The `msg-signer` conformance suite of `sigharness` uses both mocks to judge clients,
+//! and judges signing servers as a client.
 
 pub mod core;
 pub mod error;
