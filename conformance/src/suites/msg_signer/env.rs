@@ -294,6 +294,21 @@ impl Observed {
         }
         out
     }
+    /// Journal positions at which a message for the reply address reached the broker (a reply
+    /// on its way to whichever receiver is attached there), in order.
+    pub fn reply_arrivals(&self) -> Vec<u64> {
+        self.journal()
+            .iter()
+            .filter(|e| {
+                matches!(&e.event, Event::Transfer {
+                    direction: LinkDirection::PeerSends,
+                    address,
+                    ..
+                } if address.as_deref() == Some(self.reply_address.as_str()))
+            })
+            .map(|e| e.seq)
+            .collect()
+    }
     /// The signed values of successful results, in result order.
     pub fn signed_values(&self) -> usize {
         self.output

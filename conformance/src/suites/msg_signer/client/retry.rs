@@ -301,7 +301,7 @@ pub(super) const CASES: &[ClientCase] = &[
         spec: spec("Messaging signer workflow (receive cycle)"),
         level: Level::Must,
         stimulus: "three windows (no reply until the third transmission); every receiver must be detached when its window ends (departure 1)",
-        requirement: "Receiver links are detached when their window ends: a dead receiver would take replies meant for a later window",
+        requirement: "Receiver links are detached when their window ends: a dead receiver would take replies meant for a later window (judged: detached before a reply for a later window reaches the reply address)",
         scenario: || Scenario {
             retries: 1,
             send_retries: 3,
@@ -320,23 +320,32 @@ pub(super) const CASES: &[ClientCase] = &[
                     "none",
                 ));
             }
+            // The harm the requirement names is a dead receiver taking a reply meant for a
+            // later window: so a window's receiver must be detached before any reply reaches
+            // the reply address after the next window's receiver is attached. (Comparing the
+            // detach with the next attach itself would judge the order in which two broker
+            // tasks write the journal, not the client: the client's detach and its next attach
+            // go out back to back.)
+            let arrivals = o.reply_arrivals();
             for (i, (link, _, d)) in r.iter().enumerate() {
-                match (d, r.get(i + 1)) {
-                    (None, _) => {
-                        return Err(fail(
-                            "a receiver was left attached",
-                            "every receiver detached when its window ends",
-                            format!("{link} never detached"),
-                        ));
-                    }
-                    (Some(d), Some((next, a, _))) if d > a => {
-                        return Err(fail(
-                            "a window's receiver outlived it",
-                            "detach before the next window's attach",
-                            format!("{link} detached after {next} attached"),
-                        ));
-                    }
-                    _ => {}
+                let Some(d) = d else {
+                    return Err(fail(
+                        "a receiver was left attached",
+                        "every receiver detached when its window ends",
+                        format!("{link} never detached"),
+                    ));
+                };
+                if let Some((next, a, _)) = r.get(i + 1)
+                    && let Some(reply) = arrivals.iter().find(|s| *s > a)
+                    && d > reply
+                {
+                    return Err(fail(
+                        "a window's receiver outlived it",
+                        "detached before a reply for a later window arrives",
+                        format!(
+                            "{link} detached (journal #{d}) after {next} attached (#{a}) and a reply arrived (#{reply})"
+                        ),
+                    ));
                 }
             }
             pass(format!("{} receivers, each detached in time", r.len()))
