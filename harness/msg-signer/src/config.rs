@@ -264,6 +264,21 @@ impl MsgSignerConfig {
         if self.timeout == 0 {
             return Err(value_err(path, s, "timeout", "must be at least 1 second"));
         }
+        // The request's AMQP `header.ttl` is `timeout * retries` in milliseconds, a `uint`
+        // (AMQP 1.0 part 3.2.1): larger windows cannot be put on the wire (and would overflow
+        // the client's deadlines).
+        let max = crate::engine::MAX_TIMEOUT.as_secs();
+        if self.timeout > max {
+            return Err(value_err(
+                path,
+                s,
+                "timeout",
+                format!(
+                    "{} s is more than the largest window, {max} s (about 49 days)",
+                    self.timeout
+                ),
+            ));
+        }
         if self.retries == 0 {
             return Err(value_err(path, s, "retries", "must be at least 1"));
         }
@@ -480,6 +495,8 @@ other_section:
     fn bad_values_are_named() {
         for (from, to, key) in [
             ("timeout: 5", "timeout: 0", "timeout"),
+            ("timeout: 5", "timeout: 9223372036854775807", "timeout"),
+            ("timeout: 5", "timeout: 4294968", "timeout"),
             ("retries: 3", "retries: 0", "retries"),
             ("send_retries: 2", "send_retries: 0", "send_retries"),
             ("amqps://127.0.0.1:5671", "http://x:1", "messaging_brokers"),

@@ -60,10 +60,17 @@ use crate::wire::{IncomingReply, ReplyVerdict};
 /// Engine parameters (from the config: `timeout`, `retries`, `send_retries`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EngineConfig {
+    /// One receive window; at most [`MAX_TIMEOUT`] (longer values are clamped by
+    /// [`Engine::new`], so a deadline `now + timeout` can never overflow).
     pub timeout: Duration,
     pub retries: u32,
     pub send_retries: u32,
 }
+
+/// The longest receive window the engine takes: 4 294 967 s (about 49.7 days), the largest
+/// whole number of seconds whose milliseconds fit AMQP's `header.ttl` (a `uint`, AMQP 1.0 part
+/// 3.2.1). [`crate::config`] refuses larger values; the engine clamps them.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(u32::MAX as u64 / 1000);
 
 /// Identifies one receive window: the n-th window of the m-th send cycle (both from 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -181,7 +188,8 @@ pub struct Engine {
 impl Engine {
     /// Start a run at `now` for requests with these correlation ids (distinct). The first send
     /// cycle and its receive window begin at once.
-    pub fn new(now: Instant, ids: Vec<String>, cfg: EngineConfig) -> Self {
+    pub fn new(now: Instant, ids: Vec<String>, mut cfg: EngineConfig) -> Self {
+        cfg.timeout = cfg.timeout.min(MAX_TIMEOUT);
         let index = ids
             .iter()
             .enumerate()

@@ -494,3 +494,24 @@ proptest! {
         prop_assert!(now - t0 <= bound);
     }
 }
+
+/// Regression (issue 13): a window of `u64::MAX` seconds panicked with "overflow when adding
+/// duration to instant" when the first send cycle started. The engine clamps it to
+/// `MAX_TIMEOUT`, so every deadline is representable.
+#[test]
+fn a_huge_timeout_is_clamped_not_a_panic() {
+    let t0 = Instant::now();
+    let mut e = Engine::new(
+        t0,
+        vec!["a".into()],
+        EngineConfig {
+            timeout: Duration::from_secs(u64::MAX),
+            retries: 2,
+            send_retries: 2,
+        },
+    );
+    while e.poll_event().is_some() {}
+    while e.poll_send().is_some() {}
+    let deadline = e.poll_timeout().expect("a deadline is armed");
+    assert!(deadline <= t0 + MAX_TIMEOUT, "{:?}", deadline - t0);
+}
