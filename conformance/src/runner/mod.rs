@@ -431,6 +431,30 @@ impl Drop for SuiteRun<'_> {
     }
 }
 
+/// Before judging an external target at `url` (given as `option`, e.g. `--mq-hub-url`): can a
+/// TCP connection be opened to it (5 s bound)? An unreachable target is a setup error (exit 2,
+/// one line), not dozens of failed cases that would blame the implementation.
+pub async fn ensure_reachable(option: &str, url: &str) -> Result<(), Error> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| Error::setup(format!("{option} {url}: not a URL ({e})")))?;
+    let (Some(host), Some(port)) = (parsed.host_str(), parsed.port_or_known_default()) else {
+        return Err(Error::setup(format!(
+            "{option} {url}: needs a host and a port"
+        )));
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let bound = Duration::from_secs(5);
+    match tokio::time::timeout(bound, tokio::net::TcpStream::connect((host, port))).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(Error::setup(format!(
+            "{option} {url}: cannot connect ({e}): is the target running?"
+        ))),
+        Err(_) => Err(Error::setup(format!(
+            "{option} {url}: no TCP connection within {bound:?}: is the target running?"
+        ))),
+    }
+}
+
 /// Check that case ids are unique and well-formed; suites call this in their tests.
 pub fn check_ids(cases: &[CaseMeta]) -> Result<(), Error> {
     let mut seen = std::collections::HashSet::new();
@@ -612,6 +636,34 @@ mod tests {
                 "end t/a skip",
                 "finished"
             ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_target_is_a_setup_error() {
+        // A port that was just bound and released: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let e = ensure_reachable("--mq-hub-url", &url)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!("--mq-hub-url {url}: cannot connect")),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "{e}");
+        let live = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", live.local_addr().unwrap());
+        ensure_reachable("--verifier-url", &url).await.unwrap();
+        assert!(
+            ensure_reachable("--verifier-url", "nonsense")
+                .await
+                .is_err()
         );
     }
 

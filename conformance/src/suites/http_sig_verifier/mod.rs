@@ -814,6 +814,7 @@ async fn prepare(opts: &SuiteOptions, set: &VectorSet) -> Result<(String, Ctx)> 
             ))
         }
         Some(url) => {
+            crate::runner::ensure_reachable("--verifier-url", url).await?;
             let url = url.trim_end_matches('/').to_string();
             let authority = url
                 .strip_prefix("http://")

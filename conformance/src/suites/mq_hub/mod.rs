@@ -223,6 +223,9 @@ impl Suite for MqHubSuite {
                     "--mq-hub-url {u:?}: expected http(s)://..."
                 )));
             }
+            if let Some(u) = &url {
+                crate::runner::ensure_reachable("--mq-hub-url", u).await?;
+            }
             let every: Vec<_> = profiles.iter().flat_map(|p| all(*p)).collect();
             let run = SuiteRun::start(
                 SUITE,
