@@ -17,6 +17,8 @@ use fe2o3_amqp::types::definitions::{self, AmqpError};
 use fe2o3_amqp::types::messaging::{Body, Header, Outcome as AmqpOutcome};
 use fe2o3_amqp::types::primitives::Value;
 use fe2o3_amqp::{Receiver, Sendable, Sender};
+use futures_util::FutureExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -837,6 +839,81 @@ enum Step {
     Next(Box<Queued>),
 }
 
+type Settling = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = (u64, Result<AmqpOutcome, fe2o3_amqp::link::SendError>)>
+            + Send,
+    >,
+>;
+
+/// Apply the peer's settlement of delivery `id`: journal the outcome; on a queue, put released,
+/// modified and lost deliveries back.
+#[allow(clippy::too_many_arguments)]
+fn settle(
+    shared: &Shared,
+    peer: &Arc<PeerIdentity>,
+    link: &str,
+    address: &str,
+    sub: &Subscription,
+    unsettled: &mut HashMap<u64, Queued>,
+    id: u64,
+    res: Result<AmqpOutcome, fe2o3_amqp::link::SendError>,
+) {
+    let is_queue = sub.topic.is_none();
+
+    let Some(mut q) = unsettled.remove(&id) else {
+        return;
+    };
+    let outcome = match res {
+        Ok(AmqpOutcome::Accepted(_)) => Outcome::Accepted,
+        Ok(AmqpOutcome::Rejected(r)) => Outcome::Rejected {
+            error: r
+                .error
+                .map(|e| format!("{:?}: {}", e.condition, e.description.unwrap_or_default())),
+        },
+        Ok(AmqpOutcome::Released(_)) => {
+            if is_queue {
+                sub.buffer.requeue(vec![q]);
+            }
+            Outcome::Released
+        }
+        Ok(AmqpOutcome::Modified(m)) => {
+            let failed = m.delivery_failed == Some(true);
+            if failed {
+                let h = q.msg.header.get_or_insert_with(Header::default);
+                h.delivery_count = h.delivery_count.saturating_add(1);
+            }
+            if is_queue {
+                sub.buffer.requeue(vec![q]);
+            }
+            Outcome::Modified {
+                delivery_failed: failed,
+                undeliverable_here: m.undeliverable_here == Some(true),
+            }
+        }
+        // `Declared` exists only with fe2o3's `transaction` feature.
+        #[allow(unreachable_patterns)]
+        Ok(other) => Outcome::Rejected {
+            error: Some(format!("unexpected outcome {other:?}")),
+        },
+        Err(_) => {
+            if is_queue {
+                sub.buffer.requeue(vec![q]);
+            }
+            Outcome::Lost
+        }
+    };
+    shared.journal.record(
+        peer,
+        Event::Disposition {
+            link: link.to_string(),
+            direction: LinkDirection::PeerReceives,
+            address: Some(address.to_string()),
+            outcome,
+        },
+    );
+}
+
 /// The peer receives on this link: hand it messages from its queue or topic subscription.
 async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sender) {
     let link = wire_name(s.name()).to_string();
@@ -913,15 +990,18 @@ async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sende
     let sub: Subscription = shared.router.subscribe(&address);
     let is_queue = sub.topic.is_none();
     let mut unsettled: HashMap<u64, Queued> = HashMap::new();
-    let mut settling: JoinSet<(u64, Result<AmqpOutcome, fe2o3_amqp::link::SendError>)> =
-        JoinSet::new();
+    // Settlement futures are polled here, in this task, not spawned: the session applies a
+    // peer's disposition before it hands the link a later detach, so a settlement that arrived
+    // before the detach is always seen as settled (with spawned tasks, a settlement resolved but
+    // not yet joined when the detach arrived was requeued and redelivered: issue 13).
+    let mut settling: FuturesUnordered<Settling> = FuturesUnordered::new();
     let mut next_id = 0u64;
     let mut remote_detached = false;
     let (mut by_peer, mut closed) = (false, false);
     loop {
         let step = tokio::select! {
             biased;
-            Some(Ok((id, res))) = settling.join_next(), if !settling.is_empty() => Step::Settled(id, res),
+            Some((id, res)) = settling.next(), if !settling.is_empty() => Step::Settled(id, res),
             e = s.on_detach() => Step::Detached(e),
             q = next_message(&shared, &sub.buffer) => Step::Next(Box::new(q)),
         };
@@ -979,7 +1059,7 @@ async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sende
                             next_id += 1;
                             unsettled.insert(next_id, q.clone());
                             let id = next_id;
-                            settling.spawn(async move { (id, fut.await) });
+                            settling.push(Box::pin(async move { (id, fut.await) }));
                         }
                         Err(e) => {
                             tracing::debug!("outbound link {link} cannot send: {e}");
@@ -1001,62 +1081,36 @@ async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sende
                     break;
                 }
             }
-            Step::Settled(id, res) => {
-                let Some(mut q) = unsettled.remove(&id) else {
-                    continue;
-                };
-                let outcome = match res {
-                    Ok(AmqpOutcome::Accepted(_)) => Outcome::Accepted,
-                    Ok(AmqpOutcome::Rejected(r)) => Outcome::Rejected {
-                        error: r.error.map(|e| {
-                            format!("{:?}: {}", e.condition, e.description.unwrap_or_default())
-                        }),
-                    },
-                    Ok(AmqpOutcome::Released(_)) => {
-                        if is_queue {
-                            sub.buffer.requeue(vec![q]);
-                        }
-                        Outcome::Released
-                    }
-                    Ok(AmqpOutcome::Modified(m)) => {
-                        let failed = m.delivery_failed == Some(true);
-                        if failed {
-                            let h = q.msg.header.get_or_insert_with(Header::default);
-                            h.delivery_count = h.delivery_count.saturating_add(1);
-                        }
-                        if is_queue {
-                            sub.buffer.requeue(vec![q]);
-                        }
-                        Outcome::Modified {
-                            delivery_failed: failed,
-                            undeliverable_here: m.undeliverable_here == Some(true),
-                        }
-                    }
-                    // `Declared` exists only with fe2o3's `transaction` feature.
-                    #[allow(unreachable_patterns)]
-                    Ok(other) => Outcome::Rejected {
-                        error: Some(format!("unexpected outcome {other:?}")),
-                    },
-                    Err(_) => {
-                        if is_queue {
-                            sub.buffer.requeue(vec![q]);
-                        }
-                        Outcome::Lost
-                    }
-                };
-                shared.journal.record(
-                    &peer,
-                    Event::Disposition {
-                        link: link.clone(),
-                        direction: dir,
-                        address: Some(address.clone()),
-                        outcome,
-                    },
-                );
-            }
+            Step::Settled(id, res) => settle(
+                &shared,
+                &peer,
+                &link,
+                &address,
+                &sub,
+                &mut unsettled,
+                id,
+                res,
+            ),
         }
     }
-    settling.abort_all();
+    // Dispositions that are already in (they came with or before the detach) count before
+    // anything is requeued; deliveries the peer never settled stay in `unsettled` and are
+    // requeued below, as the detach records.
+    while let Some(Some((id, res))) = settling.next().now_or_never() {
+        if res.is_ok() {
+            settle(
+                &shared,
+                &peer,
+                &link,
+                &address,
+                &sub,
+                &mut unsettled,
+                id,
+                res,
+            );
+        }
+    }
+    drop(settling);
     shared.router.unsubscribe(&sub);
     let back: Vec<Queued> = unsettled.into_values().collect();
     let requeued = if is_queue { back.len() } else { 0 };
