@@ -46,8 +46,17 @@ pub fn b58(data: &[u8]) -> String {
     bs58::encode(data).into_string()
 }
 
-/// Decode Bitcoin-alphabet base58.
+/// The longest base58 text decoded: base58 decoding costs time quadratic in the length (an
+/// `x-mq-did` of 60 000 characters took 0.78 s), and nothing the hub decodes comes near this (a
+/// secp256k1 key is ~50 characters, a token part well under 1 000).
+pub const MAX_B58_CHARS: usize = 4096;
+
+/// Decode Bitcoin-alphabet base58; `None` when it is not base58 or longer than
+/// [`MAX_B58_CHARS`].
 pub fn b58_decode(s: &str) -> Option<Vec<u8>> {
+    if s.len() > MAX_B58_CHARS {
+        return None;
+    }
     bs58::decode(s).into_vec().ok()
 }
 
@@ -62,6 +71,16 @@ pub fn random_b58(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (issue 13): a 60 000-character `x-mq-did` was decoded (quadratically) before
+    /// being refused; text over the cap is refused without decoding.
+    #[test]
+    fn long_base58_is_refused_undecoded() {
+        let at_cap = "2".repeat(MAX_B58_CHARS);
+        assert!(b58_decode(&at_cap).is_some());
+        assert!(b58_decode(&"2".repeat(MAX_B58_CHARS + 1)).is_none());
+        assert!(b58_decode(&"2".repeat(60_000)).is_none());
+    }
 
     #[test]
     fn hex_round_trip_and_rejects() {
