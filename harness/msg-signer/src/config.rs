@@ -392,9 +392,68 @@ fn read(path: &Path) -> Result<String> {
     })
 }
 
+/// Largest configuration file read: deployed configs are a few hundred bytes.
+pub const MAX_CONFIG_BYTES: usize = 1 << 20;
+/// Deepest flow nesting (`[` / `{`) accepted: the configuration is two levels deep.
+pub const MAX_FLOW_DEPTH: usize = 64;
+
+/// Refuse, in one linear pass and before the YAML parser sees it, text the parser would take
+/// super-linear time over (issue 13: 100 000 `[` took 15.8 s to reject): over
+/// [`MAX_CONFIG_BYTES`], or flow collections nested deeper than [`MAX_FLOW_DEPTH`] (brackets in
+/// quoted scalars and comments do not count).
+fn check_shape(path: &Path, text: &str) -> Result<()> {
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(parse_err(
+            path,
+            format!(
+                "{} bytes is more than a configuration file may hold ({MAX_CONFIG_BYTES})",
+                text.len()
+            ),
+        ));
+    }
+    let (mut depth, mut line) = (0usize, 1usize);
+    let mut quote: Option<char> = None;
+    let mut chars = text.chars().peekable();
+    let mut prev = '\n';
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (_, '\n') => line += 1,
+            (Some('"'), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#') if prev.is_whitespace() => {
+                // A comment runs to the end of the line.
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        line += 1;
+                        break;
+                    }
+                }
+            }
+            (None, '[' | '{') => {
+                depth += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    return Err(parse_err(
+                        path,
+                        format!("line {line}: collections nested more than {MAX_FLOW_DEPTH} deep"),
+                    ));
+                }
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        prev = c;
+    }
+    Ok(())
+}
+
 impl MsgSignerConfig {
     /// Parse and validate the `msg_signer` section of YAML text (`path` is used in messages).
     pub fn from_yaml(path: &Path, text: &str) -> Result<Self> {
+        check_shape(path, text)?;
         let root: SignerRoot =
             serde_norway::from_str(text).map_err(|e| parse_err(path, e.to_string()))?;
         let c = root
@@ -413,6 +472,7 @@ impl MsgSignerConfig {
 impl MsgBatchSignerConfig {
     /// Parse and validate the `msg_batch_signer` section of YAML text.
     pub fn from_yaml(path: &Path, text: &str) -> Result<Self> {
+        check_shape(path, text)?;
         let root: BatchRoot =
             serde_norway::from_str(text).map_err(|e| parse_err(path, e.to_string()))?;
         let c = root
@@ -489,6 +549,36 @@ other_section:
             .unwrap_err()
             .to_string();
         assert!(e.contains("msg_signer"), "{e}");
+    }
+
+    /// Regression (issue 13): 100 000 `[` took 15.8 s to reject; now refused in one pass,
+    /// naming the file and the line. Brackets in quotes and comments are not nesting.
+    #[test]
+    fn deep_nesting_and_huge_files_are_refused_before_parsing() {
+        let p = Path::new("deep.yaml");
+        let deep = format!("msg_signer:\n  messaging_brokers: {}", "[".repeat(100_000));
+        let e = MsgSignerConfig::from_yaml(p, &deep)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("deep.yaml") && e.contains("line 2: collections nested more than 64 deep"),
+            "{e}"
+        );
+        let e = MsgSignerConfig::from_yaml(p, &" ".repeat(MAX_CONFIG_BYTES + 1))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("more than a configuration file may hold"), "{e}");
+        let quoted = GOOD.replace(
+            "log_level: debug",
+            &format!(
+                "log_level: debug # {}\n  # \"{}\"",
+                "[".repeat(100),
+                "{".repeat(100)
+            ),
+        );
+        assert!(MsgSignerConfig::from_yaml(p, &quoted).is_ok());
+        let deep_ok = format!("{}{}", "[".repeat(64), "]".repeat(64));
+        assert!(check_shape(p, &deep_ok).is_ok());
     }
 
     #[test]
