@@ -185,6 +185,10 @@ impl fmt::Display for Algorithm {
 ///
 /// `MUST` unless the spec makes the behaviour optional (e.g. `;tr`, RFC 9421 §2.1.4: flag
 /// `Trailers`); an `acceptable` vector is always `MAY` (either outcome conforms).
+///
+/// The same three words as `sigharness_report::Level`, kept apart on purpose: this crate is a
+/// leaf (data and its loader only), so the suites map one onto the other
+/// (`suites::http_sig::vectors::level`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Level {
     #[serde(rename = "MUST")]
