@@ -126,7 +126,7 @@ async fn container_sign_prints_the_deployed_shape_and_exits_0() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn errors_give_status_error_and_exit_1() {
+async fn signing_errors_exit_1_config_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let dead = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -180,8 +180,34 @@ async fn errors_give_status_error_and_exit_1() {
         "r/a:1",
     ])
     .await;
-    assert_eq!(o.status.code(), Some(1));
-    let v = json_out(&o);
-    let m = v["signer_result"]["error_message"].as_str().unwrap();
+    // A config that cannot be used is a usage error: exit 2, one line on stderr, no JSON (issue 13:
+    // it was JSON on stdout with exit 1, the code of a signing failure).
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty(), "no JSON for a run that never started");
+    let m = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(m.trim_end().lines().count(), 1, "one line: {m}");
     assert!(m.contains("bogus") && m.contains("bad.yaml"), "{m}");
+
+    // Likewise a config file that does not exist.
+    let missing = dir.path().join("missing.yaml");
+    let o = cli(&[
+        "msg-signer",
+        "container-sign",
+        "--config-file",
+        missing.to_str().unwrap(),
+        "--task-id",
+        "9",
+        "--signing-key",
+        "0123456789ABCDEF",
+        "--digest",
+        "sha256:00",
+        "--reference",
+        "r/a:1",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+    let m = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(m.trim_end().lines().count(), 1, "one line: {m}");
+    assert!(m.contains("missing.yaml"), "{m}");
 }

@@ -1,12 +1,15 @@
 //! `sigharness msg-signer container-sign|clear-sign|blob-sign`: the reference messaging-signer
 //! client with the deployed client's options and JSON output
 //! (`{"signer_result": {"status", "error_message"}, "operation_results", "operation",
-//! "signing_keys"}`); exit code 1 when the status is `error`.
+//! "signing_keys"}`); exit code 1 when the status is `error` (a signing failure). A run that cannot
+//! start (the config file missing, unreadable, invalid or out of range; the client certificate
+//! unreadable; inputs that do not pair up) prints one line on stderr and exits 2, the usage-error
+//! code, and prints no JSON: nothing was asked of the signing server.
 
 use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Subcommand};
-use msg_signer::client::{Operation, SignOptions, sign};
+use msg_signer::client::{Operation, SignOptions, prepare, sign_prepared};
 use msg_signer::transport::{SaslMode, SenderLink, TransportOptions};
 
 #[derive(ClapArgs, Debug)]
@@ -77,7 +80,7 @@ pub struct Common {
     pub sender_link: String,
 }
 
-/// Run the command; returns the process exit code (0 ok, 1 error).
+/// Run the command; returns the process exit code (0 ok, 1 signing failed, 2 cannot start).
 pub async fn run(args: Args) -> i32 {
     let (op, common) = match args.command {
         MsgSignerCommand::ContainerSign {
@@ -117,7 +120,14 @@ pub async fn run(args: Args) -> i32 {
             ..TransportOptions::default()
         },
     };
-    let (out, _) = sign(&common.config_file, &op, &opts).await;
+    let prepared = match prepare(&common.config_file, &op, &opts) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("sigharness msg-signer: {}", one_line(&e.to_string()));
+            return 2;
+        }
+    };
+    let (out, _) = sign_prepared(&prepared, &op, &opts).await;
     if common.raw {
         if out.is_ok() {
             for v in out.raw_values() {
@@ -136,4 +146,23 @@ pub async fn run(args: Args) -> i32 {
         }
     }
     if out.is_ok() { 0 } else { 1 }
+}
+
+/// An error as one line: line breaks (YAML errors span lines) become "; ", control characters are
+/// escaped so that bytes from a config file never reach the terminal raw.
+fn one_line(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    for line in msg.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        for c in line.chars() {
+            if c.is_control() {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+    }
+    out
 }

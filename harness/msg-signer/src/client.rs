@@ -245,16 +245,23 @@ pub async fn sign(
     op: &Operation,
     opts: &SignOptions,
 ) -> (SignerOutput, Option<RunReport>) {
+    match prepare(config_path, op, opts) {
+        Ok(p) => sign_prepared(&p, op, opts).await,
+        Err(e) => (
+            SignerOutput::error(operation_json(op, opts), &opts.signing_keys, e.to_string()),
+            None,
+        ),
+    }
+}
+
+/// Run an operation whose config, creator and requests are already [`prepare`]d: everything on
+/// the network. A CLI that refuses a bad config before any output (exit 2) prepares first.
+pub async fn sign_prepared(
+    p: &Prepared,
+    op: &Operation,
+    opts: &SignOptions,
+) -> (SignerOutput, Option<RunReport>) {
     let operation = operation_json(op, opts);
-    let p = match prepare(config_path, op, opts) {
-        Ok(p) => p,
-        Err(e) => {
-            return (
-                SignerOutput::error(operation, &opts.signing_keys, e.to_string()),
-                None,
-            );
-        }
-    };
     match crate::transport::run(&p.config, &opts.transport, &p.reply_address, &p.requests).await {
         Ok(report) => (
             output(
