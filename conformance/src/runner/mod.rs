@@ -437,7 +437,14 @@ impl Drop for SuiteRun<'_> {
 pub async fn ensure_reachable(option: &str, url: &str) -> Result<(), Error> {
     let parsed = reqwest::Url::parse(url)
         .map_err(|e| Error::setup(format!("{option} {url}: not a URL ({e})")))?;
-    let (Some(host), Some(port)) = (parsed.host_str(), parsed.port_or_known_default()) else {
+    // AMQP's IANA ports (OASIS AMQP 1.0 part 2 §2.2: 5672, and 5671 for amqps) are not known
+    // to the URL crate.
+    let port = parsed.port_or_known_default().or(match parsed.scheme() {
+        "amqp" => Some(5672),
+        "amqps" => Some(5671),
+        _ => None,
+    });
+    let (Some(host), Some(port)) = (parsed.host_str(), port) else {
         return Err(Error::setup(format!(
             "{option} {url}: needs a host and a port"
         )));

@@ -216,6 +216,10 @@ async fn run_modes(
         (_, Some(b)) => format!("server behind {b}"),
         _ => "ours (reference client, mock signing server, embedded broker)".into(),
     };
+    if let Some(url) = &opts.broker {
+        // A dead broker is a setup error (exit 2, one line), not 36 failed cases.
+        crate::runner::ensure_reachable("--broker", url).await?;
+    }
     let selected = SuiteRun::count(selection, &client) + SuiteRun::count(selection, &server);
     let run = SuiteRun::start(NAME, target, selected, opts, selection, events);
     if run.any(&client) {
