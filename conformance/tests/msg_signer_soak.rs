@@ -132,8 +132,12 @@ impl Scenario {
 
     fn has_faults(&self) -> bool {
         self.dead_broker_first
-            || !self.broker_plan["rules"].as_array().is_some_and(Vec::is_empty)
-            || !self.server_plan["rules"].as_array().is_some_and(Vec::is_empty)
+            || !self.broker_plan["rules"]
+                .as_array()
+                .is_some_and(Vec::is_empty)
+            || !self.server_plan["rules"]
+                .as_array()
+                .is_some_and(Vec::is_empty)
     }
 
     fn refuses_connections(&self) -> bool {
@@ -166,20 +170,40 @@ fn broker_rule(r: &mut Rng) -> Value {
     let p = r.prob();
     let delay = format!("{}ms", r.range(50, 4_000));
     match r.range(0, 11) {
-        0 => json!({"name": "drop-request", "match": {"address": SEND_TO, "probability": p}, "action": "drop"}),
-        1 => json!({"name": "delay-request", "match": {"probability": p}, "action": {"delay": delay}}),
+        0 => {
+            json!({"name": "drop-request", "match": {"address": SEND_TO, "probability": p}, "action": "drop"})
+        }
+        1 => {
+            json!({"name": "delay-request", "match": {"probability": p}, "action": {"delay": delay}})
+        }
         2 => json!({"name": "duplicate", "match": {"probability": p}, "action": "duplicate"}),
         3 => json!({"name": "reorder", "match": {"probability": p}, "action": "reorder"}),
-        4 => json!({"name": "reject-request", "match": {"address": SEND_TO, "probability": p}, "action": "reject"}),
-        5 => json!({"name": "never-settle", "match": {"address": SEND_TO, "probability": p}, "action": "never_settle"}),
-        6 => json!({"name": "cut-client", "match": {"address": SEND_TO, "nth": r.range(1, 40)}, "action": {"disconnect_after": 1}, "times": 1}),
+        4 => {
+            json!({"name": "reject-request", "match": {"address": SEND_TO, "probability": p}, "action": "reject"})
+        }
+        5 => {
+            json!({"name": "never-settle", "match": {"address": SEND_TO, "probability": p}, "action": "never_settle"})
+        }
+        6 => {
+            json!({"name": "cut-client", "match": {"address": SEND_TO, "nth": r.range(1, 40)}, "action": {"disconnect_after": 1}, "times": 1})
+        }
         // nth 1 refuses the client's first connection (a run-level error); later ones hit
         // reconnections after a cut.
-        7 => json!({"name": "refuse-connection", "match": {"nth": r.range(1, 4)}, "action": "refuse_connection", "times": 1}),
-        8 => json!({"name": "refuse-receiver", "match": {"address": "queue://Consumer.*"}, "action": "refuse_attach", "times": r.range(1, 2)}),
-        9 => json!({"name": "lose-reply", "match": {"direction": "outbound", "address": "queue://Consumer.*", "probability": p}, "action": "drop"}),
-        10 => json!({"name": "duplicate-reply", "match": {"direction": "outbound", "address": "queue://Consumer.*", "probability": p}, "action": "duplicate"}),
-        _ => json!({"name": "cut-receiver", "match": {"direction": "outbound", "address": "queue://Consumer.*", "nth": r.range(1, 40)}, "action": {"disconnect_after": 1}, "times": 1}),
+        7 => {
+            json!({"name": "refuse-connection", "match": {"nth": r.range(1, 4)}, "action": "refuse_connection", "times": 1})
+        }
+        8 => {
+            json!({"name": "refuse-receiver", "match": {"address": "queue://Consumer.*"}, "action": "refuse_attach", "times": r.range(1, 2)})
+        }
+        9 => {
+            json!({"name": "lose-reply", "match": {"direction": "outbound", "address": "queue://Consumer.*", "probability": p}, "action": "drop"})
+        }
+        10 => {
+            json!({"name": "duplicate-reply", "match": {"direction": "outbound", "address": "queue://Consumer.*", "probability": p}, "action": "duplicate"})
+        }
+        _ => {
+            json!({"name": "cut-receiver", "match": {"direction": "outbound", "address": "queue://Consumer.*", "nth": r.range(1, 40)}, "action": {"disconnect_after": 1}, "times": 1})
+        }
     }
 }
 
