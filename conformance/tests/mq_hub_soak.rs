@@ -292,7 +292,14 @@ async fn sigkill_rounds_lose_no_acknowledged_put_and_take_nothing_twice() {
     let (n, kills) = if full { (30_000, 10) } else { (2_000, 3) };
     let seed: u64 = std::env::var("SOAK_SEED")
         .ok()
-        .and_then(|s| s.parse().ok())
+        .map(|v| {
+            let v = v.trim().to_string();
+            match v.strip_prefix("0x") {
+                Some(h) => u64::from_str_radix(h, 16),
+                None => v.parse(),
+            }
+            .unwrap_or_else(|e| panic!("SOAK_SEED={v:?} is not a u64: {e}"))
+        })
         .unwrap_or(13);
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("mq.redb");
@@ -412,7 +419,7 @@ async fn sigkill_rounds_lose_no_acknowledged_put_and_take_nothing_twice() {
     }
     let acked = l.acked_total.load(Ordering::SeqCst);
     println!(
-        "mq-hub SIGKILL soak (real binary, durable redb, rfc130): {PRODUCERS} producers x {CONSUMERS} consumers, {killed} SIGKILL rounds, {n} messages: {acked} puts acked, {doubtful} puts in doubt ({doubtful_delivered} of them stored), {delivered} delivered, lost {lost}, duplicates {duplicates}, takes in doubt {} ({} had committed before the kill), {seconds:.1} s, {:.0} msgs/s",
+        "mq-hub SIGKILL soak (real binary, durable redb, rfc130, seed {seed:#x}): {PRODUCERS} producers x {CONSUMERS} consumers, {killed} SIGKILL rounds, {n} messages: {acked} puts acked, {doubtful} puts in doubt ({doubtful_delivered} of them stored), {delivered} delivered, lost {lost}, duplicates {duplicates}, takes in doubt {} ({} had committed before the kill), {seconds:.1} s, {:.0} msgs/s",
         l.takes_in_doubt.load(Ordering::SeqCst),
         l.resolved_by_404.load(Ordering::SeqCst),
         delivered as f64 / seconds
