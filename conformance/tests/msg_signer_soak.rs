@@ -7,6 +7,8 @@
 //! - every request ends with exactly one result (signed or a per-request error), in request
 //!   order; a run-level error (no broker reachable at the start) only when the plan refuses
 //!   connections;
+//! - no reply is lost inside the client: a reply it accepted (broker journal) before detaching
+//!   that receiver answered its request (a result with an envelope);
 //! - a signed result carries a reply the signing server really produced (its envelope equals a
 //!   planned reply of a request the server received), with `signing_status` success;
 //! - no request is sent more than `send_retries` times (spec, "Messaging signer workflow":
@@ -24,7 +26,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant as WallInstant, SystemTime};
 
-use mock_broker::{BrokerAction, Event, FaultPlan};
+use mock_broker::{BrokerAction, Event, FaultPlan, LinkDirection, Outcome};
 use mock_signing_server::{Emit, ServerAction, ServerConfig, SigningServer};
 use msg_signer::config::MsgSignerConfig;
 use msg_signer::engine::RequestResult;
@@ -258,6 +260,8 @@ struct Figures {
     virtual_time: Duration,
     /// elapsed / (T * retries * send_retries): how far past the idle budget the run went.
     budget_ratio: f64,
+    /// Replies the client accepted (journal) that were checked to have reached the engine.
+    replies_checked: usize,
     /// The most transmissions of one request the broker saw.
     max_sends_seen: u32,
     /// Signed results whose reply was produced for another request (`wrong_id`: correlation is
@@ -307,6 +311,8 @@ fn parse_plans(s: &Scenario) -> (FaultPlan<BrokerAction>, FaultPlan<ServerAction
 
 async fn run(s: &Scenario) -> Result<Figures, String> {
     let (bplan, splan) = parse_plans(s);
+    // The journal's clock starts with the broker (tokio time, virtual here).
+    let journal_zero = tokio::time::Instant::now();
     let broker = mock_broker::Broker::builder()
         .start()
         .await
@@ -522,6 +528,82 @@ async fn run(s: &Scenario) -> Result<Figures, String> {
             }
         }
     }
+    // No reply lost inside the client: a reply the client accepted (its disposition is in the
+    // journal) before its receiver was detached must have reached the engine, so its request
+    // has a result with an envelope (signed, error or malformed reply; the first reply wins).
+    // The client receives and accepts one delivery at a time, in order, so on each receiver
+    // link the accepted deliveries are the first ones transferred.
+    let journal = broker.journal().snapshot();
+    let end_at = (t0 + elapsed).saturating_duration_since(journal_zero);
+    let margin = Duration::from_millis(1);
+    let index: HashMap<&str, usize> = requests
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id.as_str(), i))
+        .collect();
+    let receivers: Vec<&str> = journal
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Attach {
+                link,
+                direction: LinkDirection::PeerReceives,
+                address,
+            } if address.as_deref() == Some(reply_address.as_str()) => Some(link.as_str()),
+            _ => None,
+        })
+        .collect();
+    for link in receivers {
+        let detached_at = journal
+            .iter()
+            .find_map(|e| match &e.event {
+                Event::Detach {
+                    link: l,
+                    direction: LinkDirection::PeerReceives,
+                    ..
+                } if l == link => Some(e.at),
+                _ => None,
+            })
+            .unwrap_or(end_at)
+            .min(end_at);
+        let accepted = journal
+            .iter()
+            .filter(|e| {
+                e.at + margin < detached_at
+                    && matches!(&e.event, Event::Disposition {
+                        link: l,
+                        direction: LinkDirection::PeerReceives,
+                        outcome: Outcome::Accepted,
+                        ..
+                    } if l == link)
+            })
+            .count();
+        let delivered = journal
+            .iter()
+            .filter(|e| e.is_outbound_transfer() && e.link() == Some(link))
+            .take(accepted);
+        for e in delivered {
+            let Some(id) = e
+                .message()
+                .and_then(|m| m.body_text())
+                .and_then(|t| serde_json::from_str::<Value>(t).ok())
+                .and_then(|b| b["msg"]["request_id"].as_str().map(str::to_string))
+            else {
+                continue; // not correlatable: counted in the error of unanswered requests
+            };
+            if let Some(&i) = index.get(id.as_str())
+                && let RequestResult::Failed {
+                    error,
+                    envelope: None,
+                } = &report.results[i]
+            {
+                return Err(format!(
+                    "request {id}: the client accepted a reply for it on {link} at {:?} (virtual), yet reports no reply: {error}",
+                    e.at
+                ));
+            }
+            f.replies_checked += 1;
+        }
+    }
     if !s.has_faults() {
         if f.signed != requests.len() {
             return Err(format!(
@@ -603,6 +685,7 @@ fn messaging_path_fault_soak() {
                 total.transmissions += f.transmissions;
                 total.signed_from_wrong_id += f.signed_from_wrong_id;
                 total.max_sends_seen = total.max_sends_seen.max(f.max_sends_seen);
+                total.replies_checked += f.replies_checked;
                 total.virtual_time += f.virtual_time;
                 virtual_max = virtual_max.max(f.virtual_time);
                 ratio_max = ratio_max.max(f.budget_ratio);
@@ -636,7 +719,7 @@ fn messaging_path_fault_soak() {
         }
     }
     println!(
-        "msg-signer soak: {} scenarios, {} requests, {} transmissions (at most {} of one request on the broker), faults injected: {} broker + {} signing server; results: {:?}; signed from a wrong_id reply: {}; virtual time {:.0} s in all (max {:.0} s, max {:.2}x of timeout*retries*send_retries); wall {:.1} s",
+        "msg-signer soak: {} scenarios, {} requests, {} transmissions (at most {} of one request on the broker), faults injected: {} broker + {} signing server; results: {:?}; accepted replies checked to have reached the engine: {}; signed from a wrong_id reply: {}; virtual time {:.0} s in all (max {:.0} s, max {:.2}x of timeout*retries*send_retries); wall {:.1} s",
         list.len(),
         total.requests,
         total.transmissions,
@@ -644,6 +727,7 @@ fn messaging_path_fault_soak() {
         total.broker_faults,
         total.server_faults,
         total.by_kind,
+        total.replies_checked,
         total.signed_from_wrong_id,
         total.virtual_time.as_secs_f64(),
         virtual_max.as_secs_f64(),
