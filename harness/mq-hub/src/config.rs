@@ -91,6 +91,10 @@ pub struct HubConfig {
     /// A client must send a whole put body within this time, else 408, in milliseconds.
     #[serde(default = "d_read")]
     pub body_read_timeout_ms: u64,
+    /// A response write that makes no progress for this long (the client reads nothing)
+    /// closes the connection, in milliseconds (slow readers, not in apihub).
+    #[serde(default = "d_read")]
+    pub write_timeout_ms: u64,
 }
 
 impl Default for HubConfig {
@@ -109,6 +113,7 @@ impl Default for HubConfig {
             max_parked: d_parked(),
             header_read_timeout_ms: d_read(),
             body_read_timeout_ms: d_read(),
+            write_timeout_ms: d_read(),
         }
     }
 }
@@ -152,9 +157,13 @@ impl HubConfig {
                 "connection_timeout_ms and token_lifetime_secs must be at least 1".into(),
             ));
         }
-        if self.header_read_timeout_ms == 0 || self.body_read_timeout_ms == 0 {
+        if self.header_read_timeout_ms == 0
+            || self.body_read_timeout_ms == 0
+            || self.write_timeout_ms == 0
+        {
             return Err(MqHubError::Config(
-                "header_read_timeout_ms and body_read_timeout_ms must be at least 1".into(),
+                "header_read_timeout_ms, body_read_timeout_ms and write_timeout_ms must be at least 1"
+                    .into(),
             ));
         }
         Ok(())
@@ -179,5 +188,7 @@ mod tests {
         assert!(HubConfig::from_toml("domains = []").is_err());
         assert!(HubConfig::from_toml("domains = [\"a/b\"]").is_err());
         assert!(HubConfig::from_toml("[storage]\nkind = \"disk\"").is_err());
+        let e = HubConfig::from_toml("write_timeout_ms = 0").unwrap_err();
+        assert!(e.to_string().contains("write_timeout_ms"), "{e}");
     }
 }

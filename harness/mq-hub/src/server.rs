@@ -627,6 +627,7 @@ async fn accept_loop(
     listener: TcpListener,
     app: Router,
     header_timeout: Duration,
+    write_timeout: Duration,
     mut stop: oneshot::Receiver<()>,
 ) {
     let mut conns = tokio::task::JoinSet::new();
@@ -654,8 +655,11 @@ async fn accept_loop(
                 .header_read_timeout(header_timeout)
                 // Request heads larger than this are refused (431) before being buffered.
                 .max_buf_size(MAX_HEAD_BUFFER);
+            // hyper has no write timeout: a client that never reads its responses would hold
+            // the connection (and its buffers) forever once the socket buffers are full.
+            let io = WriteStallTimeout::new(stream, write_timeout);
             let _ = b
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .serve_connection(hyper_util::rt::TokioIo::new(io), svc)
                 .await;
         });
     }
@@ -666,6 +670,113 @@ async fn accept_loop(
 
 /// Read buffer per connection, which bounds a request head (hyper answers 431 beyond it).
 pub const MAX_HEAD_BUFFER: usize = 64 * 1024;
+
+/// A connection whose writes (or flush, or shutdown) make no progress for `limit` fails with
+/// `TimedOut`, which ends hyper's connection task. Reads are not timed here: a request head is
+/// bounded by hyper's header read timeout, a body by `body_read_timeout_ms`, and a parked long
+/// poll writes nothing until it answers.
+struct WriteStallTimeout<S> {
+    io: S,
+    limit: Duration,
+    /// Armed when a write returned `Pending`; disarmed by any progress.
+    stalled: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> WriteStallTimeout<S> {
+    fn new(io: S, limit: Duration) -> Self {
+        WriteStallTimeout {
+            io,
+            limit,
+            stalled: None,
+        }
+    }
+
+    fn watch<T>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        r: std::task::Poll<std::io::Result<T>>,
+    ) -> std::task::Poll<std::io::Result<T>> {
+        use std::future::Future;
+        use std::task::Poll;
+        match r {
+            Poll::Pending => {
+                let limit = self.limit;
+                let sleep = self
+                    .stalled
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                if sleep.as_mut().poll(cx).is_ready() {
+                    self.stalled = None;
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "the client read nothing for {} ms (write_timeout_ms)",
+                            limit.as_millis()
+                        ),
+                    )));
+                }
+                Poll::Pending
+            }
+            ready => {
+                self.stalled = None;
+                ready
+            }
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for WriteStallTimeout<S> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteStallTimeout<S> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = std::pin::Pin::new(&mut this.io).poll_write(cx, buf);
+        this.watch(cx, r)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = std::pin::Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.watch(cx, r)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let r = std::pin::Pin::new(&mut this.io).poll_flush(cx);
+        this.watch(cx, r)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let r = std::pin::Pin::new(&mut this.io).poll_shutdown(cx);
+        this.watch(cx, r)
+    }
+}
 
 /// A server running on a loopback socket; stopped when dropped.
 pub struct RunningHub {
@@ -695,7 +806,14 @@ impl RunningHub {
         let (tx, rx) = oneshot::channel();
         let app = router(hub.clone());
         let header_timeout = Duration::from_millis(hub.cfg.header_read_timeout_ms);
-        let task = tokio::spawn(accept_loop(listener, app, header_timeout, rx));
+        let write_timeout = Duration::from_millis(hub.cfg.write_timeout_ms);
+        let task = tokio::spawn(accept_loop(
+            listener,
+            app,
+            header_timeout,
+            write_timeout,
+            rx,
+        ));
         Ok(RunningHub {
             addr,
             hub,
