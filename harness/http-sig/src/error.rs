@@ -315,6 +315,32 @@ fn excerpt_of(s: &str, max_chars: usize, total: usize) -> String {
     out
 }
 
+/// An error message made safe for one terminal line: control characters (and other
+/// non-printing ones such as bidi overrides) escaped as `\u{..}`, newlines as `\n`, at most
+/// `max_chars` characters (then `... (N bytes)`). Unlike [`excerpt`], quotes are kept as they are.
+pub fn printable(text: &str, max_chars: usize) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len().min(max_chars));
+    for (n, c) in text.chars().enumerate() {
+        if n == max_chars {
+            let _ = write!(out, "... ({} bytes)", text.len());
+            break;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control()
+                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// [`excerpt`] of bytes that may not be UTF-8: only the first `max_chars * 4` bytes are decoded
 /// (invalid sequences become U+FFFD, shown escaped).
 pub fn excerpt_bytes(b: &[u8], max_chars: usize) -> String {
@@ -337,6 +363,8 @@ mod tests {
         let long = "x".repeat(5000);
         assert_eq!(excerpt(&long, 3), "\"xxx\"... (5000 bytes)");
         assert_eq!(excerpt("é\r\n", 8), "\"\\u{e9}\\r\\n\"");
+        assert_eq!(printable("a \"b\"\u{1b}[2J\n", 50), "a \"b\"\\u{1b}[2J\\n");
+        assert_eq!(printable("abcdef", 2), "ab... (6 bytes)");
         let e = excerpt_bytes(&[b'a'; 100], 5);
         assert_eq!(e, "\"aaaaa\"... (100 bytes)");
     }

@@ -112,7 +112,7 @@ pub use components::{
     ComponentId, DERIVED_COMPONENTS, StructuredType, StructuredTypes, component_value,
     component_value_with, form_decode, form_encode, normalize_authority, structured_type, unfold,
 };
-pub use error::{Error, Result, excerpt, excerpt_bytes};
+pub use error::{Error, Result, excerpt, excerpt_bytes, printable};
 pub use key::{Curve, Key};
 pub use limits::Limits;
 pub use message::{HttpMessage, MessageKind, ParseOptions, RequestLine};

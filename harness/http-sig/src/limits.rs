@@ -15,13 +15,13 @@ use crate::message::HttpMessage;
 ///
 /// | field | default | refused when |
 /// |---|---|---|
-/// | `max_header_bytes` | 65 536 | the header section (names + values + 4 bytes a line) is larger |
+/// | `max_header_bytes` | 65 536 | the head (request line, header names + values, 4 bytes a line) is larger |
 /// | `max_signatures` | 32 | Signature-Input has more members |
 /// | `max_components` | 256 | one signature covers more components |
 /// | `max_field_bytes` | 16 384 | a field read with `;sf` or `;key` is longer (combined value) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest header section looked at, bytes (each line counts name + value + 4).
+    /// Largest message head looked at, bytes (request line + 12, each header line name + value + 4).
     pub max_header_bytes: usize,
     /// Most Signature-Input members (labels) in one message.
     pub max_signatures: usize,
@@ -51,22 +51,26 @@ impl Limits {
         max_field_bytes: usize::MAX,
     };
 
-    /// The size of `msg`'s header section as counted by `max_header_bytes`.
+    /// The size of `msg`'s head as counted by `max_header_bytes`: the request line (method +
+    /// target + 12) and every header line (name + value + 4).
     pub fn header_bytes(msg: &HttpMessage) -> usize {
+        let start = msg
+            .request_line()
+            .map_or(0, |r| r.method.len() + r.target.len() + 12);
         msg.headers
             .iter()
             .map(|(n, v)| n.len() + v.len() + 4)
-            .fold(0usize, usize::saturating_add)
+            .fold(start, usize::saturating_add)
     }
 
-    /// Refuse a message whose header section exceeds `max_header_bytes`.
+    /// Refuse a message whose head exceeds `max_header_bytes`.
     pub fn check_message(&self, msg: &HttpMessage) -> Result<()> {
         let got = Self::header_bytes(msg);
         check(
             "max_header_bytes",
             self.max_header_bytes,
             got,
-            "the header section",
+            "the message head",
             "bytes",
         )
     }

@@ -49,7 +49,7 @@ fn the_issue_request_is_refused_by_the_header_cap_naming_it() {
     assert_eq!(limit_of(&e), "max_header_bytes");
     let text = e.to_string();
     assert!(
-        text.contains("the header section has") && text.contains("max_header_bytes = 65536"),
+        text.contains("the message head has") && text.contains("max_header_bytes = 65536"),
         "{text}"
     );
 }
