@@ -129,7 +129,10 @@ pub struct VerifierArgs {
 }
 
 fn fail(cmd: &str, msg: String) -> ExitCode {
-    eprintln!("sigharness serve {cmd}: {msg}");
+    eprintln!(
+        "sigharness serve {cmd}: {}",
+        http_sig::printable(&msg, 1_000)
+    );
     code(exit_code::COULD_NOT_RUN)
 }
 

@@ -46,7 +46,10 @@ impl ComponentId {
             return Err(Error::InvalidComponentId("empty component name".into()));
         }
         let name = sfv::String::from_string(name).map_err(|(_, n)| {
-            Error::InvalidComponentId(format!("{n:?}: must be printable ASCII"))
+            Error::InvalidComponentId(format!(
+                "{}: must be printable ASCII",
+                crate::excerpt(&n, 60)
+            ))
         })?;
         Ok(ComponentId {
             name,
@@ -68,7 +71,8 @@ impl ComponentId {
             .map_err(|_| Error::InvalidComponentId(format!("invalid parameter name {param:?}")))?;
         let v = sfv::String::from_string(value.to_string()).map_err(|_| {
             Error::InvalidComponentId(format!(
-                "parameter {param}: {value:?} is not a valid sf-string"
+                "parameter {param}: {} is not a valid sf-string",
+                crate::excerpt(value, 60)
             ))
         })?;
         self.params.insert(key, BareItem::String(v));
@@ -162,6 +166,79 @@ impl ComponentId {
         out
     }
 
+    /// RFC 9421 §2.5 step 2.4: every parameter is understood and of the right type, and `bs`
+    /// is not combined with `sf` or `key` (§2.1). Independent of any message, so a policy can be
+    /// checked when it is loaded.
+    pub(crate) fn check_parameters(&self) -> Result<()> {
+        let cid = || self.serialize();
+        // RFC 9421 §2.5 step 2.4: parameters must be understood and of the right type.
+        for (k, v) in self.params() {
+            let k = k.as_str();
+            let allowed = if self.is_derived() {
+                k == "req" || (k == "name" && self.name() == "@query-param")
+            } else {
+                KNOWN_FIELD_PARAMS.contains(&k)
+            };
+            if !allowed {
+                return Err(Error::UnknownComponentParameter {
+                    component: cid(),
+                    parameter: k.to_string(),
+                });
+            }
+            let ok = match k {
+                "key" | "name" => matches!(v, BareItem::String(_)),
+                _ => matches!(v, BareItem::Boolean(true)),
+            };
+            if !ok {
+                let reason = if matches!(k, "key" | "name") {
+                    "must be an sf-string"
+                } else {
+                    "must be the boolean flag ?1"
+                };
+                return Err(Error::InvalidComponentParameter {
+                    component: cid(),
+                    parameter: k.to_string(),
+                    reason: reason.into(),
+                });
+            }
+        }
+        // RFC 9421 §2.1: `bs` is not compatible with `sf` or `key`.
+        if self.params().contains_key("bs") {
+            for other in ["sf", "key"] {
+                if self.params().contains_key(other) {
+                    return Err(Error::IncompatibleParameters {
+                        component: cid(),
+                        a: "bs".into(),
+                        b: other.into(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A component a verification policy may require: a known derived component (§2.2) other
+    /// than `@signature-params`, or a field, with understood parameters.
+    pub(crate) fn check_requirable(&self) -> Result<()> {
+        if self.is_derived() {
+            match self.name() {
+                "@signature-params" => return Err(Error::SignatureParamsCovered),
+                n if !DERIVED_COMPONENTS.contains(&n) => {
+                    return Err(Error::UnknownDerivedComponent(format!(
+                        "{} (known: {})",
+                        self.serialize(),
+                        DERIVED_COMPONENTS.join(", ")
+                    )));
+                }
+                "@query-param" if self.string_param("name").is_none() => {
+                    return Err(Error::QueryParamNameMissing);
+                }
+                _ => {}
+            }
+        }
+        self.check_parameters()
+    }
+
     /// As an sfv Item.
     pub fn to_item(&self) -> Item {
         Item::with_params(BareItem::String(self.name.clone()), self.params.clone())
@@ -171,7 +248,7 @@ impl ComponentId {
     pub fn parse(s: &str) -> Result<Self> {
         let item: Item = Parser::new(s)
             .parse()
-            .map_err(|e| Error::InvalidComponentId(format!("{s:?}: {e}")))?;
+            .map_err(|e| Error::InvalidComponentId(format!("{}: {e}", crate::excerpt(s, 80))))?;
         ComponentId::from_item(&item)
     }
 
@@ -513,51 +590,9 @@ pub(crate) fn write_component_value<'m>(
     types: &StructuredTypes,
     cache: &mut BaseCache<'m>,
 ) -> Result<()> {
+    id.check_parameters()?;
     // The serialized identifier is only needed for error messages.
     let cid = || id.serialize();
-    // RFC 9421 §2.5 step 2.4: parameters must be understood and of the right type.
-    for (k, v) in id.params() {
-        let k = k.as_str();
-        let allowed = if id.is_derived() {
-            k == "req" || (k == "name" && id.name() == "@query-param")
-        } else {
-            KNOWN_FIELD_PARAMS.contains(&k)
-        };
-        if !allowed {
-            return Err(Error::UnknownComponentParameter {
-                component: cid(),
-                parameter: k.to_string(),
-            });
-        }
-        let ok = match k {
-            "key" | "name" => matches!(v, BareItem::String(_)),
-            _ => matches!(v, BareItem::Boolean(true)),
-        };
-        if !ok {
-            let reason = if matches!(k, "key" | "name") {
-                "must be an sf-string"
-            } else {
-                "must be the boolean flag ?1"
-            };
-            return Err(Error::InvalidComponentParameter {
-                component: cid(),
-                parameter: k.to_string(),
-                reason: reason.into(),
-            });
-        }
-    }
-    // RFC 9421 §2.1: `bs` is not compatible with `sf` or `key`.
-    if id.params().contains_key("bs") {
-        for other in ["sf", "key"] {
-            if id.params().contains_key(other) {
-                return Err(Error::IncompatibleParameters {
-                    component: cid(),
-                    a: "bs".into(),
-                    b: other.into(),
-                });
-            }
-        }
-    }
     // RFC 9421 §2.4: `req` must not be used for a request target message; on a response it
     // selects the related request.
     let ctx = if id.req() {
@@ -786,8 +821,8 @@ fn path_and_query<'a>(r: &'a RequestLine, id: &ComponentId) -> Result<(&'a str, 
         return Err(Error::ComponentNotApplicable {
             component: id.serialize(),
             reason: format!(
-                "the {form} request-target {:?} has no path or query",
-                r.target
+                "the {form} request-target {} has no path or query",
+                crate::excerpt(&r.target, 80)
             ),
         });
     };

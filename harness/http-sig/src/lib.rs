@@ -96,6 +96,7 @@
 
 mod alg;
 mod components;
+mod config;
 mod der;
 mod error;
 mod key;
@@ -112,6 +113,7 @@ pub use components::{
     ComponentId, DERIVED_COMPONENTS, StructuredType, StructuredTypes, component_value,
     component_value_with, form_decode, form_encode, normalize_authority, structured_type, unfold,
 };
+pub use config::{MAX_CONFIG_BYTES, MAX_NESTING};
 pub use error::{Error, Result, excerpt, excerpt_bytes, printable};
 pub use key::{Curve, Key};
 pub use limits::Limits;

@@ -31,7 +31,10 @@ fn sf_string(param: &str, v: &str) -> Result<BareItem> {
         .map(BareItem::String)
         .map_err(|_| Error::InvalidSignatureParameter {
             parameter: param.to_string(),
-            reason: format!("{v:?} is not a valid sf-string (printable ASCII only)"),
+            reason: format!(
+                "{} is not a valid sf-string (printable ASCII only)",
+                crate::excerpt(v, 60)
+            ),
         })
 }
 
@@ -198,11 +201,12 @@ impl SignatureParams {
     pub fn parse(s: &str) -> Result<Self> {
         let list: sfv::List = Parser::new(s)
             .parse()
-            .map_err(|e| Error::InvalidSignatureInput(format!("{s:?}: {e}")))?;
+            .map_err(|e| Error::InvalidSignatureInput(format!("{}: {e}", crate::excerpt(s, 80))))?;
         match list.as_slice() {
             [ListEntry::InnerList(il)] => Self::from_inner_list(il),
             _ => Err(Error::InvalidSignatureInput(format!(
-                "{s:?} is not a single inner list"
+                "{} is not a single inner list",
+                crate::excerpt(s, 80)
             ))),
         }
     }
@@ -389,7 +393,8 @@ pub fn parse_signature_field(value: &str) -> Result<Vec<(String, Vec<u8>)>> {
                     .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
                 {
                     return Err(Error::BadBase64(format!(
-                        "Signature field byte sequence :{seg}:"
+                        "Signature field byte sequence {}",
+                        crate::excerpt(seg, 60)
                     )));
                 }
             }

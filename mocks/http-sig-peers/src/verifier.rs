@@ -90,11 +90,13 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// A rejection; the message (which may quote the request) is cut to 500 characters with
+    /// control characters escaped.
     fn reject(error: &str, message: impl Into<String>) -> Self {
         Decision::Reject {
             verified: false,
             error: error.into(),
-            message: message.into(),
+            message: http_sig::printable(&message.into(), 500),
         }
     }
 }
