@@ -70,7 +70,7 @@ impl Limits {
             "max_header_bytes",
             self.max_header_bytes,
             got,
-            "the message head",
+            || "the message head".into(),
             "bytes",
         )
     }
@@ -81,7 +81,7 @@ impl Limits {
             "max_signatures",
             self.max_signatures,
             got,
-            "Signature-Input",
+            || "Signature-Input".into(),
             "members",
         )
     }
@@ -92,7 +92,7 @@ impl Limits {
             "max_components",
             self.max_components,
             got,
-            &format!("signature {}", crate::excerpt(label, 40)),
+            || format!("signature {}", crate::excerpt(label, 40)),
             "covered components",
         )
     }
@@ -103,16 +103,23 @@ impl Limits {
             "max_field_bytes",
             self.max_field_bytes,
             got,
-            &format!("field {}", crate::excerpt(field, 40)),
+            || format!("field {}", crate::excerpt(field, 40)),
             "bytes",
         )
     }
 }
 
-fn check(limit: &'static str, max: usize, got: usize, what: &str, unit: &str) -> Result<()> {
+/// `what` is only built when the cap is hit (this runs on every verification).
+fn check(
+    limit: &'static str,
+    max: usize,
+    got: usize,
+    what: impl FnOnce() -> String,
+    unit: &str,
+) -> Result<()> {
     if got > max {
         return Err(Error::LimitExceeded {
-            what: format!("{what} has {got} {unit}"),
+            what: format!("{} has {got} {unit}", what()),
             limit,
             max,
         });
