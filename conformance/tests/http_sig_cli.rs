@@ -322,3 +322,198 @@ fn sign_with_profile_then_verify() {
     assert!(stderr(&o).contains("[label_collision]"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+// ---- issue 13: errors quote little, escape what they quote, and name the file ----------------
+
+fn tempdir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("sigharness-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn verify_with(message: &std::path::Path, policy: Option<&std::path::Path>) -> Output {
+    let mut args = vec![
+        "verify".to_string(),
+        "--message".into(),
+        message.to_str().unwrap().into(),
+        "--key".into(),
+        data("test-shared-secret.b64"),
+        "--now".into(),
+        "1618884473".into(),
+    ];
+    if let Some(p) = policy {
+        args.extend(["--policy".into(), p.to_str().unwrap().to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(&args)
+}
+
+/// Before: the whole 4 MB file was echoed in the error (4 MB of stderr).
+#[test]
+fn a_bare_cr_message_gets_a_short_error_with_the_byte_offset() {
+    let dir = tempdir("bare-cr");
+    let f = dir.join("cr.http");
+    let mut raw = b"GET / HTTP/1.1\rX-A: ".to_vec();
+    raw.extend(std::iter::repeat_n(b'a', 4 * 1024 * 1024));
+    raw.extend_from_slice(b"\r\r");
+    std::fs::write(&f, &raw).unwrap();
+    let o = verify_with(&f, None);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.len() < 400, "{} bytes of stderr", e.len());
+    assert!(e.contains("bare CR") && e.contains("at byte 14"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Before: the ESC and BEL bytes of the Signature field reached the terminal raw.
+#[test]
+fn errors_escape_control_characters_from_the_input() {
+    let dir = tempdir("esc");
+    let f = dir.join("esc.http");
+    std::fs::write(
+        &f,
+        b"POST /foo HTTP/1.1\r\nHost: a\r\nSignature-Input: sig=(\"@method\");created=1\r\nSignature: sig=:\x1b[31mAAA\x1b]0;pwned\x07:\r\n\r\n",
+    )
+    .unwrap();
+    let o = verify_with(&f, None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!o.stderr.iter().any(|b| b.is_ascii_control() && *b != b'\n'));
+    let e = stderr(&o);
+    assert!(
+        e.contains("[bad_base64]") && e.contains("\\u{1b}[31mAAA\\u{1b}]0;pwned\\u{7}"),
+        "{e}"
+    );
+    // Likewise a header name with an escape sequence.
+    std::fs::write(&f, b"GET / HTTP/1.1\r\nX\x1b[2J: 1\r\n\r\n").unwrap();
+    let o = verify_with(&f, None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!o.stderr.iter().any(|b| b.is_ascii_control() && *b != b'\n'));
+    assert!(
+        stderr(&o).contains("invalid header name at byte 16"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Before: "TOML parse error at line 1, column 1" on several lines, and no file name.
+#[test]
+fn policy_and_profile_errors_name_the_file_and_line_on_one_line() {
+    let dir = tempdir("cfg-errors");
+    let msg = std::path::PathBuf::from(data("signed-b25.http"));
+    for (name, text, want) in [
+        (
+            "p.toml",
+            "max_age = 30\nrequired_componentz = ['@method']\n",
+            "p.toml: line 2, column 1: unknown field `required_componentz`",
+        ),
+        (
+            "p.yaml",
+            "max_age: 30\nrequired_componentz: ['@method']\n",
+            "p.yaml: line 2, column 1: unknown field `required_componentz`",
+        ),
+        (
+            "t.toml",
+            "max_age = \"soon\"\n",
+            "t.toml: line 1, column 11: invalid type: string \"soon\"",
+        ),
+    ] {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        let o = verify_with(&msg, Some(&p));
+        assert_eq!(o.status.code(), Some(2), "{name}");
+        let e = stderr(&o);
+        assert!(e.contains(want), "{name}: {e}");
+        assert_eq!(e.lines().count(), 1, "{name}: {e}");
+        assert!(!e.contains("TOML parse error"), "{e}");
+    }
+    let prof = dir.join("gw.toml");
+    std::fs::write(
+        &prof,
+        "algorithm = 'hmac-sha256'\n[key]\ninline = 'c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ='\nalgorithmz = 1\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "sign",
+        "--message",
+        &data("test-request.http"),
+        "--profile",
+        prof.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("gw.toml: line 4, column 1: unknown field `algorithmz`"),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 1, "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Before: the policy loaded, and every verification then failed with
+/// `required_component_not_covered` (exit 1).
+#[test]
+fn a_policy_requiring_an_unknown_derived_component_is_refused_at_load() {
+    let dir = tempdir("nope");
+    let p = dir.join("policy.toml");
+    std::fs::write(&p, "required_components = ['@method', '@nope']\n").unwrap();
+    let o = verify_with(&std::path::PathBuf::from(data("signed-b25.http")), Some(&p));
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("policy.toml") && e.contains("unknown derived component \"@nope\""),
+        "{e}"
+    );
+    // The verifier service refuses to start with it.
+    let o = Command::new(env!("CARGO_BIN_EXE_sigharness"))
+        .args([
+            "serve",
+            "http-sig-verifier",
+            "--listen",
+            "127.0.0.1:0",
+            "--key",
+        ])
+        .arg(data("test-shared-secret.b64"))
+        .arg("--policy")
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("\"@nope\""), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// YAML policies and profiles are bounded before the parser: 100 000 `[` (which the YAML
+/// parser takes seconds over) are refused in one pass.
+#[test]
+fn deeply_nested_yaml_configuration_is_refused_before_parsing() {
+    let dir = tempdir("deep");
+    let p = dir.join("policy.yaml");
+    std::fs::write(&p, format!("required_components: {}", "[".repeat(100_000))).unwrap();
+    let t = std::time::Instant::now();
+    let o = verify_with(&std::path::PathBuf::from(data("signed-b25.http")), Some(&p));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("nested more than 64 deep"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(t.elapsed() < std::time::Duration::from_secs(10));
+    let prof = dir.join("gw.yaml");
+    std::fs::write(&prof, format!("key: {}", "{a: ".repeat(100_000))).unwrap();
+    let o = run(&[
+        "sign",
+        "--message",
+        &data("test-request.http"),
+        "--profile",
+        prof.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("gw.yaml: line 1, column"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

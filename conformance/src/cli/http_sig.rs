@@ -138,9 +138,19 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// Largest message file read (a message is parsed whole; its body is kept).
+const MAX_MESSAGE_FILE: u64 = 64 * 1024 * 1024;
+
 fn read_message(path: &Path, scheme: &str) -> Result<HttpMessage, Fail> {
-    let bytes =
-        std::fs::read(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    let cannot = |e: std::io::Error| usage(format!("cannot read {}: {e}", path.display()));
+    let len = std::fs::metadata(path).map_err(cannot)?.len();
+    if len > MAX_MESSAGE_FILE {
+        return Err(usage(format!(
+            "{}: {len} bytes is more than a message file may hold ({MAX_MESSAGE_FILE})",
+            path.display()
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(cannot)?;
     HttpMessage::parse_with(
         &bytes,
         ParseOptions {
@@ -270,7 +280,8 @@ pub fn run(args: Args) -> i32 {
     match r {
         Ok(c) => c,
         Err(Fail(code, msg)) => {
-            eprintln!("sigharness http-sig: {msg}");
+            // One line, control characters escaped, bounded: errors may quote the input.
+            eprintln!("sigharness http-sig: {}", http_sig::printable(&msg, 1_000));
             code
         }
     }

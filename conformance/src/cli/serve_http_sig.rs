@@ -12,9 +12,57 @@ use sigharness_report::exit_code;
 use super::code;
 use super::serve::loopback_addr;
 use mock_http_sig_peers::{
-    Reply, SignerExpectations, Upstream, UpstreamConfig, VERDICTS_PATH, VerifierConfig,
-    VerifierService, load_profile_config, profile_key,
+    Reply, ServerLimits, SignerExpectations, Upstream, UpstreamConfig, VERDICTS_PATH,
+    VerdictLimits, VerifierConfig, VerifierService, load_profile_config, profile_key,
 };
+
+/// The HTTP server's bounds (both commands); defaults are `ServerLimits::default()`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// A connection must send a whole request head within this time after it opens or after its
+    /// previous response (also the keep-alive idle limit), else it is closed.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub header_read_timeout_ms: u64,
+    /// A request body must arrive within this time after its head, else 408.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub body_read_timeout_ms: u64,
+    /// Most connections open at once; beyond it the longest-idle connection is closed to make
+    /// room (if none is idle, accepting waits for one to end).
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    pub max_connections: usize,
+    /// Largest request head, bytes (at least 8192); beyond it: 431.
+    #[arg(long, default_value_t = 65_536, value_name = "BYTES")]
+    pub max_header_bytes: usize,
+    /// Largest request body, bytes; beyond it: 413.
+    #[arg(long, default_value_t = 4 * 1024 * 1024, value_name = "BYTES")]
+    pub max_body_bytes: usize,
+}
+
+impl ServerArgs {
+    fn limits(&self) -> Result<ServerLimits, String> {
+        if self.header_read_timeout_ms == 0 || self.body_read_timeout_ms == 0 {
+            return Err(
+                "--header-read-timeout-ms and --body-read-timeout-ms must be at least 1".into(),
+            );
+        }
+        if self.max_connections == 0 {
+            return Err("--max-connections must be at least 1".into());
+        }
+        if self.max_header_bytes < 8192 {
+            return Err(format!(
+                "--max-header-bytes {}: must be at least 8192",
+                self.max_header_bytes
+            ));
+        }
+        Ok(ServerLimits {
+            header_read_timeout: std::time::Duration::from_millis(self.header_read_timeout_ms),
+            body_read_timeout: std::time::Duration::from_millis(self.body_read_timeout_ms),
+            max_connections: self.max_connections,
+            max_header_bytes: self.max_header_bytes,
+            max_body_bytes: self.max_body_bytes,
+        })
+    }
+}
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct UpstreamArgs {
@@ -43,6 +91,14 @@ pub struct UpstreamArgs {
     /// default host, content-length).
     #[arg(long = "transport-header", value_name = "NAME")]
     pub transport_headers: Vec<String>,
+    /// Verdicts kept (the most recent; older ones are dropped and counted).
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub max_verdicts: usize,
+    /// Bytes of verdicts kept (the store's own accounting).
+    #[arg(long, default_value_t = 16 * 1024 * 1024, value_name = "BYTES")]
+    pub max_verdict_bytes: usize,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -68,10 +124,15 @@ pub struct VerifierArgs {
     /// Scheme clients reach this service with (it may sit behind a TLS-terminating proxy).
     #[arg(long, default_value = "http")]
     pub scheme: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 fn fail(cmd: &str, msg: String) -> ExitCode {
-    eprintln!("sigharness serve {cmd}: {msg}");
+    eprintln!(
+        "sigharness serve {cmd}: {}",
+        http_sig::printable(&msg, 1_000)
+    );
     code(exit_code::COULD_NOT_RUN)
 }
 
@@ -129,9 +190,19 @@ pub async fn serve_upstream(args: UpstreamArgs) -> ExitCode {
             Err(e) => return f(format!("--reply-body {}: {e}", p.display())),
         }
     }
+    let server = match args.server.limits() {
+        Ok(l) => l,
+        Err(e) => return f(e),
+    };
     let cfg = UpstreamConfig {
         reply,
         print_verdicts: true,
+        verdicts: VerdictLimits {
+            max_verdicts: args.max_verdicts.max(1),
+            max_bytes: args.max_verdict_bytes,
+            ..VerdictLimits::default()
+        },
+        server,
         ..UpstreamConfig::new(exp)
     };
     let up = match Upstream::start_with(listen, cfg).await {
@@ -148,9 +219,17 @@ pub async fn serve_upstream(args: UpstreamArgs) -> ExitCode {
     if let Err(e) = tokio::signal::ctrl_c().await {
         return f(format!("cannot wait for Ctrl-C: {e}"));
     }
-    let vs = up.verdicts();
-    let failed = vs.iter().filter(|v| !v.failed().is_empty()).count();
-    println!("{} requests judged, {failed} with failures", vs.len());
+    let failed = up.failed_requests();
+    if up.dropped() > 0 {
+        println!(
+            "{} requests judged, {failed} with failures ({} oldest verdicts dropped, {} kept)",
+            up.judged(),
+            up.dropped(),
+            up.verdicts().len()
+        );
+    } else {
+        println!("{} requests judged, {failed} with failures", up.judged());
+    }
     code(if failed == 0 {
         exit_code::ALL_MUST_PASSED
     } else {
@@ -188,6 +267,10 @@ pub async fn serve_verifier(args: VerifierArgs) -> ExitCode {
     cfg.label = args.label.clone();
     cfg.scheme = args.scheme.clone();
     cfg.print_decisions = true;
+    cfg.server = match args.server.limits() {
+        Ok(l) => l,
+        Err(e) => return f(e),
+    };
     let svc = match VerifierService::start(listen, cfg).await {
         Ok(s) => s,
         Err(e) => return f(e.to_string()),

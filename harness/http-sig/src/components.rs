@@ -1,6 +1,7 @@
 //! Component identifiers (RFC 9421 §2) and their values: HTTP fields (§2.1, with `sf`, `key`, `bs`,
 //! `req`), derived components (§2.2) and the request-response binding (§2.4).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::fmt::Write as _;
 
@@ -45,7 +46,10 @@ impl ComponentId {
             return Err(Error::InvalidComponentId("empty component name".into()));
         }
         let name = sfv::String::from_string(name).map_err(|(_, n)| {
-            Error::InvalidComponentId(format!("{n:?}: must be printable ASCII"))
+            Error::InvalidComponentId(format!(
+                "{}: must be printable ASCII",
+                crate::excerpt(&n, 60)
+            ))
         })?;
         Ok(ComponentId {
             name,
@@ -67,7 +71,8 @@ impl ComponentId {
             .map_err(|_| Error::InvalidComponentId(format!("invalid parameter name {param:?}")))?;
         let v = sfv::String::from_string(value.to_string()).map_err(|_| {
             Error::InvalidComponentId(format!(
-                "parameter {param}: {value:?} is not a valid sf-string"
+                "parameter {param}: {} is not a valid sf-string",
+                crate::excerpt(value, 60)
             ))
         })?;
         self.params.insert(key, BareItem::String(v));
@@ -142,6 +147,98 @@ impl ComponentId {
         })
     }
 
+    /// The identifier with its parameters sorted by name: equal for identifiers that are equal
+    /// (the duplicate rule of RFC 9421 §2.5 step 2.0 ignores parameter order).
+    pub(crate) fn canonical_key(&self) -> String {
+        let mut out = String::with_capacity(self.name.as_str().len() + 8);
+        crate::sf::push_string(&mut out, self.name.as_str());
+        if self.params.len() > 1 {
+            let mut sorted: Vec<_> = self.params.iter().collect();
+            sorted.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+            let p: Parameters = sorted
+                .into_iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            crate::sf::push_params(&mut out, &p);
+        } else {
+            crate::sf::push_params(&mut out, &self.params);
+        }
+        out
+    }
+
+    /// RFC 9421 §2.5 step 2.4: every parameter is understood and of the right type, and `bs`
+    /// is not combined with `sf` or `key` (§2.1). Independent of any message, so a policy can be
+    /// checked when it is loaded.
+    pub(crate) fn check_parameters(&self) -> Result<()> {
+        let cid = || self.serialize();
+        // RFC 9421 §2.5 step 2.4: parameters must be understood and of the right type.
+        for (k, v) in self.params() {
+            let k = k.as_str();
+            let allowed = if self.is_derived() {
+                k == "req" || (k == "name" && self.name() == "@query-param")
+            } else {
+                KNOWN_FIELD_PARAMS.contains(&k)
+            };
+            if !allowed {
+                return Err(Error::UnknownComponentParameter {
+                    component: cid(),
+                    parameter: k.to_string(),
+                });
+            }
+            let ok = match k {
+                "key" | "name" => matches!(v, BareItem::String(_)),
+                _ => matches!(v, BareItem::Boolean(true)),
+            };
+            if !ok {
+                let reason = if matches!(k, "key" | "name") {
+                    "must be an sf-string"
+                } else {
+                    "must be the boolean flag ?1"
+                };
+                return Err(Error::InvalidComponentParameter {
+                    component: cid(),
+                    parameter: k.to_string(),
+                    reason: reason.into(),
+                });
+            }
+        }
+        // RFC 9421 §2.1: `bs` is not compatible with `sf` or `key`.
+        if self.params().contains_key("bs") {
+            for other in ["sf", "key"] {
+                if self.params().contains_key(other) {
+                    return Err(Error::IncompatibleParameters {
+                        component: cid(),
+                        a: "bs".into(),
+                        b: other.into(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A component a verification policy may require: a known derived component (§2.2) other
+    /// than `@signature-params`, or a field, with understood parameters.
+    pub(crate) fn check_requirable(&self) -> Result<()> {
+        if self.is_derived() {
+            match self.name() {
+                "@signature-params" => return Err(Error::SignatureParamsCovered),
+                n if !DERIVED_COMPONENTS.contains(&n) => {
+                    return Err(Error::UnknownDerivedComponent(format!(
+                        "{} (known: {})",
+                        self.serialize(),
+                        DERIVED_COMPONENTS.join(", ")
+                    )));
+                }
+                "@query-param" if self.string_param("name").is_none() => {
+                    return Err(Error::QueryParamNameMissing);
+                }
+                _ => {}
+            }
+        }
+        self.check_parameters()
+    }
+
     /// As an sfv Item.
     pub fn to_item(&self) -> Item {
         Item::with_params(BareItem::String(self.name.clone()), self.params.clone())
@@ -151,7 +248,7 @@ impl ComponentId {
     pub fn parse(s: &str) -> Result<Self> {
         let item: Item = Parser::new(s)
             .parse()
-            .map_err(|e| Error::InvalidComponentId(format!("{s:?}: {e}")))?;
+            .map_err(|e| Error::InvalidComponentId(format!("{}: {e}", crate::excerpt(s, 80))))?;
         ComponentId::from_item(&item)
     }
 
@@ -417,64 +514,85 @@ pub fn component_value_with(
     types: &StructuredTypes,
 ) -> Result<String> {
     let mut out = String::new();
-    write_component_value(&mut out, msg, related, id, types)?;
+    let mut cache = BaseCache::new(usize::MAX);
+    write_component_value(&mut out, msg, related, id, types, &mut cache)?;
     Ok(out)
+}
+
+/// What is computed once per signature base rather than once per component (issue 13: with
+/// one parse per covered component, 3 000 `;key` members of an 8 000-member Dictionary cost 4 s):
+/// the parsed Dictionary of each field read with `;key`, the decoded query of each message read
+/// with `@query-param`, and, for messages with many header lines, an index of the lines by name.
+/// Index 0 is the target message, 1 the related request (`;req`).
+pub(crate) struct BaseCache<'m> {
+    dicts: [HashMap<String, std::result::Result<sfv::Dictionary, String>>; 2],
+    queries: [Option<HashMap<String, Vec<String>>>; 2],
+    fields: [Option<HashMap<String, Vec<&'m str>>>; 2],
+    max_field_bytes: usize,
+}
+
+/// Messages with more header lines than this get a name index instead of a scan per component.
+const INDEX_FIELDS_ABOVE: usize = 32;
+
+impl<'m> BaseCache<'m> {
+    pub(crate) fn new(max_field_bytes: usize) -> Self {
+        BaseCache {
+            dicts: [HashMap::new(), HashMap::new()],
+            queries: [None, None],
+            fields: [None, None],
+            max_field_bytes,
+        }
+    }
+
+    /// The lines of field `name` in `msg` (slot `which`), in order.
+    fn lines<'n>(&mut self, which: usize, msg: &'m HttpMessage, name: &'n str) -> Lines<'m, 'n> {
+        if msg.headers.len() <= INDEX_FIELDS_ABOVE {
+            return Lines::Scan(msg.headers.iter(), name);
+        }
+        let index = self.fields[which].get_or_insert_with(|| {
+            let mut m: HashMap<String, Vec<&'m str>> = HashMap::new();
+            for (n, v) in &msg.headers {
+                m.entry(n.to_ascii_lowercase())
+                    .or_default()
+                    .push(v.as_str());
+            }
+            m
+        });
+        Lines::Indexed(index.get(name).cloned().unwrap_or_default().into_iter())
+    }
+}
+
+/// The lines of one field, scanned or from the index.
+enum Lines<'m, 'n> {
+    Scan(std::slice::Iter<'m, (String, String)>, &'n str),
+    Indexed(std::vec::IntoIter<&'m str>),
+}
+
+impl<'m> Iterator for Lines<'m, '_> {
+    type Item = &'m str;
+    fn next(&mut self) -> Option<&'m str> {
+        match self {
+            Lines::Scan(it, name) => it
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str()),
+            Lines::Indexed(it) => it.next(),
+        }
+    }
 }
 
 /// [`component_value_with`], appending the value to `out` (the signature base being built)
 /// instead of allocating a String per component. On error, `out` may hold a partial value.
-pub(crate) fn write_component_value(
+pub(crate) fn write_component_value<'m>(
     out: &mut String,
-    msg: &HttpMessage,
-    related: Option<&HttpMessage>,
+    msg: &'m HttpMessage,
+    related: Option<&'m HttpMessage>,
     id: &ComponentId,
     types: &StructuredTypes,
+    cache: &mut BaseCache<'m>,
 ) -> Result<()> {
+    id.check_parameters()?;
     // The serialized identifier is only needed for error messages.
     let cid = || id.serialize();
-    // RFC 9421 §2.5 step 2.4: parameters must be understood and of the right type.
-    for (k, v) in id.params() {
-        let k = k.as_str();
-        let allowed = if id.is_derived() {
-            k == "req" || (k == "name" && id.name() == "@query-param")
-        } else {
-            KNOWN_FIELD_PARAMS.contains(&k)
-        };
-        if !allowed {
-            return Err(Error::UnknownComponentParameter {
-                component: cid(),
-                parameter: k.to_string(),
-            });
-        }
-        let ok = match k {
-            "key" | "name" => matches!(v, BareItem::String(_)),
-            _ => matches!(v, BareItem::Boolean(true)),
-        };
-        if !ok {
-            let reason = if matches!(k, "key" | "name") {
-                "must be an sf-string"
-            } else {
-                "must be the boolean flag ?1"
-            };
-            return Err(Error::InvalidComponentParameter {
-                component: cid(),
-                parameter: k.to_string(),
-                reason: reason.into(),
-            });
-        }
-    }
-    // RFC 9421 §2.1: `bs` is not compatible with `sf` or `key`.
-    if id.params().contains_key("bs") {
-        for other in ["sf", "key"] {
-            if id.params().contains_key(other) {
-                return Err(Error::IncompatibleParameters {
-                    component: cid(),
-                    a: "bs".into(),
-                    b: other.into(),
-                });
-            }
-        }
-    }
     // RFC 9421 §2.4: `req` must not be used for a request target message; on a response it
     // selects the related request.
     let ctx = if id.req() {
@@ -485,18 +603,21 @@ pub(crate) fn write_component_value(
     } else {
         msg
     };
+    let which = usize::from(id.req());
     if id.is_derived() {
-        write_derived_value(out, ctx, id)
+        write_derived_value(out, ctx, id, which, cache)
     } else {
-        write_field_value(out, ctx, id, types)
+        write_field_value(out, ctx, id, types, which, cache)
     }
 }
 
-fn write_field_value(
+fn write_field_value<'m>(
     out: &mut String,
-    msg: &HttpMessage,
+    msg: &'m HttpMessage,
     id: &ComponentId,
     types: &StructuredTypes,
+    which: usize,
+    cache: &mut BaseCache<'m>,
 ) -> Result<()> {
     let cid = || id.serialize();
     // RFC 9421 §2.1.5: trailers are taken from the trailer section, which we do not model.
@@ -506,7 +627,7 @@ fn write_field_value(
             cid()
         )));
     }
-    let mut lines = msg.header_values(id.name()).peekable();
+    let mut lines = cache.lines(which, msg, id.name()).peekable();
     // RFC 9421 §2.5: a field that cannot be found in the message is an error.
     if lines.peek().is_none() {
         return Err(Error::MissingComponent(cid()));
@@ -533,8 +654,6 @@ fn write_field_value(
         push_combined(out, lines);
         return Ok(());
     }
-    let mut combined = String::new();
-    push_combined(&mut combined, lines);
     if let Some(key) = id.string_param("key") {
         // RFC 9421 §2.1.2: the member value of a Dictionary, strictly serialized.
         if let Some(t) = types.get(id.name())
@@ -545,13 +664,31 @@ fn write_field_value(
                 reason: format!("`key` needs a Dictionary field, this field is a {t:?}"),
             });
         }
-        let dict: sfv::Dictionary =
-            Parser::new(&combined)
-                .parse()
-                .map_err(|e| Error::StructuredField {
-                    field: id.name().to_string(),
-                    reason: format!("value is not a valid Dictionary: {e}"),
-                })?;
+        // The field is combined and parsed once per base, however many members are covered.
+        let max = cache.max_field_bytes;
+        let parsed = match cache.dicts[which].entry(id.name().to_string()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let mut combined = String::new();
+                push_combined(&mut combined, lines);
+                crate::limits::Limits {
+                    max_field_bytes: max,
+                    ..crate::limits::Limits::UNLIMITED
+                }
+                .check_field(id.name(), combined.len())?;
+                #[cfg(test)]
+                work::count(&work::DICT_PARSES);
+                e.insert(
+                    Parser::new(&combined)
+                        .parse::<sfv::Dictionary>()
+                        .map_err(|e| format!("value is not a valid Dictionary: {e}")),
+                )
+            }
+        };
+        let dict = parsed.as_ref().map_err(|reason| Error::StructuredField {
+            field: id.name().to_string(),
+            reason: reason.clone(),
+        })?;
         let member = dict.get(key).ok_or_else(|| {
             Error::MissingComponent(format!("{} (dictionary key {key:?} absent)", cid()))
         })?;
@@ -561,7 +698,14 @@ fn write_field_value(
         });
         return Ok(());
     }
+    let mut combined = String::new();
+    push_combined(&mut combined, lines);
     if id.params().contains_key("sf") {
+        crate::limits::Limits {
+            max_field_bytes: cache.max_field_bytes,
+            ..crate::limits::Limits::UNLIMITED
+        }
+        .check_field(id.name(), combined.len())?;
         // RFC 9421 §2.1.1: strict re-serialization; the type must be known.
         let t = types.get(id.name()).ok_or_else(|| Error::StructuredField {
             field: id.name().to_string(),
@@ -677,8 +821,8 @@ fn path_and_query<'a>(r: &'a RequestLine, id: &ComponentId) -> Result<(&'a str, 
         return Err(Error::ComponentNotApplicable {
             component: id.serialize(),
             reason: format!(
-                "the {form} request-target {:?} has no path or query",
-                r.target
+                "the {form} request-target {} has no path or query",
+                crate::excerpt(&r.target, 80)
             ),
         });
     };
@@ -692,7 +836,13 @@ fn path_and_query<'a>(r: &'a RequestLine, id: &ComponentId) -> Result<(&'a str, 
     Ok((path, query))
 }
 
-fn write_derived_value(out: &mut String, msg: &HttpMessage, id: &ComponentId) -> Result<()> {
+fn write_derived_value(
+    out: &mut String,
+    msg: &HttpMessage,
+    id: &ComponentId,
+    which: usize,
+    cache: &mut BaseCache<'_>,
+) -> Result<()> {
     let name = id.name();
     let start = out.len();
     match name {
@@ -761,16 +911,25 @@ fn write_derived_value(out: &mut String, msg: &HttpMessage, id: &ComponentId) ->
             // name after decoding and re-encoding (so `name="a b"` never matches: the encoded
             // form of that name is `a%20b`).
             let query = path_and_query(r, id)?.1.unwrap_or_default();
-            let mut found: Vec<String> = Vec::new();
-            for pair in query.split('&').filter(|p| !p.is_empty()) {
-                let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
-                if form_encode(&form_decode(n)) == wanted {
-                    found.push(form_encode(&form_decode(v)));
+            // The query is split, decoded and re-encoded once per base: name -> values.
+            let index = cache.queries[which].get_or_insert_with(|| {
+                #[cfg(test)]
+                work::count(&work::QUERY_PARSES);
+                let mut m: HashMap<String, Vec<String>> = HashMap::new();
+                for pair in query.split('&').filter(|p| !p.is_empty()) {
+                    let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    let vals = m.entry(form_encode(&form_decode(n))).or_default();
+                    // Only whether a name is repeated matters beyond the first value.
+                    if vals.len() < 2 {
+                        vals.push(form_encode(&form_decode(v)));
+                    }
                 }
-            }
+                m
+            });
+            let found: &[String] = index.get(wanted).map_or(&[], Vec::as_slice);
             // "If a parameter name occurs multiple times in a request, the named query parameter
             // MUST NOT be included"; an absent one MUST cause an error.
-            match found.as_slice() {
+            match found {
                 [] => return Err(Error::QueryParamMissing(wanted.to_string())),
                 [v] => out.push_str(v),
                 _ => return Err(Error::QueryParamRepeated(wanted.to_string())),
@@ -840,9 +999,65 @@ pub fn form_encode(s: &str) -> String {
     out
 }
 
+/// Work counters for the linear-time tests (how often a field or the query is parsed).
+#[cfg(test)]
+pub(crate) mod work {
+    use std::cell::Cell;
+    thread_local! {
+        pub static DICT_PARSES: Cell<usize> = const { Cell::new(0) };
+        pub static QUERY_PARSES: Cell<usize> = const { Cell::new(0) };
+    }
+    pub fn count(c: &'static std::thread::LocalKey<Cell<usize>>) {
+        c.with(|c| c.set(c.get() + 1));
+    }
+    pub fn take(c: &'static std::thread::LocalKey<Cell<usize>>) -> usize {
+        c.with(|c| c.replace(0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 13: one covered `;key` component per dictionary member made the base cost
+    /// members x components (a 170 KiB request took 4 s). The field is parsed once per message.
+    #[test]
+    fn a_dictionary_field_is_parsed_once_per_base() {
+        let members: Vec<String> = (0..2000).map(|i| format!("k{i}={i}")).collect();
+        let mut m = HttpMessage::request("GET", "/", "https", Some("a"));
+        m.append_header("Example-Dict", &members.join(", "));
+        let comps = (0..1000)
+            .map(|i| ComponentId::new("example-dict")?.with_string("key", &format!("k{i}")))
+            .collect::<Result<Vec<_>>>()
+            .unwrap();
+        let p = crate::params::SignatureParams::new(comps);
+        work::take(&work::DICT_PARSES);
+        let base = crate::params::signature_base(&m, None, &p).unwrap();
+        assert!(
+            base.contains("\"example-dict\";key=\"k999\": 999\n"),
+            "{base}"
+        );
+        assert_eq!(work::take(&work::DICT_PARSES), 1);
+    }
+
+    /// Issue 13: likewise `@query-param`: the query is split and decoded once per message.
+    #[test]
+    fn the_query_is_parsed_once_per_base() {
+        let q: Vec<String> = (0..2000).map(|i| format!("p{i}=v{i}")).collect();
+        let m = HttpMessage::request("GET", &format!("/x?{}", q.join("&")), "https", Some("a"));
+        let comps = (0..1000)
+            .map(|i| ComponentId::query_param(&format!("p{i}")))
+            .collect::<Result<Vec<_>>>()
+            .unwrap();
+        let p = crate::params::SignatureParams::new(comps);
+        work::take(&work::QUERY_PARSES);
+        let base = crate::params::signature_base(&m, None, &p).unwrap();
+        assert!(
+            base.contains("\"@query-param\";name=\"p999\": v999\n"),
+            "{base}"
+        );
+        assert_eq!(work::take(&work::QUERY_PARSES), 1);
+    }
 
     #[test]
     fn unfold_replaces_obs_fold_and_keeps_bare_breaks_visible() {

@@ -200,6 +200,14 @@ pub enum Error {
     #[error("algorithm {0} is not allowed by the verification policy")]
     AlgorithmNotAllowed(String),
 
+    /// A cap of [`crate::Limits`] was hit: the message is refused before more work is done.
+    #[error("{what}, more than {limit} = {max} allows (http_sig::Limits)")]
+    LimitExceeded {
+        what: String,
+        limit: &'static str,
+        max: usize,
+    },
+
     // ---- configuration and I/O ---------------------------------------------------------------
     /// A configuration (profile / policy) is invalid.
     #[error("invalid configuration: {0}")]
@@ -261,6 +269,7 @@ impl Error {
             TagMismatch { .. } => "tag_mismatch",
             KeyIdMismatch { .. } => "keyid_mismatch",
             AlgorithmNotAllowed(_) => "algorithm_not_allowed",
+            LimitExceeded { .. } => "limit_exceeded",
             InvalidConfig(_) => "invalid_config",
             Io { .. } => "io",
         }
@@ -270,5 +279,93 @@ impl Error {
     /// configuration could not be processed". The CLI maps the former to exit 1.
     pub fn is_verification_failure(&self) -> bool {
         !matches!(self, Error::Io { .. } | Error::InvalidConfig(_))
+    }
+}
+
+/// Quote untrusted input in an error message: at most `max_chars` characters, inside double
+/// quotes, with every control character, quote, backslash and non-ASCII character escaped
+/// (`\u{1b}`), so that an error never carries a terminal escape sequence or a whole file; when cut,
+/// the total length is said (`"abc"... (4194304 bytes)`).
+pub fn excerpt(s: &str, max_chars: usize) -> String {
+    excerpt_of(s, max_chars, s.len())
+}
+
+fn excerpt_of(s: &str, max_chars: usize, total: usize) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(s.len().min(max_chars) + 2);
+    out.push('"');
+    for (n, c) in s.chars().enumerate() {
+        if n == max_chars {
+            let _ = write!(out, "\"... ({total} bytes)");
+            return out;
+        }
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            ' '..='~' => out.push(c),
+            c => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// An error message made safe for one terminal line: control characters (and other
+/// non-printing ones such as bidi overrides) escaped as `\u{..}`, newlines as `\n`, at most
+/// `max_chars` characters (then `... (N bytes)`). Unlike [`excerpt`], quotes are kept as they are.
+pub fn printable(text: &str, max_chars: usize) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len().min(max_chars));
+    for (n, c) in text.chars().enumerate() {
+        if n == max_chars {
+            let _ = write!(out, "... ({} bytes)", text.len());
+            break;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control()
+                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// [`excerpt`] of bytes that may not be UTF-8: only the first `max_chars * 4` bytes are decoded
+/// (invalid sequences become U+FFFD, shown escaped).
+pub fn excerpt_bytes(b: &[u8], max_chars: usize) -> String {
+    let head = &b[..b.len().min(max_chars.saturating_mul(4))];
+    let text = String::from_utf8_lossy(head);
+    let mut e = excerpt_of(&text, max_chars, b.len());
+    if head.len() < b.len() && !e.ends_with("bytes)") {
+        e.push_str(&format!("... ({} bytes)", b.len()));
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_escape_controls_and_are_short() {
+        assert_eq!(excerpt("a\u{1b}[31mb\"", 10), "\"a\\u{1b}[31mb\\\"\"");
+        let long = "x".repeat(5000);
+        assert_eq!(excerpt(&long, 3), "\"xxx\"... (5000 bytes)");
+        assert_eq!(excerpt("é\r\n", 8), "\"\\u{e9}\\r\\n\"");
+        assert_eq!(printable("a \"b\"\u{1b}[2J\n", 50), "a \"b\"\\u{1b}[2J\\n");
+        assert_eq!(printable("abcdef", 2), "ab... (6 bytes)");
+        let e = excerpt_bytes(&[b'a'; 100], 5);
+        assert_eq!(e, "\"aaaaa\"... (100 bytes)");
     }
 }

@@ -96,9 +96,11 @@
 
 mod alg;
 mod components;
+mod config;
 mod der;
 mod error;
 mod key;
+mod limits;
 mod message;
 mod params;
 mod profile;
@@ -111,8 +113,10 @@ pub use components::{
     ComponentId, DERIVED_COMPONENTS, StructuredType, StructuredTypes, component_value,
     component_value_with, form_decode, form_encode, normalize_authority, structured_type, unfold,
 };
-pub use error::{Error, Result};
+pub use config::{MAX_CONFIG_BYTES, MAX_NESTING};
+pub use error::{Error, Result, excerpt, excerpt_bytes, printable};
 pub use key::{Curve, Key};
+pub use limits::Limits;
 pub use message::{HttpMessage, MessageKind, ParseOptions, RequestLine};
 pub use params::{
     OnCollision, SignatureEntry, SignatureParams, add_signature, find_signature,

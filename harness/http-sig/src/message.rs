@@ -95,7 +95,8 @@ impl HttpMessage {
     pub fn parse_with(raw: &[u8], opts: ParseOptions) -> Result<Self> {
         let bad = |m: &str| Error::InvalidMessage(m.to_string());
         // Split head and body at the first empty line.
-        let mut lines: Vec<&[u8]> = Vec::new();
+        // (byte offset, line) pairs; errors quote at most a short excerpt and say where it is.
+        let mut lines: Vec<(usize, &[u8])> = Vec::new();
         let mut pos = 0;
         let mut body_start = None;
         while pos < raw.len() {
@@ -105,6 +106,15 @@ impl HttpMessage {
                 None => (&raw[pos..], raw.len()),
             };
             let line = line.strip_suffix(b"\r").unwrap_or(line);
+            // RFC 9112 §2.2: a bare CR (not before LF) is not a line ending; refuse it rather
+            // than read the rest of the input as one line.
+            if let Some(i) = line.iter().position(|&b| b == b'\r') {
+                return Err(Error::InvalidMessage(format!(
+                    "bare CR (not followed by LF) at byte {}: lines end with CRLF or LF (RFC 9112 §2.2); the line starts {}",
+                    pos + i,
+                    crate::excerpt_bytes(&line[..i], 40)
+                )));
+            }
             if line.is_empty() {
                 if lines.is_empty() {
                     // RFC 9112 §2.2: ignore empty lines before the start line.
@@ -114,7 +124,7 @@ impl HttpMessage {
                 body_start = Some(next);
                 break;
             }
-            lines.push(line);
+            lines.push((pos, line));
             pos = next;
         }
         let body = match body_start {
@@ -122,12 +132,16 @@ impl HttpMessage {
             None => Vec::new(),
         };
         let mut it = lines.into_iter();
-        let start = it.next().ok_or_else(|| bad("empty input: no start line"))?;
+        let (_, start) = it.next().ok_or_else(|| bad("empty input: no start line"))?;
         let start = std::str::from_utf8(start).map_err(|_| bad("start line is not UTF-8"))?;
         let mut headers: Vec<(String, String)> = Vec::new();
-        for line in it {
-            let text =
-                std::str::from_utf8(line).map_err(|_| bad("a header line is not valid UTF-8"))?;
+        for (at, line) in it {
+            let text = std::str::from_utf8(line).map_err(|_| {
+                Error::InvalidMessage(format!(
+                    "the header line at byte {at} is not valid UTF-8: {}",
+                    crate::excerpt_bytes(line, 40)
+                ))
+            })?;
             if text.starts_with(' ') || text.starts_with('\t') {
                 // obs-fold (RFC 9112 §5.2): continuation of the previous value, kept as sent.
                 let last = headers
@@ -138,11 +152,15 @@ impl HttpMessage {
                 continue;
             }
             let (name, value) = text.split_once(':').ok_or_else(|| {
-                Error::InvalidMessage(format!("header line without ':': {text:?}"))
+                Error::InvalidMessage(format!(
+                    "header line without ':' at byte {at}: {}",
+                    crate::excerpt(text, 60)
+                ))
             })?;
             if name.is_empty() || !name.bytes().all(is_tchar) {
                 return Err(Error::InvalidMessage(format!(
-                    "invalid header name {name:?}"
+                    "invalid header name at byte {at}: {}",
+                    crate::excerpt(name, 60)
                 )));
             }
             headers.push((
@@ -158,7 +176,8 @@ impl HttpMessage {
                 .ok_or_else(|| bad("status line without a status code"))?;
             if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(Error::InvalidMessage(format!(
-                    "invalid status code {code:?}"
+                    "invalid status code {}",
+                    crate::excerpt(code, 20)
                 )));
             }
             let status: u16 = code.parse().map_err(|_| bad("invalid status code"))?;
@@ -177,11 +196,15 @@ impl HttpMessage {
                 .ok_or_else(|| bad("request line without an HTTP version"))?;
             if parts.next().is_some() || !version.starts_with("HTTP/") {
                 return Err(Error::InvalidMessage(format!(
-                    "invalid request line {start:?}"
+                    "invalid request line {}",
+                    crate::excerpt(start, 80)
                 )));
             }
             if method.is_empty() || !method.bytes().all(is_tchar) {
-                return Err(Error::InvalidMessage(format!("invalid method {method:?}")));
+                return Err(Error::InvalidMessage(format!(
+                    "invalid method {}",
+                    crate::excerpt(method, 40)
+                )));
             }
             if target.is_empty() {
                 return Err(bad("empty request-target"));

@@ -2,11 +2,18 @@
 //! Signature fields (§4.1, §4.2, §4.3).
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use base64::Engine as _;
 use sfv::{BareItem, FieldType, InnerList, Item, ListEntry, Parameters, Parser};
 
-use crate::components::{BUILTIN_TYPES, ComponentId, StructuredTypes, write_component_value};
+use crate::components::{
+    BUILTIN_TYPES, BaseCache, ComponentId, StructuredTypes, write_component_value,
+};
+use crate::limits::Limits;
+
+/// Up to this many covered components, duplicates are found by comparing with the earlier ones.
+const DUP_SCAN_UP_TO: usize = 16;
 use crate::error::{Error, Result};
 use crate::message::HttpMessage;
 
@@ -24,7 +31,10 @@ fn sf_string(param: &str, v: &str) -> Result<BareItem> {
         .map(BareItem::String)
         .map_err(|_| Error::InvalidSignatureParameter {
             parameter: param.to_string(),
-            reason: format!("{v:?} is not a valid sf-string (printable ASCII only)"),
+            reason: format!(
+                "{} is not a valid sf-string (printable ASCII only)",
+                crate::excerpt(v, 60)
+            ),
         })
 }
 
@@ -191,11 +201,12 @@ impl SignatureParams {
     pub fn parse(s: &str) -> Result<Self> {
         let list: sfv::List = Parser::new(s)
             .parse()
-            .map_err(|e| Error::InvalidSignatureInput(format!("{s:?}: {e}")))?;
+            .map_err(|e| Error::InvalidSignatureInput(format!("{}: {e}", crate::excerpt(s, 80))))?;
         match list.as_slice() {
             [ListEntry::InnerList(il)] => Self::from_inner_list(il),
             _ => Err(Error::InvalidSignatureInput(format!(
-                "{s:?} is not a single inner list"
+                "{} is not a single inner list",
+                crate::excerpt(s, 80)
             ))),
         }
     }
@@ -240,7 +251,8 @@ pub fn signature_base_with(
     params: &SignatureParams,
     types: &StructuredTypes,
 ) -> Result<String> {
-    signature_base_parts(msg, related_request, params, types).map(|(base, _)| base)
+    signature_base_parts(msg, related_request, params, types, &Limits::UNLIMITED)
+        .map(|(base, _)| base)
 }
 
 /// The signature base and the byte offset in it where the `@signature-params` value starts (the
@@ -250,11 +262,21 @@ pub(crate) fn signature_base_parts(
     related_request: Option<&HttpMessage>,
     params: &SignatureParams,
     types: &StructuredTypes,
+    limits: &Limits,
 ) -> Result<(String, usize)> {
     let mut out = String::with_capacity(64 * (params.components.len() + 1));
+    let mut cache = BaseCache::new(limits.max_field_bytes);
+    // Long lists are checked for duplicates with a hash set of canonical identifiers (name and
+    // parameters sorted); short ones by comparison, which allocates nothing.
+    let mut seen: Option<HashSet<String>> =
+        (params.components.len() > DUP_SCAN_UP_TO).then(HashSet::new);
     for (i, id) in params.components.iter().enumerate() {
         // RFC 9421 §2.5 step 2.0: an identifier (with its parameters) may appear only once.
-        if params.components[..i].contains(id) {
+        let dup = match &mut seen {
+            None => params.components[..i].contains(id),
+            Some(set) => !set.insert(id.canonical_key()),
+        };
+        if dup {
             return Err(Error::DuplicateComponent(id.serialize()));
         }
         // RFC 9421 §3.1 step 4: @signature-params is never a covered component.
@@ -265,7 +287,7 @@ pub(crate) fn signature_base_parts(
         id.write_to(&mut out);
         out.push_str(": ");
         let start = out.len();
-        write_component_value(&mut out, msg, related_request, id, types)?;
+        write_component_value(&mut out, msg, related_request, id, types, &mut cache)?;
         // The base line grammar allows no CR/LF inside a value (RFC 9421 §2.5 ABNF).
         if out.as_bytes()[start..]
             .iter()
@@ -371,7 +393,8 @@ pub fn parse_signature_field(value: &str) -> Result<Vec<(String, Vec<u8>)>> {
                     .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
                 {
                     return Err(Error::BadBase64(format!(
-                        "Signature field byte sequence :{seg}:"
+                        "Signature field byte sequence {}",
+                        crate::excerpt(seg, 60)
                     )));
                 }
             }
@@ -431,10 +454,20 @@ pub fn signatures(msg: &HttpMessage) -> Result<Vec<SignatureEntry>> {
 
 /// The signature labelled `label` (RFC 9421 §3.2 step 1).
 pub fn find_signature(msg: &HttpMessage, label: &str) -> Result<SignatureEntry> {
+    find_signature_limited(msg, label, &Limits::UNLIMITED)
+}
+
+/// [`find_signature`], refusing more Signature-Input members than `limits.max_signatures`.
+pub(crate) fn find_signature_limited(
+    msg: &HttpMessage,
+    label: &str,
+    limits: &Limits,
+) -> Result<SignatureEntry> {
     // Look up Signature-Input first so that a missing label is reported precisely.
     let inputs = combined_cow(msg, "signature-input")
         .ok_or_else(|| Error::SignatureNotFound(label.to_string()))?;
     let inputs = parse_signature_input(&inputs)?;
+    limits.check_signatures(inputs.len())?;
     let params = inputs
         .into_iter()
         .find(|(l, _)| l == label)

@@ -24,6 +24,7 @@ use serde::Deserialize;
 
 use crate::alg::Algorithm;
 use crate::components::ComponentId;
+use crate::config::{self, Format};
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::message::HttpMessage;
@@ -121,6 +122,18 @@ pub struct ProfileConfig {
     pub expiry: Option<String>,
 }
 
+impl ProfileConfig {
+    /// Read a profile's configuration (`.toml` as TOML, anything else YAML), unknown keys
+    /// rejected, at most 1 MiB and nesting at most 64 deep (checked before any parser runs).
+    /// Errors are one line naming the file, line and column.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = config::read(path)?;
+        let format = Format::of(path);
+        config::parse(&text, format, &config::what("profile", Some(path), format))
+    }
+}
+
 /// A loaded, validated signing profile.
 #[derive(Debug, Clone)]
 pub struct SigningProfile {
@@ -197,33 +210,27 @@ impl SigningProfile {
         })
     }
 
-    /// Parse TOML.
+    /// Parse TOML. Errors are one line: `profile (TOML): line L, column C: ...`.
     pub fn from_toml(text: &str, base_dir: Option<&Path>) -> Result<Self> {
-        let cfg: ProfileConfig = toml::from_str(text)
-            .map_err(|e| Error::InvalidConfig(format!("profile (TOML): {e}")))?;
+        let cfg: ProfileConfig = config::parse(text, Format::Toml, "profile (TOML)")?;
         Self::from_config(&cfg, base_dir)
     }
 
     /// Parse YAML.
     pub fn from_yaml(text: &str, base_dir: Option<&Path>) -> Result<Self> {
-        let cfg: ProfileConfig = serde_norway::from_str(text)
-            .map_err(|e| Error::InvalidConfig(format!("profile (YAML): {e}")))?;
+        let cfg: ProfileConfig = config::parse(text, Format::Yaml, "profile (YAML)")?;
         Self::from_config(&cfg, base_dir)
     }
 
     /// Load a `.toml` (TOML) or other (YAML) file; a relative key file is resolved next to it.
+    /// Every error names the file (`profile gw.toml: ...`).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let dir = path.parent();
-        if path.extension().is_some_and(|e| e == "toml") {
-            Self::from_toml(&text, dir)
-        } else {
-            Self::from_yaml(&text, dir)
-        }
+        let cfg = ProfileConfig::from_file(path)?;
+        Self::from_config(&cfg, path.parent()).map_err(|e| match e {
+            Error::Io { .. } => e,
+            other => Error::InvalidConfig(format!("profile {}: {other}", path.display())),
+        })
     }
 
     /// The signer (key, algorithm, keyid).

@@ -102,7 +102,13 @@ impl Signer {
                 self.alg
             )));
         }
-        let (base, params_at) = signature_base_parts(msg, related_request, params, &self.types)?;
+        let (base, params_at) = signature_base_parts(
+            msg,
+            related_request,
+            params,
+            &self.types,
+            &crate::Limits::UNLIMITED,
+        )?;
         let sig = self.sign_base(&base)?;
         Ok((sig, base, params_at))
     }

@@ -1,7 +1,7 @@
 //! [`Verifier`] and [`VerificationPolicy`] (RFC 9421 §3.2, §3.2.1), and the [`NonceStore`] used for
 //! replay detection. Sans-IO: the caller passes `now` (UNIX seconds).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -9,11 +9,13 @@ use serde::Deserialize;
 use crate::alg::Algorithm;
 use crate::components::ComponentId;
 use crate::components::StructuredTypes;
+use crate::config::{self, Format};
 use crate::error::{Error, Result};
 use crate::key::Key;
+use crate::limits::Limits;
 use crate::message::HttpMessage;
 use crate::params::{
-    SignatureEntry, SignatureParams, find_signature, signature_base_with, signatures,
+    SignatureEntry, SignatureParams, find_signature_limited, signature_base_parts, signatures,
 };
 
 /// Remembers nonces to detect replays. Implementations decide retention; `now` is passed in.
@@ -24,12 +26,19 @@ pub trait NonceStore {
 }
 
 /// A bounded in-memory [`NonceStore`]: expired entries are dropped on each call; when full, the
-/// oldest entry is evicted (so a very old replay may go undetected once evicted).
+/// oldest entry is evicted (so a very old replay may go undetected once evicted). Every call
+/// costs O(log n) plus the expired entries it drops (a scan of the whole store per call made a
+/// full store of 100 000 nonces cost milliseconds per request; issue 13).
 #[derive(Debug, Clone)]
 pub struct InMemoryNonceStore {
     capacity: usize,
-    until: HashMap<String, u64>,
-    order: VecDeque<String>,
+    /// nonce -> (keep_until, insertion sequence number)
+    until: HashMap<String, (u64, u64)>,
+    /// (keep_until, seq) in expiry order
+    by_expiry: BTreeMap<(u64, u64), String>,
+    /// seq -> keep_until, in insertion order
+    by_age: BTreeMap<u64, u64>,
+    next_seq: u64,
 }
 
 impl InMemoryNonceStore {
@@ -38,7 +47,9 @@ impl InMemoryNonceStore {
         InMemoryNonceStore {
             capacity: capacity.max(1),
             until: HashMap::new(),
-            order: VecDeque::new(),
+            by_expiry: BTreeMap::new(),
+            by_age: BTreeMap::new(),
+            next_seq: 0,
         }
     }
 
@@ -51,27 +62,38 @@ impl InMemoryNonceStore {
     pub fn is_empty(&self) -> bool {
         self.until.is_empty()
     }
+
+    fn remove(&mut self, keep_until: u64, seq: u64) {
+        if let Some(n) = self.by_expiry.remove(&(keep_until, seq)) {
+            self.until.remove(&n);
+        }
+        self.by_age.remove(&seq);
+    }
 }
 
 impl NonceStore for InMemoryNonceStore {
     fn check_and_insert(&mut self, nonce: &str, keep_until: u64, now: u64) -> bool {
-        // Drop expired entries.
-        self.until.retain(|_, u| *u >= now);
-        let until = &self.until;
-        self.order.retain(|n| until.contains_key(n));
+        // Drop expired entries (kept while keep_until >= now).
+        while let Some((&(u, seq), _)) = self.by_expiry.first_key_value() {
+            if u >= now {
+                break;
+            }
+            self.remove(u, seq);
+        }
         if self.until.contains_key(nonce) {
             return false;
         }
         while self.until.len() >= self.capacity {
-            match self.order.pop_front() {
-                Some(old) => {
-                    self.until.remove(&old);
-                }
+            match self.by_age.first_key_value() {
+                Some((&seq, &u)) => self.remove(u, seq),
                 None => break,
             }
         }
-        self.until.insert(nonce.to_string(), keep_until);
-        self.order.push_back(nonce.to_string());
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.until.insert(nonce.to_string(), (keep_until, seq));
+        self.by_expiry.insert((keep_until, seq), nonce.to_string());
+        self.by_age.insert(seq, keep_until);
         true
     }
 }
@@ -104,37 +126,38 @@ pub struct VerificationPolicy {
 }
 
 impl VerificationPolicy {
-    /// Parse from TOML.
+    /// Parse from TOML. Errors are one line: `policy (TOML): line L, column C: ...`.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let p: Self = toml::from_str(text)
-            .map_err(|e| Error::InvalidConfig(format!("policy (TOML): {e}")))?;
-        p.validate()?;
-        Ok(p)
+        Self::from_text(text, Format::Toml, None)
     }
 
     /// Parse from YAML (or JSON).
     pub fn from_yaml(text: &str) -> Result<Self> {
-        let p: Self = serde_norway::from_str(text)
-            .map_err(|e| Error::InvalidConfig(format!("policy (YAML): {e}")))?;
-        p.validate()?;
+        Self::from_text(text, Format::Yaml, None)
+    }
+
+    fn from_text(text: &str, format: Format, path: Option<&Path>) -> Result<Self> {
+        let what = config::what("policy", path, format);
+        let p: Self = config::parse(text, format, &what)?;
+        p.validate().map_err(|e| match e {
+            Error::InvalidConfig(m) => Error::InvalidConfig(format!("{what}: {m}")),
+            other => other,
+        })?;
         Ok(p)
     }
 
-    /// Load from a file: `.toml` as TOML, anything else as YAML/JSON.
+    /// Load from a file: `.toml` as TOML, anything else as YAML/JSON; at most 1 MiB, nesting at
+    /// most 64 deep. Errors name the file (`policy p.toml: line 2, column 1: unknown field ...`,
+    /// `policy p.toml: required_components: unknown derived component "@nope" ...`).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if path.extension().is_some_and(|e| e == "toml") {
-            Self::from_toml(&text)
-        } else {
-            Self::from_yaml(&text)
-        }
+        let text = config::read(path)?;
+        Self::from_text(&text, Format::of(path), Some(path))
     }
 
-    /// Check that component ids and algorithm names are valid.
+    /// Check that component ids and algorithm names are valid: every required component is a
+    /// known derived component (RFC 9421 §2.2) or a field, with parameters that apply, so that a
+    /// policy that no signature could ever satisfy is refused when it is loaded.
     pub fn validate(&self) -> Result<()> {
         self.components()?;
         self.algorithms()?;
@@ -144,10 +167,13 @@ impl VerificationPolicy {
     fn components(&self) -> Result<Vec<ComponentId>> {
         let mut out = Vec::new();
         for c in &self.required_components {
-            out.extend(
-                ComponentId::parse_list(c)
-                    .map_err(|e| Error::InvalidConfig(format!("required_components: {e}")))?,
-            );
+            let ids = ComponentId::parse_list(c)
+                .map_err(|e| Error::InvalidConfig(format!("required_components: {e}")))?;
+            for id in &ids {
+                id.check_requirable()
+                    .map_err(|e| Error::InvalidConfig(format!("required_components: {e}")))?;
+            }
+            out.extend(ids);
         }
         Ok(out)
     }
@@ -245,6 +271,7 @@ pub struct Verifier {
     alg: Option<Algorithm>,
     policy: VerificationPolicy,
     types: StructuredTypes,
+    limits: Limits,
 }
 
 impl Verifier {
@@ -255,7 +282,20 @@ impl Verifier {
             alg,
             policy: VerificationPolicy::default(),
             types: StructuredTypes::builtin(),
+            limits: Limits::default(),
         }
+    }
+
+    /// The caps on what is looked at of a message (default [`Limits::default`]); a message
+    /// beyond one is refused with [`Error::LimitExceeded`] naming it.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The caps in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// The structured types the application knows, for `;sf` / `;key` components (RFC 9421
@@ -304,9 +344,10 @@ impl Verifier {
 
     fn pick(&self, msg: &HttpMessage, label: Option<&str>) -> Result<SignatureEntry> {
         match label {
-            Some(l) => find_signature(msg, l),
+            Some(l) => find_signature_limited(msg, l, &self.limits),
             None => {
                 let mut all = signatures(msg)?;
+                self.limits.check_signatures(all.len())?;
                 match all.len() {
                     0 => Err(Error::SignatureNotFound("(any)".into())),
                     1 => Ok(all.remove(0)),
@@ -330,14 +371,51 @@ impl Verifier {
         now: u64,
         store: Option<&mut dyn NonceStore>,
     ) -> Result<Verified> {
+        self.limits.check_message(msg)?;
+        if let Some(r) = related {
+            self.limits.check_message(r)?;
+        }
         // RFC 9421 §3.2 steps 1-3.
         let entry = self.pick(msg, label)?;
+        self.verify_checked(msg, related, entry, now, store)
+    }
+
+    /// Verify one signature already taken from `msg` (e.g. one of [`signatures`]), with the
+    /// checks of [`Verifier::verify_with_nonce_store`]: callers that try every signature of a
+    /// message parse its fields once instead of once per label. The message size is checked
+    /// as in `verify`.
+    pub fn verify_entry(
+        &self,
+        msg: &HttpMessage,
+        related: Option<&HttpMessage>,
+        entry: SignatureEntry,
+        now: u64,
+        store: Option<&mut dyn NonceStore>,
+    ) -> Result<Verified> {
+        self.limits.check_message(msg)?;
+        if let Some(r) = related {
+            self.limits.check_message(r)?;
+        }
+        self.verify_checked(msg, related, entry, now, store)
+    }
+
+    fn verify_checked(
+        &self,
+        msg: &HttpMessage,
+        related: Option<&HttpMessage>,
+        entry: SignatureEntry,
+        now: u64,
+        store: Option<&mut dyn NonceStore>,
+    ) -> Result<Verified> {
+        self.limits
+            .check_components(&entry.label, entry.params.components.len())?;
         // Step 4: application requirements.
         self.policy.check(&entry.params, now)?;
         // Step 6: algorithm.
         let alg = self.resolve_algorithm(&entry.params)?;
         // Step 7: recreate the base.
-        let base = signature_base_with(msg, related, &entry.params, &self.types)?;
+        let (base, _) =
+            signature_base_parts(msg, related, &entry.params, &self.types, &self.limits)?;
         // Step 8: verify.
         let ok = self
             .key

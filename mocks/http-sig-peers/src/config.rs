@@ -8,19 +8,14 @@ use http_sig::{Key, ProfileConfig};
 use crate::LiveError;
 
 /// Load a signing profile's configuration (`.toml` as TOML, anything else YAML), unknown keys
-/// rejected. Returns the configuration and the directory relative key paths are resolved from.
+/// rejected, bounded before parsing (http-sig [`ProfileConfig::from_file`]). Returns the
+/// configuration and the directory relative key paths are resolved from.
 pub fn load_profile_config(path: &Path) -> Result<(ProfileConfig, Option<PathBuf>), LiveError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LiveError::Io {
-        path: path.to_path_buf(),
-        source,
+    let cfg = ProfileConfig::from_file(path).map_err(|e| match e {
+        http_sig::Error::Io { path, source } => LiveError::Io { path, source },
+        http_sig::Error::InvalidConfig(m) => LiveError::Config(m),
+        other => LiveError::HttpSig(other),
     })?;
-    let cfg: ProfileConfig = if path.extension().is_some_and(|e| e == "toml") {
-        toml::from_str(&text)
-            .map_err(|e| LiveError::Config(format!("profile {}: {e}", path.display())))?
-    } else {
-        serde_norway::from_str(&text)
-            .map_err(|e| LiveError::Config(format!("profile {}: {e}", path.display())))?
-    };
     Ok((cfg, path.parent().map(Path::to_path_buf)))
 }
 

@@ -5,11 +5,11 @@
 //! [`RuleStatus`] per rule, and the suite folds the statuses of all requests into one verdict per
 //! rule (fail if any request fails it, skip if it applied to none).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use http_sig::{
-    Algorithm, HttpMessage, Key, ProfileConfig, VerificationPolicy, Verifier, signatures,
+    Algorithm, HttpMessage, Key, Limits, ProfileConfig, VerificationPolicy, Verifier, signatures,
 };
 use serde::Serialize;
 
@@ -354,10 +354,8 @@ impl RequestVerdict {
     }
 }
 
-fn is_hop_by_hop(name: &str, connection_named: &[String]) -> bool {
-    HOP_BY_HOP.contains(&name)
-        || name.starts_with("proxy-")
-        || connection_named.iter().any(|c| c == name)
+fn is_hop_by_hop(name: &str, connection_named: &HashSet<String>) -> bool {
+    HOP_BY_HOP.contains(&name) || name.starts_with("proxy-") || connection_named.contains(name)
 }
 
 /// Judge one received request at `now` (UNIX seconds). `seen_nonces` holds the nonces of earlier
@@ -369,11 +367,35 @@ pub fn judge_request(
     now: u64,
     seen_nonces: &mut HashSet<String>,
 ) -> RequestVerdict {
+    judge_request_with(exp, index, msg, now, &mut |n: &str| {
+        seen_nonces.insert(n.to_string())
+    })
+}
+
+/// Longest `METHOD target` kept in a verdict, characters (a longer one is cut, its length said).
+pub const MAX_REQUEST_CHARS: usize = 256;
+
+/// [`judge_request`] with the nonce memory as a function: `first_use(nonce)` records the nonce
+/// and says whether it was new (the upstream keeps a bounded store behind a short lock, so that
+/// requests are judged in parallel). A request beyond http-sig's default [`Limits`] is not
+/// judged further (its signature fails with the cap named). Every step is linear in the size of
+/// the request.
+pub fn judge_request_with(
+    exp: &SignerExpectations,
+    index: usize,
+    msg: &HttpMessage,
+    now: u64,
+    first_use: &mut dyn FnMut(&str) -> bool,
+) -> RequestVerdict {
     use RuleStatus::{Fail, NotApplicable as Na, Pass};
     let request = msg
         .request_line()
-        .map(|r| format!("{} {}", r.method, r.target))
+        .map(|r| http_sig::printable(&format!("{} {}", r.method, r.target), MAX_REQUEST_CHARS))
         .unwrap_or_default();
+    let limits = Limits::default();
+    if let Err(e) = limits.check_message(msg) {
+        return no_signature(index, request, format!("request refused unjudged: {e}"));
+    }
     let mut out: Vec<(SignerRule, RuleStatus)> = Vec::new();
     // RFC 9421 §4.1-§4.2: the signature travels in Signature-Input / Signature.
     let entries = match signatures(msg) {
@@ -396,7 +418,17 @@ pub fn judge_request(
         .unwrap_or(&entries[0])
         .clone();
     let params = &entry.params;
-    let signature_input = Some(format!("{}={}", entry.label, params.serialize()));
+    if let Err(e) = limits
+        .check_signatures(entries.len())
+        .and_then(|()| limits.check_components(&entry.label, params.components.len()))
+    {
+        return no_signature(index, request, format!("request refused unjudged: {e}"));
+    }
+    let signature_input = Some(crate::one_line(&format!(
+        "{}={}",
+        entry.label,
+        params.serialize()
+    )));
     out.push((SignerRule::SignaturePresent, Pass));
 
     // RFC 9421 §3.2: verify with the configured key and algorithm. The policy allows the same
@@ -416,11 +448,13 @@ pub fn judge_request(
     ));
 
     // RFC 9421 §2.5 step 2: a component identifier must not be listed twice.
-    let ids: Vec<String> = params.components.iter().map(|c| c.serialize()).collect();
+    let mut seen_ids: HashSet<String> = HashSet::new();
     let mut dups: Vec<String> = Vec::new();
-    for (i, id) in ids.iter().enumerate() {
-        if ids[..i].contains(id) && !dups.contains(id) {
-            dups.push(id.clone());
+    let mut dup_set: HashSet<String> = HashSet::new();
+    for c in &params.components {
+        let id = c.serialize();
+        if !seen_ids.insert(id.clone()) && dup_set.insert(id.clone()) {
+            dups.push(id);
         }
     }
     out.push((
@@ -483,12 +517,13 @@ pub fn judge_request(
 
     // RFC 9110 §7.6.1: hop-by-hop fields do not survive intermediaries, so covering them breaks
     // verification downstream.
-    let connection_named: Vec<String> = msg
+    let connection_named: HashSet<String> = msg
         .header_values("connection")
         .flat_map(|v| v.split(','))
         .map(|t| t.trim().to_ascii_lowercase())
         .filter(|t| !t.is_empty())
         .collect();
+    let covered_set: HashSet<&str> = covered_fields.iter().map(String::as_str).collect();
     let hop_covered: Vec<&String> = covered_fields
         .iter()
         .filter(|h| is_hop_by_hop(h, &connection_named))
@@ -505,14 +540,15 @@ pub fn judge_request(
     // Profile: every selected header is covered.
     let mut present: Vec<String> = Vec::new();
     let mut repeated: Vec<String> = Vec::new();
+    let mut lines_of: HashMap<String, usize> = HashMap::new();
     for (n, _) in &msg.headers {
         let n = n.to_ascii_lowercase();
-        if present.contains(&n) {
-            if !repeated.contains(&n) {
-                repeated.push(n);
-            }
-        } else {
-            present.push(n);
+        let count = lines_of.entry(n.clone()).or_insert(0);
+        *count += 1;
+        match *count {
+            1 => present.push(n),
+            2 => repeated.push(n),
+            _ => {}
         }
     }
     let selected: Vec<&String> = present
@@ -528,7 +564,7 @@ pub fn judge_request(
         .collect();
     let missing: Vec<&&String> = selected
         .iter()
-        .filter(|n| !covered_fields.contains(n))
+        .filter(|n| !covered_set.contains(n.as_str()))
         .collect();
     out.push((
         SignerRule::SelectedHeadersCovered,
@@ -543,9 +579,14 @@ pub fn judge_request(
 
     // RFC 9421 §2.1: a field sent on several lines is one component whose value is the lines
     // combined with ", "; listing it twice is the Grafbase gateway's known bug.
+    let selected_set: HashSet<&str> = selected.iter().map(|n| n.as_str()).collect();
+    let mut covered_count: HashMap<&str, usize> = HashMap::new();
+    for c in &covered_fields {
+        *covered_count.entry(c.as_str()).or_insert(0) += 1;
+    }
     let multi: Vec<&String> = repeated
         .iter()
-        .filter(|n| selected.contains(n) || covered_fields.contains(n))
+        .filter(|n| selected_set.contains(n.as_str()) || covered_set.contains(n.as_str()))
         .collect();
     out.push((
         SignerRule::MultiValuedCoveredOnce,
@@ -554,7 +595,7 @@ pub fn judge_request(
         } else {
             let mut problems = Vec::new();
             for n in &multi {
-                let count = covered_fields.iter().filter(|c| c == n).count();
+                let count = covered_count.get(n.as_str()).copied().unwrap_or(0);
                 if count != 1 {
                     problems.push(format!("{n} covered {count} times"));
                 }
@@ -657,7 +698,7 @@ pub fn judge_request(
         match nonce {
             None => Na("no nonce in this request".into()),
             Some(n) => {
-                if seen_nonces.insert(n.to_string()) {
+                if first_use(n) {
                     Pass
                 } else {
                     Fail(format!(

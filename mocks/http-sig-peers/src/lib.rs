@@ -66,6 +66,7 @@
 pub mod config;
 pub mod error;
 pub mod judge;
+pub mod serve;
 pub mod upstream;
 pub mod verifier;
 
@@ -77,7 +78,8 @@ pub use error::LiveError;
 pub use judge::{
     RequestVerdict, RuleInfo, RuleStatus, SignerExpectations, SignerRule, judge_request,
 };
-pub use upstream::{Reply, Upstream, UpstreamConfig, VERDICTS_PATH};
+pub use serve::{ConnStats, ServerLimits};
+pub use upstream::{Reply, Upstream, UpstreamConfig, VERDICTS_PATH, VerdictLimits};
 pub use verifier::{Decision, VerifierConfig, VerifierCore, VerifierService, check_content_digest};
 
 /// Bind a TCP listener, refusing anything but loopback.
@@ -96,4 +98,10 @@ pub fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// A message for one line of a terminal: control characters escaped, at most 300 characters
+/// (the text may quote the network's input).
+pub fn one_line(text: &str) -> String {
+    http_sig::printable(text, 300)
 }

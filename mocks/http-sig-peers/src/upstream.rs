@@ -1,30 +1,45 @@
-//! The upstream a signer under test calls (`sigharness serve http-sig-upstream`): an axum server
+//! The upstream a signer under test calls (`sigharness serve http-sig-upstream`): an HTTP server
 //! that judges every request it receives ([`crate::judge`]), records the verdicts, and answers
 //! with a configurable reply (a GraphQL JSON body by default) so that a gateway carries on.
 //!
-//! `GET /.well-known/sigharness/verdicts` returns the verdicts so far as JSON (not judged).
+//! `GET /.well-known/sigharness/verdicts[?offset=N&limit=M]` lists the verdicts kept (JSON, not
+//! judged), a page at a time.
+//!
+//! **Bounded memory** (issue 13: 24 000 requests took the process to 97 MB and the listing to
+//! 80 MB). The store keeps the most recent verdicts, at most [`VerdictLimits::max_verdicts`]
+//! and [`VerdictLimits::max_bytes`] (its own accounting of the strings it holds); older ones are
+//! dropped and counted, and the listing says how many were judged, kept and dropped. Strings from
+//! the request are cut before they are kept (`METHOD target` at 256 characters, the judged
+//! Signature-Input at 1 024, each rule's detail at 512). Nonces are remembered for the
+//! nonce-unique rule up to [`VerdictLimits::max_nonces`] (the oldest forgotten first). Requests
+//! are judged in parallel: only recording the verdict and the nonce lookup take a lock.
 
-use std::collections::HashSet;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use http_sig::HttpMessage;
+use http_sig::{HttpMessage, InMemoryNonceStore, NonceStore};
+use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
 
-use crate::judge::{RequestVerdict, RuleStatus, SignerExpectations, SignerRule, judge_request};
+use crate::judge::{
+    RequestVerdict, RuleStatus, SignerExpectations, SignerRule, judge_request_with,
+};
+use crate::serve::{ConnStats, ServerLimits, read_body, serve};
 use crate::{LiveError, bind_loopback, unix_now};
 
 /// Path of the verdict listing.
 pub const VERDICTS_PATH: &str = "/.well-known/sigharness/verdicts";
 
-/// Largest request body the upstream reads.
-const MAX_BODY: usize = 4 * 1024 * 1024;
+/// Most verdicts one page of the listing holds (`limit` is capped to this).
+pub const MAX_PAGE: usize = 1_000;
 
 /// How the upstream answers.
 #[derive(Clone, Debug)]
@@ -44,6 +59,27 @@ impl Default for Reply {
     }
 }
 
+/// How much the upstream remembers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VerdictLimits {
+    /// Verdicts kept (the most recent); default 10 000.
+    pub max_verdicts: usize,
+    /// Bytes of verdict text kept (the store's own accounting); default 16 MiB.
+    pub max_bytes: usize,
+    /// Nonces remembered for the nonce-unique rule; default 100 000.
+    pub max_nonces: usize,
+}
+
+impl Default for VerdictLimits {
+    fn default() -> Self {
+        VerdictLimits {
+            max_verdicts: 10_000,
+            max_bytes: 16 * 1024 * 1024,
+            max_nonces: 100_000,
+        }
+    }
+}
+
 /// Everything an upstream is started with.
 #[derive(Clone, Debug)]
 pub struct UpstreamConfig {
@@ -56,16 +92,22 @@ pub struct UpstreamConfig {
     /// Print one line per judged request on stdout (`#index METHOD target: ok` or
     /// `FAILED slug, ...`), as `sigharness serve http-sig-upstream` does. Default off.
     pub print_verdicts: bool,
+    /// What is remembered (verdicts, bytes, nonces).
+    pub verdicts: VerdictLimits,
+    /// Timeouts, size caps and the connection cap of the HTTP server.
+    pub server: ServerLimits,
 }
 
 impl UpstreamConfig {
-    /// The default reply, the wall clock, silent.
+    /// The default reply, the wall clock, silent, default limits.
     pub fn new(expectations: SignerExpectations) -> Self {
         UpstreamConfig {
             expectations,
             reply: Reply::default(),
             clock: unix_now,
             print_verdicts: false,
+            verdicts: VerdictLimits::default(),
+            server: ServerLimits::default(),
         }
     }
 }
@@ -75,14 +117,155 @@ struct Shared {
     reply: Reply,
     clock: fn() -> u64,
     print_verdicts: bool,
-    inner: Mutex<Inner>,
+    server: ServerLimits,
+    store: Mutex<VerdictStore>,
+    nonces: Mutex<InMemoryNonceStore>,
     count: watch::Sender<usize>,
 }
 
-#[derive(Default)]
-struct Inner {
+impl Shared {
+    fn store(&self) -> std::sync::MutexGuard<'_, VerdictStore> {
+        match self.store.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+}
+
+/// The most recent verdicts within a count and a byte budget.
+#[derive(Debug)]
+pub(crate) struct VerdictStore {
+    limits: VerdictLimits,
+    kept: VecDeque<(RequestVerdict, usize)>,
+    bytes: usize,
+    judged: usize,
+    dropped: usize,
+    /// Requests (kept or dropped) that failed at least one rule.
+    with_failures: usize,
+}
+
+/// Cut `s` to `max` characters (control characters escaped).
+fn cut(s: &str, max: usize) -> String {
+    http_sig::printable(s, max)
+}
+
+/// The verdict with its request-derived strings cut to size, and the bytes it holds.
+fn bounded(mut v: RequestVerdict) -> (RequestVerdict, usize) {
+    // (The judge already cut it to MAX_REQUEST_CHARS and said its length: do not cut it again.)
+    v.request = cut(&v.request, crate::judge::MAX_REQUEST_CHARS + 40);
+    v.signature_input = v.signature_input.map(|s| cut(&s, 1_024));
+    let mut bytes = 64 + v.request.len() + v.signature_input.as_ref().map_or(0, String::len);
+    for (_, st) in &mut v.rules {
+        bytes += 32;
+        if let RuleStatus::Fail(d) | RuleStatus::NotApplicable(d) = st {
+            *d = cut(d, 512);
+            bytes += d.len();
+        }
+    }
+    (v, bytes)
+}
+
+impl VerdictStore {
+    pub(crate) fn new(limits: VerdictLimits) -> Self {
+        VerdictStore {
+            limits,
+            kept: VecDeque::new(),
+            bytes: 0,
+            judged: 0,
+            dropped: 0,
+            with_failures: 0,
+        }
+    }
+
+    /// Index the next verdict gets.
+    fn next_index(&self) -> usize {
+        self.judged
+    }
+
+    /// Keep `v` (cut to size), dropping the oldest beyond the limits. Returns what was kept.
+    pub(crate) fn push(&mut self, v: RequestVerdict) -> RequestVerdict {
+        let (v, bytes) = bounded(v);
+        self.judged += 1;
+        if !v.failed().is_empty() {
+            self.with_failures += 1;
+        }
+        self.kept.push_back((v.clone(), bytes));
+        self.bytes += bytes;
+        while self.kept.len() > self.limits.max_verdicts.max(1)
+            || (self.bytes > self.limits.max_bytes && self.kept.len() > 1)
+        {
+            if let Some((_, b)) = self.kept.pop_front() {
+                self.bytes -= b;
+                self.dropped += 1;
+            }
+        }
+        v
+    }
+
+    /// Bytes held by the kept verdicts (the store's accounting).
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn all(&self) -> Vec<RequestVerdict> {
+        self.kept.iter().map(|(v, _)| v.clone()).collect()
+    }
+
+    /// The kept verdicts with `index >= offset`, at most `limit`.
+    fn page(&self, offset: usize, limit: usize) -> VerdictPage {
+        let first_kept = self.judged - self.kept.len();
+        let start = offset.saturating_sub(first_kept).min(self.kept.len());
+        let verdicts: Vec<RequestVerdict> = self
+            .kept
+            .iter()
+            .skip(start)
+            .take(limit)
+            .map(|(v, _)| v.clone())
+            .collect();
+        let end = first_kept + start + verdicts.len();
+        VerdictPage {
+            judged: self.judged,
+            kept: self.kept.len(),
+            dropped: self.dropped,
+            first_kept,
+            offset: first_kept + start,
+            next_offset: (end < self.judged).then_some(end),
+            note: (self.dropped > 0).then(|| {
+                format!(
+                    "the {} oldest verdicts were dropped (the upstream keeps the last {} / {} bytes)",
+                    self.dropped, self.limits.max_verdicts, self.limits.max_bytes
+                )
+            }),
+            verdicts,
+        }
+    }
+}
+
+/// One page of `GET /.well-known/sigharness/verdicts`.
+#[derive(Debug, Serialize)]
+struct VerdictPage {
+    /// Requests judged since the start.
+    judged: usize,
+    /// Verdicts still kept.
+    kept: usize,
+    /// Verdicts dropped (the oldest), beyond the store's limits.
+    dropped: usize,
+    /// Index of the oldest kept verdict.
+    first_kept: usize,
+    /// Index of the first verdict on this page.
+    offset: usize,
+    /// Where the next page starts, if there is more.
+    next_offset: Option<usize>,
+    /// Says so when verdicts were dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
     verdicts: Vec<RequestVerdict>,
-    nonces: HashSet<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    offset: Option<usize>,
+    limit: Option<usize>,
 }
 
 /// A running upstream. Dropping it stops the server.
@@ -90,6 +273,7 @@ pub struct Upstream {
     addr: SocketAddr,
     shared: Arc<Shared>,
     count: watch::Receiver<usize>,
+    stats: Arc<ConnStats>,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -121,6 +305,8 @@ impl Upstream {
             reply,
             clock,
             print_verdicts,
+            verdicts,
+            server,
         } = cfg;
         let listener = bind_loopback(listen).await?;
         let addr = listener.local_addr().map_err(|e| LiveError::Bind {
@@ -133,7 +319,9 @@ impl Upstream {
             reply,
             clock,
             print_verdicts,
-            inner: Mutex::new(Inner::default()),
+            server,
+            store: Mutex::new(VerdictStore::new(verdicts)),
+            nonces: Mutex::new(InMemoryNonceStore::new(verdicts.max_nonces)),
             count: tx,
         });
         let app = Router::new()
@@ -141,17 +329,13 @@ impl Upstream {
             .fallback(judge_and_reply)
             .with_state(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let stats = Arc::new(ConnStats::default());
+        tokio::spawn(serve(listener, app, server, stats.clone(), stopped));
         Ok(Upstream {
             addr,
             shared,
             count: rx,
+            stats,
             stop: Some(stop),
         })
     }
@@ -171,16 +355,39 @@ impl Upstream {
         &self.shared.exp
     }
 
-    /// Verdicts so far, in arrival order.
+    /// The verdicts kept (the most recent, in arrival order; see [`VerdictLimits`]).
     pub fn verdicts(&self) -> Vec<RequestVerdict> {
-        match self.shared.inner.lock() {
-            Ok(g) => g.verdicts.clone(),
-            Err(p) => p.into_inner().verdicts.clone(),
-        }
+        self.shared.store().all()
     }
 
-    /// Wait until at least `n` requests were judged, at most `bound`. Returns the verdicts either
-    /// way and whether `n` was reached.
+    /// Requests judged since the start (kept or dropped).
+    pub fn judged(&self) -> usize {
+        self.shared.store().judged
+    }
+
+    /// Requests judged since the start (kept or dropped) that failed at least one rule.
+    pub fn failed_requests(&self) -> usize {
+        self.shared.store().with_failures
+    }
+
+    /// Verdicts dropped so far (the oldest, beyond the limits).
+    pub fn dropped(&self) -> usize {
+        self.shared.store().dropped
+    }
+
+    /// Bytes the kept verdicts hold (the store's own accounting, bounded by
+    /// [`VerdictLimits::max_bytes`]).
+    pub fn verdict_bytes(&self) -> usize {
+        self.shared.store().bytes()
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.stats.open.load(Ordering::Relaxed)
+    }
+
+    /// Wait until at least `n` requests were judged, at most `bound`. Returns the verdicts kept
+    /// either way and whether `n` was reached.
     pub async fn wait_for(&self, n: usize, bound: Duration) -> (Vec<RequestVerdict>, bool) {
         let mut rx = self.count.clone();
         let reached = tokio::time::timeout(bound, rx.wait_for(|c| *c >= n))
@@ -205,51 +412,53 @@ impl Drop for Upstream {
     }
 }
 
-async fn list_verdicts(State(shared): State<Arc<Shared>>) -> Response {
-    let verdicts = match shared.inner.lock() {
-        Ok(g) => g.verdicts.clone(),
-        Err(p) => p.into_inner().verdicts.clone(),
-    };
-    axum::Json(verdicts).into_response()
+async fn list_verdicts(State(shared): State<Arc<Shared>>, q: Query<PageQuery>) -> Response {
+    let limit = q.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
+    let page = shared.store().page(q.offset.unwrap_or(0), limit);
+    axum::Json(page).into_response()
 }
 
 async fn judge_and_reply(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let now = (shared.clock)();
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_BODY).await;
-    let msg = match bytes {
+    let msg = match read_body(&shared.server, body).await {
         Ok(b) => {
-            let r = http::Request::from_parts(parts, b.to_vec());
+            let r = http::Request::from_parts(parts, b);
             HttpMessage::try_from(&r).map_err(|e| format!("request could not be read: {e}"))
         }
-        Err(e) => Err(format!("request body could not be read: {e}")),
+        Err((_, why)) => Err(format!("request body could not be read: {why}")),
+    };
+    // Judged outside any lock; the index is provisional until the verdict is recorded.
+    let provisional = shared.store().next_index();
+    let v = match msg {
+        Ok(mut m) => {
+            if let http_sig::MessageKind::Request(rl) = &mut m.kind {
+                rl.scheme = shared.exp.scheme.clone();
+            }
+            let mut first_use = |n: &str| {
+                let mut g = match shared.nonces.lock() {
+                    Ok(g) => g,
+                    Err(p) => p.into_inner(),
+                };
+                g.check_and_insert(n, u64::MAX, 0)
+            };
+            judge_request_with(&shared.exp, provisional, &m, now, &mut first_use)
+        }
+        Err(why) => RequestVerdict {
+            index: provisional,
+            request: String::new(),
+            signature_input: None,
+            rules: SignerRule::ALL
+                .iter()
+                .map(|r| (*r, RuleStatus::Fail(why.clone())))
+                .collect(),
+        },
     };
     let verdict = {
-        let mut g = match shared.inner.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        let index = g.verdicts.len();
-        let v = match msg {
-            Ok(mut m) => {
-                if let http_sig::MessageKind::Request(rl) = &mut m.kind {
-                    rl.scheme = shared.exp.scheme.clone();
-                }
-                let Inner { nonces, .. } = &mut *g;
-                judge_request(&shared.exp, index, &m, now, nonces)
-            }
-            Err(why) => RequestVerdict {
-                index,
-                request: String::new(),
-                signature_input: None,
-                rules: SignerRule::ALL
-                    .iter()
-                    .map(|r| (*r, RuleStatus::Fail(why.clone())))
-                    .collect(),
-            },
-        };
-        g.verdicts.push(v.clone());
-        v
+        let mut g = shared.store();
+        let mut v = v;
+        v.index = g.next_index();
+        g.push(v)
     };
     if shared.print_verdicts {
         println!("{}", verdict_line(&verdict));

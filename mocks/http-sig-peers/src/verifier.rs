@@ -6,6 +6,7 @@
 //! is the axum shell around it.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::digest;
@@ -15,15 +16,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use http_sig::sfv::{BareItem, Dictionary, ListEntry, Parser};
 use http_sig::{
-    Algorithm, HttpMessage, InMemoryNonceStore, Key, MessageKind, VerificationPolicy, Verifier,
-    signatures,
+    Algorithm, HttpMessage, InMemoryNonceStore, Key, Limits, MessageKind, NonceStore,
+    VerificationPolicy, Verifier, signatures,
 };
 use serde::Serialize;
 use tokio::sync::oneshot;
 
+use crate::serve::{ConnStats, ServerLimits, read_body, serve};
 use crate::{LiveError, bind_loopback, unix_now};
-
-const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// Static configuration of the verifier service.
 #[derive(Clone, Debug)]
@@ -46,6 +46,11 @@ pub struct VerifierConfig {
     /// Print one line per request on stdout (`accept (label)` / `reject kind: message`), as
     /// `sigharness serve http-sig-verifier` does. Default off.
     pub print_decisions: bool,
+    /// What is looked at of each message (http-sig [`Limits`]: header bytes, signatures,
+    /// components, structured field size); beyond a cap: 401 `limit_exceeded`.
+    pub limits: Limits,
+    /// Timeouts, size caps and the connection cap of the HTTP server.
+    pub server: ServerLimits,
 }
 
 impl VerifierConfig {
@@ -60,6 +65,8 @@ impl VerifierConfig {
             scheme: "http".into(),
             nonce_capacity: 100_000,
             print_decisions: false,
+            limits: Limits::default(),
+            server: ServerLimits::default(),
         }
     }
 }
@@ -83,20 +90,38 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// A rejection; the message (which may quote the request) is cut to 500 characters with
+    /// control characters escaped.
     fn reject(error: &str, message: impl Into<String>) -> Self {
         Decision::Reject {
             verified: false,
             error: error.into(),
-            message: message.into(),
+            message: http_sig::printable(&message.into(), 500),
         }
     }
 }
 
-/// Sans-IO verifier: configuration + nonce store.
+/// Sans-IO verifier: configuration + nonce store. [`VerifierCore::decide`] takes `&self` and
+/// can run on many requests at once: verification is pure, and the only shared state, the nonce
+/// store, is locked just for the lookup-and-insert of a nonce whose signature verified (issue 13:
+/// the whole decision used to run under one lock, so one slow request stalled all others).
 pub struct VerifierCore {
     cfg: VerifierConfig,
     verifier: Verifier,
-    nonces: InMemoryNonceStore,
+    nonces: Mutex<InMemoryNonceStore>,
+}
+
+/// The nonce store behind its lock, locked per call.
+struct LockedNonces<'a>(&'a Mutex<InMemoryNonceStore>);
+
+impl NonceStore for LockedNonces<'_> {
+    fn check_and_insert(&mut self, nonce: &str, keep_until: u64, now: u64) -> bool {
+        let mut g = match self.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        g.check_and_insert(nonce, keep_until, now)
+    }
 }
 
 impl VerifierCore {
@@ -106,8 +131,10 @@ impl VerifierCore {
         if let Some(a) = cfg.alg {
             cfg.key.check_algorithm(a)?;
         }
-        let verifier = Verifier::new(cfg.key.clone(), cfg.alg).with_policy(cfg.policy.clone());
-        let nonces = InMemoryNonceStore::new(cfg.nonce_capacity);
+        let verifier = Verifier::new(cfg.key.clone(), cfg.alg)
+            .with_policy(cfg.policy.clone())
+            .with_limits(cfg.limits);
+        let nonces = Mutex::new(InMemoryNonceStore::new(cfg.nonce_capacity));
         Ok(VerifierCore {
             cfg,
             verifier,
@@ -116,32 +143,45 @@ impl VerifierCore {
     }
 
     /// Decide on one request received at `now` (UNIX seconds).
-    pub fn decide(&mut self, msg: &HttpMessage, now: u64) -> Decision {
+    pub fn decide(&self, msg: &HttpMessage, now: u64) -> Decision {
+        // Refuse an oversized message before parsing any of it.
+        if let Err(e) = self.cfg.limits.check_message(msg) {
+            return Decision::reject(e.kind(), e.to_string());
+        }
         // RFC 9530 §2 / RFC 9421 §7.2.8: a signature covering Content-Digest protects the body
         // only if the digest is checked against the body.
         if let Err(d) = check_content_digest(msg) {
             return d;
         }
+        // Signature-Input and Signature are parsed once; each entry is verified as parsed.
         let entries = match signatures(msg) {
             Ok(e) => e,
             Err(e) => return Decision::reject(e.kind(), e.to_string()),
         };
-        let labels: Vec<String> = match &self.cfg.label {
-            Some(l) => vec![l.clone()],
-            None => entries.iter().map(|e| e.label.clone()).collect(),
+        if let Err(e) = self.cfg.limits.check_signatures(entries.len()) {
+            return Decision::reject(e.kind(), e.to_string());
+        }
+        let entries: Vec<_> = match &self.cfg.label {
+            Some(l) => {
+                let Some(e) = entries.into_iter().find(|e| e.label == *l) else {
+                    return Decision::reject(
+                        "signature_not_found",
+                        format!("no signature labelled {}", http_sig::excerpt(l, 64)),
+                    );
+                };
+                vec![e]
+            }
+            None => entries,
         };
-        if labels.is_empty() {
+        if entries.is_empty() {
             return Decision::reject(
                 "signature_not_found",
                 "no Signature-Input / Signature fields",
             );
         }
         let mut first_err: Option<Decision> = None;
-        for label in labels {
-            let keyid = entries
-                .iter()
-                .find(|e| e.label == label)
-                .and_then(|e| e.params.keyid().map(str::to_string));
+        for entry in entries {
+            let keyid = entry.params.keyid().map(str::to_string);
             // RFC 9421 §3.2 step 5: the key is determined from keyid; an unknown keyid cannot
             // be dereferenced to our key material.
             if let Some(k) = &keyid
@@ -150,17 +190,18 @@ impl VerifierCore {
             {
                 first_err.get_or_insert(Decision::reject(
                     "unknown_key",
-                    format!("keyid {k:?} does not name a key this verifier knows"),
+                    format!(
+                        "keyid {} does not name a key this verifier knows",
+                        http_sig::excerpt(k, 64)
+                    ),
                 ));
                 continue;
             }
-            match self.verifier.verify_with_nonce_store(
-                msg,
-                None,
-                Some(&label),
-                now,
-                &mut self.nonces,
-            ) {
+            let mut store = LockedNonces(&self.nonces);
+            match self
+                .verifier
+                .verify_entry(msg, None, entry, now, Some(&mut store))
+            {
                 Ok(v) => {
                     return Decision::Accept {
                         verified: true,
@@ -240,13 +281,15 @@ pub fn check_content_digest(msg: &HttpMessage) -> Result<(), Decision> {
 /// A running verifier service. Dropping it stops the server.
 pub struct VerifierService {
     addr: SocketAddr,
+    stats: Arc<ConnStats>,
     stop: Option<oneshot::Sender<()>>,
 }
 
 struct Shared {
-    core: Mutex<VerifierCore>,
+    core: VerifierCore,
     scheme: String,
     print_decisions: bool,
+    server: ServerLimits,
 }
 
 impl VerifierService {
@@ -254,6 +297,7 @@ impl VerifierService {
     pub async fn start(listen: SocketAddr, cfg: VerifierConfig) -> Result<Self, LiveError> {
         let scheme = cfg.scheme.clone();
         let print_decisions = cfg.print_decisions;
+        let server = cfg.server;
         let core = VerifierCore::new(cfg)?;
         let listener = bind_loopback(listen).await?;
         let addr = listener.local_addr().map_err(|e| LiveError::Bind {
@@ -261,21 +305,18 @@ impl VerifierService {
             source: e,
         })?;
         let shared = Arc::new(Shared {
-            core: Mutex::new(core),
+            core,
             scheme,
             print_decisions,
+            server,
         });
         let app = Router::new().fallback(handle).with_state(shared);
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let stats = Arc::new(ConnStats::default());
+        tokio::spawn(serve(listener, app, server, stats.clone(), stopped));
         Ok(VerifierService {
             addr,
+            stats,
             stop: Some(stop),
         })
     }
@@ -288,6 +329,16 @@ impl VerifierService {
     /// `http://addr`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.stats.open.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed so far to make room under `max_connections`.
+    pub fn evicted_connections(&self) -> u64 {
+        self.stats.evicted.load(Ordering::Relaxed)
     }
 }
 
@@ -302,34 +353,37 @@ impl Drop for VerifierService {
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let now = unix_now();
     let (parts, body) = req.into_parts();
-    let decision = match axum::body::to_bytes(body, MAX_BODY).await {
-        Err(e) => Decision::reject("invalid_message", format!("body could not be read: {e}")),
+    let (status, decision) = match read_body(&shared.server, body).await {
+        Err((status, why)) => (status, Decision::reject("invalid_message", why)),
         Ok(b) => {
-            let r = http::Request::from_parts(parts, b.to_vec());
-            match HttpMessage::try_from(&r) {
+            let r = http::Request::from_parts(parts, b);
+            let d = match HttpMessage::try_from(&r) {
                 Err(e) => Decision::reject(e.kind(), e.to_string()),
                 Ok(mut m) => {
                     if let MessageKind::Request(rl) = &mut m.kind {
                         rl.scheme = shared.scheme.clone();
                     }
-                    match shared.core.lock() {
-                        Ok(mut c) => c.decide(&m, now),
-                        Err(p) => p.into_inner().decide(&m, now),
-                    }
+                    shared.core.decide(&m, now)
                 }
-            }
+            };
+            let status = match d {
+                Decision::Accept { .. } => StatusCode::OK,
+                Decision::Reject { .. } => StatusCode::UNAUTHORIZED,
+            };
+            (status, d)
         }
     };
     if shared.print_decisions {
+        // One short line, control characters escaped (the message may quote the request).
         match &decision {
-            Decision::Accept { label, .. } => println!("accept ({label})"),
-            Decision::Reject { error, message, .. } => println!("reject {error}: {message}"),
+            Decision::Accept { label, .. } => {
+                println!("accept ({})", http_sig::excerpt(label, 64))
+            }
+            Decision::Reject { error, message, .. } => {
+                println!("reject {error}: {}", crate::one_line(message))
+            }
         }
     }
-    let status = match decision {
-        Decision::Accept { .. } => StatusCode::OK,
-        Decision::Reject { .. } => StatusCode::UNAUTHORIZED,
-    };
     (status, axum::Json(decision)).into_response()
 }
 
@@ -404,7 +458,7 @@ mod tests {
 
     #[test]
     fn rejections_name_their_kind() {
-        let mut c = core();
+        let c = core();
         assert_eq!(
             error_of(&c.decide(&signed("other", None), NOW)),
             "unknown_key"

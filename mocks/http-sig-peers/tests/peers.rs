@@ -104,6 +104,10 @@ async fn the_upstream_judges_every_request_and_lists_the_verdicts() {
         .json()
         .await
         .unwrap();
+    assert_eq!(listed["judged"], 2);
+    assert_eq!(listed["dropped"], 0);
+    assert!(listed.get("note").is_none(), "{listed}");
+    let listed = &listed["verdicts"];
     assert_eq!(listed.as_array().unwrap().len(), 2);
     assert_eq!(listed[1]["request"], "GET /plain");
     assert_eq!(listed[1]["rules"][0][0], "signature-present");
