@@ -104,7 +104,12 @@ mod wire;
 pub use error::BrokerError;
 pub use fault::{BrokerAction, FaultPlan, FaultRule, Match, REFUSE_ATTACH_DESCRIPTION};
 pub use journal::{
-    Entry, Event, Journal, LinkDirection, MessageSummary, Outcome, PeerIdentity, WaitTimeout,
+    Entry, Event, Journal, JournalLimits, LinkDirection, MessageSummary, Outcome, PeerIdentity,
+    WaitTimeout,
 };
 pub use router::is_topic;
-pub use server::{Broker, BrokerBuilder, BrokerHandle};
+pub use server::{
+    Broker, BrokerBuilder, BrokerHandle, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIME_OUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE,
+};
+pub use wire::MIN_MAX_FRAME_SIZE;
