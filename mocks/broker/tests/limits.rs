@@ -213,9 +213,10 @@ async fn frame_over_the_offered_max_frame_size_is_a_framing_error() {
 }
 
 /// Slowloris peers: one sends half a protocol header, one a header and then an open one byte a
-/// second, one opens TCP and sends nothing. Each is disconnected at the handshake timeout (10 s by
-/// default, from accept; virtual time here). Before the fix the second stayed open for ever
-/// (only the 8-byte header had a bound); here it was still open at 30 s.
+/// second, one a SASL header and nothing more, one opens TCP and sends nothing. Each is
+/// disconnected at the handshake timeout (10 s by default, from accept; virtual time here).
+/// Before the fix only the 8-byte header had a bound: the SASL peer and the dripping one stayed
+/// open for ever (here: still open at 30 s).
 #[tokio::test(start_paused = true)]
 async fn slowloris_peers_are_closed_at_the_handshake_timeout() {
     let broker = Broker::start().await;
@@ -223,6 +224,8 @@ async fn slowloris_peers_are_closed_at_the_handshake_timeout() {
     let mut half_header = TcpStream::connect(broker.addr()).await.unwrap();
     half_header.write_all(b"AMQ").await.unwrap();
     let mut silent = TcpStream::connect(broker.addr()).await.unwrap();
+    let mut sasl_only = TcpStream::connect(broker.addr()).await.unwrap();
+    sasl_only.write_all(b"AMQP\x03\x01\x00\x00").await.unwrap();
     let trickle = TcpStream::connect(broker.addr()).await.unwrap();
     let (mut trickle_rd, mut trickle_wr) = trickle.into_split();
     let dripper = tokio::spawn(async move {
@@ -236,7 +239,7 @@ async fn slowloris_peers_are_closed_at_the_handshake_timeout() {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
-    for s in [&mut half_header, &mut silent] {
+    for s in [&mut half_header, &mut silent, &mut sasl_only] {
         read_to_close(s, Duration::from_secs(30)).await;
         let at = start.elapsed();
         assert!(
@@ -255,7 +258,7 @@ async fn slowloris_peers_are_closed_at_the_handshake_timeout() {
     let refused = broker.journal().filter(
         |e| matches!(&e.event, Event::Refused { reason } if reason.contains("handshake timeout")),
     );
-    assert_eq!(refused.len(), 3, "{:?}", broker.journal().snapshot());
+    assert_eq!(refused.len(), 4, "{:?}", broker.journal().snapshot());
     // The option: a shorter handshake timeout.
     let quick = Broker::builder()
         .handshake_timeout(Duration::from_millis(200))
