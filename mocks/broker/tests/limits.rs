@@ -459,3 +459,34 @@ async fn empty_frames_keep_a_peer_open() {
     );
     reader.abort();
 }
+
+/// A link advertises the broker's max-message-size (an option): fe2o3's sender refuses a larger
+/// message before sending it, and a message within it passes. (A peer that sends one anyway is
+/// detached by fe2o3's receiver with amqp:link:message-size-exceeded.)
+#[tokio::test]
+async fn links_advertise_the_max_message_size() {
+    let broker = Broker::builder()
+        .max_message_size(2048)
+        .start()
+        .await
+        .unwrap();
+    let mut c = connect(broker.addr(), "big").await;
+    let mut ses = session(&mut c).await;
+    let mut s = bounded(Sender::attach(&mut ses, "s", "queue://big"))
+        .await
+        .unwrap();
+    let big = Message::builder().value("x".repeat(4096)).build();
+    let err = bounded(s.send(big)).await.unwrap_err();
+    assert!(
+        format!("{err:?}").contains("MessageSizeExceeded"),
+        "{err:?}"
+    );
+    // The link that refused is detached (fe2o3, AMQP 1.0 part 2.7.3); a new one sends.
+    let mut s2 = bounded(Sender::attach(&mut ses, "s2", "queue://big"))
+        .await
+        .unwrap();
+    bounded(s2.send(Message::builder().value("small".to_string()).build()))
+        .await
+        .unwrap();
+    assert_eq!(broker.queue_depth("queue://big"), 1);
+}
