@@ -86,7 +86,7 @@ fn op(n: usize) -> Operation {
 
 #[tokio::test(start_paused = true)]
 async fn signs_through_the_embedded_broker_and_detaches_its_receiver() {
-    let broker = Broker::start().await;
+    let broker = Broker::builder().record_bodies(true).start().await.unwrap();
     let _srv = responder(broker.url(), false).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), broker.url(), 2, 2);

@@ -95,9 +95,35 @@ pub struct BrokerArgs {
     /// Fault plan (YAML or JSON) applied from the start.
     #[arg(long, value_name = "FILE")]
     pub fault_plan: Option<PathBuf>,
-    /// On stop, write the traffic journal here as JSON lines (one entry per line).
+    /// On stop, write the traffic journal here as JSON lines (one entry per line; the newest
+    /// entries within the journal's bounds).
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
+    /// Keep message bodies in the journal (off by default: entries keep properties only).
+    #[arg(long)]
+    pub journal_bodies: bool,
+    /// Most journal entries kept; older ones are dropped and counted.
+    #[arg(long, value_name = "N", default_value_t = mock_broker::JournalLimits::default().max_entries)]
+    pub journal_max_entries: usize,
+    /// Most journal bytes kept (texts and bodies); older entries are dropped and counted.
+    #[arg(long, value_name = "BYTES", default_value_t = mock_broker::JournalLimits::default().max_bytes)]
+    pub journal_max_bytes: usize,
+    /// max-frame-size offered in the broker's open (at least 512); a peer frame over it (or over
+    /// 512 bytes before the peer's open) closes the connection with amqp:connection:framing-error.
+    #[arg(long, value_name = "BYTES", default_value_t = mock_broker::DEFAULT_MAX_FRAME_SIZE)]
+    pub max_frame_size: u32,
+    /// idle-time-out advertised in the broker's open, in milliseconds (0: none); a peer that
+    /// sends no frame for twice this is closed with amqp:resource-limit-exceeded.
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub idle_time_out_ms: u64,
+    /// Bound from TCP accept to the peer's AMQP open (TLS, SASL and open included), in
+    /// milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub handshake_timeout_ms: u64,
+    /// Most connections open at once (counted from accept); beyond it a connection is closed at
+    /// once and journaled as refused.
+    #[arg(long, value_name = "N", default_value_t = mock_broker::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
 }
 
 /// Parse and check a listen address: only loopback addresses are allowed in this project.
@@ -277,7 +303,19 @@ async fn serve_broker(args: BrokerArgs) -> ExitCode {
         Ok(a) => a,
         Err(e) => return fail(e.to_string()),
     };
-    let mut b = mock_broker::Broker::builder().listen(listen);
+    let mut b = mock_broker::Broker::builder()
+        .listen(listen)
+        .record_bodies(args.journal_bodies)
+        .journal_limits(mock_broker::JournalLimits {
+            max_entries: args.journal_max_entries,
+            max_bytes: args.journal_max_bytes,
+        })
+        .max_frame_size(args.max_frame_size)
+        .idle_time_out(
+            Some(std::time::Duration::from_millis(args.idle_time_out_ms)).filter(|t| !t.is_zero()),
+        )
+        .handshake_timeout(std::time::Duration::from_millis(args.handshake_timeout_ms))
+        .max_connections(args.max_connections);
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         b = b.tls_files(cert, key);
     }
@@ -299,7 +337,13 @@ async fn serve_broker(args: BrokerArgs) -> ExitCode {
         return fail(format!("cannot wait for Ctrl-C: {e}"));
     }
     let entries = broker.journal().snapshot();
-    println!("mock broker stopped; {} journal entries", entries.len());
+    match broker.journal().dropped() {
+        0 => println!("mock broker stopped; {} journal entries", entries.len()),
+        n => println!(
+            "mock broker stopped; {} journal entries (the {n} oldest were dropped: journal bounds)",
+            entries.len()
+        ),
+    }
     if let Some(path) = &args.journal {
         let mut out = String::new();
         for e in &entries {

@@ -33,6 +33,12 @@ pub enum BrokerError {
         "a client CA was configured but TLS is off: give the server certificate and key too (--tls-cert, --tls-key)"
     )]
     ClientCaWithoutTls,
+    /// A broker option is out of range.
+    #[error("broker option {option}: {reason}")]
+    Option {
+        option: &'static str,
+        reason: String,
+    },
     /// A fault plan could not be read or is invalid.
     #[error("fault plan {origin}: {reason}")]
     FaultPlan { origin: String, reason: String },

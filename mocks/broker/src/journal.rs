@@ -3,8 +3,20 @@
 //! Tests and conformance verdicts read it: take a [`Journal::snapshot`], or wait for an entry with
 //! [`Journal::wait_for`] (event-driven, bounded; never a sleep). Timestamps are tokio
 //! `Instant`s relative to the broker start, so under `tokio::time::pause` they are virtual.
+//!
+//! ## Bounds
+//! The journal is a ring bounded by [`JournalLimits`] (entries and bytes, defaults 100 000 and
+//! 32 MiB): when a new entry would exceed either, the oldest entries are dropped, and
+//! [`Journal::dropped`] counts them. A verdict that needs the whole history checks
+//! [`Journal::dropped`] (or [`Journal::is_truncated`]) and says the journal was truncated
+//! instead of judging a partial history. Entries keep their `seq` (position since the broker
+//! started), so `seq` of the first retained entry equals `dropped()`.
+//! Bytes are counted as the fixed size of an entry plus the text and body bytes it owns
+//! (allocator overhead is not counted). Message bodies are kept only when the broker was built
+//! with `record_bodies(true)`; an entry that alone exceeds `max_bytes` loses its body
+//! (`body_kind` stays, the body is empty) rather than emptying the journal.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -251,6 +263,110 @@ pub struct Entry {
     pub event: Event,
 }
 
+/// Bounds of a [`Journal`] (see the module doc for the policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalLimits {
+    /// Most entries kept (default 100 000).
+    pub max_entries: usize,
+    /// Most bytes kept, as the journal counts them (default 32 MiB).
+    pub max_bytes: usize,
+}
+
+impl Default for JournalLimits {
+    fn default() -> Self {
+        Self {
+            max_entries: 100_000,
+            max_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+fn opt_len(s: &Option<String>) -> usize {
+    s.as_ref().map_or(0, String::len)
+}
+
+impl MessageSummary {
+    fn heap_bytes(&self) -> usize {
+        opt_len(&self.message_id)
+            + opt_len(&self.correlation_id)
+            + opt_len(&self.to)
+            + opt_len(&self.reply_to)
+            + opt_len(&self.subject)
+            + opt_len(&self.content_type)
+            + self
+                .application_properties
+                .iter()
+                .map(|(k, v)| {
+                    k.len()
+                        + std::mem::size_of::<serde_json::Value>()
+                        + match v {
+                            serde_json::Value::String(t) => t.len(),
+                            _ => 0,
+                        }
+                })
+                .sum::<usize>()
+            + self.body.len()
+    }
+}
+
+impl Event {
+    /// Bytes this event owns outside its fixed size (texts, properties, body).
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Event::Connect => 0,
+            Event::Refused { reason } | Event::Disconnect { reason } => reason.len(),
+            Event::Attach { link, address, .. } => link.len() + opt_len(address),
+            Event::Detach {
+                link,
+                address,
+                error,
+                ..
+            } => link.len() + opt_len(address) + opt_len(error),
+            Event::Transfer {
+                link,
+                address,
+                message,
+                ..
+            } => link.len() + opt_len(address) + message.heap_bytes(),
+            Event::Disposition {
+                link,
+                address,
+                outcome,
+                ..
+            } => {
+                link.len()
+                    + opt_len(address)
+                    + match outcome {
+                        Outcome::Rejected { error } => opt_len(error),
+                        _ => 0,
+                    }
+            }
+            Event::Expired { address, message } => address.len() + message.heap_bytes(),
+            Event::Fault {
+                rule,
+                action,
+                address,
+            } => rule.len() + action.len() + opt_len(address),
+        }
+    }
+
+    fn body_mut(&mut self) -> Option<&mut Vec<u8>> {
+        match self {
+            Event::Transfer { message, .. } | Event::Expired { message, .. } => {
+                Some(&mut message.body)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Entry {
+    /// What the journal counts for this entry against [`JournalLimits::max_bytes`].
+    pub fn accounted_bytes(&self) -> usize {
+        std::mem::size_of::<Entry>() + self.event.heap_bytes()
+    }
+}
+
 fn ser_peer<S: serde::Serializer>(p: &Arc<PeerIdentity>, s: S) -> Result<S::Ok, S::Error> {
     p.as_ref().serialize(s)
 }
@@ -317,18 +433,56 @@ impl Entry {
 
 /// `wait_for` ran out of time.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("no journal entry matched within {waited:?}; the journal holds {entries} entries")]
+#[error(
+    "no journal entry matched within {waited:?}; the journal holds {entries} entries{}",
+    truncation_note(*dropped)
+)]
+#[non_exhaustive]
 pub struct WaitTimeout {
     pub waited: Duration,
     pub entries: usize,
+    /// Entries the bounded journal had dropped (oldest first) by then; a match among them
+    /// was missed.
+    pub dropped: u64,
+}
+
+fn truncation_note(dropped: u64) -> String {
+    if dropped == 0 {
+        String::new()
+    } else {
+        format!(
+            " ({dropped} older entries were dropped: the journal is bounded, see JournalLimits)"
+        )
+    }
+}
+
+#[derive(Debug, Default)]
+struct Ring {
+    entries: VecDeque<Entry>,
+    /// Sum of `accounted_bytes` of `entries`.
+    bytes: usize,
+    /// Entries recorded since the start (the next `seq`).
+    recorded: u64,
+    /// Entries dropped from the front.
+    dropped: u64,
+}
+
+impl Ring {
+    /// Entries with `seq >= from` (the retained part of them).
+    fn since(&self, from: u64) -> impl Iterator<Item = &Entry> {
+        let first = self.recorded - self.entries.len() as u64;
+        let skip = from.saturating_sub(first) as usize;
+        self.entries.iter().skip(skip)
+    }
 }
 
 #[derive(Debug)]
 struct Inner {
     start: Instant,
-    entries: Mutex<Vec<Entry>>,
+    ring: Mutex<Ring>,
     changed: Notify,
     record_bodies: bool,
+    limits: JournalLimits,
 }
 
 /// The journal of one broker. Cheap to clone (shared).
@@ -338,57 +492,103 @@ pub struct Journal {
 }
 
 impl Journal {
-    pub(crate) fn new(record_bodies: bool) -> Self {
+    pub(crate) fn new(record_bodies: bool, limits: JournalLimits) -> Self {
         Self {
             inner: Arc::new(Inner {
                 start: Instant::now(),
-                entries: Mutex::new(Vec::new()),
+                ring: Mutex::new(Ring::default()),
                 changed: Notify::new(),
                 record_bodies,
+                limits,
             }),
         }
     }
 
     pub(crate) fn record(&self, peer: &Arc<PeerIdentity>, mut event: Event) {
         if !self.inner.record_bodies
-            && let Event::Transfer { message, .. } | Event::Expired { message, .. } = &mut event
+            && let Some(body) = event.body_mut()
         {
-            message.body.clear();
+            *body = Vec::new();
         }
         let at = self.inner.start.elapsed();
-        if let Ok(mut e) = self.inner.entries.lock() {
-            let seq = e.len() as u64;
-            e.push(Entry {
-                seq,
+        let limits = self.inner.limits;
+        if let Ok(mut r) = self.inner.ring.lock() {
+            let mut entry = Entry {
+                seq: r.recorded,
                 at,
                 peer: peer.clone(),
                 event,
-            });
+            };
+            let mut size = entry.accounted_bytes();
+            if size > limits.max_bytes
+                && let Some(body) = entry.event.body_mut()
+            {
+                *body = Vec::new();
+                size = entry.accounted_bytes();
+            }
+            r.recorded += 1;
+            r.bytes += size;
+            r.entries.push_back(entry);
+            while r.entries.len() > limits.max_entries.max(1)
+                || (r.bytes > limits.max_bytes && r.entries.len() > 1)
+            {
+                let Some(old) = r.entries.pop_front() else {
+                    break;
+                };
+                r.bytes -= old.accounted_bytes();
+                r.dropped += 1;
+            }
         }
         self.inner.changed.notify_waiters();
     }
 
-    /// Everything recorded so far.
+    /// Every entry still held (all of them unless [`Journal::dropped`] is non-zero).
     pub fn snapshot(&self) -> Vec<Entry> {
         self.inner
-            .entries
+            .ring
             .lock()
-            .map(|e| e.clone())
+            .map(|r| r.entries.iter().cloned().collect())
             .unwrap_or_default()
     }
 
-    /// Entries for which `pred` holds.
+    /// Entries held for which `pred` holds.
     pub fn filter(&self, pred: impl Fn(&Entry) -> bool) -> Vec<Entry> {
         self.inner
-            .entries
+            .ring
             .lock()
-            .map(|e| e.iter().filter(|x| pred(x)).cloned().collect())
+            .map(|r| r.entries.iter().filter(|x| pred(x)).cloned().collect())
             .unwrap_or_default()
     }
 
-    /// Number of entries recorded so far.
+    /// Number of entries held.
     pub fn len(&self) -> usize {
-        self.inner.entries.lock().map(|e| e.len()).unwrap_or(0)
+        self.inner.ring.lock().map(|r| r.entries.len()).unwrap_or(0)
+    }
+
+    /// Entries dropped (oldest first) to stay within [`JournalLimits`]; 0 while the journal
+    /// holds everything that happened.
+    pub fn dropped(&self) -> u64 {
+        self.inner.ring.lock().map(|r| r.dropped).unwrap_or(0)
+    }
+
+    /// True when entries were dropped: a verdict reading the journal sees only the newest part.
+    pub fn is_truncated(&self) -> bool {
+        self.dropped() > 0
+    }
+
+    /// Bytes held, as counted against [`JournalLimits::max_bytes`].
+    pub fn bytes(&self) -> usize {
+        self.inner.ring.lock().map(|r| r.bytes).unwrap_or(0)
+    }
+
+    /// The bounds this journal keeps.
+    pub fn limits(&self) -> JournalLimits {
+        self.inner.limits
+    }
+
+    /// Whether message bodies are kept (`BrokerBuilder::record_bodies`).
+    pub fn records_bodies(&self) -> bool {
+        self.inner.record_bodies
     }
 
     /// True when nothing has been recorded.
@@ -419,23 +619,25 @@ impl Journal {
             return Ok(Vec::new());
         }
         let deadline = Instant::now() + timeout;
-        let mut scanned = 0;
+        // `seq` of the next entry to look at: linear over the whole wait.
+        let mut scanned = 0u64;
         let mut found = Vec::new();
         loop {
             let notified = self.inner.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let total = {
-                let entries = match self.inner.entries.lock() {
-                    Ok(e) => e,
+            let (total, dropped) = {
+                let ring = match self.inner.ring.lock() {
+                    Ok(r) => r,
                     Err(_) => {
                         return Err(WaitTimeout {
                             waited: timeout,
                             entries: 0,
+                            dropped: 0,
                         });
                     }
                 };
-                for e in &entries[scanned..] {
+                for e in ring.since(scanned) {
                     if pred(e) {
                         found.push(e.clone());
                         if found.len() == n {
@@ -443,15 +645,99 @@ impl Journal {
                         }
                     }
                 }
-                scanned = entries.len();
-                scanned
+                scanned = ring.recorded;
+                (ring.entries.len(), ring.dropped)
             };
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return Err(WaitTimeout {
                     waited: timeout,
                     entries: total,
+                    dropped,
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transfer(body: usize) -> Event {
+        Event::Transfer {
+            link: "l".into(),
+            direction: LinkDirection::PeerSends,
+            address: Some("queue://q".into()),
+            message: MessageSummary {
+                body: vec![b'x'; body],
+                ..Default::default()
+            },
+        }
+    }
+
+    /// The ring drops the oldest entries past either bound, counts them, and keeps `seq`.
+    #[tokio::test]
+    async fn bounded_by_entries_and_bytes_dropping_oldest() {
+        let peer = Arc::new(PeerIdentity::default());
+        let j = Journal::new(
+            true,
+            JournalLimits {
+                max_entries: 10,
+                max_bytes: usize::MAX,
+            },
+        );
+        for _ in 0..25 {
+            j.record(&peer, Event::Connect);
+        }
+        assert_eq!((j.len(), j.dropped()), (10, 15));
+        assert!(j.is_truncated());
+        let seqs: Vec<u64> = j.snapshot().iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (15..25).collect::<Vec<_>>());
+        // Waiting for an entry that was dropped says so.
+        let err = j
+            .wait_for(|e| e.seq == 3, Duration::from_millis(10))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("15 older entries were dropped"),
+            "{err}"
+        );
+        // Entries held are found.
+        assert_eq!(
+            j.wait_for(|e| e.seq == 20, Duration::ZERO)
+                .await
+                .unwrap()
+                .seq,
+            20
+        );
+
+        let one = std::mem::size_of::<Entry>() + 1 + 9 + 1000;
+        let j = Journal::new(
+            true,
+            JournalLimits {
+                max_entries: usize::MAX,
+                max_bytes: 3 * one,
+            },
+        );
+        for _ in 0..7 {
+            j.record(&peer, transfer(1000));
+        }
+        assert_eq!((j.len(), j.dropped(), j.bytes()), (3, 4, 3 * one));
+        // An entry larger than the whole bound keeps its place but not its body.
+        j.record(&peer, transfer(10 * one));
+        let last = j.snapshot().pop().unwrap();
+        assert!(last.message().unwrap().body.is_empty());
+        assert!(j.bytes() <= 3 * one);
+    }
+
+    #[tokio::test]
+    async fn bodies_only_on_request() {
+        let peer = Arc::new(PeerIdentity::default());
+        let off = Journal::new(false, JournalLimits::default());
+        off.record(&peer, transfer(100));
+        assert!(off.snapshot()[0].message().unwrap().body.is_empty());
+        let on = Journal::new(true, JournalLimits::default());
+        on.record(&peer, transfer(100));
+        assert_eq!(on.snapshot()[0].message().unwrap().body.len(), 100);
     }
 }

@@ -29,13 +29,36 @@
 //!   (proton names both `<container>-<address>`; fe2o3 alone keys links by name).
 //! - **Faults** from a [`FaultPlan`]`<`[`BrokerAction`]`>` (YAML/JSON), changeable while running.
 //!
+//! ## Bounds (each a [`BrokerBuilder`] option with a documented default)
+//! - **Frames**: a peer frame is judged from its 8-byte header: over 512 bytes
+//!   ([`MIN_MAX_FRAME_SIZE`]) before the peer's open, or over the offered max-frame-size after it
+//!   ([`BrokerBuilder::max_frame_size`], default 64 KiB), the connection is closed with an AMQP
+//!   close carrying `amqp:connection:framing-error` (preceded by the broker's header and open if
+//!   they had not gone out; during SASL the socket is only shut), before the body is read.
+//! - **Messages**: at most [`BrokerBuilder::max_message_size`] (16 MiB) per message on a link;
+//!   beyond it fe2o3 detaches the link with `amqp:link:message-size-exceeded`.
+//! - **Handshake**: [`BrokerBuilder::handshake_timeout`] (10 s) from TCP accept to the peer's
+//!   AMQP open, TLS and SASL included; a peer that has not opened by then is disconnected
+//!   (journaled `refused`, "handshake timeout").
+//! - **Idle peers**: the broker advertises [`BrokerBuilder::idle_time_out`] (30 s) in its open and
+//!   closes a peer that sends no frame, not even an empty one, for twice that with
+//!   `amqp:resource-limit-exceeded` (AMQP 1.0 part 2.4.5; journaled `disconnect`, "idle timeout").
+//! - **Connections**: at most [`BrokerBuilder::max_connections`] (1024) sockets at once, counted
+//!   from accept ([`BrokerHandle::socket_count`]); one more is closed at once, before TLS or
+//!   AMQP, and journaled `refused` ("connection limit (N) reached").
+//! - **Journal**: a ring of at most [`JournalLimits`] (100 000 entries, 32 MiB), oldest dropped
+//!   first and counted ([`Journal::dropped`]); bodies only with
+//!   [`BrokerBuilder::record_bodies`]`(true)` (default off). A verdict that needs the whole history
+//!   checks [`Journal::is_truncated`].
+//! - **Fault plans**: at most 1 MiB and flow nesting 64 deep, refused before the YAML parser.
+//!
 //! ## Fixture API (in the style of wiremock's `MockServer`)
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
 //! use mock_broker::{Broker, BrokerAction, Event, FaultPlan};
 //!
-//! let broker = Broker::start().await;                 // 127.0.0.1, random port, plain TCP
+//! let broker = Broker::builder().record_bodies(true).start().await?; // bodies in the journal
 //! let url = broker.url();                              // "amqp://127.0.0.1:PORT"
 //! // ... point a client at `url` ...
 //! let entry = broker
@@ -104,7 +127,12 @@ mod wire;
 pub use error::BrokerError;
 pub use fault::{BrokerAction, FaultPlan, FaultRule, Match, REFUSE_ATTACH_DESCRIPTION};
 pub use journal::{
-    Entry, Event, Journal, LinkDirection, MessageSummary, Outcome, PeerIdentity, WaitTimeout,
+    Entry, Event, Journal, JournalLimits, LinkDirection, MessageSummary, Outcome, PeerIdentity,
+    WaitTimeout,
 };
 pub use router::is_topic;
-pub use server::{Broker, BrokerBuilder, BrokerHandle};
+pub use server::{
+    Broker, BrokerBuilder, BrokerHandle, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIME_OUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE,
+};
+pub use wire::MIN_MAX_FRAME_SIZE;

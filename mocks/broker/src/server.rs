@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,15 +29,24 @@ use tokio_rustls::TlsAcceptor;
 use crate::error::BrokerError;
 use crate::fault::{BrokerAction, FaultPlan, FaultState, FlowDirection, MessageView};
 use crate::journal::{
-    Event, Journal, LinkDirection, MessageSummary, Outcome, PeerIdentity, simple_text,
+    Event, Journal, JournalLimits, LinkDirection, MessageSummary, Outcome, PeerIdentity,
+    simple_text,
 };
 use crate::router::{Buffer, Msg, Queued, Router, Subscription};
 use crate::sasl::TolerantSasl;
 use crate::tls;
-use crate::wire::{KillSwitch, Wire, wire_name};
+use crate::wire::{KillSwitch, MIN_MAX_FRAME_SIZE, Wire, WireLimits, wire_name};
 
-/// Bound on the TLS handshake and on waiting for the protocol header of a new connection.
-const HANDSHAKE_BOUND: Duration = Duration::from_secs(10);
+/// Default bound from accept to the peer's AMQP open (TLS, protocol header, SASL, open).
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default idle-time-out the broker advertises (a silent peer is closed after twice this).
+pub const DEFAULT_IDLE_TIME_OUT: Duration = Duration::from_secs(30);
+/// Default max-frame-size the broker offers in its open.
+pub const DEFAULT_MAX_FRAME_SIZE: u32 = 64 * 1024;
+/// Default cap on connections open at once (counted from accept).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default cap on one message's size (all its transfer frames), per link.
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 16 * 1024 * 1024;
 /// Bound on link tasks winding down after their session or connection ended.
 const LINK_WIND_DOWN: Duration = Duration::from_secs(5);
 /// How long a `reorder` fault holds a message when no later message overtakes it.
@@ -75,7 +84,19 @@ pub struct BrokerBuilder {
     client_ca: Option<Vec<CertificateDer<'static>>>,
     plan: FaultPlan<BrokerAction>,
     record_bodies: bool,
+    journal_limits: JournalLimits,
+    limits: Limits,
     error: Option<BrokerError>,
+}
+
+/// The broker's bounds on its peers (see [`BrokerBuilder`] for each).
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    handshake_timeout: Duration,
+    idle_time_out: Option<Duration>,
+    max_frame_size: u32,
+    max_connections: usize,
+    max_message_size: u64,
 }
 
 impl Default for BrokerBuilder {
@@ -86,7 +107,15 @@ impl Default for BrokerBuilder {
             key: None,
             client_ca: None,
             plan: FaultPlan::default(),
-            record_bodies: true,
+            record_bodies: false,
+            journal_limits: JournalLimits::default(),
+            limits: Limits {
+                handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+                idle_time_out: Some(DEFAULT_IDLE_TIME_OUT),
+                max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            },
             error: None,
         }
     }
@@ -155,9 +184,59 @@ impl BrokerBuilder {
         self
     }
 
-    /// Keep message bodies in the journal (default true; turn off for long benchmarks).
+    /// Keep message bodies in the journal (default false: a journal entry then has the
+    /// message's properties and an empty body). Verdicts that read bodies ask for them.
     pub fn record_bodies(mut self, yes: bool) -> Self {
         self.record_bodies = yes;
+        self
+    }
+
+    /// Bound the journal by entry count and bytes (default [`JournalLimits::default`]); the
+    /// oldest entries are dropped first and counted ([`Journal::dropped`]).
+    pub fn journal_limits(mut self, limits: JournalLimits) -> Self {
+        self.journal_limits = limits;
+        self
+    }
+
+    /// Bound from accept to the peer's AMQP open, covering TLS, the protocol header and SASL
+    /// (default [`DEFAULT_HANDSHAKE_TIMEOUT`], 10 s). A peer that has not opened by then is
+    /// disconnected and journaled as `refused`.
+    pub fn handshake_timeout(mut self, t: Duration) -> Self {
+        self.limits.handshake_timeout = t;
+        self
+    }
+
+    /// The idle-time-out advertised in the broker's open (default [`DEFAULT_IDLE_TIME_OUT`],
+    /// 30 s; `None`: none advertised, none enforced). A peer that sends no frame, not even an
+    /// empty one, for twice this after its open is closed with `amqp:resource-limit-exceeded`
+    /// (AMQP 1.0 part 2.4.5).
+    pub fn idle_time_out(mut self, t: Option<Duration>) -> Self {
+        self.limits.idle_time_out = t;
+        self
+    }
+
+    /// The max-frame-size offered in the broker's open (default [`DEFAULT_MAX_FRAME_SIZE`],
+    /// 64 KiB; at least 512). A peer frame declaring more (or more than 512 bytes before the
+    /// peer's open) closes the connection with `amqp:connection:framing-error`, judged from the
+    /// frame header before any of the body is read.
+    pub fn max_frame_size(mut self, bytes: u32) -> Self {
+        self.limits.max_frame_size = bytes;
+        self
+    }
+
+    /// Cap on connections open at once, counted from TCP accept (default
+    /// [`DEFAULT_MAX_CONNECTIONS`], 1024). A connection beyond it is closed at once, before TLS
+    /// or AMQP, and journaled as `refused` ("connection limit ... reached").
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.limits.max_connections = n;
+        self
+    }
+
+    /// Largest message accepted on a link, all its transfer frames together (default
+    /// [`DEFAULT_MAX_MESSAGE_SIZE`], 16 MiB; advertised as the link's max-message-size). A
+    /// larger one detaches the link with `amqp:link:message-size-exceeded`.
+    pub fn max_message_size(mut self, bytes: u64) -> Self {
+        self.limits.max_message_size = bytes;
         self
     }
 
@@ -181,6 +260,27 @@ impl BrokerBuilder {
                 ));
             }
         };
+        if self.limits.max_frame_size < MIN_MAX_FRAME_SIZE {
+            return Err(BrokerError::Option {
+                option: "max_frame_size",
+                reason: format!(
+                    "{} is below {MIN_MAX_FRAME_SIZE}, the smallest max-frame-size AMQP 1.0 allows (part 2.4.1)",
+                    self.limits.max_frame_size
+                ),
+            });
+        }
+        if self.limits.max_connections == 0 {
+            return Err(BrokerError::Option {
+                option: "max_connections",
+                reason: "0 would refuse every connection; give at least 1".into(),
+            });
+        }
+        if self.limits.handshake_timeout.is_zero() {
+            return Err(BrokerError::Option {
+                option: "handshake_timeout",
+                reason: "0 would refuse every connection; give e.g. 10s".into(),
+            });
+        }
         self.plan.check_broker("fault plan")?;
         let faults = FaultState::new(&self.plan)?;
         let listener =
@@ -196,7 +296,9 @@ impl BrokerBuilder {
         })?;
         let shared = Arc::new(Shared {
             router: Router::default(),
-            journal: Journal::new(self.record_bodies),
+            journal: Journal::new(self.record_bodies, self.journal_limits),
+            limits: self.limits,
+            sockets: AtomicUsize::new(0),
             faults: Mutex::new(faults),
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(0),
@@ -271,7 +373,13 @@ impl BrokerHandle {
         n
     }
 
-    /// Number of open connections.
+    /// Number of accepted sockets not yet closed, whatever their state (handshake included):
+    /// what [`BrokerBuilder::max_connections`] counts.
+    pub fn socket_count(&self) -> usize {
+        self.shared.sockets.load(Ordering::SeqCst)
+    }
+
+    /// Number of open connections (past the protocol header).
     pub fn connection_count(&self) -> usize {
         self.shared.conns.lock().map(|c| c.len()).unwrap_or(0)
     }
@@ -309,6 +417,18 @@ struct Shared {
     held: Mutex<HashMap<String, Vec<Queued>>>,
     tls: Option<Arc<rustls::ServerConfig>>,
     internal: Arc<PeerIdentity>,
+    limits: Limits,
+    /// Accepted sockets not yet closed (for `max_connections`).
+    sockets: AtomicUsize,
+}
+
+/// One accepted socket counted in `Shared::sockets`, uncounted on drop.
+struct SocketSlot(Arc<Shared>);
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        self.0.sockets.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Shared {
@@ -394,11 +514,35 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             }
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(handle_tcp(shared.clone(), stream, peer));
+        let open = shared.sockets.fetch_add(1, Ordering::SeqCst);
+        let slot = SocketSlot(shared.clone());
+        if open >= shared.limits.max_connections {
+            let conn = shared.next_conn.fetch_add(1, Ordering::SeqCst) + 1;
+            let ident = PeerIdentity {
+                conn,
+                addr: Some(peer),
+                tls: shared.tls.is_some(),
+                ..Default::default()
+            };
+            refused(
+                &shared,
+                ident,
+                format!(
+                    "connection limit ({}) reached: closed at once",
+                    shared.limits.max_connections
+                ),
+            );
+            drop(stream);
+            drop(slot);
+            continue;
+        }
+        tokio::spawn(handle_tcp(shared.clone(), stream, peer, slot));
     }
 }
 
-async fn handle_tcp(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+async fn handle_tcp(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, _slot: SocketSlot) {
+    // One bound from accept to the peer's AMQP open: TLS, protocol header, SASL and open.
+    let deadline = Instant::now() + shared.limits.handshake_timeout;
     let conn = shared.next_conn.fetch_add(1, Ordering::SeqCst) + 1;
     let mut ident = PeerIdentity {
         conn,
@@ -432,14 +576,18 @@ async fn handle_tcp(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     match shared.tls.clone() {
         Some(config) => {
             let acceptor = TlsAcceptor::from(config);
-            let tls = match tokio::time::timeout(HANDSHAKE_BOUND, acceptor.accept(stream)).await {
+            let tls = match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     refused(&shared, ident, format!("TLS handshake failed: {e}"));
                     return;
                 }
                 Err(_) => {
-                    refused(&shared, ident, "TLS handshake timed out".into());
+                    refused(
+                        &shared,
+                        ident,
+                        handshake_timeout_reason(&shared, "TLS handshake"),
+                    );
                     return;
                 }
             };
@@ -448,10 +596,17 @@ async fn handle_tcp(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
                 ident.cert_cn = cn;
                 ident.cert_uid = uid;
             }
-            serve_stream(shared, tls, ident).await
+            serve_stream(shared, tls, ident, deadline).await
         }
-        None => serve_stream(shared, stream, ident).await,
+        None => serve_stream(shared, stream, ident, deadline).await,
     }
+}
+
+fn handshake_timeout_reason(shared: &Shared, stage: &str) -> String {
+    format!(
+        "handshake timeout: no AMQP open within {:?} of accept (still in the {stage})",
+        shared.limits.handshake_timeout
+    )
 }
 
 fn refused(shared: &Shared, ident: PeerIdentity, reason: String) {
@@ -460,16 +615,23 @@ fn refused(shared: &Shared, ident: PeerIdentity, reason: String) {
         .record(&Arc::new(ident), Event::Refused { reason });
 }
 
-async fn serve_stream<S>(shared: Arc<Shared>, mut stream: S, mut ident: PeerIdentity)
-where
+async fn serve_stream<S>(
+    shared: Arc<Shared>,
+    mut stream: S,
+    mut ident: PeerIdentity,
+    deadline: Instant,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug + 'static,
 {
     // AMQP 1.0 part 2.2 / 5.3.2: the peer opens with "AMQP" + protocol id (0 = AMQP, 3 = SASL).
     let mut header = [0u8; 8];
-    match tokio::time::timeout(HANDSHAKE_BOUND, stream.read_exact(&mut header)).await {
+    match tokio::time::timeout_at(deadline, stream.read_exact(&mut header)).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => return refused(&shared, ident, format!("no protocol header: {e}")),
-        Err(_) => return refused(&shared, ident, "no protocol header within 10 s".into()),
+        Err(_) => {
+            let reason = handshake_timeout_reason(&shared, "protocol header");
+            return refused(&shared, ident, reason);
+        }
     }
     if &header[..4] != b"AMQP" || header[5..] != [1, 0, 0] {
         return refused(
@@ -481,23 +643,36 @@ where
     let kill = Arc::new(KillSwitch::default());
     // Registered before the AMQP open so that shutdown and `disconnect_all` reach it at once.
     let _registration = Registration::new(&shared, ident.conn, kill.clone());
-    let wire = Wire::new(stream, &header, kill.clone());
+    let limits = WireLimits {
+        max_frame_size: shared.limits.max_frame_size,
+        idle_time_out: shared.limits.idle_time_out,
+    };
+    let wire = Wire::new(stream, &header, kill.clone(), limits);
     let sasl = TolerantSasl::default();
+    let max_frame = shared.limits.max_frame_size;
     let opened = match header[4] {
         0 => {
-            ConnectionAcceptor::builder()
-                .container_id("sigharness-mock-broker")
-                .build()
-                .accept(wire)
-                .await
+            tokio::time::timeout_at(
+                deadline,
+                ConnectionAcceptor::builder()
+                    .container_id("sigharness-mock-broker")
+                    .max_frame_size(max_frame)
+                    .build()
+                    .accept(wire),
+            )
+            .await
         }
         3 => {
-            ConnectionAcceptor::builder()
-                .container_id("sigharness-mock-broker")
-                .sasl_acceptor(sasl.clone())
-                .build()
-                .accept(wire)
-                .await
+            tokio::time::timeout_at(
+                deadline,
+                ConnectionAcceptor::builder()
+                    .container_id("sigharness-mock-broker")
+                    .max_frame_size(max_frame)
+                    .sasl_acceptor(sasl.clone())
+                    .build()
+                    .accept(wire),
+            )
+            .await
         }
         id => {
             return refused(
@@ -514,16 +689,33 @@ where
         ident.sasl_identity = rec.identity;
     }
     let mut connection = match opened {
-        Ok(c) => c,
-        Err(e) => return refused(&shared, ident, format!("AMQP open failed: {e}")),
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            let reason = match kill.reason() {
+                Some(r) => format!("AMQP open failed: {r}"),
+                None => format!("AMQP open failed: {e}"),
+            };
+            return refused(&shared, ident, reason);
+        }
+        Err(_) => {
+            let reason = handshake_timeout_reason(
+                &shared,
+                if header[4] == 3 {
+                    "SASL exchange or open"
+                } else {
+                    "open"
+                },
+            );
+            return refused(&shared, ident, reason);
+        }
     };
     let peer = Arc::new(ident);
     shared.journal.record(&peer, Event::Connect);
     run_connection(&shared, &peer, &mut connection).await;
-    let reason = if kill.is_killed() {
-        "cut by the broker".to_string()
-    } else {
-        "closed".to_string()
+    let reason = match kill.reason() {
+        Some(r) => r,
+        None if kill.is_killed() => "cut by the broker".to_string(),
+        None => "closed".to_string(),
     };
     let _ = connection.close().await;
     drop(_registration);
@@ -589,7 +781,9 @@ async fn run_session(
     peer: Arc<PeerIdentity>,
     mut session: ListenerSessionHandle,
 ) {
-    let link_acceptor = LinkAcceptor::new();
+    let link_acceptor = LinkAcceptor::builder()
+        .max_message_size(shared.limits.max_message_size)
+        .build();
     let mut links = JoinSet::new();
     while let Some(attach) = session.next_incoming_attach().await {
         match link_acceptor

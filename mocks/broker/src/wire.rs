@@ -1,25 +1,41 @@
 //! The byte stream under one accepted connection: a thin frame-aware wrapper between the socket
 //! (or TLS stream) and fe2o3-amqp's connection engine.
 //!
-//! It does three things and nothing else:
+//! It does these things and nothing else:
 //! - replays the 8-byte protocol header we read ourselves to choose between the SASL and the
 //!   plain AMQP acceptor;
 //! - gives same-name links of opposite directions distinct names inside fe2o3 (which keys the
 //!   links of a session by name alone), and restores the peer's name on the attach we send back;
+//! - enforces the frame-size limit on what the peer sends (AMQP 1.0 part 2.4.1: 512 bytes,
+//!   MIN-MAX-FRAME-SIZE, until the peer's open; then the max-frame-size the broker offered),
+//!   from the frame header alone, before any of the body is buffered;
+//! - advertises the broker's idle-time-out in the open it sends and closes a peer that sends no
+//!   complete frame for twice that (part 2.4.5);
+//! - closes a connection that breaks either rule with an AMQP close carrying the error
+//!   (`amqp:connection:framing-error`, `amqp:resource-limit-exceeded`), preceded by an open when
+//!   the broker has not sent one yet (part 2.4.1 allows close only after open), then TCP FIN;
+//!   during SASL there is no AMQP close to send and the socket is simply shut;
 //! - lets the broker cut the connection abruptly (fault `disconnect`, broker shutdown).
+//!
+//! fe2o3 itself enforces neither rule the way we need: its length-delimited decoder buffers a
+//! frame up to its limit before judging it, and its idle timer closes at the advertised value
+//! without a close frame.
 //!
 //! Hand-written because no crate offers this: fe2o3's frame codecs are crate-private for the
 //! encoder side, and the rewrite must leave every other frame byte-for-byte untouched.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
-use fe2o3_amqp::types::definitions::Role;
-use fe2o3_amqp::types::performatives::Attach;
+use fe2o3_amqp::types::definitions::{self, AmqpError, ConnectionError, ErrorCondition, Role};
+use fe2o3_amqp::types::performatives::{Attach, Close, Open};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
 
 /// Appended inside fe2o3 to the name of a link on which the peer receives (our sender), so that
 /// a peer sender and a peer receiver with the same name can coexist on one session. Never seen
@@ -36,9 +52,24 @@ pub(crate) fn wire_name(name: &str) -> &str {
 pub(crate) struct KillSwitch {
     killed: AtomicBool,
     waker: Mutex<Option<Waker>>,
+    /// Why the wire closed the connection itself (framing error, idle timeout), for the journal.
+    reason: Mutex<Option<String>>,
 }
 
 impl KillSwitch {
+    /// The reason the wire gave when it closed the connection on its own, if it did.
+    pub(crate) fn reason(&self) -> Option<String> {
+        self.reason.lock().ok().and_then(|r| r.clone())
+    }
+
+    fn set_reason(&self, reason: &str) {
+        if let Ok(mut r) = self.reason.lock()
+            && r.is_none()
+        {
+            *r = Some(reason.to_string());
+        }
+    }
+
     pub(crate) fn kill(&self) {
         self.killed.store(true, Ordering::SeqCst);
         if let Ok(mut w) = self.waker.lock()
@@ -72,7 +103,26 @@ pub(crate) enum Side {
 const BROKER_RD: Side = Side::Add(Role::Receiver);
 const BROKER_WR: Side = Side::Strip(Role::Sender);
 
-/// Incremental scanner over an AMQP byte stream (protocol headers and frames, RFC-free: AMQP 1.0
+/// AMQP 1.0 part 2.4.1: the largest frame either side may send before the open exchange.
+pub const MIN_MAX_FRAME_SIZE: u32 = 512;
+
+/// A frame the peer may not send: the connection is closed with this AMQP error.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Violation {
+    pub(crate) condition: ErrorCondition,
+    pub(crate) description: String,
+}
+
+impl Violation {
+    fn framing(description: String) -> Self {
+        Self {
+            condition: ErrorCondition::ConnectionError(ConnectionError::FramingError),
+            description,
+        }
+    }
+}
+
+/// Incremental scanner over an AMQP byte stream (protocol headers and frames, AMQP 1.0
 /// part 2.3 frame layout: 4-byte size, doff, type, 2 type-specific bytes, body).
 #[derive(Debug)]
 struct Scanner {
@@ -80,10 +130,24 @@ struct Scanner {
     raw: Vec<u8>,
     /// Bytes of the current frame that may pass through without inspection.
     passthrough: usize,
+    /// Largest frame accepted now (reading: 512 until the peer's open, then `after_open`).
+    limit: usize,
+    /// The limit once the open has passed.
+    after_open: usize,
+    /// An open frame has passed (the peer's when reading, ours when writing).
+    open_seen: bool,
+    /// A protocol header with protocol id 0 (AMQP, not SASL) has passed.
+    amqp_header_seen: bool,
+    /// Complete frames (and protocol headers) that have passed.
+    frames: u64,
+    /// Set this idle-time-out (milliseconds) in the open frame that passes (writing side).
+    set_idle_ms: Option<u32>,
 }
 
 /// The AMQP performative code of attach (AMQP 1.0 part 2.7.3: `amqp:attach:list`, 0x00000000:0x00000012).
 const ATTACH_CODE: u8 = 0x12;
+/// The AMQP performative code of open (part 2.7.1: `amqp:open:list`, 0x00000000:0x00000010).
+const OPEN_CODE: u8 = 0x10;
 
 impl Scanner {
     fn new(side: Side) -> Self {
@@ -91,66 +155,127 @@ impl Scanner {
             side,
             raw: Vec::new(),
             passthrough: 0,
+            limit: usize::MAX,
+            after_open: usize::MAX,
+            open_seen: false,
+            amqp_header_seen: false,
+            frames: 0,
+            set_idle_ms: None,
         }
     }
 
-    /// Move whatever can be emitted from `raw` to `out`.
-    fn process(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+    /// A scanner that refuses frames over 512 bytes until an open has passed, then over
+    /// `max_frame_size`.
+    fn limited(side: Side, max_frame_size: u32) -> Self {
+        let mut s = Self::new(side);
+        s.limit = MIN_MAX_FRAME_SIZE as usize;
+        s.after_open = max_frame_size.max(MIN_MAX_FRAME_SIZE) as usize;
+        s
+    }
+
+    /// True when no frame is half through (what has been emitted ends on a frame boundary).
+    fn at_boundary(&self) -> bool {
+        self.passthrough == 0 && self.raw.is_empty()
+    }
+
+    /// Move whatever can be emitted from `raw` to `out`. A frame over the limit is refused
+    /// from its 8-byte header, before any of its body is held.
+    fn process(&mut self, out: &mut Vec<u8>) -> Result<(), Violation> {
         let mut pos = 0;
+        let res = self.scan(&mut pos, out);
+        self.raw.drain(..pos);
+        res
+    }
+
+    fn scan(&mut self, pos: &mut usize, out: &mut Vec<u8>) -> Result<(), Violation> {
         loop {
-            let avail = &self.raw[pos..];
+            let avail = &self.raw[*pos..];
             if self.passthrough > 0 {
                 let n = self.passthrough.min(avail.len());
                 if n == 0 {
-                    break;
+                    return Ok(());
                 }
                 out.extend_from_slice(&avail[..n]);
                 self.passthrough -= n;
-                pos += n;
+                *pos += n;
+                if self.passthrough == 0 {
+                    self.frames += 1;
+                }
                 continue;
             }
             if avail.len() < 8 {
-                break;
+                return Ok(());
             }
             // AMQP 1.0 part 2.2: a protocol header is "AMQP" followed by id and version.
             if &avail[..4] == b"AMQP" {
+                if avail[4] == 0 {
+                    self.amqp_header_seen = true;
+                }
                 out.extend_from_slice(&avail[..8]);
-                pos += 8;
+                *pos += 8;
+                self.frames += 1;
                 continue;
             }
             let size = u32::from_be_bytes([avail[0], avail[1], avail[2], avail[3]]) as usize;
             // AMQP 1.0 part 2.3.1: SIZE includes the 8-byte frame header, DOFF >= 2.
             if size < 8 {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("AMQP frame size {size} is smaller than the 8-byte frame header"),
-                ));
+                return Err(Violation::framing(format!(
+                    "frame size {size} is smaller than the 8-byte frame header"
+                )));
+            }
+            if size > self.limit {
+                return Err(Violation::framing(if self.open_seen {
+                    format!(
+                        "frame size {size} exceeds the negotiated max-frame-size {}",
+                        self.limit
+                    )
+                } else {
+                    format!(
+                        "frame size {size} exceeds {} bytes (MIN-MAX-FRAME-SIZE), the limit before the open exchange",
+                        self.limit
+                    )
+                }));
             }
             let doff = avail[4] as usize * 4;
+            if doff < 8 {
+                return Err(Violation::framing(format!(
+                    "data offset {} is below 2 (the frame header is 8 bytes)",
+                    avail[4]
+                )));
+            }
             let ftype = avail[5];
-            if ftype != 0 || size <= doff.max(8) {
+            if ftype != 0 || size <= doff {
                 self.passthrough = size;
                 continue;
             }
-            // Need the descriptor to know whether this is an attach.
+            // Need the descriptor to know which performative this is.
             let need = doff + 3;
             if avail.len() < need.min(size) {
-                break;
+                return Ok(());
             }
-            let is_attach = need <= size
-                && avail[doff] == 0x00
-                && avail[doff + 1] == 0x53
-                && avail[doff + 2] == ATTACH_CODE;
-            if !is_attach {
+            let code = (need <= size && avail[doff] == 0x00 && avail[doff + 1] == 0x53)
+                .then(|| avail[doff + 2]);
+            let is_open = code == Some(OPEN_CODE);
+            if is_open {
+                self.open_seen = true;
+                self.limit = self.after_open;
+            }
+            let rewrite = code == Some(ATTACH_CODE) || (is_open && self.set_idle_ms.is_some());
+            if !rewrite {
                 self.passthrough = size;
                 continue;
             }
             if avail.len() < size {
-                break;
+                return Ok(());
             }
             let header = &avail[..doff];
             let body = &avail[doff..size];
-            match self.rewrite(body) {
+            let new_body = if is_open {
+                self.rewrite_open(body)
+            } else {
+                self.rewrite(body)
+            };
+            match new_body {
                 Some(new_body) => {
                     let new_size = (doff + new_body.len()) as u32;
                     out.extend_from_slice(&new_size.to_be_bytes());
@@ -159,10 +284,15 @@ impl Scanner {
                 }
                 None => out.extend_from_slice(&avail[..size]),
             }
-            pos += size;
+            *pos += size;
+            self.frames += 1;
         }
-        self.raw.drain(..pos);
-        Ok(())
+    }
+
+    fn rewrite_open(&self, body: &[u8]) -> Option<Vec<u8>> {
+        let mut open: Open = serde_amqp::from_slice(body).ok()?;
+        open.idle_time_out = self.set_idle_ms;
+        serde_amqp::to_vec(&open).ok()
     }
 
     fn rewrite(&self, body: &[u8]) -> Option<Vec<u8>> {
@@ -181,6 +311,33 @@ impl Scanner {
     }
 }
 
+/// One AMQP frame (type 0, channel 0) around an encoded performative.
+fn amqp_frame(body: &[u8]) -> Vec<u8> {
+    let mut f = ((8 + body.len()) as u32).to_be_bytes().to_vec();
+    f.extend_from_slice(&[2, 0, 0, 0]);
+    f.extend_from_slice(body);
+    f
+}
+
+/// What the wire enforces on a peer, from the broker's options.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WireLimits {
+    /// The max-frame-size the broker offers in its open (the limit once the peer has opened).
+    pub(crate) max_frame_size: u32,
+    /// The idle-time-out the broker advertises; a peer with no complete frame for twice this
+    /// after its open is closed.
+    pub(crate) idle_time_out: Option<Duration>,
+}
+
+/// Bound on flushing the close frame of a connection the wire ends itself.
+const CLOSE_FLUSH_BOUND: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
+struct Closing {
+    description: String,
+    deadline: Pin<Box<Sleep>>,
+}
+
 /// The stream handed to fe2o3's connection acceptor.
 #[derive(Debug)]
 pub(crate) struct Wire<Io> {
@@ -192,18 +349,34 @@ pub(crate) struct Wire<Io> {
     wr: Scanner,
     wr_out: Vec<u8>,
     wr_out_pos: usize,
+    max_frame_size: u32,
+    /// Advertised idle-time-out and the timer at twice it, armed at the peer's open.
+    idle: Option<(Duration, Option<Pin<Box<Sleep>>>)>,
+    /// Frames seen when the idle timer was last reset.
+    idle_frames: u64,
+    /// The wire is ending the connection itself: flushing its close frame, then failing.
+    closing: Option<Closing>,
 }
 
 const WRITE_HIGH_WATER: usize = 256 * 1024;
 
 impl<Io> Wire<Io> {
     /// `prefix`: bytes already read from `inner` (the protocol header).
-    pub(crate) fn new(inner: Io, prefix: &[u8], kill: Arc<KillSwitch>) -> Self {
-        Self::with_rules(inner, prefix, kill, BROKER_RD, BROKER_WR)
+    pub(crate) fn new(inner: Io, prefix: &[u8], kill: Arc<KillSwitch>, limits: WireLimits) -> Self {
+        let mut w = Self::with_rules(inner, prefix, kill, BROKER_RD, BROKER_WR);
+        let mut rd = Scanner::limited(BROKER_RD, limits.max_frame_size);
+        rd.raw = std::mem::take(&mut w.rd.raw);
+        w.rd = rd;
+        w.max_frame_size = limits.max_frame_size;
+        if let Some(t) = limits.idle_time_out.filter(|t| !t.is_zero()) {
+            w.wr.set_idle_ms = Some(u32::try_from(t.as_millis()).unwrap_or(u32::MAX));
+            w.idle = Some((t, None));
+        }
+        w
     }
 
     /// A wrapper with explicit rules (tests use the mirror image on the client side to put two
-    /// same-name links on one session, which fe2o3's client cannot do by itself).
+    /// same-name links on one session, which fe2o3's client cannot do by itself). No limits.
     pub(crate) fn with_rules(
         inner: Io,
         prefix: &[u8],
@@ -222,6 +395,10 @@ impl<Io> Wire<Io> {
             wr: Scanner::new(wr_side),
             wr_out: Vec::new(),
             wr_out_pos: 0,
+            max_frame_size: u32::MAX,
+            idle: None,
+            idle_frames: 0,
+            closing: None,
         }
     }
 }
@@ -251,6 +428,106 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Wire<Io> {
         self.wr_out_pos = 0;
         Poll::Ready(Ok(()))
     }
+
+    /// End the connection ourselves: queue an AMQP close carrying `v` (after a protocol header
+    /// and an open of ours if they have not gone out yet; nothing during SASL), stop fe2o3 from
+    /// writing anything after it, and let `poll_read` flush it (bounded) and fail.
+    fn start_closing(&mut self, v: Violation) {
+        if self.closing.is_some() {
+            return;
+        }
+        tracing::debug!("mock broker closes a connection: {}", v.description);
+        self.kill.set_reason(&v.description);
+        // In the AMQP phase (the peer sent its AMQP header; not during SASL) and between two of
+        // our frames, an AMQP close can go out, after our header and open if they have not.
+        if self.rd.amqp_header_seen && self.wr.at_boundary() {
+            if !self.wr.amqp_header_seen {
+                self.wr_out.extend_from_slice(b"AMQP\x00\x01\x00\x00");
+            }
+            if !self.wr.open_seen {
+                let open = Open {
+                    container_id: "sigharness-mock-broker".into(),
+                    hostname: None,
+                    max_frame_size: self.max_frame_size.into(),
+                    channel_max: 0.into(),
+                    idle_time_out: None,
+                    outgoing_locales: None,
+                    incoming_locales: None,
+                    offered_capabilities: None,
+                    desired_capabilities: None,
+                    properties: None,
+                };
+                if let Ok(b) = serde_amqp::to_vec(&open) {
+                    self.wr_out.extend_from_slice(&amqp_frame(&b));
+                }
+            }
+            let close = Close {
+                error: Some(definitions::Error {
+                    condition: v.condition,
+                    description: Some(v.description.clone()),
+                    info: None,
+                }),
+            };
+            if let Ok(b) = serde_amqp::to_vec(&close) {
+                self.wr_out.extend_from_slice(&amqp_frame(&b));
+            }
+        }
+        self.closing = Some(Closing {
+            description: v.description,
+            deadline: Box::pin(tokio::time::sleep(CLOSE_FLUSH_BOUND)),
+        });
+    }
+
+    /// Flush the close frame (or give up at the deadline), shut the socket, fail the read.
+    fn poll_closing(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(c) = self.closing.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let timed_out = c.deadline.as_mut().poll(cx).is_ready();
+        if !timed_out {
+            match self.poll_drain_writes(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) => {
+                    if Pin::new(&mut self.inner).poll_flush(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+                Poll::Ready(Err(_)) => {}
+            }
+            if Pin::new(&mut self.inner).poll_shutdown(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+        let description = self
+            .closing
+            .as_ref()
+            .map(|c| c.description.clone())
+            .unwrap_or_default();
+        self.kill.kill();
+        Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, description)))
+    }
+
+    /// Arm or reset the idle timer from the frames the reader has seen; true when it expired.
+    fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some((t, timer)) = self.idle.as_mut() else {
+            return false;
+        };
+        if !self.rd.open_seen {
+            return false;
+        }
+        let threshold = *t * 2;
+        match timer {
+            None => *timer = Some(Box::pin(tokio::time::sleep(threshold))),
+            Some(s) if self.rd.frames != self.idle_frames => {
+                s.as_mut().reset(Instant::now() + threshold);
+            }
+            Some(_) => {}
+        }
+        self.idle_frames = self.rd.frames;
+        timer
+            .as_mut()
+            .is_some_and(|s| s.as_mut().poll(cx).is_ready())
+    }
 }
 
 impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncRead for Wire<Io> {
@@ -260,6 +537,9 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncRead for Wire<Io> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.closing.is_some() {
+            return this.poll_closing(cx);
+        }
         this.kill.register(cx);
         if this.kill.is_killed() {
             // Send FIN (or TLS close_notify) so the peer notices at once; best effort.
@@ -277,7 +557,13 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncRead for Wire<Io> {
                 }
                 return Poll::Ready(Ok(()));
             }
-            this.rd.process(&mut this.rd_out)?;
+            if let Err(v) = this.rd.process(&mut this.rd_out) {
+                // Whatever came before the bad frame is dropped too: the connection ends here.
+                this.rd_out.clear();
+                this.rd_out_pos = 0;
+                this.start_closing(v);
+                return this.poll_closing(cx);
+            }
             if !this.rd_out.is_empty() {
                 continue;
             }
@@ -298,7 +584,21 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncRead for Wire<Io> {
                     this.rd.raw.extend_from_slice(got);
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    if this.idle_expired(cx) {
+                        let t = this.idle.as_ref().map(|(t, _)| *t).unwrap_or_default();
+                        this.start_closing(Violation {
+                            condition: ErrorCondition::AmqpError(AmqpError::ResourceLimitExceeded),
+                            description: format!(
+                                "idle timeout: no frame received for {:?} (twice the idle-time-out of {:?} the broker advertised)",
+                                t * 2,
+                                t
+                            ),
+                        });
+                        return this.poll_closing(cx);
+                    }
+                    return Poll::Pending;
+                }
             }
         }
     }
@@ -311,7 +611,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Wire<Io> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.kill.is_killed() {
+        if this.kill.is_killed() || this.closing.is_some() {
             return Poll::Ready(Err(killed()));
         }
         if this.wr_out.len() - this.wr_out_pos >= WRITE_HIGH_WATER {
@@ -322,7 +622,13 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Wire<Io> {
             }
         }
         this.wr.raw.extend_from_slice(data);
-        this.wr.process(&mut this.wr_out)?;
+        // The write side has no limit; only an undersized frame (a bug of ours) can fail.
+        if let Err(v) = this.wr.process(&mut this.wr_out) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                v.description,
+            )));
+        }
         // Opportunistic write; completion is ensured by poll_flush.
         if let Poll::Ready(Err(e)) = this.poll_drain_writes(cx) {
             return Poll::Ready(Err(e));
@@ -332,7 +638,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Wire<Io> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.kill.is_killed() {
+        if this.kill.is_killed() || this.closing.is_some() {
             return Poll::Ready(Err(killed()));
         }
         match this.poll_drain_writes(cx) {
@@ -343,7 +649,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Wire<Io> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if !this.kill.is_killed() {
+        if !this.kill.is_killed() && this.closing.is_none() {
             match this.poll_drain_writes(cx) {
                 Poll::Ready(Ok(())) => {}
                 other => return other,
@@ -430,6 +736,80 @@ mod tests {
         let mut sc = Scanner::new(BROKER_RD);
         sc.raw.extend([0, 0, 0, 4, 2, 0, 0, 0]);
         let err = sc.process(&mut Vec::new()).unwrap_err();
-        assert!(err.to_string().contains("smaller than"), "{err}");
+        assert!(err.description.contains("smaller than"), "{err:?}");
+    }
+
+    /// A frame over the limit is refused from its 8-byte header: 512 bytes before the open,
+    /// the offered max-frame-size after it. Before the fix the scanner held an attach-shaped
+    /// frame whole, whatever its declared size.
+    #[test]
+    fn frame_limits_are_judged_from_the_header() {
+        let mut sc = Scanner::limited(BROKER_RD, 4096);
+        sc.raw.extend_from_slice(b"AMQP\x00\x01\x00\x00");
+        sc.raw.extend_from_slice(&0xFFFF_FFF0u32.to_be_bytes());
+        sc.raw.extend_from_slice(&[2, 0, 0, 0, 0x00, 0x53, 0x12]);
+        let v = sc.process(&mut Vec::new()).unwrap_err();
+        assert_eq!(
+            v.condition,
+            ErrorCondition::ConnectionError(ConnectionError::FramingError)
+        );
+        assert!(v.description.contains("MIN-MAX-FRAME-SIZE"), "{v:?}");
+
+        // After an open the limit is 4096: 4096 passes, 4097 does not.
+        let mut sc = Scanner::limited(BROKER_RD, 4096);
+        let open = Open {
+            container_id: "c".into(),
+            hostname: None,
+            max_frame_size: 512.into(),
+            channel_max: 0.into(),
+            idle_time_out: None,
+            outgoing_locales: None,
+            incoming_locales: None,
+            offered_capabilities: None,
+            desired_capabilities: None,
+            properties: None,
+        };
+        sc.raw
+            .extend(amqp_frame(&serde_amqp::to_vec(&open).unwrap()));
+        sc.raw.extend_from_slice(&4096u32.to_be_bytes());
+        sc.raw.extend_from_slice(&[2, 1, 0, 0]);
+        sc.raw.extend(std::iter::repeat_n(0u8, 4088));
+        let mut out = Vec::new();
+        sc.process(&mut out).unwrap();
+        assert!(sc.open_seen && sc.at_boundary());
+        sc.raw.extend_from_slice(&4097u32.to_be_bytes());
+        sc.raw.extend_from_slice(&[2, 1, 0, 0]);
+        let v = sc.process(&mut out).unwrap_err();
+        assert!(
+            v.description.contains("negotiated max-frame-size 4096"),
+            "{v:?}"
+        );
+    }
+
+    /// The broker's open leaves with the idle-time-out set; nothing else changes.
+    #[test]
+    fn outgoing_open_gets_the_idle_time_out() {
+        let mut sc = Scanner::new(BROKER_WR);
+        sc.set_idle_ms = Some(30_000);
+        let open = Open {
+            container_id: "sigharness-mock-broker".into(),
+            hostname: None,
+            max_frame_size: 65536.into(),
+            channel_max: 255.into(),
+            idle_time_out: None,
+            outgoing_locales: None,
+            incoming_locales: None,
+            offered_capabilities: None,
+            desired_capabilities: None,
+            properties: None,
+        };
+        sc.raw
+            .extend(amqp_frame(&serde_amqp::to_vec(&open).unwrap()));
+        let mut out = Vec::new();
+        sc.process(&mut out).unwrap();
+        let back: Open = serde_amqp::from_slice(&out[8..]).unwrap();
+        assert_eq!(back.idle_time_out, Some(30_000));
+        assert_eq!(back.max_frame_size.0, 65536);
+        assert_eq!(back.container_id, "sigharness-mock-broker");
     }
 }

@@ -26,7 +26,7 @@ async fn recv_text(r: &mut Receiver) -> String {
 
 #[tokio::test]
 async fn queue_is_fifo_topic_fans_out_and_the_journal_records_it() {
-    let broker = Broker::start().await;
+    let broker = Broker::builder().record_bodies(true).start().await.unwrap();
     assert!(broker.url().starts_with("amqp://127.0.0.1:"));
     let mut conn = connect(broker.addr(), "c1").await;
     let mut ses = session(&mut conn).await;
@@ -132,7 +132,7 @@ async fn queue_is_fifo_topic_fans_out_and_the_journal_records_it() {
 
 #[tokio::test]
 async fn competing_consumers_share_a_queue_without_duplicates() {
-    let broker = Broker::start().await;
+    let broker = Broker::builder().record_bodies(true).start().await.unwrap();
     let mut conn = connect(broker.addr(), "c").await;
     let mut ses = session(&mut conn).await;
     let mut a = bounded(Receiver::attach(&mut ses, "a", "queue://jobs"))
@@ -387,7 +387,7 @@ async fn link_credit_is_honoured() {
 
 #[tokio::test]
 async fn ttl_expires_messages_waiting_in_a_queue() {
-    let broker = Broker::start().await;
+    let broker = Broker::builder().record_bodies(true).start().await.unwrap();
     let mut conn = connect(broker.addr(), "c").await;
     let mut ses = session(&mut conn).await;
     let mut s = bounded(Sender::attach(&mut ses, "s", "queue://ttl"))

@@ -592,7 +592,9 @@ async fn start_broker(
     certs: &CaseCerts,
     plan: FaultPlan<BrokerAction>,
 ) -> Result<BrokerHandle> {
-    let mut b = mock_broker::Broker::builder().fault_plan(plan);
+    let mut b = mock_broker::Broker::builder()
+        .record_bodies(true)
+        .fault_plan(plan);
     if s.tls != Tls::Off {
         let pki = &certs.pki;
         b = b
