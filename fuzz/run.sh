@@ -26,9 +26,11 @@ fi
 case "$secs" in '' | *[!0-9]*) echo "fuzz/run.sh: SECONDS must be a number" >&2; exit 2 ;; esac
 
 export RUSTC_BOOTSTRAP=1
-# The fuzz crate is a workspace of its own with its own target dir (fuzz/target).
+# The fuzz crate is a workspace of its own with its own target dir: fuzz/target, or
+# FUZZ_TARGET_DIR (e.g. a cache kept between CI runs: a cold build is most of this script's time).
 unset CARGO_TARGET_DIR
-tools="$PWD/fuzz/target/tools"
+target_dir=${FUZZ_TARGET_DIR:-$PWD/fuzz/target}
+tools="$target_dir/tools"
 export PATH="$tools/bin:$PATH"
 if ! cargo fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $CARGO_FUZZ_VERSION"; then
   echo "== installing cargo-fuzz $CARGO_FUZZ_VERSION"
@@ -38,7 +40,7 @@ fi
 python3 fuzz/seeds.py --out fuzz/corpus >/dev/null
 
 echo "== building the fuzz targets"
-timeout 2400 cargo fuzz build -s none --fuzz-dir fuzz
+timeout 2400 cargo fuzz build -s none --fuzz-dir fuzz --target-dir "$target_dir"
 
 run() {
   local t=$1 log="fuzz/artifacts/$1/run.log" status=0 len=()
@@ -48,7 +50,7 @@ run() {
   echo "== $t: ${secs}s"
   mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
   # -timeout: one input taking over 10 s is a failure (bounded time); -rss_limit_mb: memory.
-  timeout $((secs + 300)) cargo fuzz run -s none --fuzz-dir fuzz "$t" "fuzz/corpus/$t" -- \
+  timeout $((secs + 300)) cargo fuzz run -s none --fuzz-dir fuzz --target-dir "$target_dir" "$t" "fuzz/corpus/$t" -- \
     -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 "${len[@]}" \
     -artifact_prefix="fuzz/artifacts/$t/" -print_final_stats=1 >"$log" 2>&1 || status=$?
   grep -E '^(#[0-9]+ +DONE|stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)|INFO: seed corpus)' "$log" || true
