@@ -43,6 +43,8 @@ Tasks:
   bench [GROUP]        run criterion benchmarks (groups: http-sig, mq-hub) and print ratios
   ci                   run what CI runs (.ci/run): format, tests, clippy -D warnings,
                        conformance, interop
+  fuzz [TARGET|all] [SECONDS]
+                       cargo-fuzz targets (fuzz/): seeds, build, run each SECONDS (default 20)
   broker rabbitmq start|stop|status [--dir DIR]
                        a real RabbitMQ (Debian package) on loopback with generated certificates
 ";
@@ -143,6 +145,7 @@ fn main() -> ExitCode {
             }
             status(c)
         }
+        "fuzz" => fuzz(rest),
         "ci" => {
             let mut c = Command::new(workspace_root().join(".ci/run"));
             c.current_dir(workspace_root());
@@ -157,6 +160,16 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `cargo xtask fuzz [TARGET|all] [SECONDS]`: `fuzz/run.sh` (installs the pinned cargo-fuzz if
+/// missing, writes the seed corpora, builds the targets, runs each for SECONDS).
+fn fuzz(rest: &[String]) -> ExitCode {
+    let mut c = Command::new("bash");
+    c.current_dir(workspace_root())
+        .arg("fuzz/run.sh")
+        .args(rest);
+    status(c)
 }
 
 /// `cargo xtask bench http-sig [CRITERION ARGS]`: run the `http_sig` criterion bench, then print

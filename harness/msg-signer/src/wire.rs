@@ -411,7 +411,15 @@ fn verdict_of(msg: &Map<String, Value>, result_field: Option<&'static str>) -> R
             return ReplyVerdict::Malformed(format!("`errors` is not a list: {other}"));
         }
     };
-    let status = msg.get("signing_status").and_then(Value::as_str);
+    // A status that is not a string (a number, a list, ...) is not one the deployed contract
+    // knows: malformed, never ignored (ignoring it judged `{"signing_status": 5, ...}` signed).
+    let status = match msg.get("signing_status") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(other) => {
+            return ReplyVerdict::Malformed(format!("`signing_status` is not a string: {other}"));
+        }
+    };
     if !errors.is_empty() {
         return ReplyVerdict::Failed(format!(
             "signing server reported errors (signing_status {}): {}",
