@@ -367,11 +367,7 @@ mod tests {
         ] {
             assert!(req(slug).contains(&status_requirement(accepted)), "{slug}");
         }
-        for slug in [
-            "paths/traversal",
-            "paths/bad-hashdid",
-            "delete/malformed-id",
-        ] {
+        for slug in ["paths/traversal", "paths/bad-hashdid"] {
             assert!(req(slug).starts_with(support::REFUSAL), "{slug}");
         }
         assert!(support::is_refusal(404) && support::is_refusal(431));

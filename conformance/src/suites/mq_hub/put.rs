@@ -6,8 +6,8 @@ use mq_hub::{MqHubError, Profile};
 
 use super::Ctx;
 use super::support::{
-    DOC, NOTES, Request, StatusCase, case, done, error_status, meta, owner, put_path, raw,
-    self_minted, truncate,
+    CONTRACT, DOC, NOTES, Q_BAD_TOKEN, Request, StatusCase, case, done, drain, error_status,
+    expect_empty, meta, owner, put_path, raw, self_minted, truncate,
 };
 use crate::runner::Case;
 use crate::runner::Level::{Must, Should};
@@ -30,7 +30,7 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 "2.4",
                 Must,
                 "put with a put token for the target queue",
-                "200",
+                "\"200 | Operation successfully added the message to the hashDID queue.\"",
             ),
             |c| async move {
                 let (rcpt, sender) = (c.client(), c.client());
@@ -53,7 +53,7 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 "2.4",
                 Must,
                 "put with an expired token",
-                "403 (RFC 7519 §4.1.4)",
+                format!("{Q_BAD_TOKEN} An expired token is invalid (RFC 7519 §4.1.4)."),
             ),
             |c| async move {
                 let (rcpt, sender) = (c.client(), c.client());
@@ -93,11 +93,12 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
             meta(
                 p,
                 "put/size-at-limit-200",
-                NOTES,
-                "PUT",
-                Must,
+                CONTRACT,
+                "C8",
+                Should,
                 "put of exactly max_message_size bytes",
-                "200 (no off-by-one)",
+                "SHOULD (the document names no size limit): a body of exactly max_message_size \
+                 bytes is stored (200), as apihub's limit reads",
             ),
             |c| async move {
                 let max = c
@@ -150,27 +151,17 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                         ));
                     }
                 }
-                // drain: exactly max messages
-                let mut n = 0;
-                while let Some(m) = cl
-                    .take(&c.domain, &t, None)
-                    .await
-                    .map_err(step("drain take"))?
-                {
-                    n += 1;
-                    if m.message == "one too many" || n > max + 1 {
-                        return Err(fail(
-                            "the refused message was stored",
-                            format!("{max} messages"),
-                            format!("{n}+"),
-                        ));
-                    }
+                // Exactly max messages, by get + delete (take may never time out), then empty.
+                let got = drain(&c, &cl, &t, max).await?;
+                if let Some(i) = got.iter().position(|m| m.message == "one too many") {
+                    return Err(fail(
+                        "the refused message was stored",
+                        format!("{max} messages m0..m{}", max - 1),
+                        format!("message {} is \"one too many\"", i + 1),
+                    ));
                 }
-                if n == max {
-                    done()
-                } else {
-                    Err(fail("queue length", max.to_string(), n.to_string()))
-                }
+                expect_empty(&c, &cl, &t, "after reading max_queue_length messages").await?;
+                done()
             },
         ),
         case(
@@ -210,8 +201,8 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
             meta(
                 p,
                 "put/huge-body-refused",
-                DOC,
-                "2.4",
+                CONTRACT,
+                "C8",
                 Must,
                 "put of an 8 MiB body",
                 format!(
@@ -307,8 +298,8 @@ pub const STATUS: &[StatusCase] = &[
                 ))
             })
         },
-        accept: &[401, 403],
-        note: "",
+        accept: &[403],
+        note: "§2.4: \"403 | No token was provided or an invalid token.\"",
     },
     StatusCase {
         slug: "put/garbage-token-403",
@@ -324,8 +315,8 @@ pub const STATUS: &[StatusCase] = &[
                 )
             })
         },
-        accept: &[401, 403],
-        note: "",
+        accept: &[403],
+        note: "§2.4: \"403 | No token was provided or an invalid token.\"",
     },
     StatusCase {
         slug: "put/self-minted-token-403",
@@ -341,7 +332,7 @@ pub const STATUS: &[StatusCase] = &[
             })
         },
         accept: &[403],
-        note: "tokens are verified with the server's key",
+        note: "defect 3: \"Tokens are verified against the public key inside the token: self-minted tokens are accepted\"; §2.4: an invalid token is 403",
     },
     StatusCase {
         slug: "put/token-for-other-queue-403",
@@ -360,7 +351,7 @@ pub const STATUS: &[StatusCase] = &[
             })
         },
         accept: &[403],
-        note: "",
+        note: "defect 4: \"PUT does not check that the token is for the target queue\"; §2.4: an invalid token is 403",
     },
     StatusCase {
         slug: "put/mq-disabled-405",
@@ -377,12 +368,12 @@ pub const STATUS: &[StatusCase] = &[
             })
         },
         accept: &[405],
-        note: "before the token check",
+        note: "§2.4: \"405 | Domain doesn’t have an MQ component enabled.\", checked before the token (contract C4)",
     },
     StatusCase {
         slug: "put/size-over-limit-403",
-        doc: NOTES,
-        section: "PUT",
+        doc: CONTRACT,
+        section: "C8",
         level: Must,
         stimulus: "put of max_message_size + 1 bytes",
         request: |c| {
@@ -396,6 +387,6 @@ pub const STATUS: &[StatusCase] = &[
             })
         },
         accept: &[403, 413],
-        note: "apihub: 403 Message size exceeds domain specific limit.",
+        note: "contract C8: a body over the limit is refused, apihub: 403 \"Message size exceeds domain specific limit.\"",
     },
 ];

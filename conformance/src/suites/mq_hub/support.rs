@@ -20,8 +20,15 @@ use crate::runner::{BoxFuture, Case, Level, SpecRef};
 
 /// The MQ Hub document (../shared/specs/mq-hub-rfc130.txt).
 pub const DOC: &str = "RFC-130";
-/// The field notes on the deployed apihub (../shared/notes/mq-hub-reality.md).
+/// The field notes on the deployed apihub (../shared/notes/mq-hub-reality.md); its sections
+/// are the numbered defects (`defect 1` .. `defect 8`).
 pub const NOTES: &str = "mq-hub-reality";
+/// The client writer's contract (docs/mq-hub-contract.md): the rules where the document is
+/// silent, each with its source; sections are its rule anchors (`C1` ..).
+pub const CONTRACT: &str = "mq-hub-contract";
+
+/// RFC-130 §2.4 and §3.3, verbatim: the one status the document gives a missing or bad token.
+pub const Q_BAD_TOKEN: &str = "\"403 | No token was provided or an invalid token.\"";
 
 /// Statuses meaning "no such message": 404, or 500 as RFC-130 §4.3 and §5.3 allow.
 pub const NO_SUCH_MESSAGE: &[u16] = &[404, 500];
@@ -247,6 +254,48 @@ pub async fn put_n(c: &Ctx, cl: &MqClient, t: &str, bodies: &[&str]) -> Result<(
             .map_err(step("put"))?;
     }
     Ok(())
+}
+
+/// Read and remove `n` messages of `cl`'s queue, oldest first, by get + delete by id (never by
+/// waiting for a take to time out: apihub's take never does). Each get is bounded by the client's
+/// bound; a get that answers 204 before `n` messages were read fails the case.
+pub async fn drain(
+    c: &Ctx,
+    cl: &MqClient,
+    t: &str,
+    n: usize,
+) -> Result<Vec<mq_hub::Message>, Stop> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let m = cl
+            .get(&c.domain, t)
+            .await
+            .map_err(step("drain get"))?
+            .ok_or_else(|| {
+                fail(
+                    format!("drain: get number {}", i + 1),
+                    format!("{n} messages"),
+                    format!("204 after {i}"),
+                )
+            })?;
+        let id = m
+            .message_id
+            .clone()
+            .ok_or_else(|| fail("drain: get reply", "a messageId", format!("{m:?}")))?;
+        cl.delete(&c.domain, t, &id)
+            .await
+            .map_err(step("drain delete"))?;
+        out.push(m);
+    }
+    Ok(out)
+}
+
+/// Fail unless `cl`'s queue is empty: one get must end in 204 (after the long poll).
+pub async fn expect_empty(c: &Ctx, cl: &MqClient, t: &str, what: &str) -> Result<(), Stop> {
+    match cl.get(&c.domain, t).await.map_err(step("get"))? {
+        None => Ok(()),
+        Some(m) => Err(fail(what, "an empty queue (204)", format!("{m:?}"))),
+    }
 }
 
 /// The id of the oldest message in `cl`'s queue (read with a get).

@@ -4,8 +4,8 @@ use mq_hub::Profile;
 
 use super::Ctx;
 use super::support::{
-    DOC, NOTES, Request, StatusCase, case, done, holder_proof, meta, now_secs, token_path,
-    token_request,
+    CONTRACT, DOC, NOTES, Request, StatusCase, case, done, holder_proof, meta, now_secs,
+    token_path, token_request,
 };
 use crate::runner::Case;
 use crate::runner::Level::{Must, Should};
@@ -21,7 +21,8 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 "1.2",
                 Must,
                 "token request with a holder proof",
-                "200 {\"token\", \"expires\"} with expires in ms in the future",
+                "\"200 | Returns a JWT signed token\" shaped as §1.2.1: {\"token\", \"expires\"} with \
+                 expires in ms since the epoch, in the future",
             ),
             |c| async move {
                 let cl = c.client();
@@ -45,11 +46,12 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
             meta(
                 p,
                 "token/connection-timeout-header",
-                NOTES,
-                "GET",
+                CONTRACT,
+                "C2",
                 Should,
                 "token reply carries connection-timeout",
-                "a positive connection-timeout header (ms)",
+                "the token reply carries a positive connection-timeout header (ms), as apihub's \
+                 token route sends it (the document is silent)",
             ),
             |c| async move {
                 let t = c
@@ -83,7 +85,7 @@ pub const STATUS: &[StatusCase] = &[
             Box::pin(async move { Ok(Request::get(token_path(&c.domain, &c.client().hash_did()))) })
         },
         accept: &[401, 403],
-        note: "anyone must not get a token for any hashDID",
+        note: "the notes, defect 2: \"The token endpoint has no authentication (anyone gets a token for any hashDID)\"",
     },
     StatusCase {
         slug: "token/proof-by-wrong-key",
@@ -101,7 +103,7 @@ pub const STATUS: &[StatusCase] = &[
             })
         },
         accept: &[401, 403],
-        note: "",
+        note: "defect 2: a token only to the holder of the DID's key",
     },
     StatusCase {
         slug: "token/stale-proof",
@@ -118,13 +120,13 @@ pub const STATUS: &[StatusCase] = &[
             })
         },
         accept: &[401, 403],
-        note: "replay window",
+        note: "defect 2 closed by a holder proof: a proof outside its time window is a replay",
     },
     StatusCase {
         slug: "token/mq-disabled-405",
         doc: DOC,
-        section: "2.4",
-        level: Must,
+        section: "1.2",
+        level: Should,
         stimulus: "token request on a domain without MQ",
         request: |c| {
             Box::pin(async move {
@@ -132,14 +134,15 @@ pub const STATUS: &[StatusCase] = &[
                 Ok(token_request(&cl, &c.disabled, &cl.hash_did()))
             })
         },
-        accept: &[405],
-        note: "",
+        accept: &[405, 500],
+        note: "SHOULD: §1.2 is silent on a domain without MQ; its \"500 | Not able to create a new token.\" \
+               or the 405 of §2.4",
     },
     StatusCase {
         slug: "token/malformed-hashdid",
         doc: DOC,
         section: "1.1",
-        level: Must,
+        level: Should,
         stimulus: "token for a hashDID that is not base58 SHA-256",
         request: |c| {
             Box::pin(async move {
@@ -147,7 +150,8 @@ pub const STATUS: &[StatusCase] = &[
                 Ok(token_request(&cl, &c.domain, "not-a-hash!!"))
             })
         },
-        accept: &[400, 403, 404],
-        note: "no token",
+        accept: &[400, 403, 404, 500],
+        note: "SHOULD: §1.1 defines hashDID as the hash of the DID identifier; the document does not say a \
+               malformed one is refused (§1.2: \"500 | Not able to create a new token.\")",
     },
 ];
