@@ -294,10 +294,61 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 }
             },
         ),
+        case(
+            meta(
+                p,
+                "get/race-with-delete",
+                NOTES,
+                "defect 8",
+                Must,
+                &format!("{RACE_ROUNDS} rounds: gets racing a delete of the head message"),
+                "every 200 has a JSON body whose message is a string (defect 8: \"Errors while \
+                 reading a message can yield 200 with an empty body\")",
+            ),
+            |c| async move {
+                let (cl, t) = owner(&c).await?;
+                let sig = cl.key().signature_of_did(&t);
+                let get = || Request::get(get_path(&c, &cl.hash_did(), &sig)).token(&t);
+                for round in 0..RACE_ROUNDS {
+                    // a second message keeps the queue non-empty: no get waits for the long poll
+                    let (a, b) = (format!("a{round}"), format!("b{round}"));
+                    put_n(&c, &cl, &t, &[&a, &b]).await?;
+                    let id = super::support::head_id(&c, &cl, &t).await?;
+                    let (r1, r2, r3) = (get(), get(), get());
+                    let (g1, g2, g3, d) = tokio::join!(
+                        raw(&c, &r1),
+                        raw(&c, &r2),
+                        raw(&c, &r3),
+                        cl.delete(&c.domain, &t, &id)
+                    );
+                    d.map_err(step("delete of the head"))?;
+                    for (s, body) in [g1?, g2?, g3?] {
+                        let ok = serde_json::from_str::<serde_json::Value>(&body)
+                            .ok()
+                            .is_some_and(|v| v.get("message").is_some_and(|m| m.is_string()));
+                        if s == 200 && !ok {
+                            return Err(fail(
+                                format!("round {}: a get racing the delete of the head", round + 1),
+                                "200 with {\"message\": \"...\"} (or another status)",
+                                format!("200: {:?}", truncate(&body)),
+                            ));
+                        }
+                    }
+                    let rest = super::support::head_id(&c, &cl, &t).await?;
+                    cl.delete(&c.domain, &t, &rest)
+                        .await
+                        .map_err(step("delete of the second message"))?;
+                }
+                done()
+            },
+        ),
     ];
     v.extend(STATUS.iter().map(|row| row.case(p)));
     v
 }
+
+/// Rounds of the read-race cases.
+pub const RACE_ROUNDS: usize = 30;
 
 pub const STATUS: &[StatusCase] = &[
     StatusCase {

@@ -234,6 +234,73 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 }
             },
         ),
+        case(
+            meta(
+                p,
+                "take/race-no-double-delivery",
+                DOC,
+                "5",
+                Must,
+                "4 messages; 4 takes racing 2 get + delete readers, 10 rounds",
+                "§5 \"Read and delete a message from the MQ\": no message delivered by two takes, \
+                 every take answer is the JSON message",
+            ),
+            |c| async move {
+                let bound = Duration::from_millis(c.limits.timeout_ms.unwrap_or(2_000) + 2_000);
+                for round in 0..10 {
+                    let (cl, t) = owner(&c).await?;
+                    let bodies: Vec<String> = (0..4).map(|i| format!("r{round}m{i}")).collect();
+                    let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+                    put_n(&c, &cl, &t, &refs).await?;
+                    let mut takes = Vec::new();
+                    for _ in 0..4 {
+                        let (cl2, t2, d) = (cl.clone(), t.clone(), c.domain.clone());
+                        takes.push(tokio::spawn(async move { cl2.take(&d, &t2, None).await }));
+                    }
+                    let mut readers = Vec::new();
+                    for _ in 0..2 {
+                        let (cl2, t2, d) = (cl.clone(), t.clone(), c.domain.clone());
+                        readers.push(tokio::spawn(async move {
+                            if let Ok(Some(m)) = cl2.get(&d, &t2).await
+                                && let Some(id) = m.message_id
+                            {
+                                let _ = cl2.delete(&d, &t2, &id).await;
+                            }
+                        }));
+                    }
+                    let mut taken = Vec::new();
+                    for mut task in takes {
+                        // a take left without a message may wait forever (apihub): abandon it
+                        match tokio::time::timeout(bound, &mut task).await {
+                            Ok(Ok(Ok(Some(m)))) => taken.push(m.message),
+                            Ok(Ok(Err(e)))
+                                if matches!(e, mq_hub::MqHubError::MalformedReply(_)) =>
+                            {
+                                return Err(fail(
+                                    format!("round {}: a take's answer", round + 1),
+                                    "200 with the JSON message",
+                                    e.to_string(),
+                                ));
+                            }
+                            Ok(_) => {}
+                            Err(_) => task.abort(),
+                        }
+                    }
+                    for r in readers {
+                        r.abort();
+                    }
+                    let mut seen = std::collections::HashSet::new();
+                    if let Some(twice) = taken.iter().find(|m| !seen.insert(m.as_str())) {
+                        return Err(fail(
+                            format!("round {}: 4 takes and 2 readers", round + 1),
+                            "each message taken at most once",
+                            format!("{twice:?} taken twice ({taken:?})"),
+                        ));
+                    }
+                }
+                done()
+            },
+        ),
     ];
     if p == Profile::Rfc130 {
         // RFC-130 §5.1: take names a message id; the opendsu dialect's take path has none.
