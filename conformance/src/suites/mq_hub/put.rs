@@ -285,6 +285,46 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
 
 pub const STATUS: &[StatusCase] = &[
     StatusCase {
+        slug: "put/alg-none-403",
+        doc: DOC,
+        section: "2.4",
+        level: Must,
+        stimulus: "put with a token in the profile's dialect whose header says alg none, no signature",
+        request: |c| {
+            Box::pin(async move {
+                let (rcpt, forger) = (c.client(), c.client());
+                let t = super::support::alg_none(&c, forger.did(), &rcpt.hash_did())?;
+                Ok(Request::put(put_path(&c.domain, &rcpt.hash_did()), "forged").token(t))
+            })
+        },
+        accept: &[403],
+        note: "§2.4: an unsigned token is an invalid token",
+    },
+    StatusCase {
+        slug: "put/rewritten-claims-403",
+        doc: DOC,
+        section: "2.4",
+        level: Must,
+        stimulus: "put into queue B with the hub's token for queue A, its credentials rewritten to B, signature kept",
+        request: |c| {
+            Box::pin(async move {
+                // A's own token, rewritten for B's queue
+                let (_, t) = owner(&c).await?;
+                let queue = c.client().hash_did();
+                let q2 = queue.clone();
+                let forged = super::support::rewrite_claims(&c, &t, move |v| {
+                    v["credentials"] = serde_json::json!([q2]);
+                    if v["options"].get("credentials").is_some() {
+                        v["options"]["credentials"] = serde_json::json!(q2);
+                    }
+                })?;
+                Ok(Request::put(put_path(&c.domain, &queue), "forged").token(forged))
+            })
+        },
+        accept: &[403],
+        note: "§2.4: a token whose claims do not match its signature is an invalid token",
+    },
+    StatusCase {
         slug: "put/no-token-403",
         doc: DOC,
         section: "2.4",

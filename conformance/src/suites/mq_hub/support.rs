@@ -379,3 +379,63 @@ pub fn self_minted(c: &Ctx, did: &str, queue: &str) -> Result<String, Stop> {
         .map_err(step("mint"))?
         .token)
 }
+
+/// A token in the profile's dialect whose header says `alg: none` and whose signature is empty:
+/// rfc130 `base64url(header).base64url(claims).`, opendsu `base58(header).base58(body).`.
+pub fn alg_none(c: &Ctx, did: &str, queue: &str) -> Result<String, Stop> {
+    let forger = TokenAuthority::generate(c.profile, "forger").map_err(step("mint"))?;
+    let t = forger
+        .issue(now_secs(), 600, did, &c.domain, queue)
+        .map_err(step("mint"))?
+        .token;
+    let body = t.split('.').nth(1).unwrap_or_default();
+    Ok(match c.profile {
+        Profile::Rfc130 => format!("{}.{body}.", b64url(br#"{"alg":"none","typ":"JWT"}"#)),
+        Profile::Opendsu => format!(
+            "{}.{body}.",
+            mq_hub::codec::b58(br#"{"typ":"SeedSSIJWT","alg":"none"}"#)
+        ),
+    })
+}
+
+/// `token` with its claims changed by `f` and its signature kept (rewritten claims).
+pub fn rewrite_claims(
+    c: &Ctx,
+    token: &str,
+    f: impl FnOnce(&mut serde_json::Value),
+) -> Result<String, Stop> {
+    let parts: Vec<&str> = token.split('.').collect();
+    let [h, b, s] = parts[..] else {
+        return Err(fail("the hub's token", "three parts", token.to_string()));
+    };
+    let decoded = match c.profile {
+        Profile::Rfc130 => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(b)
+                .ok()
+        }
+        Profile::Opendsu => mq_hub::codec::b58_decode(b),
+    };
+    let mut v: serde_json::Value = decoded
+        .and_then(|d| serde_json::from_slice(&d).ok())
+        .ok_or_else(|| {
+            fail(
+                "the hub's token body",
+                "JSON in the profile's encoding",
+                b.to_string(),
+            )
+        })?;
+    f(&mut v);
+    let text = v.to_string();
+    let body = match c.profile {
+        Profile::Rfc130 => b64url(text.as_bytes()),
+        Profile::Opendsu => mq_hub::codec::b58(text.as_bytes()),
+    };
+    Ok(format!("{h}.{body}.{s}"))
+}
+
+fn b64url(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
