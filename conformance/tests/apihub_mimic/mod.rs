@@ -59,6 +59,12 @@ pub struct MimicConfig {
     pub max_queue_length: usize,
     pub connection_timeout_ms: u64,
     pub defects: Defects,
+    /// Another token protocol: the token route wants `x-api-key: <this>` and takes the holder
+    /// from `x-holder-did` (instead of the suite's `x-mq-did*` proof).
+    pub api_key: Option<String>,
+    /// The request header carrying the token: `x-mq-authorization` (apihub since early 2024) or
+    /// `authorization` (before).
+    pub token_header: &'static str,
 }
 
 #[derive(Default)]
@@ -158,6 +164,16 @@ async fn token(
         &domain,
         &hash,
     );
+    if let Some(k) = &m.cfg.api_key
+        && hv(&h, "x-api-key") != Some(k.as_str())
+    {
+        return status(StatusCode::FORBIDDEN);
+    }
+    let proven = match (&m.cfg.api_key, hv(&h, "x-holder-did")) {
+        (Some(_), Some(did)) => Ok(did.to_string()),
+        (Some(_), None) => return status(StatusCode::FORBIDDEN),
+        (None, _) => proven,
+    };
     let holder = match (proven, m.cfg.defects.on(2)) {
         (Ok(did), _) => Some(did),
         // defect 2: anyone gets a token (the claimed DID, if any, is recorded unchecked)
@@ -198,7 +214,7 @@ async fn token(
 impl Mimic {
     /// apihub `validateToken`: jwt.js verifyJWT (typ, iss, exp, nbf, signature).
     fn validate(&self, h: &HeaderMap) -> Option<(String, seedssi::Parsed)> {
-        let token = hv(h, "x-mq-authorization")?.to_string();
+        let token = hv(h, self.cfg.token_header)?.to_string();
         let p = seedssi::parse(&token).ok()?;
         let iss = p.body.get("iss").and_then(Value::as_str)?.to_string();
         if self.cfg.defects.on(3) {

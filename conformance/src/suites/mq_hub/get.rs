@@ -130,12 +130,11 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 "\"204 | No content yet.\" after about the connection timeout (contract C5)",
             ),
             |c| async move {
-                let cl = c.client();
-                let tok = cl.own_token(&c.domain).await.map_err(step("token"))?;
-                let ms = timeout_ms(&c, tok.connection_timeout_ms)?;
+                let (cl, tok, header) = super::support::owner_with_timeout(&c).await?;
+                let ms = timeout_ms(&c, header)?;
                 let t0 = Instant::now();
                 let r = cl
-                    .get(&c.domain, &tok.token)
+                    .get(&c.domain, &tok)
                     .await
                     .map_err(step("get on an empty queue"))?;
                 let el = t0.elapsed().as_millis() as u64;
@@ -428,12 +427,9 @@ pub const STATUS: &[StatusCase] = &[
                 let (rcpt, t) = owner(&c).await?;
                 put_n(&c, &rcpt, &t, &["secret"]).await?;
                 let snoop = c.client();
-                let pt = snoop
-                    .token(&c.domain, &rcpt.hash_did(), None)
-                    .await
-                    .map_err(step("put token"))?;
-                let sig = snoop.key().signature_of_did(&pt.token);
-                Ok(Request::get(get_path(&c, &rcpt.hash_did(), &sig)).token(pt.token))
+                let pt = super::support::token_for(&c, &snoop, &rcpt.hash_did()).await?;
+                let sig = snoop.key().signature_of_did(&pt);
+                Ok(Request::get(get_path(&c, &rcpt.hash_did(), &sig)).token(pt))
             })
         },
         accept: &[401, 403],

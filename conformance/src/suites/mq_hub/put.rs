@@ -34,12 +34,9 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
             ),
             |c| async move {
                 let (rcpt, sender) = (c.client(), c.client());
-                let t = sender
-                    .token(&c.domain, &rcpt.hash_did(), None)
-                    .await
-                    .map_err(step("put token"))?;
+                let t = super::support::token_for(&c, &sender, &rcpt.hash_did()).await?;
                 sender
-                    .put(&c.domain, &rcpt.hash_did(), &t.token, "hello")
+                    .put(&c.domain, &rcpt.hash_did(), &t, "hello")
                     .await
                     .map_err(step("put"))?;
                 done()
@@ -56,6 +53,7 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 format!("{Q_BAD_TOKEN} An expired token is invalid (RFC 7519 §4.1.4)."),
             ),
             |c| async move {
+                super::support::holder_proof_protocol(&c)?;
                 let (rcpt, sender) = (c.client(), c.client());
                 let t = sender
                     .token(&c.domain, &rcpt.hash_did(), Some(1))
@@ -249,12 +247,9 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
             |c| async move {
                 let (rcpt, t) = owner(&c).await?;
                 let sender = c.client();
-                let pt = sender
-                    .token(&c.domain, &rcpt.hash_did(), None)
-                    .await
-                    .map_err(step("put token"))?;
+                let pt = super::support::token_for(&c, &sender, &rcpt.hash_did()).await?;
                 sender
-                    .put(&c.domain, &rcpt.hash_did(), &pt.token, "from sender")
+                    .put(&c.domain, &rcpt.hash_did(), &pt, "from sender")
                     .await
                     .map_err(step("put"))?;
                 let m = rcpt
@@ -383,11 +378,8 @@ pub const STATUS: &[StatusCase] = &[
         request: |c| {
             Box::pin(async move {
                 let (a, b, sender) = (c.client(), c.client(), c.client());
-                let t = sender
-                    .token(&c.domain, &a.hash_did(), None)
-                    .await
-                    .map_err(step("put token for queue A"))?;
-                Ok(Request::put(put_path(&c.domain, &b.hash_did()), "wrong queue").token(t.token))
+                let t = super::support::token_for(&c, &sender, &a.hash_did()).await?;
+                Ok(Request::put(put_path(&c.domain, &b.hash_did()), "wrong queue").token(t))
             })
         },
         accept: &[403],

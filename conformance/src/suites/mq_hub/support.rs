@@ -12,7 +12,7 @@ use mq_hub::{DidKeyPair, MqClient, MqHubError, Profile};
 use reqwest::Method;
 use sigharness_report::CaseMeta;
 
-use super::{Ctx, SUITE};
+use super::{Ctx, SUITE, TokenSource};
 use crate::runner::check::{
     Check, Stop, expect_status, fail, pass, skip, status_requirement, step,
 };
@@ -167,7 +167,8 @@ pub async fn raw(c: &Ctx, r: &Request) -> Result<(u16, String), Stop> {
         .http
         .request(r.method.clone(), format!("{}{}", c.url, r.path));
     if let Some(t) = &r.token {
-        rb = rb.header(auth_header(c.profile), t);
+        let h = c.auth_header.as_deref().unwrap_or(auth_header(c.profile));
+        rb = rb.header(h, t);
     }
     for (k, v) in &r.headers {
         rb = rb.header(*k, v);
@@ -238,12 +239,114 @@ pub fn now_secs() -> u64 {
 
 /// A client with a fresh identity and an owner token for its own queue.
 pub async fn owner(c: &Ctx) -> Result<(MqClient, String), Stop> {
+    let (cl, t, _) = owner_with_timeout(c).await?;
+    Ok((cl, t))
+}
+
+/// [`owner`], and the token reply's `connection-timeout` header when the suite asked for the
+/// token itself (not through `token_cmd`).
+pub async fn owner_with_timeout(c: &Ctx) -> Result<(MqClient, String, Option<u64>), Stop> {
     let cl = c.client();
-    let t = cl
-        .own_token(&c.domain)
+    if c.tokens == TokenSource::HolderProof {
+        let t = cl
+            .own_token(&c.domain)
+            .await
+            .map_err(step("owner token request"))?;
+        return Ok((cl, t.token, t.connection_timeout_ms));
+    }
+    let t = token_for(c, &cl, &cl.hash_did()).await?;
+    Ok((cl, t, None))
+}
+
+/// A token for `cl`'s DID on `queue`: by our holder proof, or from `--set token_cmd`.
+pub async fn token_for(c: &Ctx, cl: &MqClient, queue: &str) -> Result<String, Stop> {
+    match &c.tokens {
+        TokenSource::HolderProof => Ok(cl
+            .token(&c.domain, queue, None)
+            .await
+            .map_err(step("token request"))?
+            .token),
+        TokenSource::Cmd(template) => run_token_cmd(template, cl.did(), queue, &c.domain).await,
+    }
+}
+
+/// Skip unless the suite gets its tokens by our holder-proof protocol (cases that judge that
+/// protocol itself).
+pub fn holder_proof_protocol(c: &Ctx) -> Result<(), Stop> {
+    match c.tokens {
+        TokenSource::HolderProof => Ok(()),
+        TokenSource::Cmd(_) => Err(skip(
+            "needs our holder-proof token protocol (x-mq-did, x-mq-did-timestamp, x-mq-did-proof); \
+             tokens come from --set token_cmd",
+        )),
+    }
+}
+
+/// Longest a token command may run.
+pub const TOKEN_CMD_BOUND: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Run `template` with `{did}`, `{hashdid}`, `{domain}` replaced (single-quoted for the shell)
+/// under `sh -c`, within [`TOKEN_CMD_BOUND`]; its stdout is the token, or a JSON object with
+/// `token`.
+pub async fn run_token_cmd(
+    template: &str,
+    did: &str,
+    hash: &str,
+    domain: &str,
+) -> Result<String, Stop> {
+    let q = |v: &str| format!("'{}'", v.replace('\'', r"'\''"));
+    let cmd = template
+        .replace("{did}", &q(did))
+        .replace("{hashdid}", &q(hash))
+        .replace("{domain}", &q(domain));
+    let child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&cmd)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(TOKEN_CMD_BOUND, child)
         .await
-        .map_err(step("owner token request"))?;
-    Ok((cl, t.token))
+        .map_err(|_| {
+            fail(
+                format!("token_cmd: {cmd}"),
+                "a token within 30 s",
+                "no exit",
+            )
+        })?
+        .map_err(|e| {
+            fail(
+                format!("token_cmd: {cmd}"),
+                "a command that runs",
+                e.to_string(),
+            )
+        })?;
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || stdout.is_empty() {
+        return Err(fail(
+            format!("token_cmd: {cmd}"),
+            "exit 0 and a token on stdout",
+            format!(
+                "{}; stdout {:?}; stderr {:?}",
+                out.status,
+                truncate(&stdout),
+                truncate(&String::from_utf8_lossy(&out.stderr))
+            ),
+        ));
+    }
+    if stdout.starts_with('{') {
+        return serde_json::from_str::<serde_json::Value>(&stdout)
+            .ok()
+            .and_then(|v| v.get("token").and_then(|t| t.as_str()).map(str::to_string))
+            .ok_or_else(|| {
+                fail(
+                    format!("token_cmd: {cmd}"),
+                    "a token, or JSON with \"token\"",
+                    truncate(&stdout),
+                )
+            });
+    }
+    Ok(stdout)
 }
 
 /// Put `bodies` into `cl`'s own queue, in order.

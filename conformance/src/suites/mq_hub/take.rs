@@ -217,11 +217,10 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                  take waits forever)",
             ),
             |c| async move {
-                let cl = c.client();
-                let tok = cl.own_token(&c.domain).await.map_err(step("token"))?;
-                let ms = super::support::timeout_ms(&c, tok.connection_timeout_ms)?;
+                let (cl, tok, header) = super::support::owner_with_timeout(&c).await?;
+                let ms = super::support::timeout_ms(&c, header)?;
                 let t0 = Instant::now();
-                match cl.take(&c.domain, &tok.token, None).await {
+                match cl.take(&c.domain, &tok, None).await {
                     Ok(None) => pass(format!(
                         "204 after {} ms (timeout {ms})",
                         t0.elapsed().as_millis()

@@ -4,8 +4,8 @@ use mq_hub::Profile;
 
 use super::Ctx;
 use super::support::{
-    CONTRACT, DOC, NOTES, Request, StatusCase, case, done, holder_proof, meta, now_secs,
-    token_path, token_request,
+    CONTRACT, DOC, NOTES, Request, StatusCase, case, done, holder_proof, holder_proof_protocol,
+    meta, now_secs, token_path, token_request,
 };
 use crate::runner::Case;
 use crate::runner::Level::{Must, Should};
@@ -25,6 +25,7 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                  expires in ms since the epoch, in the future",
             ),
             |c| async move {
+                holder_proof_protocol(&c)?;
                 let cl = c.client();
                 let t = cl
                     .own_token(&c.domain)
@@ -54,6 +55,7 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                  token route sends it (the document is silent)",
             ),
             |c| async move {
+                holder_proof_protocol(&c)?;
                 let t = c
                     .client()
                     .own_token(&c.domain)
@@ -82,7 +84,10 @@ pub const STATUS: &[StatusCase] = &[
         level: Must,
         stimulus: "token request with no proof of holding the DID",
         request: |c| {
-            Box::pin(async move { Ok(Request::get(token_path(&c.domain, &c.client().hash_did()))) })
+            Box::pin(async move {
+                holder_proof_protocol(&c)?;
+                Ok(Request::get(token_path(&c.domain, &c.client().hash_did())))
+            })
         },
         accept: &[401, 403],
         note: "the notes, defect 2: \"The token endpoint has no authentication (anyone gets a token for any hashDID)\"",
@@ -95,6 +100,7 @@ pub const STATUS: &[StatusCase] = &[
         stimulus: "token request for a DID with a proof signed by another key",
         request: |c| {
             Box::pin(async move {
+                holder_proof_protocol(&c)?;
                 let (victim, attacker) = (c.client(), c.client());
                 let queue = victim.hash_did();
                 let proof =
@@ -113,6 +119,7 @@ pub const STATUS: &[StatusCase] = &[
         stimulus: "token request with a proof one hour old",
         request: |c| {
             Box::pin(async move {
+                holder_proof_protocol(&c)?;
                 let cl = c.client();
                 let queue = cl.hash_did();
                 let proof = holder_proof(cl.key(), cl.did(), &c.domain, &queue, now_secs() - 3600);
@@ -130,6 +137,7 @@ pub const STATUS: &[StatusCase] = &[
         stimulus: "token request on a domain without MQ",
         request: |c| {
             Box::pin(async move {
+                holder_proof_protocol(&c)?;
                 let cl = c.client();
                 Ok(token_request(&cl, &c.disabled, &cl.hash_did()))
             })
@@ -146,6 +154,7 @@ pub const STATUS: &[StatusCase] = &[
         stimulus: "token for a hashDID that is not base58 SHA-256",
         request: |c| {
             Box::pin(async move {
+                holder_proof_protocol(&c)?;
                 let cl = c.client();
                 Ok(token_request(&cl, &c.domain, "not-a-hash!!"))
             })
