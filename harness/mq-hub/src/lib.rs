@@ -92,6 +92,7 @@ pub mod codec;
 pub mod config;
 pub mod did;
 pub mod error;
+pub mod openapi;
 pub mod seedssi;
 pub mod server;
 pub mod store;
