@@ -528,7 +528,9 @@ def main(argv):
     schema_texts = schemas.build()
     outputs = [(p, text, os.path.relpath(p, ROOT)) for p, text in schema_texts.items()]
     outputs += [(f.path(), f.render(schema_texts), "%-32s %4d tests" % (f.name, f.tc)) for f in files]
-    os.makedirs(os.path.join(ROOT, "data"), exist_ok=True)
+    import mqhub_tokens
+    outputs += mqhub_tokens.build()
+    os.makedirs(os.path.join(ROOT, "data", "mq-hub"), exist_ok=True)
     stale = []
     for path, text, line in outputs:
         old = open(path, encoding="utf-8").read() if os.path.exists(path) else None

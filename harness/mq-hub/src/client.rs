@@ -52,6 +52,9 @@ pub struct MqClient {
     bound: Duration,
     /// The last (token, signatureOfDid): signing costs about a millisecond and a token is reused.
     last_sig: Arc<std::sync::Mutex<Option<(String, String)>>>,
+    /// The header carrying the token, when not the profile's (e.g. `authorization` for apihub
+    /// before 2024).
+    auth_header: Option<Arc<str>>,
 }
 
 fn transport(e: reqwest::Error, bound: Duration) -> MqHubError {
@@ -88,7 +91,14 @@ impl MqClient {
             key,
             bound,
             last_sig: Default::default(),
+            auth_header: None,
         })
+    }
+
+    /// Send the token in header `name` instead of the profile's.
+    pub fn with_auth_header(mut self, name: &str) -> Self {
+        self.auth_header = Some(name.into());
+        self
     }
 
     pub fn did(&self) -> &str {
@@ -121,7 +131,10 @@ impl MqClient {
         s
     }
 
-    fn auth_header(&self) -> &'static str {
+    fn auth_header(&self) -> &str {
+        if let Some(h) = &self.auth_header {
+            return h;
+        }
         match self.profile {
             Profile::Rfc130 => "authorization",
             Profile::Opendsu => X_MQ_AUTHORIZATION,

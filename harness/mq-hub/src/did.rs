@@ -4,7 +4,10 @@
 //! - W3C `did:key` with a secp256k1 public key: `did:key:z` + base58btc(0xe7 0x01 ‖ 33-byte
 //!   compressed SEC1 point) (multicodec `secp256k1-pub` = 0xe7, varint-encoded; multibase `z` =
 //!   base58btc). Source: W3C did:key method draft, multicodec table.
-//! - `did:ssi:key:<domain>:<base58 SEC1 public key>` (compressed or uncompressed).
+//! - `did:ssi:key:<domain>:<base58 SEC1 public key>`.
+//!
+//! One key, one DID: both carry the compressed point; a DID with the uncompressed form of a key is
+//! refused (it would be a second DID, and a second queue, for the same key).
 //!
 //! Any other DID method is resolved through a [`DidRegistry`]: a JSON file mapping each DID to the
 //! hex of its SEC1 secp256k1 public key, named by `did_registry` in the server configuration. The
@@ -68,6 +71,21 @@ fn check_sec1(did: &str, key: &[u8]) -> Result<()> {
     }
 }
 
+/// One key, one DID: a self-certifying DID carries the compressed 33-byte point. The
+/// uncompressed form of the same key would be a second DID, hence a second queue for one holder,
+/// so it is refused (docs/mq-hub-contract.md C10).
+fn check_compressed(did: &str, key: &[u8]) -> Result<()> {
+    check_sec1(did, key)?;
+    if key.len() == 65 {
+        return Err(did_err(
+            did,
+            "the key is an uncompressed SEC1 point: one key names one DID, with the compressed \
+             33-byte point (0x02/0x03 || x); re-encode the key",
+        ));
+    }
+    Ok(())
+}
+
 /// The SEC1 public key of a self-certifying DID, or `None` when the DID's method is not
 /// self-certifying (the registry must then know it).
 pub fn self_certified_key(did: &str) -> Result<Option<Vec<u8>>> {
@@ -79,7 +97,7 @@ pub fn self_certified_key(did: &str) -> Result<Option<Vec<u8>>> {
         let key = raw
             .strip_prefix(&SECP256K1_PUB_MULTICODEC[..])
             .ok_or_else(|| did_err(did, "did:key is not a secp256k1-pub (multicodec 0xe7) key"))?;
-        check_sec1(did, key)?;
+        check_compressed(did, key)?;
         return Ok(Some(key.to_vec()));
     }
     if let Some(rest) = did.strip_prefix("did:ssi:key:") {
@@ -90,7 +108,7 @@ pub fn self_certified_key(did: &str) -> Result<Option<Vec<u8>>> {
             return Err(did_err(did, "the domain of did:ssi:key is empty"));
         }
         let key = b58_decode(key).ok_or_else(|| did_err(did, "public key is not base58"))?;
-        check_sec1(did, &key)?;
+        check_compressed(did, &key)?;
         return Ok(Some(key));
     }
     if !did.starts_with("did:") || did.split(':').count() < 3 {
@@ -336,6 +354,24 @@ mod tests {
                 .resolve("did:web:a.b")
                 .is_ok()
         );
+    }
+
+    /// Regression (issue 12): the uncompressed form of a key was accepted as a second DID (a second
+    /// queue) for the same key; now refused with the reason, for did:key and did:ssi:key.
+    #[test]
+    fn one_key_one_did() {
+        let k = DidKeyPair::generate(DidMethod::Key).unwrap();
+        let mut raw = SECP256K1_PUB_MULTICODEC.to_vec();
+        raw.extend_from_slice(k.public_key());
+        assert_eq!(k.public_key().len(), 65);
+        for did in [
+            format!("did:key:z{}", b58(&raw)),
+            format!("did:ssi:key:d:{}", b58(k.public_key())),
+        ] {
+            let e = self_certified_key(&did).unwrap_err().to_string();
+            assert!(e.contains("one key names one DID"), "{did}: {e}");
+        }
+        assert!(self_certified_key(k.did()).unwrap().is_some());
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! - `rfc130` (default): ES256 JWT tokens (`jsonwebtoken`) in `authorization`; take is
 //!   `GET /mq/{domain}/take/{hashDID}/{messageID|next}/{sig}`; replies
 //!   `{"message", "sender", "messageId"}`.
-//! - `opendsu`: apihub's base58 SeedSSIJWT signed with secp256k1, in `x-mq-authorization`; take
-//!   without an id; replies `{"message", "messageId"}`.
+//! - `opendsu`: apihub's base58 SeedSSIJWT signed with secp256k1 (byte for byte as apihub makes
+//!   them: [`seedssi`]), in `x-mq-authorization`; take without an id; replies
+//!   `{"message", "messageId"}`.
 //!
 //! ## Modules
 //! - [`did`]: DIDs, hashDID = base58(SHA-256(DID)), secp256k1 keys. Self-certifying `did:key`
@@ -91,6 +92,8 @@ pub mod codec;
 pub mod config;
 pub mod did;
 pub mod error;
+pub mod openapi;
+pub mod seedssi;
 pub mod server;
 pub mod store;
 pub mod token;

@@ -614,6 +614,15 @@ pub fn router(hub: Arc<Hub>) -> Router {
         Profile::Rfc130 => r.route("/mq/{domain}/take/{hash}/{id}/{sig}", get(take_rfc130)),
         Profile::Opendsu => r.route("/mq/{domain}/take/{hash}/{sig}", get(take_opendsu)),
     };
+    // The OpenAPI 3.1 description of this profile (docs/mq-hub-contract.md in machine form).
+    let doc = crate::openapi::document(hub.cfg.profile, &hub.cfg.domains);
+    let r = r.route(
+        crate::openapi::PATH,
+        get(move || {
+            let d = doc.clone();
+            async move { axum::Json(d) }
+        }),
+    );
     r.with_state(hub)
 }
 

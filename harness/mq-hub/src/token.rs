@@ -3,14 +3,15 @@
 //!
 //! - `rfc130` profile: a real JWT (RFC 7519), ES256 (P-256) via `jsonwebtoken`, signed by the
 //!   server's own key.
-//! - `opendsu` profile: apihub's SeedSSIJWT form: `base58(header).base58(body).base58(sig)` with
-//!   header `{"typ":"SeedSSIJWT"}`; the signature is ECDSA secp256k1/SHA-256 (DER) over the ASCII
-//!   string `base58(SHA-256(base58(header) "." base58(body)))` (our reading of apihub; see
-//!   ../shared/notes/mq-hub-reality.md).
+//! - `opendsu` profile: apihub's SeedSSIJWT form byte for byte ([`crate::seedssi`], each fact
+//!   with its source): `base58(header).base58(body).base58(sig)`, header `{"typ":"SeedSSIJWT"}`,
+//!   body keys in apihub's order with a PEM `publicKey` and an `ssi:sread:` issuer, signature raw
+//!   r‖s ECDSA secp256k1/SHA-256 over the ASCII text `base58(SHA-256(header "." body))`.
 //!
 //! Both carry the same claims: `sub` = the holder's DID, `credentials` = [target hashDID],
 //! `options.domain`, `options.access` (`owner`: the holder's own queue, all operations; `put`: may
-//! only put into the target queue). Unlike apihub, a token is always verified against the
+//! only put into the target queue); the `opendsu` body also repeats the hashDID as
+//! `options.credentials`, as apihub's does. Unlike apihub, a token is always verified against the
 //! **server's** key, never against a `publicKey` carried inside the token.
 //!
 //! How a holder proves it holds a DID before a token is issued: the token request carries
@@ -22,15 +23,16 @@ use std::sync::Arc;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P256K1_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair,
+    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P256K1_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair,
 };
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::Profile;
-use crate::codec::{b58, b58_decode, hex_decode, random_b58, sha256};
+use crate::codec::{b58, hex_decode, random_b58};
 use crate::did::{DidRegistry, hash_did, verify_secp256k1};
 use crate::error::{MqHubError, Result};
+use crate::seedssi;
 
 /// Longest token string a server looks at.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -68,11 +70,40 @@ pub struct Claims {
     /// The hashDID of the queue this token is for.
     pub credentials: Vec<String>,
     pub options: TokenOptions,
-    /// The issuer's public key (base58 SEC1); informative only, never used to verify.
+    /// The issuer's public key (`rfc130`: base58 SEC1; `opendsu`: PEM, as apihub); informative
+    /// only, never used to verify.
     #[serde(rename = "publicKey", default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
+    /// A random id (`rfc130`; the `opendsu` body has none, as apihub's, and reads back as "").
+    #[serde(default)]
     pub jti: String,
 }
+
+/// The `opendsu` body, keys in apihub's order (opendsu-core `crypto/jwt.js` `createJWT`).
+#[derive(Serialize, Deserialize)]
+struct SeedSsiBody {
+    sub: String,
+    scope: String,
+    iss: String,
+    #[serde(rename = "publicKey")]
+    public_key: String,
+    iat: u64,
+    nbf: u64,
+    exp: u64,
+    credentials: Vec<String>,
+    options: SeedSsiOptions,
+}
+
+/// apihub's `options` is `{"credentials": "<hashDID>"}`; ours adds the domain and the access.
+#[derive(Serialize, Deserialize)]
+struct SeedSsiOptions {
+    credentials: String,
+    domain: String,
+    access: Access,
+}
+
+/// The `ssi:sread:` domain of apihub's token issuer (JWTIssuer.js `DOMAIN_NAME`).
+pub const SEEDSSI_ISSUER_DOMAIN: &str = "MQ_DOMAIN";
 
 /// A token as issued.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,7 +135,8 @@ pub struct TokenAuthority {
     verified: std::sync::Mutex<std::collections::HashMap<Box<str>, Verified>>,
     profile: Profile,
     issuer: String,
-    public_b58: String,
+    /// The `publicKey` claim: base58 SEC1 (`rfc130`), PEM (`opendsu`).
+    public_claim: String,
     signer: Signer,
 }
 
@@ -199,7 +231,7 @@ impl TokenAuthority {
                     verified: Default::default(),
                     profile,
                     issuer,
-                    public_b58: b58(&public),
+                    public_claim: b58(&public),
                     signer: Signer::Jwt {
                         enc: EncodingKey::from_ec_der(doc.as_ref()),
                         dec: DecodingKey::from_ec_der(&public),
@@ -207,17 +239,20 @@ impl TokenAuthority {
                 })
             }
             Profile::Opendsu => {
-                let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256K1_SHA256_ASN1_SIGNING, &rng)
+                // raw r‖s, as apihub signs (crate::seedssi)
+                let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256K1_SHA256_FIXED_SIGNING, &rng)
                     .map_err(|_| MqHubError::Key("cannot generate a secp256k1 key".into()))?;
                 let pair =
-                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256K1_SHA256_ASN1_SIGNING, doc.as_ref())
+                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256K1_SHA256_FIXED_SIGNING, doc.as_ref())
                         .map_err(|e| MqHubError::Key(e.to_string()))?;
-                let public_b58 = b58(pair.public_key().as_ref());
+                let public = pair.public_key().as_ref();
+                // `issuer` names the server in rfc130; the opendsu issuer is an ssi:sread KeySSI
+                let _ = issuer;
                 Ok(TokenAuthority {
                     verified: Default::default(),
                     profile,
-                    issuer,
-                    public_b58,
+                    issuer: seedssi::sread_issuer(SEEDSSI_ISSUER_DOMAIN, public),
+                    public_claim: seedssi::pem_public_key(public),
                     signer: Signer::SeedSsi { pair },
                 })
             }
@@ -255,8 +290,11 @@ impl TokenAuthority {
                 domain: domain.to_string(),
                 access,
             },
-            public_key: Some(self.public_b58.clone()),
-            jti: random_b58(12),
+            public_key: Some(self.public_claim.clone()),
+            jti: match self.profile {
+                Profile::Rfc130 => random_b58(12),
+                Profile::Opendsu => String::new(),
+            },
         };
         let token = self.encode(&claims)?;
         Ok(IssuedToken {
@@ -274,15 +312,31 @@ impl TokenAuthority {
                     .map_err(|e| MqHubError::Key(format!("cannot sign JWT: {e}")))
             }
             Signer::SeedSsi { pair } => {
-                let h = b58(br#"{"typ":"SeedSSIJWT"}"#);
-                let body = serde_json::to_vec(claims)
+                let body = SeedSsiBody {
+                    sub: claims.sub.clone(),
+                    scope: claims.scope.clone(),
+                    iss: claims.iss.clone(),
+                    public_key: claims
+                        .public_key
+                        .clone()
+                        .unwrap_or_else(|| self.public_claim.clone()),
+                    iat: claims.iat,
+                    nbf: claims.nbf,
+                    exp: claims.exp,
+                    credentials: claims.credentials.clone(),
+                    options: SeedSsiOptions {
+                        credentials: claims.credentials.first().cloned().unwrap_or_default(),
+                        domain: claims.options.domain.clone(),
+                        access: claims.options.access,
+                    },
+                };
+                let body = serde_json::to_string(&body)
                     .map_err(|e| MqHubError::Key(format!("cannot encode claims: {e}")))?;
-                let b = b58(&body);
-                let digest = b58(&sha256(format!("{h}.{b}").as_bytes()));
-                let sig = pair
-                    .sign(&SystemRandom::new(), digest.as_bytes())
-                    .map_err(|_| MqHubError::Key("cannot sign SeedSSIJWT".into()))?;
-                Ok(format!("{h}.{b}.{}", b58(sig.as_ref())))
+                seedssi::assemble(seedssi::HEADER, &body, |m| {
+                    pair.sign(&SystemRandom::new(), m)
+                        .map(|s| s.as_ref().to_vec())
+                        .map_err(|_| MqHubError::Key("cannot sign SeedSSIJWT".into()))
+                })
             }
         }
     }
@@ -345,39 +399,52 @@ impl TokenAuthority {
                 v.validate_nbf = false;
                 v.validate_aud = false;
                 v.required_spec_claims.clear();
-                jsonwebtoken::decode::<Claims>(token, dec, &v)
+                let c = jsonwebtoken::decode::<Claims>(token, dec, &v)
                     .map_err(|e| {
                         forbidden(format!(
                             "invalid token (not a JWT issued by this server): {e}"
                         ))
                     })?
-                    .claims
+                    .claims;
+                if c.iss != self.issuer {
+                    return Err(forbidden(format!(
+                        "token issuer {:?} is not this server ({:?})",
+                        c.iss, self.issuer
+                    )));
+                }
+                c
             }
             Signer::SeedSsi { pair } => {
-                let mut parts = token.split('.');
-                let (Some(h), Some(b), Some(s), None) =
-                    (parts.next(), parts.next(), parts.next(), parts.next())
-                else {
-                    return Err(forbidden("invalid token: expected three base58 parts"));
-                };
-                let header =
-                    b58_decode(h).ok_or_else(|| forbidden("token header is not base58"))?;
-                let header: serde_json::Value = serde_json::from_slice(&header)
-                    .map_err(|_| forbidden("token header is not JSON"))?;
-                if header.get("typ").and_then(|t| t.as_str()) != Some("SeedSSIJWT") {
-                    return Err(forbidden("token header typ is not SeedSSIJWT"));
-                }
-                let sig =
-                    b58_decode(s).ok_or_else(|| forbidden("token signature is not base58"))?;
-                let digest = b58(&sha256(format!("{h}.{b}").as_bytes()));
+                let p = seedssi::parse(token)?;
                 // Verified with the server's key, never with the publicKey inside the token
                 // (apihub defect 3: self-minted tokens).
-                if !verify_secp256k1(pair.public_key().as_ref(), digest.as_bytes(), &sig) {
+                if !seedssi::verify_with_key(&p, pair.public_key().as_ref()) {
                     return Err(forbidden("invalid token: not signed by this server"));
                 }
-                let body = b58_decode(b).ok_or_else(|| forbidden("token body is not base58"))?;
-                serde_json::from_slice(&body)
-                    .map_err(|e| forbidden(format!("token body is not the expected JSON: {e}")))?
+                let iss = p.body.get("iss").and_then(|v| v.as_str()).unwrap_or("");
+                if iss != self.issuer {
+                    return Err(forbidden(format!(
+                        "token issuer {iss:?} is not this server ({:?})",
+                        self.issuer
+                    )));
+                }
+                let b: SeedSsiBody = serde_json::from_value(p.body)
+                    .map_err(|e| forbidden(format!("token body is not the expected JSON: {e}")))?;
+                Claims {
+                    iss: b.iss,
+                    sub: b.sub,
+                    scope: b.scope,
+                    iat: b.iat,
+                    nbf: b.nbf,
+                    exp: b.exp,
+                    credentials: b.credentials,
+                    options: TokenOptions {
+                        domain: b.options.domain,
+                        access: b.options.access,
+                    },
+                    public_key: Some(b.public_key),
+                    jti: String::new(),
+                }
             }
         };
         Ok(claims)
@@ -454,6 +521,57 @@ mod tests {
             assert!(a.verify(1000, "a.b").is_err());
             assert!(a.verify(1000, &"x".repeat(MAX_TOKEN_LEN + 1)).is_err());
         }
+    }
+
+    /// Our `opendsu` tokens have apihub's shape byte for byte: the exact header, the body keys
+    /// in apihub's order, a PEM key that is the server's, an ssi:sread issuer, raw r||s.
+    #[test]
+    fn opendsu_tokens_have_apihubs_shape() {
+        let a = TokenAuthority::generate(Profile::Opendsu, "hub").unwrap();
+        let k = DidKeyPair::generate(DidMethod::Key).unwrap();
+        let t = a.issue(1000, 60, k.did(), "d", &k.hash_did()).unwrap();
+        let parts: Vec<&str> = t.token.split('.').collect();
+        assert_eq!(
+            crate::codec::b58_decode(parts[0]).unwrap(),
+            seedssi::HEADER.as_bytes()
+        );
+        let body = String::from_utf8(crate::codec::b58_decode(parts[1]).unwrap()).unwrap();
+        let keys = [
+            "sub",
+            "scope",
+            "iss",
+            "publicKey",
+            "iat",
+            "nbf",
+            "exp",
+            "credentials",
+            "options",
+        ];
+        let pos: Vec<usize> = keys
+            .iter()
+            .map(|k| body.find(&format!("\"{k}\":")).unwrap())
+            .collect();
+        assert!(pos.windows(2).all(|w| w[0] < w[1]), "{body}");
+        let p = seedssi::parse(&t.token).unwrap();
+        assert_eq!(p.signature.len(), 64);
+        assert!(
+            p.body["iss"]
+                .as_str()
+                .unwrap()
+                .starts_with("ssi:sread:MQ_DOMAIN:")
+        );
+        assert_eq!(p.body["scope"], "/mq");
+        assert_eq!(p.body["options"]["credentials"], k.hash_did().as_str());
+        let carried = p.carried_key().unwrap();
+        assert!(seedssi::verify_with_key(&p, &carried));
+        assert!(seedssi::check(&t.token, &carried, p.body["iss"].as_str().unwrap(), 1000).is_ok());
+        assert!(seedssi::check(&t.token, &carried, p.body["iss"].as_str().unwrap(), 1060).is_err());
+        // a token signed by the server's key but naming another issuer is refused
+        let mut c = t.claims.clone();
+        c.iss = "ssi:sread:other::v0".into();
+        let other = a.encode(&c).unwrap();
+        let e = a.verify(1000, &other).unwrap_err().to_string();
+        assert!(e.contains("issuer"), "{e}");
     }
 
     #[test]

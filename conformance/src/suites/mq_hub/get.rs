@@ -9,11 +9,11 @@ use sigharness_report::Evidence;
 
 use super::Ctx;
 use super::support::{
-    DOC, NOTES, Request, StatusCase, case, done, get_path, meta, owner, put_n, raw, self_minted,
-    timeout_ms, truncate,
+    CONTRACT, DOC, NOTES, Request, StatusCase, case, done, drain, get_path, meta, owner, put_n,
+    raw, self_minted, timeout_ms, truncate,
 };
 use crate::runner::Case;
-use crate::runner::Level::Must;
+use crate::runner::Level::{Must, Should};
 use crate::runner::check::{fail, step};
 
 pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
@@ -26,7 +26,8 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 "3.3.1",
                 Must,
                 "get of a queue holding a message",
-                "200 {\"message\": ...}",
+                "\"200 | The response contains the returned message for this DID\" as §3.3.1: \
+                 {\"message\": ...}",
             ),
             |c| async move {
                 let (cl, t) = owner(&c).await?;
@@ -59,11 +60,12 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
             meta(
                 p,
                 "get/does-not-remove",
-                NOTES,
-                "GET",
+                DOC,
+                "4",
                 Must,
                 "get twice",
-                "the same message both times",
+                "the same message both times: §4 \"deletes a message after it is consumed by the \
+                 client. The decision on when to delete the message is left to the programmers.\"",
             ),
             |c| async move {
                 let (cl, t) = owner(&c).await?;
@@ -84,11 +86,12 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
             meta(
                 p,
                 "get/fifo-order",
-                NOTES,
-                "Storage",
-                Must,
+                CONTRACT,
+                "C6",
+                Should,
                 "put 1,2,3; get+delete three times",
-                "1, 2, 3",
+                "SHOULD (the document names no order): 1, 2, 3, first in first out, as apihub's \
+                 queues are",
             ),
             |c| async move {
                 let (cl, t) = owner(&c).await?;
@@ -124,15 +127,14 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 "3.3",
                 Must,
                 "get on an empty queue",
-                "204 after about the connection timeout",
+                "\"204 | No content yet.\" after about the connection timeout (contract C5)",
             ),
             |c| async move {
-                let cl = c.client();
-                let tok = cl.own_token(&c.domain).await.map_err(step("token"))?;
-                let ms = timeout_ms(&c, tok.connection_timeout_ms)?;
+                let (cl, tok, header) = super::support::owner_with_timeout(&c).await?;
+                let ms = timeout_ms(&c, header)?;
                 let t0 = Instant::now();
                 let r = cl
-                    .get(&c.domain, &tok.token)
+                    .get(&c.domain, &tok)
                     .await
                     .map_err(step("get on an empty queue"))?;
                 let el = t0.elapsed().as_millis() as u64;
@@ -156,11 +158,12 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
             meta(
                 p,
                 "get/long-poll-wakes-on-put",
-                NOTES,
-                "GET",
+                DOC,
+                "3.3",
                 Must,
                 "a parked get, then a put",
-                "200 with the message before the timeout",
+                "\"200 | The response contains the returned message for this DID when a new message \
+                 is available\": the parked get answers with it before the timeout",
             ),
             |c| async move {
                 let (cl, t) = owner(&c).await?;
@@ -186,7 +189,8 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 "defect 6",
                 Must,
                 "three parked gets, one put",
-                "exactly one get receives it",
+                "exactly one get receives it (defect 6: \"Parked GETs all receive the same first \
+                 message at once\")",
             ),
             |c| async move {
                 let (cl, t) = owner(&c).await?;
@@ -218,11 +222,12 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
             meta(
                 p,
                 "get/ids-url-safe-unique",
-                NOTES,
-                "Message ids",
+                DOC,
+                "4.1",
                 Must,
-                "several puts; take all",
-                "unique, URL-safe message ids",
+                "several puts; get + delete each by id",
+                "each messageID names one message (§4.1 \"Message ID that should be deleted from MQ \
+                 on channel hashDID\") and is a path segment: unique, URL-safe (RFC 3986 unreserved)",
             ),
             |c| async move {
                 let (cl, t) = owner(&c).await?;
@@ -231,7 +236,7 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
                 put_n(&c, &cl, &t, &refs).await?;
                 let mut ids = HashSet::new();
-                while let Some(m) = cl.take(&c.domain, &t, None).await.map_err(step("take"))? {
+                for m in drain(&c, &cl, &t, n).await? {
                     let id = m
                         .message_id
                         .ok_or_else(|| fail("reply", "messageId", "none"))?;
@@ -260,7 +265,8 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 "defect 8",
                 Must,
                 "get of an empty-string message",
-                "200 with a JSON body, never an empty 200",
+                "200 with a JSON body, never an empty 200 (defect 8: \"Errors while reading a \
+                 message can yield 200 with an empty body\")",
             ),
             |c| async move {
                 let (cl, t) = owner(&c).await?;
@@ -287,10 +293,61 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 }
             },
         ),
+        case(
+            meta(
+                p,
+                "get/race-with-delete",
+                NOTES,
+                "defect 8",
+                Must,
+                &format!("{RACE_ROUNDS} rounds: gets racing a delete of the head message"),
+                "every 200 has a JSON body whose message is a string (defect 8: \"Errors while \
+                 reading a message can yield 200 with an empty body\")",
+            ),
+            |c| async move {
+                let (cl, t) = owner(&c).await?;
+                let sig = cl.key().signature_of_did(&t);
+                let get = || Request::get(get_path(&c, &cl.hash_did(), &sig)).token(&t);
+                for round in 0..RACE_ROUNDS {
+                    // a second message keeps the queue non-empty: no get waits for the long poll
+                    let (a, b) = (format!("a{round}"), format!("b{round}"));
+                    put_n(&c, &cl, &t, &[&a, &b]).await?;
+                    let id = super::support::head_id(&c, &cl, &t).await?;
+                    let (r1, r2, r3) = (get(), get(), get());
+                    let (g1, g2, g3, d) = tokio::join!(
+                        raw(&c, &r1),
+                        raw(&c, &r2),
+                        raw(&c, &r3),
+                        cl.delete(&c.domain, &t, &id)
+                    );
+                    d.map_err(step("delete of the head"))?;
+                    for (s, body) in [g1?, g2?, g3?] {
+                        let ok = serde_json::from_str::<serde_json::Value>(&body)
+                            .ok()
+                            .is_some_and(|v| v.get("message").is_some_and(|m| m.is_string()));
+                        if s == 200 && !ok {
+                            return Err(fail(
+                                format!("round {}: a get racing the delete of the head", round + 1),
+                                "200 with {\"message\": \"...\"} (or another status)",
+                                format!("200: {:?}", truncate(&body)),
+                            ));
+                        }
+                    }
+                    let rest = super::support::head_id(&c, &cl, &t).await?;
+                    cl.delete(&c.domain, &t, &rest)
+                        .await
+                        .map_err(step("delete of the second message"))?;
+                }
+                done()
+            },
+        ),
     ];
     v.extend(STATUS.iter().map(|row| row.case(p)));
     v
 }
+
+/// Rounds of the read-race cases.
+pub const RACE_ROUNDS: usize = 30;
 
 pub const STATUS: &[StatusCase] = &[
     StatusCase {
@@ -306,8 +363,8 @@ pub const STATUS: &[StatusCase] = &[
                 Ok(Request::get(get_path(&c, &cl.hash_did(), &sig)))
             })
         },
-        accept: &[401, 403],
-        note: "",
+        accept: &[403],
+        note: "§3.3: \"403 | No token was provided or an invalid token.\"",
     },
     StatusCase {
         slug: "get/wrong-did-signature-403",
@@ -324,7 +381,7 @@ pub const STATUS: &[StatusCase] = &[
             })
         },
         accept: &[401, 403],
-        note: "",
+        note: "defect 1: \"signatureOfDid is never checked\"; §3.1: signatureOfDid is the \"Signature of the signed token using the same DID document as for hashed DID\"",
     },
     StatusCase {
         slug: "get/malformed-signature",
@@ -340,7 +397,7 @@ pub const STATUS: &[StatusCase] = &[
             })
         },
         accept: &[400, 401, 403],
-        note: "",
+        note: "§3.1: signatureOfDid is the \"Signature of the signed token using the same DID document as for hashed DID\"",
     },
     StatusCase {
         slug: "get/signature-over-other-data-403",
@@ -357,12 +414,12 @@ pub const STATUS: &[StatusCase] = &[
             })
         },
         accept: &[401, 403],
-        note: "",
+        note: "§3.1: signatureOfDid is the \"Signature of the signed token using the same DID document as for hashed DID\"",
     },
     StatusCase {
         slug: "get/put-token-cannot-read-403",
         doc: NOTES,
-        section: "defect 4",
+        section: "defect 1",
         level: Must,
         stimulus: "get on another's queue with a put token for it",
         request: |c| {
@@ -370,16 +427,13 @@ pub const STATUS: &[StatusCase] = &[
                 let (rcpt, t) = owner(&c).await?;
                 put_n(&c, &rcpt, &t, &["secret"]).await?;
                 let snoop = c.client();
-                let pt = snoop
-                    .token(&c.domain, &rcpt.hash_did(), None)
-                    .await
-                    .map_err(step("put token"))?;
-                let sig = snoop.key().signature_of_did(&pt.token);
-                Ok(Request::get(get_path(&c, &rcpt.hash_did(), &sig)).token(pt.token))
+                let pt = super::support::token_for(&c, &snoop, &rcpt.hash_did()).await?;
+                let sig = snoop.key().signature_of_did(&pt);
+                Ok(Request::get(get_path(&c, &rcpt.hash_did(), &sig)).token(pt))
             })
         },
         accept: &[401, 403],
-        note: "",
+        note: "defect 1: the signature must be by the DID whose hash is the queue, not by the holder of a put token",
     },
     StatusCase {
         slug: "get/other-queue-owner-token-403",
@@ -397,7 +451,7 @@ pub const STATUS: &[StatusCase] = &[
             })
         },
         accept: &[401, 403],
-        note: "",
+        note: "§3: the token \"enforces the privacy of the message by checking it against the signature of the DID\"",
     },
     StatusCase {
         slug: "get/mq-disabled-405",
@@ -416,7 +470,7 @@ pub const STATUS: &[StatusCase] = &[
             })
         },
         accept: &[405],
-        note: "",
+        note: "§3.3: \"405 | Domain doesn’t have an MQ component enabled.\"",
     },
     StatusCase {
         slug: "get/self-minted-token-403",
@@ -433,6 +487,6 @@ pub const STATUS: &[StatusCase] = &[
             })
         },
         accept: &[403],
-        note: "",
+        note: "defect 3: \"self-minted tokens are accepted\"; §3.3: an invalid token is 403",
     },
 ];

@@ -54,6 +54,19 @@ pub const SETTINGS: &[Setting] = &[
         "with --mq-hub-url: the max queue length (default: unknown; the queue-limit case skips)",
     ),
     Setting::new(
+        "token_cmd",
+        Kind::Text,
+        "with --mq-hub-url: a command printing a token (or {\"token\": ..}) for the suite's DID: \
+         'CMD {did} {hashdid} {domain}', run with sh -c, 30 s bound; replaces our x-mq-did* \
+         holder proof (the cases needing that protocol skip)",
+    ),
+    Setting::new(
+        "auth_header",
+        Kind::Text,
+        "with --mq-hub-url: the request header carrying the token (default: authorization for \
+         rfc130, x-mq-authorization for opendsu; apihub before 2024: authorization)",
+    ),
+    Setting::new(
         "connection_timeout_ms",
         Kind::Count,
         "with --mq-hub-url: the long-poll timeout in ms (default: the token reply's connection-timeout header; \
@@ -84,6 +97,16 @@ pub struct Limits {
     pub timeout_ms: Option<u64>,
 }
 
+/// Where the suite's tokens come from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum TokenSource {
+    /// Our holder-proof protocol (`x-mq-did`, `x-mq-did-timestamp`, `x-mq-did-proof`).
+    #[default]
+    HolderProof,
+    /// `--set token_cmd`: a command template with `{did}`, `{hashdid}`, `{domain}`.
+    Cmd(String),
+}
+
 /// What every case gets: where the hub is and how it is configured.
 pub struct Ctx {
     pub url: String,
@@ -92,6 +115,9 @@ pub struct Ctx {
     pub disabled: String,
     pub limits: Limits,
     pub http: reqwest::Client,
+    pub tokens: TokenSource,
+    /// `--set auth_header`, else the profile's header.
+    pub auth_header: Option<String>,
     _server: Option<RunningHub>,
 }
 
@@ -125,6 +151,8 @@ impl Ctx {
             disabled: "mq-disabled.invalid".into(),
             limits,
             http: http_client()?,
+            tokens: TokenSource::HolderProof,
+            auth_header: None,
             _server: Some(server),
         })
     }
@@ -147,6 +175,11 @@ impl Ctx {
                 timeout_ms: opts.setting_count("connection_timeout_ms")?,
             },
             http: http_client()?,
+            tokens: match opts.setting("token_cmd") {
+                Some(cmd) if !cmd.trim().is_empty() => TokenSource::Cmd(cmd.to_string()),
+                _ => TokenSource::HolderProof,
+            },
+            auth_header: opts.setting("auth_header").map(str::to_string),
             _server: None,
         })
     }
@@ -155,7 +188,12 @@ impl Ctx {
     pub fn client(&self) -> MqClient {
         let key = DidKeyPair::generate(DidMethod::Key).expect("secp256k1 key generation");
         let bound = Duration::from_millis(self.limits.timeout_ms.unwrap_or(10_000) * 3 + 5_000);
-        MqClient::new(&self.url, self.profile, Arc::new(key), bound).expect("URL checked at setup")
+        let cl = MqClient::new(&self.url, self.profile, Arc::new(key), bound)
+            .expect("URL checked at setup");
+        match &self.auth_header {
+            Some(h) => cl.with_auth_header(h),
+            None => cl,
+        }
     }
 }
 
@@ -367,11 +405,7 @@ mod tests {
         ] {
             assert!(req(slug).contains(&status_requirement(accepted)), "{slug}");
         }
-        for slug in [
-            "paths/traversal",
-            "paths/bad-hashdid",
-            "delete/malformed-id",
-        ] {
+        for slug in ["paths/traversal", "paths/bad-hashdid"] {
             assert!(req(slug).starts_with(support::REFUSAL), "{slug}");
         }
         assert!(support::is_refusal(404) && support::is_refusal(431));
@@ -392,6 +426,8 @@ mod tests {
             ("max_message_size", "10"),
             ("max_queue_length", "3"),
             ("connection_timeout_ms", "250"),
+            ("token_cmd", "print-token {did} {hashdid} {domain}"),
+            ("auth_header", "authorization"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -417,6 +453,11 @@ mod tests {
             (c.limits.max_size, c.limits.max_len, c.limits.timeout_ms),
             (Some(10), Some(3), Some(250))
         );
+        assert_eq!(
+            c.tokens,
+            TokenSource::Cmd("print-token {did} {hashdid} {domain}".into())
+        );
+        assert_eq!(c.auth_header.as_deref(), Some("authorization"));
         let mut bad = opts.clone();
         bad.settings
             .insert("max_queue_length".into(), "many".into());

@@ -6,8 +6,8 @@ use reqwest::Method;
 
 use super::Ctx;
 use super::support::{
-    DOC, REFUSAL, Request, StatusCase, case, done, expect_refusal, get_path, meta, owner, put_n,
-    put_path, raw, truncate,
+    CONTRACT, DOC, REFUSAL, Request, StatusCase, case, done, expect_refusal, get_path, meta, owner,
+    put_n, put_path, raw, truncate,
 };
 use crate::runner::Case;
 use crate::runner::Level::{Must, Should};
@@ -23,7 +23,9 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 "3.1",
                 Must,
                 "get with ../ and %2e%2e in the path",
-                REFUSAL,
+                format!(
+                    "{REFUSAL}: §3.1 each path parameter is one value (a hashDID, a signature); a dot-segment reaches no other queue"
+                ),
             ),
             |c| async move {
                 let (cl, t) = owner(&c).await?;
@@ -47,7 +49,7 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 "2.1",
                 Must,
                 "put to a hashDID that is not base58",
-                REFUSAL,
+                format!("{REFUSAL}: §2.1 hashDID is the \"Sha256 hash of the receiver DID\""),
             ),
             |c| async move {
                 let (_, t) = owner(&c).await?;
@@ -60,11 +62,11 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
             meta(
                 p,
                 "headers/huge-header",
-                DOC,
-                "3.2",
+                CONTRACT,
+                "C8",
                 Must,
                 "a 512 KiB header",
-                "4xx (431) or close; the server keeps serving",
+                "contract C8 (request heads are capped): 4xx (431) or close; the server keeps serving",
             ),
             |c| async move {
                 let (cl, t) = owner(&c).await?;
@@ -96,7 +98,7 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 "2",
                 Should,
                 "POST on the put route",
-                "not 200",
+                "not 200: §2 defines \"PUT /mq/{domain}/put/{hashDID}\"",
             ),
             |c| async move {
                 let (cl, t) = owner(&c).await?;
@@ -130,7 +132,7 @@ pub const STATUS: &[StatusCase] = &[
             Box::pin(async move { Ok(Request::get(format!("/mq/{}/bogus/x/y/z/w", c.domain))) })
         },
         accept: &[404, 405],
-        note: "",
+        note: "SHOULD: the document defines no other route",
     },
     StatusCase {
         slug: "headers/huge-token",
@@ -147,6 +149,6 @@ pub const STATUS: &[StatusCase] = &[
             })
         },
         accept: &[400, 401, 403, 431],
-        note: "",
+        note: "§2.2: authorization \"Contains the authorization JWT signed token\"; 64 KiB of garbage is none",
     },
 ];

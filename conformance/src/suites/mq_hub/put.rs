@@ -6,8 +6,8 @@ use mq_hub::{MqHubError, Profile};
 
 use super::Ctx;
 use super::support::{
-    DOC, NOTES, Request, StatusCase, case, done, error_status, meta, owner, put_path, raw,
-    self_minted, truncate,
+    CONTRACT, DOC, NOTES, Q_BAD_TOKEN, Request, StatusCase, case, done, drain, error_status,
+    expect_empty, meta, owner, put_path, raw, self_minted, truncate,
 };
 use crate::runner::Case;
 use crate::runner::Level::{Must, Should};
@@ -30,16 +30,13 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 "2.4",
                 Must,
                 "put with a put token for the target queue",
-                "200",
+                "\"200 | Operation successfully added the message to the hashDID queue.\"",
             ),
             |c| async move {
                 let (rcpt, sender) = (c.client(), c.client());
-                let t = sender
-                    .token(&c.domain, &rcpt.hash_did(), None)
-                    .await
-                    .map_err(step("put token"))?;
+                let t = super::support::token_for(&c, &sender, &rcpt.hash_did()).await?;
                 sender
-                    .put(&c.domain, &rcpt.hash_did(), &t.token, "hello")
+                    .put(&c.domain, &rcpt.hash_did(), &t, "hello")
                     .await
                     .map_err(step("put"))?;
                 done()
@@ -53,9 +50,10 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 "2.4",
                 Must,
                 "put with an expired token",
-                "403 (RFC 7519 §4.1.4)",
+                format!("{Q_BAD_TOKEN} An expired token is invalid (RFC 7519 §4.1.4)."),
             ),
             |c| async move {
+                super::support::holder_proof_protocol(&c)?;
                 let (rcpt, sender) = (c.client(), c.client());
                 let t = sender
                     .token(&c.domain, &rcpt.hash_did(), Some(1))
@@ -93,11 +91,12 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
             meta(
                 p,
                 "put/size-at-limit-200",
-                NOTES,
-                "PUT",
-                Must,
+                CONTRACT,
+                "C8",
+                Should,
                 "put of exactly max_message_size bytes",
-                "200 (no off-by-one)",
+                "SHOULD (the document names no size limit): a body of exactly max_message_size \
+                 bytes is stored (200), as apihub's limit reads",
             ),
             |c| async move {
                 let max = c
@@ -150,27 +149,17 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                         ));
                     }
                 }
-                // drain: exactly max messages
-                let mut n = 0;
-                while let Some(m) = cl
-                    .take(&c.domain, &t, None)
-                    .await
-                    .map_err(step("drain take"))?
-                {
-                    n += 1;
-                    if m.message == "one too many" || n > max + 1 {
-                        return Err(fail(
-                            "the refused message was stored",
-                            format!("{max} messages"),
-                            format!("{n}+"),
-                        ));
-                    }
+                // Exactly max messages, by get + delete (take may never time out), then empty.
+                let got = drain(&c, &cl, &t, max).await?;
+                if let Some(i) = got.iter().position(|m| m.message == "one too many") {
+                    return Err(fail(
+                        "the refused message was stored",
+                        format!("{max} messages m0..m{}", max - 1),
+                        format!("message {} is \"one too many\"", i + 1),
+                    ));
                 }
-                if n == max {
-                    done()
-                } else {
-                    Err(fail("queue length", max.to_string(), n.to_string()))
-                }
+                expect_empty(&c, &cl, &t, "after reading max_queue_length messages").await?;
+                done()
             },
         ),
         case(
@@ -210,8 +199,8 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
             meta(
                 p,
                 "put/huge-body-refused",
-                DOC,
-                "2.4",
+                CONTRACT,
+                "C8",
                 Must,
                 "put of an 8 MiB body",
                 format!(
@@ -258,12 +247,9 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
             |c| async move {
                 let (rcpt, t) = owner(&c).await?;
                 let sender = c.client();
-                let pt = sender
-                    .token(&c.domain, &rcpt.hash_did(), None)
-                    .await
-                    .map_err(step("put token"))?;
+                let pt = super::support::token_for(&c, &sender, &rcpt.hash_did()).await?;
                 sender
-                    .put(&c.domain, &rcpt.hash_did(), &pt.token, "from sender")
+                    .put(&c.domain, &rcpt.hash_did(), &pt, "from sender")
                     .await
                     .map_err(step("put"))?;
                 let m = rcpt
@@ -294,6 +280,46 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
 
 pub const STATUS: &[StatusCase] = &[
     StatusCase {
+        slug: "put/alg-none-403",
+        doc: DOC,
+        section: "2.4",
+        level: Must,
+        stimulus: "put with a token in the profile's dialect whose header says alg none, no signature",
+        request: |c| {
+            Box::pin(async move {
+                let (rcpt, forger) = (c.client(), c.client());
+                let t = super::support::alg_none(&c, forger.did(), &rcpt.hash_did())?;
+                Ok(Request::put(put_path(&c.domain, &rcpt.hash_did()), "forged").token(t))
+            })
+        },
+        accept: &[403],
+        note: "§2.4: an unsigned token is an invalid token",
+    },
+    StatusCase {
+        slug: "put/rewritten-claims-403",
+        doc: DOC,
+        section: "2.4",
+        level: Must,
+        stimulus: "put into queue B with the hub's token for queue A, its credentials rewritten to B, signature kept",
+        request: |c| {
+            Box::pin(async move {
+                // A's own token, rewritten for B's queue
+                let (_, t) = owner(&c).await?;
+                let queue = c.client().hash_did();
+                let q2 = queue.clone();
+                let forged = super::support::rewrite_claims(&c, &t, move |v| {
+                    v["credentials"] = serde_json::json!([q2]);
+                    if v["options"].get("credentials").is_some() {
+                        v["options"]["credentials"] = serde_json::json!(q2);
+                    }
+                })?;
+                Ok(Request::put(put_path(&c.domain, &queue), "forged").token(forged))
+            })
+        },
+        accept: &[403],
+        note: "§2.4: a token whose claims do not match its signature is an invalid token",
+    },
+    StatusCase {
         slug: "put/no-token-403",
         doc: DOC,
         section: "2.4",
@@ -307,8 +333,8 @@ pub const STATUS: &[StatusCase] = &[
                 ))
             })
         },
-        accept: &[401, 403],
-        note: "",
+        accept: &[403],
+        note: "§2.4: \"403 | No token was provided or an invalid token.\"",
     },
     StatusCase {
         slug: "put/garbage-token-403",
@@ -324,8 +350,8 @@ pub const STATUS: &[StatusCase] = &[
                 )
             })
         },
-        accept: &[401, 403],
-        note: "",
+        accept: &[403],
+        note: "§2.4: \"403 | No token was provided or an invalid token.\"",
     },
     StatusCase {
         slug: "put/self-minted-token-403",
@@ -341,7 +367,7 @@ pub const STATUS: &[StatusCase] = &[
             })
         },
         accept: &[403],
-        note: "tokens are verified with the server's key",
+        note: "defect 3: \"Tokens are verified against the public key inside the token: self-minted tokens are accepted\"; §2.4: an invalid token is 403",
     },
     StatusCase {
         slug: "put/token-for-other-queue-403",
@@ -352,15 +378,12 @@ pub const STATUS: &[StatusCase] = &[
         request: |c| {
             Box::pin(async move {
                 let (a, b, sender) = (c.client(), c.client(), c.client());
-                let t = sender
-                    .token(&c.domain, &a.hash_did(), None)
-                    .await
-                    .map_err(step("put token for queue A"))?;
-                Ok(Request::put(put_path(&c.domain, &b.hash_did()), "wrong queue").token(t.token))
+                let t = super::support::token_for(&c, &sender, &a.hash_did()).await?;
+                Ok(Request::put(put_path(&c.domain, &b.hash_did()), "wrong queue").token(t))
             })
         },
         accept: &[403],
-        note: "",
+        note: "defect 4: \"PUT does not check that the token is for the target queue\"; §2.4: an invalid token is 403",
     },
     StatusCase {
         slug: "put/mq-disabled-405",
@@ -377,12 +400,12 @@ pub const STATUS: &[StatusCase] = &[
             })
         },
         accept: &[405],
-        note: "before the token check",
+        note: "§2.4: \"405 | Domain doesn’t have an MQ component enabled.\", checked before the token (contract C4)",
     },
     StatusCase {
         slug: "put/size-over-limit-403",
-        doc: NOTES,
-        section: "PUT",
+        doc: CONTRACT,
+        section: "C8",
         level: Must,
         stimulus: "put of max_message_size + 1 bytes",
         request: |c| {
@@ -396,6 +419,6 @@ pub const STATUS: &[StatusCase] = &[
             })
         },
         accept: &[403, 413],
-        note: "apihub: 403 Message size exceeds domain specific limit.",
+        note: "contract C8: a body over the limit is refused, apihub: 403 \"Message size exceeds domain specific limit.\"",
     },
 ];

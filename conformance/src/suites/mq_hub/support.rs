@@ -12,7 +12,7 @@ use mq_hub::{DidKeyPair, MqClient, MqHubError, Profile};
 use reqwest::Method;
 use sigharness_report::CaseMeta;
 
-use super::{Ctx, SUITE};
+use super::{Ctx, SUITE, TokenSource};
 use crate::runner::check::{
     Check, Stop, expect_status, fail, pass, skip, status_requirement, step,
 };
@@ -20,8 +20,15 @@ use crate::runner::{BoxFuture, Case, Level, SpecRef};
 
 /// The MQ Hub document (../shared/specs/mq-hub-rfc130.txt).
 pub const DOC: &str = "RFC-130";
-/// The field notes on the deployed apihub (../shared/notes/mq-hub-reality.md).
+/// The field notes on the deployed apihub (../shared/notes/mq-hub-reality.md); its sections
+/// are the numbered defects (`defect 1` .. `defect 8`).
 pub const NOTES: &str = "mq-hub-reality";
+/// The client writer's contract (docs/mq-hub-contract.md): the rules where the document is
+/// silent, each with its source; sections are its rule anchors (`C1` ..).
+pub const CONTRACT: &str = "mq-hub-contract";
+
+/// RFC-130 §2.4 and §3.3, verbatim: the one status the document gives a missing or bad token.
+pub const Q_BAD_TOKEN: &str = "\"403 | No token was provided or an invalid token.\"";
 
 /// Statuses meaning "no such message": 404, or 500 as RFC-130 §4.3 and §5.3 allow.
 pub const NO_SUCH_MESSAGE: &[u16] = &[404, 500];
@@ -160,7 +167,8 @@ pub async fn raw(c: &Ctx, r: &Request) -> Result<(u16, String), Stop> {
         .http
         .request(r.method.clone(), format!("{}{}", c.url, r.path));
     if let Some(t) = &r.token {
-        rb = rb.header(auth_header(c.profile), t);
+        let h = c.auth_header.as_deref().unwrap_or(auth_header(c.profile));
+        rb = rb.header(h, t);
     }
     for (k, v) in &r.headers {
         rb = rb.header(*k, v);
@@ -231,12 +239,114 @@ pub fn now_secs() -> u64 {
 
 /// A client with a fresh identity and an owner token for its own queue.
 pub async fn owner(c: &Ctx) -> Result<(MqClient, String), Stop> {
+    let (cl, t, _) = owner_with_timeout(c).await?;
+    Ok((cl, t))
+}
+
+/// [`owner`], and the token reply's `connection-timeout` header when the suite asked for the
+/// token itself (not through `token_cmd`).
+pub async fn owner_with_timeout(c: &Ctx) -> Result<(MqClient, String, Option<u64>), Stop> {
     let cl = c.client();
-    let t = cl
-        .own_token(&c.domain)
+    if c.tokens == TokenSource::HolderProof {
+        let t = cl
+            .own_token(&c.domain)
+            .await
+            .map_err(step("owner token request"))?;
+        return Ok((cl, t.token, t.connection_timeout_ms));
+    }
+    let t = token_for(c, &cl, &cl.hash_did()).await?;
+    Ok((cl, t, None))
+}
+
+/// A token for `cl`'s DID on `queue`: by our holder proof, or from `--set token_cmd`.
+pub async fn token_for(c: &Ctx, cl: &MqClient, queue: &str) -> Result<String, Stop> {
+    match &c.tokens {
+        TokenSource::HolderProof => Ok(cl
+            .token(&c.domain, queue, None)
+            .await
+            .map_err(step("token request"))?
+            .token),
+        TokenSource::Cmd(template) => run_token_cmd(template, cl.did(), queue, &c.domain).await,
+    }
+}
+
+/// Skip unless the suite gets its tokens by our holder-proof protocol (cases that judge that
+/// protocol itself).
+pub fn holder_proof_protocol(c: &Ctx) -> Result<(), Stop> {
+    match c.tokens {
+        TokenSource::HolderProof => Ok(()),
+        TokenSource::Cmd(_) => Err(skip(
+            "needs our holder-proof token protocol (x-mq-did, x-mq-did-timestamp, x-mq-did-proof); \
+             tokens come from --set token_cmd",
+        )),
+    }
+}
+
+/// Longest a token command may run.
+pub const TOKEN_CMD_BOUND: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Run `template` with `{did}`, `{hashdid}`, `{domain}` replaced (single-quoted for the shell)
+/// under `sh -c`, within [`TOKEN_CMD_BOUND`]; its stdout is the token, or a JSON object with
+/// `token`.
+pub async fn run_token_cmd(
+    template: &str,
+    did: &str,
+    hash: &str,
+    domain: &str,
+) -> Result<String, Stop> {
+    let q = |v: &str| format!("'{}'", v.replace('\'', r"'\''"));
+    let cmd = template
+        .replace("{did}", &q(did))
+        .replace("{hashdid}", &q(hash))
+        .replace("{domain}", &q(domain));
+    let child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&cmd)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(TOKEN_CMD_BOUND, child)
         .await
-        .map_err(step("owner token request"))?;
-    Ok((cl, t.token))
+        .map_err(|_| {
+            fail(
+                format!("token_cmd: {cmd}"),
+                "a token within 30 s",
+                "no exit",
+            )
+        })?
+        .map_err(|e| {
+            fail(
+                format!("token_cmd: {cmd}"),
+                "a command that runs",
+                e.to_string(),
+            )
+        })?;
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || stdout.is_empty() {
+        return Err(fail(
+            format!("token_cmd: {cmd}"),
+            "exit 0 and a token on stdout",
+            format!(
+                "{}; stdout {:?}; stderr {:?}",
+                out.status,
+                truncate(&stdout),
+                truncate(&String::from_utf8_lossy(&out.stderr))
+            ),
+        ));
+    }
+    if stdout.starts_with('{') {
+        return serde_json::from_str::<serde_json::Value>(&stdout)
+            .ok()
+            .and_then(|v| v.get("token").and_then(|t| t.as_str()).map(str::to_string))
+            .ok_or_else(|| {
+                fail(
+                    format!("token_cmd: {cmd}"),
+                    "a token, or JSON with \"token\"",
+                    truncate(&stdout),
+                )
+            });
+    }
+    Ok(stdout)
 }
 
 /// Put `bodies` into `cl`'s own queue, in order.
@@ -247,6 +357,48 @@ pub async fn put_n(c: &Ctx, cl: &MqClient, t: &str, bodies: &[&str]) -> Result<(
             .map_err(step("put"))?;
     }
     Ok(())
+}
+
+/// Read and remove `n` messages of `cl`'s queue, oldest first, by get + delete by id (never by
+/// waiting for a take to time out: apihub's take never does). Each get is bounded by the client's
+/// bound; a get that answers 204 before `n` messages were read fails the case.
+pub async fn drain(
+    c: &Ctx,
+    cl: &MqClient,
+    t: &str,
+    n: usize,
+) -> Result<Vec<mq_hub::Message>, Stop> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let m = cl
+            .get(&c.domain, t)
+            .await
+            .map_err(step("drain get"))?
+            .ok_or_else(|| {
+                fail(
+                    format!("drain: get number {}", i + 1),
+                    format!("{n} messages"),
+                    format!("204 after {i}"),
+                )
+            })?;
+        let id = m
+            .message_id
+            .clone()
+            .ok_or_else(|| fail("drain: get reply", "a messageId", format!("{m:?}")))?;
+        cl.delete(&c.domain, t, &id)
+            .await
+            .map_err(step("drain delete"))?;
+        out.push(m);
+    }
+    Ok(out)
+}
+
+/// Fail unless `cl`'s queue is empty: one get must end in 204 (after the long poll).
+pub async fn expect_empty(c: &Ctx, cl: &MqClient, t: &str, what: &str) -> Result<(), Stop> {
+    match cl.get(&c.domain, t).await.map_err(step("get"))? {
+        None => Ok(()),
+        Some(m) => Err(fail(what, "an empty queue (204)", format!("{m:?}"))),
+    }
 }
 
 /// The id of the oldest message in `cl`'s queue (read with a get).
@@ -329,4 +481,64 @@ pub fn self_minted(c: &Ctx, did: &str, queue: &str) -> Result<String, Stop> {
         .issue(now_secs(), 600, did, &c.domain, queue)
         .map_err(step("mint"))?
         .token)
+}
+
+/// A token in the profile's dialect whose header says `alg: none` and whose signature is empty:
+/// rfc130 `base64url(header).base64url(claims).`, opendsu `base58(header).base58(body).`.
+pub fn alg_none(c: &Ctx, did: &str, queue: &str) -> Result<String, Stop> {
+    let forger = TokenAuthority::generate(c.profile, "forger").map_err(step("mint"))?;
+    let t = forger
+        .issue(now_secs(), 600, did, &c.domain, queue)
+        .map_err(step("mint"))?
+        .token;
+    let body = t.split('.').nth(1).unwrap_or_default();
+    Ok(match c.profile {
+        Profile::Rfc130 => format!("{}.{body}.", b64url(br#"{"alg":"none","typ":"JWT"}"#)),
+        Profile::Opendsu => format!(
+            "{}.{body}.",
+            mq_hub::codec::b58(br#"{"typ":"SeedSSIJWT","alg":"none"}"#)
+        ),
+    })
+}
+
+/// `token` with its claims changed by `f` and its signature kept (rewritten claims).
+pub fn rewrite_claims(
+    c: &Ctx,
+    token: &str,
+    f: impl FnOnce(&mut serde_json::Value),
+) -> Result<String, Stop> {
+    let parts: Vec<&str> = token.split('.').collect();
+    let [h, b, s] = parts[..] else {
+        return Err(fail("the hub's token", "three parts", token.to_string()));
+    };
+    let decoded = match c.profile {
+        Profile::Rfc130 => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(b)
+                .ok()
+        }
+        Profile::Opendsu => mq_hub::codec::b58_decode(b),
+    };
+    let mut v: serde_json::Value = decoded
+        .and_then(|d| serde_json::from_slice(&d).ok())
+        .ok_or_else(|| {
+            fail(
+                "the hub's token body",
+                "JSON in the profile's encoding",
+                b.to_string(),
+            )
+        })?;
+    f(&mut v);
+    let text = v.to_string();
+    let body = match c.profile {
+        Profile::Rfc130 => b64url(text.as_bytes()),
+        Profile::Opendsu => mq_hub::codec::b58(text.as_bytes()),
+    };
+    Ok(format!("{h}.{body}.{s}"))
+}
+
+fn b64url(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }

@@ -7,8 +7,8 @@ use mq_hub::Profile;
 
 use super::Ctx;
 use super::support::{
-    DOC, NO_SUCH_MESSAGE, NOTES, Request, StatusCase, case, done, error_status, head_id, meta,
-    owner, put_n, raw, take_path,
+    CONTRACT, DOC, NO_SUCH_MESSAGE, NOTES, Request, StatusCase, case, done, drain, error_status,
+    head_id, meta, owner, put_n, raw, take_path,
 };
 use crate::runner::Case;
 use crate::runner::Level::{Must, Should};
@@ -27,7 +27,8 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 "5.3",
                 Must,
                 "take from a queue of two",
-                "the oldest is returned and removed",
+                "\"200 | Operation executed successfully, and the message is returned to the \
+                 client\"; §5: \"The message is deleted from the MQ prior to serving it to the client\"",
             ),
             |c| async move {
                 let (cl, t) = owner(&c).await?;
@@ -48,11 +49,12 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
             meta(
                 p,
                 "take/exactly-once",
-                NOTES,
-                "take",
+                DOC,
+                "5",
                 Must,
                 "concurrent takes",
-                "every message delivered exactly once, none lost",
+                "§5 \"Read and delete a message from the MQ\": every message delivered exactly once, \
+                 none lost",
             ),
             |c| async move {
                 match c.profile {
@@ -96,21 +98,33 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                         let bodies: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
                         let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
                         put_n(&c, &cl, &t, &refs).await?;
+                        // Each parked take has a message to receive; one that has not answered
+                        // within the bound is abandoned (apihub's take never times out), and
+                        // what the takes did not deliver is read by get + delete.
+                        let bound =
+                            Duration::from_millis(c.limits.timeout_ms.unwrap_or(2_000) + 2_000);
                         let mut got = Vec::new();
-                        for task in tasks {
-                            if let Ok(Ok(Some(m))) = task.await {
-                                got.push(m.message);
+                        for mut task in tasks {
+                            match tokio::time::timeout(bound, &mut task).await {
+                                Ok(Ok(Ok(Some(m)))) => got.push(m.message),
+                                Ok(_) => {}
+                                Err(_) => task.abort(),
                             }
                         }
-                        // whatever the parked takes missed (timeout) must still be in the queue
-                        while let Some(m) =
-                            cl.take(&c.domain, &t, None).await.map_err(step("drain"))?
-                        {
-                            got.push(m.message);
-                            if got.len() > 2 * n {
-                                break;
-                            }
-                        }
+                        let rest = n.saturating_sub(got.len());
+                        got.extend(
+                            drain(&c, &cl, &t, rest)
+                                .await?
+                                .into_iter()
+                                .map(|m| m.message),
+                        );
+                        super::support::expect_empty(
+                            &c,
+                            &cl,
+                            &t,
+                            "after every message was delivered",
+                        )
+                        .await?;
                         let mut sorted = got.clone();
                         sorted.sort();
                         let mut want = bodies.clone();
@@ -136,7 +150,8 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 "defect 7",
                 Must,
                 "a parked take abandoned by its client, then a put",
-                "the message is still there",
+                "the message is still there (defect 7: \"A take aborted by the client stays parked \
+                 and later consumes (and loses) a message\")",
             ),
             |c| async move {
                 let (cl, t) = owner(&c).await?;
@@ -166,7 +181,7 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 Must,
                 "take with another DID's signature",
                 format!(
-                    "{} and nothing consumed",
+                    "{} and nothing consumed (defect 1: \"signatureOfDid is never checked\")",
                     status_requirement(WRONG_SIGNATURE)
                 ),
             ),
@@ -194,18 +209,18 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
             meta(
                 p,
                 "take/empty-queue-204",
-                DOC,
-                "3.3",
+                CONTRACT,
+                "C5",
                 Should,
                 "take on an empty queue",
-                "204 after the connection timeout (apihub waits forever)",
+                "SHOULD (§5.3 lists no 204): 204 after the connection timeout, as get does (apihub's \
+                 take waits forever)",
             ),
             |c| async move {
-                let cl = c.client();
-                let tok = cl.own_token(&c.domain).await.map_err(step("token"))?;
-                let ms = super::support::timeout_ms(&c, tok.connection_timeout_ms)?;
+                let (cl, tok, header) = super::support::owner_with_timeout(&c).await?;
+                let ms = super::support::timeout_ms(&c, header)?;
                 let t0 = Instant::now();
-                match cl.take(&c.domain, &tok.token, None).await {
+                match cl.take(&c.domain, &tok, None).await {
                     Ok(None) => pass(format!(
                         "204 after {} ms (timeout {ms})",
                         t0.elapsed().as_millis()
@@ -216,6 +231,73 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                         format!("{other:?}"),
                     )),
                 }
+            },
+        ),
+        case(
+            meta(
+                p,
+                "take/race-no-double-delivery",
+                DOC,
+                "5",
+                Must,
+                "4 messages; 4 takes racing 2 get + delete readers, 10 rounds",
+                "§5 \"Read and delete a message from the MQ\": no message delivered by two takes, \
+                 every take answer is the JSON message",
+            ),
+            |c| async move {
+                let bound = Duration::from_millis(c.limits.timeout_ms.unwrap_or(2_000) + 2_000);
+                for round in 0..10 {
+                    let (cl, t) = owner(&c).await?;
+                    let bodies: Vec<String> = (0..4).map(|i| format!("r{round}m{i}")).collect();
+                    let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+                    put_n(&c, &cl, &t, &refs).await?;
+                    let mut takes = Vec::new();
+                    for _ in 0..4 {
+                        let (cl2, t2, d) = (cl.clone(), t.clone(), c.domain.clone());
+                        takes.push(tokio::spawn(async move { cl2.take(&d, &t2, None).await }));
+                    }
+                    let mut readers = Vec::new();
+                    for _ in 0..2 {
+                        let (cl2, t2, d) = (cl.clone(), t.clone(), c.domain.clone());
+                        readers.push(tokio::spawn(async move {
+                            if let Ok(Some(m)) = cl2.get(&d, &t2).await
+                                && let Some(id) = m.message_id
+                            {
+                                let _ = cl2.delete(&d, &t2, &id).await;
+                            }
+                        }));
+                    }
+                    let mut taken = Vec::new();
+                    for mut task in takes {
+                        // a take left without a message may wait forever (apihub): abandon it
+                        match tokio::time::timeout(bound, &mut task).await {
+                            Ok(Ok(Ok(Some(m)))) => taken.push(m.message),
+                            Ok(Ok(Err(e)))
+                                if matches!(e, mq_hub::MqHubError::MalformedReply(_)) =>
+                            {
+                                return Err(fail(
+                                    format!("round {}: a take's answer", round + 1),
+                                    "200 with the JSON message",
+                                    e.to_string(),
+                                ));
+                            }
+                            Ok(_) => {}
+                            Err(_) => task.abort(),
+                        }
+                    }
+                    for r in readers {
+                        r.abort();
+                    }
+                    let mut seen = std::collections::HashSet::new();
+                    if let Some(twice) = taken.iter().find(|m| !seen.insert(m.as_str())) {
+                        return Err(fail(
+                            format!("round {}: 4 takes and 2 readers", round + 1),
+                            "each message taken at most once",
+                            format!("{twice:?} taken twice ({taken:?})"),
+                        ));
+                    }
+                }
+                done()
             },
         ),
     ];
@@ -232,7 +314,8 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                     Must,
                     "take by message id, twice",
                     format!(
-                        "200 with that message, then {}",
+                        "§5.1 \"Message ID that should be deleted\": 200 with that message, then {} \
+                         (§5.3 \"500 | An error occurred while deleting the message from the queue.\")",
                         status_requirement(NO_SUCH_MESSAGE)
                     ),
                 ),
@@ -278,7 +361,7 @@ pub const STATUS: &[StatusCase] = &[
     StatusCase {
         slug: "take/no-token-403",
         doc: DOC,
-        section: "5",
+        section: "5.2",
         level: Must,
         stimulus: "take without a token",
         request: |c| {
@@ -289,13 +372,13 @@ pub const STATUS: &[StatusCase] = &[
             })
         },
         accept: &[401, 403],
-        note: "",
+        note: "§5.2: the request carries the token; §3.3 answers a missing one with 403",
     },
     StatusCase {
         slug: "take/mq-disabled-405",
-        doc: DOC,
-        section: "2.4",
-        level: Must,
+        doc: CONTRACT,
+        section: "C4",
+        level: Should,
         stimulus: "take on a domain without MQ",
         request: |c| {
             Box::pin(async move {
@@ -310,6 +393,6 @@ pub const STATUS: &[StatusCase] = &[
             })
         },
         accept: &[405],
-        note: "",
+        note: "SHOULD: §5.3 is silent; the 405 of §3.3, \"Domain doesn’t have an MQ component enabled.\"",
     },
 ];

@@ -4,8 +4,8 @@ use mq_hub::Profile;
 
 use super::Ctx;
 use super::support::{
-    DOC, NOTES, Request, StatusCase, case, done, holder_proof, meta, now_secs, token_path,
-    token_request,
+    CONTRACT, DOC, NOTES, Request, StatusCase, case, done, holder_proof, holder_proof_protocol,
+    meta, now_secs, token_path, token_request,
 };
 use crate::runner::Case;
 use crate::runner::Level::{Must, Should};
@@ -21,9 +21,11 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
                 "1.2",
                 Must,
                 "token request with a holder proof",
-                "200 {\"token\", \"expires\"} with expires in ms in the future",
+                "\"200 | Returns a JWT signed token\" shaped as §1.2.1: {\"token\", \"expires\"} with \
+                 expires in ms since the epoch, in the future",
             ),
             |c| async move {
+                holder_proof_protocol(&c)?;
                 let cl = c.client();
                 let t = cl
                     .own_token(&c.domain)
@@ -45,13 +47,15 @@ pub fn cases(p: Profile) -> Vec<Case<Ctx>> {
             meta(
                 p,
                 "token/connection-timeout-header",
-                NOTES,
-                "GET",
+                CONTRACT,
+                "C2",
                 Should,
                 "token reply carries connection-timeout",
-                "a positive connection-timeout header (ms)",
+                "the token reply carries a positive connection-timeout header (ms), as apihub's \
+                 token route sends it (the document is silent)",
             ),
             |c| async move {
+                holder_proof_protocol(&c)?;
                 let t = c
                     .client()
                     .own_token(&c.domain)
@@ -80,10 +84,13 @@ pub const STATUS: &[StatusCase] = &[
         level: Must,
         stimulus: "token request with no proof of holding the DID",
         request: |c| {
-            Box::pin(async move { Ok(Request::get(token_path(&c.domain, &c.client().hash_did()))) })
+            Box::pin(async move {
+                holder_proof_protocol(&c)?;
+                Ok(Request::get(token_path(&c.domain, &c.client().hash_did())))
+            })
         },
         accept: &[401, 403],
-        note: "anyone must not get a token for any hashDID",
+        note: "the notes, defect 2: \"The token endpoint has no authentication (anyone gets a token for any hashDID)\"",
     },
     StatusCase {
         slug: "token/proof-by-wrong-key",
@@ -93,6 +100,7 @@ pub const STATUS: &[StatusCase] = &[
         stimulus: "token request for a DID with a proof signed by another key",
         request: |c| {
             Box::pin(async move {
+                holder_proof_protocol(&c)?;
                 let (victim, attacker) = (c.client(), c.client());
                 let queue = victim.hash_did();
                 let proof =
@@ -101,7 +109,7 @@ pub const STATUS: &[StatusCase] = &[
             })
         },
         accept: &[401, 403],
-        note: "",
+        note: "defect 2: a token only to the holder of the DID's key",
     },
     StatusCase {
         slug: "token/stale-proof",
@@ -111,6 +119,7 @@ pub const STATUS: &[StatusCase] = &[
         stimulus: "token request with a proof one hour old",
         request: |c| {
             Box::pin(async move {
+                holder_proof_protocol(&c)?;
                 let cl = c.client();
                 let queue = cl.hash_did();
                 let proof = holder_proof(cl.key(), cl.did(), &c.domain, &queue, now_secs() - 3600);
@@ -118,36 +127,40 @@ pub const STATUS: &[StatusCase] = &[
             })
         },
         accept: &[401, 403],
-        note: "replay window",
+        note: "defect 2 closed by a holder proof: a proof outside its time window is a replay",
     },
     StatusCase {
         slug: "token/mq-disabled-405",
         doc: DOC,
-        section: "2.4",
-        level: Must,
+        section: "1.2",
+        level: Should,
         stimulus: "token request on a domain without MQ",
         request: |c| {
             Box::pin(async move {
+                holder_proof_protocol(&c)?;
                 let cl = c.client();
                 Ok(token_request(&cl, &c.disabled, &cl.hash_did()))
             })
         },
-        accept: &[405],
-        note: "",
+        accept: &[405, 500],
+        note: "SHOULD: §1.2 is silent on a domain without MQ; its \"500 | Not able to create a new token.\" \
+               or the 405 of §2.4",
     },
     StatusCase {
         slug: "token/malformed-hashdid",
         doc: DOC,
         section: "1.1",
-        level: Must,
+        level: Should,
         stimulus: "token for a hashDID that is not base58 SHA-256",
         request: |c| {
             Box::pin(async move {
+                holder_proof_protocol(&c)?;
                 let cl = c.client();
                 Ok(token_request(&cl, &c.domain, "not-a-hash!!"))
             })
         },
-        accept: &[400, 403, 404],
-        note: "no token",
+        accept: &[400, 403, 404, 500],
+        note: "SHOULD: §1.1 defines hashDID as the hash of the DID identifier; the document does not say a \
+               malformed one is refused (§1.2: \"500 | Not able to create a new token.\")",
     },
 ];
