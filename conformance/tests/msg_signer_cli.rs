@@ -100,7 +100,12 @@ async fn container_sign_prints_the_deployed_shape_and_exits_0() {
     assert_eq!(v["signer_result"]["status"], "ok");
     assert_eq!(v["signer_result"]["error_message"], "");
     assert_eq!(v["operation_results"].as_array().unwrap().len(), 1);
-    assert_eq!(v["operation_results"][0]["msg"]["signed_claim"], "U0lHTkVE");
+    // The deployed entry shape: [envelope, properties].
+    assert_eq!(
+        v["operation_results"][0][0]["msg"]["signed_claim"],
+        "U0lHTkVE"
+    );
+    assert_eq!(v["operation_results"][0].as_array().map(Vec::len), Some(2));
     assert_eq!(v["operation"]["digests"][0], "sha256:00ff");
     assert_eq!(v["signing_keys"][0], "0123456789ABCDEF");
 

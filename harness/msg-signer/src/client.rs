@@ -3,11 +3,17 @@
 //! `{"signer_result": {"status": "ok|error", "error_message": ".."}, "operation_results": [..],
 //!   "operation": {..}, "signing_keys": [..]}`.
 //!
+//! Each entry of `operation_results` has the deployed shape (notes, "CLI shape"): a
+//! two-element array `[envelope, properties]`, the reply's parsed JSON envelope and its AMQP
+//! application properties. Ours always prints `null` for the properties: the transport keeps
+//! only the reply body (the notes allow `null`).
+//!
 //! Differences from the deployed client, on purpose (notes, departures 6 and 7):
 //! - `operation_results` has one entry per request, in request order, and keeps partial
-//!   results when the status is `error`. An entry is the reply envelope as received; a request
-//!   that got no reply gets a synthetic envelope `{"client_error": true, "msg": {<id key>: id,
-//!   "errors": [reason], "signing_status": "failed"}}`.
+//!   results when the status is `error`. A request that got no reply (the deployed client
+//!   prints `""`) gets a synthetic envelope instead, `[{"client_error": true, "msg": {<id key>:
+//!   id, "errors": [reason], "signing_status": "failed"}}, null]`, so its failure is visible
+//!   per request.
 //! - `status` is `ok` only when every request was signed; `error_message` then is empty, else
 //!   it lists every failed request with its reason.
 
@@ -73,7 +79,7 @@ impl SignerOutput {
         self.operation_results
             .iter()
             .filter_map(|e| {
-                let m = e.get("msg")?;
+                let m = entry_envelope(e)?.get("msg")?;
                 ["signed_claim", "signed_data", "signed_payload"]
                     .iter()
                     .find_map(|f| m.get(*f).and_then(Value::as_str))
@@ -93,6 +99,21 @@ impl SignerOutput {
             signing_keys: keys.to_vec(),
         }
     }
+}
+
+/// An `operation_results` entry's envelope: `[envelope, properties]` (the deployed shape,
+/// which we print) or a bare envelope; `""` (no reply, deployed) has none.
+pub fn entry_envelope(e: &Value) -> Option<&Value> {
+    match e {
+        Value::Array(a) => a.first().filter(|v| v.is_object()),
+        Value::Object(_) => Some(e),
+        _ => None,
+    }
+}
+
+/// One `operation_results` entry in the deployed shape: `[envelope, properties]`.
+fn entry(envelope: Value) -> Value {
+    json!([envelope, Value::Null])
 }
 
 fn operation_json(op: &Operation, opts: &SignOptions) -> Value {
@@ -171,19 +192,19 @@ pub fn output(
     let mut entries = Vec::with_capacity(requests.len());
     for (req, res) in requests.iter().zip(results) {
         match res {
-            RequestResult::Signed { envelope } => entries.push(envelope.clone()),
+            RequestResult::Signed { envelope } => entries.push(entry(envelope.clone())),
             RequestResult::Failed { error, envelope } => {
                 failures.push(format!(
                     "request {} (input {}, key {}): {error}",
                     req.id, req.input_index, req.signing_key
                 ));
-                entries.push(envelope.clone().unwrap_or_else(|| {
+                entries.push(entry(envelope.clone().unwrap_or_else(|| {
                     let mut msg = serde_json::Map::new();
                     msg.insert(config.message_id_key.clone(), json!(req.id));
                     msg.insert("errors".into(), json!([error]));
                     msg.insert("signing_status".into(), json!("failed"));
                     json!({"client_error": true, "msg": msg})
-                }));
+                })));
             }
         }
     }

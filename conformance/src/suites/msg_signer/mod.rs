@@ -20,6 +20,7 @@
 
 pub mod client;
 pub mod env;
+pub mod process;
 pub mod server;
 
 use std::sync::Arc;

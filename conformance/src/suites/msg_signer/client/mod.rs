@@ -165,6 +165,6 @@ mod tests {
             assert!(ids.insert(d.id), "duplicate {}", d.id);
             assert!(!d.spec.section.is_empty(), "{}", d.id);
         }
-        assert_eq!(ids.len(), 48);
+        assert_eq!(ids.len(), 50);
     }
 }
