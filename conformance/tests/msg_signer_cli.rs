@@ -190,3 +190,84 @@ async fn errors_give_status_error_and_exit_1() {
     let m = v["signer_result"]["error_message"].as_str().unwrap();
     assert!(m.contains("bogus") && m.contains("bad.yaml"), "{m}");
 }
+
+/// `sigharness conformance --expect FILE`: verdicts differing from the file make the exit
+/// code 1 and are listed first; as expected, 0 (even with failures the file lists); a bad
+/// file is exit 2 naming the line. `--set target_name=` names the target in the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expect_file_gates_the_exit_code_and_target_name_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("expected.tsv");
+    let reports = dir.path().join("reports");
+    let run = |f: &std::path::Path| {
+        let (f, r) = (f.to_path_buf(), reports.clone());
+        async move {
+            cli(&[
+                "conformance",
+                "--suite",
+                "msg-signer",
+                "--mode",
+                "client",
+                "--case",
+                "msg-signer/client/failover/*",
+                "--set",
+                "target_name=vendor-x",
+                "--expect",
+                f.to_str().unwrap(),
+                "--report-dir",
+                r.to_str().unwrap(),
+            ])
+            .await
+        }
+    };
+    // Our reference client passes both failover cases: a file expecting one to fail differs.
+    std::fs::write(
+        &file,
+        "# expected\nmsg-signer/client/failover/first-broker-refuses\tfail\tdeparture 3\n",
+    )
+    .unwrap();
+    let o = run(&file).await;
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.starts_with("expected verdicts (") && out.contains("1 difference"),
+        "{out}"
+    );
+    assert!(
+        out.contains("msg-signer/client/failover/first-broker-refuses: expected fail, got pass"),
+        "{out}"
+    );
+    assert!(out.contains("the file says: departure 3"), "{out}");
+    let diff = std::fs::read_to_string(reports.join("expect.txt")).unwrap();
+    assert!(diff.contains("expected fail, got pass"), "{diff}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["target"], "vendor-x");
+    assert!(
+        report["suite_targets"][0]["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("vendor-x ("),
+        "{}",
+        report["suite_targets"]
+    );
+
+    // As expected (nothing listed: every case is expected to pass): exit 0.
+    std::fs::write(&file, "# nothing\n").unwrap();
+    let o = run(&file).await;
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("every verdict as expected"));
+
+    // A bad file: exit 2 before anything runs, naming the line.
+    std::fs::write(&file, "\nmsg-signer/client/x\tfial\tx\n").unwrap();
+    let o = run(&file).await;
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("line 2") && err.contains("fial"), "{err}");
+}

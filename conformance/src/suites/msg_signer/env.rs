@@ -382,7 +382,7 @@ impl Observed {
     pub fn signed_values(&self) -> usize {
         self.result_msgs()
             .into_iter()
-            .filter(|m| m.is_some_and(|m| is_signed(m)))
+            .filter(|m| m.is_some_and(is_signed))
             .count()
     }
     /// The address `topic_listen_to` expands to for `creator`.
@@ -410,7 +410,14 @@ impl Observed {
                     Some(s) => format!("signer_result.status \"{s}\""),
                     None => "no signer_result.status".into(),
                 };
-                let msg = self.error_message();
+                // One line: the message's own line breaks become " / ".
+                let msg = self
+                    .error_message()
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" / ");
                 if msg.is_empty() {
                     format!("{exit}, {status}")
                 } else {

@@ -8,7 +8,7 @@ use sigharness_report::Level;
 
 use super::ClientCase;
 use super::checks::{err_exit, expect_counts, observed_with_requests, ok_all};
-use crate::runner::check::{Check, both, fail, pass};
+use crate::runner::check::{Check, both, fail, pass, skip};
 use crate::suites::msg_signer::env::{Observed, Scenario, fault_plan, is_signed};
 use crate::suites::msg_signer::{spec, wire};
 
@@ -332,7 +332,7 @@ pub(super) const CASES: &[ClientCase] = &[
         spec: spec("Messaging signer workflow (receive cycle)"),
         level: Level::Must,
         stimulus: "three windows (no reply until the third transmission); every receiver must be detached when its window ends (departure 1)",
-        requirement: "Receiver links are detached when their window ends: a dead receiver would take replies meant for a later window (judged from the broker journal alone, whatever the run's result: every receiver on the reply address but the last is detached at most 1 s after the next one is attached; at least two windows must be seen)",
+        requirement: "Receiver links are detached when their window ends: a dead receiver would take replies meant for a later window (judged from the broker journal alone, whatever the run's result: every receiver on the reply address but the last is detached at most 1 s after the next one is attached; with fewer than two windows seen the case is skipped, not judged)",
         scenario: || Scenario {
             retries: 1,
             send_retries: 3,
@@ -383,11 +383,11 @@ pub(super) const CASES: &[ClientCase] = &[
                 }
             }
             if r.len() < 2 {
-                return Err(fail(
-                    "the case needs a second receive window",
-                    "2 or more receivers on the reply address (the first transmissions are not answered)",
-                    format!("{} receiver(s)", r.len()),
-                ));
+                // Not a verdict on detaching: other cases judge the number of windows.
+                return Err(skip(format!(
+                    "only {} receive window seen: detaching between windows cannot be judged",
+                    r.len()
+                )));
             }
             pass(format!("{} receivers, each detached in time", r.len()))
         },
