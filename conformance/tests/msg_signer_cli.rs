@@ -271,3 +271,100 @@ async fn expect_file_gates_the_exit_code_and_target_name_is_reported() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("line 2") && err.contains("fial"), "{err}");
 }
+
+/// `sigharness serve msg-signer` signs for every key id the client's `key_aliases` names (a
+/// deployed client's config names production key ids): before, the request was refused with
+/// "unknown signing key" and the client's run failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_msg_signer_signs_for_aliased_key_ids() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"msg_signer:
+  messaging_brokers: ["amqp://127.0.0.1:{port}"]
+  messaging_cert_key: {d}/client.pem
+  messaging_ca_cert: {d}/ca.pem
+  topic_send_to: topic://Sign.requests
+  topic_listen_to: queue://Consumer.{{creator}}.{{task_id}}
+  environment: test
+  service: sigharness
+  timeout: 5
+  retries: 1
+  send_retries: 1
+  message_id_key: request_id
+  log_level: INFO
+  key_aliases:
+    prod: "0123456789ABCDEF"
+"#,
+            d = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_sigharness"))
+        .args([
+            "serve",
+            "msg-signer",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--config",
+            cfg,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    let ready = async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            let done = l.starts_with("mock signing server consuming");
+            printed.push(l);
+            if done {
+                return;
+            }
+        }
+        panic!("serve ended early: {printed:?}");
+    };
+    tokio::time::timeout(Duration::from_secs(30), ready)
+        .await
+        .expect("serve msg-signer ready within 30 s");
+    let o = cli(&[
+        "msg-signer",
+        "clear-sign",
+        "--config-file",
+        cfg,
+        "--task-id",
+        "7",
+        "--signing-key",
+        "prod",
+        "--input",
+        "hello",
+        "--requester",
+        "alice",
+    ])
+    .await;
+    let v = json_out(&o);
+    assert_eq!(o.status.code(), Some(0), "{v}");
+    assert_eq!(v["signer_result"]["status"], "ok", "{v}");
+    assert_eq!(
+        v["operation_results"][0][0]["msg"]["sig_key_id"],
+        "89ABCDEF"
+    );
+    let mapping = printed
+        .iter()
+        .find(|l| l.contains("key_aliases prod = 0123456789ABCDEF"))
+        .unwrap_or_else(|| panic!("the alias's key is printed: {printed:#?}"));
+    assert!(
+        mapping.contains("sig_key_id 89ABCDEF") && mapping.contains("fingerprint "),
+        "{mapping}"
+    );
+}
