@@ -368,3 +368,47 @@ async fn serve_msg_signer_signs_for_aliased_key_ids() {
         "{mapping}"
     );
 }
+
+/// A broker that needs SASL (it answers the plain AMQP header with the SASL header, as
+/// RabbitMQ's plain port does) gets an error naming SASL and the option to set; before, the
+/// message was "AMQP open: Not implemented".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_needs_sasl_is_named_with_the_option() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let broker = tokio::spawn(async move {
+        // Every connection: read the client's 8-byte header, answer with the SASL header.
+        while let Ok((mut s, _)) = l.accept().await {
+            let mut hdr = [0u8; 8];
+            if s.read_exact(&mut hdr).await.is_ok() {
+                let _ = s.write_all(b"AMQP\x03\x01\x00\x00").await;
+                let mut rest = Vec::new();
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await;
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &format!("amqp://{addr}"));
+    let o = cli(&[
+        "msg-signer",
+        "clear-sign",
+        "--config-file",
+        cfg.to_str().unwrap(),
+        "--task-id",
+        "9",
+        "--signing-key",
+        "0123456789ABCDEF",
+        "--input",
+        "hello",
+        "--requester",
+        "alice",
+    ])
+    .await;
+    broker.abort();
+    let v = json_out(&o);
+    assert_eq!(o.status.code(), Some(1), "{v}");
+    let m = v["signer_result"]["error_message"].as_str().unwrap();
+    assert!(m.contains("SASL") && m.contains("--sasl"), "{m}");
+}
