@@ -139,9 +139,21 @@ impl Run {
 
 async fn faulty(d: Departures, a: ClientArgs) -> (i32, Option<Value>) {
     let keys = a.signing_keys.clone();
-    let cfg = match msg_signer::config::MsgSignerConfig::load(&a.config) {
-        Ok(c) => c,
-        Err(e) => return out_err(&keys, e.to_string()),
+    // --signer-type batch: the msg_batch_signer section, chunk_size images per request.
+    let batch = if a.batch {
+        match msg_signer::config::MsgBatchSignerConfig::load(&a.config) {
+            Ok(b) => Some(b),
+            Err(e) => return out_err(&keys, e.to_string()),
+        }
+    } else {
+        None
+    };
+    let cfg = match &batch {
+        Some(b) => b.common(),
+        None => match msg_signer::config::MsgSignerConfig::load(&a.config) {
+            Ok(c) => c,
+            Err(e) => return out_err(&keys, e.to_string()),
+        },
     };
     let creator = match msg_signer::tls::creator(a.requester.as_deref(), &cfg.messaging_cert_key) {
         Ok(c) => c,
@@ -160,14 +172,25 @@ async fn faulty(d: Departures, a: ClientArgs) -> (i32, Option<Value>) {
             reference: r.clone(),
         })
         .collect();
-    let reqs = match msg_signer::wire::build_requests(
-        &cfg,
-        &ctx,
-        &inputs,
-        &a.signing_keys,
-        SystemTime::now(),
-        || uuid::Uuid::new_v4().to_string(),
-    ) {
+    let built = match &batch {
+        Some(b) => msg_signer::wire::build_batch_requests(
+            b,
+            &ctx,
+            &a.images,
+            &a.signing_keys,
+            SystemTime::now(),
+            || uuid::Uuid::new_v4().to_string(),
+        ),
+        None => msg_signer::wire::build_requests(
+            &cfg,
+            &ctx,
+            &inputs,
+            &a.signing_keys,
+            SystemTime::now(),
+            || uuid::Uuid::new_v4().to_string(),
+        ),
+    };
+    let reqs = match built {
         Ok(r) => r,
         Err(e) => return out_err(&keys, e.to_string()),
     };

@@ -46,6 +46,10 @@ pub enum Operation {
 /// Options common to every operation.
 #[derive(Clone, Debug, Default)]
 pub struct SignOptions {
+    /// Batch signing (`--signer-type batch`, containers only): the `msg_batch_signer` section,
+    /// one request (mtype `batch`) per `chunk_size` images, each carrying the claims of its
+    /// images for every key; one `operation_results` entry per batch request.
+    pub batch: bool,
     pub task_id: String,
     pub signing_keys: Vec<String>,
     pub signing_key_name: Option<String>,
@@ -73,19 +77,33 @@ impl SignerOutput {
         self.signer_result.status == "ok"
     }
 
-    /// The signed values (`signed_claim` / `signed_data` / `signed_payload`) of successful
-    /// results, in request order (`--raw`).
+    /// The signed values (`signed_claim` / `signed_data` / `signed_payload`, and each
+    /// `signed_claims[].signed_claim` of a batch reply) of successful results, in request
+    /// order (`--raw`).
     pub fn raw_values(&self) -> Vec<String> {
-        self.operation_results
-            .iter()
-            .filter_map(|e| {
-                let m = entry_envelope(e)?.get("msg")?;
-                ["signed_claim", "signed_data", "signed_payload"]
-                    .iter()
-                    .find_map(|f| m.get(*f).and_then(Value::as_str))
-                    .map(str::to_string)
-            })
-            .collect()
+        let mut out = Vec::new();
+        for e in &self.operation_results {
+            let Some(m) = entry_envelope(e).and_then(|v| v.get("msg")) else {
+                continue;
+            };
+            if let Some(v) = ["signed_claim", "signed_data", "signed_payload"]
+                .iter()
+                .find_map(|f| m.get(*f).and_then(Value::as_str))
+            {
+                out.push(v.to_string());
+            }
+            for c in m
+                .get("signed_claims")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(v) = c.get("signed_claim").and_then(Value::as_str) {
+                    out.push(v.to_string());
+                }
+            }
+        }
+        out
     }
 
     fn error(operation: Value, keys: &[String], message: String) -> Self {
@@ -131,6 +149,9 @@ fn operation_json(op: &Operation, opts: &SignOptions) -> Value {
     v["signing_keys"] = json!(opts.signing_keys);
     v["signing_key_name"] = json!(opts.signing_key_name);
     v["requester"] = json!(opts.requester);
+    if opts.batch {
+        v["signer_type"] = json!("batch");
+    }
     v
 }
 
@@ -236,6 +257,9 @@ pub struct Prepared {
 
 /// Load the config, determine the creator, build the requests.
 pub fn prepare(config_path: &Path, op: &Operation, opts: &SignOptions) -> Result<Prepared> {
+    if opts.batch {
+        return prepare_batch(config_path, op, opts);
+    }
     let config = MsgSignerConfig::load(config_path)?;
     let creator = crate::tls::creator(opts.requester.as_deref(), &config.messaging_cert_key)?;
     let ctx = RunContext {
@@ -247,6 +271,50 @@ pub fn prepare(config_path: &Path, op: &Operation, opts: &SignOptions) -> Result
         &config,
         &ctx,
         &inputs(op)?,
+        &opts.signing_keys,
+        SystemTime::now(),
+        || uuid::Uuid::new_v4().to_string(),
+    )?;
+    let reply_address = expand_template(&config.topic_listen_to, &creator, &opts.task_id);
+    Ok(Prepared {
+        config,
+        creator,
+        reply_address,
+        requests,
+    })
+}
+
+/// [`prepare`] for batch signing: the `msg_batch_signer` section, containers only.
+fn prepare_batch(config_path: &Path, op: &Operation, opts: &SignOptions) -> Result<Prepared> {
+    let Operation::ContainerSign {
+        digests,
+        references,
+    } = op
+    else {
+        return Err(Error::Input(
+            "batch signing (--signer-type batch) signs container images only: use container-sign"
+                .into(),
+        ));
+    };
+    let batch = crate::config::MsgBatchSignerConfig::load(config_path)?;
+    let config = batch.common();
+    let creator = crate::tls::creator(opts.requester.as_deref(), &config.messaging_cert_key)?;
+    let ctx = RunContext {
+        creator: creator.clone(),
+        task_id: opts.task_id.clone(),
+        signing_key_name: opts.signing_key_name.clone(),
+    };
+    // Pairs checked as for single signing.
+    inputs(op)?;
+    let containers: Vec<(String, String)> = digests
+        .iter()
+        .cloned()
+        .zip(references.iter().cloned())
+        .collect();
+    let requests = crate::wire::build_batch_requests(
+        &batch,
+        &ctx,
+        &containers,
         &opts.signing_keys,
         SystemTime::now(),
         || uuid::Uuid::new_v4().to_string(),

@@ -50,6 +50,7 @@ fn write_config(
 
 fn opts() -> SignOptions {
     SignOptions {
+        batch: false,
         task_id: "42".into(),
         signing_keys: vec!["prod".into()],
         signing_key_name: Some("release".into()),

@@ -111,6 +111,9 @@ pub struct Scenario {
     /// The case is about routing by `to` on a null-target sender: not applicable through a
     /// broker without an anonymous relay.
     pub needs_anonymous_relay: bool,
+    /// Batch signing (`--signer-type batch`) with this `chunk_size`: the config gets a
+    /// `msg_batch_signer` section (the same values), and the images share one repository.
+    pub batch: Option<u32>,
 }
 
 impl Default for Scenario {
@@ -132,6 +135,7 @@ impl Default for Scenario {
             brokers: Brokers::One,
             config_edit: None,
             needs_anonymous_relay: false,
+            batch: None,
         }
     }
 }
@@ -540,20 +544,23 @@ pub fn entry_msg(e: &Value) -> Option<&Value> {
     envelope.get("msg").filter(|m| m.is_object())
 }
 
-/// A reply `msg` holding a non-empty signed value and no errors.
+/// A reply `msg` holding a non-empty signed value (a batch reply: `signed_claims`, each with
+/// a `signed_claim`) and no errors.
 pub fn is_signed(m: &Value) -> bool {
     let errors = m
         .get("errors")
         .and_then(Value::as_array)
         .is_some_and(|e| !e.is_empty());
+    let non_empty = |v: Option<&Value>| v.and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    let batch = m
+        .get("signed_claims")
+        .and_then(Value::as_array)
+        .is_some_and(|c| !c.is_empty() && c.iter().all(|c| non_empty(c.get("signed_claim"))));
     !errors
-        && ["signed_claim", "signed_data", "signed_payload"]
-            .iter()
-            .any(|f| {
-                m.get(*f)
-                    .and_then(Value::as_str)
-                    .is_some_and(|s| !s.is_empty())
-            })
+        && (batch
+            || ["signed_claim", "signed_data", "signed_payload"]
+                .iter()
+                .any(|f| non_empty(m.get(*f))))
 }
 
 /// A request as it reached the broker (or, with `--broker`, the signing server).
@@ -588,6 +595,8 @@ pub struct ClientArgs {
     /// (digest, reference) pairs.
     pub images: Vec<(String, String)>,
     pub requester: Option<String>,
+    /// `--signer-type batch` (the config has a `msg_batch_signer` section).
+    pub batch: bool,
 }
 
 /// A client under test as a function: returns (exit code, JSON output).
@@ -681,10 +690,33 @@ pub fn config_text(
         s.retries,
         s.send_retries,
     );
+    let text = match s.batch {
+        // The same values under msg_batch_signer, plus chunk_size.
+        Some(chunk) => {
+            let section = text
+                .strip_prefix("msg_signer:\n")
+                .unwrap_or(&text)
+                .to_string();
+            format!("{text}msg_batch_signer:\n{section}  chunk_size: {chunk}\n")
+        }
+        None => text,
+    };
     match s.config_edit {
         Some(f) => f(text),
         None => text,
     }
+}
+
+/// The (digest, reference) pairs a scenario signs: [`digests`], or for batch signing images
+/// of one repository (`ns/batch`), so that no grouping by repository is judged.
+pub fn images(s: &Scenario) -> Vec<(String, String)> {
+    let mut v = digests(s.inputs);
+    if s.batch.is_some() {
+        for (i, (_, r)) in v.iter_mut().enumerate() {
+            *r = format!("registry.example.com/ns/batch:1.{i}");
+        }
+    }
+    v
 }
 
 pub fn digests(n: usize) -> Vec<(String, String)> {
@@ -925,10 +957,11 @@ async fn scenario_inner(
     let (exit_code, output, stderr, hung) = match &target {
         ClientTarget::Reference => {
             let op = msg_signer::client::Operation::ContainerSign {
-                digests: digests(s.inputs).into_iter().map(|d| d.0).collect(),
-                references: digests(s.inputs).into_iter().map(|d| d.1).collect(),
+                digests: images(&s).into_iter().map(|d| d.0).collect(),
+                references: images(&s).into_iter().map(|d| d.1).collect(),
             };
             let opts = msg_signer::client::SignOptions {
+                batch: s.batch.is_some(),
                 task_id: task_id.clone(),
                 signing_keys: s.keys.clone(),
                 signing_key_name: Some("release".into()),
@@ -969,7 +1002,8 @@ async fn scenario_inner(
                 config: config.clone(),
                 task_id: task_id.clone(),
                 signing_keys: s.keys.clone(),
-                images: digests(s.inputs),
+                images: images(&s),
+                batch: s.batch.is_some(),
                 requester: s.requester.clone(),
             };
             match tokio::time::timeout(bound, f(args)).await {
@@ -1060,7 +1094,10 @@ async fn run_external(
     for k in &s.keys {
         args.push(format!("--signing-key {}", shell_quote(k)));
     }
-    for (d, r) in digests(s.inputs) {
+    if s.batch.is_some() {
+        args.push("--signer-type batch".into());
+    }
+    for (d, r) in images(s) {
         args.push(format!("--digest {d} --reference {}", shell_quote(&r)));
     }
     if let Some(r) = &s.requester {
