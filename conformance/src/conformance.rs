@@ -6,6 +6,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use sigharness_report::{CaseMeta, Report, SCHEMA_VERSION, Summary, Tool, exit_code};
 
+use crate::runner::expect::{self, Expectations};
 use crate::runner::report::{Collector, terminal_summary, write_report_dir};
 use crate::runner::settings::{self, Setting};
 use crate::runner::{Error, Events, Selection, Suite, SuiteOptions};
@@ -22,7 +23,33 @@ pub struct RunRequest {
     pub help_settings: bool,
     pub report_dir: Option<PathBuf>,
     pub quiet: bool,
+    /// `--expect FILE`: judge the run against these expected verdicts (runner/expect.rs).
+    pub expect: Option<PathBuf>,
     pub options: SuiteOptions,
+}
+
+/// The name of the judged implementation for the report: `--set target_name=`, else
+/// `--target`, else the external command or URL under test, else `ours`.
+pub fn target_name(o: &SuiteOptions) -> String {
+    if let Some(n) = o.setting("target_name") {
+        return n.to_string();
+    }
+    if let Some(t) = &o.target {
+        return t.clone();
+    }
+    let external = [
+        o.client_cmd.as_ref().map(|c| format!("client: {c}")),
+        o.signer_cmd.as_ref().map(|c| format!("signer: {c}")),
+        o.mq_hub_url.clone(),
+        o.verifier_url.clone(),
+        o.upstream.as_ref().map(|u| format!("upstream {u}")),
+        o.broker.as_ref().map(|b| format!("behind {b}")),
+    ];
+    external
+        .into_iter()
+        .flatten()
+        .next()
+        .unwrap_or_else(|| "ours".into())
 }
 
 /// Pick the suites named in `names` (all when empty); unknown names are a setup error.
@@ -60,10 +87,13 @@ pub async fn execute(
             quiet_on_broken_pipe(out.write_all(settings::help(s.name(), s.settings()).as_bytes()))
                 .map_err(|e| Error::setup(format!("cannot write the settings: {e}")))?;
         }
+        quiet_on_broken_pipe(out.write_all(settings::help("(every)", settings::RUNNER).as_bytes()))
+            .map_err(|e| Error::setup(format!("cannot write the settings: {e}")))?;
         return Ok(None);
     }
-    let declared: Vec<(&str, &[Setting])> =
+    let mut declared: Vec<(&str, &[Setting])> =
         suites.iter().map(|s| (s.name(), s.settings())).collect();
+    declared.push(("(every)", settings::RUNNER));
     settings::validate(&req.options.settings, &declared)?;
     let selection = Selection::new(&req.cases)?;
     let mut total = 0;
@@ -87,7 +117,7 @@ pub async fn execute(
             "no case matches the selection (check --suite and --case; --list shows the ids)",
         ));
     }
-    let target = req.options.target.clone().unwrap_or_else(|| "ours".into());
+    let target = target_name(&req.options);
     let started = Instant::now();
     let started_at_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -155,11 +185,42 @@ fn quiet_on_broken_pipe(r: io::Result<()>) -> io::Result<()> {
     }
 }
 
-/// The whole command: run, print the summary, return the exit code.
+/// The whole command: run, print the summary, return the exit code. With `--expect FILE` the
+/// exit code is 1 when a verdict differs from the file (the differences are printed first,
+/// and written to `expect.txt` in the report directory), else 0.
 pub async fn main(suites: Vec<Box<dyn Suite>>, req: RunRequest) -> i32 {
+    // Read the file before running: a bad file is an error before anything runs.
+    let expect = match &req.expect {
+        Some(p) if !req.list && !req.help_settings => match Expectations::load(p) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                eprintln!("sigharness: cannot run: {e}");
+                return exit_code::COULD_NOT_RUN;
+            }
+        },
+        _ => None,
+    };
     match execute(suites, &req).await {
         Ok(None) => exit_code::ALL_MUST_PASSED,
         Ok(Some(report)) => {
+            let judged = expect.as_ref().map(|e| {
+                let diffs = e.differences(&report, req.cases.is_empty());
+                (expect::render(e, &diffs), diffs.is_empty())
+            });
+            if let Some((text, _)) = &judged {
+                if let Some(dir) = &req.report_dir {
+                    let p = dir.join("expect.txt");
+                    if let Err(e) = std::fs::write(&p, text) {
+                        eprintln!("sigharness: cannot write {}: {e}", p.display());
+                        return exit_code::COULD_NOT_RUN;
+                    }
+                }
+                if req.quiet {
+                    eprint!("{text}");
+                } else {
+                    print!("{text}");
+                }
+            }
             if !req.quiet {
                 let mut out = io::stdout().lock();
                 let written = write!(out, "{}", terminal_summary(&report))
@@ -172,7 +233,11 @@ pub async fn main(suites: Vec<Box<dyn Suite>>, req: RunRequest) -> i32 {
                     eprintln!("sigharness: cannot write the summary: {e}");
                 }
             }
-            report.exit_code()
+            match judged {
+                Some((_, true)) => exit_code::ALL_MUST_PASSED,
+                Some((_, false)) => exit_code::MUST_FAILED,
+                None => report.exit_code(),
+            }
         }
         Err(e) => {
             eprintln!("sigharness: cannot run: {e}");

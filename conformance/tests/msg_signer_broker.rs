@@ -69,6 +69,7 @@ fn config(dir: &std::path::Path, url: &str, retries: u32, send_retries: u32) -> 
 
 fn opts() -> SignOptions {
     SignOptions {
+        batch: false,
         task_id: "9".into(),
         signing_keys: vec!["0123456789ABCDEF".into()],
         signing_key_name: None,

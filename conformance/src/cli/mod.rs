@@ -63,6 +63,11 @@ pub struct ConformanceArgs {
     /// The implementation to judge (each suite's default is `ours`).
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
+    /// Judge the run against expected verdicts (tab-separated `case-id verdict reason` lines):
+    /// exit 1 when any verdict differs from the file (listed first), else 0. Cases the file
+    /// does not list are expected to pass.
+    #[arg(long, value_name = "FILE")]
+    pub expect: Option<PathBuf>,
     /// Write report.json, junit.xml and summary.md into this directory.
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
@@ -134,6 +139,7 @@ impl ConformanceArgs {
             help_settings: self.help_settings,
             report_dir: self.report_dir.clone(),
             quiet: self.quiet,
+            expect: self.expect.clone(),
             options: SuiteOptions {
                 target: self.target.clone(),
                 profile: self.profile.clone(),

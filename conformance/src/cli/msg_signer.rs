@@ -30,6 +30,10 @@ pub enum MsgSignerCommand {
         /// Image reference, e.g. registry.io/ns/repo:tag (repeatable).
         #[arg(long = "reference", required = true)]
         references: Vec<String>,
+        /// `batch`: the `msg_batch_signer` section, `chunk_size` images per request (mtype
+        /// batch), as the deployed client's `--signer-type batch`.
+        #[arg(long, default_value = "single", value_parser = ["single", "batch"])]
+        signer_type: String,
     },
     /// Clear-sign data (`--input TEXT` or `--input @FILE`, repeatable).
     ClearSign {
@@ -82,21 +86,25 @@ pub struct Common {
 
 /// Run the command; returns the process exit code (0 ok, 1 signing failed, 2 cannot start).
 pub async fn run(args: Args) -> i32 {
-    let (op, common) = match args.command {
+    let (op, common, batch) = match args.command {
         MsgSignerCommand::ContainerSign {
             common,
             digests,
             references,
+            signer_type,
         } => (
             Operation::ContainerSign {
                 digests,
                 references,
             },
             common,
+            signer_type == "batch",
         ),
-        MsgSignerCommand::ClearSign { common, inputs } => (Operation::ClearSign { inputs }, common),
+        MsgSignerCommand::ClearSign { common, inputs } => {
+            (Operation::ClearSign { inputs }, common, false)
+        }
         MsgSignerCommand::BlobSign { common, blob_files } => {
-            (Operation::BlobSign { files: blob_files }, common)
+            (Operation::BlobSign { files: blob_files }, common, false)
         }
     };
     let sasl = match common.sasl.as_str() {
@@ -105,6 +113,7 @@ pub async fn run(args: Args) -> i32 {
         _ => SaslMode::None,
     };
     let opts = SignOptions {
+        batch,
         task_id: common.task_id,
         signing_keys: common.signing_keys,
         signing_key_name: common.signing_key_name,

@@ -255,11 +255,17 @@ async fn serve_signing(
             Err(e) => return fail(e.to_string()),
         }
     }
-    if let Some(dir) = &keys {
-        match mock_signing_server::KeyRing::from_dir(dir) {
-            Ok(k) => b = b.keys(k),
-            Err(e) => return fail(e.to_string()),
-        }
+    // The keys of --keys DIR (else one generated key), plus a generated key for every key id
+    // the config's key_aliases names that none of them has: a deployed client's config works
+    // unchanged (before: "unknown signing key").
+    let ring = match &keys {
+        Some(dir) => mock_signing_server::KeyRing::from_dir(dir),
+        None => mock_signing_server::KeyRing::generate(),
+    }
+    .and_then(|r| r.with_aliases(&client_cfg.key_aliases));
+    match ring {
+        Ok(k) => b = b.keys(k),
+        Err(e) => return fail(e.to_string()),
     }
     if let Some(p) = &fault_plan {
         match mock_signing_server::fault::plan_from_file(p) {
@@ -271,8 +277,40 @@ async fn serve_signing(
         Ok(s) => s,
         Err(e) => return fail(e.to_string()),
     };
-    for k in server.keys().keys() {
-        println!("signing key {} (sig_key_id {})", k.key_id(), k.short_id());
+    let ring = server.keys();
+    for (i, k) in ring.keys().iter().enumerate() {
+        let names: Vec<String> = ring
+            .aliases()
+            .iter()
+            .filter(|a| a.index == i)
+            .map(|a| format!("{} = {}", a.alias, a.key_id))
+            .collect();
+        if names.is_empty() {
+            println!(
+                "signing key {} (sig_key_id {}), fingerprint {}",
+                k.key_id(),
+                k.short_id(),
+                k.fingerprint()
+            );
+        } else {
+            println!(
+                "signing for key_aliases {} (sig_key_id {}) with generated key {}, fingerprint {}",
+                names.join(", "),
+                ring.aliases()
+                    .iter()
+                    .filter(|a| a.index == i)
+                    .map(|a| a
+                        .key_id
+                        .get(a.key_id.len().saturating_sub(8)..)
+                        .unwrap_or(&a.key_id)
+                        .to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                k.key_id(),
+                k.fingerprint()
+            );
+        }
+        // The public key: `gpg --import` it to verify what this key signs.
         if let Ok(p) = k.public_armored() {
             println!("{p}");
         }

@@ -11,6 +11,7 @@
 //! implementation under test) into a failure with evidence instead of a crashed run.
 
 pub mod check;
+pub mod expect;
 pub mod options;
 pub mod report;
 pub mod settings;

@@ -101,6 +101,13 @@ impl Setting {
 /// Check every `--set` key and value against the settings of the selected suites
 /// (`(suite name, its settings)`). Unknown keys and ill-typed values are setup errors that
 /// list what is valid.
+/// `--set` keys of the runner itself, valid with every suite.
+pub const RUNNER: &[Setting] = &[Setting::new(
+    "target_name",
+    Kind::Text,
+    "the name of the judged implementation in every report (default: --target, else the external command or URL under test, else ours)",
+)];
+
 pub fn validate(
     given: &BTreeMap<String, String>,
     suites: &[(&str, &[Setting])],

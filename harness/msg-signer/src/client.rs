@@ -3,11 +3,17 @@
 //! `{"signer_result": {"status": "ok|error", "error_message": ".."}, "operation_results": [..],
 //!   "operation": {..}, "signing_keys": [..]}`.
 //!
+//! Each entry of `operation_results` has the deployed shape (notes, "CLI shape"): a
+//! two-element array `[envelope, properties]`, the reply's parsed JSON envelope and its AMQP
+//! application properties. Ours always prints `null` for the properties: the transport keeps
+//! only the reply body (the notes allow `null`).
+//!
 //! Differences from the deployed client, on purpose (notes, departures 6 and 7):
 //! - `operation_results` has one entry per request, in request order, and keeps partial
-//!   results when the status is `error`. An entry is the reply envelope as received; a request
-//!   that got no reply gets a synthetic envelope `{"client_error": true, "msg": {<id key>: id,
-//!   "errors": [reason], "signing_status": "failed"}}`.
+//!   results when the status is `error`. A request that got no reply (the deployed client
+//!   prints `""`) gets a synthetic envelope instead, `[{"client_error": true, "msg": {<id key>:
+//!   id, "errors": [reason], "signing_status": "failed"}}, null]`, so its failure is visible
+//!   per request.
 //! - `status` is `ok` only when every request was signed; `error_message` then is empty, else
 //!   it lists every failed request with its reason.
 
@@ -40,6 +46,10 @@ pub enum Operation {
 /// Options common to every operation.
 #[derive(Clone, Debug, Default)]
 pub struct SignOptions {
+    /// Batch signing (`--signer-type batch`, containers only): the `msg_batch_signer` section,
+    /// one request (mtype `batch`) per `chunk_size` images, each carrying the claims of its
+    /// images for every key; one `operation_results` entry per batch request.
+    pub batch: bool,
     pub task_id: String,
     pub signing_keys: Vec<String>,
     pub signing_key_name: Option<String>,
@@ -67,19 +77,33 @@ impl SignerOutput {
         self.signer_result.status == "ok"
     }
 
-    /// The signed values (`signed_claim` / `signed_data` / `signed_payload`) of successful
-    /// results, in request order (`--raw`).
+    /// The signed values (`signed_claim` / `signed_data` / `signed_payload`, and each
+    /// `signed_claims[].signed_claim` of a batch reply) of successful results, in request
+    /// order (`--raw`).
     pub fn raw_values(&self) -> Vec<String> {
-        self.operation_results
-            .iter()
-            .filter_map(|e| {
-                let m = e.get("msg")?;
-                ["signed_claim", "signed_data", "signed_payload"]
-                    .iter()
-                    .find_map(|f| m.get(*f).and_then(Value::as_str))
-                    .map(str::to_string)
-            })
-            .collect()
+        let mut out = Vec::new();
+        for e in &self.operation_results {
+            let Some(m) = entry_envelope(e).and_then(|v| v.get("msg")) else {
+                continue;
+            };
+            if let Some(v) = ["signed_claim", "signed_data", "signed_payload"]
+                .iter()
+                .find_map(|f| m.get(*f).and_then(Value::as_str))
+            {
+                out.push(v.to_string());
+            }
+            for c in m
+                .get("signed_claims")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(v) = c.get("signed_claim").and_then(Value::as_str) {
+                    out.push(v.to_string());
+                }
+            }
+        }
+        out
     }
 
     fn error(operation: Value, keys: &[String], message: String) -> Self {
@@ -93,6 +117,21 @@ impl SignerOutput {
             signing_keys: keys.to_vec(),
         }
     }
+}
+
+/// An `operation_results` entry's envelope: `[envelope, properties]` (the deployed shape,
+/// which we print) or a bare envelope; `""` (no reply, deployed) has none.
+pub fn entry_envelope(e: &Value) -> Option<&Value> {
+    match e {
+        Value::Array(a) => a.first().filter(|v| v.is_object()),
+        Value::Object(_) => Some(e),
+        _ => None,
+    }
+}
+
+/// One `operation_results` entry in the deployed shape: `[envelope, properties]`.
+fn entry(envelope: Value) -> Value {
+    json!([envelope, Value::Null])
 }
 
 fn operation_json(op: &Operation, opts: &SignOptions) -> Value {
@@ -110,6 +149,9 @@ fn operation_json(op: &Operation, opts: &SignOptions) -> Value {
     v["signing_keys"] = json!(opts.signing_keys);
     v["signing_key_name"] = json!(opts.signing_key_name);
     v["requester"] = json!(opts.requester);
+    if opts.batch {
+        v["signer_type"] = json!("batch");
+    }
     v
 }
 
@@ -171,19 +213,19 @@ pub fn output(
     let mut entries = Vec::with_capacity(requests.len());
     for (req, res) in requests.iter().zip(results) {
         match res {
-            RequestResult::Signed { envelope } => entries.push(envelope.clone()),
+            RequestResult::Signed { envelope } => entries.push(entry(envelope.clone())),
             RequestResult::Failed { error, envelope } => {
                 failures.push(format!(
                     "request {} (input {}, key {}): {error}",
                     req.id, req.input_index, req.signing_key
                 ));
-                entries.push(envelope.clone().unwrap_or_else(|| {
+                entries.push(entry(envelope.clone().unwrap_or_else(|| {
                     let mut msg = serde_json::Map::new();
                     msg.insert(config.message_id_key.clone(), json!(req.id));
                     msg.insert("errors".into(), json!([error]));
                     msg.insert("signing_status".into(), json!("failed"));
                     json!({"client_error": true, "msg": msg})
-                }));
+                })));
             }
         }
     }
@@ -215,6 +257,9 @@ pub struct Prepared {
 
 /// Load the config, determine the creator, build the requests.
 pub fn prepare(config_path: &Path, op: &Operation, opts: &SignOptions) -> Result<Prepared> {
+    if opts.batch {
+        return prepare_batch(config_path, op, opts);
+    }
     let config = MsgSignerConfig::load(config_path)?;
     let creator = crate::tls::creator(opts.requester.as_deref(), &config.messaging_cert_key)?;
     let ctx = RunContext {
@@ -226,6 +271,50 @@ pub fn prepare(config_path: &Path, op: &Operation, opts: &SignOptions) -> Result
         &config,
         &ctx,
         &inputs(op)?,
+        &opts.signing_keys,
+        SystemTime::now(),
+        || uuid::Uuid::new_v4().to_string(),
+    )?;
+    let reply_address = expand_template(&config.topic_listen_to, &creator, &opts.task_id);
+    Ok(Prepared {
+        config,
+        creator,
+        reply_address,
+        requests,
+    })
+}
+
+/// [`prepare`] for batch signing: the `msg_batch_signer` section, containers only.
+fn prepare_batch(config_path: &Path, op: &Operation, opts: &SignOptions) -> Result<Prepared> {
+    let Operation::ContainerSign {
+        digests,
+        references,
+    } = op
+    else {
+        return Err(Error::Input(
+            "batch signing (--signer-type batch) signs container images only: use container-sign"
+                .into(),
+        ));
+    };
+    let batch = crate::config::MsgBatchSignerConfig::load(config_path)?;
+    let config = batch.common();
+    let creator = crate::tls::creator(opts.requester.as_deref(), &config.messaging_cert_key)?;
+    let ctx = RunContext {
+        creator: creator.clone(),
+        task_id: opts.task_id.clone(),
+        signing_key_name: opts.signing_key_name.clone(),
+    };
+    // Pairs checked as for single signing.
+    inputs(op)?;
+    let containers: Vec<(String, String)> = digests
+        .iter()
+        .cloned()
+        .zip(references.iter().cloned())
+        .collect();
+    let requests = crate::wire::build_batch_requests(
+        &batch,
+        &ctx,
+        &containers,
         &opts.signing_keys,
         SystemTime::now(),
         || uuid::Uuid::new_v4().to_string(),

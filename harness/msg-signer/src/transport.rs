@@ -196,6 +196,19 @@ async fn open_tcp(url: &BrokerUrl) -> std::result::Result<TcpStream, String> {
     Ok(tcp)
 }
 
+/// The AMQP open's error. Without a SASL layer, fe2o3 answers a broker that requires SASL
+/// (it replies to the AMQP header with the SASL header, as RabbitMQ's plain port does) with
+/// "Not implemented": say that, and which option logs in.
+fn open_error(e: fe2o3_amqp::connection::OpenError, sasl: SaslMode, option: &str) -> String {
+    use fe2o3_amqp::connection::OpenError;
+    match e {
+        OpenError::NotImplemented(_) if sasl == SaslMode::None => format!(
+            "AMQP open: {e}: the broker requires SASL (it answered the AMQP header with a SASL header), and this connection has no SASL layer (as the deployed client); log in with SASL: {option}"
+        ),
+        e => format!("AMQP open: {e}"),
+    }
+}
+
 async fn open_amqp(
     url: &BrokerUrl,
     tls: Option<&tokio_rustls::TlsConnector>,
@@ -219,7 +232,7 @@ async fn open_amqp(
             builder
                 .open_with_stream(tcp)
                 .await
-                .map_err(|e| format!("AMQP open: {e}"))?
+                .map_err(|e| open_error(e, opts.sasl, "--sasl anonymous"))?
         }
         Scheme::Amqps => {
             let connector = tls.ok_or("no TLS configuration")?;
@@ -236,7 +249,7 @@ async fn open_amqp(
             builder
                 .open_with_stream(stream)
                 .await
-                .map_err(|e| format!("AMQP open: {e}"))?
+                .map_err(|e| open_error(e, opts.sasl, "--sasl external"))?
         }
     };
     let session = match Session::begin(&mut connection).await {

@@ -70,6 +70,7 @@ fn container_op(n: usize) -> Operation {
 
 fn opts(requester: Option<&str>) -> SignOptions {
     SignOptions {
+        batch: false,
         task_id: "42".into(),
         signing_keys: vec!["prod".into()],
         signing_key_name: Some("release".into()),

@@ -151,6 +151,8 @@ pub struct ReceivedRequest {
 
 /// Signing statuses (public clients disagree on the failure word; we send "failure").
 pub const STATUS_SUCCESS: &str = "success";
+/// Most claims one batch request may hold (a bound on the work one request causes).
+pub const MAX_BATCH_CLAIMS: usize = 1000;
 pub const STATUS_FAILURE: &str = "failure";
 
 /// The request-handling state machine.
@@ -244,7 +246,11 @@ impl Core {
         // Reply address: topic_listen_to with {creator} = requested_by / owner_id and
         // {task_id} = pub_task_id (spec "topic_listen_to").
         let creator = str_field(body, "requested_by").or_else(|| props.get("owner_id").cloned());
-        let task_id = str_field(body, "pub_task_id").or_else(|| props.get("pub_task_id").cloned());
+        // A batch request names its task `pipeline_run_id` (notes "Request").
+        let task_id = str_field(body, "pub_task_id")
+            .or_else(|| props.get("pub_task_id").cloned())
+            .or_else(|| str_field(body, "pipeline_run_id"))
+            .or_else(|| props.get("pipeline_run_id").cloned());
         let needs_creator = self.config.topic_listen_to.contains("{creator}");
         let needs_task = self.config.topic_listen_to.contains("{task_id}");
         let reply_address = match (&creator, &task_id) {
@@ -257,7 +263,7 @@ impl Core {
             )),
         };
 
-        let mut result: Option<(&'static str, String)> = None;
+        let mut result: Option<(&'static str, Value)> = None;
         if body_obj.is_some() {
             self.validate(props, body, &mut errors);
             if errors.is_empty() {
@@ -281,6 +287,7 @@ impl Core {
             "manifest_digest",
             "repo",
             "pub_task_id",
+            "pipeline_run_id",
             "requested_by",
         ] {
             if let Some(v) = body.get(f) {
@@ -297,7 +304,7 @@ impl Core {
             }),
         );
         if let Some((field, value)) = result {
-            msg.insert(field.into(), json!(value));
+            msg.insert(field.into(), value);
         }
         msg.insert("received_timestamp".into(), json!(unix_now));
         msg.insert("signed_timestamp".into(), json!(unix_now));
@@ -389,7 +396,12 @@ impl Core {
                 m.remove(key);
             }
             Emit::ErrorReply => {
-                for f in ["signed_claim", "signed_data", "signed_payload"] {
+                for f in [
+                    "signed_claim",
+                    "signed_data",
+                    "signed_payload",
+                    "signed_claims",
+                ] {
                     m.remove(f);
                 }
                 m.insert(
@@ -411,14 +423,20 @@ impl Core {
         errors: &mut Vec<String>,
     ) {
         // notes "Request": application properties service, environment, owner_id, mtype,
-        // source = "metadata", pub_task_id.
+        // source = "metadata", plus pub_task_id (batch: pipeline_run_id).
+        let batch = props.get("mtype").map(String::as_str) == Some("batch");
+        let task_key = if batch {
+            "pipeline_run_id"
+        } else {
+            "pub_task_id"
+        };
         for p in [
             "service",
             "environment",
             "owner_id",
             "mtype",
             "source",
-            "pub_task_id",
+            task_key,
         ] {
             if !props.contains_key(p) {
                 errors.push(format!("application property `{p}` is missing"));
@@ -437,7 +455,13 @@ impl Core {
         {
             errors.push(format!("owner_id {o:?} and requested_by {r:?} differ"));
         }
-        for f in ["sig_key_id", "requested_by", "created", "pub_task_id"] {
+        let required: &[&str] = if batch {
+            // notes "Batch": the keys are per claim (`sig_key_ids`).
+            &["requested_by", "created", "pipeline_run_id"]
+        } else {
+            &["sig_key_id", "requested_by", "created", "pub_task_id"]
+        };
+        for f in required {
             if str_field(body, f).is_none() {
                 errors.push(format!("body: missing string `{f}`"));
             }
@@ -463,31 +487,7 @@ impl Core {
         }
         match props.get("mtype").map(String::as_str) {
             Some("container_signature") => {
-                if let Some(bytes) = decode(body, "claim_file", errors) {
-                    match serde_json::from_slice::<Value>(&bytes) {
-                        Ok(claim) => {
-                            // containers/image "atomic container signature" claim.
-                            if claim.pointer("/critical/type").and_then(Value::as_str)
-                                != Some("atomic container signature")
-                            {
-                                errors.push("claim_file: critical.type is not \"atomic container signature\"".into());
-                            }
-                            let digest = claim.pointer("/critical/image/docker-manifest-digest").and_then(Value::as_str);
-                            if digest.is_none() {
-                                errors.push("claim_file: critical.image.docker-manifest-digest is missing".into());
-                            }
-                            if claim.pointer("/critical/identity/docker-reference").and_then(Value::as_str).is_none() {
-                                errors.push("claim_file: critical.identity.docker-reference is missing".into());
-                            }
-                            if let (Some(d), Some(m)) = (digest, str_field(body, "manifest_digest"))
-                                && d != m
-                            {
-                                errors.push(format!("claim digest {d:?} differs from manifest_digest {m:?}"));
-                            }
-                        }
-                        Err(e) => errors.push(format!("claim_file: not a JSON claim ({e})")),
-                    }
-                }
+                self.validate_claim(body, "", errors);
                 if let (Some(p), Some(b)) = (props.get("manifest_digest"), str_field(body, "manifest_digest"))
                     && *p != b
                 {
@@ -504,11 +504,104 @@ impl Core {
             Some("gpg_signature") => {
                 decode(body, "artifact", errors);
             }
-            Some("batch") => errors.push("mtype \"batch\" is not supported by this signing server".into()),
+            Some("batch") => self.validate_batch(body, errors),
             Some(other) => errors.push(format!(
-                "application property `mtype` {other:?} is not container_signature, clearsign_signature or gpg_signature"
+                "application property `mtype` {other:?} is not container_signature, clearsign_signature, gpg_signature or batch"
             )),
             None => {}
+        }
+    }
+
+    /// notes "Batch": body `claims` = list of `{claim_file, sig_keynames[], sig_key_ids[],
+    /// manifest_digest, repo}`, at most [`MAX_BATCH_CLAIMS`], each key id known.
+    fn validate_batch(&self, body: &Map<String, Value>, errors: &mut Vec<String>) {
+        let Some(claims) = body.get("claims").and_then(Value::as_array) else {
+            errors.push("body: `claims` is not a list (mtype batch)".into());
+            return;
+        };
+        if claims.is_empty() || claims.len() > MAX_BATCH_CLAIMS {
+            errors.push(format!(
+                "body: `claims` has {} entries; a batch holds 1 to {MAX_BATCH_CLAIMS}",
+                claims.len()
+            ));
+            return;
+        }
+        for (i, c) in claims.iter().enumerate() {
+            let at = format!("claims[{i}].");
+            let Some(c) = c.as_object() else {
+                errors.push(format!("body: claims[{i}] is not an object"));
+                continue;
+            };
+            self.validate_claim(c, &at, errors);
+            match c.get("sig_key_ids").and_then(Value::as_array) {
+                Some(ids) if !ids.is_empty() => {
+                    for k in ids {
+                        match k.as_str() {
+                            Some(k) if k.len() == 8 && self.keys.find(k).is_some() => {}
+                            Some(k) if k.len() == 8 => {
+                                errors.push(format!("{at}sig_key_ids: unknown signing key {k:?}"))
+                            }
+                            _ => errors.push(format!(
+                                "{at}sig_key_ids: {k} is not the last 8 characters of a key id"
+                            )),
+                        }
+                    }
+                }
+                _ => errors.push(format!("{at}sig_key_ids is not a non-empty list")),
+            }
+            if !c.get("sig_keynames").is_some_and(Value::is_array) {
+                errors.push(format!("{at}sig_keynames is not a list"));
+            }
+            if str_field(c, "repo").is_none() {
+                errors.push(format!("{at}repo is missing"));
+            }
+        }
+    }
+
+    /// A container claim at `claim_file` of `body` (`at` prefixes messages, e.g. `claims[0].`).
+    fn validate_claim(&self, body: &Map<String, Value>, at: &str, errors: &mut Vec<String>) {
+        let mut errs = Vec::new();
+        let bytes = decode(body, "claim_file", &mut errs);
+        errors.extend(errs.into_iter().map(|e| format!("{at}{e}")));
+        let Some(bytes) = bytes else { return };
+        let claim = match serde_json::from_slice::<Value>(&bytes) {
+            Ok(c) => c,
+            Err(e) => {
+                errors.push(format!("{at}claim_file: not a JSON claim ({e})"));
+                return;
+            }
+        };
+        // containers/image "atomic container signature" claim.
+        if claim.pointer("/critical/type").and_then(Value::as_str)
+            != Some("atomic container signature")
+        {
+            errors.push(format!(
+                "{at}claim_file: critical.type is not \"atomic container signature\""
+            ));
+        }
+        let digest = claim
+            .pointer("/critical/image/docker-manifest-digest")
+            .and_then(Value::as_str);
+        if digest.is_none() {
+            errors.push(format!(
+                "{at}claim_file: critical.image.docker-manifest-digest is missing"
+            ));
+        }
+        if claim
+            .pointer("/critical/identity/docker-reference")
+            .and_then(Value::as_str)
+            .is_none()
+        {
+            errors.push(format!(
+                "{at}claim_file: critical.identity.docker-reference is missing"
+            ));
+        }
+        if let (Some(d), Some(m)) = (digest, str_field(body, "manifest_digest"))
+            && d != m
+        {
+            errors.push(format!(
+                "{at}claim digest {d:?} differs from manifest_digest {m:?}"
+            ));
         }
     }
 
@@ -516,7 +609,10 @@ impl Core {
         &self,
         props: &BTreeMap<String, String>,
         body: &Map<String, Value>,
-    ) -> Result<(&'static str, String), String> {
+    ) -> Result<(&'static str, Value), String> {
+        if props.get("mtype").map(String::as_str) == Some("batch") {
+            return self.sign_batch(body);
+        }
         let short = str_field(body, "sig_key_id").unwrap_or_default();
         let key = self
             .keys
@@ -531,21 +627,59 @@ impl Core {
             Some("container_signature") => {
                 let claim = get("claim_file")?;
                 let signed = key.sign_message(&claim).map_err(|e| e.to_string())?;
-                Ok(("signed_claim", B64.encode(signed)))
+                Ok(("signed_claim", json!(B64.encode(signed))))
             }
             Some("clearsign_signature") => {
                 let text =
                     String::from_utf8(get("data")?).map_err(|_| "data is not UTF-8".to_string())?;
                 let signed = key.clearsign(&text).map_err(|e| e.to_string())?;
-                Ok(("signed_data", B64.encode(signed)))
+                Ok(("signed_data", json!(B64.encode(signed))))
             }
             Some("gpg_signature") => {
                 let data = get("artifact")?;
                 let sig = key.detached(&data).map_err(|e| e.to_string())?;
-                Ok(("signed_payload", B64.encode(sig)))
+                Ok(("signed_payload", json!(B64.encode(sig))))
             }
             other => Err(format!("cannot sign mtype {other:?}")),
         }
+    }
+}
+
+impl Core {
+    /// A batch reply's result: `signed_claims`, one entry per claim and key (claim-major, in
+    /// request order): `{manifest_digest, repo, sig_key_id, sig_keyname, signed_claim}`, the
+    /// signed claim as for a single container request. (The notes give the batch request, not
+    /// its reply; the deployed batch client reads `msg.errors` and passes the envelope on.)
+    fn sign_batch(&self, body: &Map<String, Value>) -> Result<(&'static str, Value), String> {
+        let claims = body
+            .get("claims")
+            .and_then(Value::as_array)
+            .ok_or("`claims` vanished")?;
+        let mut out = Vec::new();
+        for c in claims {
+            let c = c.as_object().ok_or("a claim vanished")?;
+            let claim = str_field(c, "claim_file")
+                .and_then(|s| B64.decode(s).ok())
+                .ok_or("`claim_file` vanished")?;
+            let ids = c.get("sig_key_ids").and_then(Value::as_array);
+            let names = c.get("sig_keynames").and_then(Value::as_array);
+            for (i, id) in ids.into_iter().flatten().enumerate() {
+                let short = id.as_str().unwrap_or_default();
+                let key = self
+                    .keys
+                    .find(short)
+                    .ok_or_else(|| format!("unknown signing key {short:?}"))?;
+                let signed = key.sign_message(&claim).map_err(|e| e.to_string())?;
+                out.push(json!({
+                    "manifest_digest": c.get("manifest_digest"),
+                    "repo": c.get("repo"),
+                    "sig_key_id": short,
+                    "sig_keyname": names.and_then(|n| n.get(i)),
+                    "signed_claim": B64.encode(signed),
+                }));
+            }
+        }
+        Ok(("signed_claims", Value::Array(out)))
     }
 }
 
@@ -581,5 +715,114 @@ fn decode(body: &Map<String, Value>, f: &str, errors: &mut Vec<String>) -> Optio
             errors.push(format!("body: missing `{f}`"));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use base64::Engine as _;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn core() -> Core {
+        let cfg = ServerConfig {
+            topic_send_to: "topic://sign".into(),
+            topic_listen_to: "queue://reply.{creator}.{task_id}".into(),
+            message_id_key: "request_id".into(),
+            timeout: Duration::from_secs(10),
+        };
+        Core::new(
+            cfg,
+            Arc::new(KeyRing::generate().unwrap()),
+            &FaultPlan::default(),
+        )
+        .unwrap()
+    }
+
+    fn claim(digest: &str, key: &str) -> Value {
+        let c = json!({"critical": {"type": "atomic container signature",
+            "image": {"docker-manifest-digest": digest},
+            "identity": {"docker-reference": "reg.io/ns/app:1"}}, "optional": {}});
+        json!({"claim_file": B64.encode(c.to_string()), "sig_keynames": ["rel"],
+            "sig_key_ids": [key], "manifest_digest": digest, "repo": "ns/app"})
+    }
+
+    fn batch(core: &mut Core, claims: Vec<Value>) -> Value {
+        let props: BTreeMap<String, String> = [
+            ("service", "s"),
+            ("environment", "e"),
+            ("owner_id", "alice"),
+            ("mtype", "batch"),
+            ("source", "metadata"),
+            ("pipeline_run_id", "42"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let body = json!({"claims": claims, "request_id": "r1",
+            "created": "2026-12-04T22:00:00.000000Z", "requested_by": "alice",
+            "pipeline_run_id": "42"});
+        let r = core.handle_request(
+            Duration::ZERO,
+            0.0,
+            IncomingRequest {
+                address: "topic://sign".into(),
+                application_properties: props,
+                non_string_properties: vec![],
+                body: Ok(body.to_string()),
+                ttl_ms: None,
+            },
+        );
+        assert_eq!(
+            r.reply_address.as_deref(),
+            Some("queue://reply.alice.42"),
+            "{r:?}"
+        );
+        let env: Value = serde_json::from_str(&r.replies[0].body).unwrap();
+        env["msg"].clone()
+    }
+
+    /// A batch request (notes "Batch") is signed claim by claim: `signed_claims` has one
+    /// entry per claim and key, each a signed message of that claim (before: refused with
+    /// "mtype batch is not supported").
+    #[test]
+    fn batch_requests_are_signed_claim_by_claim() {
+        let mut c = core();
+        let key = c.keys.first().short_id().to_string();
+        let m = batch(
+            &mut c,
+            vec![claim("sha256:01", &key), claim("sha256:02", &key)],
+        );
+        assert_eq!(m["errors"], json!([]), "{m}");
+        assert_eq!(m["signing_status"], STATUS_SUCCESS);
+        assert_eq!(m["request_id"], "r1");
+        assert_eq!(m["pipeline_run_id"], "42");
+        let s = m["signed_claims"].as_array().unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1]["manifest_digest"], "sha256:02");
+        assert_eq!(s[0]["sig_key_id"], key);
+        assert_eq!(s[0]["sig_keyname"], "rel");
+        assert!(!s[0]["signed_claim"].as_str().unwrap().is_empty());
+
+        // An unknown key or a broken claim: errors naming the claim, nothing signed.
+        let m = batch(
+            &mut c,
+            vec![claim("sha256:01", &key), claim("sha256:02", "DEADBEEF")],
+        );
+        let errors = m["errors"].to_string();
+        assert!(
+            errors.contains("claims[1].sig_key_ids: unknown signing key"),
+            "{errors}"
+        );
+        assert!(m.get("signed_claims").is_none());
+        let mut bad = claim("sha256:01", &key);
+        bad["claim_file"] = json!("not base64!");
+        let m = batch(&mut c, vec![bad]);
+        assert!(m["errors"].to_string().contains("claims[0]."), "{m}");
     }
 }

@@ -12,7 +12,11 @@
 //!
 //! Which key signs a request: the request's `sig_key_id` (the last 8 characters of the key id,
 //! notes "Body keys") is matched, case-insensitively, against the last 8 hex digits of each
-//! key's 16-digit key id.
+//! key's 16-digit key id, then against the key ids the client's `key_aliases` name
+//! ([`KeyRing::with_aliases`]): a deployed client's config names the production key ids, which
+//! no key we can make has (an OpenPGP key id is a hash of the key), so each aliased id gets a
+//! generated key of its own that signs in its name; its fingerprint is printed and its public
+//! key exported, so `gpg --verify` works with that key.
 
 use std::path::Path;
 
@@ -77,6 +81,11 @@ impl SigningKey {
         &self.key_id
     }
 
+    /// The 40-hex-digit v4 fingerprint (what `gpg --list-keys` shows).
+    pub fn fingerprint(&self) -> String {
+        format!("{:X}", self.secret.fingerprint())
+    }
+
     /// The `sig_key_id` clients send for this key: the last 8 characters of the key id.
     pub fn short_id(&self) -> &str {
         &self.key_id[8..]
@@ -137,6 +146,19 @@ impl SigningKey {
 #[derive(Debug, Clone)]
 pub struct KeyRing {
     keys: Vec<SigningKey>,
+    /// Key ids named by the client's `key_aliases` that no key of the ring has: (alias, the
+    /// aliased key id, index of the generated key in `keys` that signs in its name).
+    aliases: Vec<AliasKey>,
+}
+
+/// A key id named by a `key_aliases` entry, and the key that signs for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasKey {
+    pub alias: String,
+    /// The key id as the config writes it (its last 8 characters are the `sig_key_id`).
+    pub key_id: String,
+    /// Index in [`KeyRing::keys`].
+    pub index: usize,
 }
 
 impl KeyRing {
@@ -146,6 +168,7 @@ impl KeyRing {
             keys: vec![SigningKey::generate(
                 "sigharness mock signing server <mock-signing-server@localhost>",
             )?],
+            aliases: Vec::new(),
         })
     }
 
@@ -154,7 +177,10 @@ impl KeyRing {
         if keys.is_empty() {
             return Err(ServerError::Key("a key ring needs at least one key".into()));
         }
-        Ok(KeyRing { keys })
+        Ok(KeyRing {
+            keys,
+            aliases: Vec::new(),
+        })
     }
 
     /// Load every `*.asc` file of `dir` (ASCII-armored unprotected secret keys).
@@ -182,16 +208,63 @@ impl KeyRing {
                 dir.display()
             )));
         }
-        Ok(KeyRing { keys })
+        Ok(KeyRing {
+            keys,
+            aliases: Vec::new(),
+        })
     }
 
-    /// The key whose key id ends with `short_id` (case-insensitive).
+    /// Sign for every key id that `key_aliases` (alias -> key id, the client's config) names:
+    /// an id whose last 8 characters match a key of the ring is that key's; any other gets a
+    /// freshly generated key that signs in its name. Ids shorter than 8 characters cannot be
+    /// a `sig_key_id` and are an error naming the alias.
+    pub fn with_aliases<'a>(
+        mut self,
+        key_aliases: impl IntoIterator<Item = (&'a String, &'a String)>,
+    ) -> Result<Self, ServerError> {
+        for (alias, key_id) in key_aliases {
+            let Some(short) = key_id.len().checked_sub(8).and_then(|i| key_id.get(i..)) else {
+                return Err(ServerError::Key(format!(
+                    "key_aliases.{alias}: {key_id:?} is shorter than 8 characters, so it cannot name a key (its last 8 characters are the sig_key_id)"
+                )));
+            };
+            if self.find(short).is_some() {
+                continue;
+            }
+            let key = SigningKey::generate(&format!(
+                "sigharness mock key for alias {alias} ({key_id}) <mock-signing-server@localhost>"
+            ))?;
+            self.keys.push(key);
+            self.aliases.push(AliasKey {
+                alias: alias.clone(),
+                key_id: key_id.clone(),
+                index: self.keys.len() - 1,
+            });
+        }
+        Ok(self)
+    }
+
+    /// The key ids of `key_aliases` that generated keys sign for.
+    pub fn aliases(&self) -> &[AliasKey] {
+        &self.aliases
+    }
+
+    /// The key whose key id ends with `short_id` (case-insensitive), or the key that signs
+    /// for an aliased key id ending so.
     pub fn find(&self, short_id: &str) -> Option<&SigningKey> {
         if short_id.is_empty() {
             return None;
         }
         let want = short_id.to_ascii_uppercase();
-        self.keys.iter().find(|k| k.key_id.ends_with(&want))
+        self.keys
+            .iter()
+            .find(|k| k.key_id.ends_with(&want))
+            .or_else(|| {
+                self.aliases
+                    .iter()
+                    .find(|a| a.key_id.to_ascii_uppercase().ends_with(&want))
+                    .and_then(|a| self.keys.get(a.index))
+            })
     }
 
     /// All keys, in load order.
@@ -202,5 +275,48 @@ impl KeyRing {
     /// The first key.
     pub fn first(&self) -> &SigningKey {
         &self.keys[0]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// A deployed client's config names production key ids: each gets a generated key that
+    /// signs in its name (before: "unknown signing key"), found by its last 8 characters in
+    /// any case; an id the ring has already is that key's; a short id is an error.
+    #[test]
+    fn aliased_key_ids_get_a_key_each() {
+        let ring = KeyRing::generate().unwrap();
+        let own = ring.first().key_id().to_string();
+        assert!(ring.find("89ABCDEF").is_none());
+        let aliases: BTreeMap<String, String> = [
+            ("prod".to_string(), "0123456789ABCDEF".to_string()),
+            ("beta".to_string(), "FEDCBA9876543210".to_string()),
+            ("mine".to_string(), own.clone()),
+        ]
+        .into_iter()
+        .collect();
+        let ring = ring.with_aliases(&aliases).unwrap();
+        assert_eq!(ring.keys().len(), 3);
+        assert_eq!(ring.aliases().len(), 2);
+        let prod = ring.find("89abcdef").expect("prod's id is signed for");
+        let beta = ring.find("76543210").expect("beta's id is signed for");
+        assert_ne!(prod.key_id(), beta.key_id());
+        assert_eq!(ring.find(&own[8..]).unwrap().key_id(), own);
+        assert_eq!(prod.fingerprint().len(), 40);
+        assert!(prod.fingerprint().ends_with(prod.key_id()));
+        assert!(prod.public_armored().unwrap().contains("PUBLIC KEY"));
+
+        let short: BTreeMap<String, String> =
+            [("x".to_string(), "ABC".to_string())].into_iter().collect();
+        let e = KeyRing::generate()
+            .unwrap()
+            .with_aliases(&short)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key_aliases.x"), "{e}");
     }
 }

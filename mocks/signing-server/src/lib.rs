@@ -56,7 +56,7 @@ pub mod server;
 pub use crate::core::{IncomingRequest, PlannedReply, ReceivedRequest, ServerConfig};
 pub use error::ServerError;
 pub use fault::{Emit, ServerAction, Step};
-pub use keys::{KeyRing, SigningKey};
+pub use keys::{AliasKey, KeyRing, SigningKey};
 pub use server::{
     MAX_REPLY_LINKS, SigningServer, SigningServerBuilder, SigningServerHandle, WaitTimeout,
 };

@@ -50,6 +50,7 @@ fn write_config(
 
 fn opts() -> SignOptions {
     SignOptions {
+        batch: false,
         task_id: "42".into(),
         signing_keys: vec!["prod".into()],
         signing_key_name: Some("release".into()),
@@ -132,7 +133,8 @@ async fn signs_containers_text_and_blobs_and_gpg_verifies_them() {
         let r = out.raw_values();
         assert_eq!(r.len(), 1);
         raws.push(B64.decode(&r[0]).unwrap());
-        let msg = &out.operation_results[0]["msg"];
+        // Entries are `[envelope, properties]` pairs, as the deployed client prints them.
+        let msg = &out.operation_results[0][0]["msg"];
         assert_eq!(msg["signing_status"], "success");
         assert_eq!(msg["requested_by"], "alice");
         assert_eq!(msg["sig_keyname"], "release");

@@ -111,6 +111,9 @@ pub struct Scenario {
     /// The case is about routing by `to` on a null-target sender: not applicable through a
     /// broker without an anonymous relay.
     pub needs_anonymous_relay: bool,
+    /// Batch signing (`--signer-type batch`) with this `chunk_size`: the config gets a
+    /// `msg_batch_signer` section (the same values), and the images share one repository.
+    pub batch: Option<u32>,
 }
 
 impl Default for Scenario {
@@ -132,6 +135,7 @@ impl Default for Scenario {
             brokers: Brokers::One,
             config_edit: None,
             needs_anonymous_relay: false,
+            batch: None,
         }
     }
 }
@@ -139,7 +143,11 @@ impl Default for Scenario {
 /// What happened in one case.
 #[derive(Clone, Debug)]
 pub struct Observed {
+    /// The client's exit code; -1 when it had none (killed by a signal, or stopped by the
+    /// suite: see [`Observed::signal`] and [`Observed::hung`]).
     pub exit_code: i32,
+    /// The signal that ended an external client, if one did.
+    pub signal: Option<i32>,
     /// The client's JSON output (`signer_result`, `operation_results`, ...), if any.
     pub output: Option<Value>,
     pub stderr: String,
@@ -163,6 +171,9 @@ pub struct Observed {
     pub reply_address: String,
     /// The creator the case expects.
     pub creator: String,
+    /// `topic_listen_to` as configured (with its templates), to build the reply address for
+    /// the creator a client actually used ([`Observed::reply_address_of`]).
+    pub listen_to: String,
     /// The task id of this run (`pub_task_id`; unique per case with `--broker`).
     pub task_id: String,
     /// Whether the client run hit the suite's bound (hung).
@@ -269,6 +280,10 @@ impl Observed {
     /// Receiver links the client attached on the reply address, in order: (name, attach
     /// seq, detach seq if detached).
     pub fn reply_receivers(&self) -> Vec<(String, u64, Option<u64>)> {
+        self.reply_receivers_on(&self.reply_address)
+    }
+    /// [`Observed::reply_receivers`] on `reply_address`.
+    pub fn reply_receivers_on(&self, reply_address: &str) -> Vec<(String, u64, Option<u64>)> {
         let mut out: Vec<(String, u64, Option<u64>)> = Vec::new();
         for e in self.journal() {
             match &e.event {
@@ -276,7 +291,7 @@ impl Observed {
                     link,
                     direction: LinkDirection::PeerReceives,
                     address,
-                } if address.as_deref() == Some(self.reply_address.as_str()) => {
+                } if address.as_deref() == Some(reply_address) => {
                     out.push((link.clone(), e.seq, None));
                 }
                 Event::Detach {
@@ -284,7 +299,7 @@ impl Observed {
                     direction: LinkDirection::PeerReceives,
                     address,
                     ..
-                } if address.as_deref() == Some(self.reply_address.as_str()) => {
+                } if address.as_deref() == Some(reply_address) => {
                     if let Some(r) = out.iter_mut().find(|(l, _, d)| l == link && d.is_none()) {
                         r.2 = Some(e.seq);
                     }
@@ -309,46 +324,150 @@ impl Observed {
             .map(|e| e.seq)
             .collect()
     }
-    /// The signed values of successful results, in result order.
-    pub fn signed_values(&self) -> usize {
+    /// The `operation_results` array as printed (empty when there is none).
+    pub fn result_entries(&self) -> &[Value] {
         self.output
             .as_ref()
             .and_then(|o| o.get("operation_results"))
             .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter(|e| {
-                        e.get("msg").is_some_and(|m| {
-                            ["signed_claim", "signed_data", "signed_payload"]
-                                .iter()
-                                .any(|f| {
-                                    m.get(*f)
-                                        .and_then(Value::as_str)
-                                        .is_some_and(|s| !s.is_empty())
-                                })
-                        })
-                    })
-                    .count()
-            })
-            .unwrap_or(0)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
-    /// A short log for evidence.
+    /// The reply `msg` of each `operation_results` entry, in order, read in every shape the
+    /// deployed contract has (notes, "CLI shape"): an `[envelope, properties]` pair, a bare
+    /// envelope `{"msg": {...}}`; `""` or `null` (no reply) is `None`.
+    pub fn result_msgs(&self) -> Vec<Option<&Value>> {
+        self.result_entries().iter().map(entry_msg).collect()
+    }
+    /// The reply `msg` of the result for request `id` (by `msg.request_id`).
+    pub fn result_for(&self, id: &str) -> Option<&Value> {
+        self.result_msgs()
+            .into_iter()
+            .flatten()
+            .find(|m| m.get("request_id").and_then(Value::as_str) == Some(id))
+    }
+    /// Seconds from the last reply reaching the reply address to the end of the receive
+    /// window it fell in: the client's receiver there (attached before the reply) detached,
+    /// or its connection closed (a detach is journaled then too). `None` without a journal,
+    /// a reply, or such an end.
+    pub fn window_after_last_reply_seconds(&self) -> Option<f64> {
+        let j = self.journal();
+        let reply = j.iter().rfind(|e| {
+            matches!(&e.event, Event::Transfer {
+                direction: LinkDirection::PeerSends,
+                address,
+                ..
+            } if address.as_deref() == Some(self.reply_address.as_str()))
+        })?;
+        let end = j.iter().filter(|e| e.seq > reply.seq).find(|e| {
+            matches!(&e.event, Event::Detach {
+                direction: LinkDirection::PeerReceives,
+                address,
+                ..
+            } if address.as_deref() == Some(self.reply_address.as_str()))
+        })?;
+        Some(end.at.saturating_sub(reply.at).as_secs_f64())
+    }
+    /// [`Observed::reply_receivers`] with journal times: (name, attached at, detached at).
+    pub fn reply_receiver_times(&self) -> Vec<(String, Duration, Option<Duration>)> {
+        let at = |seq: u64| {
+            self.journal_entries
+                .iter()
+                .find(|e| e.seq == seq)
+                .map(|e| e.at)
+                .unwrap_or_default()
+        };
+        self.reply_receivers()
+            .into_iter()
+            .map(|(l, a, d)| (l, at(a), d.map(at)))
+            .collect()
+    }
+    /// The signed values of successful results, in result order.
+    pub fn signed_values(&self) -> usize {
+        self.result_msgs()
+            .into_iter()
+            .filter(|m| m.is_some_and(is_signed))
+            .count()
+    }
+    /// The address `topic_listen_to` expands to for `creator`.
+    pub fn reply_address_of(&self, creator: &str) -> String {
+        msg_signer::config::expand_template(&self.listen_to, creator, &self.task_id)
+    }
+    /// The client's outcome in the spec's terms: exit code, `signer_result.status` and
+    /// `error_message`, or what stands in for them.
+    pub fn outcome(&self) -> String {
+        let exit = if self.hung {
+            format!(
+                "did not finish within {} s (its process group was ended by the suite)",
+                self.bound.as_secs()
+            )
+        } else if let Some(sig) = self.signal {
+            format!("killed by signal {sig}")
+        } else {
+            format!("exit {}", self.exit_code)
+        };
+        match &self.output {
+            None if self.hung => exit,
+            None => format!("{exit}, no JSON document on stdout"),
+            Some(_) => {
+                let status = match self.status() {
+                    Some(s) => format!("signer_result.status \"{s}\""),
+                    None => "no signer_result.status".into(),
+                };
+                // One line: the message's own line breaks become " / ".
+                let msg = self
+                    .error_message()
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" / ");
+                if msg.is_empty() {
+                    format!("{exit}, {status}")
+                } else {
+                    format!("{exit}, {status}, error_message \"{}\"", clip(&msg, 300))
+                }
+            }
+        }
+    }
+    /// How each request ended: sent how often, answered by the signing server how often,
+    /// and what the client's `operation_results` says of it.
+    pub fn request_outcomes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, (id, n)) in self.transmissions().into_iter().enumerate() {
+            let replies: usize = self
+                .server
+                .iter()
+                .filter(|r| r.id.as_deref() == Some(id.as_str()))
+                .map(|r| r.replies.len())
+                .sum();
+            let result = match self.result_for(&id) {
+                Some(m) if is_signed(m) => "signed".to_string(),
+                Some(m) => match m.get("errors").and_then(Value::as_array) {
+                    Some(e) if !e.is_empty() => {
+                        format!("errors {}", clip(&Value::Array(e.clone()).to_string(), 200))
+                    }
+                    _ => "a result without a signed value or errors".into(),
+                },
+                None if self.output.is_none() => "no output".into(),
+                None => "no result in operation_results".into(),
+            };
+            out.push(format!(
+                "request {} {id}: sent {n}x, the signing server replied {replies}x; client result: {result}",
+                i + 1
+            ));
+        }
+        out
+    }
+    /// A short log for evidence: the outcome, each request's fate, the links, what the
+    /// signing server got, the parsed output and the last lines of stderr.
     pub fn log(&self) -> Vec<String> {
         let mut l = vec![format!(
-            "client: exit {} status {:?} in {:.1}s{} error_message {:?}",
-            self.exit_code,
-            self.status(),
-            self.elapsed.as_secs_f64(),
-            if self.hung {
-                " (HUNG: stopped by the suite)"
-            } else {
-                ""
-            },
-            self.error_message()
+            "client: {} after {:.1} s",
+            self.outcome(),
+            self.elapsed.as_secs_f64()
         )];
-        for (id, n) in self.transmissions() {
-            l.push(format!("request {id}: sent {n}x"));
-        }
+        l.extend(self.request_outcomes());
         let receivers = if self.external {
             Vec::new()
         } else {
@@ -361,24 +480,87 @@ impl Observed {
             ));
         }
         for r in &self.server {
-            l.push(format!(
-                "server got #{} id {:?} at {:.1}s errors {:?} fault {:?} replies {}",
+            let mut line = format!(
+                "signing server got request #{} (request_id {}) at {:.1} s, {} repl{}",
                 r.n,
-                r.id,
+                r.id.as_deref().unwrap_or("none"),
                 r.at.as_secs_f64(),
-                r.errors,
-                r.fault,
-                r.replies.len()
+                r.replies.len(),
+                if r.replies.len() == 1 { "y" } else { "ies" }
+            );
+            if !r.errors.is_empty() {
+                line.push_str(&format!("; invalid: {}", r.errors.join("; ")));
+            }
+            if let Some(f) = &r.fault {
+                line.push_str(&format!("; fault: {f}"));
+            }
+            l.push(line);
+        }
+        if !self.result_entries().is_empty() {
+            l.push(format!(
+                "operation_results: {}",
+                clip(
+                    &Value::Array(self.result_entries().to_vec()).to_string(),
+                    800
+                )
             ));
         }
-        if !self.stderr.is_empty() {
-            l.push(format!(
-                "stderr: {}",
-                self.stderr.chars().take(400).collect::<String>()
-            ));
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|x| !x.trim().is_empty())
+            .collect();
+        if !lines.is_empty() {
+            let keep = lines.len().min(STDERR_LINES);
+            l.push(format!("stderr (last {keep} of {} lines):", lines.len()));
+            for x in &lines[lines.len() - keep..] {
+                l.push(format!("  {}", clip(x, 300)));
+            }
         }
         l
     }
+}
+
+/// Lines of the client's stderr kept in evidence (its last ones: the error is at the end).
+pub const STDERR_LINES: usize = 15;
+
+/// `s` cut to at most `n` characters, marked when cut.
+pub fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_string();
+    }
+    let mut c: String = s.chars().take(n).collect();
+    c.push_str("...");
+    c
+}
+
+/// The reply `msg` of one `operation_results` entry: `[envelope, properties]` (deployed),
+/// or a bare envelope; `""` / `null` / anything else is no reply.
+pub fn entry_msg(e: &Value) -> Option<&Value> {
+    let envelope = match e {
+        Value::Array(a) => a.first()?,
+        other => other,
+    };
+    envelope.get("msg").filter(|m| m.is_object())
+}
+
+/// A reply `msg` holding a non-empty signed value (a batch reply: `signed_claims`, each with
+/// a `signed_claim`) and no errors.
+pub fn is_signed(m: &Value) -> bool {
+    let errors = m
+        .get("errors")
+        .and_then(Value::as_array)
+        .is_some_and(|e| !e.is_empty());
+    let non_empty = |v: Option<&Value>| v.and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    let batch = m
+        .get("signed_claims")
+        .and_then(Value::as_array)
+        .is_some_and(|c| !c.is_empty() && c.iter().all(|c| non_empty(c.get("signed_claim"))));
+    !errors
+        && (batch
+            || ["signed_claim", "signed_data", "signed_payload"]
+                .iter()
+                .any(|f| non_empty(m.get(*f))))
 }
 
 /// A request as it reached the broker (or, with `--broker`, the signing server).
@@ -413,6 +595,8 @@ pub struct ClientArgs {
     /// (digest, reference) pairs.
     pub images: Vec<(String, String)>,
     pub requester: Option<String>,
+    /// `--signer-type batch` (the config has a `msg_batch_signer` section).
+    pub batch: bool,
 }
 
 /// A client under test as a function: returns (exit code, JSON output).
@@ -506,10 +690,33 @@ pub fn config_text(
         s.retries,
         s.send_retries,
     );
+    let text = match s.batch {
+        // The same values under msg_batch_signer, plus chunk_size.
+        Some(chunk) => {
+            let section = text
+                .strip_prefix("msg_signer:\n")
+                .unwrap_or(&text)
+                .to_string();
+            format!("{text}msg_batch_signer:\n{section}  chunk_size: {chunk}\n")
+        }
+        None => text,
+    };
     match s.config_edit {
         Some(f) => f(text),
         None => text,
     }
+}
+
+/// The (digest, reference) pairs a scenario signs: [`digests`], or for batch signing images
+/// of one repository (`ns/batch`), so that no grouping by repository is judged.
+pub fn images(s: &Scenario) -> Vec<(String, String)> {
+    let mut v = digests(s.inputs);
+    if s.batch.is_some() {
+        for (i, (_, r)) in v.iter_mut().enumerate() {
+            *r = format!("registry.example.com/ns/batch:1.{i}");
+        }
+    }
+    v
 }
 
 pub fn digests(n: usize) -> Vec<(String, String)> {
@@ -748,13 +955,15 @@ async fn scenario_inner(
     let bound =
         Duration::from_secs(per_cycle.saturating_mul(u64::from(s.send_retries.max(1))) + 30);
     let started = tokio::time::Instant::now();
+    let mut signal = None;
     let (exit_code, output, stderr, hung) = match &target {
         ClientTarget::Reference => {
             let op = msg_signer::client::Operation::ContainerSign {
-                digests: digests(s.inputs).into_iter().map(|d| d.0).collect(),
-                references: digests(s.inputs).into_iter().map(|d| d.1).collect(),
+                digests: images(&s).into_iter().map(|d| d.0).collect(),
+                references: images(&s).into_iter().map(|d| d.1).collect(),
             };
             let opts = msg_signer::client::SignOptions {
+                batch: s.batch.is_some(),
                 task_id: task_id.clone(),
                 signing_keys: s.keys.clone(),
                 signing_key_name: Some("release".into()),
@@ -785,13 +994,18 @@ async fn scenario_inner(
                 Err(_) => (-1, None, String::new(), true),
             }
         }
-        ClientTarget::External(cmd) => run_external(cmd, &config, &s, &task_id, bound).await?,
+        ClientTarget::External(cmd) => {
+            let r = run_external(cmd, &config, &s, &task_id, bound).await?;
+            signal = r.signal;
+            (r.code, r.output, r.stderr, r.hung)
+        }
         ClientTarget::Custom(f) => {
             let args = ClientArgs {
                 config: config.clone(),
                 task_id: task_id.clone(),
                 signing_keys: s.keys.clone(),
-                images: digests(s.inputs),
+                images: images(&s),
+                batch: s.batch.is_some(),
                 requester: s.requester.clone(),
             };
             match tokio::time::timeout(bound, f(args)).await {
@@ -843,6 +1057,8 @@ async fn scenario_inner(
     };
     let obs = Observed {
         exit_code,
+        signal,
+        listen_to: s.listen_to.clone(),
         output,
         stderr,
         journal_entries: journal,
@@ -875,12 +1091,15 @@ async fn run_external(
     s: &Scenario,
     task_id: &str,
     bound: Duration,
-) -> Result<(i32, Option<Value>, String, bool)> {
+) -> Result<ExternalRun> {
     let mut args = vec![format!("--task-id {task_id}")];
     for k in &s.keys {
         args.push(format!("--signing-key {}", shell_quote(k)));
     }
-    for (d, r) in digests(s.inputs) {
+    if s.batch.is_some() {
+        args.push("--signer-type batch".into());
+    }
+    for (d, r) in images(s) {
         args.push(format!("--digest {d} --reference {}", shell_quote(&r)));
     }
     if let Some(r) = &s.requester {
@@ -893,33 +1112,31 @@ async fn run_external(
     } else {
         line = format!("{line} {args}");
     }
-    let child = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(&line)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
+    let o = super::process::run_in_group(&line, bound)
+        .await
         .map_err(|e| Error::setup(format!("--client-cmd {line:?}: cannot start: {e}")))?;
-    match tokio::time::timeout(bound, child.wait_with_output()).await {
-        Ok(Ok(o)) => {
-            let stdout = String::from_utf8_lossy(&o.stdout);
-            let output = stdout.lines().rev().find_map(|l| {
-                serde_json::from_str::<Value>(l.trim())
-                    .ok()
-                    .filter(Value::is_object)
-            });
-            Ok((
-                o.status.code().unwrap_or(-1),
-                output,
-                String::from_utf8_lossy(&o.stderr).into_owned(),
-                false,
-            ))
-        }
-        Ok(Err(e)) => Err(Error::setup(format!("--client-cmd: {e}"))),
-        Err(_) => Ok((-1, None, String::new(), true)),
-    }
+    // The JSON document: the last line of stdout that is a JSON object.
+    let output = o.stdout.lines().rev().find_map(|l| {
+        serde_json::from_str::<Value>(l.trim())
+            .ok()
+            .filter(Value::is_object)
+    });
+    Ok(ExternalRun {
+        code: o.code.unwrap_or(-1),
+        signal: o.signal,
+        output,
+        stderr: o.stderr,
+        hung: o.hung,
+    })
+}
+
+/// What an external client's run gave.
+struct ExternalRun {
+    code: i32,
+    signal: Option<i32>,
+    output: Option<Value>,
+    stderr: String,
+    hung: bool,
 }
 
 /// Shared context of client-mode cases.

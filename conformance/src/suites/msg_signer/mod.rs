@@ -20,6 +20,7 @@
 
 pub mod client;
 pub mod env;
+pub mod process;
 pub mod server;
 
 use std::sync::Arc;
@@ -220,6 +221,11 @@ async fn run_modes(
         // A dead broker is a setup error (exit 2, one line), not 36 failed cases.
         crate::runner::ensure_reachable("--broker", url).await?;
     }
+    // `--set target_name=NAME` names the judged implementation in every report.
+    let target = match opts.setting("target_name") {
+        Some(n) => format!("{n} ({target})"),
+        None => target,
+    };
     let selected = SuiteRun::count(selection, &client) + SuiteRun::count(selection, &server);
     let run = SuiteRun::start(NAME, target, selected, opts, selection, events);
     if run.any(&client) {
@@ -494,7 +500,11 @@ mod tests {
     /// the defaults its help names are the ones used.
     #[test]
     fn every_setting_read_is_declared() {
-        let declared: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
+        let declared: Vec<&str> = SETTINGS
+            .iter()
+            .chain(crate::runner::settings::RUNNER)
+            .map(|s| s.key)
+            .collect();
         let mut read = vec![];
         for src in [include_str!("mod.rs"), include_str!("env.rs")] {
             for part in src.split("setting(\"").skip(1) {
@@ -505,7 +515,14 @@ mod tests {
         read.dedup();
         assert_eq!(
             read,
-            ["listen_to", "sasl", "send_to", "server", "sig_key_id"]
+            [
+                "listen_to",
+                "sasl",
+                "send_to",
+                "server",
+                "sig_key_id",
+                "target_name"
+            ]
         );
         for key in &read {
             assert!(

@@ -8,20 +8,15 @@ pub fn ok_all(o: &Observed) -> Check {
     if o.hung {
         return Err(fail(
             "the client did not finish",
-            format!("a result within {:?}", o.bound),
-            "still running",
+            format!("a result within {} s", o.bound.as_secs()),
+            observed_with_requests(o),
         ));
     }
     if !o.ok() {
         return Err(fail(
-            "the run did not succeed",
-            "exit 0 and status ok",
-            format!(
-                "exit {} status {:?}: {}",
-                o.exit_code,
-                o.status(),
-                o.error_message()
-            ),
+            format!("the run did not succeed: {}", o.outcome()),
+            "exit 0 and signer_result.status \"ok\"",
+            observed_with_requests(o),
         ));
     }
     pass("signed as required")
@@ -32,15 +27,15 @@ pub fn err_exit(o: &Observed) -> Check {
     if o.hung {
         return Err(fail(
             "the client hung",
-            format!("an error result within {:?}", o.bound),
-            "no result (killed by the suite)",
+            format!("an error result within {} s", o.bound.as_secs()),
+            observed_with_requests(o),
         ));
     }
     if o.exit_code != 1 || o.status() != Some("error") {
         return Err(fail(
-            "a failed run must be reported as an error",
+            format!("a failed run must be reported as an error: {}", o.outcome()),
             "exit 1 and signer_result.status \"error\" with a message",
-            format!("exit {} status {:?}", o.exit_code, o.status()),
+            observed_with_requests(o),
         ));
     }
     if o.error_message().trim().is_empty() {
@@ -51,6 +46,16 @@ pub fn err_exit(o: &Observed) -> Check {
         ));
     }
     pass("reported as an error")
+}
+
+/// The client's outcome and how each request ended, for the observed side of a failure.
+pub fn observed_with_requests(o: &Observed) -> String {
+    let mut s = o.outcome();
+    for r in o.request_outcomes() {
+        s.push_str("; ");
+        s.push_str(&r);
+    }
+    s
 }
 
 /// Transmissions per distinct request, in first-sent order.
@@ -69,4 +74,20 @@ pub fn expect_counts(o: &Observed, want: &[usize], what: &str) -> Check {
         ));
     }
     pass(format!("transmissions per request {got:?}"))
+}
+
+/// Request `index` (0-based, first-sent order) reached the broker `want` times.
+pub fn expect_count_of(o: &Observed, index: usize, want: usize, what: &str) -> Check {
+    let got = sent_counts(o);
+    match got.get(index) {
+        Some(n) if *n == want => pass(format!(
+            "request {} sent {want}x (transmissions per request {got:?})",
+            index + 1
+        )),
+        _ => Err(fail(
+            what.to_string(),
+            format!("request {} sent {want}x", index + 1),
+            format!("transmissions per request {got:?}"),
+        )),
+    }
 }

@@ -15,7 +15,7 @@ pub(super) const CASES: &[ClientCase] = &[ClientCase {
     spec: wire("Correlation"),
     level: Level::Must,
     stimulus: "the first request's reply comes last",
-    requirement: "The client matches body[msg][message_id_key] against the ids it sent",
+    requirement: "The client matches body[msg][message_id_key] against the ids it sent (judged: exit 0 and status ok, and operation_results follow the request order, each entry's msg.request_id being its request's; entries read as [envelope, properties] pairs or bare envelopes)",
     scenario: || Scenario {
         inputs: 3,
         server_plan: Some(fault_plan!("correlation/replies-out-of-order.server.yaml")),
@@ -25,21 +25,15 @@ pub(super) const CASES: &[ClientCase] = &[ClientCase {
         ok_all(o)?;
         let ids: Vec<String> = o.transmissions().into_iter().map(|(i, _)| i).collect();
         let got: Vec<String> = o
-            .output
-            .as_ref()
-            .and_then(|v| v.get("operation_results"))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .map(|e| {
-                        e.pointer("/msg/request_id")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string()
-                    })
-                    .collect()
+            .result_msgs()
+            .into_iter()
+            .map(|m| {
+                m.and_then(|m| m.get("request_id"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
             })
-            .unwrap_or_default();
+            .collect();
         if got != ids {
             return Err(fail(
                 "results must follow the requests, matched by id",

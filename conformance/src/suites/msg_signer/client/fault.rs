@@ -6,7 +6,7 @@
 use sigharness_report::Level;
 
 use super::ClientCase;
-use super::checks::{err_exit, expect_counts, ok_all};
+use super::checks::{err_exit, expect_counts, observed_with_requests, ok_all};
 use crate::runner::check::{Check, both, fail, pass};
 use crate::suites::msg_signer::env::{Observed, Scenario, fault_plan};
 use crate::suites::msg_signer::{spec, wire};
@@ -49,7 +49,7 @@ pub(super) const CASES: &[ClientCase] = &[
         spec: spec("Messaging signer workflow (receive cycle)"),
         level: Level::Must,
         stimulus: "the broker refuses every receiver attach on topic_listen_to with amqp:unauthorized-access (departure 4)",
-        requirement: "An error on the receiving link ends the receive cycle at once and is reported as that error, not as a timeout",
+        requirement: "An error on the receiving link ends the receive cycle at once and is reported, not waited out as a timeout (judged: an error result before one `timeout`, 10 s, has passed; whether the message names amqp:unauthorized-access is reported, not judged)",
         scenario: || Scenario {
             broker_plan: Some(fault_plan!(
                 "fault/denied-consumer-reported-promptly.broker.yaml"
@@ -107,21 +107,16 @@ pub(super) const CASES: &[ClientCase] = &[
         spec: wire("Reply"),
         level: Level::Must,
         stimulus: "the signing server answers with `errors` and a failure status",
-        requirement: "`errors` non-empty = that item failed: status error, the server's message surfaced",
+        requirement: "`errors` non-empty = that item failed: the failure reaches the user as a per-request error, never as a silent success (judged: the request's operation_results entry carries non-empty `errors`, or signer_result.status is error with an error_message), and the error reply is an answer (sent once); the overall status and the wording are reported, not judged",
         scenario: || Scenario {
             server_plan: Some(fault_plan!("fault/error-reply-reported.server.yaml")),
             ..Default::default()
         },
         verdict: |o| {
-            err_exit(o)?;
-            if !o.error_message().contains("injected error") {
-                return Err(fail(
-                    "the server's error text must reach the user",
-                    "error_message containing the server's `errors`",
-                    o.error_message(),
-                ));
-            }
-            expect_counts(o, &[1], "an error reply is an answer: no re-send")
+            both(
+                error_reached_user(o, 0),
+                expect_counts(o, &[1], "an error reply is an answer: no re-send"),
+            )
         },
     },
     ClientCase {
@@ -141,7 +136,7 @@ pub(super) const CASES: &[ClientCase] = &[
         spec: wire("Correlation"),
         level: Level::Must,
         stimulus: "request 2's reply carries request 1's id",
-        requirement: "Correlation by msg[message_id_key]: a reply for another id does not answer this request",
+        requirement: "Correlation by msg[message_id_key]: a reply for another id does not answer this request (judged from the broker journal alone: request 2 is sent again, twice in all; request 1's count is judged by retry/answered-requests-not-resent)",
         scenario: || Scenario {
             inputs: 2,
             retries: 1,
@@ -152,13 +147,11 @@ pub(super) const CASES: &[ClientCase] = &[
             ..Default::default()
         },
         verdict: |o| {
-            both(
-                ok_all(o),
-                expect_counts(
-                    o,
-                    &[1, 2],
-                    "request 2 is still unanswered and must be re-sent",
-                ),
+            super::checks::expect_count_of(
+                o,
+                1,
+                2,
+                "request 2 is still unanswered and must be re-sent",
             )
         },
     },
@@ -183,14 +176,14 @@ pub(super) const CASES: &[ClientCase] = &[
         spec: spec("Messaging signer workflow (send-receive cycle)"),
         level: Level::Must,
         stimulus: "the broker accepts and loses the first request",
-        requirement: "An unanswered request is re-sent in the next send cycle",
+        requirement: "An unanswered request is re-sent in the next send cycle (judged from the broker journal alone: the request reaches the broker twice; whether the re-sent request's reply reaches the client is judged by other cases)",
         scenario: || Scenario {
             retries: 1,
             send_retries: 2,
             broker_plan: Some(fault_plan!("fault/broker-drops-request.broker.yaml")),
             ..Default::default()
         },
-        verdict: |o| both(ok_all(o), expect_counts(o, &[2], "re-sent once")),
+        verdict: |o| expect_counts(o, &[2], "re-sent once"),
     },
     ClientCase {
         id: "fault/broker-delays-request",
@@ -222,14 +215,24 @@ pub(super) const CASES: &[ClientCase] = &[
         spec: spec("messaging_brokers"),
         level: Level::Should,
         stimulus: "the broker cuts the client's connection after its first request",
-        requirement: "The client reconnects and completes, or fails with a clear error; it never hangs",
+        requirement: "The client reconnects and completes, or fails with a clear error; it never hangs (judged: exit 0 with status ok, or exit 1 with status error and a non-empty error_message, within the suite's bound)",
         scenario: || Scenario {
             retries: 1,
             send_retries: 2,
             broker_plan: Some(fault_plan!("fault/connection-cut-after-send.broker.yaml")),
             ..Default::default()
         },
-        verdict: ok_all,
+        verdict: |o| {
+            if o.ok() {
+                return pass("reconnected and completed");
+            }
+            err_exit(o).map(|_| {
+                sigharness_report::Evidence::new(format!(
+                    "failed with a clear error: {}",
+                    o.outcome()
+                ))
+            })
+        },
     },
 ];
 
@@ -261,14 +264,61 @@ fn denied_consumer(o: &Observed) -> Check {
     }
     let msg = o.error_message();
     let lower = msg.to_lowercase();
-    if !(lower.contains("unauthorized") || lower.contains("denied by fault plan")) {
+    let named = lower.contains("unauthorized") || lower.contains("denied by fault plan");
+    pass(format!(
+        "{refused} refused attach(es); error after {t:.1} s; the message {} the link error (informational)",
+        if named { "names" } else { "does not name" }
+    ))
+}
+
+/// The failure of request `index` (0-based, in first-sent order), answered with an error
+/// reply, reaches the user: its `operation_results` entry carries non-empty `errors`, or the
+/// run reports status error with a message. Whether the server's text is there is reported.
+pub(super) fn error_reached_user(o: &Observed, index: usize) -> Check {
+    if o.hung {
         return Err(fail(
-            "the error must name the link error",
-            "an error_message naming amqp:unauthorized-access / \"denied by fault plan\"",
-            msg,
+            "the client hung",
+            format!("a result within {} s", o.bound.as_secs()),
+            observed_with_requests(o),
         ));
     }
+    let Some((id, _)) = o.transmissions().into_iter().nth(index) else {
+        return Err(fail(
+            "the request was not sent",
+            format!("request {}", index + 1),
+            observed_with_requests(o),
+        ));
+    };
+    let entry_errors = o
+        .result_for(&id)
+        .and_then(|m| m.get("errors"))
+        .and_then(serde_json::Value::as_array)
+        .filter(|e| !e.is_empty())
+        .map(|e| serde_json::Value::Array(e.clone()).to_string());
+    let reported = o.status() == Some("error") && !o.error_message().trim().is_empty();
+    let server_text = entry_errors
+        .as_deref()
+        .unwrap_or("")
+        .contains("injected error")
+        || o.error_message().contains("injected error");
+    let how = match (&entry_errors, reported) {
+        (Some(e), _) => format!("its operation_results entry carries errors {e}"),
+        (None, true) => format!("status error: {}", o.error_message()),
+        (None, false) => {
+            return Err(fail(
+                format!(
+                    "the error reply to request {} was lost: a silent success",
+                    index + 1
+                ),
+                "the request's entry with non-empty `errors`, or status error with a message",
+                observed_with_requests(o),
+            ));
+        }
+    };
     pass(format!(
-        "{refused} refused attach(es); error after {t:.1} s naming the link error"
+        "request {} failed visibly: {how}; the server's text {} there (informational); {}",
+        index + 1,
+        if server_text { "is" } else { "is not" },
+        o.outcome()
     ))
 }

@@ -11,8 +11,9 @@
 //! One file per topic, in report order: [`retry`] (the retry diagram), [`fault`] (broker and
 //! signing-server faults), [`failover`], [`tls`] (TLS and the creator's identity),
 //! [`templating`], [`wire`] (the request), [`correlation`], [`config`] (configuration file and
-//! CLI output); [`checks`] holds the verdict pieces they share.
+//! CLI output), [`batch`] (batch signing); [`checks`] holds the verdict pieces they share.
 
+mod batch;
 mod checks;
 mod config;
 mod correlation;
@@ -77,6 +78,7 @@ pub fn definitions() -> impl Iterator<Item = &'static ClientCase> {
         wire::CASES,
         correlation::CASES,
         config::CASES,
+        batch::CASES,
     ]
     .into_iter()
     .flatten()
@@ -165,6 +167,6 @@ mod tests {
             assert!(ids.insert(d.id), "duplicate {}", d.id);
             assert!(!d.spec.section.is_empty(), "{}", d.id);
         }
-        assert_eq!(ids.len(), 48);
+        assert_eq!(ids.len(), 51);
     }
 }

@@ -196,6 +196,6 @@ mod tests {
         for d in definitions() {
             assert!(ids.insert(d.id), "duplicate {}", d.id);
         }
-        assert_eq!(ids.len(), 14);
+        assert_eq!(ids.len(), 15);
     }
 }

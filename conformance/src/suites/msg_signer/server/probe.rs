@@ -172,6 +172,31 @@ fn request(
         "requested_by": creator, "pub_task_id": task, "sig_keyname": "release", "repo": "",
     });
     match kind {
+        // notes "Batch": mtype batch, pipeline_run_id for the task, body `claims` (two images
+        // of one repository), the keys per claim.
+        "batch" => {
+            props.remove("pub_task_id");
+            props.insert("pipeline_run_id".into(), task.to_string());
+            props.insert("mtype".into(), "batch".into());
+            let claims: Vec<Value> = (1..=2u32)
+                .map(|i| {
+                    let digest = format!("sha256:{i:064x}");
+                    let reference = format!("registry.example.com/ns/app:{i}");
+                    let claim = msg_signer::wire::container_claim(&digest, &reference);
+                    json!({
+                        "claim_file": b64(claim.to_string().as_bytes()),
+                        "sig_keynames": ["release"],
+                        "sig_key_ids": [ctx.sig_key_id],
+                        "manifest_digest": digest,
+                        "repo": "ns/app",
+                    })
+                })
+                .collect();
+            body = json!({
+                "claims": claims, "request_id": id, "created": "2026-01-01T00:00:00.000000Z",
+                "requested_by": creator, "pipeline_run_id": task,
+            });
+        }
         "clear" => {
             props.insert("mtype".into(), "clearsign_signature".into());
             body["data"] = json!(b64(b"text to clear-sign\n"));
@@ -198,7 +223,7 @@ pub type Corrupt = fn(&mut BTreeMap<String, String>, &mut Value) -> Option<Strin
 
 /// What a server-mode case sends.
 pub struct Requests {
-    /// `container` (default), `clear` or `blob`.
+    /// `container` (default), `clear`, `blob` or `batch`.
     pub kind: &'static str,
     /// How many requests.
     pub count: usize,

@@ -1,4 +1,5 @@
-//! `msg-signer/server/{templating,duplicates,concurrency}/*`: the reply address
+//! `msg-signer/server/{batch,templating,duplicates,concurrency}/*`: a batch request (`Batch` of
+//! `notes/msg-signer-wire.md`), the reply address
 //! (`topic_listen_to`), a re-sent request, and 200 requests in flight (the workflow of
 //! `specs/msg-signer.md`).
 
@@ -7,9 +8,47 @@ use sigharness_report::{Evidence, Level};
 use super::probe::Requests;
 use super::{ServerCase, first_msg};
 use crate::runner::check::{Stop, fail, pass};
-use crate::suites::msg_signer::spec;
+use crate::suites::msg_signer::{spec, wire};
 
 pub(super) const CASES: &[ServerCase] = &[
+    ServerCase {
+        id: "batch/batch-request-answered",
+        spec: wire("Request"),
+        level: Level::Must,
+        stimulus: "one batch request (mtype batch, pipeline_run_id, claims of 2 images, sig_key_ids)",
+        requirement: "Batch (config section msg_batch_signer + chunk_size): body claims = list of {claim_file, sig_keynames[], sig_key_ids[], manifest_digest, repo} (judged: a reply correlated by msg.request_id with empty `errors` on the reply address of its requested_by and pipeline_run_id; the result's shape is reported, not judged: the notes give none)",
+        requests: || Requests {
+            kind: "batch",
+            ..Default::default()
+        },
+        check: |x| {
+            let m = first_msg(x)?;
+            if m["request_id"] != x.sent[0]["request_id"] {
+                return Err(fail(
+                    "the reply is not correlated to the batch request",
+                    format!("msg.request_id {}", x.sent[0]["request_id"]),
+                    m["request_id"].to_string(),
+                ));
+            }
+            let errors = m["errors"].as_array().cloned().unwrap_or_default();
+            if !errors.is_empty() || !m["errors"].is_array() {
+                return Err(fail(
+                    "the batch request was refused",
+                    "`errors` an empty list",
+                    m["errors"].to_string(),
+                ));
+            }
+            let signed = m["signed_claims"].as_array().map(Vec::len);
+            pass(format!(
+                "batch answered on {}; {} (informational)",
+                x.reply_address,
+                match signed {
+                    Some(n) => format!("{n} signed_claims for 2 claims"),
+                    None => "no signed_claims list (our mock's shape)".into(),
+                }
+            ))
+        },
+    },
     ServerCase {
         id: "templating/reply-address",
         spec: spec("topic_listen_to"),
