@@ -181,6 +181,13 @@ impl HttpMessage {
                 )));
             }
             let status: u16 = code.parse().map_err(|_| bad("invalid status code"))?;
+            // RFC 9110 §15: "All valid status codes are within the range of 100 to 599,
+            // inclusive." ("020" would otherwise become 20 and not survive `to_bytes`.)
+            if !(100..=599).contains(&status) {
+                return Err(Error::InvalidMessage(format!(
+                    "status code {code} is outside 100 to 599 (RFC 9110 section 15)"
+                )));
+            }
             MessageKind::Response {
                 status,
                 reason: parts.next().unwrap_or("").to_string(),
