@@ -300,7 +300,10 @@ fn load_dir_picks_up_new_files_and_checks_group_keys() {
         std::fs::create_dir_all(tmp.path().join(sub)).unwrap();
         for e in std::fs::read_dir(root().join(sub)).unwrap() {
             let e = e.unwrap();
-            std::fs::copy(e.path(), tmp.path().join(sub).join(e.file_name())).unwrap();
+            // load_dir reads the files of data/ and keys/, not their subdirectories (mq-hub/)
+            if e.path().is_file() {
+                std::fs::copy(e.path(), tmp.path().join(sub).join(e.file_name())).unwrap();
+            }
         }
     };
     copy("data");
