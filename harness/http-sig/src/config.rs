@@ -2,9 +2,10 @@
 //! parser runs, and every error on one line naming the file, the line and column, and what is
 //! wrong (issue 13).
 //!
-//! The bound is the idea of msg-signer's `config::check_shape`, written again here (the harness
-//! crates share no code): at most [`MAX_CONFIG_BYTES`], and `[` / `{` nested at most
-//! [`MAX_NESTING`] deep outside quotes and comments, checked in one linear pass. The YAML parser
+//! The bound is the one every outside YAML/TOML text gets (crate `text-shape`, shared with
+//! msg-signer's configuration and the broker's fault plans): at most [`MAX_CONFIG_BYTES`], and
+//! `[` / `{` nested at most [`MAX_NESTING`] deep outside quotes and comments, checked in one
+//! linear pass. The YAML parser
 //! takes quadratic time on deep flow nesting (100 000 `[` took 15.8 s there), and nothing in a
 //! policy or a profile nests more than three levels.
 
@@ -63,59 +64,14 @@ pub(crate) fn read(path: &Path) -> Result<String> {
 
 /// One linear pass: size and nesting depth (outside quotes and `#` comments).
 fn check_shape(text: &str) -> std::result::Result<(), String> {
-    if text.len() > MAX_CONFIG_BYTES {
-        return Err(format!(
-            "{} bytes is more than a configuration file may hold ({MAX_CONFIG_BYTES})",
-            text.len()
-        ));
-    }
-    let (mut depth, mut line, mut col) = (0usize, 1usize, 0usize);
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    let mut comment = false;
-    let mut prev = '\n';
-    for c in text.chars() {
-        col += 1;
-        if c == '\n' {
-            line += 1;
-            col = 0;
-            comment = false;
-            // TOML basic strings and YAML quoted scalars of one line end here at the latest
-            // for our purpose (multi-line strings only make the check stricter).
-            prev = c;
-            continue;
+    text_shape::check(text, MAX_CONFIG_BYTES, MAX_NESTING).map_err(|e| match e {
+        text_shape::ShapeError::TooLarge { bytes, max } => {
+            format!("{bytes} bytes is more than a configuration file may hold ({max})")
         }
-        if comment {
-            continue;
+        text_shape::ShapeError::TooDeep { line, column, max } => {
+            format!("line {line}, column {column}: nested more than {max} deep")
         }
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' && q == '"' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
-            }
-            None => match c {
-                '"' | '\'' => quote = Some(c),
-                '#' if prev.is_whitespace() => comment = true,
-                '[' | '{' => {
-                    depth += 1;
-                    if depth > MAX_NESTING {
-                        return Err(format!(
-                            "line {line}, column {col}: nested more than {MAX_NESTING} deep"
-                        ));
-                    }
-                }
-                ']' | '}' => depth = depth.saturating_sub(1),
-                _ => {}
-            },
-        }
-        prev = c;
-    }
-    Ok(())
+    })
 }
 
 /// Line and column (1-based) of byte `offset` in `text`.

@@ -402,52 +402,17 @@ pub const MAX_FLOW_DEPTH: usize = 64;
 /// [`MAX_CONFIG_BYTES`], or flow collections nested deeper than [`MAX_FLOW_DEPTH`] (brackets in
 /// quoted scalars and comments do not count).
 fn check_shape(path: &Path, text: &str) -> Result<()> {
-    if text.len() > MAX_CONFIG_BYTES {
-        return Err(parse_err(
-            path,
-            format!(
-                "{} bytes is more than a configuration file may hold ({MAX_CONFIG_BYTES})",
-                text.len()
-            ),
-        ));
-    }
-    let (mut depth, mut line) = (0usize, 1usize);
-    let mut quote: Option<char> = None;
-    let mut chars = text.chars().peekable();
-    let mut prev = '\n';
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (_, '\n') => line += 1,
-            (Some('"'), '\\') => {
-                chars.next();
+    text_shape::check(text, MAX_CONFIG_BYTES, MAX_FLOW_DEPTH).map_err(|e| {
+        let message = match e {
+            text_shape::ShapeError::TooLarge { bytes, max } => {
+                format!("{bytes} bytes is more than a configuration file may hold ({max})")
             }
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '"' | '\'') => quote = Some(c),
-            (None, '#') if prev.is_whitespace() => {
-                // A comment runs to the end of the line.
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        line += 1;
-                        break;
-                    }
-                }
+            text_shape::ShapeError::TooDeep { line, max, .. } => {
+                format!("line {line}: collections nested more than {max} deep")
             }
-            (None, '[' | '{') => {
-                depth += 1;
-                if depth > MAX_FLOW_DEPTH {
-                    return Err(parse_err(
-                        path,
-                        format!("line {line}: collections nested more than {MAX_FLOW_DEPTH} deep"),
-                    ));
-                }
-            }
-            (None, ']' | '}') => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        prev = c;
-    }
-    Ok(())
+        };
+        parse_err(path, message)
+    })
 }
 
 impl MsgSignerConfig {

@@ -271,48 +271,14 @@ fn check_shape(text: &str, origin: &str) -> Result<(), BrokerError> {
         origin: origin.to_string(),
         reason,
     };
-    if text.len() > MAX_PLAN_BYTES {
-        return Err(err(format!(
-            "{} bytes is more than a fault plan may hold ({MAX_PLAN_BYTES} bytes)",
-            text.len()
-        )));
-    }
-    let (mut flow, mut line) = (0usize, 1usize);
-    let mut quote: Option<char> = None;
-    let mut chars = text.chars();
-    let mut prev = '\n';
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (_, '\n') => line += 1,
-            (Some('"'), '\\') => {
-                chars.next();
-            }
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '"' | '\'') => quote = Some(c),
-            (None, '#') if prev.is_whitespace() => {
-                // A comment runs to the end of the line.
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        line += 1;
-                        break;
-                    }
-                }
-            }
-            (None, '[' | '{') => {
-                flow += 1;
-                if flow > MAX_PLAN_FLOW_DEPTH {
-                    return Err(err(format!(
-                        "line {line}: collections nested more than {MAX_PLAN_FLOW_DEPTH} deep"
-                    )));
-                }
-            }
-            (None, ']' | '}') => flow = flow.saturating_sub(1),
-            _ => {}
-        }
-        prev = c;
-    }
-    Ok(())
+    text_shape::check(text, MAX_PLAN_BYTES, MAX_PLAN_FLOW_DEPTH).map_err(|e| match e {
+        text_shape::ShapeError::TooLarge { bytes, max } => err(format!(
+            "{bytes} bytes is more than a fault plan may hold ({max} bytes)"
+        )),
+        text_shape::ShapeError::TooDeep { line, max, .. } => err(format!(
+            "line {line}: collections nested more than {max} deep"
+        )),
+    })
 }
 
 impl<A: for<'de> Deserialize<'de>> FaultPlan<A> {
