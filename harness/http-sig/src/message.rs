@@ -78,7 +78,7 @@ impl HttpMessage {
         HttpMessage {
             kind: MessageKind::Response {
                 status,
-                reason: String::new(),
+                reason: canonical_reason(status),
             },
             headers: Vec::new(),
             body: Vec::new(),
@@ -142,6 +142,15 @@ impl HttpMessage {
                     crate::excerpt_bytes(line, 40)
                 ))
             })?;
+            // RFC 9110 §5.5: "Field values containing CR, LF, or NUL characters are invalid and
+            // dangerous ... a recipient ... MUST either reject the message or replace each of
+            // those characters with SP". CR and LF cannot get here; NUL is refused.
+            if let Some(i) = line.iter().position(|&b| b == 0) {
+                return Err(Error::InvalidMessage(format!(
+                    "NUL in the header line at byte {at} (offset {i} in the line; RFC 9110 section 5.5): {}",
+                    crate::excerpt(text, 40)
+                )));
+            }
             if text.starts_with(' ') || text.starts_with('\t') {
                 // obs-fold (RFC 9112 §5.2): continuation of the previous value, kept as sent.
                 let last = headers
@@ -188,9 +197,19 @@ impl HttpMessage {
                     "status code {code} is outside 100 to 599 (RFC 9110 section 15)"
                 )));
             }
+            // RFC 9112 §4: reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ). Trailing SP/HTAB
+            // carry nothing ("A client SHOULD ignore the reason-phrase content") and are dropped,
+            // so that the serialization parses back to the same message.
+            let reason = parts.next().unwrap_or("").trim_end_matches([' ', '\t']);
+            if let Some(c) = reason.chars().find(|c| c.is_ascii_control() && *c != '\t') {
+                return Err(Error::InvalidMessage(format!(
+                    "control character {} in the reason phrase (RFC 9112 section 4 allows HTAB, SP, visible characters and obs-text)",
+                    crate::excerpt(&c.to_string(), 8)
+                )));
+            }
             MessageKind::Response {
                 status,
-                reason: parts.next().unwrap_or("").to_string(),
+                reason: reason.to_string(),
             }
         } else {
             let mut parts = start.split(' ');
@@ -253,16 +272,12 @@ impl HttpMessage {
                 out.extend_from_slice(format!("{} {} HTTP/1.1\r\n", r.method, r.target).as_bytes())
             }
             MessageKind::Response { status, reason } => {
-                let reason = if reason.is_empty() {
-                    http::StatusCode::from_u16(*status)
-                        .ok()
-                        .and_then(|s| s.canonical_reason())
-                        .unwrap_or("")
-                } else {
-                    reason
-                };
-                out.extend_from_slice(format!("HTTP/1.1 {status} {reason}").trim_end().as_bytes());
-                out.extend_from_slice(b"\r\n");
+                // Verbatim, so that the serialization parses back to the same message: no
+                // reason invented for an empty one (the constructors fill in the canonical
+                // reason), no trimming (a reason ending in Unicode white space comes back as
+                // sent). RFC 9112 §4: `status-line = HTTP-version SP status-code SP
+                // [ reason-phrase ]`, so the SP stays when the reason is empty.
+                out.extend_from_slice(format!("HTTP/1.1 {status} {reason}\r\n").as_bytes());
             }
         }
         for (n, v) in &self.headers {
@@ -435,12 +450,21 @@ impl TryFrom<&http::Response<Vec<u8>>> for HttpMessage {
         Ok(HttpMessage {
             kind: MessageKind::Response {
                 status: res.status().as_u16(),
-                reason: String::new(),
+                reason: canonical_reason(res.status().as_u16()),
             },
             headers: header_map_to_vec(res.headers())?,
             body: res.body().clone(),
         })
     }
+}
+
+/// The reason phrase a response built by code gets ("OK" for 200; empty for codes without one).
+fn canonical_reason(status: u16) -> String {
+    http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("")
+        .to_string()
 }
 
 impl TryFrom<http::Response<Vec<u8>>> for HttpMessage {
