@@ -10,7 +10,7 @@
 //! address cannot be derived (no creator or no task id) cannot be answered at all and is
 //! recorded as such.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::fault::{Emit, FaultPlan, FaultState, MessageView, ServerAction, Step};
-use crate::keys::KeyRing;
+use crate::keys::{KeyRing, SigningKey};
 
 /// The part of the client's config file the server needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +155,9 @@ pub const STATUS_SUCCESS: &str = "success";
 pub const MAX_BATCH_CLAIMS: usize = 1000;
 pub const STATUS_FAILURE: &str = "failure";
 
+/// Signed results remembered for redeliveries (a bound on the memory they take).
+pub const MAX_REMEMBERED_RESULTS: usize = 4096;
+
 /// The request-handling state machine.
 #[derive(Debug)]
 pub struct Core {
@@ -164,6 +167,16 @@ pub struct Core {
     seq: u64,
     last_id: Option<String>,
     username: String,
+    /// Signed results by (id, mtype, body text): a redelivered request gets the signature it
+    /// already got, never a second, different one. Oldest first in `remembered_order`.
+    remembered: HashMap<(String, String, String), (&'static str, Value)>,
+    remembered_order: VecDeque<(String, String, String)>,
+    /// Arrival times of the last second's requests (`drop_under_burst`).
+    arrivals: VecDeque<Duration>,
+    /// (creator, reply address) of recent requests (`other_requester_address`).
+    recent_addresses: VecDeque<(String, String)>,
+    /// The key of the `wrong_key` fault (not in the ring), made when first needed.
+    stray_key: Option<SigningKey>,
 }
 
 impl Core {
@@ -179,6 +192,11 @@ impl Core {
             seq: 0,
             last_id: None,
             username: "sigharness-mock-signing-server".into(),
+            remembered: HashMap::new(),
+            remembered_order: VecDeque::new(),
+            arrivals: VecDeque::new(),
+            recent_addresses: VecDeque::new(),
+            stray_key: None,
         })
     }
 
@@ -263,12 +281,57 @@ impl Core {
             )),
         };
 
+        let action = fired.as_ref().map(|f| f.action.clone());
+        // `drop_under_burst`: count the last second's arrivals (this one included).
+        while self
+            .arrivals
+            .front()
+            .is_some_and(|t| at.saturating_sub(*t) >= Duration::from_secs(1))
+        {
+            self.arrivals.pop_front();
+        }
+        self.arrivals.push_back(at);
+        let burst_drop = matches!(action, Some(ServerAction::DropUnderBurst(n)) if self.arrivals.len() > n as usize);
+        // `other_requester_address`: the reply address of the last request of someone else.
+        let mut reply_address = reply_address;
+        if let (Some(c), Some(a)) = (&creator, &reply_address) {
+            let other = self
+                .recent_addresses
+                .iter()
+                .rev()
+                .find(|(oc, _)| oc != c)
+                .map(|(_, oa)| oa.clone());
+            self.recent_addresses.push_back((c.clone(), a.clone()));
+            if self.recent_addresses.len() > 64 {
+                self.recent_addresses.pop_front();
+            }
+            if action == Some(ServerAction::OtherRequesterAddress)
+                && let Some(o) = other
+            {
+                reply_address = Some(o);
+            }
+        }
+
         let mut result: Option<(&'static str, Value)> = None;
         if body_obj.is_some() {
             self.validate(props, body, &mut errors);
             if errors.is_empty() {
-                match self.sign(props, body) {
-                    Ok(r) => result = Some(r),
+                let text = req.body.clone().unwrap_or_default();
+                let memo = (
+                    id.clone().unwrap_or_default(),
+                    props.get("mtype").cloned().unwrap_or_default(),
+                    text,
+                );
+                let again = self.remembered.get(&memo).cloned();
+                let r = match (again, &action) {
+                    (Some(r), a) if *a != Some(ServerAction::ResignDuplicates) => Ok(r),
+                    (seen, a) => self.sign(props, body, a.as_ref(), seen.is_some()),
+                };
+                match r {
+                    Ok(r) => {
+                        self.remember(memo, r.clone());
+                        result = Some(r)
+                    }
                     Err(e) => errors.push(e),
                 }
             }
@@ -310,6 +373,7 @@ impl Core {
         msg.insert("signed_timestamp".into(), json!(unix_now));
 
         let steps: Vec<Step> = match &fired {
+            _ if burst_drop => vec![],
             Some(f) => f.action.emissions(self.config.timeout),
             None => vec![Step {
                 after: Duration::ZERO,
@@ -605,19 +669,53 @@ impl Core {
         }
     }
 
+    /// Remember a signed result for redeliveries of the same request.
+    fn remember(&mut self, memo: (String, String, String), r: (&'static str, Value)) {
+        if self.remembered.insert(memo.clone(), r).is_none() {
+            self.remembered_order.push_back(memo);
+        }
+        while self.remembered_order.len() > MAX_REMEMBERED_RESULTS {
+            if let Some(old) = self.remembered_order.pop_front() {
+                self.remembered.remove(&old);
+            }
+        }
+    }
+
+    /// The key that signs for `short` (the `wrong_key` fault: a key of no ring).
+    fn signing_key(
+        &mut self,
+        short: &str,
+        action: Option<&ServerAction>,
+    ) -> Result<SigningKey, String> {
+        if action == Some(&ServerAction::WrongKey) {
+            if self.stray_key.is_none() {
+                self.stray_key = Some(
+                    SigningKey::generate("sigharness stray key <wrong-key@localhost>")
+                        .map_err(|e| e.to_string())?,
+                );
+            }
+            return self.stray_key.clone().ok_or_else(|| "no stray key".into());
+        }
+        self.keys
+            .find(short)
+            .cloned()
+            .ok_or_else(|| format!("unknown signing key {short:?}"))
+    }
+
+    /// Sign a valid request; `again`: it was signed before (the `resign_duplicates` fault
+    /// signs it anew, with SHA-512, so the two signatures differ).
     fn sign(
-        &self,
+        &mut self,
         props: &BTreeMap<String, String>,
         body: &Map<String, Value>,
+        action: Option<&ServerAction>,
+        again: bool,
     ) -> Result<(&'static str, Value), String> {
         if props.get("mtype").map(String::as_str) == Some("batch") {
-            return self.sign_batch(body);
+            return self.sign_batch(body, action);
         }
         let short = str_field(body, "sig_key_id").unwrap_or_default();
-        let key = self
-            .keys
-            .find(&short)
-            .ok_or_else(|| format!("unknown signing key {short:?}"))?;
+        let key = self.signing_key(&short, action)?;
         let get = |f: &str| {
             str_field(body, f)
                 .and_then(|s| B64.decode(s).ok())
@@ -625,8 +723,23 @@ impl Core {
         };
         match props.get("mtype").map(String::as_str) {
             Some("container_signature") => {
-                let claim = get("claim_file")?;
-                let signed = key.sign_message(&claim).map_err(|e| e.to_string())?;
+                let mut claim = get("claim_file")?;
+                if action == Some(&ServerAction::StaleClaim) {
+                    claim = msg_signer::wire::container_claim(
+                        &format!("sha256:{:064x}", 0),
+                        "registry.example.com/stale/claim:old",
+                    )
+                    .to_string()
+                    .into_bytes();
+                }
+                let hash = if again {
+                    pgp::crypto::hash::HashAlgorithm::Sha512
+                } else {
+                    pgp::crypto::hash::HashAlgorithm::Sha256
+                };
+                let signed = key
+                    .sign_message_with(&claim, hash)
+                    .map_err(|e| e.to_string())?;
                 Ok(("signed_claim", json!(B64.encode(signed))))
             }
             Some("clearsign_signature") => {
@@ -650,7 +763,11 @@ impl Core {
     /// request order): `{manifest_digest, repo, sig_key_id, sig_keyname, signed_claim}`, the
     /// signed claim as for a single container request. (The notes give the batch request, not
     /// its reply; the deployed batch client reads `msg.errors` and passes the envelope on.)
-    fn sign_batch(&self, body: &Map<String, Value>) -> Result<(&'static str, Value), String> {
+    fn sign_batch(
+        &mut self,
+        body: &Map<String, Value>,
+        action: Option<&ServerAction>,
+    ) -> Result<(&'static str, Value), String> {
         let claims = body
             .get("claims")
             .and_then(Value::as_array)
@@ -665,10 +782,7 @@ impl Core {
             let names = c.get("sig_keynames").and_then(Value::as_array);
             for (i, id) in ids.into_iter().flatten().enumerate() {
                 let short = id.as_str().unwrap_or_default();
-                let key = self
-                    .keys
-                    .find(short)
-                    .ok_or_else(|| format!("unknown signing key {short:?}"))?;
+                let key = self.signing_key(short, action)?;
                 let signed = key.sign_message(&claim).map_err(|e| e.to_string())?;
                 out.push(json!({
                     "manifest_digest": c.get("manifest_digest"),
