@@ -86,6 +86,16 @@ async fn each_fault_alone_fails_exactly_its_cases() {
             ]),
         ),
         (
+            "clear-sign and blob signatures over other bytes",
+            "rules: [{action: sign_other_bytes}]",
+            set(&[
+                "signature/clearsign-covers-exact-data",
+                "signature/clearsign-non-ascii-text",
+                "signature/detached-signed-by-key-over-artifact",
+                "fields/large-artifact-1mib",
+            ]),
+        ),
+        (
             "duplicate signed twice differently",
             "rules: [{action: resign_duplicates}]",
             set(&["duplicates/redelivery-signed-consistently"]),

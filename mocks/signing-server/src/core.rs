@@ -743,13 +743,19 @@ impl Core {
                 Ok(("signed_claim", json!(B64.encode(signed))))
             }
             Some("clearsign_signature") => {
-                let text =
+                let mut text =
                     String::from_utf8(get("data")?).map_err(|_| "data is not UTF-8".to_string())?;
+                if action == Some(&ServerAction::SignOtherBytes) {
+                    text.push_str("\nappended by the sign_other_bytes fault\n");
+                }
                 let signed = key.clearsign(&text).map_err(|e| e.to_string())?;
                 Ok(("signed_data", json!(B64.encode(signed))))
             }
             Some("gpg_signature") => {
-                let data = get("artifact")?;
+                let mut data = get("artifact")?;
+                if action == Some(&ServerAction::SignOtherBytes) {
+                    data.push(0);
+                }
                 let sig = key.detached(&data).map_err(|e| e.to_string())?;
                 Ok(("signed_payload", json!(B64.encode(sig))))
             }

@@ -11,12 +11,13 @@
 //!   - action: {script: [{after: 1s, send: unknown_id}, {after: 3s, send: reply}]}
 //!   - {action: wrong_key}                              # signatures by a key nobody holds
 //!   - {action: stale_claim}                            # sign a claim for another image
+//!   - {action: sign_other_bytes}                       # clear-sign / blob: not the data sent
 //!   - {action: resign_duplicates}                      # a redelivery is signed anew, differently
 //!   - {action: other_requester_address, match: {app_properties: {owner_id: bob}}}
 //!   - {action: {drop_under_burst: 50}}                 # lose requests past 50 a second
 //! ```
 //!
-//! The last five are the faulty signing server of the server-mode suite
+//! The last six are the faulty signing server of the server-mode suite
 //! (`conformance/tests/msg_signer_faulty_server.rs`): each alone fails exactly its cases.
 //!
 //! Every action is a list of emissions (what to send, after how long, counted from the moment
@@ -99,6 +100,9 @@ pub enum ServerAction {
     /// Container requests: sign a stale claim (one naming another digest and reference)
     /// instead of the claim sent.
     StaleClaim,
+    /// Clear-sign and blob requests: sign the data with a line (clear-sign) or a byte (blob)
+    /// appended, not exactly the data sent.
+    SignOtherBytes,
     /// A re-delivered request (same id, same body) is signed anew, differently (SHA-512
     /// instead of SHA-256), instead of being answered with the signature it already got.
     ResignDuplicates,
@@ -157,6 +161,7 @@ impl ServerAction {
             // How these sign, route or drop is decided by the core; what is sent is the reply.
             ServerAction::WrongKey
             | ServerAction::StaleClaim
+            | ServerAction::SignOtherBytes
             | ServerAction::ResignDuplicates
             | ServerAction::OtherRequesterAddress
             | ServerAction::DropUnderBurst(_) => now(Emit::Reply),
@@ -221,14 +226,15 @@ rules:
   - {action: {script: [{after: 1s, send: unknown_id}, {after: 2s, send: reply}]}}
   - {action: wrong_key}
   - {action: stale_claim}
+  - {action: sign_other_bytes}
   - {action: resign_duplicates}
   - {action: other_requester_address}
   - {action: {drop_under_burst: 50}}
 "#;
         let p = plan_from_str(yaml, "t.yaml").unwrap();
-        assert_eq!(p.rules.len(), 17);
-        assert_eq!(p.rules[16].action, ServerAction::DropUnderBurst(50));
-        assert_eq!(p.rules[16].action.label(), "drop_under_burst 50");
+        assert_eq!(p.rules.len(), 18);
+        assert_eq!(p.rules[17].action, ServerAction::DropUnderBurst(50));
+        assert_eq!(p.rules[17].action.label(), "drop_under_burst 50");
         assert_eq!(p.rules[12].action.label(), "wrong_key");
         assert_eq!(
             p.rules[11].action.emissions(Duration::from_secs(5)),
