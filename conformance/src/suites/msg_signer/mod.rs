@@ -7,7 +7,9 @@
 //! - **server mode** (`--mode server`): we are the client; the signing server under test is
 //!   reached through the embedded broker with our mock signing server (default) or
 //!   `--broker URL` (`--ca`, `--cert-key`, `--address-map none|rabbitmq`, and
-//!   `--set send_to=ADDR --set listen_to=TEMPLATE --set sig_key_id=XXXXXXXX`).
+//!   `--set send_to=ADDR --set listen_to=TEMPLATE --set sig_key_id=XXXXXXXX`, and
+//!   `--set signing_pubkey=FILE` to verify every signature the server returns; our mock's key
+//!   is known, so against the mock they are verified by default).
 //!
 //! With no `--mode` both run. Case ids: `msg-signer/client/...`, `msg-signer/server/...`.
 //!
