@@ -945,4 +945,83 @@ mod tests {
         let m = batch(&mut c, vec![bad]);
         assert!(m["errors"].to_string().contains("claims[0]."), "{m}");
     }
+
+    fn container(core: &mut Core, at_ms: u64, id: &str, owner: &str) -> ReceivedRequest {
+        let digest = format!("sha256:{:064x}", 1);
+        let claim = msg_signer::wire::container_claim(&digest, "reg.io/ns/app:1");
+        let key = core.keys.first().short_id().to_string();
+        let props: BTreeMap<String, String> = [
+            ("service", "s"),
+            ("environment", "e"),
+            ("owner_id", owner),
+            ("mtype", "container_signature"),
+            ("source", "metadata"),
+            ("pub_task_id", "7"),
+            ("manifest_digest", digest.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let body = json!({"sig_key_id": key, "claim_file": B64.encode(claim.to_string()),
+            "request_id": id, "created": "2026-12-04T22:00:00.000000Z", "requested_by": owner,
+            "pub_task_id": "7", "manifest_digest": digest, "repo": "ns/app"});
+        core.handle_request(
+            Duration::from_millis(at_ms),
+            0.0,
+            IncomingRequest {
+                address: "topic://sign".into(),
+                application_properties: props,
+                non_string_properties: vec![],
+                body: Ok(body.to_string()),
+                ttl_ms: None,
+            },
+        )
+    }
+
+    fn signed_claim(r: &ReceivedRequest) -> String {
+        let env: Value = serde_json::from_str(&r.replies[0].body).unwrap();
+        env["msg"]["signed_claim"].as_str().unwrap().to_string()
+    }
+
+    /// A redelivered request gets the signature it already got (the faulty server's
+    /// `resign_duplicates` signs it anew, differently); `drop_under_burst: 2` drops the third
+    /// request within a second and not one a second later; `other_requester_address` replies
+    /// on the last other requester's address.
+    #[test]
+    fn redeliveries_bursts_and_addresses_of_the_faulty_server() {
+        let mut c = core();
+        let a = container(&mut c, 0, "r1", "alice");
+        let b = container(&mut c, 1, "r1", "alice");
+        assert_eq!(a.errors, Vec::<String>::new());
+        assert_eq!(signed_claim(&a), signed_claim(&b));
+
+        let plan = |y: &str| crate::fault::plan_from_str(y, "t").unwrap();
+        c.set_fault_plan(&plan("rules: [{action: resign_duplicates}]"))
+            .unwrap();
+        let d = container(&mut c, 2, "r1", "alice");
+        assert_ne!(signed_claim(&a), signed_claim(&d));
+
+        let mut c = core();
+        c.set_fault_plan(&plan("rules: [{action: {drop_under_burst: 2}}]"))
+            .unwrap();
+        let n: Vec<usize> = [0, 10, 20, 1020]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                container(&mut c, *t, &format!("b{i}"), "alice")
+                    .replies
+                    .len()
+            })
+            .collect();
+        assert_eq!(n, [1, 1, 0, 1]);
+
+        let mut c = core();
+        c.set_fault_plan(&plan(
+            "rules: [{action: other_requester_address, match: {app_properties: {owner_id: bob}}}]",
+        ))
+        .unwrap();
+        container(&mut c, 0, "c1", "alice");
+        let r = container(&mut c, 1, "c2", "bob");
+        assert_eq!(r.replies[0].address, "queue://reply.alice.7");
+    }
 }
