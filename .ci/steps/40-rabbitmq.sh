@@ -36,8 +36,9 @@ timeout 300 cargo xtask broker rabbitmq start
 
 out=target/ci-reports/rabbitmq
 mkdir -p "$out"
-# Server mode judges our mock signing server attached to RabbitMQ (`--set server=mock`): a vendor
-# gives `--set sig_key_id=...` for their own server instead.
+# Server mode judges our mock signing server attached to RabbitMQ (`--set server=mock`; its public
+# key is known, so every signature is verified): a vendor gives `--set sig_key_id=...` and
+# `--set signing_pubkey=FILE` for their own server instead.
 for mode in server client; do
   echo "--- msg-signer --mode $mode through RabbitMQ ($SIGHARNESS_RABBITMQ_TLS_URL)"
   timeout 900 "$bin" conformance --suite msg-signer --mode "$mode" \

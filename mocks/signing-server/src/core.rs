@@ -10,7 +10,7 @@
 //! address cannot be derived (no creator or no task id) cannot be answered at all and is
 //! recorded as such.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::fault::{Emit, FaultPlan, FaultState, MessageView, ServerAction, Step};
-use crate::keys::KeyRing;
+use crate::keys::{KeyRing, SigningKey};
 
 /// The part of the client's config file the server needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +155,9 @@ pub const STATUS_SUCCESS: &str = "success";
 pub const MAX_BATCH_CLAIMS: usize = 1000;
 pub const STATUS_FAILURE: &str = "failure";
 
+/// Signed results remembered for redeliveries (a bound on the memory they take).
+pub const MAX_REMEMBERED_RESULTS: usize = 4096;
+
 /// The request-handling state machine.
 #[derive(Debug)]
 pub struct Core {
@@ -164,6 +167,16 @@ pub struct Core {
     seq: u64,
     last_id: Option<String>,
     username: String,
+    /// Signed results by (id, mtype, body text): a redelivered request gets the signature it
+    /// already got, never a second, different one. Oldest first in `remembered_order`.
+    remembered: HashMap<(String, String, String), (&'static str, Value)>,
+    remembered_order: VecDeque<(String, String, String)>,
+    /// Arrival times of the last second's requests (`drop_under_burst`).
+    arrivals: VecDeque<Duration>,
+    /// (creator, reply address) of recent requests (`other_requester_address`).
+    recent_addresses: VecDeque<(String, String)>,
+    /// The key of the `wrong_key` fault (not in the ring), made when first needed.
+    stray_key: Option<SigningKey>,
 }
 
 impl Core {
@@ -179,6 +192,11 @@ impl Core {
             seq: 0,
             last_id: None,
             username: "sigharness-mock-signing-server".into(),
+            remembered: HashMap::new(),
+            remembered_order: VecDeque::new(),
+            arrivals: VecDeque::new(),
+            recent_addresses: VecDeque::new(),
+            stray_key: None,
         })
     }
 
@@ -263,12 +281,57 @@ impl Core {
             )),
         };
 
+        let action = fired.as_ref().map(|f| f.action.clone());
+        // `drop_under_burst`: count the last second's arrivals (this one included).
+        while self
+            .arrivals
+            .front()
+            .is_some_and(|t| at.saturating_sub(*t) >= Duration::from_secs(1))
+        {
+            self.arrivals.pop_front();
+        }
+        self.arrivals.push_back(at);
+        let burst_drop = matches!(action, Some(ServerAction::DropUnderBurst(n)) if self.arrivals.len() > n as usize);
+        // `other_requester_address`: the reply address of the last request of someone else.
+        let mut reply_address = reply_address;
+        if let (Some(c), Some(a)) = (&creator, &reply_address) {
+            let other = self
+                .recent_addresses
+                .iter()
+                .rev()
+                .find(|(oc, _)| oc != c)
+                .map(|(_, oa)| oa.clone());
+            self.recent_addresses.push_back((c.clone(), a.clone()));
+            if self.recent_addresses.len() > 64 {
+                self.recent_addresses.pop_front();
+            }
+            if action == Some(ServerAction::OtherRequesterAddress)
+                && let Some(o) = other
+            {
+                reply_address = Some(o);
+            }
+        }
+
         let mut result: Option<(&'static str, Value)> = None;
         if body_obj.is_some() {
             self.validate(props, body, &mut errors);
             if errors.is_empty() {
-                match self.sign(props, body) {
-                    Ok(r) => result = Some(r),
+                let text = req.body.clone().unwrap_or_default();
+                let memo = (
+                    id.clone().unwrap_or_default(),
+                    props.get("mtype").cloned().unwrap_or_default(),
+                    text,
+                );
+                let again = self.remembered.get(&memo).cloned();
+                let r = match (again, &action) {
+                    (Some(r), a) if *a != Some(ServerAction::ResignDuplicates) => Ok(r),
+                    (seen, a) => self.sign(props, body, a.as_ref(), seen.is_some()),
+                };
+                match r {
+                    Ok(r) => {
+                        self.remember(memo, r.clone());
+                        result = Some(r)
+                    }
                     Err(e) => errors.push(e),
                 }
             }
@@ -310,6 +373,7 @@ impl Core {
         msg.insert("signed_timestamp".into(), json!(unix_now));
 
         let steps: Vec<Step> = match &fired {
+            _ if burst_drop => vec![],
             Some(f) => f.action.emissions(self.config.timeout),
             None => vec![Step {
                 after: Duration::ZERO,
@@ -605,19 +669,53 @@ impl Core {
         }
     }
 
+    /// Remember a signed result for redeliveries of the same request.
+    fn remember(&mut self, memo: (String, String, String), r: (&'static str, Value)) {
+        if self.remembered.insert(memo.clone(), r).is_none() {
+            self.remembered_order.push_back(memo);
+        }
+        while self.remembered_order.len() > MAX_REMEMBERED_RESULTS {
+            if let Some(old) = self.remembered_order.pop_front() {
+                self.remembered.remove(&old);
+            }
+        }
+    }
+
+    /// The key that signs for `short` (the `wrong_key` fault: a key of no ring).
+    fn signing_key(
+        &mut self,
+        short: &str,
+        action: Option<&ServerAction>,
+    ) -> Result<SigningKey, String> {
+        if action == Some(&ServerAction::WrongKey) {
+            if self.stray_key.is_none() {
+                self.stray_key = Some(
+                    SigningKey::generate("sigharness stray key <wrong-key@localhost>")
+                        .map_err(|e| e.to_string())?,
+                );
+            }
+            return self.stray_key.clone().ok_or_else(|| "no stray key".into());
+        }
+        self.keys
+            .find(short)
+            .cloned()
+            .ok_or_else(|| format!("unknown signing key {short:?}"))
+    }
+
+    /// Sign a valid request; `again`: it was signed before (the `resign_duplicates` fault
+    /// signs it anew, with SHA-512, so the two signatures differ).
     fn sign(
-        &self,
+        &mut self,
         props: &BTreeMap<String, String>,
         body: &Map<String, Value>,
+        action: Option<&ServerAction>,
+        again: bool,
     ) -> Result<(&'static str, Value), String> {
         if props.get("mtype").map(String::as_str) == Some("batch") {
-            return self.sign_batch(body);
+            return self.sign_batch(body, action);
         }
         let short = str_field(body, "sig_key_id").unwrap_or_default();
-        let key = self
-            .keys
-            .find(&short)
-            .ok_or_else(|| format!("unknown signing key {short:?}"))?;
+        let key = self.signing_key(&short, action)?;
         let get = |f: &str| {
             str_field(body, f)
                 .and_then(|s| B64.decode(s).ok())
@@ -625,18 +723,39 @@ impl Core {
         };
         match props.get("mtype").map(String::as_str) {
             Some("container_signature") => {
-                let claim = get("claim_file")?;
-                let signed = key.sign_message(&claim).map_err(|e| e.to_string())?;
+                let mut claim = get("claim_file")?;
+                if action == Some(&ServerAction::StaleClaim) {
+                    claim = msg_signer::wire::container_claim(
+                        &format!("sha256:{:064x}", 0),
+                        "registry.example.com/stale/claim:old",
+                    )
+                    .to_string()
+                    .into_bytes();
+                }
+                let hash = if again {
+                    pgp::crypto::hash::HashAlgorithm::Sha512
+                } else {
+                    pgp::crypto::hash::HashAlgorithm::Sha256
+                };
+                let signed = key
+                    .sign_message_with(&claim, hash)
+                    .map_err(|e| e.to_string())?;
                 Ok(("signed_claim", json!(B64.encode(signed))))
             }
             Some("clearsign_signature") => {
-                let text =
+                let mut text =
                     String::from_utf8(get("data")?).map_err(|_| "data is not UTF-8".to_string())?;
+                if action == Some(&ServerAction::SignOtherBytes) {
+                    text.push_str("\nappended by the sign_other_bytes fault\n");
+                }
                 let signed = key.clearsign(&text).map_err(|e| e.to_string())?;
                 Ok(("signed_data", json!(B64.encode(signed))))
             }
             Some("gpg_signature") => {
-                let data = get("artifact")?;
+                let mut data = get("artifact")?;
+                if action == Some(&ServerAction::SignOtherBytes) {
+                    data.push(0);
+                }
                 let sig = key.detached(&data).map_err(|e| e.to_string())?;
                 Ok(("signed_payload", json!(B64.encode(sig))))
             }
@@ -650,7 +769,11 @@ impl Core {
     /// request order): `{manifest_digest, repo, sig_key_id, sig_keyname, signed_claim}`, the
     /// signed claim as for a single container request. (The notes give the batch request, not
     /// its reply; the deployed batch client reads `msg.errors` and passes the envelope on.)
-    fn sign_batch(&self, body: &Map<String, Value>) -> Result<(&'static str, Value), String> {
+    fn sign_batch(
+        &mut self,
+        body: &Map<String, Value>,
+        action: Option<&ServerAction>,
+    ) -> Result<(&'static str, Value), String> {
         let claims = body
             .get("claims")
             .and_then(Value::as_array)
@@ -665,10 +788,7 @@ impl Core {
             let names = c.get("sig_keynames").and_then(Value::as_array);
             for (i, id) in ids.into_iter().flatten().enumerate() {
                 let short = id.as_str().unwrap_or_default();
-                let key = self
-                    .keys
-                    .find(short)
-                    .ok_or_else(|| format!("unknown signing key {short:?}"))?;
+                let key = self.signing_key(short, action)?;
                 let signed = key.sign_message(&claim).map_err(|e| e.to_string())?;
                 out.push(json!({
                     "manifest_digest": c.get("manifest_digest"),
@@ -824,5 +944,84 @@ mod tests {
         bad["claim_file"] = json!("not base64!");
         let m = batch(&mut c, vec![bad]);
         assert!(m["errors"].to_string().contains("claims[0]."), "{m}");
+    }
+
+    fn container(core: &mut Core, at_ms: u64, id: &str, owner: &str) -> ReceivedRequest {
+        let digest = format!("sha256:{:064x}", 1);
+        let claim = msg_signer::wire::container_claim(&digest, "reg.io/ns/app:1");
+        let key = core.keys.first().short_id().to_string();
+        let props: BTreeMap<String, String> = [
+            ("service", "s"),
+            ("environment", "e"),
+            ("owner_id", owner),
+            ("mtype", "container_signature"),
+            ("source", "metadata"),
+            ("pub_task_id", "7"),
+            ("manifest_digest", digest.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let body = json!({"sig_key_id": key, "claim_file": B64.encode(claim.to_string()),
+            "request_id": id, "created": "2026-12-04T22:00:00.000000Z", "requested_by": owner,
+            "pub_task_id": "7", "manifest_digest": digest, "repo": "ns/app"});
+        core.handle_request(
+            Duration::from_millis(at_ms),
+            0.0,
+            IncomingRequest {
+                address: "topic://sign".into(),
+                application_properties: props,
+                non_string_properties: vec![],
+                body: Ok(body.to_string()),
+                ttl_ms: None,
+            },
+        )
+    }
+
+    fn signed_claim(r: &ReceivedRequest) -> String {
+        let env: Value = serde_json::from_str(&r.replies[0].body).unwrap();
+        env["msg"]["signed_claim"].as_str().unwrap().to_string()
+    }
+
+    /// A redelivered request gets the signature it already got (the faulty server's
+    /// `resign_duplicates` signs it anew, differently); `drop_under_burst: 2` drops the third
+    /// request within a second and not one a second later; `other_requester_address` replies
+    /// on the last other requester's address.
+    #[test]
+    fn redeliveries_bursts_and_addresses_of_the_faulty_server() {
+        let mut c = core();
+        let a = container(&mut c, 0, "r1", "alice");
+        let b = container(&mut c, 1, "r1", "alice");
+        assert_eq!(a.errors, Vec::<String>::new());
+        assert_eq!(signed_claim(&a), signed_claim(&b));
+
+        let plan = |y: &str| crate::fault::plan_from_str(y, "t").unwrap();
+        c.set_fault_plan(&plan("rules: [{action: resign_duplicates}]"))
+            .unwrap();
+        let d = container(&mut c, 2, "r1", "alice");
+        assert_ne!(signed_claim(&a), signed_claim(&d));
+
+        let mut c = core();
+        c.set_fault_plan(&plan("rules: [{action: {drop_under_burst: 2}}]"))
+            .unwrap();
+        let n: Vec<usize> = [0, 10, 20, 1020]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                container(&mut c, *t, &format!("b{i}"), "alice")
+                    .replies
+                    .len()
+            })
+            .collect();
+        assert_eq!(n, [1, 1, 0, 1]);
+
+        let mut c = core();
+        c.set_fault_plan(&plan(
+            "rules: [{action: other_requester_address, match: {app_properties: {owner_id: bob}}}]",
+        ))
+        .unwrap();
+        container(&mut c, 0, "c1", "alice");
+        let r = container(&mut c, 1, "c2", "bob");
+        assert_eq!(r.replies[0].address, "queue://reply.alice.7");
     }
 }

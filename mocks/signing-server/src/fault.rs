@@ -9,7 +9,16 @@
 //!   - {match: {app_properties: {mtype: gpg_signature}}, action: error_reply}
 //!   - {action: {delay: 2s}, match: {probability: 0.1}}
 //!   - action: {script: [{after: 1s, send: unknown_id}, {after: 3s, send: reply}]}
+//!   - {action: wrong_key}                              # signatures by a key nobody holds
+//!   - {action: stale_claim}                            # sign a claim for another image
+//!   - {action: sign_other_bytes}                       # clear-sign / blob: not the data sent
+//!   - {action: resign_duplicates}                      # a redelivery is signed anew, differently
+//!   - {action: other_requester_address, match: {app_properties: {owner_id: bob}}}
+//!   - {action: {drop_under_burst: 50}}                 # lose requests past 50 a second
 //! ```
+//!
+//! The last six are the faulty signing server of the server-mode suite
+//! (`conformance/tests/msg_signer_faulty_server.rs`): each alone fails exactly its cases.
 //!
 //! Every action is a list of emissions (what to send, after how long, counted from the moment
 //! the request was received). `reply_after_window` waits `timeout` (from the config file) plus
@@ -85,6 +94,23 @@ pub enum ServerAction {
     ReplyAfterWindow,
     /// Any sequence of emissions.
     Script(Vec<Step>),
+    /// Sign with a key the ring does not hold (a fresh one, not the `sig_key_id`'s): the
+    /// reply looks right but its signature does not verify with the server's public key.
+    WrongKey,
+    /// Container requests: sign a stale claim (one naming another digest and reference)
+    /// instead of the claim sent.
+    StaleClaim,
+    /// Clear-sign and blob requests: sign the data with a line (clear-sign) or a byte (blob)
+    /// appended, not exactly the data sent.
+    SignOtherBytes,
+    /// A re-delivered request (same id, same body) is signed anew, differently (SHA-512
+    /// instead of SHA-256), instead of being answered with the signature it already got.
+    ResignDuplicates,
+    /// Reply on the reply address of the last request of another requester (when the server
+    /// has seen one; else the right address).
+    OtherRequesterAddress,
+    /// Drop a request when more than this many requests arrived within the last second.
+    DropUnderBurst(u32),
 }
 
 impl ServerAction {
@@ -93,6 +119,7 @@ impl ServerAction {
         match self {
             ServerAction::Delay(d) => format!("delay {}", humantime::format_duration(*d)),
             ServerAction::Script(s) => format!("script of {} steps", s.len()),
+            ServerAction::DropUnderBurst(n) => format!("drop_under_burst {n}"),
             other => serde_json::to_value(other)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
@@ -131,6 +158,13 @@ impl ServerAction {
                 send: Emit::Reply,
             }],
             ServerAction::Script(s) => s.clone(),
+            // How these sign, route or drop is decided by the core; what is sent is the reply.
+            ServerAction::WrongKey
+            | ServerAction::StaleClaim
+            | ServerAction::SignOtherBytes
+            | ServerAction::ResignDuplicates
+            | ServerAction::OtherRequesterAddress
+            | ServerAction::DropUnderBurst(_) => now(Emit::Reply),
         }
     }
 }
@@ -190,9 +224,18 @@ rules:
   - {action: wrong_address}
   - {action: reply_after_window}
   - {action: {script: [{after: 1s, send: unknown_id}, {after: 2s, send: reply}]}}
+  - {action: wrong_key}
+  - {action: stale_claim}
+  - {action: sign_other_bytes}
+  - {action: resign_duplicates}
+  - {action: other_requester_address}
+  - {action: {drop_under_burst: 50}}
 "#;
         let p = plan_from_str(yaml, "t.yaml").unwrap();
-        assert_eq!(p.rules.len(), 12);
+        assert_eq!(p.rules.len(), 18);
+        assert_eq!(p.rules[17].action, ServerAction::DropUnderBurst(50));
+        assert_eq!(p.rules[17].action.label(), "drop_under_burst 50");
+        assert_eq!(p.rules[12].action.label(), "wrong_key");
         assert_eq!(
             p.rules[11].action.emissions(Duration::from_secs(5)),
             vec![

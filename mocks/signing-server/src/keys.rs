@@ -108,8 +108,17 @@ impl SigningKey {
 
     /// A binary OpenPGP signed message holding `data` (inline signature).
     pub fn sign_message(&self, data: &[u8]) -> Result<Vec<u8>, ServerError> {
+        self.sign_message_with(data, HashAlgorithm::Sha256)
+    }
+
+    /// [`Self::sign_message`] with this hash algorithm.
+    pub(crate) fn sign_message_with(
+        &self,
+        data: &[u8],
+        hash: HashAlgorithm,
+    ) -> Result<Vec<u8>, ServerError> {
         let mut b = MessageBuilder::from_bytes("", data.to_vec());
-        b.sign(&*self.secret, Password::empty(), HashAlgorithm::Sha256);
+        b.sign(&*self.secret, Password::empty(), hash);
         b.to_vec(rand08::rngs::OsRng)
             .map_err(|e| ServerError::Sign(format!("signed message: {e}")))
     }

@@ -7,7 +7,9 @@
 //! - **server mode** (`--mode server`): we are the client; the signing server under test is
 //!   reached through the embedded broker with our mock signing server (default) or
 //!   `--broker URL` (`--ca`, `--cert-key`, `--address-map none|rabbitmq`, and
-//!   `--set send_to=ADDR --set listen_to=TEMPLATE --set sig_key_id=XXXXXXXX`).
+//!   `--set send_to=ADDR --set listen_to=TEMPLATE --set sig_key_id=XXXXXXXX`, and
+//!   `--set signing_pubkey=FILE` to verify every signature the server returns; our mock's key
+//!   is known, so against the mock they are verified by default).
 //!
 //! With no `--mode` both run. Case ids: `msg-signer/client/...`, `msg-signer/server/...`.
 //!
@@ -93,6 +95,11 @@ const SETTINGS: &[Setting] = &[
         "sig_key_id",
         Kind::Text,
         "server mode with --broker: the sig_key_id the signing server under test accepts (the last 8 hex digits of its key); no default",
+    ),
+    Setting::new(
+        "signing_pubkey",
+        Kind::File,
+        "server mode: the OpenPGP public key (armored or binary) of the signing server under test; every signed_claim, signed_data and signed_payload is verified with it (without it those cases skip; our mock's key is known)",
     ),
     Setting::new(
         "send_to",
@@ -396,11 +403,13 @@ async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, Error> {
             send_to,
             listen_to,
             sig_key_id: String::new(),
+            pubkeys: None,
             _keep: vec![],
         };
         if let Some(key) = opts.setting("sig_key_id") {
             // A signing server under test is attached to that broker already.
             ctx.sig_key_id = key.to_string();
+            ctx.pubkeys = given_pubkeys(opts)?;
             return Ok(ctx);
         }
         if !judge_mock(opts) {
@@ -433,35 +442,23 @@ async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, Error> {
             }
         };
         ctx.sig_key_id = server.keys().first().short_id().to_string();
+        ctx.pubkeys = Some(Arc::new(server::mock_public_keys(server.keys())?));
         ctx._keep = vec![std::sync::Mutex::new(Box::new(server))];
         return Ok(ctx);
     }
-    let broker = mock_broker::Broker::builder()
-        .record_bodies(false)
-        .start()
-        .await
-        .map_err(|e| Error::setup(format!("embedded broker: {e}")))?;
-    let cfg = mock_signing_server::ServerConfig {
-        topic_send_to: SEND_TO.into(),
-        topic_listen_to: LISTEN_TO.into(),
-        message_id_key: "request_id".into(),
-        timeout: Duration::from_secs(10),
-    };
-    let server = mock_signing_server::SigningServer::builder(broker.url(), cfg)
-        .start()
-        .await
-        .map_err(|e| Error::setup(format!("mock signing server: {e}")))?;
-    let key = server.keys().first().short_id().to_string();
-    Ok(ServerCtx {
-        broker_url: broker.url().to_string(),
-        tls: None,
-        sasl_external: false,
-        address_map: rabbit,
-        send_to: SEND_TO.into(),
-        listen_to: LISTEN_TO.into(),
-        sig_key_id: key,
-        _keep: vec![std::sync::Mutex::new(Box::new((server, broker)))],
-    })
+    let mut ctx = ServerCtx::embedded(Default::default()).await?;
+    ctx.address_map = rabbit;
+    Ok(ctx)
+}
+
+/// `--set signing_pubkey=FILE`: the public key of the signing server under test.
+fn given_pubkeys(opts: &SuiteOptions) -> Result<Option<Arc<server::verify::PublicKeys>>, Error> {
+    match opts.setting("signing_pubkey") {
+        None => Ok(None),
+        Some(path) => server::verify::PublicKeys::from_file(path)
+            .map(|k| Some(Arc::new(k)))
+            .map_err(Error::setup),
+    }
 }
 
 #[cfg(test)]
@@ -521,6 +518,7 @@ mod tests {
                 "send_to",
                 "server",
                 "sig_key_id",
+                "signing_pubkey",
                 "target_name"
             ]
         );

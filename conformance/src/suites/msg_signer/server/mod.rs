@@ -5,12 +5,22 @@
 //! requirement), the [`Requests`] it sends, and its check over the [`Exchange`] (what was sent,
 //! the replies, their latencies). Every case uses its own task id, so its replies come on an
 //! address no other case uses. Files, in report order: [`reply`] (correlation, envelope, echoed
-//! fields, signatures), [`invalid`] (invalid requests get error replies), [`workflow`] (reply
-//! address, re-sent requests, 200 in flight); [`probe`] is our AMQP client.
+//! fields, signatures present), [`signature`] (the signatures verified with the server's
+//! OpenPGP public key, and what they sign), [`invalid`] (each required field missing or
+//! malformed gets an error reply), [`fields`] (what a server must tolerate: extra fields,
+//! optional ones, non-ASCII text, a large payload, batches), [`workflow`] (reply address,
+//! re-sent and redelivered requests, many requesters at once, bursts, 200 in flight, latency);
+//! [`probe`] is our AMQP client, [`verify`] the OpenPGP checks.
+//!
+//! The public key: `--set signing_pubkey=FILE` (armored or binary); our mock's own when the
+//! mock is the target. Without one, the cases that verify a signature skip saying so.
 
+mod fields;
 mod invalid;
 pub mod probe;
 mod reply;
+mod signature;
+pub mod verify;
 mod workflow;
 
 use std::sync::Arc;
@@ -19,7 +29,7 @@ use serde_json::Value;
 use sigharness_report::{Evidence, Level};
 
 use super::{Spec, with_evidence};
-use crate::runner::check::{Check, Stop, fail, pass};
+use crate::runner::check::{Check, Stop, fail, pass, skip, truncate};
 use crate::runner::{Case, meta};
 use probe::{Exchange, Requests, WAIT, exchange, percentile};
 
@@ -36,6 +46,8 @@ pub struct ServerCtx {
     pub listen_to: String,
     /// `sig_key_id` the server under test accepts.
     pub sig_key_id: String,
+    /// The server's OpenPGP public keys (`--set signing_pubkey`, or our mock's).
+    pub pubkeys: Option<Arc<verify::PublicKeys>>,
     /// Keeps the embedded broker and mock server alive for the run.
     pub _keep: Vec<std::sync::Mutex<Box<dyn std::any::Any + Send>>>,
 }
@@ -44,6 +56,57 @@ impl ServerCtx {
     pub fn map(&self, a: &str) -> String {
         self.address_map.map(a)
     }
+
+    /// The default target: an embedded broker with our mock signing server (with `plan`, a
+    /// fault plan: the faulty-server test's), its public keys known.
+    pub async fn embedded(
+        plan: mock_signing_server::fault::FaultPlan<mock_signing_server::ServerAction>,
+    ) -> crate::Result<ServerCtx> {
+        use super::env::{LISTEN_TO, SEND_TO};
+        let broker = mock_broker::Broker::builder()
+            .record_bodies(false)
+            .start()
+            .await
+            .map_err(|e| crate::Error::setup(format!("embedded broker: {e}")))?;
+        let cfg = mock_signing_server::ServerConfig {
+            topic_send_to: SEND_TO.into(),
+            topic_listen_to: LISTEN_TO.into(),
+            message_id_key: "request_id".into(),
+            timeout: std::time::Duration::from_secs(10),
+        };
+        let server = mock_signing_server::SigningServer::builder(broker.url(), cfg)
+            .fault_plan(plan)
+            .start()
+            .await
+            .map_err(|e| crate::Error::setup(format!("mock signing server: {e}")))?;
+        let key = server.keys().first().short_id().to_string();
+        let pubkeys = mock_public_keys(server.keys())?;
+        Ok(ServerCtx {
+            broker_url: broker.url().to_string(),
+            tls: None,
+            sasl_external: false,
+            address_map: super::AddressMap::None,
+            send_to: SEND_TO.into(),
+            listen_to: LISTEN_TO.into(),
+            sig_key_id: key,
+            pubkeys: Some(Arc::new(pubkeys)),
+            _keep: vec![std::sync::Mutex::new(Box::new((server, broker)))],
+        })
+    }
+}
+
+/// The public keys of our mock signing server's ring.
+pub fn mock_public_keys(ring: &mock_signing_server::KeyRing) -> crate::Result<verify::PublicKeys> {
+    let mut armored = String::new();
+    for k in ring.keys() {
+        armored.push_str(
+            &k.public_armored()
+                .map_err(|e| crate::Error::setup(e.to_string()))?,
+        );
+        armored.push('\n');
+    }
+    verify::PublicKeys::parse(armored.as_bytes(), "our mock signing server's key")
+        .map_err(crate::Error::setup)
 }
 
 /// One server-mode case, self-contained.
@@ -107,9 +170,15 @@ impl ServerCase {
 
 /// Every server-mode case definition, in report order.
 pub fn definitions() -> impl Iterator<Item = &'static ServerCase> {
-    [reply::CASES, invalid::CASES, workflow::CASES]
-        .into_iter()
-        .flatten()
+    [
+        reply::CASES,
+        signature::CASES,
+        invalid::CASES,
+        fields::CASES,
+        workflow::CASES,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// The server-mode cases of `suite`.
@@ -162,6 +231,37 @@ pub fn signed(x: &Exchange, field: &str) -> Check {
     pass(format!("signed: {field} of {} bytes", v.len()))
 }
 
+/// The first reply's `field`, signed (success, no errors), decoded from base64.
+pub fn signed_bytes(x: &Exchange, field: &str) -> Result<Vec<u8>, Stop> {
+    signed(x, field)?;
+    let m = first_msg(x)?;
+    b64_field(m, field)
+}
+
+/// `v[field]` decoded from base64.
+pub fn b64_field(v: &Value, field: &str) -> Result<Vec<u8>, Stop> {
+    use base64::Engine as _;
+    let s = v[field].as_str().unwrap_or("");
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|e| {
+            fail(
+                format!("`{field}` is not base64 ({e})"),
+                "base64",
+                truncate(s, 120),
+            )
+        })
+}
+
+/// The server's public keys, or a skip saying how to give them.
+pub fn need_keys(x: &Exchange) -> Result<&verify::PublicKeys, Stop> {
+    x.pubkeys.as_deref().ok_or_else(|| {
+        skip(
+            "needs --set signing_pubkey=FILE (the signing server's OpenPGP public key) to verify its signatures",
+        )
+    })
+}
+
 /// The first reply is an error reply for the request (errors, a failure status, its id).
 pub fn error_reply(x: &Exchange) -> Check {
     let m = first_msg(x)?;
@@ -196,6 +296,7 @@ mod tests {
         for d in definitions() {
             assert!(ids.insert(d.id), "duplicate {}", d.id);
         }
-        assert_eq!(ids.len(), 15);
+        assert_eq!(ids.len(), 53);
+        assert!(ids.len() >= 40, "issue 18: at least 40 server-mode cases");
     }
 }

@@ -3,6 +3,7 @@
 //! replies with their latencies.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fe2o3_amqp::connection::ConnectionHandle;
@@ -15,6 +16,7 @@ use fe2o3_amqp::{Connection, Receiver, Sender, Session};
 use serde_json::{Value, json};
 
 use super::ServerCtx;
+use super::verify::PublicKeys;
 use crate::{Error, Result};
 
 /// How long the probe waits for a step (connect + attach, a settlement, the next reply).
@@ -152,8 +154,9 @@ fn request(
     ctx: &ServerCtx,
     creator: &str,
     task: &str,
-    kind: &str,
+    plan: &Requests,
 ) -> (BTreeMap<String, String>, Value) {
+    let kind = plan.kind;
     let id = uuid::Uuid::new_v4().to_string();
     let mut props = BTreeMap::new();
     for (k, v) in [
@@ -178,7 +181,7 @@ fn request(
             props.remove("pub_task_id");
             props.insert("pipeline_run_id".into(), task.to_string());
             props.insert("mtype".into(), "batch".into());
-            let claims: Vec<Value> = (1..=2u32)
+            let claims: Vec<Value> = (1..=plan.batch_claims as u32)
                 .map(|i| {
                     let digest = format!("sha256:{i:064x}");
                     let reference = format!("registry.example.com/ns/app:{i}");
@@ -222,6 +225,7 @@ fn request(
 pub type Corrupt = fn(&mut BTreeMap<String, String>, &mut Value) -> Option<String>;
 
 /// What a server-mode case sends.
+#[derive(Clone)]
 pub struct Requests {
     /// `container` (default), `clear`, `blob` or `batch`.
     pub kind: &'static str,
@@ -233,8 +237,15 @@ pub struct Requests {
     pub creator: &'static str,
     /// How to spoil each request, if at all.
     pub corrupt: Option<Corrupt>,
-    /// How many replies to wait for.
+    /// How many replies to wait for (per requester).
     pub expect: usize,
+    /// How many requesters at once, each with its own connection, creator (`creator-1`,
+    /// `creator-2`, ...) and task id, so its own reply address.
+    pub requesters: usize,
+    /// After the requests: pause this long, then send this many more (a burst after a pause).
+    pub pause_then_burst: Option<(Duration, usize)>,
+    /// Claims in a batch request (`kind: "batch"`).
+    pub batch_claims: usize,
 }
 
 impl Default for Requests {
@@ -246,66 +257,146 @@ impl Default for Requests {
             creator: "srv-alice",
             corrupt: None,
             expect: 1,
+            requesters: 1,
+            pause_then_burst: None,
+            batch_claims: 2,
         }
     }
 }
 
 /// One request/reply exchange's results.
 pub struct Exchange {
+    /// The request bodies, one per request (a re-sent request once).
     pub sent: Vec<Value>,
     pub replies: Vec<Result<Value, String>>,
+    /// Sorted; each reply against the first send of the request its id names.
     pub latencies_ms: Vec<f64>,
     pub reply_address: String,
+    /// The signing server's public keys, when known (`--set signing_pubkey`, or our mock's).
+    pub pubkeys: Option<Arc<PublicKeys>>,
+    /// With several requesters: each one's own exchange (the fields above merge them all).
+    pub crowd: Vec<Exchange>,
 }
 
-/// Send what `plan` says through a fresh probe (a task id of its own) and collect the replies.
-pub async fn exchange(ctx: &ServerCtx, plan: &Requests) -> Result<Exchange> {
-    let task = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let mut probe = tokio::time::timeout(WAIT, Probe::open(ctx, plan.creator, &task))
-        .await
-        .map_err(|_| {
-            Error::setup(format!(
-                "the probe client could not connect and attach within {WAIT:?}"
-            ))
-        })??;
-    let mut sent = Vec::new();
-    let mut starts = Vec::new();
-    for _ in 0..plan.count {
-        let (mut props, mut body) = request(ctx, plan.creator, &task, plan.kind);
-        let text = match plan.corrupt {
-            Some(f) => f(&mut props, &mut body).unwrap_or_else(|| body.to_string()),
-            None => body.to_string(),
+/// Send what `plan` says through fresh probes (one per requester, each with a task id of its
+/// own) and collect the replies. Several requesters are all attached first; their requests
+/// are then sent round-robin (request 1 of each, then request 2 of each, ...), so they are in
+/// flight at once in a known order; each collects its replies concurrently, and once all have,
+/// each takes what else came on its address (a reply meant for another requester has arrived
+/// by then: the requester it was meant for waited [`WAIT`] for it).
+pub async fn exchange(ctx: &Arc<ServerCtx>, plan: &Requests) -> Result<Exchange> {
+    let n = plan.requesters.max(1);
+    let mut probes = Vec::new();
+    for i in 1..=n {
+        let creator = if n == 1 {
+            plan.creator.to_string()
+        } else {
+            format!("{}-{i}", plan.creator)
         };
-        for _ in 0..plan.repeat {
-            starts.push(Instant::now());
-            tokio::time::timeout(WAIT, probe.send(ctx, &props, text.clone()))
-                .await
-                .map_err(|_| {
-                    Error::setup(format!(
-                        "the broker did not settle a request within {WAIT:?}"
-                    ))
-                })??;
-        }
-        sent.push(body);
+        let task = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let probe = tokio::time::timeout(WAIT, Probe::open(ctx, &creator, &task))
+            .await
+            .map_err(|_| {
+                Error::setup(format!(
+                    "the probe client could not connect and attach within {WAIT:?}"
+                ))
+            })??;
+        probes.push((creator, task, probe, Vec::new()));
     }
-    let got = probe.collect(plan.expect, WAIT).await;
-    // Latency: i-th reply against the i-th send (replies of a FIFO server come in order; for
-    // figures only).
-    let mut lat: Vec<f64> = got
-        .iter()
-        .zip(&starts)
-        .map(|((t, _), s)| t.duration_since(*s).as_secs_f64() * 1000.0)
-        .collect();
-    lat.sort_by(|a, b| a.total_cmp(b));
-    let reply_address = probe.reply_address.clone();
-    // Detaching is courtesy: a broker slow to answer it does not change the verdict.
-    let _ = tokio::time::timeout(Duration::from_secs(2), probe.close()).await;
-    Ok(Exchange {
-        sent,
-        replies: got.into_iter().map(|(_, r)| r).collect(),
-        latencies_ms: lat,
-        reply_address,
-    })
+    let mut starts: BTreeMap<String, Instant> = BTreeMap::new();
+    let bursts = [(None, plan.count)]
+        .into_iter()
+        .chain(plan.pause_then_burst.map(|(d, n)| (Some(d), n)));
+    for (pause, count) in bursts {
+        if let Some(d) = pause {
+            // The stimulus is the pause itself (an idle server), not a wait for an event.
+            tokio::time::sleep(d).await;
+        }
+        for _ in 0..count {
+            for (creator, task, probe, sent) in probes.iter_mut() {
+                let (mut props, mut body) = request(ctx, creator, task, plan);
+                let text = match plan.corrupt {
+                    Some(f) => f(&mut props, &mut body).unwrap_or_else(|| body.to_string()),
+                    None => body.to_string(),
+                };
+                for _ in 0..plan.repeat {
+                    if let Some(id) = body["request_id"].as_str() {
+                        starts.entry(id.to_string()).or_insert_with(Instant::now);
+                    }
+                    tokio::time::timeout(WAIT, probe.send(ctx, &props, text.clone()))
+                        .await
+                        .map_err(|_| {
+                            Error::setup(format!(
+                                "the broker did not settle a request within {WAIT:?}"
+                            ))
+                        })??;
+                }
+                sent.push(body);
+            }
+        }
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for (i, (_, _, mut probe, sent)) in probes.into_iter().enumerate() {
+        let expect = plan.expect;
+        set.spawn(async move {
+            let got = probe.collect(expect, WAIT).await;
+            (i, probe, sent, got)
+        });
+    }
+    let mut done = Vec::new();
+    while let Some(r) = set.join_next().await {
+        done.push(r.map_err(|e| Error::setup(format!("a requester's task: {e}")))?);
+    }
+    done.sort_by_key(|d| d.0);
+    let mut crowd = Vec::new();
+    for (_, mut probe, sent, mut got) in done {
+        if n > 1 {
+            got.extend(probe.collect(usize::MAX, Duration::from_millis(200)).await);
+        }
+        // Latency: each reply against the first send of the request its id names.
+        let mut lat: Vec<f64> = got
+            .iter()
+            .filter_map(|(t, r)| {
+                let id = r.as_ref().ok()?.pointer("/msg/request_id")?.as_str()?;
+                Some(t.duration_since(*starts.get(id)?).as_secs_f64() * 1000.0)
+            })
+            .collect();
+        lat.sort_by(|a, b| a.total_cmp(b));
+        let reply_address = probe.reply_address.clone();
+        // Detaching is courtesy: a broker slow to answer it does not change the verdict.
+        let _ = tokio::time::timeout(Duration::from_secs(2), probe.close()).await;
+        crowd.push(Exchange {
+            sent,
+            replies: got.into_iter().map(|(_, r)| r).collect(),
+            latencies_ms: lat,
+            reply_address,
+            pubkeys: ctx.pubkeys.clone(),
+            crowd: vec![],
+        });
+    }
+    if n == 1 {
+        return crowd.pop().ok_or_else(|| Error::setup("no requester ran"));
+    }
+    let mut all = Exchange {
+        sent: vec![],
+        replies: vec![],
+        latencies_ms: vec![],
+        reply_address: crowd
+            .iter()
+            .map(|x| x.reply_address.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        pubkeys: ctx.pubkeys.clone(),
+        crowd: vec![],
+    };
+    for x in &crowd {
+        all.sent.extend(x.sent.iter().cloned());
+        all.replies.extend(x.replies.iter().cloned());
+        all.latencies_ms.extend(x.latencies_ms.iter().copied());
+    }
+    all.latencies_ms.sort_by(|a, b| a.total_cmp(b));
+    all.crowd = crowd;
+    Ok(all)
 }
 
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -1,14 +1,63 @@
 //! `msg-signer/server/{batch,templating,duplicates,concurrency}/*`: a batch request (`Batch` of
 //! `notes/msg-signer-wire.md`), the reply address
 //! (`topic_listen_to`), a re-sent request, and 200 requests in flight (the workflow of
-//! `specs/msg-signer.md`).
+//! `specs/msg-signer.md`); what the broker does to a server: redelivery, many requesters at
+//! once on their own addresses, a burst after a pause; and the time a reply takes.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
 
 use sigharness_report::{Evidence, Level};
 
-use super::probe::Requests;
+use super::probe::{Exchange, Requests, percentile};
 use super::{ServerCase, first_msg};
-use crate::runner::check::{Stop, fail, pass};
+use crate::runner::check::{Check, Stop, fail, pass};
 use crate::suites::msg_signer::{spec, wire};
+
+/// Requesters at once in the `templating/many-requesters-*` cases, and requests each.
+pub const CROWD: (usize, usize) = (6, 4);
+/// The burst of `burst/after-pause`, and the pause before it.
+pub const BURST: (usize, Duration) = (100, Duration::from_secs(1));
+/// The bound of `time/replies-within-bound`, and how many requests are in flight at once.
+pub const REPLY_BOUND: (Duration, usize) = (Duration::from_secs(5), 40);
+
+fn ids(v: &[Result<serde_json::Value, String>]) -> Vec<String> {
+    v.iter()
+        .filter_map(|r| {
+            r.as_ref()
+                .ok()?
+                .pointer("/msg/request_id")?
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+fn sent_ids(x: &Exchange) -> BTreeSet<String> {
+    x.sent
+        .iter()
+        .filter_map(|s| s["request_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Every request answered, correlated by id (duplicates allowed, none missing).
+fn all_answered(x: &Exchange) -> Check {
+    let got: BTreeSet<String> = ids(&x.replies).into_iter().collect();
+    let sent = sent_ids(x);
+    let missing = sent.difference(&got).count();
+    if missing > 0 {
+        return Err(fail(
+            "not every request answered",
+            format!("{} distinct ids answered", sent.len()),
+            format!(
+                "{missing} unanswered; {} replies for {} ids",
+                x.replies.len(),
+                got.len()
+            ),
+        ));
+    }
+    pass(format!("{} requests answered", sent.len()))
+}
 
 pub(super) const CASES: &[ServerCase] = &[
     ServerCase {
@@ -143,6 +192,160 @@ pub(super) const CASES: &[ServerCase] = &[
                 ));
             }
             pass("200 answered")
+        },
+    },
+    ServerCase {
+        id: "duplicates/redelivery-signed-consistently",
+        spec: wire("The retry algorithm as pubtools-sign implements it"),
+        level: Level::Should,
+        stimulus: "the same container request (same request_id, same body) delivered twice",
+        requirement: "\"Duplicate replies overwrite the earlier one (last wins)\": a redelivered request is answered with the same signed_claim, never signed twice differently (SHOULD: the contract is silent on redelivery; two different signatures for one request leave to chance which one the client keeps)",
+        requests: || Requests {
+            repeat: 2,
+            expect: 2,
+            ..Default::default()
+        },
+        check: |x| {
+            let claims: Vec<String> = x
+                .replies
+                .iter()
+                .filter_map(|r| {
+                    r.as_ref()
+                        .ok()?
+                        .pointer("/msg/signed_claim")?
+                        .as_str()
+                        .map(str::to_string)
+                })
+                .collect();
+            if claims.len() != 2 {
+                return Err(fail(
+                    "each delivery needs a signed reply",
+                    "2 replies with signed_claim",
+                    format!("{} of {} replies", claims.len(), x.replies.len()),
+                ));
+            }
+            if claims[0] != claims[1] {
+                return Err(fail(
+                    "one request signed twice, differently",
+                    "the same signed_claim in both replies",
+                    format!(
+                        "{}... vs {}...",
+                        &claims[0][..claims[0].len().min(60)],
+                        &claims[1][..claims[1].len().min(60)]
+                    ),
+                ));
+            }
+            pass("both deliveries answered with the same signature")
+        },
+    },
+    ServerCase {
+        id: "templating/many-requesters-answered-at-once",
+        spec: spec("topic_listen_to"),
+        level: Level::Must,
+        stimulus: "6 requesters at once (creators srv-crowd-1..6, a task id each), 4 requests each",
+        requirement: "\"This field supports templating attributes `{creator}` and `{task_id}`\": each requester gets the replies to all its requests on its own address, while the others are served",
+        requests: || Requests {
+            creator: "srv-crowd",
+            requesters: CROWD.0,
+            count: CROWD.1,
+            expect: CROWD.1,
+            ..Default::default()
+        },
+        check: |x| {
+            for (i, c) in x.crowd.iter().enumerate() {
+                let got: BTreeSet<String> = ids(&c.replies).into_iter().collect();
+                let missing = sent_ids(c).difference(&got).count();
+                if missing > 0 {
+                    return Err(fail(
+                        format!(
+                            "requester srv-crowd-{} was not answered on its address",
+                            i + 1
+                        ),
+                        format!("{} replies on {}", c.sent.len(), c.reply_address),
+                        format!("{missing} missing"),
+                    ));
+                }
+            }
+            pass(format!(
+                "{} requesters each answered on its own address",
+                x.crowd.len()
+            ))
+        },
+    },
+    ServerCase {
+        id: "templating/no-reply-on-another-requesters-address",
+        spec: spec("topic_listen_to"),
+        level: Level::Must,
+        stimulus: "6 requesters at once, 4 requests each; what arrives on each address",
+        requirement: "\"The topic or queue where the signing server sends signed requests ... templating attributes `{creator}` and `{task_id}`\": a reply goes to its own requester's address, never to another requester's",
+        requests: || Requests {
+            creator: "srv-crowd",
+            requesters: CROWD.0,
+            count: CROWD.1,
+            expect: CROWD.1,
+            ..Default::default()
+        },
+        check: |x| {
+            for (i, c) in x.crowd.iter().enumerate() {
+                let own = sent_ids(c);
+                if let Some(foreign) = ids(&c.replies).into_iter().find(|id| !own.contains(id)) {
+                    return Err(fail(
+                        format!(
+                            "a reply for another requester arrived on srv-crowd-{}'s address",
+                            i + 1
+                        ),
+                        format!("only replies to its own requests on {}", c.reply_address),
+                        format!("request_id {foreign}"),
+                    ));
+                }
+            }
+            pass("no reply on another requester's address")
+        },
+    },
+    ServerCase {
+        id: "burst/after-pause",
+        spec: spec("Messaging signer workflow of send and retries"),
+        level: Level::Must,
+        stimulus: "one request, a 1 s pause, then 100 requests back to back",
+        requirement: "\"Client->>Signing server: Send all signing requests\" then \"Signing server-->>Client: Reply with a signed request\": every request of a burst after an idle pause is answered",
+        requests: || Requests {
+            pause_then_burst: Some((BURST.1, BURST.0)),
+            expect: BURST.0 + 1,
+            ..Default::default()
+        },
+        check: all_answered,
+    },
+    ServerCase {
+        id: "time/replies-within-bound",
+        spec: spec("timeout"),
+        level: Level::Should,
+        stimulus: "40 requests in flight at once; each reply's time from its send",
+        requirement: "\"timeout: The timeout in seconds for receiving messages\": with 40 requests in flight every reply comes within 5 s of its request (SHOULD: the contract states no latency; 5 s is under any practical client timeout; p50/p90/p99 are the evidence figures)",
+        requests: || Requests {
+            count: REPLY_BOUND.1,
+            expect: REPLY_BOUND.1,
+            ..Default::default()
+        },
+        check: |x| {
+            all_answered(x)?;
+            let bound = REPLY_BOUND.0.as_secs_f64() * 1000.0;
+            let worst = x.latencies_ms.last().copied().unwrap_or(0.0);
+            let figures = format!(
+                "p50 {:.1} ms, p99 {:.1} ms, max {worst:.1} ms",
+                percentile(&x.latencies_ms, 50.0),
+                percentile(&x.latencies_ms, 99.0)
+            );
+            if worst > bound {
+                return Err(fail(
+                    "a reply took longer than the bound",
+                    format!("every reply within {bound} ms"),
+                    figures,
+                ));
+            }
+            pass(format!(
+                "{} replies within {bound} ms: {figures}",
+                x.latencies_ms.len()
+            ))
         },
     },
 ];
