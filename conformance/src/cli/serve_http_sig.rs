@@ -106,10 +106,13 @@ pub struct VerifierArgs {
     /// Listen address; loopback only (127.0.0.1 or ::1).
     #[arg(long, default_value = "127.0.0.1:4001", value_name = "ADDR")]
     pub listen: String,
-    /// Verification key (PEM, JWK, DER, base64 HMAC secret).
+    /// Verification key (PEM, JWK, DER, base64 HMAC secret), or a JWK Set (`{"keys": [...]}`:
+    /// the key is chosen by the signature's keyid; JWK `use` / `key_ops` are honoured).
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
-    /// Verification policy (TOML, YAML or JSON; http-sig `VerificationPolicy`).
+    /// Verification policy (TOML, YAML or JSON; http-sig `VerificationPolicy`: required and
+    /// forbidden components, max_age, max_validity, expires_skew, require_content_digest,
+    /// revoked_keyids, ...).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// Algorithm fixed by configuration (default: from the key / the alg parameter).

@@ -36,8 +36,9 @@ pub enum Error {
     /// An unknown derived component name (starts with `@`).
     #[error("unknown derived component {0} (RFC 9421 §2.2)")]
     UnknownDerivedComponent(String),
-    /// A derived component that the message's form does not have (`@path`, `@query`,
-    /// `@query-param` of an asterisk-form `OPTIONS *` or authority-form `CONNECT` request).
+    /// A derived component that does not apply to this message. Not produced since issue 17:
+    /// asterisk-form and authority-form requests have an empty path and query (RFC 9112 §3.3),
+    /// so `@path` is `/` and `@query` is `?` there; kept for API compatibility.
     #[error(
         "derived component {component} does not apply to this message: {reason} (RFC 9421 §2.2)"
     )]

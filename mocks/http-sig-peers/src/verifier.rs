@@ -435,6 +435,43 @@ mod tests {
         assert_eq!(error_of(&c.decide(&once, NOW)), "nonce_replayed");
     }
 
+    /// Issue 17: a JWK Set selects the key by keyid, and the policy knobs apply to the service.
+    #[test]
+    fn a_key_set_and_the_policy_knobs_apply_to_the_service() {
+        let jwk = |kid: &str, extra: &str| {
+            let k = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(STANDARD.decode(SECRET).unwrap());
+            format!(r#"{{"kty":"oct","k":"{k}","kid":"{kid}"{extra}}}"#)
+        };
+        let set = KeySet::from_jwks(&format!(
+            r#"{{"keys":[{},{}]}}"#,
+            jwk("k1", ""),
+            jwk("k2", r#","use":"enc""#)
+        ))
+        .unwrap();
+        let mut cfg = VerifierConfig::new(key());
+        cfg.key_set = Some(set);
+        cfg.policy = VerificationPolicy::from_toml(
+            "revoked_keyids = [\"k3\"]\nforbidden_components = [\"@query\"]",
+        )
+        .unwrap();
+        let c = VerifierCore::new(cfg).unwrap();
+        assert_eq!(error_of(&c.decide(&signed("k1", None), NOW)), "accepted");
+        assert_eq!(
+            error_of(&c.decide(&signed("k2", None), NOW)),
+            "key_use_not_allowed"
+        );
+        assert_eq!(error_of(&c.decide(&signed("k3", None), NOW)), "key_revoked");
+        assert_eq!(error_of(&c.decide(&signed("k9", None), NOW)), "unknown_key");
+        let mut cfg = VerifierConfig::new(key());
+        cfg.policy.max_validity = Some(60);
+        let c = VerifierCore::new(cfg).unwrap();
+        assert_eq!(
+            error_of(&c.decide(&signed("k1", None), NOW)),
+            "missing_parameter"
+        );
+    }
+
     #[test]
     fn content_digest_checks() {
         let mut m = HttpMessage::request("POST", "/", "http", Some("127.0.0.1:1"));
