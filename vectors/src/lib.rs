@@ -267,6 +267,8 @@ pub enum ErrorKind {
     ForbiddenComponent,
     /// Content-Digest does not match the body (RFC 9530).
     ContentDigestMismatch,
+    /// The `keyid` names a revoked key.
+    KeyRevoked,
 }
 
 impl ErrorKind {
@@ -306,6 +308,7 @@ impl ErrorKind {
             ErrorKind::ValidityWindow => "validity_window",
             ErrorKind::ForbiddenComponent => "forbidden_component",
             ErrorKind::ContentDigestMismatch => "content_digest_mismatch",
+            ErrorKind::KeyRevoked => "key_revoked",
         }
     }
 }
@@ -553,6 +556,9 @@ pub struct Policy {
     /// (RFC 9530; `content_digest_mismatch`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_content_digest: bool,
+    /// keyids of revoked keys: a signature whose `keyid` is one of them fails (`key_revoked`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked_key_ids: Vec<String>,
 }
 
 /// The test groups of one file, typed by the file's `schema`.

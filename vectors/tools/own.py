@@ -121,7 +121,7 @@ def notes(g):
       "(httpsig 0.0.26 loads PKCS#8/SPKI PEM and base64 secrets only).",
       ["https://www.rfc-editor.org/rfc/rfc9421#appendix-B.1", "https://www.rfc-editor.org/rfc/rfc7517"])
     n("ProfilePolicy", "POLICY", "Verifier policy a signing profile adds (RFC 9421 §3.2.1 leaves it to the "
-      "application): maxValidity (0 < expires - created <= N), expiresSkew, forbiddenComponents, "
+      "application): maxValidity (0 < expires - created <= N), expiresSkew, forbiddenComponents, revokedKeyIds, "
       "requireContentDigest (covered and equal to the digest of the body, RFC 9530 §2; RFC 9421 §7.2.8).",
       "Without them a profile's limits are not enforced: long-lived signatures, bodies swapped under a valid "
       "signature.", ["https://www.rfc-editor.org/rfc/rfc9421#section-3.2.1",
@@ -828,6 +828,9 @@ def verify_batch(g):
       "sig1", {"now": C + 1, "requireContentDigest": True}, "content_digest_mismatch")
     T(r, s, *ek, "Content-Digest required but not covered", PP, S('("@method");created=%d' % C, R([cd])), "sig1",
       {"now": C + 1, "requireContentDigest": True}, "missing_required_component")
+    T(r, s, *ek, "another keyid is revoked", PP, m, "sig1", {"now": C + 1, "revokedKeyIds": ["old-key"]})
+    T(r, s, *ek, "the signature's keyid is revoked", PP, m, "sig1",
+      {"now": C + 1, "revokedKeyIds": ["old-key", "test-key-ed25519"]}, "key_revoked")
     return f
 
 

@@ -702,7 +702,7 @@ def load_public(path):
 
 
 POLICY_KEYS = {"now", "maxAge", "clockSkew", "requiredComponents", "requiredParameters", "seenNonces", "requiredTag",
-               "maxValidity", "expiresSkew", "forbiddenComponents", "requireContentDigest"}
+               "maxValidity", "expiresSkew", "forbiddenComponents", "requireContentDigest", "revokedKeyIds"}
 
 
 def verify_message(msg, request, label, key_id, alg, pub, policy, sf_types=None):
@@ -760,6 +760,8 @@ def verify_message(msg, request, label, key_id, alg, pub, policy, sf_types=None)
     if "nonce" in params and params["nonce"] in policy.get("seenNonces", []):
         raise VecError("nonce_replayed")
     # RFC 9421 3.2 step 5: key material is the group key; a keyid naming another key fails
+    if "keyid" in params and params["keyid"] in policy.get("revokedKeyIds", []):
+        raise VecError("key_revoked", params["keyid"])
     if "keyid" in params and params["keyid"] != key_id:
         raise VecError("unknown_key", params["keyid"])
     # RFC 9421 3.2 step 6

@@ -263,6 +263,11 @@ fn inexpressible(p: &VerifyPolicy, params: &HttpSignatureParams) -> Option<Strin
             v.push(format!("forbidden component {f}"));
         }
     }
+    if let Some(k) = &params.keyid
+        && p.revoked_keyids.contains(k)
+    {
+        v.push("a revoked keyid".to_string());
+    }
     // The crate has no Content-Digest check: a profile that requires one is not expressible.
     if p.require_content_digest {
         v.push("Content-Digest required and checked against the body".to_string());

@@ -67,6 +67,7 @@ fn policy(p: &VerifyPolicy) -> VerificationPolicy {
         expires_skew: p.expires_skew,
         forbidden_components: p.forbidden_components.clone(),
         require_content_digest: p.require_content_digest,
+        revoked_keyids: p.revoked_keyids.clone(),
         ..VerificationPolicy::default()
     }
 }

@@ -104,6 +104,8 @@ pub struct VerifyPolicy {
     pub forbidden_components: Vec<String>,
     /// `content-digest` covered and matching the body (RFC 9530).
     pub require_content_digest: bool,
+    /// keyids of revoked keys.
+    pub revoked_keyids: Vec<String>,
 }
 
 impl VerifyPolicy {

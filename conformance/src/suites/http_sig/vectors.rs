@@ -230,6 +230,7 @@ pub fn cases(set: Arc<VectorSet>) -> Vec<HsCase> {
                 expires_skew: p.expires_skew.map(u).unwrap_or(0),
                 forbidden_components: p.forbidden_components.clone(),
                 require_content_digest: p.require_content_digest,
+                revoked_keyids: p.revoked_key_ids.clone(),
             };
             let sf = sf_list(&t.structured_fields);
             let got = ctx.target.verify(&VerifyInput {

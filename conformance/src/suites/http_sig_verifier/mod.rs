@@ -619,6 +619,7 @@ fn not_replayable(t: &VerifyTest, scheme: &str, required: &[ComponentId]) -> Opt
         || p.expires_skew.is_some()
         || !p.forbidden_components.is_empty()
         || p.require_content_digest
+        || !p.revoked_key_ids.is_empty()
     {
         return Some("the vector has its own policy, which cannot be set on a live verifier (the live/* cases cover policy)".into());
     }
