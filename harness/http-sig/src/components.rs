@@ -1275,6 +1275,56 @@ mod tests {
         assert_eq!(n("a%2Eb", "https"), "a%2eb");
     }
 
+    /// Odd authorities and targets never panic: a value or a typed error.
+    #[test]
+    fn odd_authorities_and_targets_give_a_value_or_a_typed_error() {
+        let hosts = [
+            "[",
+            "[]",
+            "[:",
+            "]",
+            ":",
+            "@",
+            "[::1]:",
+            "[v.]",
+            "[v1.]",
+            "\u{e9}:80",
+            "[\u{e9}]",
+            "a:\u{e9}",
+            "[::1]]",
+            "%",
+            "a%4",
+            "::",
+            "[::ffff:1.2.3.4]:443",
+            "x:00000000000000443",
+        ];
+        let targets = [
+            "/",
+            "*",
+            "h:1",
+            "https://",
+            "https://[",
+            "/#",
+            "?",
+            "x://a:b@c",
+        ];
+        for h in hosts {
+            for t in targets {
+                let m = HttpMessage::request("GET", t, "https", Some(h));
+                for c in ["@target-uri", "@authority", "@scheme", "@path", "@query"] {
+                    let id = ComponentId::new(c).unwrap();
+                    if let Err(e) = component_value(&m, None, &id) {
+                        assert!(!e.kind().is_empty(), "{h:?} {t:?} {c}");
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            normalize_authority("x:00000000000000443", "https").unwrap(),
+            "x"
+        );
+    }
+
     /// Issue 17: malformed authorities are a typed error that says what is wrong, never a base
     /// with an empty or half-parsed `@authority`.
     #[test]
