@@ -258,6 +258,17 @@ pub enum ErrorKind {
     MissingRequiredComponent,
     MissingRequiredParameter,
     TagMismatch,
+    /// The target URI cannot be formed: a malformed authority (empty host, userinfo, unclosed
+    /// or invalid IP literal, zone id, bad port) or a fragment in the request-target.
+    InvalidTargetUri,
+    /// `expires - created` outside `1..=maxValidity`.
+    ValidityWindow,
+    /// A component the policy forbids is covered.
+    ForbiddenComponent,
+    /// Content-Digest does not match the body (RFC 9530).
+    ContentDigestMismatch,
+    /// The `keyid` names a revoked key.
+    KeyRevoked,
 }
 
 impl ErrorKind {
@@ -293,6 +304,11 @@ impl ErrorKind {
             ErrorKind::MissingRequiredComponent => "missing_required_component",
             ErrorKind::MissingRequiredParameter => "missing_required_parameter",
             ErrorKind::TagMismatch => "tag_mismatch",
+            ErrorKind::InvalidTargetUri => "invalid_target_uri",
+            ErrorKind::ValidityWindow => "validity_window",
+            ErrorKind::ForbiddenComponent => "forbidden_component",
+            ErrorKind::ContentDigestMismatch => "content_digest_mismatch",
+            ErrorKind::KeyRevoked => "key_revoked",
         }
     }
 }
@@ -526,6 +542,23 @@ pub struct Policy {
     /// The `tag` the application requires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_tag: Option<String>,
+    /// Longest validity window: `created` and `expires` required, `0 < expires - created <=
+    /// maxValidity` (`validity_window`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_validity: Option<i64>,
+    /// Tolerance after `expires` (default 0): expired when `now > expires + expiresSkew`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_skew: Option<i64>,
+    /// Component identifiers (serialized) that must not be covered (`forbidden_component`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forbidden_components: Vec<String>,
+    /// `content-digest` must be covered (`missing_required_component`) and match the body
+    /// (RFC 9530; `content_digest_mismatch`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_content_digest: bool,
+    /// keyids of revoked keys: a signature whose `keyid` is one of them fails (`key_revoked`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked_key_ids: Vec<String>,
 }
 
 /// The test groups of one file, typed by the file's `schema`.

@@ -11,6 +11,7 @@ Rule slugs (group.rule):
   verify-rsa-pss-salt, verify-signature-bytes, verify-multiple-signatures
 """
 import base64
+import hashlib
 
 from cryptography.hazmat.primitives import hashes
 
@@ -119,6 +120,32 @@ def notes(g):
       "over as that JWK (group keyFormat jwk).", "An implementation that loads only PEM needs a conversion step "
       "(httpsig 0.0.26 loads PKCS#8/SPKI PEM and base64 secrets only).",
       ["https://www.rfc-editor.org/rfc/rfc9421#appendix-B.1", "https://www.rfc-editor.org/rfc/rfc7517"])
+    n("ProfilePolicy", "POLICY", "Verifier policy a signing profile adds (RFC 9421 §3.2.1 leaves it to the "
+      "application): maxValidity (0 < expires - created <= N), expiresSkew, forbiddenComponents, revokedKeyIds, "
+      "requireContentDigest (covered and equal to the digest of the body, RFC 9530 §2; RFC 9421 §7.2.8).",
+      "Without them a profile's limits are not enforced: long-lived signatures, bodies swapped under a valid "
+      "signature.", ["https://www.rfc-editor.org/rfc/rfc9421#section-3.2.1",
+                     "https://www.rfc-editor.org/rfc/rfc9530#section-2"])
+    n("RawNonAsciiTarget", "EDGE_CASE", "A raw non-ASCII octet in the request-target, which RFC 9112 §3.2 and "
+      "RFC 3986 §2 do not allow: refusing the message and percent-encoding the decoded @query-param value "
+      "(RFC 9421 §2.2.8) both conform.", None, ["https://www.rfc-editor.org/rfc/rfc9112#section-3.2"])
+    n("QueryParamNameUnencoded", "EDGE_CASE", "The @query-param `name` holds the encoded nameString "
+      "(RFC 9421 §2.2.8); `a b` is not one: encoding it (matching `a%20b`) and refusing it both conform.", None,
+      ["https://www.rfc-editor.org/rfc/rfc9421#section-2.2.8"])
+    n("AsteriskForm", "EDGE_CASE", "Asterisk-form (`OPTIONS *`) and authority-form (`CONNECT host:port`) targets: "
+      "RFC 9112 §3.3 gives the target URI an empty path and query, so @query is `?` (RFC 9421 §2.2.7) and "
+      "@target-uri is scheme://authority; @path `/` (the empty path normalized, §2.2.6) or a refusal both conform.",
+      None, ["https://www.rfc-editor.org/rfc/rfc9112#section-3.3"])
+    n("TargetUriNormalization", "CANONICALIZATION", "One target URI, one value: absolute-form and origin-form + Host "
+      "for the same URI give the same @target-uri / @authority / @scheme, normalized as RFC 9110 §4.2.3 says (scheme "
+      "and host in lowercase, empty or default port omitted, empty path `/`); RFC 9421 §1.3 lists such changes as "
+      "ones that must not break a signature.", "Signatures fail when a proxy rewrites the request line.",
+      ["https://www.rfc-editor.org/rfc/rfc9110#section-4.2.3", "https://www.rfc-editor.org/rfc/rfc9110#section-7.1"])
+    n("MalformedAuthority", "MISSING_CHECK", "A malformed authority or request-target: empty host (RFC 9110 §4.2.1: "
+      "MUST reject), userinfo (§4.2.4: treat as an error), unclosed IP literal or zone id (RFC 3986 §3.2.2), port "
+      "beyond 65535, fragment (RFC 9112 §3.2). The base must not carry an empty or half-parsed authority.",
+      "Two different messages can share a base; an empty @authority verifies for any host.",
+      ["https://www.rfc-editor.org/rfc/rfc9110#section-4.2.1", "https://www.rfc-editor.org/rfc/rfc9110#section-4.2.4"])
     n("SfBase64Padding", "EDGE_CASE", "A Byte Sequence without '=' padding: RFC 8941 §4.2.7 says parsers SHOULD "
       "NOT fail on missing padding, so rejecting or accepting is acceptable.", None,
       ["https://www.rfc-editor.org/rfc/rfc8941#section-4.2.7"])
@@ -242,8 +269,10 @@ def base_batch(g):
     T(r, s, "non-ASCII field value", MC, R(["X-Name: caf\u00e9"]), P('"x-name"'), "non_ascii_value")
     T(r, s, "non-ASCII field value wrapped with bs", CN, R(["X-Name: caf\u00e9"]), P('"x-name";bs'))
     T(r, s, "non-ASCII in the query: @query is raw", MC, G("/p?q=\u00e9"), P('"@query"'), "non_ascii_value")
-    T(r, s, "non-ASCII query value via @query-param is percent-encoded", CN, G("/p?q=\u00e9"),
-      P('"@query-param";name="q"'))
+    # Issue 17: a raw non-ASCII octet is not allowed in a request-target (RFC 9112 §3.2, RFC 3986 §2):
+    # refusing the message conforms as well as percent-encoding the decoded value.
+    T(r, s, "non-ASCII query value via @query-param is percent-encoded (or the raw target refused)",
+      CN + ["RawNonAsciiTarget"], G("/p?q=\u00e9"), P('"@query-param";name="q"'), "acceptable", level="MAY")
 
     # ---- derived-path-query
     r, s = "derived-path-query", "§2.2.6-2.2.7"
@@ -258,8 +287,10 @@ def base_batch(g):
     T(r, s, "@path keeps percent-encoding", CN, G("/a%2Fb/%7euser"), P('"@path"'))
     T(r, s, "@path excludes query and ?", CN, G("/p/q?x"), P('"@path"'))
     T(r, s, "@path on a response", MC, RESP(), P('"@path"'), "invalid_component")
-    T(r, s, "@query on an asterisk-form request", MC, mk("OPTIONS * HTTP/1.1", ["Host: example.com"]),
-      P('"@query"'), "invalid_component")
+    # Issue 17: RFC 9112 §3.3 gives the asterisk-form an empty path and query; §2.2.7 makes an absent
+    # query "?" (it was invalid_component, stricter than the RFC).
+    T(r, s, "@query on an asterisk-form request is ? (empty query, RFC 9112 §3.3)", CN + ["AsteriskForm"],
+      mk("OPTIONS * HTTP/1.1", ["Host: example.com"]), P('"@query"'))
     # ---- derived-request-target
     r, s = "derived-request-target", "§2.2.5"
     T(r, s, "@request-target includes the query", CN + ["GoRequestTargetNoQuery"], G("/foo?a=1&b=2"),
@@ -331,8 +362,10 @@ def base_batch(g):
       "query_param_repeated")
     T(r, s, "repeated with identical values", MC + QP, G("/?a=1&a=1"), P('"@query-param";name="a"'),
       "query_param_repeated")
-    T(r, s, "raw (undecoded) name does not match", MC + QP, G("/?a%20b=1"), P('"@query-param";name="a b"'),
-      "query_param_missing")
+    # Issue 17: `name` holds the encoded nameString (RFC 9421 §2.2.8); "a b" is not one, so an
+    # implementation may encode it (and match) or refuse it (missing or invalid).
+    T(r, s, "unencoded name (a b): matched after encoding, or refused", EC + ["QueryParamNameUnencoded"],
+      G("/?a%20b=1"), P('"@query-param";name="a b"'), "acceptable", level="MAY")
     T(r, s, "@query-param without name", MC, G("/?a=1"), P('"@query-param"'), "invalid_component")
     T(r, s, "name given as a token", MC, G("/?a=1"), P('"@query-param";name=a'), "invalid_component")
     T(r, s, "@query-param;req on a response", CN, RESP(), P('"@status"', '"@query-param";name="Pet";req'),
@@ -394,6 +427,56 @@ def base_batch(g):
     T(r, s, "unescaped quote in nonce", MC + ["HttpsigNonceQuote"], R(), '("@method");nonce="a"b"',
       "invalid_signature_input")
     T(r, s, "not an inner list", MC, R(), '"@method";created=%d' % C, "invalid_signature_input")
+
+    # ---- derived-target-uri-forms (issue 17): one value per target URI whatever the request-line form
+    # (RFC 9421 §1.3, RFC 9110 §4.2.3 normalization, §7.1 reconstruction), malformed authorities refused.
+    r, s = "derived-target-uri-forms", "§2.2.2-2.2.4"
+    TU, MA = CN + ["TargetUriNormalization"], MC + ["MalformedAuthority"]
+    H = lambda start, *hs: mk(start, list(hs))
+    T(r, s, "absolute-form: host lower-cased in @target-uri", TU, G("https://Seller.Example.COM/p", host=None),
+      P('"@target-uri"', '"@authority"'))
+    T(r, s, "origin-form with the same URI: the same base", TU, G("/p", host="Seller.Example.COM"),
+      P('"@target-uri"', '"@authority"'))
+    T(r, s, "absolute-form: default https port omitted", TU, G("https://seller.example.com:443/p?q=1", host=None),
+      P('"@target-uri"', '"@authority"'))
+    T(r, s, "absolute-form: default http port omitted", TU, G("http://seller.example.com:80/p", host=None),
+      P('"@target-uri"', '"@scheme"'))
+    T(r, s, "absolute-form: IPv6 hex lower-cased, default port omitted", TU,
+      G("https://[2001:DB8::A]:443/p", host=None), P('"@target-uri"', '"@authority"'))
+    T(r, s, "absolute-form: empty path is /", TU, G("https://seller.example.com", host=None), P('"@target-uri"'))
+    T(r, s, "absolute-form: empty path before a query is /", TU, G("https://seller.example.com?x=1", host=None),
+      P('"@target-uri"'))
+    T(r, s, "absolute-form: upper-case scheme lower-cased", TU, G("HTTPS://seller.example.com/p", host=None),
+      P('"@target-uri"', '"@scheme"'))
+    T(r, s, "empty port omitted", TU + EC, G("/p", host="seller.example.com:"), P('"@target-uri"', '"@authority"'))
+    T(r, s, "port with leading zeros is the number", TU + EC, G("/p", host="seller.example.com:08443"),
+      P('"@target-uri"', '"@authority"'))
+    T(r, s, "asterisk-form: @target-uri has no path", TU + ["AsteriskForm"],
+      H("OPTIONS * HTTP/1.1", "Host: Seller.example.com:443"), P('"@target-uri"', '"@authority"'))
+    T(r, s, "OPTIONS absolute-form without path is the asterisk-form URI (RFC 9112 §3.2.4)", TU + ["AsteriskForm"],
+      H("OPTIONS https://seller.example.com HTTP/1.1"), P('"@target-uri"'))
+    T(r, s, "authority-form: @target-uri and @authority from the target", TU + ["AsteriskForm"],
+      H("CONNECT Seller.example.com:8443 HTTP/1.1", "Host: Seller.example.com:8443"),
+      P('"@target-uri"', '"@authority"', '"@query"'))
+    T(r, s, "asterisk-form: @path of the empty path is / (or refused)", EC + ["AsteriskForm"],
+      H("OPTIONS * HTTP/1.1", "Host: example.com"), P('"@path"'), "acceptable", level="MAY")
+    T(r, s, "asterisk-form: no query parameter", MC + ["AsteriskForm"], H("OPTIONS * HTTP/1.1", "Host: example.com"),
+      P('"@query-param";name="a"'), "query_param_missing")
+    T(r, s, "absolute-form without host", MA, G("https:///p", host=None), P('"@authority"'), "invalid_target_uri")
+    T(r, s, "absolute-form with a port but no host", MA, G("https://:443/p", host=None), P('"@target-uri"'),
+      "invalid_target_uri")
+    T(r, s, "userinfo without host", MA, G("https://user@/p", host=None), P('"@target-uri"'), "invalid_target_uri")
+    T(r, s, "userinfo before the host", MA, G("https://user@seller.example.com/p", host=None), P('"@target-uri"'),
+      "invalid_target_uri")
+    T(r, s, "unclosed IPv6 literal", MA, G("https://[::1/p", host=None), P('"@authority"'), "invalid_target_uri")
+    T(r, s, "IPv6 zone id", MA, G("https://[fe80::1%25eth0]/p", host=None), P('"@authority"'),
+      "invalid_target_uri")
+    T(r, s, "Host with a port beyond 65535", MA, G("/p", host="seller.example.com:99999"), P('"@authority"'),
+      "invalid_target_uri")
+    T(r, s, "Host with userinfo", MA, G("/p", host="user@seller.example.com"), P('"@target-uri"'),
+      "invalid_target_uri")
+    T(r, s, "empty Host", MA, G("/p", host=" "), P('"@authority"'), "invalid_target_uri")
+    T(r, s, "fragment in the request-target", MA, G("/p#frag"), P('"@target-uri"'), "invalid_target_uri")
     return f
 
 
@@ -718,6 +801,36 @@ def verify_batch(g):
     r, s = "verify-params-tamper", "§2.3, §3.2 step 7"
     T(r, s, *ek, "parameters in the signer's order keyid;nonce;created verify as received", PR,
       S('("@method" "@authority");keyid="test-key-ed25519";nonce="abc";created=%d' % C), "sig1", {"now": C + 5})
+
+    # ---- verify-policy-profile (issue 17): the knobs signing profiles need: a maximum validity window, a skew
+    # allowance after `expires`, forbidden components, Content-Digest required and checked (RFC 9530).
+    r, s, PP = "verify-policy-profile", "§3.2.1", PO + ["ProfilePolicy"]
+    win = lambda w: S("(%s);created=%d;expires=%d" % (ED, C, C + w))
+    T(r, s, *ek, "validity window within maxValidity", PP, win(300), "sig1", {"now": C + 1, "maxValidity": 300})
+    T(r, s, *ek, "validity window longer than maxValidity", PP, win(301), "sig1", {"now": C + 1, "maxValidity": 300},
+      "validity_window")
+    T(r, s, *ek, "expires before created: no positive window", PP,
+      S("(%s);created=%d;expires=%d" % (ED, C, C - 1)), "sig1", {"now": C - 5, "maxValidity": 300},
+      "validity_window")
+    T(r, s, *ek, "maxValidity but no expires", PP, m, "sig1", {"now": C + 1, "maxValidity": 300},
+      "missing_required_parameter")
+    T(r, s, *ek, "expired but within expiresSkew", PP, win(60), "sig1", {"now": C + 65, "expiresSkew": 5})
+    T(r, s, *ek, "expired beyond expiresSkew", PP, win(60), "sig1", {"now": C + 66, "expiresSkew": 5}, "expired")
+    T(r, s, *ek, "forbidden component not covered", PP, m, "sig1",
+      {"now": C + 1, "forbiddenComponents": ['"@query"', '"x-debug"']})
+    T(r, s, *ek, "forbidden component covered", PP, S('("@method" "@query");created=%d' % C), "sig1",
+      {"now": C + 1, "forbiddenComponents": ['"@query"']}, "forbidden_component")
+    cd = "Content-Digest: sha-256=:%s:" % base64.b64encode(hashlib.sha256(BODY.encode()).digest()).decode()
+    dig = S('("@method" "content-digest");created=%d' % C, R([cd]))
+    T(r, s, *ek, "Content-Digest required, covered and matching the body", PP, dig, "sig1",
+      {"now": C + 1, "requireContentDigest": True})
+    T(r, s, *ek, "Content-Digest covered but the body changed", PP + MS, dig.replace(BODY, BODY.replace("world", "WORLD")),
+      "sig1", {"now": C + 1, "requireContentDigest": True}, "content_digest_mismatch")
+    T(r, s, *ek, "Content-Digest required but not covered", PP, S('("@method");created=%d' % C, R([cd])), "sig1",
+      {"now": C + 1, "requireContentDigest": True}, "missing_required_component")
+    T(r, s, *ek, "another keyid is revoked", PP, m, "sig1", {"now": C + 1, "revokedKeyIds": ["old-key"]})
+    T(r, s, *ek, "the signature's keyid is revoked", PP, m, "sig1",
+      {"now": C + 1, "revokedKeyIds": ["old-key", "test-key-ed25519"]}, "key_revoked")
     return f
 
 

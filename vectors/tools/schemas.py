@@ -11,7 +11,8 @@ ERROR_KINDS = ["invalid_signature_input", "invalid_signature_header", "label_mis
                "query_param_repeated", "dictionary_key_missing", "invalid_structured_field", "non_ascii_value",
                "unsupported_algorithm", "key_algorithm_mismatch", "unknown_key", "invalid_key", "bad_base64",
                "signature_mismatch", "expired", "created_in_future", "too_old", "nonce_replayed",
-               "missing_required_component", "missing_required_parameter", "tag_mismatch"]
+               "missing_required_component", "missing_required_parameter", "tag_mismatch", "invalid_target_uri",
+               "validity_window", "forbidden_component", "content_digest_mismatch", "key_revoked"]
 KEY_FORMATS = ["pem-pkcs1-public", "pem-pkcs1-private", "pem-spki", "pem-pkcs8", "pem-pkcs8-rsassa-pss", "pem-sec1",
                "jwk", "base64"]
 ALGS = ["rsa-pss-sha512", "rsa-v1_5-sha256", "hmac-sha256", "ecdsa-p256-sha256", "ecdsa-p384-sha384", "ed25519"]
@@ -90,7 +91,12 @@ def build():
                           "policy": {"type": "object", "additionalProperties": False, "required": ["now"],
                                      "properties": {"now": {"type": "integer"}, "maxAge": {"type": "integer"},
                                                     "clockSkew": {"type": "integer"}, "requiredComponents": SA,
-                                                    "requiredParameters": SA, "seenNonces": SA, "requiredTag": S}}},
+                                                    "requiredParameters": SA, "seenNonces": SA, "requiredTag": S,
+                                                    "maxValidity": {"type": "integer"},
+                                                    "expiresSkew": {"type": "integer"},
+                                                    "forbiddenComponents": SA,
+                                                    "requireContentDigest": {"type": "boolean"},
+                                                    "revokedKeyIds": SA}}},
                          ["label", "policy"], KEYED, ["keyId", "alg"]),
     }
     keys = {

@@ -314,21 +314,24 @@ class Message:
 
     # derived parts
     def uri_parts(self):
+        """(form, scheme, authority, path, query): the target URI (RFC 9110 7.1, RFC 9112 3.3).
+        query is None without '?'; asterisk-form and authority-form have an empty path and query."""
         t = self.target
-        if "://" in t:  # absolute-form
-            scheme, rest = t.split("://", 1)
-            m = re.match(r"[^/?#]*", rest)
-            auth, pq = rest[:m.end()], rest[m.end():]
-            if not pq.startswith("/"):
-                pq = "/" + pq  # empty path normalizes to "/" (RFC 9110 4.2.3)
-            return scheme.lower(), auth, pq
-        if self.method == "CONNECT":
-            return self.scheme, t, None
-        if t == "*":
-            hosts = self.field_values("host")
-            return self.scheme, hosts[0].strip() if hosts else None, None
+        if "#" in t:
+            # RFC 9112 3.2: no request-target form has a fragment
+            raise VecError("invalid_target_uri", "fragment in the request-target")
         hosts = self.field_values("host")
-        return self.scheme, (hosts[0].strip() if len(hosts) == 1 else None), t
+        host = hosts[0].strip(" \t") if len(hosts) == 1 else None
+        if t.startswith("/"):
+            path, q, query = t.partition("?")
+            return "origin", self.scheme, host, path, (query if q else None)
+        m = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)(.*)", t)
+        if m:  # absolute-form; its authority replaces Host (RFC 9112 3.2.2)
+            path, q, query = m.group(3).partition("?")
+            return "absolute", m.group(1), m.group(2), path, (query if q else None)
+        if t == "*":
+            return "asterisk", self.scheme, host, "", None
+        return "authority", self.scheme, t, "", None
 
 
 def canon_field_value(v):
@@ -337,17 +340,57 @@ def canon_field_value(v):
     return v.strip(" \t")
 
 
+REG_NAME = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")
+
+
 def normalize_authority(auth, scheme):
+    """RFC 9110 4.2.3 / RFC 3986 6.2.2-6.2.3: host lower-cased, port as a number, omitted when empty
+    or the scheme's default. Malformed (RFC 9110 4.2.1 empty host, 4.2.4 userinfo, RFC 3986 3.2.2
+    IP-literal without zone ids, 3.2.3 port) -> invalid_target_uri."""
+    import ipaddress
     if auth is None:
         raise VecError("missing_component", "no authority")
-    host, port = auth, None
-    m = re.fullmatch(r"(\[[^\]]*\]|[^:]*)(?::([0-9]*))?", auth)
-    if m:
-        host, port = m.group(1), m.group(2)
+    bad = lambda why: VecError("invalid_target_uri", "authority %r: %s" % (auth, why))
+    a = auth.strip(" \t")
+    if a == "":
+        raise bad("empty")
+    if "@" in a:
+        raise bad("userinfo")
+    if a.startswith("["):
+        end = a.find("]")
+        if end < 0:
+            raise bad("unclosed IP literal")
+        inner = a[1:end]
+        if "%" in inner:
+            raise bad("zone id")
+        if inner[:1] in ("v", "V"):
+            if not re.fullmatch(r"[vV][0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+", inner):
+                raise bad("bad IPvFuture")
+        else:
+            try:
+                ipaddress.IPv6Address(inner)
+            except ValueError:
+                raise bad("not an IPv6 address")
+        host, rest = a[:end + 1], a[end + 1:]
+    else:
+        host, _, port = a.partition(":")
+        rest = a[len(host):]
+        if host == "":
+            raise bad("empty host")
+        if not REG_NAME.fullmatch(host):
+            raise bad("bad reg-name")
+    if rest and not rest.startswith(":"):
+        raise bad("text after the IP literal")
+    port = rest[1:] if rest else ""
+    if port != "" and not re.fullmatch(r"[0-9]+", port):
+        raise bad("port not a number")
+    if port != "" and int(port) > 65535:
+        raise bad("port too large")
+    default = {"https": 443, "wss": 443, "http": 80, "ws": 80}.get(scheme.lower())
     host = host.lower()
-    if port in (None, "") or (scheme == "https" and port == "443") or (scheme == "http" and port == "80"):
+    if port == "" or int(port) == default:
         return host
-    return "%s:%s" % (host, port)
+    return "%s:%d" % (host, int(port))
 
 
 # WHATWG application/x-www-form-urlencoded
@@ -388,30 +431,32 @@ def derived_value(msg, name, params):
         return msg.status
     if msg.kind != "request":
         raise VecError("invalid_component", "%s needs a request context" % name)
-    scheme, auth, pq = msg.uri_parts()
-    path, q, query = (None, None, None)
-    if pq is not None:
-        path, q, query = pq.partition("?")
     if name == "@method":
         return msg.method
+    if name == "@request-target":
+        return msg.target
+    if name not in DERIVED:
+        raise VecError("invalid_component", name)
+    form, scheme, auth, path, query = msg.uri_parts()
     if name == "@scheme":
         return scheme.lower()
     if name == "@authority":
         return normalize_authority(auth, scheme)
-    if name == "@request-target":
-        return msg.target
     if name == "@target-uri":
-        if "://" in msg.target:
-            return msg.target
-        return "%s://%s%s" % (scheme, normalize_authority(auth, scheme), (path or "/") + (q + query))
-    if pq is None:
-        raise VecError("invalid_component", "%s not derivable for this request-target form" % name)
+        # RFC 9110 7.1 assembled and 4.2.3 normalized; asterisk-form, authority-form (and OPTIONS
+        # with an absolute URI without path or query, RFC 9112 3.2.4) have no path.
+        uri = "%s://%s" % (scheme.lower(), normalize_authority(auth, scheme))
+        no_path = form in ("asterisk", "authority") or (
+            form == "absolute" and msg.method == "OPTIONS" and path == "" and query is None)
+        if not no_path:
+            uri += (path or "/") + ("" if query is None else "?" + query)
+        return uri
     if name == "@path":
         return path or "/"
     if name == "@query":
-        return "?" + query
+        return "?" + (query or "")
     if name == "@query-param":
-        pairs = form_parse(query)
+        pairs = form_parse(query or "")
         want = p["name"]
         vals = [form_encode(v) for n, v in pairs if form_encode(n) == want]
         if not vals:
@@ -656,7 +701,8 @@ def load_public(path):
     return serialization.load_pem_public_key(raw)
 
 
-POLICY_KEYS = {"now", "maxAge", "clockSkew", "requiredComponents", "requiredParameters", "seenNonces", "requiredTag"}
+POLICY_KEYS = {"now", "maxAge", "clockSkew", "requiredComponents", "requiredParameters", "seenNonces", "requiredTag",
+               "maxValidity", "expiresSkew", "forbiddenComponents", "requireContentDigest", "revokedKeyIds"}
 
 
 def verify_message(msg, request, label, key_id, alg, pub, policy, sf_types=None):
@@ -687,12 +733,23 @@ def verify_message(msg, request, label, key_id, alg, pub, policy, sf_types=None)
         it = SfParser(rc, "invalid_component").top("item")
         if ident_key(it) not in covered:
             raise VecError("missing_required_component", rc)
+    for fc in policy.get("forbiddenComponents", []):
+        it = SfParser(fc, "invalid_component").top("item")
+        if ident_key(it) in covered:
+            raise VecError("forbidden_component", fc)
+    if policy.get("requireContentDigest") and ident_key(SfParser('"content-digest"', "x").top("item")) not in covered:
+        raise VecError("missing_required_component", "content-digest")
     if "requiredTag" in policy and params.get("tag") != policy["requiredTag"]:
         raise VecError("tag_mismatch")
     now = policy["now"]
     skew = policy.get("clockSkew", 0)
-    if "expires" in params and now > params["expires"]:
+    if "expires" in params and now > params["expires"] + policy.get("expiresSkew", 0):
         raise VecError("expired")
+    if "maxValidity" in policy:
+        if "created" not in params or "expires" not in params:
+            raise VecError("missing_required_parameter", "created and expires")
+        if not 0 < params["expires"] - params["created"] <= policy["maxValidity"]:
+            raise VecError("validity_window")
     if "created" in params and params["created"] > now + skew:
         raise VecError("created_in_future")
     if "maxAge" in policy:
@@ -703,6 +760,8 @@ def verify_message(msg, request, label, key_id, alg, pub, policy, sf_types=None)
     if "nonce" in params and params["nonce"] in policy.get("seenNonces", []):
         raise VecError("nonce_replayed")
     # RFC 9421 3.2 step 5: key material is the group key; a keyid naming another key fails
+    if "keyid" in params and params["keyid"] in policy.get("revokedKeyIds", []):
+        raise VecError("key_revoked", params["keyid"])
     if "keyid" in params and params["keyid"] != key_id:
         raise VecError("unknown_key", params["keyid"])
     # RFC 9421 3.2 step 6
@@ -714,4 +773,19 @@ def verify_message(msg, request, label, key_id, alg, pub, policy, sf_types=None)
     base = signature_base(msg, request, inner, sf_types)
     if not verify(alg, pub, base, bytes(sigv[0])):
         raise VecError("signature_mismatch")
+    if policy.get("requireContentDigest"):
+        # RFC 9530 2: every sha-256 / sha-512 member must match the body
+        cd = [canon_field_value(v) for v in msg.field_values("content-digest")]
+        if not cd:
+            raise VecError("missing_component", "content-digest")
+        checked = 0
+        for k, v in parse_sf(", ".join(cd), "dictionary"):
+            h = {"sha-256": hashlib.sha256, "sha-512": hashlib.sha512}.get(k)
+            if h is None:
+                continue
+            if not isinstance(v[0], Bytes) or bytes(v[0]) != h(msg.body).digest():
+                raise VecError("content_digest_mismatch", k)
+            checked += 1
+        if not checked:
+            raise VecError("content_digest_mismatch", "no sha-256 / sha-512 member")
     return base

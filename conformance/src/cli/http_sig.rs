@@ -9,9 +9,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Args as ClapArgs, Subcommand};
 use http_sig::{
-    Algorithm, ComponentId, HttpMessage, Key, ParseOptions, SignatureParams, Signer,
+    Algorithm, ComponentId, HttpMessage, Key, KeySet, ParseOptions, SignatureParams, Signer,
     SigningProfile, VerificationPolicy, Verifier, signature_base,
 };
+
+use super::nonce_file::FileNonceStore;
 
 /// `sigharness http-sig ...`
 #[derive(ClapArgs, Debug)]
@@ -89,13 +91,20 @@ pub struct SignArgs {
     /// `tag`.
     #[arg(long, value_name = "T")]
     pub tag: Option<String>,
+    /// Order of the signature parameters, comma separated (e.g. `keyid,created,alg`): the named
+    /// ones first, in this order, the rest after them. Default: created, keyid, alg, expires,
+    /// nonce, tag. The order is part of the signature base (RFC 9421 §2.3), so another signer's
+    /// deterministic signature is reproduced byte for byte only in its order.
+    #[arg(long, value_name = "LIST", conflicts_with = "profile")]
+    pub param_order: Option<String>,
 }
 
 #[derive(ClapArgs, Debug)]
 pub struct VerifyArgs {
     #[command(flatten)]
     pub msg: MessageOpts,
-    /// Key file: JWK, PEM, DER or base64 shared secret.
+    /// Key file: JWK, PEM, DER or base64 shared secret, or a JWK Set (`{"keys": [...]}`, the
+    /// key chosen by keyid; JWK `use` / `key_ops` are honoured).
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
     /// Algorithm known by configuration (must agree with `alg` and the key).
@@ -110,6 +119,38 @@ pub struct VerifyArgs {
     /// Verification time (UNIX seconds; default now).
     #[arg(long, value_name = "SECS")]
     pub now: Option<u64>,
+    /// An id that names the key (repeatable; a JWK `kid` counts too): a `keyid` parameter naming
+    /// anything else fails (`unknown_key`, RFC 9421 §3.2 step 5). Not with a JWK Set.
+    #[arg(long, value_name = "ID")]
+    pub keyid: Vec<String>,
+    /// Remember nonces in FILE (JSON, created if absent) and reject a nonce seen before with the
+    /// same key (`nonce_replayed`, RFC 9421 §7.2.2).
+    #[arg(long, value_name = "FILE")]
+    pub nonce_store: Option<PathBuf>,
+    /// Most nonces the store keeps per keyid; beyond it the oldest of that keyid is dropped.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10_000,
+        requires = "nonce_store"
+    )]
+    pub nonce_cap_per_key: usize,
+    /// Require `content-digest` to be covered and to match the body (RFC 9530); policy
+    /// `require_content_digest`.
+    #[arg(long)]
+    pub require_content_digest: bool,
+    /// Longest `expires - created`, seconds (policy `max_validity`).
+    #[arg(long, value_name = "SECS")]
+    pub max_validity: Option<u64>,
+    /// Clock skew allowed for `expires`, seconds (policy `expires_skew`).
+    #[arg(long, value_name = "SECS")]
+    pub expires_skew: Option<u64>,
+    /// Components that must not be covered (policy `forbidden_components`), as in `--components`.
+    #[arg(long, value_name = "LIST")]
+    pub forbid: Option<String>,
+    /// A revoked keyid (repeatable; policy `revoked_keyids`).
+    #[arg(long, value_name = "ID")]
+    pub revoked_keyid: Vec<String>,
 }
 
 #[derive(ClapArgs, Debug)]
@@ -220,6 +261,15 @@ fn sign(a: SignArgs) -> Result<i32, Fail> {
         if let Some(t) = &a.tag {
             p.set_tag(t).map_err(usage)?;
         }
+        if let Some(order) = &a.param_order {
+            let names: Vec<&str> = order
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .collect();
+            p.reorder_params(&names)
+                .map_err(|e| usage(format!("--param-order: {e}")))?;
+        }
         signer
             .sign_message(&mut msg, req.as_ref(), &a.label, &p)
             .map_err(|e| Fail(2, format!("[{}] {e}", e.kind())))?;
@@ -233,13 +283,55 @@ fn sign(a: SignArgs) -> Result<i32, Fail> {
 
 fn verify(a: VerifyArgs) -> Result<i32, Fail> {
     let (msg, req) = load(&a.msg)?;
-    let key = Key::from_file(&a.key).map_err(usage)?;
-    let mut v = Verifier::new(key, parse_alg(&a.alg)?);
-    if let Some(p) = &a.policy {
-        v = v.with_policy(VerificationPolicy::from_file(p).map_err(usage)?);
+    let alg = parse_alg(&a.alg)?;
+    let key_bytes = std::fs::read(&a.key)
+        .map_err(|e| usage(format!("cannot read {}: {e}", a.key.display())))?;
+    // A JWK Set (RFC 7517 §5): the key is chosen by the signature's keyid.
+    let mut v = if KeySet::looks_like_jwks(&key_bytes) {
+        if !a.keyid.is_empty() {
+            return Err(usage(
+                "--keyid names a single key; a JWK Set names its keys by kid",
+            ));
+        }
+        Verifier::with_key_set(KeySet::from_file(&a.key).map_err(usage)?, alg)
+    } else {
+        let mut v = Verifier::new(Key::from_file(&a.key).map_err(usage)?, alg);
+        for id in &a.keyid {
+            v = v.with_keyid(id.clone());
+        }
+        v
+    };
+    let mut policy = match &a.policy {
+        Some(p) => VerificationPolicy::from_file(p).map_err(usage)?,
+        None => VerificationPolicy::default(),
+    };
+    policy.require_content_digest |= a.require_content_digest;
+    if a.max_validity.is_some() {
+        policy.max_validity = a.max_validity;
     }
+    if let Some(s) = a.expires_skew {
+        policy.expires_skew = s;
+    }
+    if let Some(f) = &a.forbid {
+        policy.forbidden_components.push(f.clone());
+    }
+    policy
+        .revoked_keyids
+        .extend(a.revoked_keyid.iter().cloned());
+    policy.validate().map_err(usage)?;
+    v = v.with_policy(policy);
     let now = a.now.unwrap_or_else(now_secs);
-    match v.verify(&msg, req.as_ref(), a.label.as_deref(), now) {
+    let res = match &a.nonce_store {
+        Some(path) => {
+            let mut store = FileNonceStore::open(path, a.nonce_cap_per_key, now).map_err(usage)?;
+            let r =
+                v.verify_with_nonce_store(&msg, req.as_ref(), a.label.as_deref(), now, &mut store);
+            store.save().map_err(usage)?;
+            r
+        }
+        None => v.verify(&msg, req.as_ref(), a.label.as_deref(), now),
+    };
+    match res {
         Ok(ok) => {
             println!("valid: label={} alg={}", ok.label, ok.algorithm);
             Ok(0)

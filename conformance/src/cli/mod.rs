@@ -4,6 +4,7 @@
 pub mod http_sig;
 pub mod mq_hub;
 pub mod msg_signer;
+pub mod nonce_file;
 pub mod serve;
 pub mod serve_http_sig;
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use axum::http::StatusCode;
-use http_sig::{Algorithm, Key, VerificationPolicy};
+use http_sig::{Algorithm, Key, KeySet, VerificationPolicy};
 use sigharness_report::exit_code;
 
 use super::code;
@@ -106,10 +106,13 @@ pub struct VerifierArgs {
     /// Listen address; loopback only (127.0.0.1 or ::1).
     #[arg(long, default_value = "127.0.0.1:4001", value_name = "ADDR")]
     pub listen: String,
-    /// Verification key (PEM, JWK, DER, base64 HMAC secret).
+    /// Verification key (PEM, JWK, DER, base64 HMAC secret), or a JWK Set (`{"keys": [...]}`:
+    /// the key is chosen by the signature's keyid; JWK `use` / `key_ops` are honoured).
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
-    /// Verification policy (TOML, YAML or JSON; http-sig `VerificationPolicy`).
+    /// Verification policy (TOML, YAML or JSON; http-sig `VerificationPolicy`: required and
+    /// forbidden components, max_age, max_validity, expires_skew, require_content_digest,
+    /// revoked_keyids, ...).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// Algorithm fixed by configuration (default: from the key / the alg parameter).
@@ -243,11 +246,26 @@ pub async fn serve_verifier(args: VerifierArgs) -> ExitCode {
         Ok(a) => a,
         Err(e) => return f(e.to_string()),
     };
-    let key = match Key::from_file(&args.key) {
-        Ok(k) => k,
-        Err(e) => return f(format!("--key: {e}")),
+    // A JWK Set (RFC 7517 §5) selects the key by keyid; revoked kids, `use` / `key_ops` and
+    // the other knobs are the policy's (`--policy`).
+    let jwks = std::fs::read(&args.key).is_ok_and(|b| KeySet::looks_like_jwks(&b));
+    let mut cfg = if jwks {
+        let set = match KeySet::from_file(&args.key) {
+            Ok(s) => s,
+            Err(e) => return f(format!("--key: {e}")),
+        };
+        let Some(first) = set.kids().next().and_then(|k| set.get(k)).cloned() else {
+            return f("--key: the JWK Set has no keys".into());
+        };
+        let mut cfg = VerifierConfig::new(first);
+        cfg.key_set = Some(set);
+        cfg
+    } else {
+        match Key::from_file(&args.key) {
+            Ok(k) => VerifierConfig::new(k),
+            Err(e) => return f(format!("--key: {e}")),
+        }
     };
-    let mut cfg = VerifierConfig::new(key);
     if let Some(p) = &args.policy {
         match VerificationPolicy::from_file(p) {
             Ok(pol) => cfg.policy = pol,

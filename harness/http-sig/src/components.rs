@@ -620,10 +620,10 @@ fn write_field_value<'m>(
     cache: &mut BaseCache<'m>,
 ) -> Result<()> {
     let cid = || id.serialize();
-    // RFC 9421 §2.1.5: trailers are taken from the trailer section, which we do not model.
+    // RFC 9421 §2.1.4: trailers are taken from the trailer section, which we do not model.
     if id.params().contains_key("tr") {
         return Err(Error::Unsupported(format!(
-            "{}: trailer fields (;tr, RFC 9421 §2.1.5) are not supported by this implementation",
+            "{}: trailer fields (;tr, RFC 9421 §2.1.4) are not supported by this implementation",
             cid()
         )));
     }
@@ -774,66 +774,271 @@ fn request_of<'a>(msg: &'a HttpMessage, id: &ComponentId) -> Result<&'a RequestL
         .ok_or_else(|| Error::RequestComponentOnResponse(id.name().to_string()))
 }
 
-/// Normalized authority (RFC 9421 §2.2.3, RFC 9110 §4.2.3): lowercase host, default port removed.
-pub fn normalize_authority(authority: &str, scheme: &str) -> String {
+/// The authority of a target URI, parsed (RFC 3986 §3.2, RFC 9110 §4.2.1, §4.2.4, §7.2) and
+/// normalized (RFC 9110 §4.2.3, RFC 3986 §6.2.2-6.2.3): the host in lowercase (reg-name or IP
+/// literal, IPv6 hex digits included), the port as a number, omitted when it is empty or the
+/// scheme's default (`http` 80, `https` 443, and `ws` / `wss` likewise).
+///
+/// ```
+/// use http_sig::normalize_authority;
+/// assert_eq!(normalize_authority("Example.COM:443", "https").unwrap(), "example.com");
+/// assert_eq!(normalize_authority("[2001:DB8::1]:80", "http").unwrap(), "[2001:db8::1]");
+/// assert_eq!(normalize_authority("example.com:", "https").unwrap(), "example.com");
+/// assert_eq!(normalize_authority("user@example.com", "https").unwrap_err().kind(), "invalid_authority");
+/// ```
+pub fn normalize_authority(authority: &str, scheme: &str) -> Result<String> {
     let mut out = String::with_capacity(authority.len());
-    push_normalized_authority(&mut out, authority, scheme);
-    out
+    push_normalized_authority(&mut out, authority, scheme)?;
+    Ok(out)
 }
 
-/// [`normalize_authority`], appended to `out` without intermediate allocations.
-fn push_normalized_authority(out: &mut String, authority: &str, scheme: &str) {
-    let a = authority.trim();
-    // Drop userinfo if any (not allowed in http(s) URIs, but be safe).
-    let a = a.rsplit_once('@').map_or(a, |(_, h)| h);
+/// RFC 3986 §2.3 unreserved and §2.2 sub-delims: the characters of a reg-name besides
+/// pct-encoded octets.
+fn is_reg_name_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b)
+}
+
+/// [`normalize_authority`], appended to `out`. Malformed authorities are
+/// [`Error::InvalidAuthority`]; nothing is appended then.
+fn push_normalized_authority(out: &mut String, authority: &str, scheme: &str) -> Result<()> {
+    let bad = |reason: &str| Error::InvalidAuthority {
+        authority: crate::excerpt(authority, 80),
+        reason: reason.to_string(),
+    };
+    let a = authority.trim_matches([' ', '\t']);
+    if a.is_empty() {
+        // RFC 9110 §4.2.1: "A recipient that processes such a URI reference MUST reject it as
+        // invalid" (an http(s) URI with an empty host).
+        return Err(bad(
+            "it is empty (RFC 9110 §4.2.1: an empty host MUST be rejected)",
+        ));
+    }
+    if a.contains('@') {
+        // RFC 9110 §4.2.4: userinfo is deprecated; "A recipient SHOULD parse for userinfo and
+        // treat its presence as an error".
+        return Err(bad(
+            "it has userinfo (`...@`), which http(s) URIs must not carry (RFC 9110 §4.2.4)",
+        ));
+    }
+    let (host, rest) = if let Some(lit) = a.strip_prefix('[') {
+        let Some(end) = lit.find(']') else {
+            return Err(bad("the IP literal `[` is not closed by `]`"));
+        };
+        let inner = &lit[..end];
+        if inner.contains('%') {
+            return Err(bad(
+                "the IP literal has a zone id (`%`), which RFC 3986 IP-literal and so HTTP do not allow",
+            ));
+        }
+        let ok = if let Some(fut) = inner.strip_prefix(['v', 'V']) {
+            // IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
+            fut.split_once('.').is_some_and(|(v, rest)| {
+                !v.is_empty()
+                    && v.bytes().all(|b| b.is_ascii_hexdigit())
+                    && !rest.is_empty()
+                    && rest.bytes().all(|b| is_reg_name_char(b) || b == b':')
+            })
+        } else {
+            inner.parse::<std::net::Ipv6Addr>().is_ok()
+        };
+        if !ok {
+            return Err(bad(
+                "the IP literal is not an IPv6 address (RFC 3986 §3.2.2)",
+            ));
+        }
+        (&a[..end + 2], &a[end + 2..])
+    } else {
+        let end = a.find(':').unwrap_or(a.len());
+        let host = &a[..end];
+        if host.is_empty() {
+            return Err(bad(
+                "the host is empty (RFC 9110 §4.2.1: it MUST be rejected)",
+            ));
+        }
+        let b = host.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' {
+                if i + 2 >= b.len()
+                    || !b[i + 1].is_ascii_hexdigit()
+                    || !b[i + 2].is_ascii_hexdigit()
+                {
+                    return Err(bad(
+                        "the host has a `%` that is not a percent-encoded octet",
+                    ));
+                }
+                i += 3;
+            } else if is_reg_name_char(b[i]) {
+                i += 1;
+            } else {
+                return Err(bad(
+                    "the host has a character a reg-name does not allow (RFC 3986 §3.2.2)",
+                ));
+            }
+        }
+        (host, &a[end..])
+    };
+    let port = match rest.strip_prefix(':') {
+        None if rest.is_empty() => None,
+        None => return Err(bad("text after the IP literal that is not `:port`")),
+        // RFC 3986 §6.2.3: an empty port is normalized away.
+        Some("") => None,
+        Some(p) => {
+            if !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad("the port is not a number"));
+            }
+            let n: u16 = p
+                .trim_start_matches('0')
+                .parse()
+                .or_else(|e| {
+                    if p.bytes().all(|b| b == b'0') {
+                        Ok(0)
+                    } else {
+                        Err(e)
+                    }
+                })
+                .map_err(|_| bad("the port is larger than 65535"))?;
+            Some(n)
+        }
+    };
     let default = match scheme {
-        "https" | "wss" => Some(":443"),
-        "http" | "ws" => Some(":80"),
+        "https" | "wss" => Some(443),
+        "http" | "ws" => Some(80),
         _ => None,
     };
-    // Lowercasing does not move bytes or change digits, `:` or `]`, so the port test can be made
-    // on the original text.
-    let a = match default {
-        Some(p) if a.ends_with(p) && !a.ends_with(']') => &a[..a.len() - p.len()],
-        _ => a,
-    };
-    push_lowercase(out, a);
+    push_lowercase(out, host);
+    if let Some(p) = port.filter(|p| Some(*p) != default) {
+        let _ = write!(out, ":{p}");
+    }
+    Ok(())
 }
 
-/// (path, query-without-?) of a request target, borrowed from it.
-///
-/// RFC 9421 §2.2.6/§2.2.7/§2.2.8 define `@path`, `@query` and `@query-param` on the path and query
-/// of the target URI; an asterisk-form (`OPTIONS *`) or authority-form (`CONNECT host:port`)
-/// request-target has neither (RFC 9112 §3.2.3, §3.2.4), so these components do not apply to
-/// such a request and are an error rather than a made-up `/` or `?`.
-fn path_and_query<'a>(r: &'a RequestLine, id: &ComponentId) -> Result<(&'a str, Option<&'a str>)> {
-    // An origin-form target (the common case) starts with `/`, which no absolute-form scheme does.
-    let rest: &str = if r.target.starts_with('/') {
-        &r.target
-    } else if let Some((_, _, rest)) = split_absolute(&r.target) {
-        rest
-    } else {
-        let form = if r.target == "*" {
-            "asterisk-form"
-        } else {
-            "authority-form"
+/// The request-target's form (RFC 9112 §3.2).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TargetForm {
+    Origin,
+    Absolute,
+    Authority,
+    Asterisk,
+}
+
+/// The parts of the target URI of a request (RFC 9110 §7.1, RFC 9112 §3.3), borrowed from the
+/// request line, whatever the form of its request-target.
+struct TargetUri<'a> {
+    form: TargetForm,
+    /// The scheme (not yet lowercased): the absolute-form target's, else the one the request was
+    /// received over.
+    scheme: &'a str,
+    /// The authority (not yet normalized): the absolute-form or authority-form target's, else
+    /// the Host field's; `None` when there is none.
+    authority: Option<&'a str>,
+    /// The path as sent; empty for asterisk-form and authority-form ("the target URI's combined
+    /// path and query component is empty", RFC 9112 §3.3) and for an absolute-form URI without one.
+    path: &'a str,
+    /// The query without `?`, if there is a `?`.
+    query: Option<&'a str>,
+}
+
+impl<'a> TargetUri<'a> {
+    fn of(r: &'a RequestLine) -> Result<Self> {
+        let t = r.target.as_str();
+        // RFC 9112 §3.2: no form of request-target has a fragment (origin-form is absolute-path
+        // ["?" query], absolute-form an absolute-URI).
+        if t.contains('#') {
+            return Err(Error::InvalidRequestTarget {
+                target: crate::excerpt(t, 80),
+                reason: "it has a fragment (`#`), which no request-target form allows".into(),
+            });
+        }
+        let split = |rest: &'a str| match rest.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (rest, None),
         };
-        return Err(Error::ComponentNotApplicable {
-            component: id.serialize(),
-            reason: format!(
-                "the {form} request-target {} has no path or query",
-                crate::excerpt(&r.target, 80)
-            ),
-        });
-    };
-    let rest = rest.split('#').next().unwrap_or("");
-    let (path, query) = match rest.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (rest, None),
-    };
-    // RFC 9421 §2.2.6: an empty path is normalized to "/".
-    let path = if path.is_empty() { "/" } else { path };
-    Ok((path, query))
+        let host = r.authority.as_deref();
+        Ok(if t.starts_with('/') {
+            let (path, query) = split(t);
+            TargetUri {
+                form: TargetForm::Origin,
+                scheme: &r.scheme,
+                authority: host,
+                path,
+                query,
+            }
+        } else if let Some((scheme, authority, rest)) = split_absolute(t) {
+            // RFC 9112 §3.2.2: the authority of an absolute-form target replaces the Host field.
+            let (path, query) = split(rest);
+            TargetUri {
+                form: TargetForm::Absolute,
+                scheme,
+                authority: Some(authority),
+                path,
+                query,
+            }
+        } else if t == "*" {
+            TargetUri {
+                form: TargetForm::Asterisk,
+                scheme: &r.scheme,
+                authority: host,
+                path: "",
+                query: None,
+            }
+        } else {
+            // RFC 9112 §3.3: "If the request-target is in authority-form, the target URI's
+            // authority component is the request-target."
+            TargetUri {
+                form: TargetForm::Authority,
+                scheme: &r.scheme,
+                authority: Some(t),
+                path: "",
+                query: None,
+            }
+        })
+    }
+
+    fn push_scheme(&self, out: &mut String) {
+        push_lowercase(out, self.scheme);
+    }
+
+    fn push_authority(&self, out: &mut String, component: &str) -> Result<()> {
+        let a = self.authority.ok_or_else(|| {
+            Error::MissingComponent(format!(
+                "{component} (no Host header and no absolute-form target)"
+            ))
+        })?;
+        let scheme = self.scheme.to_ascii_lowercase();
+        push_normalized_authority(out, a, &scheme)
+    }
+
+    /// RFC 9421 §2.2.6 / RFC 9110 §4.2.3: an empty path is `/`.
+    fn path(&self) -> &'a str {
+        if self.path.is_empty() { "/" } else { self.path }
+    }
+
+    /// RFC 9110 §7.1 assembled, normalized as RFC 9110 §4.2.3 says (scheme and host in
+    /// lowercase, default or empty port omitted, empty path `/`). The one exception to the `/`:
+    /// the asterisk-form (and `OPTIONS` with an absolute-form URI without path or query, which
+    /// RFC 9112 §3.2.4 makes the same request) has no path at all: `OPTIONS *` and `OPTIONS /`
+    /// are different requests.
+    fn push_target_uri(&self, out: &mut String, method: &str) -> Result<()> {
+        self.push_scheme(out);
+        out.push_str("://");
+        self.push_authority(out, "\"@target-uri\"")?;
+        let no_path = match self.form {
+            TargetForm::Asterisk | TargetForm::Authority => true,
+            TargetForm::Absolute => {
+                method == "OPTIONS" && self.path.is_empty() && self.query.is_none()
+            }
+            TargetForm::Origin => false,
+        };
+        if !no_path {
+            out.push_str(self.path());
+            if let Some(q) = self.query {
+                out.push('?');
+                out.push_str(q);
+            }
+        }
+        Ok(())
+    }
 }
 
 fn write_derived_value(
@@ -855,48 +1060,26 @@ fn write_derived_value(
         },
         // RFC 9421 §2.2.1: method as-is, case preserved.
         "@method" => out.push_str(&request_of(msg, id)?.method),
-        // RFC 9421 §2.2.4: scheme in lowercase.
-        "@scheme" => push_lowercase(out, &request_of(msg, id)?.scheme),
-        // RFC 9421 §2.2.3: normalized authority.
+        // RFC 9421 §2.2.4: the target URI's scheme in lowercase.
+        "@scheme" => TargetUri::of(request_of(msg, id)?)?.push_scheme(out),
+        // RFC 9421 §2.2.3: the target URI's authority, normalized (RFC 9110 §4.2.3).
         "@authority" => {
-            let r = request_of(msg, id)?;
-            let a = r.authority.as_deref().ok_or_else(|| {
-                Error::MissingComponent(
-                    "\"@authority\" (no Host header and no absolute target)".into(),
-                )
-            })?;
-            push_normalized_authority(out, a, &r.scheme);
+            TargetUri::of(request_of(msg, id)?)?.push_authority(out, "\"@authority\"")?
         }
         // RFC 9421 §2.2.5: the request-target as sent (includes the query).
         "@request-target" => out.push_str(&request_of(msg, id)?.target),
-        // RFC 9421 §2.2.2: the full target URI.
+        // RFC 9421 §2.2.2: the full target URI (RFC 9110 §7.1), one value whatever the form of
+        // the request line (RFC 9421 §1.3: such changes must not break a signature).
         "@target-uri" => {
             let r = request_of(msg, id)?;
-            if split_absolute(&r.target).is_some() {
-                out.push_str(&r.target);
-            } else {
-                let a = r.authority.as_deref().ok_or_else(|| {
-                    Error::MissingComponent(
-                        "\"@target-uri\" (no Host header to build the URI)".into(),
-                    )
-                })?;
-                out.push_str(&r.scheme);
-                out.push_str("://");
-                if r.target.starts_with('/') {
-                    push_normalized_authority(out, a, &r.scheme);
-                    out.push_str(&r.target);
-                } else if r.target == "*" {
-                    push_normalized_authority(out, a, &r.scheme);
-                } else {
-                    out.push_str(&r.target);
-                }
-            }
+            TargetUri::of(r)?.push_target_uri(out, &r.method)?
         }
-        // RFC 9421 §2.2.6: absolute path, not decoded, empty -> "/".
-        "@path" => out.push_str(path_and_query(request_of(msg, id)?, id)?.0),
+        // RFC 9421 §2.2.6: absolute path, not decoded, empty -> "/" (asterisk-form and
+        // authority-form targets have an empty path, RFC 9112 §3.3).
+        "@path" => out.push_str(TargetUri::of(request_of(msg, id)?)?.path()),
         // RFC 9421 §2.2.7: "?" + query, or "?" alone when there is none.
         "@query" => {
-            let q = path_and_query(request_of(msg, id)?, id)?.1;
+            let q = TargetUri::of(request_of(msg, id)?)?.query;
             out.push('?');
             out.push_str(q.unwrap_or_default());
         }
@@ -910,7 +1093,7 @@ fn write_derived_value(
             // contains the encoded `nameString`": the parameter is compared as given against each
             // name after decoding and re-encoding (so `name="a b"` never matches: the encoded
             // form of that name is `a%20b`).
-            let query = path_and_query(r, id)?.1.unwrap_or_default();
+            let query = TargetUri::of(r)?.query.unwrap_or_default();
             // The query is split, decoded and re-encoded once per base: name -> values.
             let index = cache.queries[which].get_or_insert_with(|| {
                 #[cfg(test)]
@@ -1076,15 +1259,96 @@ mod tests {
 
     #[test]
     fn authority_normalization() {
+        let n = |a: &str, s: &str| normalize_authority(a, s).unwrap();
+        assert_eq!(n("Example.COM:443", "https"), "example.com");
+        assert_eq!(n("example.com:80", "http"), "example.com");
+        assert_eq!(n("example.com:80", "https"), "example.com:80");
+        assert_eq!(n("[::1]:443", "https"), "[::1]");
+        assert_eq!(n("[2001:DB8::A]:8443", "https"), "[2001:db8::a]:8443");
+        // RFC 3986 §6.2.3: an empty port is normalized away; a port is a number.
+        assert_eq!(n("example.com:", "https"), "example.com");
+        assert_eq!(n("example.com:0443", "https"), "example.com");
+        assert_eq!(n("example.com:08443", "https"), "example.com:8443");
+        assert_eq!(n("example.com:0", "https"), "example.com:0");
+        assert_eq!(n("[v1.Fe:x]", "https"), "[v1.fe:x]");
+        assert_eq!(n("xn--bcher-kva.example", "https"), "xn--bcher-kva.example");
+        assert_eq!(n("a%2Eb", "https"), "a%2eb");
+    }
+
+    /// Odd authorities and targets never panic: a value or a typed error.
+    #[test]
+    fn odd_authorities_and_targets_give_a_value_or_a_typed_error() {
+        let hosts = [
+            "[",
+            "[]",
+            "[:",
+            "]",
+            ":",
+            "@",
+            "[::1]:",
+            "[v.]",
+            "[v1.]",
+            "\u{e9}:80",
+            "[\u{e9}]",
+            "a:\u{e9}",
+            "[::1]]",
+            "%",
+            "a%4",
+            "::",
+            "[::ffff:1.2.3.4]:443",
+            "x:00000000000000443",
+        ];
+        let targets = [
+            "/",
+            "*",
+            "h:1",
+            "https://",
+            "https://[",
+            "/#",
+            "?",
+            "x://a:b@c",
+        ];
+        for h in hosts {
+            for t in targets {
+                let m = HttpMessage::request("GET", t, "https", Some(h));
+                for c in ["@target-uri", "@authority", "@scheme", "@path", "@query"] {
+                    let id = ComponentId::new(c).unwrap();
+                    if let Err(e) = component_value(&m, None, &id) {
+                        assert!(!e.kind().is_empty(), "{h:?} {t:?} {c}");
+                    }
+                }
+            }
+        }
         assert_eq!(
-            normalize_authority("Example.COM:443", "https"),
-            "example.com"
+            normalize_authority("x:00000000000000443", "https").unwrap(),
+            "x"
         );
-        assert_eq!(normalize_authority("example.com:80", "http"), "example.com");
-        assert_eq!(
-            normalize_authority("example.com:80", "https"),
-            "example.com:80"
-        );
-        assert_eq!(normalize_authority("[::1]:443", "https"), "[::1]");
+    }
+
+    /// Issue 17: malformed authorities are a typed error that says what is wrong, never a base
+    /// with an empty or half-parsed `@authority`.
+    #[test]
+    fn malformed_authorities_are_typed_errors() {
+        for (a, why) in [
+            ("", "empty"),
+            (":443", "host is empty"),
+            ("user@example.com", "userinfo"),
+            ("@example.com", "userinfo"),
+            ("[::1", "not closed"),
+            ("[fe80::1%25eth0]", "zone id"),
+            ("[fe80::1%eth0]:443", "zone id"),
+            ("[::g]", "not an IPv6 address"),
+            ("[example.com]", "not an IPv6 address"),
+            ("[::1]x", "not `:port`"),
+            ("example.com:https", "not a number"),
+            ("example.com:65536", "larger than 65535"),
+            ("example.com:1:2", "not a number"),
+            ("exa mple.com", "reg-name"),
+            ("exa%zzmple", "percent-encoded"),
+        ] {
+            let e = normalize_authority(a, "https").unwrap_err();
+            assert_eq!(e.kind(), "invalid_authority", "{a:?}");
+            assert!(e.to_string().contains(why), "{a:?}: {e}");
+        }
     }
 }

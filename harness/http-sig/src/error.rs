@@ -36,12 +36,23 @@ pub enum Error {
     /// An unknown derived component name (starts with `@`).
     #[error("unknown derived component {0} (RFC 9421 §2.2)")]
     UnknownDerivedComponent(String),
-    /// A derived component that the message's form does not have (`@path`, `@query`,
-    /// `@query-param` of an asterisk-form `OPTIONS *` or authority-form `CONNECT` request).
+    /// A derived component that does not apply to this message. Not produced since issue 17:
+    /// asterisk-form and authority-form requests have an empty path and query (RFC 9112 §3.3),
+    /// so `@path` is `/` and `@query` is `?` there; kept for API compatibility.
     #[error(
         "derived component {component} does not apply to this message: {reason} (RFC 9421 §2.2)"
     )]
     ComponentNotApplicable { component: String, reason: String },
+    /// The authority of the target URI (absolute-form or authority-form request-target, or the
+    /// Host field) is malformed: empty host, userinfo, unclosed or invalid IP literal, zone id,
+    /// invalid port (RFC 9110 §4.2.1, §4.2.4, §7.2; RFC 3986 §3.2).
+    #[error(
+        "the authority {authority} of the target URI is malformed: {reason} (RFC 9110 §4.2, §7.2; RFC 3986 §3.2)"
+    )]
+    InvalidAuthority { authority: String, reason: String },
+    /// The request-target cannot be a target URI (a fragment, RFC 9112 §3.2).
+    #[error("the request-target {target} is malformed: {reason} (RFC 9112 §3.2)")]
+    InvalidRequestTarget { target: String, reason: String },
     /// A component parameter that is unknown or does not apply to this component.
     #[error(
         "component {component}: parameter `{parameter}` is unknown or does not apply here (RFC 9421 §2.5)"
@@ -199,6 +210,47 @@ pub enum Error {
     /// The algorithm is not permitted by policy.
     #[error("algorithm {0} is not allowed by the verification policy")]
     AlgorithmNotAllowed(String),
+    /// RFC 9421 §3.2 step 5: the `keyid` names no key the verifier knows ("If the key is not
+    /// known to the verifier, the verifier MUST fail").
+    #[error(
+        "keyid {keyid} names no key this verifier knows ({known}); RFC 9421 §3.2 step 5: an unknown key MUST fail"
+    )]
+    UnknownKey { keyid: String, known: String },
+    /// The `keyid` names a key the policy lists as revoked (`revoked_keyids`).
+    #[error("keyid {0} names a revoked key (verification policy revoked_keyids)")]
+    KeyRevoked(String),
+    /// A JWK's `use` or `key_ops` (RFC 7517 §4.2, §4.3) does not allow the operation.
+    #[error("the key may not be used to {operation}: {reason} (RFC 7517 §4.2-4.3)")]
+    KeyUseNotAllowed {
+        operation: &'static str,
+        reason: String,
+    },
+    /// `expires - created` is not positive or longer than the policy's `max_validity`.
+    #[error(
+        "validity window expires - created = {window}s (created {created}, expires {expires}) is not in 1..={max}s (verification policy max_validity)"
+    )]
+    ValidityWindow {
+        created: i64,
+        expires: i64,
+        window: i64,
+        max: u64,
+    },
+    /// A component the policy forbids (`forbidden_components`) is covered.
+    #[error(
+        "component {0} is covered but the verification policy forbids it (forbidden_components)"
+    )]
+    ForbiddenComponent(String),
+    /// Content-Digest is not a valid RFC 9530 Dictionary of Byte Sequences.
+    #[error("Content-Digest is invalid: {0} (RFC 9530 §2)")]
+    ContentDigestInvalid(String),
+    /// A Content-Digest member does not match the body.
+    #[error("Content-Digest {0} does not match the body received (RFC 9530 §2)")]
+    ContentDigestMismatch(String),
+    /// Content-Digest has no algorithm this implementation checks.
+    #[error(
+        "Content-Digest has no sha-256 or sha-512 member, so nothing could be checked (RFC 9530 §5)"
+    )]
+    ContentDigestUnsupported,
 
     /// A cap of [`crate::Limits`] was hit: the message is refused before more work is done.
     #[error("{what}, more than {limit} = {max} allows (http_sig::Limits)")]
@@ -232,6 +284,8 @@ impl Error {
             DuplicateComponent(_) => "duplicate_component",
             UnknownDerivedComponent(_) => "unknown_derived_component",
             ComponentNotApplicable { .. } => "component_not_applicable",
+            InvalidAuthority { .. } => "invalid_authority",
+            InvalidRequestTarget { .. } => "invalid_request_target",
             UnknownComponentParameter { .. } => "unknown_component_parameter",
             InvalidComponentParameter { .. } => "invalid_component_parameter",
             IncompatibleParameters { .. } => "incompatible_parameters",
@@ -269,6 +323,14 @@ impl Error {
             TagMismatch { .. } => "tag_mismatch",
             KeyIdMismatch { .. } => "keyid_mismatch",
             AlgorithmNotAllowed(_) => "algorithm_not_allowed",
+            UnknownKey { .. } => "unknown_key",
+            KeyRevoked(_) => "key_revoked",
+            KeyUseNotAllowed { .. } => "key_use_not_allowed",
+            ValidityWindow { .. } => "validity_window",
+            ForbiddenComponent(_) => "forbidden_component",
+            ContentDigestInvalid(_) => "content_digest_invalid",
+            ContentDigestMismatch(_) => "content_digest_mismatch",
+            ContentDigestUnsupported => "content_digest_unsupported",
             LimitExceeded { .. } => "limit_exceeded",
             InvalidConfig(_) => "invalid_config",
             Io { .. } => "io",

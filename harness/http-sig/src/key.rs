@@ -88,6 +88,28 @@ pub struct Key {
     prepared: Arc<Prepared>,
     jwk_alg: Option<Algorithm>,
     kid: Option<String>,
+    /// JWK `use` (RFC 7517 §4.2), when given.
+    jwk_use: Option<String>,
+    /// JWK `key_ops` (RFC 7517 §4.3), when given.
+    key_ops: Option<Vec<String>>,
+}
+
+/// What a key is used for, as JWK `use` / `key_ops` name it (RFC 7517 §4.2-4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOperation {
+    /// Create a signature (`key_ops` "sign").
+    Sign,
+    /// Verify a signature (`key_ops` "verify").
+    Verify,
+}
+
+impl KeyOperation {
+    fn name(self) -> &'static str {
+        match self {
+            KeyOperation::Sign => "sign",
+            KeyOperation::Verify => "verify",
+        }
+    }
 }
 
 impl fmt::Debug for Key {
@@ -145,7 +167,39 @@ impl Key {
             material: Arc::new(material),
             jwk_alg: None,
             kid: None,
+            jwk_use: None,
+            key_ops: None,
         }
+    }
+
+    /// RFC 7517 §4.2-4.3: a JWK whose `use` is not `sig`, or whose `key_ops` lacks the
+    /// operation, may not be used for it. Keys from other encodings carry neither: allowed.
+    pub fn check_operation(&self, op: KeyOperation) -> Result<()> {
+        let denied = |reason: String| Error::KeyUseNotAllowed {
+            operation: op.name(),
+            reason,
+        };
+        if let Some(u) = &self.jwk_use
+            && u != "sig"
+        {
+            return Err(denied(format!(
+                "its JWK `use` is {} (signatures need \"sig\")",
+                crate::excerpt(u, 40)
+            )));
+        }
+        if let Some(ops) = &self.key_ops
+            && !ops.iter().any(|o| o == op.name())
+        {
+            return Err(denied(format!(
+                "its JWK `key_ops` [{}] lacks \"{}\"",
+                ops.iter()
+                    .map(|o| crate::excerpt(o, 20))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                op.name()
+            )));
+        }
+        Ok(())
     }
 
     /// An HMAC shared secret.
@@ -329,6 +383,25 @@ impl Key {
         };
         let mut key = Key::new(material);
         key.kid = get("kid").and_then(|v| v.as_str()).map(str::to_string);
+        if let Some(u) = get("use") {
+            let u = u
+                .as_str()
+                .ok_or_else(|| invalid("JWK `use` must be a string (RFC 7517 §4.2)"))?;
+            key.jwk_use = Some(u.to_string());
+        }
+        if let Some(ops) = get("key_ops") {
+            let ops = ops
+                .as_array()
+                .ok_or_else(|| invalid("JWK `key_ops` must be an array (RFC 7517 §4.3)"))?
+                .iter()
+                .map(|o| {
+                    o.as_str().map(str::to_string).ok_or_else(|| {
+                        invalid("JWK `key_ops` values must be strings (RFC 7517 §4.3)")
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            key.key_ops = Some(ops);
+        }
         if let Some(alg) = get("alg") {
             let alg = alg
                 .as_str()
@@ -654,5 +727,109 @@ impl Key {
             (_, None) => false,
         };
         Ok(ok)
+    }
+}
+
+/// Most keys a [`KeySet`] holds: a JWKS is read whole, so its size is bounded.
+pub const MAX_KEY_SET_KEYS: usize = 1024;
+
+/// Verification keys selected by `keyid` (RFC 9421 §3.2 step 5), e.g. a JWK Set (RFC 7517 §5):
+/// every key has a `kid`, unique in the set.
+#[derive(Debug, Clone, Default)]
+pub struct KeySet {
+    keys: Vec<(String, Key)>,
+}
+
+impl KeySet {
+    /// An empty set.
+    pub fn new() -> Self {
+        KeySet::default()
+    }
+
+    /// Add `key` under `kid`; a kid already in the set is an error.
+    pub fn insert(&mut self, kid: impl Into<String>, key: Key) -> Result<()> {
+        let kid = kid.into();
+        if self.get(&kid).is_some() {
+            return Err(invalid(format!(
+                "key set: kid {} appears twice",
+                crate::excerpt(&kid, 60)
+            )));
+        }
+        if self.keys.len() >= MAX_KEY_SET_KEYS {
+            return Err(invalid(format!(
+                "key set: more than {MAX_KEY_SET_KEYS} keys"
+            )));
+        }
+        self.keys.push((kid, key));
+        Ok(())
+    }
+
+    /// A JWK Set `{"keys": [...]}` (RFC 7517 §5). Every key needs a `kid` (it is how a
+    /// signature's `keyid` selects it); a key of unsupported type is an error, not skipped.
+    pub fn from_jwks(text: &str) -> Result<Self> {
+        let v: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| invalid(format!("JWK Set is not valid JSON: {e}")))?;
+        let keys = v
+            .get("keys")
+            .and_then(|k| k.as_array())
+            .ok_or_else(|| invalid("JWK Set without a `keys` array (RFC 7517 §5)"))?;
+        let mut set = KeySet::new();
+        for (i, k) in keys.iter().enumerate() {
+            let key = Key::from_jwk(&k.to_string())
+                .map_err(|e| invalid(format!("JWK Set key {i}: {e}")))?;
+            let kid = key
+                .kid()
+                .ok_or_else(|| invalid(format!("JWK Set key {i} has no `kid`")))?
+                .to_string();
+            set.insert(kid, key)?;
+        }
+        Ok(set)
+    }
+
+    /// Read a JWK Set file (at most 1 MiB).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = crate::config::read(path)?;
+        KeySet::from_jwks(&text).map_err(|e| match e {
+            Error::InvalidKey(m) => Error::InvalidKey(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Is `text` a JWK Set (a JSON object with a `keys` member) rather than one key?
+    pub fn looks_like_jwks(bytes: &[u8]) -> bool {
+        let t = std::str::from_utf8(bytes).unwrap_or("").trim_start();
+        t.starts_with('{')
+            && serde_json::from_str::<serde_json::Value>(t)
+                .ok()
+                .is_some_and(|v| v.get("keys").is_some_and(|k| k.is_array()))
+    }
+
+    /// The key whose kid is `kid`.
+    pub fn get(&self, kid: &str) -> Option<&Key> {
+        self.keys.iter().find(|(k, _)| k == kid).map(|(_, key)| key)
+    }
+
+    /// The kids, in order.
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|(k, _)| k.as_str())
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Is the set empty?
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The only key, when the set has exactly one.
+    pub(crate) fn only(&self) -> Option<&Key> {
+        match self.keys.as_slice() {
+            [(_, k)] => Some(k),
+            _ => None,
+        }
     }
 }

@@ -21,9 +21,12 @@
 //!   [`component_value`] computes one component's value; [`component_value_with`] takes the
 //!   [`StructuredTypes`] the application declares for `;sf` / `;key` (default: the built-in
 //!   table, [`structured_type`]; [`StructuredTypes::declare`] / [`StructuredTypes::with`] add or
-//!   override a field, [`StructuredTypes::none`] starts empty). `@path`, `@query` and
-//!   `@query-param` of an asterisk-form or authority-form request are
-//!   [`Error::ComponentNotApplicable`]; `;tr` is [`Error::Unsupported`].
+//!   override a field, [`StructuredTypes::none`] starts empty). `@target-uri`, `@authority`,
+//!   `@scheme`, `@path`, `@query` and `@query-param` come from one target URI (RFC 9110 §7.1,
+//!   RFC 9112 §3.3) normalized as RFC 9110 §4.2.3 says, whatever the request-line form
+//!   ([`normalize_authority`]); asterisk-form and authority-form requests have an empty path and
+//!   query (`@path` `/`, `@query` `?`). A malformed authority is [`Error::InvalidAuthority`], a
+//!   fragment in the request-target [`Error::InvalidRequestTarget`]; `;tr` is [`Error::Unsupported`].
 //! - [`SignatureParams`] (`params.rs`): ordered components + ordered parameters (unknown ones kept),
 //!   typed accessors `created/expires/nonce/alg/keyid/tag`. [`signature_base`] builds the base
 //!   ([`signature_base_with`]: with declared structured types).
@@ -60,8 +63,9 @@
 //! | §2.1.1 | `;sf` strict re-serialization (known types only: built-in table + application-declared [`StructuredTypes`]) | `components.rs` :: `field_value`, `StructuredTypes` |
 //! | §2.1.2 | `;key` dictionary member | `components.rs` :: `field_value` |
 //! | §2.1.3 | `;bs` byte-sequence wrapping per line | `components.rs` :: `field_value` |
-//! | §2.1.5 | `;tr` -> `Error::Unsupported` | `components.rs` :: `field_value` |
-//! | §2.2.1-§2.2.9 | derived components | `components.rs` :: `derived_value` |
+//! | §2.1.4 | `;tr` -> `Error::Unsupported` | `components.rs` :: `field_value` |
+//! | §2.2.1-§2.2.9 | derived components | `components.rs` :: `write_derived_value` |
+//! | §2.2.2-§2.2.7 | one normalized target URI (RFC 9110 §4.2.3, §7.1), typed authority errors | `components.rs` :: `TargetUri`, `normalize_authority` |
 //! | §2.2.8 | `@query-param` decode / re-encode, missing / repeated | `components.rs` :: `derived_value`, `form_decode`, `form_encode` |
 //! | §2.3 | signature parameters, order kept | `params.rs` :: `SignatureParams` |
 //! | §2.4 | `;req` only on responses, needs the request | `components.rs` :: `component_value` |
@@ -98,6 +102,7 @@ mod alg;
 mod components;
 mod config;
 mod der;
+mod digest;
 mod error;
 mod key;
 mod limits;
@@ -114,8 +119,9 @@ pub use components::{
     component_value_with, form_decode, form_encode, normalize_authority, structured_type, unfold,
 };
 pub use config::{MAX_CONFIG_BYTES, MAX_NESTING};
+pub use digest::check_content_digest;
 pub use error::{Error, Result, excerpt, excerpt_bytes, printable};
-pub use key::{Curve, Key};
+pub use key::{Curve, Key, KeyOperation, KeySet};
 pub use limits::Limits;
 pub use message::{HttpMessage, MessageKind, ParseOptions, RequestLine};
 pub use params::{

@@ -69,6 +69,31 @@ impl SignatureParams {
         Ok(self)
     }
 
+    /// Put the parameters in `order` first, in that order, the others after them in their
+    /// current order (RFC 9421 §2.3: the order is the signer's and is part of the base, so
+    /// reproducing another signer's deterministic signature byte for byte needs its order). A
+    /// name that is not set, or given twice, is an error.
+    pub fn reorder_params(&mut self, order: &[&str]) -> Result<&mut Self> {
+        let mut out = Parameters::new();
+        for name in order {
+            let bad = |reason: &str| Error::InvalidSignatureParameter {
+                parameter: (*name).to_string(),
+                reason: reason.into(),
+            };
+            if out.contains_key(*name) {
+                return Err(bad("listed twice in the parameter order"));
+            }
+            let (k, v) = self
+                .params
+                .shift_remove_entry(*name)
+                .ok_or_else(|| bad("in the parameter order but not set"))?;
+            out.insert(k, v);
+        }
+        out.extend(std::mem::take(&mut self.params));
+        self.params = out;
+        Ok(self)
+    }
+
     /// Remove a parameter.
     pub fn remove_param(&mut self, name: &str) -> &mut Self {
         self.params.shift_remove(name);

@@ -25,6 +25,7 @@ impl Signer {
         let alg = alg.unwrap_or_else(|| key.default_algorithm());
         // RFC 9421 §3.1 step 1: key material appropriate for the algorithm.
         key.check_algorithm(alg)?;
+        key.check_operation(crate::key::KeyOperation::Sign)?;
         if !key.can_sign() {
             return Err(Error::PublicKeyCannotSign(key.describe()));
         }

@@ -11,7 +11,7 @@ use crate::components::ComponentId;
 use crate::components::StructuredTypes;
 use crate::config::{self, Format};
 use crate::error::{Error, Result};
-use crate::key::Key;
+use crate::key::{Key, KeyOperation, KeySet};
 use crate::limits::Limits;
 use crate::message::HttpMessage;
 use crate::params::{
@@ -23,6 +23,20 @@ pub trait NonceStore {
     /// Record `nonce`, to be remembered until `keep_until`. Returns `false` if it was already
     /// present (a replay), `true` if it is new.
     fn check_and_insert(&mut self, nonce: &str, keep_until: u64, now: u64) -> bool;
+
+    /// [`NonceStore::check_and_insert`] for a signature made with the key `keyid` names (`None`:
+    /// no keyid). Stores that keep nonces per key (so that one key cannot evict the nonces of
+    /// another, e.g. with a per-key cap) override this; by default the key is ignored.
+    fn check_and_insert_for_key(
+        &mut self,
+        keyid: Option<&str>,
+        nonce: &str,
+        keep_until: u64,
+        now: u64,
+    ) -> bool {
+        let _ = keyid;
+        self.check_and_insert(nonce, keep_until, now)
+    }
 }
 
 /// A bounded in-memory [`NonceStore`]: expired entries are dropped on each call; when full, the
@@ -123,6 +137,26 @@ pub struct VerificationPolicy {
     /// How long to remember a nonce when the signature has no `expires`, seconds (default: max_age
     /// or 300).
     pub nonce_retention: Option<u64>,
+    /// Longest validity window: `created` and `expires` must both be present and
+    /// `0 < expires - created <= max_validity` seconds (profiles that bound how long a signature
+    /// may live).
+    pub max_validity: Option<u64>,
+    /// Clock skew allowed for `expires`, seconds (default 0): a signature fails as expired when
+    /// `now > expires + expires_skew`.
+    pub expires_skew: u64,
+    /// Components that must not be covered (identifiers as in `required_components`).
+    pub forbidden_components: Vec<String>,
+    /// `content-digest` must be covered, present, and match the body (RFC 9530 §2); implies
+    /// `check_content_digest`.
+    pub require_content_digest: bool,
+    /// When a Content-Digest field is present, check it against the body (RFC 9421 §7.2.8).
+    pub check_content_digest: bool,
+    /// keyids that name revoked keys: such signatures fail (`key_revoked`) whatever the key.
+    pub revoked_keyids: Vec<String>,
+    /// Accept a `keyid` that names none of the verifier's key ids (default false: RFC 9421 §3.2
+    /// step 5, an unknown key MUST fail). Only applies when the verifier knows an id for its key
+    /// (a JWK `kid`, [`Verifier::with_keyid`], `expected_keyid`, or a [`KeySet`]).
+    pub allow_unknown_keyid: bool,
 }
 
 impl VerificationPolicy {
@@ -159,19 +193,44 @@ impl VerificationPolicy {
     /// known derived component (RFC 9421 §2.2) or a field, with parameters that apply, so that a
     /// policy that no signature could ever satisfy is refused when it is loaded.
     pub fn validate(&self) -> Result<()> {
-        self.components()?;
+        let required = self.components()?;
+        let forbidden = self.forbidden()?;
+        if let Some(c) = required.iter().find(|c| forbidden.contains(c)) {
+            return Err(Error::InvalidConfig(format!(
+                "{} is both required and forbidden",
+                c.serialize()
+            )));
+        }
+        if self.require_content_digest && forbidden.iter().any(|c| c.name() == "content-digest") {
+            return Err(Error::InvalidConfig(
+                "require_content_digest, but content-digest is forbidden".into(),
+            ));
+        }
+        if self.max_validity == Some(0) {
+            return Err(Error::InvalidConfig(
+                "max_validity = 0 admits no signature (expires - created must be positive)".into(),
+            ));
+        }
         self.algorithms()?;
         Ok(())
     }
 
     fn components(&self) -> Result<Vec<ComponentId>> {
+        Self::component_list(&self.required_components, "required_components")
+    }
+
+    fn forbidden(&self) -> Result<Vec<ComponentId>> {
+        Self::component_list(&self.forbidden_components, "forbidden_components")
+    }
+
+    fn component_list(list: &[String], what: &str) -> Result<Vec<ComponentId>> {
         let mut out = Vec::new();
-        for c in &self.required_components {
+        for c in list {
             let ids = ComponentId::parse_list(c)
-                .map_err(|e| Error::InvalidConfig(format!("required_components: {e}")))?;
+                .map_err(|e| Error::InvalidConfig(format!("{what}: {e}")))?;
             for id in &ids {
                 id.check_requirable()
-                    .map_err(|e| Error::InvalidConfig(format!("required_components: {e}")))?;
+                    .map_err(|e| Error::InvalidConfig(format!("{what}: {e}")))?;
             }
             out.extend(ids);
         }
@@ -195,18 +254,54 @@ impl VerificationPolicy {
                 return Err(Error::RequiredComponentNotCovered(c.serialize()));
             }
         }
+        for c in self.forbidden()? {
+            if params.components.contains(&c) {
+                return Err(Error::ForbiddenComponent(c.serialize()));
+            }
+        }
+        if self.require_content_digest
+            && !params
+                .components
+                .iter()
+                .any(|c| c.name() == "content-digest" && c.params().is_empty())
+        {
+            return Err(Error::RequiredComponentNotCovered(
+                "\"content-digest\" (require_content_digest)".into(),
+            ));
+        }
         for p in &self.required_parameters {
             if params.param(p).is_none() {
                 return Err(Error::MissingParameter(p.clone()));
             }
         }
         let now_i = i64::try_from(now).unwrap_or(i64::MAX);
-        // RFC 9421 §3.2.1: reject signatures past their expiration time.
+        // RFC 9421 §3.2.1: reject signatures past their expiration time (with the allowed skew).
         if let Some(exp) = params.expires()
             && !self.allow_expired
-            && now_i > exp
+            && now_i > exp.saturating_add(i64::try_from(self.expires_skew).unwrap_or(i64::MAX))
         {
             return Err(Error::Expired { expires: exp, now });
+        }
+        if let Some(max) = self.max_validity {
+            let (Some(created), Some(expires)) = (params.created(), params.expires()) else {
+                let missing = if params.created().is_none() {
+                    "created"
+                } else {
+                    "expires"
+                };
+                return Err(Error::MissingParameter(format!(
+                    "{missing} (max_validity needs created and expires)"
+                )));
+            };
+            let window = expires.saturating_sub(created);
+            if window <= 0 || window > i64::try_from(max).unwrap_or(i64::MAX) {
+                return Err(Error::ValidityWindow {
+                    created,
+                    expires,
+                    window,
+                    max,
+                });
+            }
         }
         if let Some(created) = params.created() {
             // A creation time in the future (beyond skew) cannot be genuine.
@@ -264,10 +359,17 @@ pub struct Verified {
     pub base: String,
 }
 
-/// Verifies signatures with one key (RFC 9421 §3.2).
+/// The verifier's keys: one key (with the ids that name it, if known) or a set selected by kid.
+#[derive(Debug, Clone)]
+enum Keys {
+    One { key: Key, ids: Vec<String> },
+    Set(KeySet),
+}
+
+/// Verifies signatures with one key or a [`KeySet`] (RFC 9421 §3.2).
 #[derive(Debug, Clone)]
 pub struct Verifier {
-    key: Key,
+    keys: Keys,
     alg: Option<Algorithm>,
     policy: VerificationPolicy,
     types: StructuredTypes,
@@ -276,14 +378,92 @@ pub struct Verifier {
 
 impl Verifier {
     /// A verifier for `key`; `alg` is the algorithm known by configuration, if any.
+    /// The key's JWK `kid`, if any, is the id a `keyid` parameter must name (RFC 9421 §3.2
+    /// step 5; [`VerificationPolicy::allow_unknown_keyid`] turns this off).
     pub fn new(key: Key, alg: Option<Algorithm>) -> Self {
+        let ids = key.kid().map(str::to_string).into_iter().collect();
+        Verifier::with_keys(Keys::One { key, ids }, alg)
+    }
+
+    fn with_keys(keys: Keys, alg: Option<Algorithm>) -> Self {
         Verifier {
-            key,
+            keys,
             alg,
             policy: VerificationPolicy::default(),
             types: StructuredTypes::builtin(),
             limits: Limits::default(),
         }
+    }
+
+    /// A verifier whose key is chosen by the signature's `keyid` among `keys` (RFC 9421 §3.2
+    /// step 5); a signature without `keyid` is verified with the only key of a one-key set and
+    /// fails otherwise. `alg` is the algorithm known by configuration, if any.
+    pub fn with_key_set(keys: KeySet, alg: Option<Algorithm>) -> Self {
+        Verifier::with_keys(Keys::Set(keys), alg)
+    }
+
+    /// Another id that names the (single) key: a `keyid` parameter must be one of the ids the
+    /// verifier knows (RFC 9421 §3.2 step 5). No effect on a key set.
+    pub fn with_keyid(mut self, id: impl Into<String>) -> Self {
+        if let Keys::One { ids, .. } = &mut self.keys {
+            ids.push(id.into());
+        }
+        self
+    }
+
+    /// RFC 9421 §3.2 step 5: "Determine the verification key material for this signature. If
+    /// the key material is known through external means such as static configuration or
+    /// external protocol negotiation, the verifier will use the applicable technique to obtain
+    /// the key material from this external knowledge. If the key is identified in the signature
+    /// parameters, the verifier will dereference the key identifier to appropriate key material
+    /// to use with the signature. [...] If the key is not known to the verifier, the verifier
+    /// MUST fail".
+    pub fn select_key(&self, params: &SignatureParams) -> Result<&Key> {
+        let keyid = params.keyid();
+        if let Some(k) = keyid
+            && self.policy.revoked_keyids.iter().any(|r| r == k)
+        {
+            return Err(Error::KeyRevoked(crate::excerpt(k, 80)));
+        }
+        let key = match &self.keys {
+            Keys::One { key, ids } => {
+                if let Some(k) = keyid
+                    && !self.policy.allow_unknown_keyid
+                {
+                    let expected = self.policy.expected_keyid.iter();
+                    let mut known = ids.iter().chain(expected).peekable();
+                    if known.peek().is_some() && !known.clone().any(|i| i == k) {
+                        return Err(Error::UnknownKey {
+                            keyid: crate::excerpt(k, 80),
+                            known: format!(
+                                "its key is {}",
+                                known
+                                    .map(|i| crate::excerpt(i, 60))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        });
+                    }
+                }
+                key
+            }
+            Keys::Set(set) => match keyid {
+                Some(k) => set.get(k).ok_or_else(|| Error::UnknownKey {
+                    keyid: crate::excerpt(k, 80),
+                    known: format!("the key set has {} keys", set.len()),
+                })?,
+                None => set.only().ok_or_else(|| Error::UnknownKey {
+                    keyid: "(none)".into(),
+                    known: format!(
+                        "the signature has no keyid and the key set has {} keys",
+                        set.len()
+                    ),
+                })?,
+            },
+        };
+        // RFC 7517 §4.2-4.3: a JWK restricted to other uses may not verify.
+        key.check_operation(KeyOperation::Verify)?;
+        Ok(key)
     }
 
     /// The caps on what is looked at of a message (default [`Limits::default`]); a message
@@ -318,6 +498,11 @@ impl Verifier {
 
     /// Resolve the algorithm (RFC 9421 §3.2 step 6): configuration, key, `alg` parameter must agree.
     pub fn resolve_algorithm(&self, params: &SignatureParams) -> Result<Algorithm> {
+        let key = self.select_key(params)?;
+        self.resolve_algorithm_for(key, params)
+    }
+
+    fn resolve_algorithm_for(&self, key: &Key, params: &SignatureParams) -> Result<Algorithm> {
         let from_param = match params.alg() {
             Some(a) => Some(a.parse::<Algorithm>()?),
             None => None,
@@ -332,9 +517,9 @@ impl Verifier {
         let alg = self
             .alg
             .or(from_param)
-            .unwrap_or_else(|| self.key.default_algorithm());
+            .unwrap_or_else(|| key.default_algorithm());
         // RFC 9421 §3.2 step 6.4 / §7.3.6: the key must agree with the algorithm.
-        self.key.check_algorithm(alg)?;
+        key.check_algorithm(alg)?;
         let allowed = self.policy.algorithms()?;
         if !allowed.is_empty() && !allowed.contains(&alg) {
             return Err(Error::AlgorithmNotAllowed(alg.name().into()));
@@ -411,14 +596,15 @@ impl Verifier {
             .check_components(&entry.label, entry.params.components.len())?;
         // Step 4: application requirements.
         self.policy.check(&entry.params, now)?;
+        // Step 5: the key.
+        let key = self.select_key(&entry.params)?;
         // Step 6: algorithm.
-        let alg = self.resolve_algorithm(&entry.params)?;
+        let alg = self.resolve_algorithm_for(key, &entry.params)?;
         // Step 7: recreate the base.
         let (base, _) =
             signature_base_parts(msg, related, &entry.params, &self.types, &self.limits)?;
         // Step 8: verify.
-        let ok = self
-            .key
+        let ok = key
             .verify(alg, base.as_bytes(), &entry.signature)
             .map_err(|e| match e {
                 Error::SignatureLength {
@@ -440,6 +626,16 @@ impl Verifier {
                 algorithm: alg.name().into(),
             });
         }
+        // RFC 9530 §2 / RFC 9421 §7.2.8: a covered Content-Digest protects the body only if it is
+        // checked against the body.
+        if self.policy.require_content_digest || self.policy.check_content_digest {
+            let present = crate::digest::check_content_digest(msg)?;
+            if !present && self.policy.require_content_digest {
+                return Err(Error::MissingComponent(
+                    "\"content-digest\" (require_content_digest)".into(),
+                ));
+            }
+        }
         // Nonce uniqueness, only for signatures that verified (a forgery must not burn a nonce).
         if let Some(store) = store
             && let Some(nonce) = entry.params.nonce()
@@ -453,7 +649,7 @@ impl Verifier {
                 Some(e) if e > 0 => u64::try_from(e).unwrap_or(u64::MAX),
                 _ => now.saturating_add(retention),
             };
-            if !store.check_and_insert(nonce, keep_until, now) {
+            if !store.check_and_insert_for_key(entry.params.keyid(), nonce, keep_until, now) {
                 return Err(Error::NonceReplayed(nonce.to_string()));
             }
         }

@@ -279,21 +279,155 @@ fn section_2_1_1_application_declared_structured_types() {
     );
 }
 
+/// Issue 17: RFC 9112 §3.3 gives the asterisk-form and the authority-form an empty path and
+/// query, so `@path` is `/` (RFC 9421 §2.2.6: an empty path is `/`), `@query` is `?` (§2.2.7: a
+/// `?` alone when there is no query) and a `@query-param` is missing. (It used to be
+/// `component_not_applicable`, stricter than the RFC.)
 #[test]
-fn section_2_2_path_query_need_origin_or_absolute_form() {
-    // RFC 9112 §3.2.3/§3.2.4: asterisk-form and authority-form targets have no path or query.
+fn section_2_2_path_query_of_asterisk_and_authority_form() {
     let star = req("OPTIONS * HTTP/1.1\r\nHost: www.example.com\r\n\r\n");
-    let connect = req("CONNECT www.example.com:80 HTTP/1.1\r\nHost: www.example.com\r\n\r\n");
+    let connect =
+        req("CONNECT www.example.com:8443 HTTP/1.1\r\nHost: www.example.com:8443\r\n\r\n");
     for m in [&star, &connect] {
-        for id in ["@path", "@query", r#""@query-param";name="a""#] {
-            assert_eq!(val(m, id).unwrap_err(), "component_not_applicable", "{id}");
-        }
+        assert_eq!(val(m, "@path").unwrap(), "/");
+        assert_eq!(val(m, "@query").unwrap(), "?");
+        assert_eq!(
+            val(m, r#""@query-param";name="a""#).unwrap_err(),
+            "query_param_missing"
+        );
     }
     assert_eq!(val(&star, "@authority").unwrap(), "www.example.com");
     assert_eq!(
         val(&star, "@target-uri").unwrap(),
         "https://www.example.com"
     );
+    assert_eq!(val(&connect, "@authority").unwrap(), "www.example.com:8443");
+    assert_eq!(
+        val(&connect, "@target-uri").unwrap(),
+        "https://www.example.com:8443"
+    );
+    // RFC 9112 §3.2.4: OPTIONS with an absolute-form URI without path or query is the
+    // asterisk-form request: the same @target-uri.
+    let abs = req("OPTIONS https://WWW.example.com:443 HTTP/1.1\r\n\r\n");
+    assert_eq!(val(&abs, "@target-uri").unwrap(), "https://www.example.com");
+}
+
+/// Issue 17, "one URI, two bases": the same target URI sent in origin-form with a Host field and
+/// in absolute-form gives the same `@target-uri`, `@authority` and `@scheme` (RFC 9421 §1.3,
+/// RFC 9110 §4.2.3 normalization, RFC 9110 §7.1 reconstruction).
+#[test]
+fn section_2_2_2_one_uri_one_value_whatever_the_request_line_form() {
+    let cases = [
+        // (absolute-form target, origin-form target, Host, normalized target URI)
+        (
+            "https://Seller.Example.COM/p",
+            "/p",
+            "Seller.Example.COM",
+            "https://seller.example.com/p",
+        ),
+        (
+            "HTTPS://seller.example.com:443/p?q=1",
+            "/p?q=1",
+            "seller.example.com:443",
+            "https://seller.example.com/p?q=1",
+        ),
+        (
+            "http://seller.example.com:80/p",
+            "/p",
+            "seller.example.com:80",
+            "http://seller.example.com/p",
+        ),
+        (
+            "https://[2001:DB8::1]:443/p",
+            "/p",
+            "[2001:db8::1]",
+            "https://[2001:db8::1]/p",
+        ),
+        (
+            "https://seller.example.com",
+            "/",
+            "seller.example.com",
+            "https://seller.example.com/",
+        ),
+        (
+            "https://seller.example.com?x",
+            "/?x",
+            "seller.example.com",
+            "https://seller.example.com/?x",
+        ),
+        (
+            "https://seller.example.com:/p",
+            "/p",
+            "seller.example.com:",
+            "https://seller.example.com/p",
+        ),
+        (
+            "https://seller.example.com:8443/p",
+            "/p",
+            "Seller.example.com:8443",
+            "https://seller.example.com:8443/p",
+        ),
+    ];
+    for (abs, origin, host, uri) in cases {
+        let scheme = if uri.starts_with("http:") {
+            "http"
+        } else {
+            "https"
+        };
+        let a = req(&format!(
+            "GET {abs} HTTP/1.1\r\nHost: ignored.example\r\n\r\n"
+        ));
+        let o = HttpMessage::parse_with(
+            format!("GET {origin} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes(),
+            ParseOptions {
+                scheme: scheme.into(),
+            },
+        )
+        .unwrap();
+        for m in [&a, &o] {
+            assert_eq!(val(m, "@target-uri").unwrap(), uri, "{abs} / {origin}");
+            assert_eq!(val(m, "@scheme").unwrap(), scheme, "{abs}");
+            let authority = uri.split_once("://").unwrap().1;
+            let authority = &authority[..authority.find(['/', '?']).unwrap_or(authority.len())];
+            assert_eq!(val(m, "@authority").unwrap(), authority, "{abs}");
+        }
+    }
+}
+
+/// Issue 17: malformed authorities and fragments are typed errors for every component that
+/// needs the target URI, not a base with an empty `@authority`.
+#[test]
+fn section_2_2_malformed_target_uris_are_typed_errors() {
+    for abs in [
+        "https:///p",
+        "https://:443/p",
+        "https://user@/p",
+        "https://user@example.com/p",
+        "https://[::1/p",
+        "https://[fe80::1%25eth0]/p",
+        "https://example.com:99999/p",
+    ] {
+        let m = req(&format!("GET {abs} HTTP/1.1\r\n\r\n"));
+        for id in ["@target-uri", "@authority"] {
+            assert_eq!(val(&m, id).unwrap_err(), "invalid_authority", "{abs} {id}");
+        }
+    }
+    let m = req("GET /p HTTP/1.1\r\nHost: user@example.com\r\n\r\n");
+    assert_eq!(val(&m, "@authority").unwrap_err(), "invalid_authority");
+    let m = req("GET /p HTTP/1.1\r\nHost: \r\n\r\n");
+    assert_eq!(val(&m, "@target-uri").unwrap_err(), "invalid_authority");
+    for t in ["/p#frag", "https://example.com/p#frag"] {
+        let m = req(&format!("GET {t} HTTP/1.1\r\nHost: example.com\r\n\r\n"));
+        for id in ["@target-uri", "@path", "@query"] {
+            assert_eq!(
+                val(&m, id).unwrap_err(),
+                "invalid_request_target",
+                "{t} {id}"
+            );
+        }
+        // @request-target is the request-target as sent.
+        assert_eq!(val(&m, "@request-target").unwrap(), t);
+    }
 }
 
 #[test]

@@ -162,6 +162,15 @@ pub struct RuleInfo {
     pub stimulus: &'static str,
     /// What conforms (the expected side of a failure's evidence).
     pub requirement: &'static str,
+    /// The keyword of the requirement: MUST unless the document makes it a recommendation.
+    pub keyword: Keyword,
+}
+
+/// The requirement keyword (RFC 2119) of a [`RuleInfo`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keyword {
+    Must,
+    Should,
 }
 
 const G: &str = "Grafbase message signatures";
@@ -180,6 +189,15 @@ const fn rule(
         section,
         stimulus,
         requirement,
+        keyword: Keyword::Must,
+    }
+}
+
+/// A [`rule`] whose document only recommends it (SHOULD / RECOMMENDED).
+const fn should(r: RuleInfo) -> RuleInfo {
+    RuleInfo {
+        keyword: Keyword::Should,
+        ..r
     }
 }
 
@@ -250,13 +268,14 @@ impl SignerRule {
             "the derived components covered",
             "are exactly derived_components (default request_target)",
         ),
-        rule(
+        // RFC 9421 §2.3: "Inclusion of this parameter is RECOMMENDED" (issue 17: it was a MUST).
+        should(rule(
             SignerRule::CreatedRecent,
             "rfc9421/2.3/created-present-and-recent",
             ("RFC 9421", "2.3"),
-            "the created parameter",
+            "the created parameter (\"Inclusion of this parameter is RECOMMENDED\")",
             "is present and close to the upstream's clock",
-        ),
+        )),
         rule(
             SignerRule::ExpiresIsCreatedPlusExpiry,
             "profile/expires-is-created-plus-expiry",
@@ -282,8 +301,8 @@ impl SignerRule {
             SignerRule::AlgConsistent,
             "rfc9421/2.3/alg-consistent-with-key",
             ("RFC 9421", "2.3, 3.2 step 6"),
-            "the alg parameter",
-            "is present and names the configured algorithm, which the key supports",
+            "the alg parameter, when present (it is optional, RFC 9421 §2.3; without it the key determines the algorithm, §3.2 step 6)",
+            "names the configured algorithm, which the key supports",
         ),
         rule(
             SignerRule::KeyidConsistent,
@@ -432,10 +451,12 @@ pub fn judge_request_with(
     out.push((SignerRule::SignaturePresent, Pass));
 
     // RFC 9421 §3.2: verify with the configured key and algorithm. The policy allows the same
-    // clock tolerance as the `created` rule so that a skew is reported there, not here.
+    // clock tolerance as the `created` rule so that a skew is reported there, not here; a wrong
+    // keyid is the keyid rule's failure, not this one's (one defect, one case).
     let policy = VerificationPolicy {
         allowed_skew: exp.created_tolerance,
         allow_expired: true,
+        allow_unknown_keyid: true,
         ..VerificationPolicy::default()
     };
     let verifier = Verifier::new(exp.key.clone(), Some(exp.alg)).with_policy(policy);
@@ -718,7 +739,11 @@ pub fn judge_request_with(
                 "alg={a:?}, the key and profile say {}",
                 exp.alg.name()
             )),
-            None => Fail(format!("no alg parameter (expected {:?})", exp.alg.name())),
+            // Issue 17: `alg` is optional (RFC 9421 §2.3); its absence is not a failure.
+            None => Na(format!(
+                "no alg parameter (optional; the key gives {:?})",
+                exp.alg.name()
+            )),
         },
     ));
     out.push((
@@ -882,6 +907,37 @@ mod tests {
             stale.status(SignerRule::CreatedRecent),
             Some(RuleStatus::Fail(d)) if d.contains("tolerance 30s")
         ));
+    }
+
+    /// Issue 17: `alg` is optional (RFC 9421 §2.3), so its absence does not apply to the rule
+    /// (a wrong one still fails), and `created` is only RECOMMENDED: that rule is a SHOULD.
+    #[test]
+    fn an_absent_alg_is_not_a_failure_and_created_is_a_should() {
+        let exp = expectations();
+        let mut m = signed(NOW);
+        let si = m
+            .header_values("signature-input")
+            .next()
+            .unwrap()
+            .to_string();
+        assert!(si.contains(";alg=\"hmac-sha256\""), "{si}");
+        m.set_header("signature-input", &si.replace(";alg=\"hmac-sha256\"", ""));
+        let v = judge_request(&exp, 0, &m, NOW, &mut HashSet::new());
+        assert!(
+            matches!(v.status(SignerRule::AlgConsistent), Some(RuleStatus::NotApplicable(d)) if d.contains("optional")),
+            "{v:?}"
+        );
+        m.set_header("signature-input", &si.replace("hmac-sha256", "ed25519"));
+        let v = judge_request(&exp, 1, &m, NOW, &mut HashSet::new());
+        assert!(v.failed().contains(&SignerRule::AlgConsistent), "{v:?}");
+        for r in SignerRule::RULES {
+            let want = if r.rule == SignerRule::CreatedRecent {
+                Keyword::Should
+            } else {
+                Keyword::Must
+            };
+            assert_eq!(r.keyword, want, "{}", r.slug);
+        }
     }
 
     #[test]

@@ -76,7 +76,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use config::{load_profile_config, profile_key};
 pub use error::LiveError;
 pub use judge::{
-    RequestVerdict, RuleInfo, RuleStatus, SignerExpectations, SignerRule, judge_request,
+    Keyword, RequestVerdict, RuleInfo, RuleStatus, SignerExpectations, SignerRule, judge_request,
 };
 pub use serve::{ConnStats, ServerLimits};
 pub use upstream::{Reply, Upstream, UpstreamConfig, VERDICTS_PATH, VerdictLimits};

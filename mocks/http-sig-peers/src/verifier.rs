@@ -9,14 +9,12 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use aws_lc_rs::digest;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use http_sig::sfv::{BareItem, Dictionary, ListEntry, Parser};
 use http_sig::{
-    Algorithm, HttpMessage, InMemoryNonceStore, Key, Limits, MessageKind, NonceStore,
+    Algorithm, HttpMessage, InMemoryNonceStore, Key, KeySet, Limits, MessageKind, NonceStore,
     VerificationPolicy, Verifier, signatures,
 };
 use serde::Serialize;
@@ -28,8 +26,10 @@ use crate::{LiveError, bind_loopback, unix_now};
 /// Static configuration of the verifier service.
 #[derive(Clone, Debug)]
 pub struct VerifierConfig {
-    /// The verification key.
+    /// The verification key (when `key_set` is `None`).
     pub key: Key,
+    /// A key set (JWK Set): the key is chosen by the signature's keyid, `key` is then unused.
+    pub key_set: Option<KeySet>,
     /// The algorithm, if fixed by configuration (else from the key).
     pub alg: Option<Algorithm>,
     /// Application requirements (RFC 9421 §3.2.1).
@@ -58,6 +58,7 @@ impl VerifierConfig {
     pub fn new(key: Key) -> Self {
         VerifierConfig {
             key,
+            key_set: None,
             alg: None,
             policy: VerificationPolicy::default(),
             keyids: Vec::new(),
@@ -131,9 +132,17 @@ impl VerifierCore {
         if let Some(a) = cfg.alg {
             cfg.key.check_algorithm(a)?;
         }
-        let verifier = Verifier::new(cfg.key.clone(), cfg.alg)
-            .with_policy(cfg.policy.clone())
-            .with_limits(cfg.limits);
+        let verifier = match &cfg.key_set {
+            Some(set) => Verifier::with_key_set(set.clone(), cfg.alg),
+            None => cfg
+                .keyids
+                .iter()
+                .fold(Verifier::new(cfg.key.clone(), cfg.alg), |v, id| {
+                    v.with_keyid(id.clone())
+                }),
+        }
+        .with_policy(cfg.policy.clone())
+        .with_limits(cfg.limits);
         let nonces = Mutex::new(InMemoryNonceStore::new(cfg.nonce_capacity));
         Ok(VerifierCore {
             cfg,
@@ -218,64 +227,13 @@ impl VerifierCore {
     }
 }
 
-/// Check every `sha-256` / `sha-512` member of Content-Digest against the body. Absent field:
-/// nothing to check. Present but with no supported algorithm: rejected (nothing could be checked).
+/// Check every `sha-256` / `sha-512` member of Content-Digest against the body (http-sig
+/// [`http_sig::check_content_digest`]). Absent field: nothing to check. Present but with no
+/// supported algorithm: rejected (nothing could be checked).
 pub fn check_content_digest(msg: &HttpMessage) -> Result<(), Decision> {
-    let values: Vec<&str> = msg.header_values("content-digest").collect();
-    if values.is_empty() {
-        return Ok(());
-    }
-    let joined = values.join(", ");
-    let dict: Dictionary = Parser::new(&joined).parse().map_err(|e| {
-        Decision::reject(
-            "content_digest_invalid",
-            format!("Content-Digest is not a structured Dictionary (RFC 9530 §2): {e}"),
-        )
-    })?;
-    let mut checked = 0;
-    for (k, v) in &dict {
-        let alg = match k.as_str() {
-            "sha-256" => &digest::SHA256,
-            "sha-512" => &digest::SHA512,
-            _ => continue,
-        };
-        let ListEntry::Item(item) = v else {
-            return Err(Decision::reject(
-                "content_digest_invalid",
-                format!(
-                    "Content-Digest member {} is not a Byte Sequence",
-                    k.as_str()
-                ),
-            ));
-        };
-        let BareItem::ByteSequence(want) = &item.bare_item else {
-            return Err(Decision::reject(
-                "content_digest_invalid",
-                format!(
-                    "Content-Digest member {} is not a Byte Sequence",
-                    k.as_str()
-                ),
-            ));
-        };
-        let got = digest::digest(alg, &msg.body);
-        if got.as_ref() != want.as_slice() {
-            return Err(Decision::reject(
-                "content_digest_mismatch",
-                format!(
-                    "Content-Digest {} does not match the body received (RFC 9530 §2)",
-                    k.as_str()
-                ),
-            ));
-        }
-        checked += 1;
-    }
-    if checked == 0 {
-        return Err(Decision::reject(
-            "content_digest_unsupported",
-            "Content-Digest has no sha-256 or sha-512 member (RFC 9530 §5)",
-        ));
-    }
-    Ok(())
+    http_sig::check_content_digest(msg)
+        .map(|_| ())
+        .map_err(|e| Decision::reject(e.kind(), e.to_string()))
 }
 
 /// A running verifier service. Dropping it stops the server.
@@ -389,6 +347,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use aws_lc_rs::digest;
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
     use http_sig::{ComponentId, SignatureParams, Signer};
@@ -474,6 +433,43 @@ mod tests {
         let once = signed("k1", Some("n-1"));
         assert_eq!(error_of(&c.decide(&once, NOW)), "accepted");
         assert_eq!(error_of(&c.decide(&once, NOW)), "nonce_replayed");
+    }
+
+    /// Issue 17: a JWK Set selects the key by keyid, and the policy knobs apply to the service.
+    #[test]
+    fn a_key_set_and_the_policy_knobs_apply_to_the_service() {
+        let jwk = |kid: &str, extra: &str| {
+            let k = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(STANDARD.decode(SECRET).unwrap());
+            format!(r#"{{"kty":"oct","k":"{k}","kid":"{kid}"{extra}}}"#)
+        };
+        let set = KeySet::from_jwks(&format!(
+            r#"{{"keys":[{},{}]}}"#,
+            jwk("k1", ""),
+            jwk("k2", r#","use":"enc""#)
+        ))
+        .unwrap();
+        let mut cfg = VerifierConfig::new(key());
+        cfg.key_set = Some(set);
+        cfg.policy = VerificationPolicy::from_toml(
+            "revoked_keyids = [\"k3\"]\nforbidden_components = [\"@query\"]",
+        )
+        .unwrap();
+        let c = VerifierCore::new(cfg).unwrap();
+        assert_eq!(error_of(&c.decide(&signed("k1", None), NOW)), "accepted");
+        assert_eq!(
+            error_of(&c.decide(&signed("k2", None), NOW)),
+            "key_use_not_allowed"
+        );
+        assert_eq!(error_of(&c.decide(&signed("k3", None), NOW)), "key_revoked");
+        assert_eq!(error_of(&c.decide(&signed("k9", None), NOW)), "unknown_key");
+        let mut cfg = VerifierConfig::new(key());
+        cfg.policy.max_validity = Some(60);
+        let c = VerifierCore::new(cfg).unwrap();
+        assert_eq!(
+            error_of(&c.decide(&signed("k1", None), NOW)),
+            "missing_parameter"
+        );
     }
 
     #[test]

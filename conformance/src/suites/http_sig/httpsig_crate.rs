@@ -246,6 +246,32 @@ fn inexpressible(p: &VerifyPolicy, params: &HttpSignatureParams) -> Option<Strin
     {
         v.push("required tag".to_string());
     }
+    if let Some(max) = p.max_validity {
+        match (params.created, params.expires) {
+            (Some(c), Some(e)) if e > c && e - c <= max => {}
+            _ => v.push("maximum validity window".to_string()),
+        }
+    }
+    if let Some(e) = params.expires
+        && p.expires_skew > 0
+        && e < p.now
+    {
+        v.push("a skew allowance after `expires`".to_string());
+    }
+    for f in &p.forbidden_components {
+        if covered.iter().any(|c| c == f) {
+            v.push(format!("forbidden component {f}"));
+        }
+    }
+    if let Some(k) = &params.keyid
+        && p.revoked_keyids.contains(k)
+    {
+        v.push("a revoked keyid".to_string());
+    }
+    // The crate has no Content-Digest check: a profile that requires one is not expressible.
+    if p.require_content_digest {
+        v.push("Content-Digest required and checked against the body".to_string());
+    }
     (!v.is_empty()).then(|| {
         format!(
             "the httpsig verifier only checks `expires`; this signature breaks a rule it has no check for: {}",

@@ -3,7 +3,7 @@
 use http_sig::{
     Algorithm, Error, HttpMessage, InMemoryNonceStore, Key, NonceStore, ParseOptions,
     SignatureParams, Signer, StructuredType, StructuredTypes, VerificationPolicy, Verifier,
-    find_signature, signature_base_with,
+    signature_base_with,
 };
 
 use super::target::{
@@ -63,6 +63,11 @@ fn policy(p: &VerifyPolicy) -> VerificationPolicy {
         allowed_skew: p.created_skew.unwrap_or(u64::MAX / 4),
         allow_expired: !p.check_expires,
         expected_tag: p.required_tag.clone(),
+        max_validity: p.max_validity,
+        expires_skew: p.expires_skew,
+        forbidden_components: p.forbidden_components.clone(),
+        require_content_digest: p.require_content_digest,
+        revoked_keyids: p.revoked_keyids.clone(),
         ..VerificationPolicy::default()
     }
 }
@@ -98,19 +103,10 @@ impl HttpSigTarget for Ours {
     fn verify(&self, input: &VerifyInput<'_>) -> Result<(), TargetError> {
         let msg = parse(input.message, input.scheme)?;
         let req = input.request.map(|r| parse(r, input.scheme)).transpose()?;
-        // Key resolution is the application's (RFC 9421 §3.2 step 5): a keyid naming another key
-        // finds no key.
-        if let Some(label) = input.label
-            && let Ok(entry) = find_signature(&msg, label)
-            && let Some(k) = entry.params.keyid()
-            && k != input.key.id
-        {
-            return Err(TargetError::rejected(
-                "unknown_key",
-                format!("keyid {k:?} is not the configured key {:?}", input.key.id),
-            ));
-        }
+        // Key resolution (RFC 9421 §3.2 step 5) is the library's: the group key is known by its
+        // id, so a keyid naming another key finds no key (`unknown_key`).
         let verifier = Verifier::new(load_key(input.key)?, Some(alg(input.alg)?))
+            .with_keyid(input.key.id.clone())
             .with_policy(policy(input.policy))
             .with_structured_types(structured_types(input.structured_fields)?);
         let now = input.policy.now;

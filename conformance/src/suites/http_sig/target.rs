@@ -96,6 +96,16 @@ pub struct VerifyPolicy {
     pub seen_nonces: Vec<String>,
     /// Required value of the `tag` parameter.
     pub required_tag: Option<String>,
+    /// Longest `expires - created`, seconds (both required).
+    pub max_validity: Option<u64>,
+    /// Tolerance after `expires`, seconds.
+    pub expires_skew: u64,
+    /// Components that must not be covered.
+    pub forbidden_components: Vec<String>,
+    /// `content-digest` covered and matching the body (RFC 9530).
+    pub require_content_digest: bool,
+    /// keyids of revoked keys.
+    pub revoked_keyids: Vec<String>,
 }
 
 impl VerifyPolicy {

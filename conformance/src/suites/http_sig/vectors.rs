@@ -34,7 +34,7 @@ fn stem(f: &VectorFile) -> &str {
 }
 
 /// `RFC 9421 §2.2.8` / `RFC 9421 Appendix B.2.1` -> (`RFC 9421`, `2.2.8` / `B.2.1`).
-fn spec_ref(s: &str) -> SpecRef {
+pub(crate) fn spec_ref(s: &str) -> SpecRef {
     match s.split_once(" §").or_else(|| s.split_once(" Appendix ")) {
         Some((doc, sec)) => SpecRef::new(doc.trim(), sec.trim()),
         None => SpecRef::new(s, ""),
@@ -226,6 +226,11 @@ pub fn cases(set: Arc<VectorSet>) -> Vec<HsCase> {
                 required_params: p.required_parameters.clone(),
                 seen_nonces: p.seen_nonces.clone(),
                 required_tag: p.required_tag.clone(),
+                max_validity: p.max_validity.map(u),
+                expires_skew: p.expires_skew.map(u).unwrap_or(0),
+                forbidden_components: p.forbidden_components.clone(),
+                require_content_digest: p.require_content_digest,
+                revoked_keyids: p.revoked_key_ids.clone(),
             };
             let sf = sf_list(&t.structured_fields);
             let got = ctx.target.verify(&VerifyInput {

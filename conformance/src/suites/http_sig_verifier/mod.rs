@@ -587,11 +587,12 @@ fn vector_meta(file: &str, t: &VerifyTest, rule: &str, spec: &str) -> CaseMeta {
         ),
         TestResult::Acceptable => "either decision (policy-dependent)".into(),
     };
-    let (doc, sec) = spec.split_once('§').unwrap_or((spec, ""));
+    // `RFC 9421 Appendix B.2.1` as well as `RFC 9421 §3.2` (issue 17: the appendix vectors had an
+    // empty section).
     meta(
         SUITE,
         format!("{SUITE}/vectors/{stem}/tc{}", t.tc_id),
-        SpecRef::new(doc.trim(), sec.trim()),
+        crate::suites::http_sig::vectors::spec_ref(spec),
         level,
         format!("[{rule}] {}", t.comment),
         req,
@@ -614,6 +615,11 @@ fn not_replayable(t: &VerifyTest, scheme: &str, required: &[ComponentId]) -> Opt
         || !p.required_parameters.is_empty()
         || !p.seen_nonces.is_empty()
         || p.required_tag.is_some()
+        || p.max_validity.is_some()
+        || p.expires_skew.is_some()
+        || !p.forbidden_components.is_empty()
+        || p.require_content_digest
+        || !p.revoked_key_ids.is_empty()
     {
         return Some("the vector has its own policy, which cannot be set on a live verifier (the live/* cases cover policy)".into());
     }
@@ -958,6 +964,17 @@ mod tests {
             .collect();
         crate::runner::check_ids(&metas).unwrap();
         assert!(metas.len() > LIVE.len() + 20, "{}", metas.len());
+    }
+
+    /// Issue 17: the appendix vectors (`RFC 9421 Appendix B.2.1`) had an empty section.
+    #[test]
+    fn every_case_names_a_document_and_a_section() {
+        let set = VectorSet::builtin().unwrap();
+        for c in all_cases(&SuiteOptions::default(), &set) {
+            let m = c.meta;
+            assert_eq!(m.spec.document, "RFC 9421", "{}", m.id);
+            assert!(!m.spec.section.is_empty(), "{}: empty section", m.id);
+        }
     }
 
     #[test]
