@@ -89,7 +89,11 @@ pub fn client_tls(pki: &Pki, with_cert: bool) -> Arc<rustls::ClientConfig> {
 }
 
 /// A client-side TCP stream that signals when the broker closes the connection (EOF or error
-/// on read), so a test can wait for that event with a bound.
+/// on read, or an error on write), so a test can wait for that event with a bound. Writes
+/// count too: since the broker advertises an idle-time-out, fe2o3's client sends an empty
+/// frame right after the open, and when the broker has just closed, that write fails and the
+/// client drops the stream without ever reading the EOF (seen in ~1 of 15 runs of
+/// faults::dropping_the_handle_shuts_the_broker_down, the socket already gone on both sides).
 #[derive(Debug)]
 pub struct EofProbe {
     pub inner: TcpStream,
@@ -121,13 +125,21 @@ impl tokio::io::AsyncWrite for EofProbe {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+        let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Err(_)) = &r {
+            self.closed.notify_one();
+        }
+        r
     }
     fn poll_flush(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+        let r = std::pin::Pin::new(&mut self.inner).poll_flush(cx);
+        if let std::task::Poll::Ready(Err(_)) = &r {
+            self.closed.notify_one();
+        }
+        r
     }
     fn poll_shutdown(
         mut self: std::pin::Pin<&mut Self>,
