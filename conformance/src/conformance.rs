@@ -228,6 +228,19 @@ pub async fn main(suites: Vec<Box<dyn Suite>>, req: RunRequest) -> i32 {
                         Some(dir) => writeln!(out, "reports written to {}", dir.display()),
                         None => Ok(()),
                     })
+                    // The summary's PASS/FAIL line judges MUST cases; with --expect the exit
+                    // code follows the file instead, so say which one decides.
+                    .and_then(|()| match &judged {
+                        Some((_, true)) => writeln!(
+                            out,
+                            "exit 0: every verdict as in the --expect file (the MUST failures above are expected)"
+                        ),
+                        Some((_, false)) => writeln!(
+                            out,
+                            "exit 1: verdicts differ from the --expect file (listed above the summary)"
+                        ),
+                        None => Ok(()),
+                    })
                     .and_then(|()| out.flush());
                 if let Err(e) = quiet_on_broken_pipe(written) {
                     eprintln!("sigharness: cannot write the summary: {e}");

@@ -264,6 +264,10 @@ async fn expect_file_gates_the_exit_code_and_target_name_is_reported() {
         "{out}"
     );
     assert!(out.contains("the file says: departure 3"), "{out}");
+    assert!(
+        out.contains("exit 1: verdicts differ from the --expect file"),
+        "{out}"
+    );
     let diff = std::fs::read_to_string(reports.join("expect.txt")).unwrap();
     assert!(diff.contains("expected fail, got pass"), "{diff}");
     let report: Value =
@@ -289,6 +293,13 @@ async fn expect_file_gates_the_exit_code_and_target_name_is_reported() {
         String::from_utf8_lossy(&o.stdout)
     );
     assert!(String::from_utf8_lossy(&o.stdout).contains("every verdict as expected"));
+    // The last line says which rule decided the exit code.
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("exit 0: every verdict as in the --expect file"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 
     // A bad file: exit 2 before anything runs, naming the line.
     std::fs::write(&file, "\nmsg-signer/client/x\tfial\tx\n").unwrap();
