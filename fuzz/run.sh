@@ -25,6 +25,15 @@ if [ "$target" != all ] && [[ ! " ${TARGETS[*]} " =~ " $target " ]]; then
 fi
 case "$secs" in '' | *[!0-9]*) echo "fuzz/run.sh: SECONDS must be a number" >&2; exit 2 ;; esac
 
+# FUZZ_SEED (a number): libFuzzer's -seed, so a run can be repeated on the same commit (CI's
+# smoke step derives it from the commit, as the soaks do); unset, libFuzzer picks one and logs it.
+seed=()
+if [ -n "${FUZZ_SEED:-}" ]; then
+  case "$FUZZ_SEED" in *[!0-9]*) echo "fuzz/run.sh: FUZZ_SEED must be a number" >&2; exit 2 ;; esac
+  seed=(-seed="$FUZZ_SEED")
+  echo "== fuzz seed: $FUZZ_SEED (FUZZ_SEED=$FUZZ_SEED bash fuzz/run.sh TARGET SECONDS repeats it)"
+fi
+
 export RUSTC_BOOTSTRAP=1
 # The fuzz crate is a workspace of its own with its own target dir: fuzz/target, or
 # FUZZ_TARGET_DIR (e.g. a cache kept between CI runs: a cold build is most of this script's time).
@@ -51,7 +60,7 @@ run() {
   mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
   # -timeout: one input taking over 10 s is a failure (bounded time); -rss_limit_mb: memory.
   timeout $((secs + 300)) cargo fuzz run -s none --fuzz-dir fuzz --target-dir "$target_dir" "$t" "fuzz/corpus/$t" -- \
-    -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 "${len[@]}" \
+    -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 "${len[@]}" "${seed[@]}" \
     -artifact_prefix="fuzz/artifacts/$t/" -print_final_stats=1 >"$log" 2>&1 || status=$?
   grep -E '^(#[0-9]+ +DONE|stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)|INFO: seed corpus)' "$log" || true
   if [ "$status" -ne 0 ]; then

@@ -6,4 +6,12 @@
 # no sanitizer. The long runs (10 minutes per target) are `cargo xtask fuzz TARGET 600`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# A per-commit seed (as the soaks): the same commit repeats the same mutations, each commit
+# explores others. Printed by run.sh.
+if [ -z "${FUZZ_SEED:-}" ]; then
+  h=$(git rev-parse HEAD 2>/dev/null | cut -c1-7)
+  [ -n "$h" ] || h=5eed013
+  FUZZ_SEED=$((16#$h))
+  export FUZZ_SEED
+fi
 exec timeout 3000 bash fuzz/run.sh all "${FUZZ_SMOKE_SECS:-15}"
