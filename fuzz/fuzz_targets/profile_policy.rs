@@ -43,7 +43,12 @@ fn profile(cfg: ProfileConfig) {
         "Signature-Input differs from the params signed"
     );
     let signer = p.signer();
-    let verifier = Verifier::new(signer.key().clone(), Some(signer.algorithm()));
+    let mut verifier = Verifier::new(signer.key().clone(), Some(signer.algorithm()));
+    // The profile names its key: the verifier knows it by that id (RFC 9421 §3.2 step 5, our
+    // keyid rule: a keyid naming no known key fails).
+    if let Some(id) = params.keyid() {
+        verifier = verifier.with_keyid(id);
+    }
     verifier
         .verify(&msg, None, Some("sig"), NOW)
         .unwrap_or_else(|e| panic!("a loaded profile's signature does not verify: {e}"));
