@@ -10,38 +10,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use http_sig::{Key, KeyConfig, ProfileConfig};
+mod common;
+use common::{expectations, key};
 use mock_http_sig_peers::{
-    ServerLimits, SignerExpectations, Upstream, UpstreamConfig, VERDICTS_PATH, VerdictLimits,
-    VerifierConfig, VerifierService,
+    ServerLimits, Upstream, UpstreamConfig, VERDICTS_PATH, VerdictLimits, VerifierConfig,
+    VerifierService,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-const SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=";
 const IDLE: usize = 1_000;
 const CAP: usize = 200;
-
-fn key() -> Key {
-    Key::from_bytes(SECRET.as_bytes()).unwrap()
-}
-
-fn expectations() -> SignerExpectations {
-    let profile = ProfileConfig {
-        key: KeyConfig {
-            file: None,
-            inline: Some(SECRET.into()),
-            id: Some("gw".into()),
-        },
-        algorithm: Some("hmac-sha256".into()),
-        headers: Default::default(),
-        derived_components: vec![http_sig::DerivedComponent::RequestTarget],
-        signature_parameters: vec![],
-        expiry: None,
-    };
-    SignerExpectations::new(&profile, key(), None).unwrap()
-}
 
 /// How many idle connections this process can hold (two such tests may run at once).
 fn idle_count() -> usize {

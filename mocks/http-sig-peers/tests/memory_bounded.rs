@@ -9,38 +9,17 @@
 
 use std::time::{Duration, Instant};
 
-use http_sig::{Key, KeyConfig, ProfileConfig};
+mod common;
+use common::{expectations, key};
 use mock_http_sig_peers::{
-    SignerExpectations, Upstream, UpstreamConfig, VerdictLimits, VerifierConfig, VerifierService,
+    Upstream, UpstreamConfig, VerdictLimits, VerifierConfig, VerifierService,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=";
 const REQUESTS: usize = 12_000;
 const TARGET_BYTES: usize = 8 * 1024;
-/// The stated bound on VmRSS growth per service over `REQUESTS` requests.
 const RSS_GROWTH_BOUND: u64 = 48 * 1024 * 1024;
-
-fn key() -> Key {
-    Key::from_bytes(SECRET.as_bytes()).unwrap()
-}
-
-fn expectations() -> SignerExpectations {
-    let profile = ProfileConfig {
-        key: KeyConfig {
-            file: None,
-            inline: Some(SECRET.into()),
-            id: Some("gw".into()),
-        },
-        algorithm: Some("hmac-sha256".into()),
-        headers: Default::default(),
-        derived_components: vec![http_sig::DerivedComponent::RequestTarget],
-        signature_parameters: vec![],
-        expiry: None,
-    };
-    SignerExpectations::new(&profile, key(), None).unwrap()
-}
 
 fn vm_rss() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
