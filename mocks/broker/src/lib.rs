@@ -118,6 +118,7 @@
 //!   max-frame-size) makes the process allocate over 2 GB while decoding; not root-caused yet
 //!   (the input and how to replay it: fuzz/README.md, "Known finding").
 
+pub mod encoding;
 pub mod error;
 pub mod fault;
 pub mod journal;

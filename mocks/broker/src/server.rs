@@ -234,7 +234,8 @@ impl BrokerBuilder {
 
     /// Largest message accepted on a link, all its transfer frames together (default
     /// [`DEFAULT_MAX_MESSAGE_SIZE`], 16 MiB; advertised as the link's max-message-size). A
-    /// larger one detaches the link with `amqp:link:message-size-exceeded`.
+    /// larger one detaches the link with `amqp:link:message-size-exceeded`. 0 (no maximum in
+    /// AMQP) is refused by [`start`](Self::start).
     pub fn max_message_size(mut self, bytes: u64) -> Self {
         self.limits.max_message_size = bytes;
         self
@@ -267,6 +268,12 @@ impl BrokerBuilder {
                     "{} is below {MIN_MAX_FRAME_SIZE}, the smallest max-frame-size AMQP 1.0 allows (part 2.4.1)",
                     self.limits.max_frame_size
                 ),
+            });
+        }
+        if self.limits.max_message_size == 0 {
+            return Err(BrokerError::Option {
+                option: "max_message_size",
+                reason: "0 means no maximum in AMQP 1.0 (part 2.7.3), and the broker buffers and checks every message it decodes; give a bound, e.g. 16777216".into(),
             });
         }
         if self.limits.max_connections == 0 {
@@ -646,6 +653,7 @@ async fn serve_stream<S>(
     let limits = WireLimits {
         max_frame_size: shared.limits.max_frame_size,
         idle_time_out: shared.limits.idle_time_out,
+        max_message_size: shared.limits.max_message_size,
     };
     let wire = Wire::new(stream, &header, kill.clone(), limits);
     let sasl = TolerantSasl::default();

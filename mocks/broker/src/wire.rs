@@ -24,6 +24,7 @@
 //! Hand-written because no crate offers this: fe2o3's frame codecs are crate-private for the
 //! encoder side, and the rewrite must leave every other frame byte-for-byte untouched.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -32,8 +33,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use crate::encoding;
 use fe2o3_amqp::types::definitions::{self, AmqpError, ConnectionError, ErrorCondition, Role};
-use fe2o3_amqp::types::performatives::{Attach, Close, Open};
+use fe2o3_amqp::types::performatives::{Attach, Close, Open, Transfer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
@@ -120,6 +122,15 @@ impl Violation {
             description,
         }
     }
+
+    /// Bytes fe2o3 must not decode (AMQP 1.0 part 2.8.15: `amqp:decode-error`, "data could not
+    /// be decoded").
+    fn decode(description: String) -> Self {
+        Self {
+            condition: ErrorCondition::AmqpError(AmqpError::DecodeError),
+            description,
+        }
+    }
 }
 
 /// Incremental scanner over an AMQP byte stream (protocol headers and frames, AMQP 1.0
@@ -142,12 +153,37 @@ struct Scanner {
     frames: u64,
     /// Set this idle-time-out (milliseconds) in the open frame that passes (writing side).
     set_idle_ms: Option<u32>,
+    /// Check the AMQP encoding of what passes before fe2o3 decodes it (reading side of the
+    /// broker): every frame is held whole (it is at most `limit` bytes) and judged by
+    /// [`crate::encoding`], and so is the message of every delivery once its last transfer is in.
+    check: Option<PayloadCheck>,
+}
+
+/// Payloads of deliveries still in progress, per (channel, handle), for the encoding check of
+/// the whole message when its last transfer arrives (fe2o3 decodes the message then, from the
+/// concatenated payloads).
+#[derive(Debug, Default)]
+struct PayloadCheck {
+    /// Largest message a link accepts (the broker's max-message-size): a delivery beyond it is
+    /// not buffered (fe2o3 detaches the link with `amqp:link:message-size-exceeded` and never
+    /// decodes it).
+    max_message_size: usize,
+    in_progress: HashMap<(u16, u32), Partial>,
+    buffered: usize,
+}
+
+#[derive(Debug, Default)]
+struct Partial {
+    payload: Vec<u8>,
+    oversize: bool,
 }
 
 /// The AMQP performative code of attach (AMQP 1.0 part 2.7.3: `amqp:attach:list`, 0x00000000:0x00000012).
 const ATTACH_CODE: u8 = 0x12;
 /// The AMQP performative code of open (part 2.7.1: `amqp:open:list`, 0x00000000:0x00000010).
 const OPEN_CODE: u8 = 0x10;
+/// The AMQP performative code of transfer (part 2.7.5: `amqp:transfer:list`, 0x00000000:0x00000014).
+const TRANSFER_CODE: u8 = 0x14;
 
 impl Scanner {
     fn new(side: Side) -> Self {
@@ -161,15 +197,20 @@ impl Scanner {
             amqp_header_seen: false,
             frames: 0,
             set_idle_ms: None,
+            check: None,
         }
     }
 
     /// A scanner that refuses frames over 512 bytes until an open has passed, then over
     /// `max_frame_size`.
-    fn limited(side: Side, max_frame_size: u32) -> Self {
+    fn limited(side: Side, max_frame_size: u32, max_message_size: u64) -> Self {
         let mut s = Self::new(side);
         s.limit = MIN_MAX_FRAME_SIZE as usize;
         s.after_open = max_frame_size.max(MIN_MAX_FRAME_SIZE) as usize;
+        s.check = Some(PayloadCheck {
+            max_message_size: usize::try_from(max_message_size).unwrap_or(usize::MAX),
+            ..PayloadCheck::default()
+        });
         s
     }
 
@@ -244,7 +285,18 @@ impl Scanner {
                 )));
             }
             let ftype = avail[5];
-            if ftype != 0 || size <= doff {
+            if size <= doff {
+                self.passthrough = size;
+                continue;
+            }
+            // AMQP 1.0 part 2.3.1: type 0x00 is an AMQP frame, 0x01 a SASL frame (part 5.3.3).
+            if let Some(check) = self.check.as_mut().filter(|_| ftype <= 1) {
+                if avail.len() < size {
+                    return Ok(());
+                }
+                let channel = u16::from_be_bytes([avail[6], avail[7]]);
+                check.frame(ftype, channel, &avail[doff..size])?;
+            } else if ftype != 0 {
                 self.passthrough = size;
                 continue;
             }
@@ -312,6 +364,74 @@ impl Scanner {
 }
 
 /// One AMQP frame (type 0, channel 0) around an encoded performative.
+impl PayloadCheck {
+    /// Judges one whole frame body: its performative, and for the last transfer of a delivery the
+    /// whole message.
+    fn frame(&mut self, ftype: u8, channel: u16, body: &[u8]) -> Result<(), Violation> {
+        let what = if ftype == 0 { "frame" } else { "SASL frame" };
+        let n = encoding::check_value(body)
+            .map_err(|e| Violation::decode(format!("{what} on channel {channel}: performative {e}")))?;
+        // Only a transfer carries a payload (part 2.7.5); a transfer is known by its descriptor,
+        // whichever form it takes (0x53 0x14, a ulong, or the symbol), so any other small-ulong
+        // code is skipped without decoding.
+        let small_code = (body.len() >= 3 && body[0] == 0x00 && body[1] == 0x53).then(|| body[2]);
+        if ftype != 0 || small_code.is_some_and(|c| c != TRANSFER_CODE) {
+            return Ok(());
+        }
+        let Ok(transfer) = serde_amqp::from_slice::<Transfer>(&body[..n]) else {
+            return Ok(()); // not a transfer (or not one fe2o3 will accept)
+        };
+        let key = (channel, transfer.handle.0);
+        let payload = &body[n..];
+        let last = !transfer.more || transfer.aborted;
+        let mut partial = self.in_progress.remove(&key).unwrap_or_default();
+        self.buffered -= partial.payload.len();
+        if !partial.oversize {
+            if partial.payload.len() + payload.len() > self.max_message_size {
+                partial = Partial {
+                    payload: Vec::new(),
+                    oversize: true,
+                };
+            } else if !last {
+                partial.payload.extend_from_slice(payload);
+            }
+        }
+        if !last {
+            self.buffered += partial.payload.len();
+            let cap = self.max_message_size.saturating_mul(BUFFERED_MESSAGES);
+            if self.buffered > cap {
+                return Err(Violation {
+                    condition: ErrorCondition::AmqpError(AmqpError::ResourceLimitExceeded),
+                    description: format!(
+                        "{} bytes of unfinished deliveries on one connection (at most {BUFFERED_MESSAGES} times the max-message-size of {} bytes)",
+                        self.buffered, self.max_message_size
+                    ),
+                });
+            }
+            self.in_progress.insert(key, partial);
+            return Ok(());
+        }
+        if partial.oversize || transfer.aborted {
+            return Ok(());
+        }
+        let checked = if partial.payload.is_empty() {
+            encoding::check_values(payload)
+        } else {
+            partial.payload.extend_from_slice(payload);
+            encoding::check_values(&partial.payload)
+        };
+        checked.map_err(|e| {
+            Violation::decode(format!(
+                "message of the delivery on channel {channel}, handle {}: {e}",
+                transfer.handle.0
+            ))
+        })
+    }
+}
+
+/// Unfinished deliveries one connection may have buffered at once, in max-message-sizes.
+const BUFFERED_MESSAGES: usize = 4;
+
 fn amqp_frame(body: &[u8]) -> Vec<u8> {
     let mut f = ((8 + body.len()) as u32).to_be_bytes().to_vec();
     f.extend_from_slice(&[2, 0, 0, 0]);
@@ -327,6 +447,8 @@ pub(crate) struct WireLimits {
     /// The idle-time-out the broker advertises; a peer with no complete frame for twice this
     /// after its open is closed.
     pub(crate) idle_time_out: Option<Duration>,
+    /// The max-message-size of the broker's links (bounds what the encoding check buffers).
+    pub(crate) max_message_size: u64,
 }
 
 /// Bound on flushing the close frame of a connection the wire ends itself.
@@ -364,7 +486,7 @@ impl<Io> Wire<Io> {
     /// `prefix`: bytes already read from `inner` (the protocol header).
     pub(crate) fn new(inner: Io, prefix: &[u8], kill: Arc<KillSwitch>, limits: WireLimits) -> Self {
         let mut w = Self::with_rules(inner, prefix, kill, BROKER_RD, BROKER_WR);
-        let mut rd = Scanner::limited(BROKER_RD, limits.max_frame_size);
+        let mut rd = Scanner::limited(BROKER_RD, limits.max_frame_size, limits.max_message_size);
         rd.raw = std::mem::take(&mut w.rd.raw);
         w.rd = rd;
         w.max_frame_size = limits.max_frame_size;
@@ -744,7 +866,7 @@ mod tests {
     /// frame whole, whatever its declared size.
     #[test]
     fn frame_limits_are_judged_from_the_header() {
-        let mut sc = Scanner::limited(BROKER_RD, 4096);
+        let mut sc = Scanner::limited(BROKER_RD, 4096, 1 << 20);
         sc.raw.extend_from_slice(b"AMQP\x00\x01\x00\x00");
         sc.raw.extend_from_slice(&0xFFFF_FFF0u32.to_be_bytes());
         sc.raw.extend_from_slice(&[2, 0, 0, 0, 0x00, 0x53, 0x12]);
@@ -756,7 +878,7 @@ mod tests {
         assert!(v.description.contains("MIN-MAX-FRAME-SIZE"), "{v:?}");
 
         // After an open the limit is 4096: 4096 passes, 4097 does not.
-        let mut sc = Scanner::limited(BROKER_RD, 4096);
+        let mut sc = Scanner::limited(BROKER_RD, 4096, 1 << 20);
         let open = Open {
             container_id: "c".into(),
             hostname: None,
@@ -773,7 +895,10 @@ mod tests {
             .extend(amqp_frame(&serde_amqp::to_vec(&open).unwrap()));
         sc.raw.extend_from_slice(&4096u32.to_be_bytes());
         sc.raw.extend_from_slice(&[2, 1, 0, 0]);
-        sc.raw.extend(std::iter::repeat_n(0u8, 4088));
+        // A body that is one well-formed value (a vbin32 of 4083 bytes): 4088 bytes.
+        sc.raw.push(0xb0);
+        sc.raw.extend_from_slice(&4083u32.to_be_bytes());
+        sc.raw.extend(std::iter::repeat_n(0u8, 4083));
         let mut out = Vec::new();
         sc.process(&mut out).unwrap();
         assert!(sc.open_seen && sc.at_boundary());
@@ -811,5 +936,103 @@ mod tests {
         assert_eq!(back.idle_time_out, Some(30_000));
         assert_eq!(back.max_frame_size.0, 65536);
         assert_eq!(back.container_id, "sigharness-mock-broker");
+    }
+
+    /// A transfer frame on `channel` for `handle` carrying `payload`.
+    fn transfer_frame(channel: u16, handle: u32, more: bool, payload: &[u8]) -> Vec<u8> {
+        let t = Transfer {
+            handle: handle.into(),
+            delivery_id: Some(0),
+            delivery_tag: Some(vec![1u8].into()),
+            message_format: Some(0),
+            settled: None,
+            more,
+            rcv_settle_mode: None,
+            state: None,
+            resume: false,
+            aborted: false,
+            batchable: false,
+        };
+        let mut body = serde_amqp::to_vec(&t).unwrap();
+        body.extend_from_slice(payload);
+        let mut f = ((8 + body.len()) as u32).to_be_bytes().to_vec();
+        f.extend_from_slice(&[2, 0]);
+        f.extend_from_slice(&channel.to_be_bytes());
+        f.extend(body);
+        f
+    }
+
+    fn opened_scanner(max_message_size: u64) -> Scanner {
+        let mut sc = Scanner::limited(BROKER_RD, 65536, max_message_size);
+        sc.open_seen = true;
+        sc.limit = sc.after_open;
+        sc
+    }
+
+    /// A message whose `str32` declares 1 GiB, split so that the length field is in the first
+    /// transfer and the bytes in neither: each frame alone is well formed, the message is not,
+    /// and the check judges the message when its last transfer arrives (before fe2o3 decodes).
+    #[test]
+    fn a_message_split_over_transfers_is_judged_whole() {
+        // amqp-value section (0x00 0x53 0x77) holding a str32 of declared length 1 GiB.
+        let mut message = vec![0x00, 0x53, 0x77, 0xb1];
+        message.extend_from_slice(&(1u32 << 30).to_be_bytes());
+        message.extend_from_slice(b"only a few bytes");
+        let (a, b) = message.split_at(6);
+        let mut sc = opened_scanner(1 << 20);
+        let mut out = Vec::new();
+        sc.raw.extend(transfer_frame(1, 7, true, a));
+        sc.process(&mut out).unwrap();
+        // Another link's delivery interleaves and is judged on its own.
+        let mut good = vec![0x00, 0x53, 0x77, 0xa1, 0x02];
+        good.extend_from_slice(b"ok");
+        sc.raw.extend(transfer_frame(1, 8, false, &good));
+        sc.process(&mut out).unwrap();
+        sc.raw.extend(transfer_frame(1, 7, false, b));
+        let v = sc.process(&mut out).unwrap_err();
+        assert_eq!(v.condition, ErrorCondition::AmqpError(AmqpError::DecodeError));
+        assert!(
+            v.description.contains("channel 1, handle 7")
+                && v.description.contains("declares 1073741824 bytes"),
+            "{v:?}"
+        );
+        assert!(sc.check.as_ref().unwrap().in_progress.is_empty());
+
+        // The same two halves of a well-formed message pass, in any split.
+        let mut whole = vec![0x00, 0x53, 0x77, 0xb1];
+        whole.extend_from_slice(&16u32.to_be_bytes());
+        whole.extend_from_slice(b"sixteen bytes!!!");
+        for cut in 0..=whole.len() {
+            let mut sc = opened_scanner(1 << 20);
+            sc.raw.extend(transfer_frame(0, 0, true, &whole[..cut]));
+            sc.raw.extend(transfer_frame(0, 0, false, &whole[cut..]));
+            sc.process(&mut Vec::new()).unwrap();
+        }
+    }
+
+    /// What the check buffers is bounded: a delivery beyond the max-message-size is not held (fe2o3
+    /// detaches its link), and unfinished deliveries of one connection stop at four times it.
+    #[test]
+    fn what_the_message_check_holds_is_bounded() {
+        let mut sc = opened_scanner(1000);
+        let mut out = Vec::new();
+        sc.raw.extend(transfer_frame(0, 0, true, &[0x40; 600]));
+        sc.raw.extend(transfer_frame(0, 0, true, &[0x40; 600]));
+        sc.process(&mut out).unwrap();
+        let check = sc.check.as_ref().unwrap();
+        assert_eq!(check.buffered, 0);
+        assert!(check.in_progress[&(0, 0)].oversize);
+        let mut sc = opened_scanner(1000);
+        for handle in 0..4 {
+            sc.raw.extend(transfer_frame(0, handle, true, &[0x40; 900]));
+        }
+        sc.process(&mut out).unwrap();
+        sc.raw.extend(transfer_frame(0, 4, true, &[0x40; 900]));
+        let v = sc.process(&mut out).unwrap_err();
+        assert_eq!(
+            v.condition,
+            ErrorCondition::AmqpError(AmqpError::ResourceLimitExceeded)
+        );
+        assert!(v.description.contains("4500 bytes of unfinished deliveries"), "{v:?}");
     }
 }

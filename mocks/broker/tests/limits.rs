@@ -490,3 +490,74 @@ async fn links_advertise_the_max_message_size() {
         .unwrap();
     assert_eq!(broker.queue_depth("queue://big"), 1);
 }
+
+/// The `amqp_broker` fuzz target's finding (fuzz/README.md): after the AMQP header, a 26-byte
+/// frame whose descriptor is a `sym32` declaring 0xee3ff2fb bytes. serde_amqp allocates the
+/// declared length before reading it, so the broker allocated 4 GB for one small frame (libFuzzer:
+/// out of memory at 2 GB). Now the wire's encoding check refuses the frame before fe2o3 decodes
+/// it: a close with amqp:decode-error naming the size, and the broker serves the next peer.
+/// Before the fix no close named the size (fe2o3 decoded the frame and failed after allocating).
+#[tokio::test]
+async fn a_declared_length_beyond_the_frame_is_a_decode_error_not_an_allocation() {
+    const CRASH: &[u8] = &[
+        0x00, 0x00, 0x00, 0x1a, 0x02, 0x00, 0x00, 0x00, 0x00, 0xb3, 0xee, 0x3f, 0xf2, 0xfb, 0xbf,
+        0xbc, 0x8f, 0x00, 0x00, 0x08, 0x00, 0x70, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x47,
+        0x02, 0x00, 0x00, 0x00, 0x00, 0x53, 0x12, 0xc0, 0x3a, 0x0a, 0xa1, 0x08, b's', b'e', b'n',
+        b'd', b'e', b'r', b'-', b'1', 0x43, 0x42, 0x40, 0x40, 0x03, 0x42, 0x40, 0x5b, 0x00, 0x00,
+        0xea, 0x60, 0x00, 0x53, 0x6f, 0x63, 0x6f, 0x2d, 0x63, 0x6c, 0x69, 0x65, 0x6e, 0x74, 0xa1,
+        0x09, b'l', b'o', b'c', b'g', b'c', b'a', b'l', b'h', b'o', b's', b't', 0x70, 0x3a, 0x2f,
+        0x2f, 0x66, 0x75, 0x7a, 0x7a, 0x00, 0x00, 0x00, 0x00, 0x53, 0x18, 0x45,
+    ];
+    let broker = Broker::start().await;
+    let mut s = bounded(TcpStream::connect(broker.addr())).await.unwrap();
+    let mut input = AMQP_HEADER.to_vec();
+    input.extend_from_slice(CRASH);
+    bounded(s.write_all(&input)).await.unwrap();
+    let seen = parse(&read_to_close(&mut s, STEP).await);
+    assert_eq!(
+        close_condition(&seen),
+        ErrorCondition::AmqpError(AmqpError::DecodeError)
+    );
+    let text = seen.closes[0].error.as_ref().unwrap().description.clone();
+    assert!(
+        text.as_deref()
+            .is_some_and(|t| t.contains("declares 3997168379 bytes, only 12 left")),
+        "{text:?}"
+    );
+    // The broker still serves: a real client sends and receives.
+    let mut c = connect(broker.addr(), "after").await;
+    let mut ses = session(&mut c).await;
+    let mut tx = bounded(Sender::attach(&mut ses, "tx", "queue://after"))
+        .await
+        .unwrap();
+    bounded(tx.send(Message::builder().value("ok".to_string()).build()))
+        .await
+        .unwrap();
+    assert_eq!(broker.queue_depth("queue://after"), 1);
+}
+
+/// The message check holds a delivery's payload until its last transfer: a 300 KiB message
+/// crosses the 4 KiB max-frame-size in about 75 transfers and arrives whole and unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_many_transfer_frames_passes_the_encoding_check() {
+    let broker = Broker::builder()
+        .max_frame_size(4096)
+        .start()
+        .await
+        .unwrap();
+    let body: String = (0..300 * 1024).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let mut c = connect(broker.addr(), "multi").await;
+    let mut ses = session(&mut c).await;
+    let mut tx = bounded(Sender::attach(&mut ses, "tx", "queue://multi"))
+        .await
+        .unwrap();
+    let mut rx = bounded(Receiver::attach(&mut ses, "rx", "queue://multi"))
+        .await
+        .unwrap();
+    bounded(tx.send(Message::builder().value(body.clone()).build()))
+        .await
+        .unwrap();
+    let d = bounded(rx.recv::<String>()).await.unwrap();
+    bounded(rx.accept(&d)).await.unwrap();
+    assert_eq!(d.body(), &body);
+}
