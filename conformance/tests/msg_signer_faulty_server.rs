@@ -115,6 +115,17 @@ async fn each_fault_alone_fails_exactly_its_cases() {
             "rules: [{action: {drop_under_burst: 60}}]",
             set(&["concurrency/200-in-flight", "burst/after-pause"]),
         ),
+        (
+            "signs expired requests",
+            "rules: [{action: sign_expired}]",
+            set(&["ttl/expired-request-not-signed"]),
+        ),
+        (
+            // Its case runs last, so nothing after it depends on the server.
+            "stays disconnected after the broker drops its connection",
+            "rules: [{action: stay_disconnected}]",
+            set(&["reconnect/serves-after-connection-drop"]),
+        ),
     ];
     let mut wrong = Vec::new();
     for (name, plan, want) in table {

@@ -695,13 +695,18 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncRead for Wire<Io> {
                 Poll::Ready(Ok(())) => {
                     let got = rb.filled();
                     if got.is_empty() {
-                        // EOF: hand over whatever partial bytes remain, then EOF.
-                        if this.rd.raw.is_empty() {
-                            return Poll::Ready(Ok(()));
+                        // EOF. A frame cut short by it is dropped, not handed over: fe2o3's
+                        // decoders must only ever see whole, checked frames (the `amqp_broker`
+                        // fuzz target: a 6-byte SASL frame tail at EOF made fe2o3's SASL
+                        // decoder panic, "advance out of bounds").
+                        if !this.rd.raw.is_empty() {
+                            tracing::debug!(
+                                "peer closed with {} bytes of an incomplete frame; dropped",
+                                this.rd.raw.len()
+                            );
+                            this.rd.raw.clear();
                         }
-                        let rest = std::mem::take(&mut this.rd.raw);
-                        this.rd_out.extend_from_slice(&rest);
-                        continue;
+                        return Poll::Ready(Ok(()));
                     }
                     this.rd.raw.extend_from_slice(got);
                 }
@@ -1034,5 +1039,29 @@ mod tests {
             ErrorCondition::AmqpError(AmqpError::ResourceLimitExceeded)
         );
         assert!(v.description.contains("4500 bytes of unfinished deliveries"), "{v:?}");
+    }
+
+    /// The `amqp_broker` fuzz finding of 2026-12-07 (seed 7, after 325 000 inputs): a SASL
+    /// header, then `00 00 00 04 21 00` and EOF. The wire used to hand the incomplete frame to
+    /// fe2o3 at EOF, whose SASL decoder panicked on it; now fe2o3 reads the header, then EOF.
+    #[tokio::test]
+    async fn an_incomplete_frame_at_eof_never_reaches_fe2o3() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut peer, ours) = tokio::io::duplex(1024);
+        let header = b"AMQP\x03\x01\x00\x00";
+        let limits = WireLimits {
+            max_frame_size: 65536,
+            idle_time_out: None,
+            max_message_size: 1 << 20,
+        };
+        let mut wire = Wire::new(ours, header, Arc::new(KillSwitch::default()), limits);
+        peer.write_all(&[0, 0, 0, 4, 0x21, 0]).await.unwrap();
+        peer.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        tokio::time::timeout(std::time::Duration::from_secs(5), wire.read_to_end(&mut got))
+            .await
+            .expect("bounded")
+            .unwrap();
+        assert_eq!(got, header.to_vec(), "only the protocol header passes");
     }
 }

@@ -87,6 +87,8 @@ pub struct IncomingRequest {
     pub body: Result<String, String>,
     /// `header.ttl` in milliseconds.
     pub ttl_ms: Option<u32>,
+    /// `properties.absolute-expiry-time` (AMQP 1.0 part 3.2.4), milliseconds since the Unix epoch.
+    pub absolute_expiry_ms: Option<i64>,
 }
 
 impl MessageView for IncomingRequest {
@@ -177,6 +179,14 @@ pub struct Core {
     recent_addresses: VecDeque<(String, String)>,
     /// The key of the `wrong_key` fault (not in the ring), made when first needed.
     stray_key: Option<SigningKey>,
+    /// The plan has a `stay_disconnected` rule.
+    stay_disconnected: bool,
+}
+
+fn has_stay_disconnected(plan: &FaultPlan<ServerAction>) -> bool {
+    plan.rules
+        .iter()
+        .any(|r| r.action == ServerAction::StayDisconnected)
 }
 
 impl Core {
@@ -197,7 +207,13 @@ impl Core {
             arrivals: VecDeque::new(),
             recent_addresses: VecDeque::new(),
             stray_key: None,
+            stay_disconnected: has_stay_disconnected(plan),
         })
+    }
+
+    /// Whether a lost broker connection is left lost (fault `stay_disconnected`).
+    pub fn stays_disconnected(&self) -> bool {
+        self.stay_disconnected
     }
 
     /// Replace the fault plan (counters restart).
@@ -206,6 +222,7 @@ impl Core {
         plan: &FaultPlan<ServerAction>,
     ) -> Result<(), crate::ServerError> {
         self.faults = FaultState::new(plan)?;
+        self.stay_disconnected = has_stay_disconnected(plan);
         Ok(())
     }
 
@@ -223,7 +240,10 @@ impl Core {
     ) -> ReceivedRequest {
         self.seq += 1;
         let n = self.seq;
-        let fired = self.faults.evaluate(&req, |_| true);
+        // `stay_disconnected` is about the connection, not a request.
+        let fired = self
+            .faults
+            .evaluate(&req, |a| !matches!(a, ServerAction::StayDisconnected));
         let key = self.config.message_id_key.clone();
         let mut errors = Vec::new();
 
@@ -313,7 +333,19 @@ impl Core {
         }
 
         let mut result: Option<(&'static str, Value)> = None;
-        if body_obj.is_some() {
+        // AMQP 1.0 part 3.2.4: past its absolute-expiry-time a message "is considered to be
+        // expired"; the requester has given up on it (the deployed client's ttl is timeout x
+        // retries), so it is answered with an error and not signed (`sign_expired` turns this off).
+        if let Some(exp) = req.absolute_expiry_ms
+            && (unix_now * 1000.0) as i64 >= exp
+            && action != Some(ServerAction::SignExpired)
+        {
+            errors.push(format!(
+                "request expired: absolute-expiry-time {exp} ms is past (now {} ms); not signed",
+                (unix_now * 1000.0) as i64
+            ));
+        }
+        if body_obj.is_some() && errors.is_empty() {
             self.validate(props, body, &mut errors);
             if errors.is_empty() {
                 let text = req.body.clone().unwrap_or_default();
@@ -896,6 +928,7 @@ mod tests {
                 non_string_properties: vec![],
                 body: Ok(body.to_string()),
                 ttl_ms: None,
+                absolute_expiry_ms: None,
             },
         );
         assert_eq!(
@@ -974,6 +1007,7 @@ mod tests {
                 non_string_properties: vec![],
                 body: Ok(body.to_string()),
                 ttl_ms: None,
+                absolute_expiry_ms: None,
             },
         )
     }

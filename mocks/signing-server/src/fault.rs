@@ -111,6 +111,13 @@ pub enum ServerAction {
     OtherRequesterAddress,
     /// Drop a request when more than this many requests arrived within the last second.
     DropUnderBurst(u32),
+    /// Sign a request past its `absolute-expiry-time` like any other (by default an expired
+    /// request gets an error reply and no signature).
+    SignExpired,
+    /// When the connection to the broker is lost, stay disconnected (by default the server
+    /// reconnects and re-attaches its links). Connection-level: a rule with this action applies
+    /// whatever its `when`; `times`/`nth` are not counted.
+    StayDisconnected,
 }
 
 impl ServerAction {
@@ -164,7 +171,9 @@ impl ServerAction {
             | ServerAction::SignOtherBytes
             | ServerAction::ResignDuplicates
             | ServerAction::OtherRequesterAddress
-            | ServerAction::DropUnderBurst(_) => now(Emit::Reply),
+            | ServerAction::DropUnderBurst(_)
+            | ServerAction::SignExpired
+            | ServerAction::StayDisconnected => now(Emit::Reply),
         }
     }
 }

@@ -1,6 +1,9 @@
 //! The AMQP side of the signing server and its fixture handle.
 //!
-//! One connection to the broker (plain or TLS via tokio-rustls, no SASL layer, `TCP_NODELAY`),
+//! One connection to the broker at a time (plain or TLS via tokio-rustls, no SASL layer,
+//! `TCP_NODELAY`); when it is lost the server reconnects with backoff ([`RECONNECT_FIRST`]
+//! doubling to [`RECONNECT_MAX`]) and re-attaches its links (fault `stay_disconnected`: it does
+//! not), with
 //! one receiver link on `topic_send_to` (auto credit, each delivery accepted as it arrives), one
 //! sender link with a null target that addresses every reply by `properties.to`
 //! (anonymous-relay style, as the deployed clients do), or, with
@@ -11,6 +14,7 @@
 //! tokio timers, so under `tokio::time::pause` they are virtual.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -122,86 +126,17 @@ impl SigningServerBuilder {
             None => KeyRing::generate()?,
         });
         let core = Core::new(self.config.clone(), keys.clone(), &self.plan)?;
-        let err = |reason: String| ServerError::Connect {
-            url: self.url.clone(),
-            reason,
-        };
-        let tcp = TcpStream::connect((url.host.as_str(), url.port))
-            .await
-            .map_err(|e| err(format!("TCP connect: {e}")))?;
-        tcp.set_nodelay(true)
-            .map_err(|e| err(format!("TCP_NODELAY: {e}")))?;
-        let container = format!("sigharness-mock-signing-server-{}", uuid::Uuid::new_v4());
-        let builder = Connection::builder()
-            .container_id(container.clone())
-            .hostname(url.host.as_str())
-            .scheme("amqp");
-        let mut connection = match url.scheme {
-            Scheme::Amqp if self.sasl_external => {
-                return Err(err(
-                    "SASL EXTERNAL needs a TLS client certificate: use amqps://".into(),
-                ));
-            }
-            Scheme::Amqp => builder
-                .open_with_stream(tcp)
-                .await
-                .map_err(|e| err(format!("AMQP open: {e}")))?,
-            Scheme::Amqps => {
-                let cfg = self.tls.clone().ok_or_else(|| {
-                    err("amqps:// needs a TLS configuration (CA and client certificate)".into())
-                })?;
-                let name =
-                    msg_signer::tls::server_name(&url.host).map_err(|e| err(e.to_string()))?;
-                let mut stream = tokio_rustls::TlsConnector::from(cfg)
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| err(format!("TLS handshake: {e}")))?;
-                if self.sasl_external {
-                    msg_signer::sasl::external_with_empty_response(&mut stream, Some(&url.host))
-                        .await
-                        .map_err(|e| err(format!("SASL EXTERNAL: {e}")))?;
-                }
-                builder
-                    .open_with_stream(stream)
-                    .await
-                    .map_err(|e| err(format!("AMQP open: {e}")))?
-            }
-        };
-        let mut session = Session::begin(&mut connection)
-            .await
-            .map_err(|e| err(format!("AMQP begin: {e}")))?;
-        let receiver = Receiver::builder()
-            .name(format!("{container}-requests"))
-            .source(self.config.topic_send_to.clone())
-            .credit_mode(CreditMode::Auto(self.credit))
-            .auto_accept(false)
-            .attach(&mut session)
-            .await
-            .map_err(|e| {
-                err(format!(
-                    "attach receiver on {}: {e}",
-                    self.config.topic_send_to
-                ))
-            })?;
-        let links = if self.addressed {
-            let session = Session::begin(&mut connection)
-                .await
-                .map_err(|e| err(format!("AMQP begin (reply session): {e}")))?;
-            ReplyLinks::Addressed {
-                session,
-                prefix: format!("{container}-reply"),
-                links: Vec::new(),
-                attached: 0,
-            }
-        } else {
-            let sender = Sender::builder()
-                .name(format!("{container}-replies"))
-                .target(Target::builder().build())
-                .attach(&mut session)
-                .await
-                .map_err(|e| err(format!("attach the reply sender (null target): {e}")))?;
-            ReplyLinks::Null(Box::new(sender))
-        };
+        let params = Arc::new(ConnectParams {
+            raw_url: self.url.clone(),
+            url,
+            tls: self.tls.clone(),
+            sasl_external: self.sasl_external,
+            addressed: self.addressed,
+            credit: self.credit,
+            send_to: self.config.topic_send_to.clone(),
+            container: format!("sigharness-mock-signing-server-{}", uuid::Uuid::new_v4()),
+        });
+        let first = connect(&params).await?;
 
         let shared = Arc::new(Shared {
             core: Mutex::new(core),
@@ -209,30 +144,219 @@ impl SigningServerBuilder {
             changed: Notify::new(),
             start: Instant::now(),
             sent: Mutex::new(SentStats::default()),
+            reconnects: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
         });
         let (out_tx, out_rx) = mpsc::unbounded_channel::<(String, String)>();
         let (settle_tx, settle_rx) =
             mpsc::unbounded_channel::<DeliveryFut<Result<Outcome, fe2o3_amqp::link::SendError>>>();
-        let mut tasks = vec![tokio::spawn(settle_task(settle_rx, shared.clone()))];
-        tasks.push(tokio::spawn(sender_task(
-            links,
-            out_rx,
-            settle_tx,
-            shared.clone(),
-        )));
-        tasks.push(tokio::spawn(receiver_task(
-            receiver,
-            out_tx,
-            shared.clone(),
-        )));
+        let shutdown = Arc::new(Notify::new());
+        let tasks = vec![
+            tokio::spawn(settle_task(settle_rx, shared.clone())),
+            tokio::spawn(supervisor(
+                params,
+                first,
+                Channels {
+                    out_tx,
+                    out_rx: Arc::new(tokio::sync::Mutex::new(out_rx)),
+                    settle_tx,
+                },
+                shared.clone(),
+                shutdown.clone(),
+            )),
+        ];
         Ok(SigningServerHandle {
             url: self.url,
             shared,
             keys,
             config: self.config,
             tasks,
-            conn: Some((connection, session)),
+            shutdown,
         })
+    }
+}
+
+/// What (re)connecting needs.
+struct ConnectParams {
+    raw_url: String,
+    url: BrokerUrl,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    sasl_external: bool,
+    addressed: bool,
+    credit: u32,
+    send_to: String,
+    /// The AMQP container id, kept across reconnects (link names derive from it).
+    container: String,
+}
+
+/// One live connection with both links attached.
+struct Connected {
+    connection: fe2o3_amqp::connection::ConnectionHandle<()>,
+    session: fe2o3_amqp::session::SessionHandle<()>,
+    receiver: Receiver,
+    links: ReplyLinks,
+}
+
+/// The channels that outlive a connection: replies waiting to be sent, and their settlements.
+struct Channels {
+    out_tx: mpsc::UnboundedSender<(String, String)>,
+    out_rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, String)>>>,
+    settle_tx: mpsc::UnboundedSender<DeliveryFut<Result<Outcome, fe2o3_amqp::link::SendError>>>,
+}
+
+/// Connect, open, begin, attach the request receiver and the reply side.
+async fn connect(p: &ConnectParams) -> Result<Connected, ServerError> {
+    let url = &p.url;
+    let err = |reason: String| ServerError::Connect {
+        url: p.raw_url.clone(),
+        reason,
+    };
+    let tcp = TcpStream::connect((url.host.as_str(), url.port))
+        .await
+        .map_err(|e| err(format!("TCP connect: {e}")))?;
+    tcp.set_nodelay(true)
+        .map_err(|e| err(format!("TCP_NODELAY: {e}")))?;
+    let container = p.container.clone();
+    let builder = Connection::builder()
+        .container_id(container.clone())
+        .hostname(url.host.as_str())
+        .scheme("amqp");
+    let mut connection = match url.scheme {
+        Scheme::Amqp if p.sasl_external => {
+            return Err(err(
+                "SASL EXTERNAL needs a TLS client certificate: use amqps://".into(),
+            ));
+        }
+        Scheme::Amqp => builder
+            .open_with_stream(tcp)
+            .await
+            .map_err(|e| err(format!("AMQP open: {e}")))?,
+        Scheme::Amqps => {
+            let cfg = p.tls.clone().ok_or_else(|| {
+                err("amqps:// needs a TLS configuration (CA and client certificate)".into())
+            })?;
+            let name = msg_signer::tls::server_name(&url.host).map_err(|e| err(e.to_string()))?;
+            let mut stream = tokio_rustls::TlsConnector::from(cfg)
+                .connect(name, tcp)
+                .await
+                .map_err(|e| err(format!("TLS handshake: {e}")))?;
+            if p.sasl_external {
+                msg_signer::sasl::external_with_empty_response(&mut stream, Some(&url.host))
+                    .await
+                    .map_err(|e| err(format!("SASL EXTERNAL: {e}")))?;
+            }
+            builder
+                .open_with_stream(stream)
+                .await
+                .map_err(|e| err(format!("AMQP open: {e}")))?
+        }
+    };
+    let mut session = Session::begin(&mut connection)
+        .await
+        .map_err(|e| err(format!("AMQP begin: {e}")))?;
+    let receiver = Receiver::builder()
+        .name(format!("{container}-requests"))
+        .source(p.send_to.clone())
+        .credit_mode(CreditMode::Auto(p.credit))
+        .auto_accept(false)
+        .attach(&mut session)
+        .await
+        .map_err(|e| err(format!("attach receiver on {}: {e}", p.send_to)))?;
+    let links = if p.addressed {
+        let session = Session::begin(&mut connection)
+            .await
+            .map_err(|e| err(format!("AMQP begin (reply session): {e}")))?;
+        ReplyLinks::Addressed {
+            session,
+            prefix: format!("{container}-reply"),
+            links: Vec::new(),
+            attached: 0,
+        }
+    } else {
+        let sender = Sender::builder()
+            .name(format!("{container}-replies"))
+            .target(Target::builder().build())
+            .attach(&mut session)
+            .await
+            .map_err(|e| err(format!("attach the reply sender (null target): {e}")))?;
+        ReplyLinks::Null(Box::new(sender))
+    };
+    Ok(Connected {
+        connection,
+        session,
+        receiver,
+        links,
+    })
+}
+
+/// First delay before reconnecting after the broker connection was lost; doubled per failed
+/// attempt up to [`RECONNECT_MAX`].
+pub const RECONNECT_FIRST: Duration = Duration::from_millis(100);
+/// Longest delay between two reconnect attempts.
+pub const RECONNECT_MAX: Duration = Duration::from_secs(2);
+
+/// Serve one connection until its request receiver stops (the connection was lost, or the
+/// broker detached the link), then reconnect with backoff and serve again, until shutdown or
+/// the `stay_disconnected` fault. Replies produced while disconnected wait in `out_rx` and go out
+/// on the next connection; a reply that was being sent when the connection broke is lost (the
+/// request was accepted when it arrived; the client's resend covers it).
+async fn supervisor(
+    params: Arc<ConnectParams>,
+    mut c: Connected,
+    ch: Channels,
+    shared: Arc<Shared>,
+    shutdown: Arc<Notify>,
+) {
+    loop {
+        let Connected {
+            mut connection,
+            mut session,
+            receiver,
+            links,
+        } = c;
+        let sender = tokio::spawn(sender_task(
+            links,
+            ch.out_rx.clone(),
+            ch.settle_tx.clone(),
+            shared.clone(),
+        ));
+        let stop = tokio::select! {
+            _ = receiver_task(receiver, ch.out_tx.clone(), shared.clone()) => false,
+            _ = shutdown.notified() => true,
+        };
+        sender.abort();
+        // Close politely (bounded): at shutdown the broker sees a clean close; after a loss it
+        // fails at once.
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            let _ = session.end().await;
+            let _ = connection.close().await;
+        })
+        .await;
+        if stop {
+            return;
+        }
+        if shared.core.lock().map(|c| c.stays_disconnected()).unwrap_or(true) {
+            tracing::warn!("signing server: broker connection lost; not reconnecting (stay_disconnected)");
+            shared.stopped.store(true, Ordering::Relaxed);
+            shared.changed.notify_waiters();
+            return;
+        }
+        let mut delay = RECONNECT_FIRST;
+        c = loop {
+            tokio::select! {
+                _ = shutdown.notified() => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            match connect(&params).await {
+                Ok(c) => break c,
+                Err(e) => {
+                    tracing::warn!("signing server: reconnect failed (next in {delay:?}): {e}");
+                    delay = (delay * 2).min(RECONNECT_MAX);
+                }
+            }
+        };
+        shared.reconnects.fetch_add(1, Ordering::Relaxed);
+        shared.changed.notify_waiters();
     }
 }
 
@@ -249,6 +373,10 @@ struct Shared {
     changed: Notify,
     start: Instant,
     sent: Mutex<SentStats>,
+    /// Connections made after the first one.
+    reconnects: AtomicU64,
+    /// The supervisor gave up serving (connection lost under `stay_disconnected`).
+    stopped: AtomicBool,
 }
 
 /// `wait_for_requests` ran out of time.
@@ -267,10 +395,8 @@ pub struct SigningServerHandle {
     keys: Arc<KeyRing>,
     config: ServerConfig,
     tasks: Vec<JoinHandle<()>>,
-    conn: Option<(
-        fe2o3_amqp::connection::ConnectionHandle<()>,
-        fe2o3_amqp::session::SessionHandle<()>,
-    )>,
+    /// Tells the supervisor to close the connection and stop.
+    shutdown: Arc<Notify>,
 }
 
 impl SigningServerHandle {
@@ -296,6 +422,38 @@ impl SigningServerHandle {
             .lock()
             .map(|r| r.clone())
             .unwrap_or_default()
+    }
+
+    /// How many times the server reconnected after losing its broker connection.
+    pub fn reconnects(&self) -> u64 {
+        self.shared.reconnects.load(Ordering::Relaxed)
+    }
+
+    /// Whether the server has stopped serving for good (its connection was lost under the
+    /// `stay_disconnected` fault).
+    pub fn has_stopped(&self) -> bool {
+        self.shared.stopped.load(Ordering::Relaxed)
+    }
+
+    /// Wait (on changes, bounded by `timeout` of tokio time) until `cond` holds; `false` if it
+    /// did not in time.
+    pub async fn wait_until(
+        &self,
+        cond: impl Fn(&SigningServerHandle) -> bool,
+        timeout: Duration,
+    ) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let notified = self.shared.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if cond(self) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return cond(self);
+            }
+        }
     }
 
     /// Replies handed to the broker so far: (sent, accepted by the broker, failed).
@@ -344,20 +502,12 @@ impl SigningServerHandle {
 
 impl Drop for SigningServerHandle {
     fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-        if let Some((mut conn, mut session)) = self.conn.take() {
-            // Close politely in the background when a runtime is still there; the socket is
-            // closed anyway when the connection's engine task stops.
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                        let _ = session.end().await;
-                        let _ = conn.close().await;
-                    })
-                    .await;
-                });
+        // The supervisor closes the connection politely (bounded) and stops; a permit is kept
+        // if it is not waiting right now. The settlement task ends with it.
+        self.shutdown.notify_one();
+        if tokio::runtime::Handle::try_current().is_err() {
+            for t in &self.tasks {
+                t.abort();
             }
         }
     }
@@ -433,6 +583,11 @@ async fn receiver_task(
             non_string_properties: non_string,
             body: body_of(m),
             ttl_ms: m.header.as_ref().and_then(|h| h.ttl),
+            absolute_expiry_ms: m
+                .properties
+                .as_ref()
+                .and_then(|p| p.absolute_expiry_time.as_ref())
+                .map(|t| t.milliseconds()),
         };
         let rec = match shared.core.lock() {
             Ok(mut c) => c.handle_request(shared.start.elapsed(), unix_now(), req),
@@ -527,7 +682,7 @@ impl ReplyLinks {
 
 async fn sender_task(
     mut links: ReplyLinks,
-    mut rx: mpsc::UnboundedReceiver<(String, String)>,
+    rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, String)>>>,
     settle: mpsc::UnboundedSender<DeliveryFut<Result<Outcome, fe2o3_amqp::link::SendError>>>,
     shared: Arc<Shared>,
 ) {
@@ -536,6 +691,7 @@ async fn sender_task(
             s.failed += 1;
         }
     };
+    let mut rx = rx.lock().await;
     while let Some((to, body)) = rx.recv().await {
         let msg = Message::builder()
             .header(Header {

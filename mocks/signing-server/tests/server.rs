@@ -194,6 +194,16 @@ async fn signs_containers_text_and_blobs_and_gpg_verifies_them() {
 
 /// Send a raw request as the deployed client would (null-target sender, `to`), read the reply.
 async fn raw_exchange(url: &str, props: &[(&str, &str)], body: &str) -> serde_json::Value {
+    raw_exchange_with(url, props, body, None).await
+}
+
+/// `raw_exchange` with `properties.absolute-expiry-time` (Unix milliseconds) set.
+async fn raw_exchange_with(
+    url: &str,
+    props: &[(&str, &str)],
+    body: &str,
+    expiry_ms: Option<i64>,
+) -> serde_json::Value {
     let addr = url.trim_start_matches("amqp://");
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut conn = Connection::builder()
@@ -224,12 +234,12 @@ async fn raw_exchange(url: &str, props: &[(&str, &str)], body: &str) -> serde_js
             fe2o3_amqp::types::primitives::SimpleValue::String(v.to_string()),
         );
     }
+    let mut p = Properties::builder().to("topic://VirtualTopic.eng.robosignatory.sign");
+    if let Some(ms) = expiry_ms {
+        p = p.absolute_expiry_time(fe2o3_amqp::types::primitives::Timestamp::from_milliseconds(ms));
+    }
     let m = Message::builder()
-        .properties(
-            Properties::builder()
-                .to("topic://VirtualTopic.eng.robosignatory.sign")
-                .build(),
-        )
+        .properties(p.build())
         .application_properties(ap.build())
         .value(body.to_string())
         .build();
@@ -239,6 +249,12 @@ async fn raw_exchange(url: &str, props: &[(&str, &str)], body: &str) -> serde_js
         .unwrap()
         .unwrap();
     rx.accept(&d).await.unwrap();
+    // Close politely, so the accept reaches the broker before the connection goes (else the
+    // broker rightly puts the unsettled reply back on its queue for the next receiver).
+    let _ = rx.close().await;
+    let _ = tx.close().await;
+    let _ = session.end().await;
+    let _ = conn.close().await;
     let text = match d.body() {
         Body::Value(AmqpValue(Value::String(s))) => s.clone(),
         other => panic!("reply body {other:?}"),
@@ -409,4 +425,118 @@ async fn addressed_reply_links_one_per_address_and_bounded() {
 fn is_reply(a: &Option<String>) -> bool {
     a.as_deref()
         .is_some_and(|a| a.starts_with("queue://Consumer."))
+}
+
+/// A container request as the deployed client sends it, for `raw_exchange` (replies on
+/// `queue://Consumer.bob.7...`).
+fn container_request(key: &str, id: &str) -> (Vec<(&'static str, &'static str)>, String) {
+    let claim = msg_signer::wire::container_claim("sha256:00", "registry.example.com/ns/app:1");
+    let claim = B64.encode(claim.to_string().as_bytes());
+    let body = serde_json::json!({
+        "sig_key_id": key, "claim_file": claim, "request_id": id,
+        "created": "2026-01-01T00:00:00Z", "requested_by": "bob", "pub_task_id": "7",
+        "manifest_digest": "sha256:00", "repo": "ns/app",
+    });
+    let props = vec![
+        ("mtype", "container_signature"),
+        ("owner_id", "bob"),
+        ("pub_task_id", "7"),
+        ("manifest_digest", "sha256:00"),
+        ("service", "sigharness"),
+        ("environment", "test"),
+        ("source", "metadata"),
+    ];
+    (props, body.to_string())
+}
+
+fn raw_config() -> ServerConfig {
+    ServerConfig {
+        topic_send_to: "topic://VirtualTopic.eng.robosignatory.sign".into(),
+        topic_listen_to: "queue://Consumer.{creator}.{task_id}.VirtualTopic.eng.robosignatory.sign"
+            .into(),
+        message_id_key: "request_id".into(),
+        timeout: Duration::from_secs(10),
+    }
+}
+
+/// The broker cuts every connection: the server reconnects (backoff from 100 ms), re-attaches
+/// its receiver and signs the next request. Before: its receiver task ended with the connection
+/// and the server never served again. With the `stay_disconnected` fault it stays down.
+#[tokio::test]
+async fn reconnects_after_the_broker_drops_its_connection() {
+    let broker = mock_broker::Broker::start().await;
+    let server = SigningServer::builder(broker.url(), raw_config())
+        .start()
+        .await
+        .unwrap();
+    let key = server.keys().first().short_id().to_string();
+    let (props, body) = container_request(&key, "before");
+    let r = raw_exchange(broker.url(), &props, &body).await;
+    assert_eq!(r["msg"]["signing_status"], "success", "{r}");
+    broker.disconnect_all();
+    assert!(
+        server.wait_until(|s| s.reconnects() >= 1, STEP).await,
+        "no reconnect within {STEP:?}"
+    );
+    // Re-attached: the broker has the receiver on the request topic again.
+    broker
+        .journal()
+        .wait_for(
+            |e| {
+                matches!(&e.event, mock_broker::Event::Attach { address: Some(a), .. }
+                if a == "topic://VirtualTopic.eng.robosignatory.sign")
+                    && e.seq > 2
+            },
+            STEP,
+        )
+        .await
+        .unwrap();
+    let (props, body) = container_request(&key, "after");
+    let r = raw_exchange(broker.url(), &props, &body).await;
+    assert_eq!(r["msg"]["request_id"], "after");
+    assert_eq!(r["msg"]["signing_status"], "success", "{r}");
+
+    let plan = fault::plan_from_str("rules: [{action: stay_disconnected}]", "plan").unwrap();
+    let stays = SigningServer::builder(broker.url(), raw_config())
+        .fault_plan(plan)
+        .start()
+        .await
+        .unwrap();
+    broker.disconnect_all();
+    assert!(stays.wait_until(|s| s.has_stopped(), STEP).await);
+    assert_eq!(stays.reconnects(), 0);
+}
+
+/// AMQP 1.0 part 3.2.4: a request past its absolute-expiry-time is answered with an error and
+/// not signed; `sign_expired` signs it anyway.
+#[tokio::test]
+async fn an_expired_request_is_not_signed() {
+    let broker = mock_broker::Broker::start().await;
+    let server = SigningServer::builder(broker.url(), raw_config())
+        .start()
+        .await
+        .unwrap();
+    let key = server.keys().first().short_id().to_string();
+    let (props, body) = container_request(&key, "old");
+    let past = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 60_000;
+    let r = raw_exchange_with(broker.url(), &props, &body, Some(past)).await;
+    assert_eq!(r["msg"]["signing_status"], "failure", "{r}");
+    assert!(r["msg"].get("signed_claim").is_none(), "{r}");
+    assert!(
+        r["msg"]["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("request expired"),
+        "{r}"
+    );
+    server
+        .set_fault_plan(fault::plan_from_str("rules: [{action: sign_expired}]", "p").unwrap())
+        .unwrap();
+    let (props, body) = container_request(&key, "old-2");
+    let r = raw_exchange_with(broker.url(), &props, &body, Some(past)).await;
+    assert_eq!(r["msg"]["signing_status"], "success", "{r}");
 }

@@ -404,6 +404,7 @@ async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, Error> {
             listen_to,
             sig_key_id: String::new(),
             pubkeys: None,
+            broker: None,
             _keep: vec![],
         };
         if let Some(key) = opts.setting("sig_key_id") {

@@ -50,6 +50,10 @@ pub struct ServerCtx {
     pub pubkeys: Option<Arc<verify::PublicKeys>>,
     /// Keeps the embedded broker and mock server alive for the run.
     pub _keep: Vec<std::sync::Mutex<Box<dyn std::any::Any + Send>>>,
+    /// The broker, when it is ours (the embedded default): cases that fault the broker need it
+    /// and skip without it. Declared after `_keep`, so the server is dropped (and stops
+    /// reconnecting) before the broker goes.
+    pub broker: Option<Arc<mock_broker::BrokerHandle>>,
 }
 
 impl ServerCtx {
@@ -81,6 +85,7 @@ impl ServerCtx {
             .map_err(|e| crate::Error::setup(format!("mock signing server: {e}")))?;
         let key = server.keys().first().short_id().to_string();
         let pubkeys = mock_public_keys(server.keys())?;
+        let broker = Arc::new(broker);
         Ok(ServerCtx {
             broker_url: broker.url().to_string(),
             tls: None,
@@ -90,7 +95,8 @@ impl ServerCtx {
             listen_to: LISTEN_TO.into(),
             sig_key_id: key,
             pubkeys: Some(Arc::new(pubkeys)),
-            _keep: vec![std::sync::Mutex::new(Box::new((server, broker)))],
+            broker: Some(broker),
+            _keep: vec![std::sync::Mutex::new(Box::new(server))],
         })
     }
 }
@@ -140,6 +146,11 @@ impl ServerCase {
         );
         Case::new(m, move |ctx: Arc<ServerCtx>| async move {
             let p = (self.requests)();
+            if p.cut_server_connection && ctx.broker.is_none() {
+                return Err(skip(
+                    "needs the harness's own broker to drop the server's connection (the embedded default); a broker given by --broker cannot be faulted",
+                ));
+            }
             let x = exchange(&ctx, &p)
                 .await
                 .map_err(|e| Stop::Fail(Evidence::new(format!("exchange failed: {e}"))))?;
@@ -296,7 +307,7 @@ mod tests {
         for d in definitions() {
             assert!(ids.insert(d.id), "duplicate {}", d.id);
         }
-        assert_eq!(ids.len(), 53);
+        assert_eq!(ids.len(), 55);
         assert!(ids.len() >= 40, "issue 18: at least 40 server-mode cases");
     }
 }

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use fe2o3_amqp::connection::ConnectionHandle;
 use fe2o3_amqp::session::SessionHandle;
 use fe2o3_amqp::types::messaging::{
-    AmqpValue, ApplicationProperties, Body, Message, Properties, Target,
+    AmqpValue, ApplicationProperties, Body, Header, Message, Properties, Target,
 };
-use fe2o3_amqp::types::primitives::{SimpleValue, Value as AmqpAny};
+use fe2o3_amqp::types::primitives::{SimpleValue, Timestamp, Value as AmqpAny};
 use fe2o3_amqp::{Connection, Receiver, Sender, Session};
 use serde_json::{Value, json};
 
@@ -21,6 +21,15 @@ use crate::{Error, Result};
 
 /// How long the probe waits for a step (connect + attach, a settlement, the next reply).
 pub const WAIT: Duration = Duration::from_secs(10);
+
+/// An expired request (`Requests::expired_first`) left the client this long ago...
+pub const EXPIRED_AGE_MS: i64 = 61_000;
+/// ... with this time to live.
+pub const EXPIRED_TTL_MS: i64 = 1_000;
+
+/// How long a server has to reconnect and re-attach its request receiver after the broker
+/// dropped its connection (`Requests::cut_server_connection`).
+pub const RECONNECT_WAIT: Duration = Duration::from_secs(15);
 
 /// Our AMQP client: one connection, a receiver on the reply address and a sender.
 struct Probe {
@@ -103,13 +112,34 @@ impl Probe {
         ctx: &ServerCtx,
         props: &BTreeMap<String, String>,
         body: String,
+        expired: bool,
     ) -> Result<()> {
         let mut ap = ApplicationProperties::builder();
         for (k, v) in props {
             ap = ap.insert(k.clone(), SimpleValue::String(v.clone()));
         }
-        let m = Message::builder()
-            .properties(Properties::builder().to(ctx.map(&ctx.send_to)).build())
+        let mut p = Properties::builder().to(ctx.map(&ctx.send_to));
+        let mut m = Message::builder();
+        if expired {
+            // Left the client 61 s ago with a 1 s time to live (AMQP 1.0 part 3.2.4:
+            // creation-time, absolute-expiry-time; part 3.2.1 header.ttl, which the deployed
+            // client sets to timeout x retries).
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            p = p
+                .creation_time(Timestamp::from_milliseconds(now - EXPIRED_AGE_MS))
+                .absolute_expiry_time(Timestamp::from_milliseconds(
+                    now - EXPIRED_AGE_MS + EXPIRED_TTL_MS,
+                ));
+            m = m.header(Header {
+                ttl: Some(EXPIRED_TTL_MS as u32),
+                ..Default::default()
+            });
+        }
+        let m = m
+            .properties(p.build())
             .application_properties(ap.build())
             .value(body)
             .build();
@@ -221,6 +251,71 @@ fn request(
     (props, body)
 }
 
+/// Arm the broker to drop the server's connection as it delivers this requester's first
+/// request (outbound on the request address, matched by the requester's `pub_task_id`, once);
+/// returns the journal position before it.
+fn cut_on_delivery(ctx: &ServerCtx, broker: &mock_broker::BrokerHandle, task: &str) -> Result<u64> {
+    let plan = mock_broker::FaultPlan::<mock_broker::BrokerAction> {
+        rules: vec![mock_broker::FaultRule {
+            name: Some("cut-server-connection".into()),
+            when: mock_broker::Match {
+                address: Some(ctx.map(&ctx.send_to)),
+                app_properties: [("pub_task_id".to_string(), task.to_string())].into(),
+                direction: mock_broker::fault::FlowDirection::Outbound,
+                ..Default::default()
+            },
+            action: mock_broker::BrokerAction::DisconnectAfter(1),
+            times: Some(1),
+        }],
+        seed: 0,
+    };
+    let mark = broker.journal().snapshot().last().map(|e| e.seq).unwrap_or(0);
+    broker
+        .set_fault_plan(plan)
+        .map_err(|e| Error::setup(format!("broker fault plan: {e}")))?;
+    Ok(mark)
+}
+
+/// Wait until the cut fired and the server re-attached a receiver on the request address.
+async fn await_reattach(
+    ctx: &ServerCtx,
+    broker: &mock_broker::BrokerHandle,
+    mark: u64,
+) -> Result<()> {
+    let j = broker.journal();
+    let fired = j
+        .wait_for(
+            |e| {
+                e.seq > mark
+                    && matches!(&e.event, mock_broker::Event::Fault { rule, .. } if rule == "cut-server-connection")
+            },
+            WAIT,
+        )
+        .await
+        .map_err(|_| {
+            Error::setup(format!(
+                "the broker never delivered the request to the server within {WAIT:?} (no server attached to {}?)",
+                ctx.send_to
+            ))
+        })?;
+    let address = ctx.map(&ctx.send_to);
+    j.wait_for(
+        |e| {
+            e.seq > fired.seq
+                && matches!(&e.event, mock_broker::Event::Attach { address: Some(a), direction, .. }
+                    if *a == address && *direction == mock_broker::LinkDirection::PeerReceives)
+        },
+        RECONNECT_WAIT,
+    )
+    .await
+    .map_err(|_| {
+        Error::setup(format!(
+            "the signing server did not reconnect and re-attach a receiver on {address} within {RECONNECT_WAIT:?} after the broker dropped its connection"
+        ))
+    })?;
+    Ok(())
+}
+
 /// Edit a request's properties/body; `Some(text)` replaces the body text.
 pub type Corrupt = fn(&mut BTreeMap<String, String>, &mut Value) -> Option<String>;
 
@@ -246,6 +341,12 @@ pub struct Requests {
     pub pause_then_burst: Option<(Duration, usize)>,
     /// Claims in a batch request (`kind: "batch"`).
     pub batch_claims: usize,
+    /// The first request has expired before it is sent (creation-time and absolute-expiry-time
+    /// in the past, header.ttl 1 s); the others are fresh.
+    pub expired_first: bool,
+    /// The broker (ours only) drops the server's connection as it delivers the first request;
+    /// the next requests are sent once the server has re-attached its request receiver.
+    pub cut_server_connection: bool,
 }
 
 impl Default for Requests {
@@ -260,6 +361,8 @@ impl Default for Requests {
             requesters: 1,
             pause_then_burst: None,
             batch_claims: 2,
+            expired_first: false,
+            cut_server_connection: false,
         }
     }
 }
@@ -272,6 +375,8 @@ pub struct Exchange {
     /// Sorted; each reply against the first send of the request its id names.
     pub latencies_ms: Vec<f64>,
     pub reply_address: String,
+    /// The request address as the probe sends to it (after the broker's address map).
+    pub send_to: String,
     /// The signing server's public keys, when known (`--set signing_pubkey`, or our mock's).
     pub pubkeys: Option<Arc<PublicKeys>>,
     /// With several requesters: each one's own exchange (the fields above merge them all).
@@ -319,17 +424,28 @@ pub async fn exchange(ctx: &Arc<ServerCtx>, plan: &Requests) -> Result<Exchange>
                     Some(f) => f(&mut props, &mut body).unwrap_or_else(|| body.to_string()),
                     None => body.to_string(),
                 };
+                let first = sent.is_empty();
+                let expired = plan.expired_first && first;
+                let cut = match (&ctx.broker, plan.cut_server_connection && first) {
+                    (Some(b), true) => Some(cut_on_delivery(ctx, b, task)?),
+                    _ => None,
+                };
                 for _ in 0..plan.repeat {
                     if let Some(id) = body["request_id"].as_str() {
                         starts.entry(id.to_string()).or_insert_with(Instant::now);
                     }
-                    tokio::time::timeout(WAIT, probe.send(ctx, &props, text.clone()))
+                    tokio::time::timeout(WAIT, probe.send(ctx, &props, text.clone(), expired))
                         .await
                         .map_err(|_| {
                             Error::setup(format!(
                                 "the broker did not settle a request within {WAIT:?}"
                             ))
                         })??;
+                }
+                if let (Some(b), Some(mark)) = (&ctx.broker, cut) {
+                    let notes = await_reattach(ctx, b, mark).await;
+                    let _ = b.set_fault_plan(Default::default());
+                    notes?;
                 }
                 sent.push(body);
             }
@@ -370,6 +486,7 @@ pub async fn exchange(ctx: &Arc<ServerCtx>, plan: &Requests) -> Result<Exchange>
             replies: got.into_iter().map(|(_, r)| r).collect(),
             latencies_ms: lat,
             reply_address,
+            send_to: ctx.map(&ctx.send_to),
             pubkeys: ctx.pubkeys.clone(),
             crowd: vec![],
         });
@@ -386,6 +503,7 @@ pub async fn exchange(ctx: &Arc<ServerCtx>, plan: &Requests) -> Result<Exchange>
             .map(|x| x.reply_address.as_str())
             .collect::<Vec<_>>()
             .join(", "),
+        send_to: ctx.map(&ctx.send_to),
         pubkeys: ctx.pubkeys.clone(),
         crowd: vec![],
     };

@@ -2,7 +2,8 @@
 //! `notes/msg-signer-wire.md`), the reply address
 //! (`topic_listen_to`), a re-sent request, and 200 requests in flight (the workflow of
 //! `specs/msg-signer.md`); what the broker does to a server: redelivery, many requesters at
-//! once on their own addresses, a burst after a pause; and the time a reply takes.
+//! once on their own addresses, a burst after a pause, a dropped server connection (ours
+//! only), an expired request; and the time a reply takes.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use sigharness_report::{Evidence, Level};
 
 use super::probe::{Exchange, Requests, percentile};
 use super::{ServerCase, first_msg};
-use crate::runner::check::{Check, Stop, fail, pass};
+use crate::runner::check::{Check, Stop, fail, pass, truncate};
 use crate::suites::msg_signer::{spec, wire};
 
 /// Requesters at once in the `templating/many-requesters-*` cases, and requests each.
@@ -346,6 +347,103 @@ pub(super) const CASES: &[ServerCase] = &[
                 "{} replies within {bound} ms: {figures}",
                 x.latencies_ms.len()
             ))
+        },
+    },
+    ServerCase {
+        id: "ttl/expired-request-not-signed",
+        spec: wire("Request"),
+        level: Level::Should,
+        stimulus: "a container request that expired before it arrived (creation-time 61 s ago, absolute-expiry-time 60 s ago, header.ttl 1 s), then a fresh one",
+        requirement: "\"header.ttl = timeout * retries\": once it elapses the client has stopped listening; AMQP 1.0 part 3.2.4: past its absolute-expiry-time a message \"is considered to be expired\": an expired request is not signed (an error reply, or none); the fresh one is answered (SHOULD: the contract does not say the server looks at expiry)",
+        requests: || Requests {
+            count: 2,
+            expect: 2,
+            expired_first: true,
+            ..Default::default()
+        },
+        check: |x| {
+            let (Some(old), Some(fresh)) = (
+                x.sent.first().and_then(|s| s["request_id"].as_str()),
+                x.sent.get(1).and_then(|s| s["request_id"].as_str()),
+            ) else {
+                return Err(fail("two requests sent", "2 requests", "fewer"));
+            };
+            let reply_for = |id: &str| {
+                x.replies.iter().filter_map(|r| r.as_ref().ok()).find(|r| {
+                    r.pointer("/msg/request_id").and_then(|v| v.as_str()) == Some(id)
+                })
+            };
+            if reply_for(fresh).is_none() {
+                return Err(fail(
+                    "the fresh request after the expired one was not answered",
+                    format!("a reply for {fresh}"),
+                    format!("{} replies", x.replies.len()),
+                ));
+            }
+            match reply_for(old) {
+                Some(r)
+                    if r.pointer("/msg/signing_status").and_then(|v| v.as_str())
+                        == Some("success") =>
+                {
+                    Err(fail(
+                        "an expired request was signed",
+                        "no signature for a request past its absolute-expiry-time",
+                        truncate(&r.to_string(), 300),
+                    ))
+                }
+                Some(r) => pass(format!(
+                    "expired request answered with an error: {}",
+                    truncate(&r.pointer("/msg/errors").map(|e| e.to_string()).unwrap_or_default(), 200)
+                )),
+                None => pass("expired request not answered; the fresh one answered"),
+            }
+        },
+    },
+    // Last of all: it disrupts the server under test (a server that does not come back fails
+    // this case alone).
+    ServerCase {
+        id: "reconnect/serves-after-connection-drop",
+        spec: spec("Messaging signer workflow of send and retries"),
+        level: Level::Should,
+        stimulus: "the broker (ours) drops the server's connection (TCP close, no AMQP close) as it delivers a request; once the server has re-attached its request receiver (within 15 s), a second request",
+        requirement: "\"Client->>Signing server: Send all signing requests\" then \"Signing server-->>Client: Reply with a signed request\": after its broker connection drops, the server reconnects and answers the next request; a request it was handed on a queue (not a topic) comes back unsettled and is answered too (SHOULD: the contract is silent on reconnecting; a server that stays away leaves every later client to time out. A topic copy in flight at the drop is not redelivered, AMQP topic semantics: the client's resend covers it)",
+        requests: || Requests {
+            count: 2,
+            expect: 1,
+            cut_server_connection: true,
+            ..Default::default()
+        },
+        check: |x| {
+            let got: BTreeSet<String> = ids(&x.replies).into_iter().collect();
+            let (Some(first), Some(second)) = (
+                x.sent.first().and_then(|s| s["request_id"].as_str()),
+                x.sent.get(1).and_then(|s| s["request_id"].as_str()),
+            ) else {
+                return Err(fail("two requests sent", "2 requests", "fewer"));
+            };
+            if !got.contains(second) {
+                return Err(fail(
+                    "the request sent after the reconnect was not answered",
+                    format!("a reply for {second}"),
+                    format!("replies for {got:?}"),
+                ));
+            }
+            let queue = !mock_broker::is_topic(&x.send_to);
+            if queue && !got.contains(first) {
+                return Err(fail(
+                    "the request handed to the server when its connection dropped was not answered after the reconnect (on a queue it comes back unsettled)",
+                    format!("a reply for {first}"),
+                    format!("replies for {got:?}"),
+                ));
+            }
+            pass(if queue {
+                "reconnected; both the redelivered and the next request answered".to_string()
+            } else {
+                format!(
+                    "reconnected and answered the next request ({} the topic copy in flight at the drop)",
+                    if got.contains(first) { "and also" } else { "not" }
+                )
+            })
         },
     },
 ];
