@@ -39,6 +39,7 @@ pub fn target_name(o: &SuiteOptions) -> String {
     }
     let external = [
         o.client_cmd.as_ref().map(|c| format!("client: {c}")),
+        o.server_cmd.as_ref().map(|c| format!("server: {c}")),
         o.signer_cmd.as_ref().map(|c| format!("signer: {c}")),
         o.mq_hub_url.clone(),
         o.verifier_url.clone(),

@@ -102,6 +102,10 @@ pub struct ConformanceArgs {
     /// External client under test, e.g. 'pubtools-sign-msg-container-sign --config-file {config} ...'.
     #[arg(long, value_name = "CMD")]
     pub client_cmd: Option<String>,
+    /// External signing server under test (server mode), started by the suite and attached to
+    /// its own broker: '{broker_url}' in CMD (and $SIGHARNESS_BROKER_URL) is that broker.
+    #[arg(long, value_name = "CMD")]
+    pub server_cmd: Option<String>,
     /// HTTP service that verifies signatures (http-sig-verifier suite).
     #[arg(long, value_name = "URL")]
     pub verifier_url: Option<String>,
@@ -153,6 +157,7 @@ impl ConformanceArgs {
                 address_map: self.address_map.clone(),
                 mode: self.mode.clone(),
                 client_cmd: self.client_cmd.clone(),
+                server_cmd: self.server_cmd.clone(),
                 verifier_url: self.verifier_url.clone(),
                 upstream: self.upstream.clone(),
                 signer_cmd: self.signer_cmd.clone(),

@@ -32,6 +32,9 @@ pub struct SuiteOptions {
     pub mode: Option<String>,
     /// `--client-cmd 'CMD {config}'`: an external client to judge.
     pub client_cmd: Option<String>,
+    /// `--server-cmd 'CMD {broker_url}'`: an external signing server to judge, started by the
+    /// suite and attached to the suite's own broker.
+    pub server_cmd: Option<String>,
     /// `--verifier-url URL`: an HTTP service that verifies signatures.
     pub verifier_url: Option<String>,
     /// `--upstream ...`: options for the signer-under-test suite.
@@ -56,6 +59,7 @@ impl Default for SuiteOptions {
             address_map: None,
             mode: None,
             client_cmd: None,
+            server_cmd: None,
             verifier_url: None,
             upstream: None,
             signer_cmd: None,

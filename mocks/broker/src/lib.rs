@@ -114,9 +114,16 @@
 //!   settlement of that N-th transfer may not reach the sender.
 //! - After a cut, fe2o3's *client* `Sender::send` can stay pending; bound client sends yourself.
 //! - No AMQP-TLS upgrade (protocol id 2), no transactions, no durable storage, no link recovery.
-//! - Known, not fixed: one 142-byte input from the `amqp_broker` fuzz target (all frames within
-//!   max-frame-size) makes the process allocate over 2 GB while decoding; not root-caused yet
-//!   (the input and how to replay it: fuzz/README.md, "Known finding").
+//! - **Encoding check** ([`encoding`]): serde_amqp allocates the declared length of a `vbin32`,
+//!   `str32` or `sym32` before reading it, so the wire holds every peer frame whole (it is at
+//!   most max-frame-size) and checks its performative, and checks each delivery's message when
+//!   its last transfer is in (payloads buffered per link, bounded by max-message-size, at most
+//!   four messages' worth per connection), before fe2o3 decodes: declared sizes must fit,
+//!   counts fill their compounds, arrays hold no more elements than bytes, nesting at most
+//!   [`encoding::MAX_DEPTH`]; else the connection is closed with `amqp:decode-error` naming the
+//!   byte. A frame cut short by EOF is dropped, never decoded. (Both were `amqp_broker` fuzz
+//!   findings: a 26-byte frame that allocated 4 GB; a 6-byte SASL frame tail that made fe2o3's
+//!   SASL decoder panic.)
 
 pub mod encoding;
 pub mod error;

@@ -335,8 +335,15 @@ async fn supervisor(
         if stop {
             return;
         }
-        if shared.core.lock().map(|c| c.stays_disconnected()).unwrap_or(true) {
-            tracing::warn!("signing server: broker connection lost; not reconnecting (stay_disconnected)");
+        if shared
+            .core
+            .lock()
+            .map(|c| c.stays_disconnected())
+            .unwrap_or(true)
+        {
+            tracing::warn!(
+                "signing server: broker connection lost; not reconnecting (stay_disconnected)"
+            );
             shared.stopped.store(true, Ordering::Relaxed);
             shared.changed.notify_waiters();
             return;

@@ -236,7 +236,9 @@ async fn raw_exchange_with(
     }
     let mut p = Properties::builder().to("topic://VirtualTopic.eng.robosignatory.sign");
     if let Some(ms) = expiry_ms {
-        p = p.absolute_expiry_time(fe2o3_amqp::types::primitives::Timestamp::from_milliseconds(ms));
+        p = p.absolute_expiry_time(fe2o3_amqp::types::primitives::Timestamp::from_milliseconds(
+            ms,
+        ));
     }
     let m = Message::builder()
         .properties(p.build())

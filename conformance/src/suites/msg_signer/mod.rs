@@ -202,6 +202,11 @@ async fn run_modes(
     selection: &Selection,
     events: &Events,
 ) -> Result<(), Error> {
+    if opts.server_cmd.is_some() && m != Modes::Server {
+        return Err(Error::setup(
+            "--server-cmd starts a signing server to judge: add --mode server",
+        ));
+    }
     let client = if m != Modes::Server {
         client::cases(NAME)
     } else {
@@ -213,6 +218,10 @@ async fn run_modes(
         vec![]
     };
     let target = match (&opts.client_cmd, &opts.broker) {
+        _ if m == Modes::Server && opts.server_cmd.is_some() => format!(
+            "server: {} (behind the suite's broker)",
+            opts.server_cmd.as_deref().unwrap_or_default()
+        ),
         (Some(c), _) if m != Modes::Server => format!("client: {c}"),
         (_, Some(b)) if m == Modes::Client => format!("reference client through {b}"),
         (_, Some(b)) if judge_mock(opts) && m == Modes::Server => {
@@ -376,7 +385,77 @@ fn external_broker(opts: &SuiteOptions) -> Result<Option<env::ExternalBroker>, E
     }))
 }
 
+/// Longest a `--server-cmd` server has from start to its receiver on the request address.
+pub const SERVER_START: Duration = Duration::from_secs(30);
+
+/// `--server-cmd`: our embedded broker, the server under test started against it (`{broker_url}`,
+/// `{send_to}`, `{listen_to}` in CMD; `SIGHARNESS_BROKER_URL`, `SIGHARNESS_SEND_TO`,
+/// `SIGHARNESS_LISTEN_TO` in its environment), ready once it has attached a receiver on the
+/// request address. With the broker ours, the cases that fault it apply to that server too.
+async fn external_server(opts: &SuiteOptions, cmd: &str) -> Result<ServerCtx, Error> {
+    if opts.broker.is_some() {
+        return Err(Error::setup(
+            "--server-cmd starts the server under test against the suite's own broker; give either --server-cmd or --broker",
+        ));
+    }
+    let Some(key) = opts.setting("sig_key_id") else {
+        return Err(Error::setup(
+            "--server-cmd needs --set sig_key_id=XXXXXXXX: the key id the server under test signs with",
+        ));
+    };
+    let send_to = opts.setting("send_to").unwrap_or(SEND_TO).to_string();
+    let listen_to = opts.setting("listen_to").unwrap_or(LISTEN_TO).to_string();
+    let broker = mock_broker::Broker::builder()
+        .record_bodies(false)
+        .start()
+        .await
+        .map_err(|e| Error::setup(format!("embedded broker: {e}")))?;
+    let url = broker.url().to_string();
+    let line = cmd
+        .replace("{broker_url}", &url)
+        .replace("{send_to}", &send_to)
+        .replace("{listen_to}", &listen_to);
+    let mut server = process::Background::spawn(
+        &line,
+        &[
+            ("SIGHARNESS_BROKER_URL", url.as_str()),
+            ("SIGHARNESS_SEND_TO", send_to.as_str()),
+            ("SIGHARNESS_LISTEN_TO", listen_to.as_str()),
+        ],
+    )
+    .map_err(|e| Error::setup(format!("--server-cmd {cmd:?}: cannot start: {e}")))?;
+    let attached = |e: &mock_broker::Entry| {
+        matches!(&e.event, mock_broker::Event::Attach { address: Some(a), direction, .. }
+            if *a == send_to && *direction == mock_broker::LinkDirection::PeerReceives)
+    };
+    let ready = tokio::select! {
+        r = broker.journal().wait_for(attached, SERVER_START) => r.map_err(|_| format!("no receiver on {send_to} within {SERVER_START:?}")),
+        st = server.wait_exit() => Err(format!("it ended ({st}) before attaching a receiver on {send_to}")),
+    };
+    if let Err(why) = ready {
+        return Err(Error::setup(format!(
+            "--server-cmd {cmd:?} against {url}: {why}; {}",
+            server.tail(3)
+        )));
+    }
+    Ok(ServerCtx {
+        broker_url: url,
+        tls: None,
+        sasl_external: false,
+        address_map: AddressMap::None,
+        send_to,
+        listen_to,
+        sig_key_id: key.to_string(),
+        pubkeys: given_pubkeys(opts)?,
+        _keep: vec![std::sync::Mutex::new(Box::new(server))],
+        broker: Some(Arc::new(broker)),
+    })
+}
+
 async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, Error> {
+    if let Some(cmd) = &opts.server_cmd {
+        return external_server(opts, cmd).await;
+    }
     let rabbit = rabbit_map(opts)?;
     if let Some(url) = &opts.broker {
         let tls = if url.starts_with("amqps://") {

@@ -1,4 +1,5 @@
-//! An external client (`--client-cmd`) as a process of its own: started in a process group of
+//! An external client (`--client-cmd`) or signing server (`--server-cmd`, [`Background`]) as a
+//! process of its own: started in a process group of
 //! its own, its output read while it runs (bounded), and at the end of its run the whole group
 //! ended, so that nothing it started outlives the case.
 //!
@@ -168,6 +169,109 @@ pub async fn run_in_group(line: &str, bound: Duration) -> std::io::Result<Proces
         stderr: err.take(),
         pgid,
     })
+}
+
+/// A long-running external process (`--server-cmd`) in a process group of its own, its output
+/// kept (the last [`STDERR_CAP`] bytes of each stream). Dropping it ends the group: SIGTERM at
+/// once, SIGKILL [`GRACE`] later (from a task when a runtime is there, else at once).
+pub struct Background {
+    child: tokio::process::Child,
+    pgid: Option<u32>,
+    out: Captured,
+    err: Captured,
+}
+
+impl Background {
+    /// Start `sh -c line` with `env` added to its environment.
+    pub fn spawn(line: &str, env: &[(&str, &str)]) -> std::io::Result<Background> {
+        let mut cmd = tokio::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(line)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = cmd.spawn()?;
+        let pgid = child.id();
+        let (out, err) = (Captured::default(), Captured::default());
+        if let Some(s) = child.stdout.take() {
+            tokio::spawn(capture(s, out.clone(), STDERR_CAP, true));
+        }
+        if let Some(s) = child.stderr.take() {
+            tokio::spawn(capture(s, err.clone(), STDERR_CAP, true));
+        }
+        Ok(Background {
+            child,
+            pgid,
+            out,
+            err,
+        })
+    }
+
+    /// How it ended, if it has (`exit code N` / `signal N`).
+    pub fn exited(&mut self) -> Option<String> {
+        use std::os::unix::process::ExitStatusExt;
+        match self.child.try_wait() {
+            Ok(Some(st)) => Some(match (st.code(), st.signal()) {
+                (Some(c), _) => format!("exit code {c}"),
+                (_, Some(sig)) => format!("signal {sig}"),
+                _ => "exited".into(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Wait until it exits; how it ended.
+    pub async fn wait_exit(&mut self) -> String {
+        use std::os::unix::process::ExitStatusExt;
+        match self.child.wait().await {
+            Ok(st) => match (st.code(), st.signal()) {
+                (Some(c), _) => format!("exit code {c}"),
+                (_, Some(sig)) => format!("signal {sig}"),
+                _ => "exited".into(),
+            },
+            Err(e) => format!("wait failed: {e}"),
+        }
+    }
+
+    /// The last lines of its stderr and stdout, for evidence (at most `lines` of each).
+    pub fn tail(&self, lines: usize) -> String {
+        let last = |t: String| {
+            let v: Vec<&str> = t.lines().collect();
+            v[v.len().saturating_sub(lines)..].join(" | ")
+        };
+        format!(
+            "stderr: {}; stdout: {}",
+            last(self.err.take()),
+            last(self.out.take())
+        )
+    }
+}
+
+impl Drop for Background {
+    /// SIGTERM to the group, up to [`GRACE`] for it to go (polled, the leader reaped), then
+    /// SIGKILL. Blocking, once, at the end of a run: a process that ignores SIGTERM must not
+    /// outlive the harness.
+    fn drop(&mut self) {
+        let Some(pgid) = self.pgid else { return };
+        signal_group(pgid, Signal::TERM);
+        let end = std::time::Instant::now() + GRACE;
+        while std::time::Instant::now() < end {
+            let _ = self.child.try_wait();
+            let alive = i32::try_from(pgid)
+                .ok()
+                .and_then(Pid::from_raw)
+                .is_some_and(|p| rustix::process::test_kill_process_group(p).is_ok());
+            if !alive {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        signal_group(pgid, Signal::KILL);
+        let _ = self.child.try_wait();
+    }
 }
 
 #[cfg(test)]

@@ -269,7 +269,12 @@ fn cut_on_delivery(ctx: &ServerCtx, broker: &mock_broker::BrokerHandle, task: &s
         }],
         seed: 0,
     };
-    let mark = broker.journal().snapshot().last().map(|e| e.seq).unwrap_or(0);
+    let mark = broker
+        .journal()
+        .snapshot()
+        .last()
+        .map(|e| e.seq)
+        .unwrap_or(0);
     broker
         .set_fault_plan(plan)
         .map_err(|e| Error::setup(format!("broker fault plan: {e}")))?;

@@ -369,9 +369,10 @@ pub(super) const CASES: &[ServerCase] = &[
                 return Err(fail("two requests sent", "2 requests", "fewer"));
             };
             let reply_for = |id: &str| {
-                x.replies.iter().filter_map(|r| r.as_ref().ok()).find(|r| {
-                    r.pointer("/msg/request_id").and_then(|v| v.as_str()) == Some(id)
-                })
+                x.replies
+                    .iter()
+                    .filter_map(|r| r.as_ref().ok())
+                    .find(|r| r.pointer("/msg/request_id").and_then(|v| v.as_str()) == Some(id))
             };
             if reply_for(fresh).is_none() {
                 return Err(fail(
@@ -393,7 +394,12 @@ pub(super) const CASES: &[ServerCase] = &[
                 }
                 Some(r) => pass(format!(
                     "expired request answered with an error: {}",
-                    truncate(&r.pointer("/msg/errors").map(|e| e.to_string()).unwrap_or_default(), 200)
+                    truncate(
+                        &r.pointer("/msg/errors")
+                            .map(|e| e.to_string())
+                            .unwrap_or_default(),
+                        200
+                    )
                 )),
                 None => pass("expired request not answered; the fresh one answered"),
             }
@@ -441,7 +447,11 @@ pub(super) const CASES: &[ServerCase] = &[
             } else {
                 format!(
                     "reconnected and answered the next request ({} the topic copy in flight at the drop)",
-                    if got.contains(first) { "and also" } else { "not" }
+                    if got.contains(first) {
+                        "and also"
+                    } else {
+                        "not"
+                    }
                 )
             })
         },
