@@ -167,6 +167,9 @@ def lib_params(req):
     if "created" not in names or "keyid" not in names:
         raise Unsupported("the library always writes created and keyid")
     p = dict(params)
+    for n in ("keyid", "nonce", "tag"):
+        if n in p and not isinstance(p[n], str):
+            raise Unsupported(f"{n} that is not a string ({p[n]!r}): the library writes strings")
     if not isinstance(p["created"], int) or ("expires" in p and not isinstance(p["expires"], int)):
         raise Unsupported("created/expires that are not integers")
     kw = {
@@ -174,8 +177,6 @@ def lib_params(req):
         "created": datetime.datetime.fromtimestamp(p["created"], tz=datetime.timezone.utc),
         "include_alg": "alg" in p,
         "covered_component_ids": [c["id"] for c in req["covered"]],
-        # The message may carry its Content-Digest already (RFC 9530): the documented option.
-        "use_existing_digest": True,
     }
     if "expires" in p:
         kw["expires"] = datetime.datetime.fromtimestamp(p["expires"], tz=datetime.timezone.utc)
@@ -201,6 +202,7 @@ def op_base(req):
     kw, alg = lib_params(req)
     cls = alg_class(alg) if alg else algorithms.ED25519
     msg = load_msg(req)
+    kw["use_existing_digest"] = "content-digest" in msg.headers
     signer = hms.HTTPMessageSigner(signature_algorithm=cls, key_resolver=OneKey(kw["key_id"], None))
     prepared = signer.prepare(msg, **kw)
     return prepared.signature_base.decode()
@@ -214,6 +216,8 @@ def op_sign(req):
     cls = alg_class(req["alg"])
     msg = load_msg(req)
     key = key_material(req["key"], True)
+    # A message that carries its Content-Digest (RFC 9530) already: the documented option.
+    kw["use_existing_digest"] = "content-digest" in msg.headers
     signer = hms.HTTPMessageSigner(signature_algorithm=cls, key_resolver=OneKey(kw["key_id"], key))
     existing = "signature" in msg.headers
     signer.sign(msg, label=req["label"], append_if_signature_exists=existing, **kw)

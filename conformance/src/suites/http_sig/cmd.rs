@@ -42,6 +42,8 @@ pub const PROTOCOL: u64 = 1;
 pub const GRACE: Duration = Duration::from_secs(2);
 /// Longest answer line read (a signed message with its headers fits many times over).
 pub const MAX_LINE: usize = 4 << 20;
+/// How long a shim whose stdout closed has to exit by itself before it is ended.
+pub const EXIT_WAIT: Duration = Duration::from_millis(500);
 /// Bytes of stderr kept: the last ones.
 pub const STDERR_TAIL: usize = 16 << 10;
 
@@ -106,6 +108,8 @@ struct Shim {
     stdin: Option<ChildStdin>,
     lines: Receiver<Line>,
     stderr: Arc<Mutex<VecDeque<u8>>>,
+    /// The stdout reader saw end of file.
+    stdout_closed: bool,
 }
 
 impl Shim {
@@ -166,6 +170,7 @@ impl Shim {
             stdin,
             lines,
             stderr,
+            stdout_closed: false,
         })
     }
 
@@ -249,8 +254,9 @@ fn str_list(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// An `sfv` bare item as JSON (integers, decimals, booleans; strings, tokens and byte sequences
-/// (base64) as strings).
+/// An `sfv` bare item as JSON: integers, booleans and strings as themselves; tokens, byte
+/// sequences and decimals typed (`{"token": "t"}`, `{"bytes": "<base64>"}`,
+/// `{"decimal": "0.5"}`), so a shim can write them back as they were.
 fn bare_json(v: &sfv::BareItem) -> Value {
     if let Some(i) = v.as_integer() {
         json!(i64::from(i))
@@ -259,13 +265,13 @@ fn bare_json(v: &sfv::BareItem) -> Value {
     } else if let Some(s) = v.as_string() {
         json!(s.as_str())
     } else if let Some(t) = v.as_token() {
-        json!(t.as_str())
+        json!({ "token": t.as_str() })
     } else if let Some(d) = v.as_decimal() {
-        json!(f64::from(d))
+        json!({ "decimal": d.to_string() })
     } else if let Some(b) = v.as_byte_sequence() {
-        json!(B64.encode(b))
+        json!({ "bytes": B64.encode(b) })
     } else {
-        Value::Null
+        json!({ "unknown": true })
     }
 }
 
@@ -407,10 +413,7 @@ impl CmdTarget {
         if let Some(why) = &st.gone {
             return Err(TargetError::Broken(format!("no shim any more: {why}")));
         }
-        let left = self
-            .config
-            .deadline
-            .saturating_sub(self.started.elapsed());
+        let left = self.config.deadline.saturating_sub(self.started.elapsed());
         if left.is_zero() {
             let why = format!(
                 "the overall bound of {} s (cmd_deadline) is spent",
@@ -425,10 +428,7 @@ impl CmdTarget {
         if st.shim.is_none() {
             if !first {
                 if st.restarts_left == 0 {
-                    let why = format!(
-                        "{} restarts (cmd_restarts) used up",
-                        self.config.restarts
-                    );
+                    let why = format!("{} restarts (cmd_restarts) used up", self.config.restarts);
                     st.gone = Some(why.clone());
                     return Err(TargetError::Broken(why));
                 }
@@ -498,13 +498,21 @@ fn fault(st: &mut State, what: String) -> TargetError {
     let Some(mut shim) = st.shim.take() else {
         return TargetError::Broken(what);
     };
-    let status = shim.exit_status();
+    // A shim whose stdout closed is exiting: give it a moment to be reaped, so the evidence
+    // names its own exit status rather than the harness's signal.
+    let mut status = shim.exit_status();
+    let until = Instant::now() + EXIT_WAIT;
+    while status.is_none() && shim.stdout_closed && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+        status = shim.exit_status();
+    }
     let tail = shim.stderr_tail();
     let ended = shim.end();
-    let status = status
-        .map(|s| format!("shim ended: {s}"))
-        .or_else(|| ended.map(|s| format!("shim ended by the harness ({s})")))
-        .unwrap_or_else(|| "shim ended by the harness".into());
+    let status = match (status, ended) {
+        (Some(s), _) => format!("shim ended: {s}"),
+        (None, Some(s)) => format!("shim ended by the harness, TERM then KILL ({s})"),
+        (None, None) => "shim ended by the harness, TERM then KILL".into(),
+    };
     TargetError::Broken(format!("{what}; {status}; {tail}"))
 }
 
@@ -537,13 +545,16 @@ fn exchange(
             ));
         }
         Err(RecvTimeoutError::Disconnected) => {
-            // stdout closed: the shim is ending; give it the grace to be reaped.
-            let _ = shim.child.try_wait();
+            shim.stdout_closed = true;
             return Err(format!("stdout closed before the answer to request {id}"));
         }
     };
-    let v: Value = serde_json::from_str(&text)
-        .map_err(|e| format!("answer to request {id} is not JSON ({e}): {}", excerpt(&text)))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "answer to request {id} is not JSON ({e}): {}",
+            excerpt(&text)
+        )
+    })?;
     if v.get("id").and_then(Value::as_u64) != Some(id) {
         return Err(format!(
             "answer names id {} for request {id}: {}",
@@ -555,9 +566,7 @@ fn exchange(
         return Ok(Ok(ok.clone()));
     }
     if let Some(u) = v.get("unsupported") {
-        let what = u
-            .as_str()
-            .map_or_else(|| u.to_string(), str::to_string);
+        let what = u.as_str().map_or_else(|| u.to_string(), str::to_string);
         return Ok(Err(TargetError::unsupported(what)));
     }
     if let Some(e) = v.get("error") {

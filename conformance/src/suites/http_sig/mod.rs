@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 use sigharness_report::CaseMeta;
 
-use crate::runner::check::{Stop, unsupported};
 use crate::runner::Kind;
+use crate::runner::check::{Stop, unsupported};
 use crate::runner::{
     BoxFuture, Case, Error, Events, Level, Selection, Setting, SpecRef, Suite, SuiteOptions,
     SuiteRun, meta,
