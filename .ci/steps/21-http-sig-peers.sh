@@ -15,6 +15,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 work=target/http-sig-peers
+if ! command -v npm >/dev/null || ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)'; then
+  echo "21-http-sig-peers: needs node >= 18 and npm (Debian: apt-get install -y nodejs npm)" >&2
+  exit 1
+fi
 mkdir -p "$work/npm" target/ci-reports
 if [ ! -f "$work/npm/package.json" ]; then
   echo '{"private": true}' > "$work/npm/package.json"
