@@ -41,6 +41,7 @@ pub fn target_name(o: &SuiteOptions) -> String {
         o.client_cmd.as_ref().map(|c| format!("client: {c}")),
         o.server_cmd.as_ref().map(|c| format!("server: {c}")),
         o.signer_cmd.as_ref().map(|c| format!("signer: {c}")),
+        o.target_cmd.as_ref().map(|c| format!("cmd: {c}")),
         o.mq_hub_url.clone(),
         o.verifier_url.clone(),
         o.upstream.as_ref().map(|u| format!("upstream {u}")),

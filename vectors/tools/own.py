@@ -96,6 +96,21 @@ def notes(g):
       "or hash-length salt; RFC 9421 §3.3.1 fixes sLen = 64 bytes, so other salt lengths must not verify.",
       "Interop failures, or acceptance of signatures made under other parameters.",
       ["https://www.rfc-editor.org/rfc/rfc9421#section-3.3.1"])
+    n("NpmHmsPssSalt", "KNOWN_BUG", "npm http-message-signatures 1.0.6 signs RSA-PSS with node:crypto's default "
+      "(maximum) salt length and verifies with any; RFC 9421 §3.3.1 fixes sLen = 64 bytes (found by "
+      ".ci/steps/21-http-sig-peers.sh).", "Its PSS signatures fail at conforming verifiers; it accepts other "
+      "salt lengths.", ["https://www.rfc-editor.org/rfc/rfc9421#section-3.3.1",
+                        "https://www.npmjs.com/package/http-message-signatures"])
+    n("NpmHmsMethodCase", "KNOWN_BUG", "npm http-message-signatures 1.0.6 upper-cases @method; RFC 9421 §2.2.1: "
+      "the method is case-sensitive and no transformation of its case is performed (found by "
+      ".ci/steps/21-http-sig-peers.sh).", "Signatures over a lower-case method do not verify at conforming peers.",
+      ["https://www.rfc-editor.org/rfc/rfc9421#section-2.2.1",
+       "https://www.npmjs.com/package/http-message-signatures"])
+    n("NpmHmsFalseParamDropped", "KNOWN_BUG", "npm http-message-signatures 1.0.6 drops a signature parameter "
+      "whose value is false (or 0 / empty) when it writes @signature-params; RFC 9421 §2.3 serializes every "
+      "parameter as given (found by .ci/steps/21-http-sig-peers.sh).", "Its base differs from the "
+      "Signature-Input it writes.", ["https://www.rfc-editor.org/rfc/rfc9421#section-2.3",
+                                     "https://www.npmjs.com/package/http-message-signatures"])
     n("GoQueryReencode", "KNOWN_BUG", "Go libraries once re-encoded the query (url.Values.Encode) for @query; "
       "RFC 9421 §2.2.7 takes it verbatim, percent-encodings and '+' untouched.",
       "Signatures over non-canonically encoded queries fail.",
@@ -318,7 +333,7 @@ def base_batch(g):
       scheme="http")
     T(r, s, "@target-uri over http", CN + ["GoSchemeBehindProxy"], G("/a?b=c"), P('"@target-uri"'), scheme="http")
     T(r, s, "@target-uri with port and empty query", CN, G("/a?", host="example.com:8443"), P('"@target-uri"'))
-    T(r, s, "@method case preserved", CN, mk("get /x HTTP/1.1", ["Host: example.com"]), P('"@method"'))
+    T(r, s, "@method case preserved", CN + ["NpmHmsMethodCase"], mk("get /x HTTP/1.1", ["Host: example.com"]), P('"@method"'))
     T(r, s, "@method extension method", CN, mk("PURGE /x HTTP/1.1", ["Host: example.com"]), P('"@method"'))
     T(r, s, "@authority in a response without ;req", MC, RESP(), P('"@authority"'), "invalid_component")
     # ---- derived-component-names
@@ -400,7 +415,7 @@ def base_batch(g):
       P('"@method"', tail=';alg="ed25519";expires=%d;created=%d' % (C + 300, C)))
     T(r, s, "unknown string parameter preserved in place", CN + PR, R(),
       P('"@method"', tail=';created=%d;foo="bar";keyid="k"' % C))
-    T(r, s, "unknown parameters of other types preserved", CN + PR, R(),
+    T(r, s, "unknown parameters of other types preserved", CN + PR + ["NpmHmsFalseParamDropped"], R(),
       P('"@method"', tail=';x=1;y=tok;z=:AAE=:;w=?0;v=0.5'))
     T(r, s, "no parameters at all", CN, R(), P('"@method"', tail=""))
     T(r, s, "empty component list", CN, R(), P(tail=";created=%d" % C))
@@ -554,9 +569,9 @@ def sign_batch(g):
     T(r, "Appendix B.1.1", "test-key-rsa", "rsa-v1_5-sha256", "PKCS#1-only RSA key, deterministic",
       det + ["HttpsigPkcs8Only"], R(), "sig1", "(%s);created=%d;keyid=\"test-key-rsa\"" % (ED, C))
     T(r, "Appendix B.1.1", "test-key-rsa", "rsa-pss-sha512", "PKCS#1-only RSA key used for PSS", rnd +
-      ["HttpsigPkcs8Only"], R(), "sig1", "(%s);created=%d;keyid=\"test-key-rsa\"" % (ED, C))
+      ["HttpsigPkcs8Only", "NpmHmsPssSalt"], R(), "sig1", "(%s);created=%d;keyid=\"test-key-rsa\"" % (ED, C))
     T(r, "Appendix B.1.2", "test-key-rsa-pss", "rsa-pss-sha512", "PKCS#8 key with the RSASSA-PSS OID",
-      rnd + ["HttpsigPkcs8Only"], R(), "sig1", "(%s);created=%d;keyid=\"test-key-rsa-pss\"" % (ED, C))
+      rnd + ["HttpsigPkcs8Only", "NpmHmsPssSalt"], R(), "sig1", "(%s);created=%d;keyid=\"test-key-rsa-pss\"" % (ED, C))
     T(r, "Appendix B.1.3", "test-key-ecc-p256", "ecdsa-p256-sha256", "SEC1 P-256 key, raw r||s output",
       rnd + ["HttpsigPkcs8Only", "EcdsaRaw"], R(), "sig1", "(%s);created=%d" % (ED, C))
     T(r, "§3.3.5", "sh-key-ecc-p384", "ecdsa-p384-sha384", "P-384 key, 96-byte raw r||s output", rnd + ["EcdsaRaw"],
@@ -771,7 +786,7 @@ def verify_batch(g):
     for salt, expect in [(64, "valid"), (32, "signature_mismatch"), (0, "signature_mismatch"),
                          (190, "signature_mismatch")]:
         sig = g.sb.sign("rsa-pss-sha512", g.priv("test-key-rsa-pss"), pbase, salt=salt)
-        T(r, s, "test-key-rsa-pss", "rsa-pss-sha512", "PSS salt length %d" % salt, ["GoPssSaltLength"],
+        T(r, s, "test-key-rsa-pss", "rsa-pss-sha512", "PSS salt length %d" % salt, ["GoPssSaltLength", "NpmHmsPssSalt"],
           hdrs(R(), "sig1=(%s);created=%d" % (ED, C), "sig1=:%s:" % base64.b64encode(sig).decode()), "sig1",
           {"now": C + 1}, expect)
     sig = g.sb.pss_sign(g.priv("test-key-rsa-pss"), pbase.encode(), 64, mgf="sha256")

@@ -115,6 +115,10 @@ pub struct ConformanceArgs {
     /// Command that makes the signer under test send its scripted requests.
     #[arg(long, value_name = "CMD")]
     pub signer_cmd: Option<String>,
+    /// External RFC 9421 implementation driven through a JSON-lines shim (http-sig suite;
+    /// protocol: conformance/interop/README.md), e.g. 'node shim.mjs'.
+    #[arg(long, value_name = "CMD")]
+    pub target_cmd: Option<String>,
     /// Suite-specific setting KEY=VALUE (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub settings: Vec<String>,
@@ -161,6 +165,7 @@ impl ConformanceArgs {
                 verifier_url: self.verifier_url.clone(),
                 upstream: self.upstream.clone(),
                 signer_cmd: self.signer_cmd.clone(),
+                target_cmd: self.target_cmd.clone(),
                 settings,
             },
         })

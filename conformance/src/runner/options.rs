@@ -41,6 +41,9 @@ pub struct SuiteOptions {
     pub upstream: Option<String>,
     /// `--signer-cmd CMD`: a command that makes the signer under test send its requests.
     pub signer_cmd: Option<String>,
+    /// `--target-cmd CMD`: an external RFC 9421 implementation behind a JSON-lines shim
+    /// (http-sig suite, target `cmd`).
+    pub target_cmd: Option<String>,
     /// `--set KEY=VALUE`: suite-specific settings not worth a flag of their own.
     pub settings: BTreeMap<String, String>,
 }
@@ -63,6 +66,7 @@ impl Default for SuiteOptions {
             verifier_url: None,
             upstream: None,
             signer_cmd: None,
+            target_cmd: None,
             settings: BTreeMap::new(),
         }
     }

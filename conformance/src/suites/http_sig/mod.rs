@@ -11,6 +11,7 @@
 //! `unsupported` at every level, as BoGo shims tell "unimplemented" from "wrong"; an unsupported
 //! MUST case still fails the run, SHOULD/MAY ones do not.
 
+pub mod cmd;
 pub mod httpsig_crate;
 pub mod ours;
 pub mod raw;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 
 use sigharness_report::CaseMeta;
 
+use crate::runner::Kind;
 use crate::runner::check::{Stop, unsupported};
 use crate::runner::{
     BoxFuture, Case, Error, Events, Level, Selection, Setting, SpecRef, Suite, SuiteOptions,
@@ -31,7 +33,26 @@ use target::HttpSigTarget;
 
 pub const SUITE: &str = "http-sig";
 /// Target names; the first is the default.
-pub const TARGETS: &[&str] = &["ours", "httpsig-crate"];
+pub const TARGETS: &[&str] = &["ours", "httpsig-crate", "cmd"];
+
+/// `--set` keys of this suite (they concern `--target-cmd`).
+pub const SETTINGS: &[Setting] = &[
+    Setting::new(
+        "cmd_timeout",
+        Kind::Count,
+        "--target-cmd: seconds the shim has for one answer (default 10)",
+    ),
+    Setting::new(
+        "cmd_deadline",
+        Kind::Count,
+        "--target-cmd: seconds for the whole run; later requests fail (default 900)",
+    ),
+    Setting::new(
+        "cmd_restarts",
+        Kind::Count,
+        "--target-cmd: fresh shims started after a crash, hang or garbage answer (default 3)",
+    ),
+];
 
 /// What every case runs against.
 pub struct Ctx {
@@ -63,9 +84,37 @@ pub fn unsupported_by_target(what: &str) -> Stop {
     unsupported(format!("unsupported by the target: {what}"))
 }
 
-/// Build the target named in `opts`.
+/// Build the target named in `opts` (`--target-cmd` = target `cmd`).
 pub fn make_target(opts: &SuiteOptions) -> Result<Box<dyn HttpSigTarget>, Error> {
-    match opts.target_or(TARGETS)? {
+    let name = match (&opts.target_cmd, opts.target.as_deref()) {
+        (Some(_), None | Some("cmd")) => "cmd",
+        (Some(_), Some(t)) => {
+            return Err(Error::setup(format!(
+                "--target-cmd judges target cmd, not --target {t:?}"
+            )));
+        }
+        (None, _) => opts.target_or(TARGETS)?,
+    };
+    match name {
+        "cmd" => {
+            let Some(line) = &opts.target_cmd else {
+                return Err(Error::setup(
+                    "target cmd needs --target-cmd 'CMD' (conformance/interop/README.md)",
+                ));
+            };
+            let mut c = cmd::CmdConfig::new(line.clone());
+            let secs = |k: &str| opts.setting_count(k);
+            if let Some(n) = secs("cmd_timeout")? {
+                c.timeout = std::time::Duration::from_secs(n.max(1));
+            }
+            if let Some(n) = secs("cmd_deadline")? {
+                c.deadline = std::time::Duration::from_secs(n.max(1));
+            }
+            if let Some(n) = secs("cmd_restarts")? {
+                c.restarts = u32::try_from(n).unwrap_or(u32::MAX);
+            }
+            Ok(Box::new(cmd::CmdTarget::start(c)?))
+        }
         "httpsig-crate" => Ok(Box::new(httpsig_crate::HttpsigCrate)),
         "ours" => Ok(Box::new(ours::Ours)),
         other => Err(Error::setup(format!(
@@ -106,9 +155,9 @@ impl Suite for HttpSigSuite {
     fn cases(&self, opts: &SuiteOptions) -> Result<Vec<CaseMeta>, Error> {
         Ok(self.all_cases(opts)?.into_iter().map(|c| c.meta).collect())
     }
-    /// None: everything a case needs is in its vector or its rule.
+    /// Only the bounds of `--target-cmd`: everything a case needs is in its vector or rule.
     fn settings(&self) -> &'static [Setting] {
-        &[]
+        SETTINGS
     }
     fn run<'a>(
         &'a self,

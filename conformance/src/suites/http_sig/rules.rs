@@ -291,6 +291,11 @@ fn key_alg_mismatch(ctx: &Ctx, fx: &Fixtures, key_id: &str, alg: &str) -> Check 
             format!("signed: {}", combined(&m, "signature").unwrap_or_default()),
         )),
         Err(TargetError::Unsupported(w)) => Err(unsupported_by_target(&w)),
+        Err(e @ TargetError::Broken(_)) => Err(fail(
+            "the target gave no usable answer",
+            "rejection (key_algorithm_mismatch)",
+            e.to_string(),
+        )),
         Err(TargetError::Rejected { kind, message }) => {
             pass(format!("refused ({kind}: {message})")).map(|e| e.observed(kind))
         }

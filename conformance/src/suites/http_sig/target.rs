@@ -146,6 +146,9 @@ pub enum TargetError {
     Rejected { kind: String, message: String },
     /// The target cannot express this operation (unimplemented feature, unloadable encoding).
     Unsupported(String),
+    /// The target gave no usable answer (an external shim that crashed, hung, answered garbage
+    /// or another request's id): a failure whatever the case expects, never a refusal.
+    Broken(String),
 }
 
 impl TargetError {
@@ -168,6 +171,7 @@ impl fmt::Display for TargetError {
         match self {
             TargetError::Rejected { kind, message } => write!(f, "rejected [{kind}]: {message}"),
             TargetError::Unsupported(w) => write!(f, "unsupported: {w}"),
+            TargetError::Broken(w) => write!(f, "no answer: {w}"),
         }
     }
 }

@@ -99,6 +99,11 @@ fn judge<T>(
 ) -> Check {
     match (result, got) {
         (_, Err(TargetError::Unsupported(w))) => Err(unsupported_by_target(&w)),
+        (_, Err(TargetError::Broken(w))) => Err(fail(
+            "the target gave no usable answer",
+            "an answer (a result, a rejection or unsupported)",
+            w,
+        )),
         (TestResult::Valid, Ok(v)) => check_valid(v),
         (TestResult::Valid, Err(e)) => Err(fail(
             "the target refused a valid vector",
