@@ -7,6 +7,7 @@
 //! - [`cli`]: the `sigharness` command line;
 //! - [`containers`]: brokers in containers for `--broker container:...` (cargo feature `docker`).
 
+pub mod bench;
 pub mod cli;
 pub mod conformance;
 pub mod containers;

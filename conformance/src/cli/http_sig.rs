@@ -201,6 +201,11 @@ fn read_message(path: &Path, scheme: &str) -> Result<HttpMessage, Fail> {
     .map_err(|e| usage(format!("{}: {e}", path.display())))
 }
 
+/// [`read_message`] for other commands (`bench http-sig --message`): the error as text.
+pub(crate) fn read_message_file(path: &Path, scheme: &str) -> Result<HttpMessage, String> {
+    read_message(path, scheme).map_err(|Fail(_, m)| m)
+}
+
 fn load(opts: &MessageOpts) -> Result<(HttpMessage, Option<HttpMessage>), Fail> {
     let msg = read_message(&opts.message, &opts.scheme)?;
     let req = match &opts.request {

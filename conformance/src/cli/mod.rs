@@ -1,6 +1,7 @@
 //! The `sigharness` command line. One module per command family; each exposes an `Args` type
 //! (clap) and a `run` function returning the process exit code.
 
+pub mod bench;
 pub mod http_sig;
 pub mod mq_hub;
 pub mod msg_signer;
@@ -45,6 +46,9 @@ pub enum Command {
     Serve(serve::ServeCommand),
     /// MQ Hub (RFC-130) client: keygen, token, put, get, take, delete.
     MqHub(mq_hub::MqHubArgs),
+    /// Measure on this machine (RFC 9421 algorithms: `bench http-sig`).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -211,5 +215,6 @@ pub fn main() -> ExitCode {
         Command::HttpSig(args) => code(http_sig::run(args)),
         Command::Serve(cmd) => serve::run(&rt, cmd),
         Command::MqHub(args) => code(rt.block_on(mq_hub::run(args))),
+        Command::Bench(cmd) => ExitCode::from(bench::run(cmd)),
     }
 }
