@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod conformance;
 pub mod containers;
+pub mod coverage;
 pub mod error;
 pub mod http_sig_live;
 pub mod runner;

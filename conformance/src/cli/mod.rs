@@ -45,6 +45,9 @@ pub enum Command {
     Serve(serve::ServeCommand),
     /// MQ Hub (RFC-130) client: keygen, token, put, get, take, delete.
     MqHub(mq_hub::MqHubArgs),
+    /// RFC 9421 normative coverage: the statements of vectors/data/rfc9421_statements.tsv
+    /// against the cases of the http-sig suites; exit 1 when a testable MUST has no case.
+    Coverage,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -201,5 +204,6 @@ pub fn main() -> ExitCode {
         Command::HttpSig(args) => code(http_sig::run(args)),
         Command::Serve(cmd) => serve::run(&rt, cmd),
         Command::MqHub(args) => code(rt.block_on(mq_hub::run(args))),
+        Command::Coverage => code(crate::coverage::main(&SuiteOptions::default())),
     }
 }

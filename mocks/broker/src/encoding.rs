@@ -92,7 +92,9 @@ impl Cursor<'_> {
         if depth > MAX_DEPTH {
             return self.err(
                 self.pos,
-                format!("nested more than {MAX_DEPTH} levels deep (compounds, arrays and descriptors)"),
+                format!(
+                    "nested more than {MAX_DEPTH} levels deep (compounds, arrays and descriptors)"
+                ),
             );
         }
         Ok(())
@@ -286,10 +288,17 @@ mod tests {
         let msg = Message::builder()
             .properties(Properties::builder().message_id("m-1".to_string()).build())
             .body(Body::Value(fe2o3_amqp::types::messaging::AmqpValue(
-                Value::List(vec![Value::String("é".repeat(300)), Value::Null, Value::Bool(true)]),
+                Value::List(vec![
+                    Value::String("é".repeat(300)),
+                    Value::Null,
+                    Value::Bool(true),
+                ]),
             )))
             .build();
-        let b = serde_amqp::to_vec(&fe2o3_amqp::types::messaging::message::__private::Serializable(msg)).unwrap();
+        let b = serde_amqp::to_vec(
+            &fe2o3_amqp::types::messaging::message::__private::Serializable(msg),
+        )
+        .unwrap();
         assert_eq!(check_values(&b), Ok(()));
         // Cut anywhere inside, the last value no longer fits.
         assert!(check_values(&b[..b.len() - 1]).is_err());
@@ -299,12 +308,27 @@ mod tests {
     fn each_size_rule_names_what_is_wrong() {
         let cases: &[(&[u8], &str)] = &[
             (&[0xa1, 0x05, b'a'], "declares 5 bytes, only 1 left"),
-            (&[0xb0, 0xff, 0xff, 0xff, 0xff], "declares 4294967295 bytes, only 0 left"),
-            (&[0xc0, 0x03, 0x05, 0x40, 0x40], "declares 5 elements but its 3 bytes hold 2"),
-            (&[0xc0, 0x03, 0x01, 0x40, 0x40], "declares 1 elements but its 3 bytes hold more"),
-            (&[0xd1, 0, 0, 0, 5, 0, 0, 0, 0, 0x40], "declares 0 elements but its 5 bytes hold more"),
+            (
+                &[0xb0, 0xff, 0xff, 0xff, 0xff],
+                "declares 4294967295 bytes, only 0 left",
+            ),
+            (
+                &[0xc0, 0x03, 0x05, 0x40, 0x40],
+                "declares 5 elements but its 3 bytes hold 2",
+            ),
+            (
+                &[0xc0, 0x03, 0x01, 0x40, 0x40],
+                "declares 1 elements but its 3 bytes hold more",
+            ),
+            (
+                &[0xd1, 0, 0, 0, 5, 0, 0, 0, 0, 0x40],
+                "declares 0 elements but its 5 bytes hold more",
+            ),
             (&[0xe0, 0x02, 0xff, 0x40], "255 elements in 2 bytes"),
-            (&[0xf0, 0, 0, 0, 9, 0xff, 0xff, 0xff, 0xff, 0x40, 0, 0, 0, 0], "4294967295 elements in 9 bytes"),
+            (
+                &[0xf0, 0, 0, 0, 9, 0xff, 0xff, 0xff, 0xff, 0x40, 0, 0, 0, 0],
+                "4294967295 elements in 9 bytes",
+            ),
             (&[0xe0, 0x04, 0x01, 0x71, 0, 0], "needs 4 bytes, 2 left"),
             (&[0x13], "reserved format code 0x13"),
             (&[0x00, 0x53], "needs 1 bytes, 0 left"),
@@ -317,7 +341,10 @@ mod tests {
         // Zero-count compounds and arrays, and arrays of described elements, pass.
         assert_eq!(check_value(&[0xc0, 0x01, 0x00]), Ok(3));
         assert_eq!(check_value(&[0xe0, 0x01, 0x00]), Ok(3));
-        assert_eq!(check_value(&[0xe0, 0x07, 0x02, 0x00, 0x53, 0x01, 0x50, 7, 8]), Ok(9));
+        assert_eq!(
+            check_value(&[0xe0, 0x07, 0x02, 0x00, 0x53, 0x01, 0x50, 7, 8]),
+            Ok(9)
+        );
     }
 
     #[test]

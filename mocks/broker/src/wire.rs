@@ -369,8 +369,9 @@ impl PayloadCheck {
     /// whole message.
     fn frame(&mut self, ftype: u8, channel: u16, body: &[u8]) -> Result<(), Violation> {
         let what = if ftype == 0 { "frame" } else { "SASL frame" };
-        let n = encoding::check_value(body)
-            .map_err(|e| Violation::decode(format!("{what} on channel {channel}: performative {e}")))?;
+        let n = encoding::check_value(body).map_err(|e| {
+            Violation::decode(format!("{what} on channel {channel}: performative {e}"))
+        })?;
         // Only a transfer carries a payload (part 2.7.5); a transfer is known by its descriptor,
         // whichever form it takes (0x53 0x14, a ulong, or the symbol), so any other small-ulong
         // code is skipped without decoding.
@@ -990,7 +991,10 @@ mod tests {
         sc.process(&mut out).unwrap();
         sc.raw.extend(transfer_frame(1, 7, false, b));
         let v = sc.process(&mut out).unwrap_err();
-        assert_eq!(v.condition, ErrorCondition::AmqpError(AmqpError::DecodeError));
+        assert_eq!(
+            v.condition,
+            ErrorCondition::AmqpError(AmqpError::DecodeError)
+        );
         assert!(
             v.description.contains("channel 1, handle 7")
                 && v.description.contains("declares 1073741824 bytes"),
@@ -1033,6 +1037,10 @@ mod tests {
             v.condition,
             ErrorCondition::AmqpError(AmqpError::ResourceLimitExceeded)
         );
-        assert!(v.description.contains("4500 bytes of unfinished deliveries"), "{v:?}");
+        assert!(
+            v.description
+                .contains("4500 bytes of unfinished deliveries"),
+            "{v:?}"
+        );
     }
 }

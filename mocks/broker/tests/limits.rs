@@ -545,7 +545,9 @@ async fn a_message_over_many_transfer_frames_passes_the_encoding_check() {
         .start()
         .await
         .unwrap();
-    let body: String = (0..300 * 1024).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let body: String = (0..300 * 1024)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
     let mut c = connect(broker.addr(), "multi").await;
     let mut ses = session(&mut c).await;
     let mut tx = bounded(Sender::attach(&mut ses, "tx", "queue://multi"))

@@ -142,7 +142,8 @@ pub fn cases(set: Arc<VectorSet>) -> Vec<HsCase> {
             level(t.level),
             format!("signature base: {}", t.comment),
             format!("{} ({:?})", g.rule, t.result).to_lowercase(),
-        );
+        )
+        .with_statements(t.statements.iter().cloned());
         let t = t.clone();
         out.push(HsCase::sync(m, move |ctx: &Ctx| {
             let sf = sf_list(&t.structured_fields);
@@ -171,7 +172,8 @@ pub fn cases(set: Arc<VectorSet>) -> Vec<HsCase> {
             level(t.level),
             format!("sign ({}, {}): {}", g.alg, g.key_id, t.comment),
             format!("{} ({:?})", g.rule, t.result).to_lowercase(),
-        );
+        )
+        .with_statements(t.statements.iter().cloned());
         let (t, set, key_id, alg, pinned) = (
             t.clone(),
             set.clone(),
@@ -205,7 +207,8 @@ pub fn cases(set: Arc<VectorSet>) -> Vec<HsCase> {
             level(t.level),
             format!("verify ({}, {}): {}", g.alg, g.key_id, t.comment),
             format!("{} ({:?})", g.rule, t.result).to_lowercase(),
-        );
+        )
+        .with_statements(t.statements.iter().cloned());
         let (t, set, key_id, alg, pinned) = (
             t.clone(),
             set.clone(),

@@ -261,6 +261,7 @@ fn rule_meta(r: &RuleInfo) -> CaseMeta {
         r.stimulus,
         r.requirement,
     )
+    .with_statements(r.statements.iter().copied())
 }
 
 /// Fold the per-request statuses of `rule` into one check: fail if any request fails it (the

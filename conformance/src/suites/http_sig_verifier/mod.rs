@@ -337,6 +337,8 @@ pub struct Live {
     slug: &'static str,
     /// RFC 9421 section.
     section: &'static str,
+    /// The statements of the RFC 9421 matrix it tests (empty: section 7 guidance, RFC 9530).
+    statements: &'static [&'static str],
     stimulus: &'static str,
     expect: Expect,
     /// Why, in words, appended to the requirement derived from `expect`.
@@ -351,6 +353,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "valid-accepted",
         section: "3.2",
+        statements: &["S3.2-1"],
         stimulus: "a request signed now with the verifier's key, covering what its policy requires",
         expect: Expect::Accepted,
         why: None,
@@ -364,6 +367,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "body-with-content-digest-accepted",
         section: "7.2.8",
+        statements: &[],
         stimulus: "a POST with a correct Content-Digest covered by the signature",
         expect: Expect::Accepted,
         why: None,
@@ -375,6 +379,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "unsigned-rejected",
         section: "3.2",
+        statements: &["S3.2.1-2"],
         stimulus: "a request without Signature-Input / Signature",
         expect: Expect::Rejected,
         why: None,
@@ -388,6 +393,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "expired-rejected",
         section: "3.2.1",
+        statements: &["S3.2.1-2"],
         stimulus: "a signature whose expires is 60 s in the past",
         expect: Expect::Rejected,
         why: Some("signature past its expiration time"),
@@ -402,6 +408,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "created-in-future-rejected",
         section: "3.2.1",
+        statements: &["S3.2.1-2"],
         stimulus: "a signature created one hour in the future",
         expect: Expect::Rejected,
         why: Some("a creation time in the future is not genuine"),
@@ -415,6 +422,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "nonce-replay-rejected",
         section: "7.2.2",
+        statements: &[],
         stimulus: "the same signed request (same nonce) sent twice",
         expect: Expect::AcceptedThenReplayRejected,
         why: None,
@@ -426,6 +434,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "wrong-key-rejected",
         section: "3.2",
+        statements: &["S3.2-1"],
         stimulus: "a request signed with another key of the same type, same keyid",
         expect: Expect::Rejected,
         why: None,
@@ -440,6 +449,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "alg-mismatch-rejected",
         section: "3.2 step 6",
+        statements: &["S3.2-3", "S3.2-4"],
         stimulus: "a signature whose alg parameter names another algorithm than the key's",
         expect: Expect::Rejected,
         why: None,
@@ -462,6 +472,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "missing-required-component-rejected",
         section: "3.2.1",
+        statements: &["S3.2.1-2"],
         stimulus: "a valid signature that does not cover a component the verifier's policy requires",
         expect: Expect::Rejected,
         why: None,
@@ -480,6 +491,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "tampered-body-rejected",
         section: "7.2.8",
+        statements: &[],
         stimulus: "a signed POST covering Content-Digest whose body is changed in transit",
         expect: Expect::Rejected,
         why: Some("the digest no longer matches the body"),
@@ -492,6 +504,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "tampered-covered-header-rejected",
         section: "3.2 step 8",
+        statements: &["S3.2-1"],
         stimulus: "a signed request whose covered content-type is changed after signing",
         expect: Expect::Rejected,
         why: None,
@@ -504,6 +517,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "tampered-signature-rejected",
         section: "3.2 step 8",
+        statements: &["S3.2-1"],
         stimulus: "a signed request with one bit of the signature flipped",
         expect: Expect::Rejected,
         why: None,
@@ -537,6 +551,7 @@ impl Live {
             self.stimulus,
             self.requirement(),
         )
+        .with_statements(self.statements.iter().copied())
     }
 
     /// Build the request now, send it, judge the decision(s) by `expect`.
@@ -597,6 +612,7 @@ fn vector_meta(file: &str, t: &VerifyTest, rule: &str, spec: &str) -> CaseMeta {
         format!("[{rule}] {}", t.comment),
         req,
     )
+    .with_statements(t.statements.iter().cloned())
 }
 
 fn scheme_str(s: Scheme) -> &'static str {
