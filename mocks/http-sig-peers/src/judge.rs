@@ -492,7 +492,12 @@ pub fn judge_request_with(
         SignerRule::SignatureVerifies,
         match verifier.verify(msg, None, Some(&entry.label), now) {
             Ok(_) => Pass,
-            Err(e) => Fail(format!("{e}")),
+            // Issue 17 item 7: the base we computed goes with the failure (the signer's
+            // parameters are the verdict's `signature_input`).
+            Err(e) => Fail(match http_sig::signature_base(msg, None, &entry.params) {
+                Ok(base) => format!("{e}; signature base we computed: {base:?}"),
+                Err(b) => format!("{e}; no signature base ({b})"),
+            }),
         },
     ));
 

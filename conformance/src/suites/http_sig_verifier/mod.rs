@@ -214,11 +214,14 @@ impl Ctx {
             Ok((status, d)) if d == want => pass(format!("{what}: HTTP {status}")),
             Ok((status, d)) => {
                 let sent = String::from_utf8_lossy(&msg.to_bytes()).into_owned();
-                Err(Evidence::new(format!("{what}: wrong decision"))
+                let mut ev = Evidence::new(format!("{what}: wrong decision"))
                     .expected(want_s)
                     .observed(format!("HTTP {status} ({d:?})"))
-                    .log_line(format!("request sent:\n{sent}"))
-                    .into())
+                    .log_line(format!("request sent:\n{sent}"));
+                for line in signature_context(msg) {
+                    ev = ev.log_line(line);
+                }
+                Err(ev.into())
             }
         }
     }
@@ -329,6 +332,28 @@ fn request(msg: HttpMessage, what: impl Into<String>) -> Built<Request> {
         msg,
         what: what.into(),
     })
+}
+
+/// Issue 17 item 7: for a wrong decision, each signature's parameters (the Signature-Input
+/// member) and the signature base we computed for it (harness/http-sig, the request as sent).
+fn signature_context(msg: &HttpMessage) -> Vec<String> {
+    let input = msg
+        .header_values("signature-input")
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut out = vec![format!("signature parameters: {input}")];
+    match http_sig::signatures(msg) {
+        Err(e) => out.push(format!("signature base we computed: none ({e})")),
+        Ok(entries) => {
+            for e in entries {
+                out.push(match http_sig::signature_base(msg, None, &e.params) {
+                    Ok(b) => format!("signature base we computed ({}):\n{b}", e.label),
+                    Err(err) => format!("signature base we computed ({}): none ({err})", e.label),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// One live case: its data beside the request it builds (at `now`, UNIX seconds).
