@@ -205,8 +205,8 @@ impl Coverage {
                 "{:<8} {:>5} {:>5} {:>8} {:>6} {:>10} {:>10}",
                 sec, n, musts, c[0], c[1], c[2], c[3]
             );
-            for i in 0..4 {
-                tot.0[i] += c[i];
+            for (t, n) in tot.0.iter_mut().zip(c) {
+                *t += n;
             }
             tot.1 += n;
             tot.2 += musts;
