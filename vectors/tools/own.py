@@ -523,12 +523,16 @@ def base_batch(g):
       P('"example-dict";sf;key="b"'), sf_types={"example-dict": "dictionary"})
     T(r, s, "parameters kept in the order given: req before name", ["ParamOrder"], RESP(),
       P('"@status"', '"@query-param";req;name="Pet"'), request=R())
-    r, s = "derived-whitespace", "§2.2"
+    # (grouped under existing rules so that each rule keeps valid and invalid vectors)
+    r, s = "derived-target-uri-forms", "§2.2"
     T(r, s, "Host with surrounding whitespace: @authority and @target-uri have none", CN, G("/p", host="  example.com  "),
       P('"@authority"', '"@target-uri"'))
     T(r, s, "encoded spaces around a query value stay encoded", CN, G("/p?a=%20x%20"), P('"@query-param";name="a"'))
-    T("derived-scheme-case", "§2.2.4", "upper-case scheme in an absolute-form target: @scheme lower-cased", CN,
+    T("derived-authority-scheme", "§2.2.4", "upper-case scheme in an absolute-form target: @scheme lower-cased", CN,
       G("HTTP://seller.example.com/p", host=None), P('"@scheme"', '"@target-uri"'), scheme="http")
+    T("component-param-order", "§2", "the same identifier with its parameters in another order is a duplicate", MC + ["ParamOrder"], R([DICT]),
+      P('"example-dict";sf;key="b"', '"example-dict";key="b";sf'), "duplicate_component",
+      sf_types={"example-dict": "dictionary"})
     return f
 
 
@@ -885,7 +889,7 @@ def verify_batch(g):
     T(r, s, *ek, "another keyid is revoked", PP, m, "sig1", {"now": C + 1, "revokedKeyIds": ["old-key"]})
     T(r, s, *ek, "the signature's keyid is revoked", PP, m, "sig1",
       {"now": C + 1, "revokedKeyIds": ["old-key", "test-key-ed25519"]}, "key_revoked")
-    r, s = "verify-jws-alg", "§3.3.7"
+    r, s = "verify-key-alg", "§3.3.7"
     T(r, s, *ek, "alg=\"none\" is refused", MC + ["JwsAlg"], S('("@method" "@authority");created=%d;alg="none"' % C),
       "sig1", {"now": C + 1}, "unsupported_algorithm")
     return f
