@@ -984,6 +984,29 @@ impl Suite for HttpSigVerifierSuite {
 mod tests {
     use super::*;
 
+    /// Issue 17 item 7: a wrong decision's evidence shows the parameters and our base.
+    #[test]
+    fn signature_context_shows_the_parameters_and_our_base() {
+        let key = Key::hmac(b"0123456789abcdef0123456789abcdef").unwrap();
+        let signer = Signer::new(key, Some(Algorithm::HmacSha256)).unwrap();
+        let mut m = HttpMessage::request("GET", "/x", "https", Some("example.com"));
+        let p = SignatureParams::new(vec![ComponentId::new("@method").unwrap()]);
+        signer.sign_message(&mut m, None, "sig", &p).unwrap();
+        let lines = signature_context(&m);
+        assert!(
+            lines[0].starts_with("signature parameters: sig=(\"@method\")"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with(
+                "signature base we computed (sig):\n\"@method\": GET\n\"@signature-params\": "
+            ),
+            "{lines:?}"
+        );
+        let unsigned = HttpMessage::request("GET", "/x", "https", Some("example.com"));
+        assert_eq!(signature_context(&unsigned).len(), 1);
+    }
+
     #[test]
     fn status_mapping() {
         let m = StatusMapping::parse("2xx", "401,403").unwrap();
