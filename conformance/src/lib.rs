@@ -11,6 +11,7 @@ pub mod bench;
 pub mod cli;
 pub mod conformance;
 pub mod containers;
+pub mod coverage;
 pub mod error;
 pub mod http_sig_live;
 pub mod runner;

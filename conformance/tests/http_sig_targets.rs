@@ -4,8 +4,8 @@
 //! `httpsig-crate`: every known deviation of the `httpsig` crate (see
 //! shared/notes/rfc9421-landscape.md) must appear as a failure or as unsupported; the snapshots
 //! pin both full lists so that a hole in the suite (a deviation no longer caught) or a new
-//! failure shows up in review. `ours`: the reference implementation fails no case and lacks only
-//! `;tr` (RFC 9421 §2.1.4, optional: SHOULD).
+//! failure shows up in review. `ours`: the reference implementation fails no case and, since
+//! `;tr` (RFC 9421 §2.1.4, MUST) is implemented (issue 17), has no unsupported case either.
 
 use sigharness::runner::{Event, Events, Selection, Suite, SuiteOptions};
 use sigharness::suites::http_sig::HttpSigSuite;

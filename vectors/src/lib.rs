@@ -42,6 +42,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub mod statements;
+
 mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin.rs"));
 }
@@ -418,6 +420,11 @@ pub struct BaseTest {
     pub signature_base: Option<String>,
     /// The requirement level this vector is judged at.
     pub level: Level,
+    /// The statements of the traceability matrix ([`statements::rfc9421`]) this vector tests.
+    pub statements: Vec<String>,
+    /// Why `level` is not the strongest level of `statements` (rare; checked by the lint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level_why: Option<String>,
     pub result: TestResult,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_kind: Option<ErrorKind>,
@@ -472,6 +479,11 @@ pub struct SignTest {
     pub signature_header: Option<String>,
     /// The requirement level this vector is judged at.
     pub level: Level,
+    /// The statements of the traceability matrix ([`statements::rfc9421`]) this vector tests.
+    pub statements: Vec<String>,
+    /// Why `level` is not the strongest level of `statements` (rare; checked by the lint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level_why: Option<String>,
     pub result: TestResult,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_kind: Option<ErrorKind>,
@@ -513,6 +525,11 @@ pub struct VerifyTest {
     pub signature_base: Option<String>,
     /// The requirement level this vector is judged at.
     pub level: Level,
+    /// The statements of the traceability matrix ([`statements::rfc9421`]) this vector tests.
+    pub statements: Vec<String>,
+    /// Why `level` is not the strongest level of `statements` (rare; checked by the lint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level_why: Option<String>,
     pub result: TestResult,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_kind: Option<ErrorKind>,
@@ -602,6 +619,8 @@ pub struct TestMeta<'a> {
     pub comment: &'a str,
     pub flags: &'a [String],
     pub level: Level,
+    pub statements: &'a [String],
+    pub level_why: Option<&'a str>,
     pub result: TestResult,
     pub error_kind: Option<ErrorKind>,
 }
@@ -692,6 +711,34 @@ impl VectorFile {
                     tc_id: t.tc_id,
                     flag: flag.clone(),
                 });
+            }
+            // Traceability (issue 17): every vector names statements of the matrix, and its
+            // level is the strongest level among them unless it says why (acceptable: MAY).
+            if t.statements.is_empty() {
+                return Err(self.inconsistent(t.tc_id, "no statements: name the RFC 9421 statements (data/rfc9421_statements.tsv) the vector tests"));
+            }
+            let mut strongest: Option<Level> = None;
+            for id in t.statements {
+                let st = statements::find(id).ok_or_else(|| {
+                    self.inconsistent(
+                        t.tc_id,
+                        format!("statement {id} is not in data/rfc9421_statements.tsv"),
+                    )
+                })?;
+                strongest = Some(strongest.map_or(st.level, |l| l.min(st.level)));
+            }
+            if let Some(want) = strongest
+                && t.result != TestResult::Acceptable
+                && t.level_why.is_none()
+                && t.level != want
+            {
+                return Err(self.inconsistent(
+                    t.tc_id,
+                    format!(
+                        "level is {} but its statements {:?} are {want} (give levelWhy if intended)",
+                        t.level, t.statements
+                    ),
+                ));
             }
             if t.result == TestResult::Acceptable && t.level != Level::May {
                 return Err(self.inconsistent(
@@ -789,6 +836,8 @@ macro_rules! impl_meta {
                     comment: &self.comment,
                     flags: &self.flags,
                     level: self.level,
+                    statements: &self.statements,
+                    level_why: self.level_why.as_deref(),
                     result: self.result,
                     error_kind: self.error_kind,
                 }

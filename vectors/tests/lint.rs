@@ -433,29 +433,55 @@ fn every_vector_states_its_level() {
             if t.result == TestResult::Acceptable {
                 assert_eq!(t.level, Level::May, "{} #{}", f.name, t.tc_id);
             }
-            if t.level == Level::Should {
-                // The only optional feature the vectors exercise is `tr` (RFC 9421 §2.1.4).
+        }
+    }
+    // Issue 17: the `tr` vectors are MUST (RFC 9421 §2.1.4 says MUST), so no vector is SHOULD;
+    // every level now comes from the statements the vector names (the lint checks it).
+    assert_eq!(counts.get(&Level::Should), None, "{counts:?}");
+    // Issue 17 made own_base 66 and 123 acceptable and added the acceptable own_base 175 and 192
+    // (a literal `@method:` header line: the derived value, or the message refused).
+    assert_eq!(counts.get(&Level::May), Some(&7), "{counts:?}");
+}
+
+#[test]
+fn every_vector_names_statements_of_the_matrix_at_their_level() {
+    use sigharness_vectors::statements;
+    let set = VectorSet::builtin().unwrap();
+    for f in &set.files {
+        for t in f.test_metas() {
+            assert!(!t.statements.is_empty(), "{} #{}", f.name, t.tc_id);
+            for id in t.statements {
+                let s =
+                    statements::find(id).unwrap_or_else(|| panic!("{} #{}: {id}", f.name, t.tc_id));
                 assert!(
-                    t.flags.iter().any(|fl| fl == "Trailers"),
-                    "{} #{}",
+                    s.not_testable.is_none(),
+                    "{} #{} names {id}, which the matrix says is not testable",
                     f.name,
                     t.tc_id
                 );
             }
         }
     }
-    for (_, _, t) in set.base_tests() {
-        assert_eq!(
-            t.signature_params.contains(";tr"),
-            t.level == Level::Should,
-            "#{} {}",
-            t.tc_id,
-            t.comment
-        );
-    }
-    assert_eq!(counts.get(&Level::Should), Some(&5), "{counts:?}");
-    // Issue 17 made own_base 66 and 123 acceptable and added the acceptable own_base 175.
-    assert_eq!(counts.get(&Level::May), Some(&6), "{counts:?}");
+    // A level that disagrees with the statements is refused, naming both.
+    let t = edit(|v| first_test(v)["level"] = "SHOULD".into());
+    let err = VectorFile::from_json("x.json", &t).unwrap_err().to_string();
+    assert!(
+        err.contains("level is SHOULD") && err.contains("MUST"),
+        "{err}"
+    );
+    // ... unless the vector says why.
+    let t = edit(|v| {
+        first_test(v)["level"] = "SHOULD".into();
+        first_test(v)["levelWhy"] = "a combination".into();
+    });
+    VectorFile::from_json("x.json", &t).unwrap();
+    // An unknown statement and an empty list are refused.
+    let t = edit(|v| first_test(v)["statements"] = serde_json::json!(["S9-1"]));
+    let err = VectorFile::from_json("x.json", &t).unwrap_err().to_string();
+    assert!(err.contains("S9-1"), "{err}");
+    let t = edit(|v| first_test(v)["statements"] = serde_json::json!([]));
+    let err = VectorFile::from_json("x.json", &t).unwrap_err().to_string();
+    assert!(err.contains("no statements"), "{err}");
 }
 
 #[test]

@@ -20,13 +20,14 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sigbase as sb  # noqa: E402
+import statement_map as trace  # noqa: E402
 from sigbase import VecError  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
 KEYS = json.load(open(os.path.join(ROOT, "keys", "index.json")))["keys"]
 CREATED = 1618884473
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 LEVELS = ("MUST", "SHOULD", "MAY")
 
 
@@ -134,10 +135,23 @@ class VectorFile:
             self.groups[k] = g
         return self.groups[k]
 
-    def add(self, group, test):
+    def add(self, group, test, statements=None, level_why=None):
+        """statements: the matrix ids the vector tests (default: vectors/tools/statement_map.py). Its level must
+        be the strongest level of those statements unless it is acceptable or level_why says why."""
         self.tc += 1
+        stem = self.name[: -len("_test.json")]
+        ids = trace.statements(stem, group["rule"], self.tc, statements)
         t = {"tcId": self.tc}
-        t.update(test)
+        for k, v in test.items():
+            t[k] = v
+            if k == "level":
+                t["statements"] = ids
+                if level_why is not None:
+                    t["levelWhy"] = level_why
+        want = trace.level_of(ids)
+        assert t["result"] == "acceptable" or level_why is not None or t["level"] == want, (
+            "%s tcId %d (%s): level %s, but its statements %s are %s; give level_why= if that is intended"
+            % (self.name, self.tc, t["comment"], t["level"], ids, want))
         for f in t.get("flags", []):
             assert f in NOTES, f
         group["tests"].append(t)
@@ -205,7 +219,7 @@ def outcome(t, expect, err, level):
 
 
 def base_test(f, group, comment, flags, message, params, expect="valid", request=None, scheme="https",
-              sf_types=None, expected_base=None, level="MUST"):
+              sf_types=None, expected_base=None, level="MUST", statements=None, level_why=None):
     t = common(comment, flags, message, request, scheme, sf_types)
     t["signatureParams"] = params
     err, base = None, None
@@ -221,12 +235,12 @@ def base_test(f, group, comment, flags, message, params, expect="valid", request
     if expected_base is not None:
         assert base == expected_base, "%s\n--- got\n%s\n--- want\n%s" % (comment, base, expected_base)
     outcome(t, expect, err, level)
-    f.add(group, t)
+    f.add(group, t, statements, level_why)
     return base
 
 
 def sign_test(f, group, comment, flags, message, label, params, expect="valid", request=None, scheme="https",
-              sf_types=None, expected_base=None, rfc_signature=None, level="MUST"):
+              sf_types=None, expected_base=None, rfc_signature=None, level="MUST", statements=None, level_why=None):
     kid, alg = group["keyId"], group["alg"]
     t = common(comment, flags, message, request, scheme, sf_types)
     t["label"] = label
@@ -270,12 +284,12 @@ def sign_test(f, group, comment, flags, message, label, params, expect="valid", 
     except VecError as e:
         err = e
     outcome(t, expect, err, level)
-    f.add(group, t)
+    f.add(group, t, statements, level_why)
     return t
 
 
 def verify_test(f, group, comment, flags, message, label, policy, expect="valid", request=None, scheme="https",
-                sf_types=None, expected_base=None, level="MUST"):
+                sf_types=None, expected_base=None, level="MUST", statements=None, level_why=None):
     kid, alg = group["keyId"], group["alg"]
     t = common(comment, flags, message, request, scheme, sf_types)
     t["label"] = label
@@ -295,7 +309,7 @@ def verify_test(f, group, comment, flags, message, label, policy, expect="valid"
                                   "dictionary"))
             t["signatureBase"] = sb.signature_base(msg, req, si[label], sf_types)
     outcome(t, expect, err, level)
-    f.add(group, t)
+    f.add(group, t, statements, level_why)
     return t
 
 
@@ -311,10 +325,13 @@ def signed(message, label, params, kid, alg, extra_si=None):
 
 def trailers_note():
     note("Trailers", "EDGE_CASE",
-         "RFC 9421 §2.1.4: \"it is NOT RECOMMENDED to include trailers in the signature unless the signer "
-         "knows that the verifier will have access to the values of the trailers as sent\". Support for the "
-         "`tr` parameter is therefore optional: these vectors are level SHOULD, and a target that answers "
-         "\"unsupported\" for them is reported unsupported, not failed.", None,
+         "RFC 9421 §2.1.4: \"If the signer wants to include a trailer field in the signature, the signer MUST "
+         "include the `tr` boolean parameter to indicate the value MUST be taken from the trailer fields and not "
+         "from the header fields\"; header and trailer values of one name \"MUST NOT be combined\". The message "
+         "carries a chunked body whose trailer section holds the field. These vectors are level MUST (issue 17: "
+         "they were SHOULD, so 2.1.4 was never judged); the NOT RECOMMENDED of §2.1.4 is advice to applications "
+         "on when to cover trailers, not leave to ignore `tr` in a signature. A target that cannot read trailers "
+         "is reported unsupported, which fails the run at MUST.", None,
          ["https://www.rfc-editor.org/rfc/rfc9421#section-2.1.4"])
 
 
@@ -380,7 +397,7 @@ def rfc_examples():
     comp("field-bs", "RFC 9421 §2.1.3", "§2.1.3 one instance with bs", m1, b[4])
     b = rfc_blocks("### Trailer Fields")
     comp("field-tr", "RFC 9421 §2.1.4", "§2.1.4 trailer field with tr (chunked message)", http(b[0]), b[1],
-         flags=["Trailers"], level="SHOULD")
+         flags=["Trailers"])
     for heading, rule, ref, scheme in [("### Method", "derived-method", "§2.2.1", "https"),
                                        ("### Target URI", "derived-target-uri", "§2.2.2", "https"),
                                        ("### Authority", "derived-authority", "§2.2.3", "https"),

@@ -50,6 +50,31 @@ def P(*comps, tail=";created=%d" % C):
 
 def notes(g):
     n = g.note
+    n("ComponentContext", "MISSING_CHECK",
+      "RFC 9421 §2: \"The context MUST be the same across all components in a given signature. For example, it "
+      "would be an error to use the raw query string for the `@query` derived component but combined query and "
+      "form parameters for the `@query-param` derived component.\" A form body is not the query.",
+      "A signer and a verifier that read parameters from different places derive different bases; a parameter "
+      "moved between query and body keeps a signature valid.",
+      ["https://www.rfc-editor.org/rfc/rfc9421#section-2"])
+    n("LazyHeaderParser", "MISSING_CHECK",
+      "RFC 9421 §2.2: \"Processors of HTTP Message Signatures MUST treat derived component names separately from "
+      "field names\" (§7.5.3 lazy header parser): a header line named like a derived component never supplies its "
+      "value. A literal `@method:` line is not a valid field name (RFC 9110 §5.1), so refusing the message is "
+      "also conforming there (that vector is acceptable).",
+      "An attacker adds a header that replaces what the signer signed.",
+      ["https://www.rfc-editor.org/rfc/rfc9421#section-2.2",
+       "https://www.rfc-editor.org/rfc/rfc9421#section-7.5.3"])
+    n("ParamOrder", "CANONICALIZATION",
+      "RFC 9421 §2: \"The order of parameters MUST be preserved when processing a component identifier\": the "
+      "parameters of these identifiers are not in sorted order, so an implementation that sorts them writes a "
+      "different base.",
+      "Signer and verifier derive different bases.", ["https://www.rfc-editor.org/rfc/rfc9421#section-2"])
+    n("JwsAlg", "MISSING_CHECK",
+      "RFC 9421 §3.3.7: \"The JWS algorithm MUST NOT be `none` and MUST NOT be any algorithm with a JOSE "
+      "Implementation Requirement of `Prohibited`\"; §3.3: `alg` values come from the HTTP Signature Algorithms "
+      "registry, which has no `none`.",
+      "An unsigned message passes as signed.", ["https://www.rfc-editor.org/rfc/rfc9421#section-3.3.7"])
     n("Canonicalization", "CANONICALIZATION", "A component value canonicalization rule of RFC 9421 §2.1/§2.2.",
       "Signer and verifier derive different bases; valid signatures fail or forged messages pass.",
       ["https://www.rfc-editor.org/rfc/rfc9421#section-2"])
@@ -186,7 +211,7 @@ def base_batch(g):
     T(r, s, "content-digest covered on a GET without one", MC + ["HttpsigAbsentHeaderEmpty"], G("/"),
       P('"@method"', '"content-digest"'), "missing_component")
     T(r, s, "trailer covered with ;tr but only a header of that name exists", MC + TR, R(["Expires: never"]),
-      P('"expires";tr'), "missing_component", level="SHOULD")
+      P('"expires";tr'), "missing_component")
     T(r, s, "request field covered with ;req but absent from the request", MC, RESP(), P('"@status"', '"x-trace";req'),
       "missing_component", request=R())
     T(r, s, "field name prefix of another field is not a match", MC + ["HttpsigAbsentHeaderEmpty"],
@@ -274,11 +299,10 @@ def base_batch(g):
     chunked = mk("HTTP/1.1 200 OK", ["Content-Type: text/plain", "Transfer-Encoding: chunked", "Trailer: Expires",
                                      "Expires: header-value"],
                  "4\r\nHTTP\r\n0\r\nExpires: Wed, 9 Nov 2022 07:28:00 GMT\r\n\r\n")
-    T(r, s, "trailer value with tr", CN + TR, chunked, P('"@status"', '"expires";tr'), level="SHOULD")
+    T(r, s, "trailer value with tr", CN + TR, chunked, P('"@status"', '"expires";tr'))
     T(r, s, "header and trailer of the same name signed separately", CN + TR, chunked,
-      P('"expires"', '"expires";tr'), level="SHOULD")
-    T(r, s, "tr for a field that is only a header", MC + TR, chunked, P('"content-type";tr'), "missing_component",
-      level="SHOULD")
+      P('"expires"', '"expires";tr'))
+    T(r, s, "tr for a field that is only a header", MC + TR, chunked, P('"content-type";tr'), "missing_component")
     # ---- non-ascii
     r, s = "non-ascii", "§2.5 step 4"
     T(r, s, "non-ASCII field value", MC, R(["X-Name: caf\u00e9"]), P('"x-name"'), "non_ascii_value")
@@ -492,6 +516,38 @@ def base_batch(g):
       "invalid_target_uri")
     T(r, s, "empty Host", MA, G("/p", host=" "), P('"@authority"'), "invalid_target_uri")
     T(r, s, "fragment in the request-target", MA, G("/p#frag"), P('"@target-uri"'), "invalid_target_uri")
+    # ---- issue 17 item 6: the gaps of the traceability matrix (data/rfc9421_statements.tsv)
+    r, s = "component-context", "§2"
+    form = R(["Content-Type: application/x-www-form-urlencoded"], target="/foo?Pet=dog", body="Pet=cat&Color=red",
+             std=False)
+    T(r, s, "@query-param from the query, not the form body", CN + ["ComponentContext"], form,
+      P('"@query-param";name="Pet"', '"@query"'))
+    T(r, s, "a name only in the form body is not a query parameter", MC + ["ComponentContext"], form,
+      P('"@query-param";name="Color"'), "query_param_missing")
+    r, s = "derived-vs-field-names", "§2.2"
+    T(r, s, "a Method header does not change @method", MC + ["LazyHeaderParser"], G("/p", ["Method: POST"]),
+      P('"@method"'))
+    T(r, s, "an Authority header does not change @authority", MC + ["LazyHeaderParser"],
+      G("/p", ["Authority: evil.example"]), P('"@authority"', '"authority"'))
+    T(r, s, "field method is not the derived @method", MC + ["LazyHeaderParser"], G("/p"), P('"method"'),
+      "missing_component")
+    T(r, s, "a literal @method header line: the derived value (or the message refused)", EC + ["LazyHeaderParser"],
+      G("/p", ["@method: POST"]), P('"@method"'), "acceptable", level="MAY")
+    r, s = "component-param-order", "§2"
+    T(r, s, "parameters kept in the order given: sf before key", ["ParamOrder"], R([DICT]),
+      P('"example-dict";sf;key="b"'), sf_types={"example-dict": "dictionary"})
+    T(r, s, "parameters kept in the order given: req before name", ["ParamOrder"], RESP(),
+      P('"@status"', '"@query-param";req;name="Pet"'), request=R())
+    # (grouped under existing rules so that each rule keeps valid and invalid vectors)
+    r, s = "derived-target-uri-forms", "§2.2"
+    T(r, s, "Host with surrounding whitespace: @authority and @target-uri have none", CN, G("/p", host="  example.com  "),
+      P('"@authority"', '"@target-uri"'))
+    T(r, s, "encoded spaces around a query value stay encoded", CN, G("/p?a=%20x%20"), P('"@query-param";name="a"'))
+    T("derived-authority-scheme", "§2.2.4", "upper-case scheme in an absolute-form target: @scheme lower-cased", CN,
+      G("HTTP://seller.example.com/p", host=None), P('"@scheme"', '"@target-uri"'), scheme="http")
+    T("component-param-order", "§2", "the same identifier with its parameters in another order is a duplicate", MC + ["ParamOrder"], R([DICT]),
+      P('"example-dict";sf;key="b"', '"example-dict";key="b";sf'), "duplicate_component",
+      sf_types={"example-dict": "dictionary"})
     return f
 
 
@@ -582,6 +638,8 @@ def sign_batch(g):
     # New tests go last so that every existing tcId stays as it is.
     T(r, "Appendix B.1.3", "test-key-ecc-p256", "ecdsa-p256-sha256", "P-256 key handed over as the RFC's JWK",
       rnd + ["RfcJwk", "EcdsaRaw"], R(), "sig1", '("@method" "@authority");created=%d' % C, key_format="jwk")
+    T("sign-refusals", "§3.1", "test-key-ed25519", "ed25519", "@signature-params listed as a covered component",
+      ["MissingCheck"], R(), "sig1", '("@method" "@signature-params");created=%d' % C, "invalid_component")
     return f
 
 
@@ -846,6 +904,9 @@ def verify_batch(g):
     T(r, s, *ek, "another keyid is revoked", PP, m, "sig1", {"now": C + 1, "revokedKeyIds": ["old-key"]})
     T(r, s, *ek, "the signature's keyid is revoked", PP, m, "sig1",
       {"now": C + 1, "revokedKeyIds": ["old-key", "test-key-ed25519"]}, "key_revoked")
+    r, s = "verify-key-alg", "§3.3.7"
+    T(r, s, *ek, "alg=\"none\" is refused", MC + ["JwsAlg"], S('("@method" "@authority");created=%d;alg="none"' % C),
+      "sig1", {"now": C + 1}, "unsupported_algorithm")
     return f
 
 

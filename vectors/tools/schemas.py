@@ -31,6 +31,11 @@ def common_test():
         "structuredFields": {"type": "object", "additionalProperties": {"enum": ["item", "list", "dictionary"]}},
         "level": {"enum": ["MUST", "SHOULD", "MAY"],
                   "description": "requirement level the case is judged at; `acceptable` vectors are MAY"},
+        "statements": {"type": "array", "minItems": 1,
+                       "items": {"type": "string", "pattern": "^S[1-5](\\.[0-9]+)*-[1-9][0-9]*$"},
+                       "description": "ids of data/rfc9421_statements.tsv this vector tests"},
+        "levelWhy": {"type": "string",
+                     "description": "why `level` differs from the strongest level of `statements`"},
         "result": {"enum": ["valid", "invalid", "acceptable"]},
         "errorKind": {"enum": ERROR_KINDS},
     }
@@ -38,7 +43,7 @@ def common_test():
 
 def schema(kind, title, test_props, test_required, group_props, group_required):
     test = {"type": "object", "additionalProperties": False, "properties": dict(common_test(), **test_props),
-            "required": ["tcId", "comment", "flags", "message", "level", "result"] + test_required}
+            "required": ["tcId", "comment", "flags", "message", "level", "statements", "result"] + test_required}
     group = {"type": "object", "additionalProperties": False,
              "properties": dict({"rule": S, "specRef": S, "tests": {"type": "array", "items": {"$ref": "#/$defs/test"}}},
                                 **group_props),

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's task runner (the cargo-xtask pattern).
 //!
 //! - `cargo xtask conformance [ARGS]`: build and run `sigharness conformance [ARGS]`.
+//! - `cargo xtask coverage`: RFC 9421 normative coverage (`sigharness coverage`).
 //! - `cargo xtask bench [GROUP]`: run the criterion benchmarks and print ratios.
 //! - `cargo xtask ci`: what CI runs (`.ci/run`: format, tests, clippy, conformance, interop), locally.
 //!
@@ -40,6 +41,8 @@ const HELP: &str = "cargo xtask <TASK>
 
 Tasks:
   conformance [ARGS]   build and run `sigharness conformance [ARGS]` (try --help, --list)
+  coverage             RFC 9421 normative coverage per section (`sigharness coverage`);
+                       exit 1 when a testable MUST statement has no case
   bench [GROUP]        run criterion benchmarks (groups: http-sig, mq-hub) and print ratios
   ci                   run what CI runs (.ci/run): format, tests, clippy -D warnings,
                        conformance, interop
@@ -68,6 +71,21 @@ fn main() -> ExitCode {
                 "sigharness",
                 "--",
                 "conformance",
+            ]);
+            c.args(rest);
+            status(c)
+        }
+        "coverage" => {
+            let mut c = cargo();
+            c.args([
+                "run",
+                "--quiet",
+                "--package",
+                "sigharness",
+                "--bin",
+                "sigharness",
+                "--",
+                "coverage",
             ]);
             c.args(rest);
             status(c)

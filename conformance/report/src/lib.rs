@@ -112,6 +112,22 @@ pub struct CaseMeta {
     pub description: String,
     /// The normative outcome, quoted or paraphrased from the spec.
     pub requirement: String,
+    /// Ids of the spec's normative statements the case tests (RFC 9421: the traceability matrix
+    /// `vectors/data/rfc9421_statements.tsv`, `S<section>-<ordinal>`); empty where a suite keeps
+    /// no matrix. Optional in the serialized form; not copied into `report.json`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statements: Vec<String>,
+}
+
+impl CaseMeta {
+    /// The same metadata naming `statements`.
+    pub fn with_statements<S: Into<String>>(
+        mut self,
+        statements: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.statements = statements.into_iter().map(Into::into).collect();
+        self
+    }
 }
 
 /// Outcome of one case.
@@ -320,6 +336,7 @@ mod tests {
             profiles: vec![],
             description: "d".into(),
             requirement: "r".into(),
+            statements: vec![],
         }
     }
 

@@ -49,6 +49,9 @@ pub enum Command {
     /// Measure on this machine (RFC 9421 algorithms: `bench http-sig`).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// RFC 9421 normative coverage: the statements of vectors/data/rfc9421_statements.tsv
+    /// against the cases of the http-sig suites; exit 1 when a testable MUST has no case.
+    Coverage,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -216,5 +219,6 @@ pub fn main() -> ExitCode {
         Command::Serve(cmd) => serve::run(&rt, cmd),
         Command::MqHub(args) => code(rt.block_on(mq_hub::run(args))),
         Command::Bench(cmd) => ExitCode::from(bench::run(cmd)),
+        Command::Coverage => code(crate::coverage::main(&SuiteOptions::default())),
     }
 }

@@ -211,6 +211,7 @@ pub fn meta(
         profiles: Vec::new(),
         description: description.into(),
         requirement: requirement.into(),
+        statements: Vec::new(),
     }
 }
 

@@ -619,14 +619,33 @@ fn write_field_value<'m>(
     which: usize,
     cache: &mut BaseCache<'m>,
 ) -> Result<()> {
-    let cid = || id.serialize();
-    // RFC 9421 §2.1.4: trailers are taken from the trailer section, which we do not model.
+    // RFC 9421 §2.1.4: "the signer MUST include the `tr` boolean parameter to indicate the value
+    // MUST be taken from the trailer fields and not from the header fields"; header and trailer
+    // values of one name are never combined. The trailer section is decoded from the chunked body
+    // and read as if it were the header section (the same combining, `bs`, `sf`, `key` rules).
     if id.params().contains_key("tr") {
-        return Err(Error::Unsupported(format!(
-            "{}: trailer fields (;tr, RFC 9421 §2.1.4) are not supported by this implementation",
-            cid()
-        )));
+        let trailers = HttpMessage {
+            kind: msg.kind.clone(),
+            headers: msg.trailers()?,
+            body: Vec::new(),
+        };
+        let mut own = BaseCache::new(cache.max_field_bytes);
+        return write_field_lines(out, &trailers, id, types, 0, &mut own);
     }
+    write_field_lines(out, msg, id, types, which, cache)
+}
+
+/// The value of field `id` from the header lines of `msg` (for `;tr`, a message whose header
+/// lines are the trailer section).
+fn write_field_lines<'m>(
+    out: &mut String,
+    msg: &'m HttpMessage,
+    id: &ComponentId,
+    types: &StructuredTypes,
+    which: usize,
+    cache: &mut BaseCache<'m>,
+) -> Result<()> {
+    let cid = || id.serialize();
     let mut lines = cache.lines(which, msg, id.name()).peekable();
     // RFC 9421 §2.5: a field that cannot be found in the message is an error.
     if lines.peek().is_none() {

@@ -26,7 +26,7 @@
 //!   RFC 9112 §3.3) normalized as RFC 9110 §4.2.3 says, whatever the request-line form
 //!   ([`normalize_authority`]); asterisk-form and authority-form requests have an empty path and
 //!   query (`@path` `/`, `@query` `?`). A malformed authority is [`Error::InvalidAuthority`], a
-//!   fragment in the request-target [`Error::InvalidRequestTarget`]; `;tr` is [`Error::Unsupported`].
+//!   fragment in the request-target [`Error::InvalidRequestTarget`]; `;tr` reads the trailer section of a chunked body ([`HttpMessage::trailers`]).
 //! - [`SignatureParams`] (`params.rs`): ordered components + ordered parameters (unknown ones kept),
 //!   typed accessors `created/expires/nonce/alg/keyid/tag`. [`signature_base`] builds the base
 //!   ([`signature_base_with`]: with declared structured types).
@@ -63,7 +63,7 @@
 //! | §2.1.1 | `;sf` strict re-serialization (known types only: built-in table + application-declared [`StructuredTypes`]) | `components.rs` :: `field_value`, `StructuredTypes` |
 //! | §2.1.2 | `;key` dictionary member | `components.rs` :: `field_value` |
 //! | §2.1.3 | `;bs` byte-sequence wrapping per line | `components.rs` :: `field_value` |
-//! | §2.1.4 | `;tr` -> `Error::Unsupported` | `components.rs` :: `field_value` |
+//! | §2.1.4 | `;tr`: the trailer section of a chunked body, never combined with headers | `message.rs` :: `HttpMessage::trailers`, `components.rs` :: `write_field_value` |
 //! | §2.2.1-§2.2.9 | derived components | `components.rs` :: `write_derived_value` |
 //! | §2.2.2-§2.2.7 | one normalized target URI (RFC 9110 §4.2.3, §7.1), typed authority errors | `components.rs` :: `TargetUri`, `normalize_authority` |
 //! | §2.2.8 | `@query-param` decode / re-encode, missing / repeated | `components.rs` :: `derived_value`, `form_decode`, `form_encode` |

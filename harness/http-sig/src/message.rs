@@ -352,6 +352,91 @@ impl HttpMessage {
     pub fn remove_header(&mut self, name: &str) {
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
     }
+
+    /// The trailer section (RFC 9112 §7.1.2) of a message whose body is sent with the chunked
+    /// transfer coding (the last coding of `Transfer-Encoding` is `chunked`), as (name, value)
+    /// lines in order, values trimmed of surrounding whitespace. A message without the chunked
+    /// coding has no trailers (an empty list). The body is decoded in one bounded pass: a chunk
+    /// size beyond the body, a missing CRLF or a malformed trailer line is
+    /// `Error::InvalidMessage` naming the byte offset in the body.
+    pub fn trailers(&self) -> Result<Vec<(String, String)>> {
+        let chunked = self
+            .header_values("transfer-encoding")
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .last()
+            .is_some_and(|c| c.eq_ignore_ascii_case("chunked"));
+        if !chunked {
+            return Ok(Vec::new());
+        }
+        let b = &self.body;
+        let bad = |at: usize, what: &str| {
+            Error::InvalidMessage(format!(
+                "chunked body: {what} at byte {at} of the body (RFC 9112 section 7.1)"
+            ))
+        };
+        // One line (without its CRLF or LF) starting at `at`, and where the next one starts.
+        let line = |at: usize| -> Result<(&[u8], usize)> {
+            let rest = b.get(at..).unwrap_or_default();
+            let end = rest
+                .iter()
+                .position(|&c| c == b'\n')
+                .ok_or_else(|| bad(at, "line without an end"))?;
+            let l = &rest[..end];
+            Ok((l.strip_suffix(b"\r").unwrap_or(l), at + end + 1))
+        };
+        let mut pos = 0;
+        loop {
+            let (size_line, next) = line(pos)?;
+            let size_text = size_line
+                .split(|&c| c == b';')
+                .next()
+                .unwrap_or_default()
+                .trim_ascii();
+            let size = std::str::from_utf8(size_text)
+                .ok()
+                .filter(|t| !t.is_empty() && t.len() <= 15)
+                .and_then(|t| usize::from_str_radix(t, 16).ok())
+                .ok_or_else(|| bad(pos, "invalid chunk size"))?;
+            if size == 0 {
+                pos = next;
+                break;
+            }
+            let data_end = next
+                .checked_add(size)
+                .filter(|&e| e <= b.len())
+                .ok_or_else(|| bad(pos, "chunk size beyond the end of the body"))?;
+            let (after, next) = line(data_end)?;
+            if !after.is_empty() {
+                return Err(bad(data_end, "chunk data not followed by CRLF"));
+            }
+            pos = next;
+        }
+        let mut out: Vec<(String, String)> = Vec::new();
+        loop {
+            let (l, next) = match line(pos) {
+                Ok(x) => x,
+                // The final CRLF may be missing at the very end of the text.
+                Err(_) if pos >= b.len() => break,
+                Err(e) => return Err(e),
+            };
+            if l.is_empty() {
+                break;
+            }
+            let text = std::str::from_utf8(l).map_err(|_| bad(pos, "trailer line not UTF-8"))?;
+            let (name, value) = text
+                .split_once(':')
+                .filter(|(n, _)| !n.is_empty() && n.bytes().all(is_tchar))
+                .ok_or_else(|| bad(pos, "trailer line is not `name: value`"))?;
+            out.push((
+                name.to_string(),
+                value.trim_matches([' ', '\t']).to_string(),
+            ));
+            pos = next;
+        }
+        Ok(out)
+    }
 }
 
 fn is_tchar(b: u8) -> bool {

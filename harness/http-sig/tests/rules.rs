@@ -106,7 +106,9 @@ fn section_2_1_1_sf_2_1_2_key_2_1_3_bs() {
         val(&m, r#""example-dict";key=1"#).unwrap_err(),
         "invalid_component_parameter"
     );
-    assert_eq!(val(&m, r#""date";tr"#).unwrap_err(), "unsupported");
+    // RFC 9421 §2.1.4: `tr` reads the trailer section; this message has no chunked body, so no
+    // trailers, and a header of the same name is not a substitute.
+    assert_eq!(val(&m, r#""date";tr"#).unwrap_err(), "missing_component");
     // A malformed dictionary with ;key.
     let bad = req("GET / HTTP/1.1\r\nHost: a\r\nExample-Dict: a=(\r\n\r\n");
     assert_eq!(
@@ -947,4 +949,35 @@ fn message_round_trips_and_http_conversions() {
             .kind(),
         "invalid_message"
     );
+}
+
+/// RFC 9421 §2.1.4: "the value MUST be taken from the trailer fields and not from the header
+/// fields"; "The values of header fields and trailer fields of the same name MUST NOT be combined".
+#[test]
+fn section_2_1_4_trailers_come_from_the_chunked_trailer_section() {
+    let raw = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nTrailer: Expires\r\nExpires: header\r\n\r\n4;ext=1\r\nHTTP\r\n3\r\n abc\r\n0\r\nExpires:  trailer one \r\nX-T: a\r\nexpires: two\r\n\r\n";
+    let raw = raw.replace("3\r\n abc", "4\r\n abc");
+    let m = HttpMessage::parse(raw.as_bytes()).unwrap();
+    assert_eq!(val(&m, r#""expires";tr"#).unwrap(), "trailer one, two");
+    assert_eq!(val(&m, r#""expires""#).unwrap(), "header");
+    assert_eq!(val(&m, r#""x-t";tr;bs"#).unwrap(), ":YQ==:");
+    assert_eq!(val(&m, r#""trailer";tr"#).unwrap_err(), "missing_component");
+    // Not chunked (the last coding is gzip): no trailer section at all.
+    let plain = HttpMessage::parse(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\nX: 1\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(val(&plain, r#""x";tr"#).unwrap_err(), "missing_component");
+    // A chunk size beyond the body, a bad size and a malformed trailer line are named errors.
+    for (body, what) in [
+        ("ff\r\nabc\r\n0\r\n\r\n", "beyond the end"),
+        ("zz\r\nabc\r\n0\r\n\r\n", "invalid chunk size"),
+        ("0\r\nno colon here\r\n\r\n", "name: value"),
+        ("3\r\nabcX\r\n0\r\n\r\n", "not followed by CRLF"),
+    ] {
+        let raw = format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{body}");
+        let m = HttpMessage::parse(raw.as_bytes()).unwrap();
+        let e = m.trailers().unwrap_err().to_string();
+        assert!(e.contains(what), "{body:?}: {e}");
+    }
 }

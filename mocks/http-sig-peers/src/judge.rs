@@ -164,6 +164,10 @@ pub struct RuleInfo {
     pub requirement: &'static str,
     /// The keyword of the requirement: MUST unless the document makes it a recommendation.
     pub keyword: Keyword,
+    /// The statements of the RFC 9421 traceability matrix (`vectors/data/rfc9421_statements.tsv`,
+    /// `S<section>-<ordinal>`) the rule judges; empty for profile rules and section 7 guidance.
+    /// The keyword must be the strongest level of these (checked by the coverage test).
+    pub statements: &'static [&'static str],
 }
 
 /// The requirement keyword (RFC 2119) of a [`RuleInfo`].
@@ -190,7 +194,13 @@ const fn rule(
         stimulus,
         requirement,
         keyword: Keyword::Must,
+        statements: &[],
     }
+}
+
+/// A [`rule`] that judges these statements of the RFC 9421 matrix.
+const fn names(r: RuleInfo, statements: &'static [&'static str]) -> RuleInfo {
+    RuleInfo { statements, ..r }
 }
 
 /// A [`rule`] whose document only recommends it (SHOULD / RECOMMENDED).
@@ -205,26 +215,35 @@ impl SignerRule {
     /// Every rule, in report order (= declaration order of the enum: `RULES[r as usize].rule == r`,
     /// checked by a test).
     pub const RULES: [RuleInfo; 15] = [
-        rule(
-            SignerRule::SignaturePresent,
-            "rfc9421/4/signature-present",
-            ("RFC 9421", "4.1-4.2"),
-            "every request the signer sends to the upstream",
-            "carries Signature-Input and Signature fields with a parseable signature",
+        names(
+            rule(
+                SignerRule::SignaturePresent,
+                "rfc9421/4/signature-present",
+                ("RFC 9421", "4.1-4.2"),
+                "every request the signer sends to the upstream",
+                "carries Signature-Input and Signature fields with a parseable signature",
+            ),
+            &["S4-3"],
         ),
-        rule(
-            SignerRule::SignatureVerifies,
-            "rfc9421/3.2/signature-verifies",
-            ("RFC 9421", "3.2"),
-            "every signed request, verified with the configured public key",
-            "the signature verifies over the request as received",
+        names(
+            rule(
+                SignerRule::SignatureVerifies,
+                "rfc9421/3.2/signature-verifies",
+                ("RFC 9421", "3.2"),
+                "every signed request, verified with the configured public key",
+                "the signature verifies over the request as received",
+            ),
+            &["S3.1-1"],
         ),
-        rule(
-            SignerRule::NoDuplicateComponents,
-            "rfc9421/2.5/no-duplicate-component-ids",
-            ("RFC 9421", "2.5"),
-            "the covered components of every signature",
-            "a component identifier is not listed twice (RFC 9421 §2.5: duplicates are an error)",
+        names(
+            rule(
+                SignerRule::NoDuplicateComponents,
+                "rfc9421/2.5/no-duplicate-component-ids",
+                ("RFC 9421", "2.5"),
+                "the covered components of every signature",
+                "a component identifier is not listed twice (RFC 9421 §2.5: duplicates are an error)",
+            ),
+            &["S2-3"],
         ),
         rule(
             SignerRule::IncludeHonoured,
@@ -254,12 +273,15 @@ impl SignerRule {
             "every header the profile selects (include/exclude, not hop-by-hop, not added by the HTTP client after signing)",
             "is covered by the signature",
         ),
-        rule(
-            SignerRule::MultiValuedCoveredOnce,
-            "rfc9421/2.1/multi-valued-header-covered-once",
-            ("RFC 9421", "2.1"),
-            "requests with a header field sent on several lines",
-            "the field is covered once (its values combined, RFC 9421 §2.1) and the signature verifies",
+        names(
+            rule(
+                SignerRule::MultiValuedCoveredOnce,
+                "rfc9421/2.1/multi-valued-header-covered-once",
+                ("RFC 9421", "2.1"),
+                "requests with a header field sent on several lines",
+                "the field is covered once (its values combined, RFC 9421 §2.1) and the signature verifies",
+            ),
+            &["S2-3"],
         ),
         rule(
             SignerRule::DerivedAsConfigured,
@@ -269,13 +291,16 @@ impl SignerRule {
             "are exactly derived_components (default request_target)",
         ),
         // RFC 9421 §2.3: "Inclusion of this parameter is RECOMMENDED" (issue 17: it was a MUST).
-        should(rule(
-            SignerRule::CreatedRecent,
-            "rfc9421/2.3/created-present-and-recent",
-            ("RFC 9421", "2.3"),
-            "the created parameter (\"Inclusion of this parameter is RECOMMENDED\")",
-            "is present and close to the upstream's clock",
-        )),
+        names(
+            should(rule(
+                SignerRule::CreatedRecent,
+                "rfc9421/2.3/created-present-and-recent",
+                ("RFC 9421", "2.3"),
+                "the created parameter (\"Inclusion of this parameter is RECOMMENDED\")",
+                "is present and close to the upstream's clock",
+            )),
+            &["S3.1-6", "S2.3-2"],
+        ),
         rule(
             SignerRule::ExpiresIsCreatedPlusExpiry,
             "profile/expires-is-created-plus-expiry",
@@ -297,12 +322,15 @@ impl SignerRule {
             "the nonces of all requests",
             "are never repeated",
         ),
-        rule(
-            SignerRule::AlgConsistent,
-            "rfc9421/2.3/alg-consistent-with-key",
-            ("RFC 9421", "2.3, 3.2 step 6"),
-            "the alg parameter, when present (it is optional, RFC 9421 §2.3; without it the key determines the algorithm, §3.2 step 6)",
-            "names the configured algorithm, which the key supports",
+        names(
+            rule(
+                SignerRule::AlgConsistent,
+                "rfc9421/2.3/alg-consistent-with-key",
+                ("RFC 9421", "2.3, 3.2 step 6"),
+                "the alg parameter, when present (it is optional, RFC 9421 §2.3; without it the key determines the algorithm, §3.2 step 6)",
+                "names the configured algorithm, which the key supports",
+            ),
+            &["S3.1-2"],
         ),
         rule(
             SignerRule::KeyidConsistent,
@@ -464,7 +492,12 @@ pub fn judge_request_with(
         SignerRule::SignatureVerifies,
         match verifier.verify(msg, None, Some(&entry.label), now) {
             Ok(_) => Pass,
-            Err(e) => Fail(format!("{e}")),
+            // Issue 17 item 7: the base we computed goes with the failure (the signer's
+            // parameters are the verdict's `signature_input`).
+            Err(e) => Fail(match http_sig::signature_base(msg, None, &entry.params) {
+                Ok(base) => format!("{e}; signature base we computed: {base:?}"),
+                Err(b) => format!("{e}; no signature base ({b})"),
+            }),
         },
     ));
 

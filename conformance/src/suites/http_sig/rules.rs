@@ -141,7 +141,16 @@ struct Rule {
     level: Level,
     stimulus: String,
     requirement: &'static str,
+    /// The statements of the RFC 9421 matrix (`vectors/data/rfc9421_statements.tsv`) it tests.
+    statements: &'static [&'static str],
     check: RuleFn,
+}
+
+impl Rule {
+    fn names(mut self, statements: &'static [&'static str]) -> Self {
+        self.statements = statements;
+        self
+    }
 }
 
 fn rule(
@@ -157,6 +166,7 @@ fn rule(
         level: Level::Must,
         stimulus: stimulus.into(),
         requirement,
+        statements: &[],
         check: Box::new(check),
     }
 }
@@ -170,14 +180,16 @@ fn rules() -> Vec<Rule> {
             "sign a message (sig1, ed25519), then sign the result again (sig2, hmac-sha256)",
             "each signature is added under its own label; existing signatures are not overwritten or altered",
             append_second_signature,
-        ),
+        )
+        .names(&["S4.3-2", "S4-2"]),
         rule(
             "3.3.6/ed25519-deterministic",
             "3.3.6",
             "sign RFC B.2.6 twice with test-key-ed25519",
             "Ed25519 signatures are deterministic (RFC 8032 §5.1.6): both equal the B.2.6 value",
             ed25519_deterministic,
-        ),
+        )
+        .names(&["S3.1-1"]),
     ];
     // §3.1 step 5 / §3.3: a key that does not fit the algorithm is refused.
     for (slug, key_id, alg) in [
@@ -194,13 +206,16 @@ fn rules() -> Vec<Rule> {
             "rsa-pss-sha512",
         ),
     ] {
-        out.push(rule(
-            format!("3.1/key-alg-mismatch/{slug}"),
-            "3.1",
-            format!("sign with a key that does not fit {alg}"),
-            "the key material must be appropriate for the algorithm; otherwise signing fails",
-            move |ctx, fx| key_alg_mismatch(ctx, fx, key_id, alg),
-        ));
+        out.push(
+            rule(
+                format!("3.1/key-alg-mismatch/{slug}"),
+                "3.1",
+                format!("sign with a key that does not fit {alg}"),
+                "the key material must be appropriate for the algorithm; otherwise signing fails",
+                move |ctx, fx| key_alg_mismatch(ctx, fx, key_id, alg),
+            )
+            .names(&["S3.1-2"]),
+        );
     }
     // §3.3.3 / §7.3.3: constant-time HMAC comparison is not observable through the adapter.
     out.push(rule(
@@ -314,7 +329,8 @@ pub fn cases(set: Arc<VectorSet>) -> Result<Vec<HsCase>, Error> {
                 r.level,
                 r.stimulus,
                 r.requirement,
-            );
+            )
+            .with_statements(r.statements.iter().copied());
             let (fx, check) = (fx.clone(), r.check);
             HsCase::sync(meta, move |ctx: &Ctx| check(ctx, &fx))
         })

@@ -147,7 +147,8 @@ pub fn cases(set: Arc<VectorSet>) -> Vec<HsCase> {
             level(t.level),
             format!("signature base: {}", t.comment),
             format!("{} ({:?})", g.rule, t.result).to_lowercase(),
-        );
+        )
+        .with_statements(t.statements.iter().cloned());
         let t = t.clone();
         out.push(HsCase::sync(m, move |ctx: &Ctx| {
             let sf = sf_list(&t.structured_fields);
@@ -176,7 +177,8 @@ pub fn cases(set: Arc<VectorSet>) -> Vec<HsCase> {
             level(t.level),
             format!("sign ({}, {}): {}", g.alg, g.key_id, t.comment),
             format!("{} ({:?})", g.rule, t.result).to_lowercase(),
-        );
+        )
+        .with_statements(t.statements.iter().cloned());
         let (t, set, key_id, alg, pinned) = (
             t.clone(),
             set.clone(),
@@ -210,7 +212,8 @@ pub fn cases(set: Arc<VectorSet>) -> Vec<HsCase> {
             level(t.level),
             format!("verify ({}, {}): {}", g.alg, g.key_id, t.comment),
             format!("{} ({:?})", g.rule, t.result).to_lowercase(),
-        );
+        )
+        .with_statements(t.statements.iter().cloned());
         let (t, set, key_id, alg, pinned) = (
             t.clone(),
             set.clone(),
@@ -248,9 +251,10 @@ pub fn cases(set: Arc<VectorSet>) -> Vec<HsCase> {
                 alg: alg.as_str(),
                 policy: &policy,
             });
-            judge(t.result, t.error_kind, got, |()| {
+            let check = judge(t.result, t.error_kind, got, |()| {
                 pass("verified as required")
-            })
+            });
+            with_verify_context(check, &t)
         }));
     }
     out
@@ -325,5 +329,96 @@ fn check_signed(
                 )),
             }
         }
+    }
+}
+
+/// Issue 17 item 7: a failed verify case shows what the signature says and what the base is, so
+/// a wrong verdict can be diagnosed without re-running: the Signature-Input member judged, and
+/// the signature base the reference implementation (harness/http-sig) computes for it (beside
+/// the vector's own, from the independent generator, when that differs).
+fn with_verify_context(check: Check, t: &sigharness_vectors::VerifyTest) -> Check {
+    match check {
+        Err(Stop::Fail(mut ev)) => {
+            ev.log.extend(verify_context(t));
+            Err(Stop::Fail(ev))
+        }
+        other => other,
+    }
+}
+
+/// The evidence lines of [`with_verify_context`].
+pub(crate) fn verify_context(t: &sigharness_vectors::VerifyTest) -> Vec<String> {
+    let mut out = Vec::new();
+    let input = combined(&t.message, "signature-input").unwrap_or_default();
+    let member = input
+        .split(", ")
+        .find(|m| m.starts_with(&format!("{}=", t.label)))
+        .unwrap_or(input.as_str());
+    out.push(format!("signature parameters ({}): {member}", t.label));
+    let ours = reference_base(t);
+    match &ours {
+        Ok(b) => out.push(format!("signature base we computed (http-sig):\n{b}")),
+        Err(e) => out.push(format!("signature base we computed (http-sig): none ({e})")),
+    }
+    if let Some(want) = &t.signature_base
+        && ours.as_ref().ok() != Some(want)
+    {
+        out.push(format!("signature base of the vector (generator):\n{want}"));
+    }
+    out
+}
+
+fn reference_base(t: &sigharness_vectors::VerifyTest) -> Result<String, http_sig::Error> {
+    let opts = || http_sig::ParseOptions {
+        scheme: scheme(t.scheme).to_string(),
+    };
+    let msg = http_sig::HttpMessage::parse_with(t.message.as_bytes(), opts())?;
+    let related = t
+        .request
+        .as_deref()
+        .map(|r| http_sig::HttpMessage::parse_with(r.as_bytes(), opts()))
+        .transpose()?;
+    let entry = http_sig::find_signature(&msg, &t.label)?;
+    let mut types = http_sig::StructuredTypes::default();
+    for (field, ty) in sf_list(&t.structured_fields) {
+        if let Ok(ty) = ty.parse() {
+            types.declare(&field, ty);
+        }
+    }
+    http_sig::signature_base_with(&msg, related.as_ref(), &entry.params, &types)
+}
+
+#[cfg(test)]
+mod evidence_tests {
+    use super::*;
+
+    /// Issue 17 item 7: the verify evidence carries the parameters and our base.
+    #[test]
+    fn verify_context_names_the_parameters_and_the_base() {
+        let set = VectorSet::builtin().expect("vectors");
+        let (_, _, t) = set
+            .verify_tests()
+            .find(|(f, _, t)| f.name == "own_verify_test.json" && t.tc_id == 57)
+            .expect("own_verify 57");
+        let lines = verify_context(t);
+        assert!(
+            lines[0].starts_with("signature parameters (sig1): sig1=("),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with("signature base we computed (http-sig):\n\"@method\": POST"),
+            "{lines:?}"
+        );
+        let failed = with_verify_context(Err(fail("x", "a", "b")), t);
+        let Err(Stop::Fail(ev)) = failed else {
+            panic!("stays a failure")
+        };
+        assert!(
+            ev.log
+                .iter()
+                .any(|l| l.contains("\"@signature-params\": (")),
+            "{:?}",
+            ev.log
+        );
     }
 }

@@ -216,6 +216,59 @@ pub struct Traffic {
     pub received: usize,
     /// Why the in-process signer stopped sending early, if it did.
     pub stopped: Option<String>,
+    /// The scripted requests that did not arrive (matched by `METHOD target`, in script order).
+    pub missing: Vec<Missing>,
+}
+
+/// A scripted request the upstream never received (issue 17 item 7: named in the evidence, and
+/// a failure of the rules it would have been judged by).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Missing {
+    /// The script's name for it.
+    pub name: String,
+    /// `METHOD target`.
+    pub request: String,
+    /// It carries a header on several lines (what `multi-valued-header-covered-once` judges).
+    pub multi_valued: bool,
+}
+
+impl Missing {
+    /// The rules this request would have been judged by for certain: every request must arrive
+    /// signed with a signature that verifies, and one with a repeated header is what the
+    /// multi-valued rule needs. (Rules that depend on the profile are not guessed.)
+    pub fn judged_by(&self, rule: SignerRule) -> bool {
+        match rule {
+            SignerRule::SignaturePresent | SignerRule::SignatureVerifies => true,
+            SignerRule::MultiValuedCoveredOnce => self.multi_valued,
+            _ => false,
+        }
+    }
+}
+
+/// The scripted requests of `script` that `received` (`METHOD target` of each verdict) lacks.
+pub fn missing_requests(script: &Script, received: &[&str]) -> Vec<Missing> {
+    let mut left: Vec<&str> = received.to_vec();
+    let mut out = Vec::new();
+    for r in &script.requests {
+        let key = format!("{} {}", r.method, r.target);
+        if let Some(i) = left.iter().position(|x| *x == key) {
+            left.remove(i);
+            continue;
+        }
+        let mut names: Vec<String> = r
+            .headers
+            .iter()
+            .map(|(n, _)| n.to_ascii_lowercase())
+            .collect();
+        names.sort();
+        let multi_valued = names.windows(2).any(|w| w[0] == w[1]);
+        out.push(Missing {
+            name: r.name.clone(),
+            request: key,
+            multi_valued,
+        });
+    }
+    out
 }
 
 /// Everything the cases fold over.
@@ -261,6 +314,7 @@ fn rule_meta(r: &RuleInfo) -> CaseMeta {
         r.stimulus,
         r.requirement,
     )
+    .with_statements(r.statements.iter().copied())
 }
 
 /// Fold the per-request statuses of `rule` into one check: fail if any request fails it (the
@@ -277,11 +331,55 @@ pub fn fold(rule: SignerRule, c: &Collected) -> Check {
             _ => {}
         }
     }
+    // A scripted request that never arrived (the signer erred and sent nothing) fails every
+    // rule it would have been judged by, not only the traffic case (issue 17 item 7).
+    let not_sent: Vec<String> = c
+        .traffic
+        .iter()
+        .flat_map(|t| {
+            t.missing
+                .iter()
+                .filter(|m| m.judged_by(rule))
+                .map(move |m| {
+                    format!(
+                        "[{}] {} ({}) never reached the upstream{}",
+                        t.run,
+                        m.name,
+                        m.request,
+                        t.stopped
+                            .as_deref()
+                            .map(|w| format!(": {w}"))
+                            .unwrap_or_default()
+                    )
+                })
+        })
+        .collect();
+    if fails.is_empty()
+        && let Some(first) = not_sent.first()
+    {
+        let mut ev = Evidence::new(format!(
+            "{} scripted request(s) this rule judges were not sent: {first}",
+            not_sent.len()
+        ))
+        .expected(rule.info().requirement)
+        .observed(
+            not_sent
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+        for line in not_sent.iter().take(20) {
+            ev = ev.log_line(line.clone());
+        }
+        return Err(ev.into());
+    }
     if let Some((_, _, first)) = fails.first() {
         let mut ev = Evidence::new(format!(
             "{} of {} requests fail: {first}",
-            fails.len(),
-            c.verdicts.len(),
+            fails.len() + not_sent.len(),
+            c.verdicts.len() + not_sent.len(),
         ))
         .expected(rule.info().requirement)
         .observed(
@@ -299,6 +397,9 @@ pub fn fold(rule: SignerRule, c: &Collected) -> Check {
                 v.request,
                 v.signature_input.as_deref().unwrap_or("(none)")
             ));
+        }
+        for line in not_sent.iter().take(20) {
+            ev = ev.log_line(line.clone());
         }
         return Err(ev.into());
     }
@@ -341,13 +442,26 @@ fn fold_received(c: &Collected) -> Check {
         .observed(
             short
                 .iter()
-                .map(|t| counts(t))
+                .map(|t| {
+                    let names: Vec<&str> = t.missing.iter().map(|m| m.name.as_str()).collect();
+                    if names.is_empty() {
+                        counts(t)
+                    } else {
+                        format!("{} (missing: {})", counts(t), names.join(", "))
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
         );
     for t in &short {
         if let Some(why) = &t.stopped {
             ev = ev.log_line(format!("[{}] sending stopped: {why}", t.run));
+        }
+        for m in &t.missing {
+            ev = ev.log_line(format!(
+                "[{}] not received: {} ({})",
+                t.run, m.name, m.request
+            ));
         }
     }
     Err(ev.into())
@@ -389,11 +503,13 @@ async fn collect_in_process(
         // requests-received case reports it.
         let sent = send_script(script, run.signer.as_ref(), &up.url(), unix_now).await?;
         let (vs, _) = up.wait_for(script.requests.len(), wait).await;
+        let got: Vec<&str> = vs.iter().map(|v| v.request.as_str()).collect();
         traffic.push(Traffic {
             run: run.name.clone(),
             expected: script.requests.len(),
             received: vs.len(),
             stopped: sent.stopped,
+            missing: missing_requests(script, &got),
         });
         verdicts.extend(vs.into_iter().map(|v| (run.name.clone(), v)));
         up.stop();
@@ -492,12 +608,21 @@ async fn collect_external(opts: &SuiteOptions, script: &Script) -> Result<Collec
     }
     let (vs, _) = up.wait_for(expect, wait).await;
     up.stop();
+    let got: Vec<&str> = vs.iter().map(|v| v.request.as_str()).collect();
+    // The script names what an external signer should have sent only when it is the whole
+    // expectation (expect_requests = the script's length).
+    let missing = if expect == script.requests.len() {
+        missing_requests(script, &got)
+    } else {
+        Vec::new()
+    };
     Ok(Collected {
         traffic: vec![Traffic {
             run: "external".into(),
             expected: expect,
             received: vs.len(),
             stopped: None,
+            missing,
         }],
         verdicts: vs.into_iter().map(|v| ("external".into(), v)).collect(),
     })
@@ -608,6 +733,7 @@ mod tests {
                 expected: 6,
                 received: 2,
                 stopped: Some("the signer failed: request \"x\": no".into()),
+                missing: vec![],
             }],
         };
         let Err(crate::runner::Stop::Fail(e)) = fold_received(&c) else {
@@ -623,5 +749,71 @@ mod tests {
             fold(SignerRule::SignaturePresent, &c).unwrap_err(),
             skip("no request was received")
         );
+    }
+
+    /// Issue 17 item 7: the traffic case names the requests that did not arrive, and a request the
+    /// signer sent nothing for fails the rules it would have been judged by (the multi-valued rule
+    /// fails instead of skipping when the request with the repeated header is the one missing).
+    #[test]
+    fn missing_requests_are_named_and_fail_their_rules() {
+        let script = Script::builtin();
+        let got: Vec<String> = script
+            .requests
+            .iter()
+            .filter(|r| r.name != "repeated-header")
+            .map(|r| format!("{} {}", r.method, r.target))
+            .collect();
+        let got: Vec<&str> = got.iter().map(String::as_str).collect();
+        let missing = missing_requests(&script, &got);
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert_eq!(missing[0].name, "repeated-header");
+        assert!(missing[0].multi_valued);
+        let c = Collected {
+            verdicts: vec![],
+            traffic: vec![Traffic {
+                run: "r".into(),
+                expected: script.requests.len(),
+                received: script.requests.len() - 1,
+                stopped: Some("the signer failed: request \"repeated-header\": boom".into()),
+                missing,
+            }],
+        };
+        let Err(crate::runner::Stop::Fail(e)) = fold_received(&c) else {
+            panic!("a missing request must fail the traffic case")
+        };
+        assert!(
+            e.observed
+                .as_deref()
+                .unwrap_or("")
+                .contains("missing: repeated-header"),
+            "{e:?}"
+        );
+        assert!(
+            e.log
+                .iter()
+                .any(|l| l.contains("not received: repeated-header")),
+            "{:?}",
+            e.log
+        );
+        for rule in [
+            SignerRule::SignaturePresent,
+            SignerRule::SignatureVerifies,
+            SignerRule::MultiValuedCoveredOnce,
+        ] {
+            let Err(crate::runner::Stop::Fail(e)) = fold(rule, &c) else {
+                panic!("{rule:?} must fail when its request is missing")
+            };
+            assert!(
+                e.summary.contains("repeated-header"),
+                "{rule:?}: {}",
+                e.summary
+            );
+            assert!(e.summary.contains("boom"), "{rule:?}: {}", e.summary);
+        }
+        // A rule that depends on the profile is not guessed: it still skips.
+        assert!(matches!(
+            fold(SignerRule::NoncePresent, &c),
+            Err(crate::runner::Stop::Skip(_))
+        ));
     }
 }

@@ -214,11 +214,14 @@ impl Ctx {
             Ok((status, d)) if d == want => pass(format!("{what}: HTTP {status}")),
             Ok((status, d)) => {
                 let sent = String::from_utf8_lossy(&msg.to_bytes()).into_owned();
-                Err(Evidence::new(format!("{what}: wrong decision"))
+                let mut ev = Evidence::new(format!("{what}: wrong decision"))
                     .expected(want_s)
                     .observed(format!("HTTP {status} ({d:?})"))
-                    .log_line(format!("request sent:\n{sent}"))
-                    .into())
+                    .log_line(format!("request sent:\n{sent}"));
+                for line in signature_context(msg) {
+                    ev = ev.log_line(line);
+                }
+                Err(ev.into())
             }
         }
     }
@@ -331,12 +334,36 @@ fn request(msg: HttpMessage, what: impl Into<String>) -> Built<Request> {
     })
 }
 
+/// Issue 17 item 7: for a wrong decision, each signature's parameters (the Signature-Input
+/// member) and the signature base we computed for it (harness/http-sig, the request as sent).
+fn signature_context(msg: &HttpMessage) -> Vec<String> {
+    let input = msg
+        .header_values("signature-input")
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut out = vec![format!("signature parameters: {input}")];
+    match http_sig::signatures(msg) {
+        Err(e) => out.push(format!("signature base we computed: none ({e})")),
+        Ok(entries) => {
+            for e in entries {
+                out.push(match http_sig::signature_base(msg, None, &e.params) {
+                    Ok(b) => format!("signature base we computed ({}):\n{b}", e.label),
+                    Err(err) => format!("signature base we computed ({}): none ({err})", e.label),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// One live case: its data beside the request it builds (at `now`, UNIX seconds).
 pub struct Live {
     /// Id suffix: `http-sig-verifier/live/<slug>`.
     slug: &'static str,
     /// RFC 9421 section.
     section: &'static str,
+    /// The statements of the RFC 9421 matrix it tests (empty: section 7 guidance, RFC 9530).
+    statements: &'static [&'static str],
     stimulus: &'static str,
     expect: Expect,
     /// Why, in words, appended to the requirement derived from `expect`.
@@ -351,6 +378,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "valid-accepted",
         section: "3.2",
+        statements: &["S3.2-1"],
         stimulus: "a request signed now with the verifier's key, covering what its policy requires",
         expect: Expect::Accepted,
         why: None,
@@ -364,6 +392,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "body-with-content-digest-accepted",
         section: "7.2.8",
+        statements: &[],
         stimulus: "a POST with a correct Content-Digest covered by the signature",
         expect: Expect::Accepted,
         why: None,
@@ -375,6 +404,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "unsigned-rejected",
         section: "3.2",
+        statements: &["S3.2.1-2"],
         stimulus: "a request without Signature-Input / Signature",
         expect: Expect::Rejected,
         why: None,
@@ -388,6 +418,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "expired-rejected",
         section: "3.2.1",
+        statements: &["S3.2.1-2"],
         stimulus: "a signature whose expires is 60 s in the past",
         expect: Expect::Rejected,
         why: Some("signature past its expiration time"),
@@ -402,6 +433,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "created-in-future-rejected",
         section: "3.2.1",
+        statements: &["S3.2.1-2"],
         stimulus: "a signature created one hour in the future",
         expect: Expect::Rejected,
         why: Some("a creation time in the future is not genuine"),
@@ -415,6 +447,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "nonce-replay-rejected",
         section: "7.2.2",
+        statements: &[],
         stimulus: "the same signed request (same nonce) sent twice",
         expect: Expect::AcceptedThenReplayRejected,
         why: None,
@@ -426,6 +459,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "wrong-key-rejected",
         section: "3.2",
+        statements: &["S3.2-1"],
         stimulus: "a request signed with another key of the same type, same keyid",
         expect: Expect::Rejected,
         why: None,
@@ -440,6 +474,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "alg-mismatch-rejected",
         section: "3.2 step 6",
+        statements: &["S3.2-3", "S3.2-4"],
         stimulus: "a signature whose alg parameter names another algorithm than the key's",
         expect: Expect::Rejected,
         why: None,
@@ -462,6 +497,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "missing-required-component-rejected",
         section: "3.2.1",
+        statements: &["S3.2.1-2"],
         stimulus: "a valid signature that does not cover a component the verifier's policy requires",
         expect: Expect::Rejected,
         why: None,
@@ -480,6 +516,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "tampered-body-rejected",
         section: "7.2.8",
+        statements: &[],
         stimulus: "a signed POST covering Content-Digest whose body is changed in transit",
         expect: Expect::Rejected,
         why: Some("the digest no longer matches the body"),
@@ -492,6 +529,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "tampered-covered-header-rejected",
         section: "3.2 step 8",
+        statements: &["S3.2-1"],
         stimulus: "a signed request whose covered content-type is changed after signing",
         expect: Expect::Rejected,
         why: None,
@@ -504,6 +542,7 @@ pub const LIVE: &[Live] = &[
     Live {
         slug: "tampered-signature-rejected",
         section: "3.2 step 8",
+        statements: &["S3.2-1"],
         stimulus: "a signed request with one bit of the signature flipped",
         expect: Expect::Rejected,
         why: None,
@@ -537,6 +576,7 @@ impl Live {
             self.stimulus,
             self.requirement(),
         )
+        .with_statements(self.statements.iter().copied())
     }
 
     /// Build the request now, send it, judge the decision(s) by `expect`.
@@ -597,6 +637,7 @@ fn vector_meta(file: &str, t: &VerifyTest, rule: &str, spec: &str) -> CaseMeta {
         format!("[{rule}] {}", t.comment),
         req,
     )
+    .with_statements(t.statements.iter().cloned())
 }
 
 fn scheme_str(s: Scheme) -> &'static str {
@@ -942,6 +983,29 @@ impl Suite for HttpSigVerifierSuite {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 17 item 7: a wrong decision's evidence shows the parameters and our base.
+    #[test]
+    fn signature_context_shows_the_parameters_and_our_base() {
+        let key = Key::hmac(b"0123456789abcdef0123456789abcdef").unwrap();
+        let signer = Signer::new(key, Some(Algorithm::HmacSha256)).unwrap();
+        let mut m = HttpMessage::request("GET", "/x", "https", Some("example.com"));
+        let p = SignatureParams::new(vec![ComponentId::new("@method").unwrap()]);
+        signer.sign_message(&mut m, None, "sig", &p).unwrap();
+        let lines = signature_context(&m);
+        assert!(
+            lines[0].starts_with("signature parameters: sig=(\"@method\")"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with(
+                "signature base we computed (sig):\n\"@method\": GET\n\"@signature-params\": "
+            ),
+            "{lines:?}"
+        );
+        let unsigned = HttpMessage::request("GET", "/x", "https", Some("example.com"));
+        assert_eq!(signature_context(&unsigned).len(), 1);
+    }
 
     #[test]
     fn status_mapping() {
