@@ -544,7 +544,7 @@ def base_batch(g):
       P('"@authority"', '"@target-uri"'))
     T(r, s, "encoded spaces around a query value stay encoded", CN, G("/p?a=%20x%20"), P('"@query-param";name="a"'))
     T("derived-authority-scheme", "§2.2.4", "upper-case scheme in an absolute-form target: @scheme lower-cased", CN,
-      G("HTTP://seller.example.com/p", host=None), P('"@scheme"', '"@target-uri"'), scheme="http")
+      G("HTTP://seller.example.com/p", host=None), P('"@scheme"'), scheme="http")
     T("component-param-order", "§2", "the same identifier with its parameters in another order is a duplicate", MC + ["ParamOrder"], R([DICT]),
       P('"example-dict";sf;key="b"', '"example-dict";key="b";sf'), "duplicate_component",
       sf_types={"example-dict": "dictionary"})
