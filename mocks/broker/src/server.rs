@@ -400,6 +400,15 @@ impl BrokerHandle {
         }
     }
 
+    /// Stop, and return once the listener is closed (its port is free again) and every
+    /// connection has been cut.
+    pub async fn stop(mut self) {
+        self.accept_task.abort();
+        let accept = std::mem::replace(&mut self.accept_task, tokio::spawn(async {}));
+        let _ = accept.await;
+        self.disconnect_all();
+    }
+
     /// Stop listening and cut every connection.
     pub fn shutdown(self) {
         drop(self)

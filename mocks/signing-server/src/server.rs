@@ -354,13 +354,24 @@ async fn supervisor(
                 _ = shutdown.notified() => return,
                 _ = tokio::time::sleep(delay) => {}
             }
-            match connect(&params).await {
-                Ok(c) => break c,
-                Err(e) => {
+            // Bounded, and abandoned at shutdown: a broker that accepts TCP and never answers
+            // the open must not keep the server (or its handle's drop) waiting.
+            let attempt = tokio::select! {
+                _ = shutdown.notified() => return,
+                r = tokio::time::timeout(LINK_BOUND, connect(&params)) => r,
+            };
+            match attempt {
+                Ok(Ok(c)) => break c,
+                Ok(Err(e)) => {
                     tracing::warn!("signing server: reconnect failed (next in {delay:?}): {e}");
-                    delay = (delay * 2).min(RECONNECT_MAX);
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        "signing server: reconnect: no open and attach within {LINK_BOUND:?} (next in {delay:?})"
+                    );
                 }
             }
+            delay = (delay * 2).min(RECONNECT_MAX);
         };
         shared.reconnects.fetch_add(1, Ordering::Relaxed);
         shared.changed.notify_waiters();

@@ -542,3 +542,39 @@ async fn an_expired_request_is_not_signed() {
     let r = raw_exchange_with(broker.url(), &props, &body, Some(past)).await;
     assert_eq!(r["msg"]["signing_status"], "success", "{r}");
 }
+
+/// The broker goes away and something that accepts TCP but never speaks AMQP takes its port:
+/// the reconnecting server's attempt is bounded and abandoned when its handle is dropped (the
+/// silent peer sees the socket close). Before, the attempt had no bound and outlived the handle.
+#[tokio::test]
+async fn a_reconnect_to_a_silent_peer_is_abandoned_at_shutdown() {
+    use tokio::io::AsyncReadExt;
+    let broker = mock_broker::Broker::start().await;
+    let addr = broker.addr();
+    let server = SigningServer::builder(broker.url(), raw_config())
+        .start()
+        .await
+        .unwrap();
+    broker.stop().await;
+    // The port is free again now that the broker's listener is gone (tokio sets SO_REUSEADDR).
+    let silent = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let (mut sock, _) = tokio::time::timeout(STEP, silent.accept())
+        .await
+        .expect("the server reconnects within 20 s")
+        .unwrap();
+    drop(server);
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match sock.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {} // the AMQP header it sent before waiting for ours
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the abandoned attempt still holds the socket 5 s after the drop"
+    );
+}
