@@ -271,6 +271,9 @@ pub enum ErrorKind {
     ContentDigestMismatch,
     /// The `keyid` names a revoked key.
     KeyRevoked,
+    /// The key the `keyid` selects may not verify: its JWK `use` is not `sig`, or its
+    /// `key_ops` lacks `verify` (RFC 7517 §4.2-4.3).
+    KeyUseNotAllowed,
 }
 
 impl ErrorKind {
@@ -311,6 +314,7 @@ impl ErrorKind {
             ErrorKind::ForbiddenComponent => "forbidden_component",
             ErrorKind::ContentDigestMismatch => "content_digest_mismatch",
             ErrorKind::KeyRevoked => "key_revoked",
+            ErrorKind::KeyUseNotAllowed => "key_use_not_allowed",
         }
     }
 }
@@ -576,6 +580,12 @@ pub struct Policy {
     /// keyids of revoked keys: a signature whose `keyid` is one of them fails (`key_revoked`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub revoked_key_ids: Vec<String>,
+    /// The verifier's keys: a JWK Set (RFC 7517 §5, JSON text; public keys, each with a `kid`)
+    /// in place of the group key. The signature's `keyid` selects the key (none known:
+    /// `unknown_key`; without a `keyid`, only a one-key set has a key); a key whose `use` is not
+    /// `sig` or whose `key_ops` lacks `verify` may not verify (`key_use_not_allowed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_set: Option<String>,
 }
 
 /// The test groups of one file, typed by the file's `schema`.

@@ -54,6 +54,34 @@ def pub(kid):
     return k if isinstance(k, bytes) else k.public_key()
 
 
+PUBLIC_JWK_MEMBERS = ("kty", "crv", "x", "y", "n", "e")
+
+
+def public_jwk(key_id, **extra):
+    """The public JWK of key `key_id` (its .jwk.json file without private members), with `extra`
+    (e.g. another `kid`, `use`, `key_ops`)."""
+    for f in KEYS[key_id]["files"]:
+        if f["format"] == "jwk":
+            with open(os.path.join(ROOT, "keys", f["path"])) as fh:
+                jwk = json.load(fh)
+            out = {k: jwk[k] for k in PUBLIC_JWK_MEMBERS if k in jwk}
+            out.update(extra)
+            return out
+    raise KeyError(key_id)
+
+
+def pub_of_jwk(jwk):
+    """The public key (of our key files) a key-set member carries: matched by its public members."""
+    want = {k: jwk[k] for k in PUBLIC_JWK_MEMBERS if k in jwk}
+    for kid in KEYS:
+        try:
+            if public_jwk(kid) == want:
+                return pub(kid)
+        except KeyError:
+            continue
+    raise KeyError("no key file has this public JWK")
+
+
 # ---------------------------------------------------------------- RFC text
 SPEC = None
 
@@ -297,7 +325,7 @@ def verify_test(f, group, comment, flags, message, label, policy, expect="valid"
     err = None
     try:
         msg, req = parse_msgs(message, request, scheme)
-        base = sb.verify_message(msg, req, label, kid, alg, pub(kid), policy, sf_types)
+        base = sb.verify_message(msg, req, label, kid, alg, pub(kid), policy, sf_types, pub_of_jwk)
         t["signatureBase"] = base
         if expected_base is not None:
             assert base == expected_base, comment

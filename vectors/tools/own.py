@@ -12,6 +12,7 @@ Rule slugs (group.rule):
 """
 import base64
 import hashlib
+import json
 
 from cryptography.hazmat.primitives import hashes
 
@@ -70,6 +71,13 @@ def notes(g):
       "parameters of these identifiers are not in sorted order, so an implementation that sorts them writes a "
       "different base.",
       "Signer and verifier derive different bases.", ["https://www.rfc-editor.org/rfc/rfc9421#section-2"])
+    n("KeySet", "MISSING_CHECK",
+      "RFC 9421 §3.2 step 5: \"If a key is identified that the verifier does not know, does not trust for this "
+      "request, or does not match something preconfigured, the verification MUST fail.\" The verifier knows a JWK "
+      "Set (policy keySet); the signature's keyid selects the key; a key whose JWK `use` is not `sig` or whose "
+      "`key_ops` lack `verify` may not verify (RFC 7517 §4.2-4.3).",
+      "A signature by a key the verifier does not know, or may not use for signatures, passes.",
+      ["https://www.rfc-editor.org/rfc/rfc9421#section-3.2", "https://www.rfc-editor.org/rfc/rfc7517#section-4.2"])
     n("JwsAlg", "MISSING_CHECK",
       "RFC 9421 §3.3.7: \"The JWS algorithm MUST NOT be `none` and MUST NOT be any algorithm with a JOSE "
       "Implementation Requirement of `Prohibited`\"; §3.3: `alg` values come from the HTTP Signature Algorithms "
@@ -907,6 +915,39 @@ def verify_batch(g):
     r, s = "verify-key-alg", "§3.3.7"
     T(r, s, *ek, "alg=\"none\" is refused", MC + ["JwsAlg"], S('("@method" "@authority");created=%d;alg="none"' % C),
       "sig1", {"now": C + 1}, "unsupported_algorithm")
+    # Key sets (issue 17): the verifier knows a JWK Set, the signature's keyid selects the key.
+    r, s = "verify-key-set", "§3.2"
+    KS = PO + ["KeySet"]
+    ed, p256 = ("test-key-ed25519", "ed25519"), ("test-key-ecc-p256", "ecdsa-p256-sha256")
+
+    def jwks(*keys):
+        return json.dumps({"keys": list(keys)}, sort_keys=True)
+
+    ring = jwks(g.public_jwk("test-key-ed25519", kid="test-key-ed25519", use="sig"),
+                g.public_jwk("test-key-ecc-p256", kid="test-key-ecc-p256", key_ops=["verify"]),
+                g.public_jwk("test-key-ed25519", kid="ed-encryption-only", use="enc"),
+                g.public_jwk("test-key-ed25519", kid="ed-sign-only", key_ops=["sign"]),
+                g.public_jwk("sh-key-ed25519-2", kid="other-ed25519"))
+    kp = '(%s);created=%d;keyid="%s"'
+    T(r, s, *ed, "keyid selects an Ed25519 key of the set (use sig)", KS, S(kp % (ED, C, "test-key-ed25519")), "sig1",
+      {"now": C + 1, "keySet": ring})
+    T(r, s, *p256, "keyid selects a P-256 key of the set (key_ops verify)", KS,
+      S(kp % (ED, C, "test-key-ecc-p256"), kid="test-key-ecc-p256", alg="ecdsa-p256-sha256"), "sig1",
+      {"now": C + 1, "keySet": ring})
+    T(r, s, *ed, "keyid names no key of the set", KS, S(kp % (ED, C, "someone-else")), "sig1",
+      {"now": C + 1, "keySet": ring}, "unknown_key")
+    T(r, s, *ed, "keyid selects a key whose use is enc", KS, S(kp % (ED, C, "ed-encryption-only")), "sig1",
+      {"now": C + 1, "keySet": ring}, "key_use_not_allowed")
+    T(r, s, *ed, "keyid selects a key whose key_ops lack verify", KS, S(kp % (ED, C, "ed-sign-only")), "sig1",
+      {"now": C + 1, "keySet": ring}, "key_use_not_allowed")
+    T(r, s, *ed, "keyid selects another Ed25519 key of the set than the one that signed", KS + MS,
+      S(kp % (ED, C, "other-ed25519")), "sig1", {"now": C + 1, "keySet": ring}, "signature_mismatch")
+    T(r, s, *ed, "no keyid and several keys: none is chosen", KS, S("(%s);created=%d" % (ED, C)), "sig1",
+      {"now": C + 1, "keySet": ring}, "unknown_key")
+    T(r, s, *ed, "no keyid and a one-key set: its key", KS, S("(%s);created=%d" % (ED, C)), "sig1",
+      {"now": C + 1, "keySet": jwks(g.public_jwk("test-key-ed25519", kid="only-key"))})
+    T(r, s, *ed, "keyid of the set, revoked", KS, S(kp % (ED, C, "test-key-ed25519")), "sig1",
+      {"now": C + 1, "keySet": ring, "revokedKeyIds": ["test-key-ed25519"]}, "key_revoked")
     return f
 
 

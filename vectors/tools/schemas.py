@@ -12,7 +12,8 @@ ERROR_KINDS = ["invalid_signature_input", "invalid_signature_header", "label_mis
                "unsupported_algorithm", "key_algorithm_mismatch", "unknown_key", "invalid_key", "bad_base64",
                "signature_mismatch", "expired", "created_in_future", "too_old", "nonce_replayed",
                "missing_required_component", "missing_required_parameter", "tag_mismatch", "invalid_target_uri",
-               "validity_window", "forbidden_component", "content_digest_mismatch", "key_revoked"]
+               "validity_window", "forbidden_component", "content_digest_mismatch", "key_revoked",
+               "key_use_not_allowed"]
 KEY_FORMATS = ["pem-pkcs1-public", "pem-pkcs1-private", "pem-spki", "pem-pkcs8", "pem-pkcs8-rsassa-pss", "pem-sec1",
                "jwk", "base64"]
 ALGS = ["rsa-pss-sha512", "rsa-v1_5-sha256", "hmac-sha256", "ecdsa-p256-sha256", "ecdsa-p384-sha384", "ed25519"]
@@ -101,7 +102,8 @@ def build():
                                                     "expiresSkew": {"type": "integer"},
                                                     "forbiddenComponents": SA,
                                                     "requireContentDigest": {"type": "boolean"},
-                                                    "revokedKeyIds": SA}}},
+                                                    "revokedKeyIds": SA,
+                                                    "keySet": {"type": "string"}}}},
                          ["label", "policy"], KEYED, ["keyId", "alg"]),
     }
     keys = {

@@ -7,6 +7,7 @@ documented in vectors/README.md.
 """
 import base64
 import hashlib
+import json
 import re
 from urllib.parse import unquote_to_bytes
 
@@ -702,10 +703,11 @@ def load_public(path):
 
 
 POLICY_KEYS = {"now", "maxAge", "clockSkew", "requiredComponents", "requiredParameters", "seenNonces", "requiredTag",
-               "maxValidity", "expiresSkew", "forbiddenComponents", "requireContentDigest", "revokedKeyIds"}
+               "maxValidity", "expiresSkew", "forbiddenComponents", "requireContentDigest", "revokedKeyIds",
+               "keySet"}
 
 
-def verify_message(msg, request, label, key_id, alg, pub, policy, sf_types=None):
+def verify_message(msg, request, label, key_id, alg, pub, policy, sf_types=None, pub_of_jwk=None):
     """RFC 9421 3.2 under the vector policy (README). Returns the signature base or raises VecError."""
     assert set(policy) <= POLICY_KEYS, policy
     si_vals = [canon_field_value(v) for v in msg.field_values("signature-input")]
@@ -759,10 +761,27 @@ def verify_message(msg, request, label, key_id, alg, pub, policy, sf_types=None)
             raise VecError("too_old")
     if "nonce" in params and params["nonce"] in policy.get("seenNonces", []):
         raise VecError("nonce_replayed")
-    # RFC 9421 3.2 step 5: key material is the group key; a keyid naming another key fails
+    # RFC 9421 3.2 step 5: key material is the group key (or, with a keySet, the set's key the
+    # keyid selects); a keyid naming another key fails
     if "keyid" in params and params["keyid"] in policy.get("revokedKeyIds", []):
         raise VecError("key_revoked", params["keyid"])
-    if "keyid" in params and params["keyid"] != key_id:
+    if "keySet" in policy:
+        keys = json.loads(policy["keySet"])["keys"]
+        if "keyid" in params:
+            chosen = [k for k in keys if k.get("kid") == params["keyid"]]
+        else:
+            chosen = keys if len(keys) == 1 else []
+        if not chosen:
+            raise VecError("unknown_key", params.get("keyid", "(no keyid, several keys)"))
+        jwk = chosen[0]
+        # RFC 7517 4.2-4.3: a key whose use is not "sig", or whose key_ops lacks "verify", may
+        # not verify
+        if "use" in jwk and jwk["use"] != "sig":
+            raise VecError("key_use_not_allowed", jwk["use"])
+        if "key_ops" in jwk and "verify" not in jwk["key_ops"]:
+            raise VecError("key_use_not_allowed", ",".join(jwk["key_ops"]))
+        pub = pub_of_jwk(jwk)
+    elif "keyid" in params and params["keyid"] != key_id:
         raise VecError("unknown_key", params["keyid"])
     # RFC 9421 3.2 step 6
     if "alg" in params:

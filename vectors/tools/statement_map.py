@@ -63,6 +63,7 @@ BY_RULE = {
     ("own_verify", "verify-rsa-pss-salt"): DEF_VERIFY,
     ("own_verify", "verify-hmac"): DEF_VERIFY,
     ("own_verify", "verify-multiple-signatures"): ["S4.3-2"],
+    ("own_verify", "verify-key-set"): ["S3.2-2"],
     # the RFC's own examples: the definitions they illustrate
     ("rfc9421_base", "field-canonicalization"): ["S2.1-2", "S2.1-4", "S2.1-5"],
     ("rfc9421_base", "field-sf"): ["S2.1.1-2"],

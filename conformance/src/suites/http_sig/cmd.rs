@@ -638,6 +638,11 @@ impl HttpSigTarget for CmdTarget {
 
     fn verify(&self, input: &VerifyInput<'_>) -> Result<(), TargetError> {
         self.offers("verify", Some(input.alg))?;
+        if input.policy.key_set.is_some() {
+            return Err(TargetError::unsupported(
+                "a key set (policy keySet): not part of the shim protocol yet",
+            ));
+        }
         let mut m = common_json(
             input.message,
             input.request,

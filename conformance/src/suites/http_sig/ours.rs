@@ -1,7 +1,7 @@
 //! Target `ours`: the workspace's reference implementation, the `http-sig` crate.
 
 use http_sig::{
-    Algorithm, Error, HttpMessage, InMemoryNonceStore, Key, NonceStore, ParseOptions,
+    Algorithm, Error, HttpMessage, InMemoryNonceStore, Key, KeySet, NonceStore, ParseOptions,
     SignatureParams, Signer, StructuredType, StructuredTypes, VerificationPolicy, Verifier,
     signature_base_with,
 };
@@ -104,9 +104,17 @@ impl HttpSigTarget for Ours {
         let msg = parse(input.message, input.scheme)?;
         let req = input.request.map(|r| parse(r, input.scheme)).transpose()?;
         // Key resolution (RFC 9421 §3.2 step 5) is the library's: the group key is known by its
-        // id, so a keyid naming another key finds no key (`unknown_key`).
-        let verifier = Verifier::new(load_key(input.key)?, Some(alg(input.alg)?))
-            .with_keyid(input.key.id.clone())
+        // id, so a keyid naming another key finds no key (`unknown_key`); with a key set, the
+        // keyid selects among its kids.
+        let verifier = match &input.policy.key_set {
+            Some(jwks) => Verifier::with_key_set(
+                KeySet::from_jwks(jwks).map_err(map_err)?,
+                Some(alg(input.alg)?),
+            ),
+            None => Verifier::new(load_key(input.key)?, Some(alg(input.alg)?))
+                .with_keyid(input.key.id.clone()),
+        };
+        let verifier = verifier
             .with_policy(policy(input.policy))
             .with_structured_types(structured_types(input.structured_fields)?);
         let now = input.policy.now;

@@ -106,6 +106,9 @@ pub struct VerifyPolicy {
     pub require_content_digest: bool,
     /// keyids of revoked keys.
     pub revoked_keyids: Vec<String>,
+    /// The verifier's keys as a JWK Set (JSON text), in place of `VerifyInput::key`: the
+    /// signature's `keyid` selects the key; JWK `use` / `key_ops` honoured (RFC 7517 §4.2-4.3).
+    pub key_set: Option<String>,
 }
 
 impl VerifyPolicy {

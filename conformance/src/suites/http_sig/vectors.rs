@@ -239,6 +239,7 @@ pub fn cases(set: Arc<VectorSet>) -> Vec<HsCase> {
                 forbidden_components: p.forbidden_components.clone(),
                 require_content_digest: p.require_content_digest,
                 revoked_keyids: p.revoked_key_ids.clone(),
+                key_set: p.key_set.clone(),
             };
             let sf = sf_list(&t.structured_fields);
             let got = ctx.target.verify(&VerifyInput {

@@ -661,6 +661,7 @@ fn not_replayable(t: &VerifyTest, scheme: &str, required: &[ComponentId]) -> Opt
         || !p.forbidden_components.is_empty()
         || p.require_content_digest
         || !p.revoked_key_ids.is_empty()
+        || p.key_set.is_some()
     {
         return Some("the vector has its own policy, which cannot be set on a live verifier (the live/* cases cover policy)".into());
     }
