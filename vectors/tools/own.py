@@ -556,6 +556,17 @@ def base_batch(g):
     T("component-param-order", "§2", "the same identifier with its parameters in another order is a duplicate", MC + ["ParamOrder"], R([DICT]),
       P('"example-dict";sf;key="b"', '"example-dict";key="b";sf'), "duplicate_component",
       sf_types={"example-dict": "dictionary"})
+    # RFC 9112 §3.2: "more than one Host header field line" gets a 400: no authority where Host
+    # gives it; an absolute-form target's authority replaces Host (§3.2.2).
+    H2 = lambda start: mk(start, ["Host: a.example", "Host: b.example"])
+    T("derived-target-uri-forms", "§2.2.3", "two Host field lines: @authority has no value", MA,
+      H2("GET /p HTTP/1.1"), P('"@authority"'), "invalid_target_uri")
+    T("derived-target-uri-forms", "§2.2.2", "two Host field lines: @target-uri has no value", MA,
+      H2("GET /p HTTP/1.1"), P('"@target-uri"'), "invalid_target_uri")
+    T("derived-target-uri-forms", "§2.2.2", "two Host field lines, absolute-form target: its authority", TU,
+      H2("GET https://seller.example.com/p HTTP/1.1"), P('"@target-uri"', '"@authority"'))
+    T("derived-target-uri-forms", "§2.2.6", "two Host field lines: @path needs no authority", CN,
+      H2("GET /p HTTP/1.1"), P('"@path"'))
     return f
 
 

@@ -322,7 +322,8 @@ class Message:
             # RFC 9112 3.2: no request-target form has a fragment
             raise VecError("invalid_target_uri", "fragment in the request-target")
         hosts = self.field_values("host")
-        host = hosts[0].strip(" \t") if len(hosts) == 1 else None
+        # RFC 9112 3.2: a request with more than one Host field line has no authority
+        host = hosts[0].strip(" \t") if len(hosts) == 1 else (SEVERAL_HOSTS if hosts else None)
         if t.startswith("/"):
             path, q, query = t.partition("?")
             return "origin", self.scheme, host, path, (query if q else None)
@@ -341,6 +342,9 @@ def canon_field_value(v):
     return v.strip(" \t")
 
 
+# The authority of an origin- or asterisk-form request with several Host field lines: none.
+SEVERAL_HOSTS = object()
+
 REG_NAME = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")
 
 
@@ -351,6 +355,8 @@ def normalize_authority(auth, scheme):
     import ipaddress
     if auth is None:
         raise VecError("missing_component", "no authority")
+    if auth is SEVERAL_HOSTS:
+        raise VecError("invalid_target_uri", "more than one Host field line (RFC 9112 3.2)")
     bad = lambda why: VecError("invalid_target_uri", "authority %r: %s" % (auth, why))
     a = auth.strip(" \t")
     if a == "":

@@ -150,6 +150,7 @@ _set("own_base", [191], ["S2.2-2", "S2.5-3"])
 _set("own_base", [195, 196], ["S2.2-5"])
 _set("own_base", [197], ["S2.2.4-1"])
 _set("own_base", [198], ["S2-3", "S2-5"])
+_set("own_base", [202], DEF_SIGN)
 # own_sign
 _set("own_sign", [16], ["S4-2", "S4.3-2", "S4.1-5", "S4.2-4"])
 _set("own_sign", [17], ["S2.5-3"])

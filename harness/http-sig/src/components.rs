@@ -1060,6 +1060,26 @@ impl<'a> TargetUri<'a> {
     }
 }
 
+/// RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1
+/// request message that [...] contains more than one Host header field line": where the
+/// authority comes from Host (origin- and asterisk-form), several lines leave none.
+fn single_host(msg: &HttpMessage, t: &TargetUri<'_>) -> Result<()> {
+    if matches!(t.form, TargetForm::Origin | TargetForm::Asterisk)
+        && msg
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("host"))
+            .nth(1)
+            .is_some()
+    {
+        return Err(Error::InvalidAuthority {
+            authority: "(several Host field lines)".into(),
+            reason: "a request with more than one Host field line has no authority (RFC 9112 §3.2: a server answers 400)".into(),
+        });
+    }
+    Ok(())
+}
+
 fn write_derived_value(
     out: &mut String,
     msg: &HttpMessage,
@@ -1083,7 +1103,9 @@ fn write_derived_value(
         "@scheme" => TargetUri::of(request_of(msg, id)?)?.push_scheme(out),
         // RFC 9421 §2.2.3: the target URI's authority, normalized (RFC 9110 §4.2.3).
         "@authority" => {
-            TargetUri::of(request_of(msg, id)?)?.push_authority(out, "\"@authority\"")?
+            let t = TargetUri::of(request_of(msg, id)?)?;
+            single_host(msg, &t)?;
+            t.push_authority(out, "\"@authority\"")?
         }
         // RFC 9421 §2.2.5: the request-target as sent (includes the query).
         "@request-target" => out.push_str(&request_of(msg, id)?.target),
@@ -1091,7 +1113,9 @@ fn write_derived_value(
         // the request line (RFC 9421 §1.3: such changes must not break a signature).
         "@target-uri" => {
             let r = request_of(msg, id)?;
-            TargetUri::of(r)?.push_target_uri(out, &r.method)?
+            let t = TargetUri::of(r)?;
+            single_host(msg, &t)?;
+            t.push_target_uri(out, &r.method)?
         }
         // RFC 9421 §2.2.6: absolute path, not decoded, empty -> "/" (asterisk-form and
         // authority-form targets have an empty path, RFC 9112 §3.3).
