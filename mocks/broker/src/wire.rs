@@ -176,7 +176,20 @@ struct PayloadCheck {
 struct Partial {
     payload: Vec<u8>,
     oversize: bool,
+    /// Transfer frames of the delivery so far.
+    transfers: usize,
 }
+
+/// Most transfer frames one delivery may take, and most values (nested ones included) one
+/// message may hold. fe2o3 decodes a message by reading its values from the list of transfer
+/// payloads, walking that list from the start on each read: its cost is values x transfers.
+/// Measured before these caps (dev build): one delivery of 64 000 one-byte transfers holding a
+/// list of 64 000 nulls (about 2 MB on the wire) kept a broker worker busy 5.5 s, 16 000 took
+/// 0.38 s. Within both caps the worst case is about 0.4 s there; real clients fill their frames
+/// (a 16 MiB message at 4 KiB frames is 4 096 transfers) and send a few dozen values.
+pub const MAX_TRANSFERS_PER_DELIVERY: usize = 4096;
+/// See [`MAX_TRANSFERS_PER_DELIVERY`].
+pub const MAX_MESSAGE_VALUES: u64 = 65_536;
 
 /// The AMQP performative code of attach (AMQP 1.0 part 2.7.3: `amqp:attach:list`, 0x00000000:0x00000012).
 const ATTACH_CODE: u8 = 0x12;
@@ -387,11 +400,22 @@ impl PayloadCheck {
         let last = !transfer.more || transfer.aborted;
         let mut partial = self.in_progress.remove(&key).unwrap_or_default();
         self.buffered -= partial.payload.len();
+        partial.transfers += 1;
+        if partial.transfers > MAX_TRANSFERS_PER_DELIVERY && !transfer.aborted {
+            return Err(Violation {
+                condition: ErrorCondition::AmqpError(AmqpError::ResourceLimitExceeded),
+                description: format!(
+                    "a delivery on channel {channel}, handle {} takes more than {MAX_TRANSFERS_PER_DELIVERY} transfer frames",
+                    transfer.handle.0
+                ),
+            });
+        }
         if !partial.oversize {
             if partial.payload.len() + payload.len() > self.max_message_size {
                 partial = Partial {
                     payload: Vec::new(),
                     oversize: true,
+                    transfers: partial.transfers,
                 };
             } else if !last {
                 partial.payload.extend_from_slice(payload);
@@ -421,12 +445,22 @@ impl PayloadCheck {
             partial.payload.extend_from_slice(payload);
             encoding::check_values(&partial.payload)
         };
-        checked.map_err(|e| {
+        let values = checked.map_err(|e| {
             Violation::decode(format!(
                 "message of the delivery on channel {channel}, handle {}: {e}",
                 transfer.handle.0
             ))
-        })
+        })?;
+        if values > MAX_MESSAGE_VALUES {
+            return Err(Violation {
+                condition: ErrorCondition::AmqpError(AmqpError::ResourceLimitExceeded),
+                description: format!(
+                    "the message of the delivery on channel {channel}, handle {} holds {values} values (at most {MAX_MESSAGE_VALUES})",
+                    transfer.handle.0
+                ),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -1074,5 +1108,55 @@ mod tests {
         .expect("bounded")
         .unwrap();
         assert_eq!(got, header.to_vec(), "only the protocol header passes");
+    }
+
+    /// fe2o3's decoding cost is values x transfers (it re-walks the payload list per read): a
+    /// delivery may take at most MAX_TRANSFERS_PER_DELIVERY transfers and its message hold at most
+    /// MAX_MESSAGE_VALUES values. Before: 64 000 one-byte transfers of a list of 64 000 nulls
+    /// passed and kept a broker worker busy 5.5 s (dev build).
+    #[test]
+    fn transfers_per_delivery_and_values_per_message_are_capped() {
+        let mut sc = opened_scanner(16 << 20);
+        let mut out = Vec::new();
+        for _ in 0..MAX_TRANSFERS_PER_DELIVERY {
+            sc.raw.extend(transfer_frame(0, 0, true, &[0x40]));
+        }
+        sc.process(&mut out).unwrap();
+        sc.raw.extend(transfer_frame(0, 0, true, &[0x40]));
+        let v = sc.process(&mut out).unwrap_err();
+        assert_eq!(
+            v.condition,
+            ErrorCondition::AmqpError(AmqpError::ResourceLimitExceeded)
+        );
+        assert!(
+            v.description.contains("more than 4096 transfer frames"),
+            "{v:?}"
+        );
+
+        // Every value counts: the section's descriptor, the list and its nulls. A message of
+        // exactly MAX_MESSAGE_VALUES passes, one more does not.
+        let list = |n: usize| {
+            let mut m = vec![0x00, 0x53, 0x77, 0xd0];
+            m.extend_from_slice(&((n + 4) as u32).to_be_bytes());
+            m.extend_from_slice(&(n as u32).to_be_bytes());
+            m.extend(std::iter::repeat_n(0x40u8, n));
+            m
+        };
+        let mut sc = opened_scanner(16 << 20);
+        let n = MAX_MESSAGE_VALUES as usize - 2; // + the list and the section's descriptor
+        let big = list(n);
+        for chunk in big.chunks(60_000) {
+            let last = chunk.as_ptr_range().end == big.as_ptr_range().end;
+            sc.raw.extend(transfer_frame(0, 0, !last, chunk));
+        }
+        sc.process(&mut out).unwrap();
+        let mut sc = opened_scanner(16 << 20);
+        let big = list(n + 1);
+        for chunk in big.chunks(60_000) {
+            let last = chunk.as_ptr_range().end == big.as_ptr_range().end;
+            sc.raw.extend(transfer_frame(0, 0, !last, chunk));
+        }
+        let v = sc.process(&mut out).unwrap_err();
+        assert!(v.description.contains("holds 65537 values"), "{v:?}");
     }
 }
