@@ -43,7 +43,11 @@ Tasks:
   conformance [ARGS]   build and run `sigharness conformance [ARGS]` (try --help, --list)
   coverage             RFC 9421 normative coverage per section (`sigharness coverage`);
                        exit 1 when a testable MUST statement has no case
-  bench [GROUP]        run criterion benchmarks (groups: http-sig, mq-hub) and print ratios
+  bench GROUP [ARGS]   run a benchmark group and print its ratios from one run:
+                       http-sig (criterion times, then instructions under callgrind when
+                       valgrind is installed), broker (embedded vs a bare fe2o3 router),
+                       msg-signer (round trips vs one-way ceiling, RabbitMQ when installed),
+                       mq-hub (load vs the axum ceiling and a bare redb loop)
   ci                   run what CI runs (.ci/run): format, tests, clippy -D warnings,
                        conformance, interop
   fuzz [TARGET|all] [SECONDS]
@@ -212,7 +216,21 @@ fn bench_http_sig(extra: &[String]) -> ExitCode {
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
     print!("{}", http_sig_ratio_table(&target.join("criterion")));
-    ExitCode::SUCCESS
+    // Instruction counts: the stable figure on a shared machine (issue 14 item 3).
+    let have_valgrind = Command::new("valgrind")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have_valgrind {
+        println!("(valgrind not installed: no instruction counts)");
+        return ExitCode::SUCCESS;
+    }
+    let mut c = cargo();
+    c.args(["bench", "-p", "sigharness-benches", "--bench", "http_sig"])
+        .env("SIGHARNESS_BENCH_IR", "20");
+    status(c)
 }
 
 /// The mean point estimate (ns) in a criterion `estimates.json`, read without a JSON parser:
