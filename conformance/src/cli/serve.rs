@@ -112,6 +112,10 @@ pub struct BrokerArgs {
     /// 512 bytes before the peer's open) closes the connection with amqp:connection:framing-error.
     #[arg(long, value_name = "BYTES", default_value_t = mock_broker::DEFAULT_MAX_FRAME_SIZE)]
     pub max_frame_size: u32,
+    /// max-message-size advertised on every link (at least 1; 0, "no maximum" in AMQP, is
+    /// refused): a larger message detaches its link with amqp:link:message-size-exceeded.
+    #[arg(long, value_name = "BYTES", default_value_t = mock_broker::DEFAULT_MAX_MESSAGE_SIZE)]
+    pub max_message_size: u64,
     /// idle-time-out advertised in the broker's open, in milliseconds (0: none); a peer that
     /// sends no frame for twice this is closed with amqp:resource-limit-exceeded.
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
@@ -349,6 +353,7 @@ async fn serve_broker(args: BrokerArgs) -> ExitCode {
             max_bytes: args.journal_max_bytes,
         })
         .max_frame_size(args.max_frame_size)
+        .max_message_size(args.max_message_size)
         .idle_time_out(
             Some(std::time::Duration::from_millis(args.idle_time_out_ms)).filter(|t| !t.is_zero()),
         )
