@@ -3,12 +3,19 @@
 //! the memory and the durable store, each printed as a ratio to the ceiling of the HTTP stack (a
 //! trivial axum handler loaded by the same generator in the same run), and the memory used per
 //! queued message. `MQ_HUB_BENCH_SECS` sets each phase's length (default 1).
+//!
+//! After each writing phase of the durable store (put, get+delete, take), a **bare redb loop**
+//! replays what that phase committed, in the same run: on a fresh redb file, the same number of
+//! write transactions (each `Durability::Immediate`), the same rows per transaction (the phase's
+//! changes spread evenly over its commits) and the same value size; the durable row's ratio to
+//! that loop is the fraction of the physical limit (fsync-bound group commit) the hub reaches.
+//! fsyncs per change are counted at redb's storage backend for both.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::Criterion;
-use mq_hub::store::{MemoryStore, Store};
+use mq_hub::store::{CommitStats, CountingBackend, MemoryStore, Store};
 use mq_hub::token::{Access, TokenAuthority, check_signature_of_did};
 use mq_hub::{
     DidKeyPair, DidMethod, DidRegistry, HubConfig, MqClient, Profile, RunningHub, StorageConfig,
@@ -51,7 +58,7 @@ struct Row {
 
 fn print_row(r: &Row) {
     println!(
-        "{:<34} {:>9.0} ops/s  p50 {:>6} µs  p99 {:>7} µs  errors {:>4}  ratio {:>5.2}x",
+        "{:<40} {:>9.0} ops/s  p50 {:>6} µs  p99 {:>7} µs  errors {:>4}  ratio {:>5.2}x",
         r.name,
         r.stats.ops_per_sec(),
         r.stats.p50_us,
@@ -86,6 +93,88 @@ async fn ceiling(clients: usize, secs: Duration) -> Stats {
     s
 }
 
+/// A redb file that replays the hub's commits: keys and values like the hub's rows.
+struct BareRedb {
+    db: redb::Database,
+    syncs: Arc<std::sync::atomic::AtomicU64>,
+    /// Keys inserted so far and the first not yet removed (removes go oldest first, as takes do).
+    next_insert: u64,
+    next_remove: u64,
+    _dir: tempfile::TempDir,
+}
+
+const BARE: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("messages");
+
+impl BareRedb {
+    fn new() -> BareRedb {
+        let dir = tempfile::tempdir().unwrap();
+        let (backend, syncs) = CountingBackend::open(&dir.path().join("bare.redb")).unwrap();
+        let db = redb::Database::builder()
+            .create_with_backend(backend)
+            .unwrap();
+        BareRedb {
+            db,
+            syncs,
+            next_insert: 0,
+            next_remove: 0,
+            _dir: dir,
+        }
+    }
+
+    /// `d.commits` write transactions holding `d.inserts` inserts and `d.removes` removes,
+    /// spread evenly; returns the changes per second and the fsyncs per change.
+    fn replay(&mut self, d: &CommitStats) -> (f64, f64) {
+        use std::sync::atomic::Ordering;
+        let changes = d.inserts + d.removes;
+        if d.commits == 0 || changes == 0 {
+            return (0.0, 0.0);
+        }
+        let value = vec![b'x'; (d.insert_bytes / d.inserts.max(1)) as usize];
+        let share = |total: u64, i: u64| (i + 1) * total / d.commits - i * total / d.commits;
+        let syncs0 = self.syncs.load(Ordering::Relaxed);
+        let t0 = std::time::Instant::now();
+        for i in 0..d.commits {
+            let mut w = self.db.begin_write().unwrap();
+            w.set_durability(redb::Durability::Immediate).unwrap();
+            {
+                let mut t = w.open_table(BARE).unwrap();
+                for _ in 0..share(d.inserts, i) {
+                    t.insert(self.next_insert, value.as_slice()).unwrap();
+                    self.next_insert += 1;
+                }
+                for _ in 0..share(d.removes, i) {
+                    t.remove(self.next_remove).unwrap();
+                    self.next_remove += 1;
+                }
+            }
+            w.commit().unwrap();
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let syncs = self.syncs.load(Ordering::Relaxed) - syncs0;
+        (changes as f64 / secs, syncs as f64 / changes as f64)
+    }
+}
+
+/// The bare loop's row after a durable phase, and the hub's ratio to it.
+fn bare_row(name: &str, hub: &Stats, d: &CommitStats, bare: &mut BareRedb) {
+    let changes = d.inserts + d.removes;
+    if d.commits == 0 || changes == 0 {
+        return;
+    }
+    let (rate, bare_fsyncs) = bare.replay(d);
+    let ratio = hub.ops_per_sec() / rate;
+    println!(
+        "{:<40} {:>9.0} ops/s  {} txns x {:.1} rows  fsyncs/op hub {:.3} bare {:.3}  hub/bare {:>5.2}x",
+        format!("{name} bare redb"),
+        rate,
+        d.commits,
+        changes as f64 / d.commits as f64,
+        d.fsyncs as f64 / changes as f64,
+        bare_fsyncs,
+        ratio
+    );
+}
+
 /// One virtual client of the hub: its connection and its pre-built requests.
 struct HubClient {
     conn: HttpConn,
@@ -108,6 +197,18 @@ fn message_id(body: &[u8]) -> Option<String> {
 }
 
 async fn hub_rows(storage: &str, clients: usize, secs: Duration, ceil: f64) -> Vec<Row> {
+    // Printed as each phase ends, so a bare-loop row sits under its phase's row.
+    let mut bare = (storage == "durable").then(BareRedb::new);
+    let mut last = CommitStats::default();
+    let mut after_phase = |h: &RunningHub, r: &Row| {
+        print_row(r);
+        let (Some(b), Some(now)) = (bare.as_mut(), h.hub.commit_stats()) else {
+            return;
+        };
+        let d = now.since(&last);
+        last = now;
+        tokio::task::block_in_place(|| bare_row(&r.name, &r.stats, &d, b));
+    };
     let dir = tempfile::tempdir().unwrap();
     let storage_cfg = match storage {
         "memory" => StorageConfig::Memory,
@@ -172,6 +273,7 @@ async fn hub_rows(storage: &str, clients: usize, secs: Duration, ceil: f64) -> V
         stats: put,
         ceiling: ceil,
     });
+    after_phase(&h, rows.last().unwrap());
 
     let (get, cl) = loadgen::run(cl, secs, |mut c: HubClient, _| async move {
         let ok = matches!(c.conn.request(&c.get).await, Ok((200, _)));
@@ -183,6 +285,7 @@ async fn hub_rows(storage: &str, clients: usize, secs: Duration, ceil: f64) -> V
         stats: get,
         ceiling: ceil,
     });
+    after_phase(&h, rows.last().unwrap());
 
     let (del, cl) = loadgen::run(cl, secs / 2, |mut c: HubClient, _| async move {
         if c.remaining <= 1 {
@@ -211,6 +314,7 @@ async fn hub_rows(storage: &str, clients: usize, secs: Duration, ceil: f64) -> V
         stats: del,
         ceiling: ceil / 2.0,
     });
+    after_phase(&h, rows.last().unwrap());
 
     let (take, _) = loadgen::run(cl, secs * 3, |mut c: HubClient, _| async move {
         if c.remaining == 0 {
@@ -226,6 +330,7 @@ async fn hub_rows(storage: &str, clients: usize, secs: Duration, ceil: f64) -> V
         stats: take,
         ceiling: ceil,
     });
+    after_phase(&h, rows.last().unwrap());
     h.stop().await;
     rows
 }
@@ -285,14 +390,11 @@ fn main() {
             });
             for storage in ["memory", "durable"] {
                 let rows = hub_rows(storage, clients, secs, ceil.ops_per_sec()).await;
-                for r in &rows {
-                    print_row(r);
-                }
                 let put = rows[0].stats.ops_per_sec();
                 let take = rows[3].stats.ops_per_sec();
                 if put > 0.0 && take > 0.0 {
                     println!(
-                        "{:<34} {:>9.0} pairs/s",
+                        "{:<40} {:>9.0} pairs/s",
                         format!("{storage}/{clients:>2}c put+take"),
                         1.0 / (1.0 / put + 1.0 / take)
                     );

@@ -236,6 +236,11 @@ impl Hub {
         self.waiters.len()
     }
 
+    /// What the durable store has written since open (`None` for the memory store).
+    pub fn commit_stats(&self) -> Option<crate::store::CommitStats> {
+        self.store.commit_stats()
+    }
+
     /// Messages in a queue.
     pub fn queue_len(&self, domain: &str, hash_did: &str) -> usize {
         self.store.len(&queue_key(domain, hash_did))

@@ -6,10 +6,17 @@
 //! put order.
 
 use std::collections::{HashMap, VecDeque};
+use std::ops::Bound;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::backends::FileBackend;
+use redb::{
+    BackendError, Database, Durability, ReadableDatabase, ReadableTable, StorageBackend,
+    TableDefinition,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::random_b58;
@@ -62,6 +69,129 @@ pub trait Store: Send + Sync {
     fn len(&self, queue: &str) -> usize;
     /// True when calls block on file I/O (the server then runs them on a blocking thread).
     fn is_blocking(&self) -> bool;
+    /// What has been written to disk since open; `None` for a store without a file.
+    fn commit_stats(&self) -> Option<CommitStats> {
+        None
+    }
+}
+
+/// What a durable store has written since it was opened (for tests and benchmarks).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Write transactions committed (each with `Durability::Immediate`).
+    pub commits: u64,
+    /// Rows inserted (puts) and removed (takes, deletes) by those transactions.
+    pub inserts: u64,
+    pub removes: u64,
+    /// Bytes of the inserted rows' values (the keys are u64).
+    pub insert_bytes: u64,
+    /// `fsync` (sync_data) calls on the file, counted at the storage backend.
+    pub fsyncs: u64,
+}
+
+impl CommitStats {
+    /// The work done between `earlier` and `self`.
+    pub fn since(&self, earlier: &CommitStats) -> CommitStats {
+        CommitStats {
+            commits: self.commits - earlier.commits,
+            inserts: self.inserts - earlier.inserts,
+            removes: self.removes - earlier.removes,
+            insert_bytes: self.insert_bytes - earlier.insert_bytes,
+            fsyncs: self.fsyncs - earlier.fsyncs,
+        }
+    }
+}
+
+/// redb's file backend with its `sync_data` calls counted; everything else is passed through.
+#[derive(Debug)]
+pub struct CountingBackend {
+    inner: FileBackend,
+    syncs: Arc<AtomicU64>,
+}
+
+impl CountingBackend {
+    /// Open (or create) `path` the way `redb::Database::create` does; the counter is shared.
+    pub fn open(path: &Path) -> std::io::Result<(Self, Arc<AtomicU64>)> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        let syncs = Arc::new(AtomicU64::new(0));
+        let inner = FileBackend::new(file).map_err(std::io::Error::other)?;
+        Ok((
+            CountingBackend {
+                inner,
+                syncs: syncs.clone(),
+            },
+            syncs,
+        ))
+    }
+}
+
+impl StorageBackend for CountingBackend {
+    fn len(&self) -> std::result::Result<u64, std::io::Error> {
+        self.inner.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::result::Result<(), std::io::Error> {
+        self.inner.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> std::result::Result<(), std::io::Error> {
+        self.inner.set_len(len)
+    }
+    fn sync_data(&self) -> std::result::Result<(), std::io::Error> {
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        self.inner.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> std::result::Result<(), std::io::Error> {
+        self.inner.write(offset, data)
+    }
+    fn close(&self) -> std::result::Result<(), std::io::Error> {
+        self.inner.close()
+    }
+    fn try_lock_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> std::result::Result<bool, BackendError> {
+        self.inner.try_lock_range(start, end)
+    }
+    fn try_lock_shared_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> std::result::Result<bool, BackendError> {
+        self.inner.try_lock_shared_range(start, end)
+    }
+    fn lock_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> std::result::Result<(), BackendError> {
+        self.inner.lock_range(start, end)
+    }
+    fn lock_shared_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> std::result::Result<(), BackendError> {
+        self.inner.lock_shared_range(start, end)
+    }
+    fn unlock_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> std::result::Result<(), BackendError> {
+        self.inner.unlock_range(start, end)
+    }
+    fn query_lock_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> std::result::Result<bool, BackendError> {
+        self.inner.query_lock_range(start, end)
+    }
 }
 
 #[derive(Default)]
@@ -207,8 +337,8 @@ struct Durable {
     /// Set when a commit failed: the file and the mirror may differ, so every later call fails
     /// with this reason until the server is restarted (the way databases treat a failed fsync).
     broken: Option<String>,
-    /// Write transactions committed (for tests and benchmarks).
-    commits: u64,
+    /// What was committed (for tests and benchmarks; fsyncs are read from `syncs`).
+    stats: CommitStats,
 }
 
 /// Messages in an embedded redb file, mirrored in memory for reads.
@@ -228,6 +358,8 @@ pub struct DurableStore {
     /// before `inner`.
     commit: Mutex<()>,
     db: Database,
+    /// fsyncs of the file, counted by its backend.
+    syncs: Arc<AtomicU64>,
 }
 
 fn store_err(what: &str) -> impl FnOnce(redb::Error) -> MqHubError + '_ {
@@ -237,9 +369,13 @@ fn store_err(what: &str) -> impl FnOnce(redb::Error) -> MqHubError + '_ {
 impl DurableStore {
     /// Open (or create) the store file and load every queue.
     pub fn open(path: &Path) -> Result<Self> {
-        let db = Database::create(path).map_err(|e| {
+        let cannot = |e: &dyn std::fmt::Display| {
             MqHubError::Store(format!("cannot open durable store {}: {e}", path.display()))
-        })?;
+        };
+        let (backend, syncs) = CountingBackend::open(path).map_err(|e| cannot(&e))?;
+        let db = Database::builder()
+            .create_with_backend(backend)
+            .map_err(|e| cannot(&e))?;
         let mut queues = Queues::default();
         {
             let w = db.begin_write().map_err(|e| store_err("begin")(e.into()))?;
@@ -273,12 +409,13 @@ impl DurableStore {
             }),
             commit: Mutex::new(()),
             db,
+            syncs,
         })
     }
 
     /// Write transactions committed since open.
     pub fn commits(&self) -> u64 {
-        self.inner.lock().map(|g| g.commits).unwrap_or(0)
+        self.inner.lock().map(|g| g.stats.commits).unwrap_or(0)
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Durable>> {
@@ -307,7 +444,16 @@ impl DurableStore {
         let (number, batch) = batch;
         let r = self.write(&batch);
         let mut g = self.inner.lock().map_err(poisoned)?;
-        g.commits += 1;
+        g.stats.commits += 1;
+        for p in &batch {
+            match p {
+                Pending::Insert { bytes, .. } => {
+                    g.stats.inserts += 1;
+                    g.stats.insert_bytes += bytes.len() as u64;
+                }
+                Pending::Remove { .. } => g.stats.removes += 1,
+            }
+        }
         for p in batch {
             if let Pending::Insert { seq, queue, m, .. } = p {
                 if let Some(n) = g.pending_puts.get_mut(&queue) {
@@ -439,6 +585,11 @@ impl Store for DurableStore {
     }
     fn is_blocking(&self) -> bool {
         true
+    }
+    fn commit_stats(&self) -> Option<CommitStats> {
+        let mut s = self.inner.lock().map(|g| g.stats).ok()?;
+        s.fsyncs = self.syncs.load(Ordering::Relaxed);
+        Some(s)
     }
 }
 
