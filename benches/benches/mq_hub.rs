@@ -122,13 +122,11 @@ impl BareRedb {
     }
 
     /// `d.commits` write transactions holding `d.inserts` inserts and `d.removes` removes,
-    /// spread evenly; returns the changes per second and the fsyncs per change.
-    fn replay(&mut self, d: &CommitStats) -> (f64, f64) {
+    /// spread evenly; returns the changes per second, the fsyncs per change and the mean
+    /// transaction time (µs).
+    fn replay(&mut self, d: &CommitStats) -> (f64, f64, f64) {
         use std::sync::atomic::Ordering;
         let changes = d.inserts + d.removes;
-        if d.commits == 0 || changes == 0 {
-            return (0.0, 0.0);
-        }
         let value = vec![b'x'; (d.insert_bytes / d.inserts.max(1)) as usize];
         let share = |total: u64, i: u64| (i + 1) * total / d.commits - i * total / d.commits;
         let syncs0 = self.syncs.load(Ordering::Relaxed);
@@ -151,27 +149,36 @@ impl BareRedb {
         }
         let secs = t0.elapsed().as_secs_f64();
         let syncs = self.syncs.load(Ordering::Relaxed) - syncs0;
-        (changes as f64 / secs, syncs as f64 / changes as f64)
+        (
+            changes as f64 / secs,
+            syncs as f64 / changes as f64,
+            secs * 1e6 / d.commits as f64,
+        )
     }
 }
 
-/// The bare loop's row after a durable phase, and the hub's ratio to it.
+/// The bare loop's row after a durable phase: its rate, the shape of the phase's commits, the
+/// committer's busy share of the phase and its mean transaction time against the loop's, and
+/// the hub's ratio to the loop (`hub/bare`).
 fn bare_row(name: &str, hub: &Stats, d: &CommitStats, bare: &mut BareRedb) {
     let changes = d.inserts + d.removes;
     if d.commits == 0 || changes == 0 {
         return;
     }
-    let (rate, bare_fsyncs) = bare.replay(d);
-    let ratio = hub.ops_per_sec() / rate;
+    let (rate, bare_fsyncs, bare_txn_us) = bare.replay(d);
     println!(
-        "{:<40} {:>9.0} ops/s  {} txns x {:.1} rows  fsyncs/op hub {:.3} bare {:.3}  hub/bare {:>5.2}x",
+        "{:<40} {:>9.0} ops/s  {} txns x {:.1} rows  fsyncs/op hub {:.3} bare {:.3}  \
+         committer busy {:>3.0}%  txn µs hub {:.0} bare {:.0}  hub/bare {:>5.2}x",
         format!("{name} bare redb"),
         rate,
         d.commits,
         changes as f64 / d.commits as f64,
         d.fsyncs as f64 / changes as f64,
         bare_fsyncs,
-        ratio
+        100.0 * d.write_us as f64 / 1e6 / hub.elapsed.as_secs_f64(),
+        d.write_us as f64 / d.commits as f64,
+        bare_txn_us,
+        hub.ops_per_sec() / rate
     );
 }
 

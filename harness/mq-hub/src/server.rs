@@ -317,27 +317,15 @@ impl Hub {
         Ok(())
     }
 
-    async fn op<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&dyn Store) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let store = self.store.clone();
-        if store.is_blocking() {
-            tokio::task::spawn_blocking(move || f(&*store))
-                .await
-                .map_err(|e| MqHubError::Store(format!("store task failed: {e}")))?
-        } else {
-            f(&*store)
-        }
-    }
-
     async fn try_once(&self, queue: &str, take: bool) -> Result<Option<StoredMessage>> {
         if !take {
             // `peek` never blocks (both stores serve it from memory): no blocking-thread hop.
             return self.store.peek(queue);
         }
-        let q = queue.to_string();
-        self.op(move |s| s.take(&q)).await
+        // Staged on the runtime (no blocking-thread hop), answered once durable.
+        let (m, durable) = self.store.take_staged(queue)?;
+        durable.durable().await?;
+        Ok(m)
     }
 
     /// Long poll: the head message (removed when `take`), or `None` after the connection timeout.
@@ -504,11 +492,10 @@ async fn put_inner(hub: &Hub, domain: &str, hash: &str, h: &HeaderMap, body: Bod
     let text = String::from_utf8(Vec::from(bytes))
         .map_err(|e| MqHubError::bad(format!("message body is not UTF-8: {e}")))?;
     let q = queue_key(domain, hash);
-    let sender = claims.sub.clone();
     let max_len = hub.cfg.max_queue_length;
-    let q2 = q.clone();
-    hub.op(move |s| s.put(&q2, Some(&sender), text, max_len))
-        .await?;
+    // Answered only once durable (the durable store's group commit; at once in memory).
+    let (_, durable) = hub.store.put_staged(&q, Some(&claims.sub), text, max_len)?;
+    durable.durable().await?;
     hub.waiters.notify(&q);
     Ok(())
 }
@@ -570,10 +557,9 @@ async fn take_rfc130(
             return Err(MqHubError::bad(format!("message id {id:?} is malformed")));
         }
         let q = queue_key(&domain, &hash);
-        let id2 = id.clone();
-        hub.op(move |s| s.take_id(&q, &id2))
-            .await?
-            .ok_or(MqHubError::NoSuchMessage(id))
+        let (m, durable) = hub.store.take_id_staged(&q, &id)?;
+        durable.durable().await?;
+        m.ok_or(MqHubError::NoSuchMessage(id))
     }
     .await;
     match r {
@@ -594,8 +580,9 @@ async fn delete_msg(
             return Err(MqHubError::bad(format!("message id {id:?} is malformed")));
         }
         let q = queue_key(&domain, &hash);
-        let id2 = id.clone();
-        if hub.op(move |s| s.delete(&q, &id2)).await? {
+        let (m, durable) = hub.store.take_id_staged(&q, &id)?;
+        durable.durable().await?;
+        if m.is_some() {
             Ok(())
         } else {
             Err(MqHubError::NoSuchMessage(id))

@@ -8,9 +8,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use redb::backends::FileBackend;
 use redb::{
@@ -67,8 +66,29 @@ pub trait Store: Send + Sync {
     }
     /// Messages in `queue`.
     fn len(&self, queue: &str) -> usize;
-    /// True when calls block on file I/O (the server then runs them on a blocking thread).
+    /// True when the plain calls (`put`, `take`, `take_id`, `delete`) block until a file write is
+    /// durable. Callers on an async runtime use the `_staged` calls, which never block on I/O.
     fn is_blocking(&self) -> bool;
+    /// [`Store::put`], staged: the put is made (or refused) now without blocking on I/O, and it
+    /// may be answered only once the ticket resolves ([`Ticket::durable`]). A store whose plain
+    /// calls block must override the `_staged` calls.
+    fn put_staged(
+        &self,
+        queue: &str,
+        sender: Option<&str>,
+        body: String,
+        max_len: usize,
+    ) -> Result<(String, Ticket)> {
+        Ok((self.put(queue, sender, body, max_len)?, Ticket::ready()))
+    }
+    /// [`Store::take`], staged (see [`Store::put_staged`]): the message has left the queue.
+    fn take_staged(&self, queue: &str) -> Result<(Option<StoredMessage>, Ticket)> {
+        Ok((self.take(queue)?, Ticket::ready()))
+    }
+    /// [`Store::take_id`], staged (see [`Store::put_staged`]).
+    fn take_id_staged(&self, queue: &str, id: &str) -> Result<(Option<StoredMessage>, Ticket)> {
+        Ok((self.take_id(queue, id)?, Ticket::ready()))
+    }
     /// What has been written to disk since open; `None` for a store without a file.
     fn commit_stats(&self) -> Option<CommitStats> {
         None
@@ -87,6 +107,8 @@ pub struct CommitStats {
     pub insert_bytes: u64,
     /// `fsync` (sync_data) calls on the file, counted at the storage backend.
     pub fsyncs: u64,
+    /// Time spent in write transactions (begin to durable commit), in microseconds.
+    pub write_us: u64,
 }
 
 impl CommitStats {
@@ -98,6 +120,7 @@ impl CommitStats {
             removes: self.removes - earlier.removes,
             insert_bytes: self.insert_bytes - earlier.insert_bytes,
             fsyncs: self.fsyncs - earlier.fsyncs,
+            write_us: self.write_us - earlier.write_us,
         }
     }
 }
@@ -214,10 +237,17 @@ impl Queues {
         (seq, format!("{seq}_{}", random_b58(6)))
     }
     fn push(&mut self, queue: &str, seq: u64, m: StoredMessage) {
-        self.queues
-            .entry(queue.to_string())
-            .or_default()
-            .push_back((seq, m));
+        // The queue's name is copied only when the queue is new.
+        match self.queues.get_mut(queue) {
+            Some(q) => q.push_back((seq, m)),
+            None => {
+                self.queues
+                    .insert(queue.to_string(), VecDeque::from([(seq, m)]));
+            }
+        }
+    }
+    fn push_owned(&mut self, queue: String, seq: u64, m: StoredMessage) {
+        self.queues.entry(queue).or_default().push_back((seq, m));
     }
     fn head(&self, queue: &str) -> Option<&(u64, StoredMessage)> {
         self.queues.get(queue).and_then(|q| q.front())
@@ -303,10 +333,17 @@ impl Store for MemoryStore {
 
 const MESSAGES: TableDefinition<u64, &[u8]> = TableDefinition::new("messages");
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Record {
     q: String,
     m: StoredMessage,
+}
+
+/// [`Record`] as written: borrowed, so a batch is encoded without copying its messages.
+#[derive(Serialize)]
+struct RecordRef<'a> {
+    q: &'a str,
+    m: &'a StoredMessage,
 }
 
 /// A change waiting for the next write transaction.
@@ -314,12 +351,67 @@ enum Pending {
     Insert {
         seq: u64,
         queue: String,
-        bytes: Vec<u8>,
         m: StoredMessage,
     },
     Remove {
         seq: u64,
     },
+}
+
+/// How far the committer has got, as published to waiters.
+#[derive(Clone, Debug, Default)]
+pub struct Progress {
+    /// Batches `0..durable` are on disk.
+    durable: u64,
+    /// Set when a commit failed (see [`Durable::broken`]).
+    broken: Option<Arc<str>>,
+}
+
+impl Progress {
+    fn check(&self, batch: u64) -> Option<Result<()>> {
+        if self.durable > batch {
+            Some(Ok(()))
+        } else {
+            self.broken.as_ref().map(|why| Err(broken_err(why)))
+        }
+    }
+}
+
+fn broken_err(why: &str) -> MqHubError {
+    MqHubError::Store(format!(
+        "an earlier commit failed ({why}); restart the server to reload the store"
+    ))
+}
+
+/// What a staged change waits for before it may be answered: nothing (the memory store), or the
+/// commit of its batch.
+#[must_use = "a change may be answered only once its ticket says it is durable"]
+pub struct Ticket(Option<(u64, tokio::sync::watch::Receiver<Progress>)>);
+
+impl Ticket {
+    /// Nothing to wait for.
+    pub fn ready() -> Ticket {
+        Ticket(None)
+    }
+
+    /// Resolves once the change is durable (or its commit failed). Cancel-safe: dropping the
+    /// future leaves the change to be committed anyway.
+    pub async fn durable(self) -> Result<()> {
+        let Some((batch, mut rx)) = self.0 else {
+            return Ok(());
+        };
+        let waited = rx
+            .wait_for(|p| p.check(batch).is_some())
+            .await
+            .map(|p| p.check(batch));
+        // Err: the committer is gone (the store was dropped); it commits what is pending before
+        // it exits, so the last value is final.
+        let r = match waited {
+            Ok(r) => r,
+            Err(_) => rx.borrow().check(batch),
+        };
+        r.unwrap_or_else(|| Err(MqHubError::Store("the store was closed".into())))
+    }
 }
 
 /// The mirror and the batch being gathered for the next commit.
@@ -332,34 +424,52 @@ struct Durable {
     pending_puts: HashMap<String, usize>,
     /// The number the pending batch will be committed as.
     open_batch: u64,
-    /// Every batch up to this number has been committed.
-    durable_batch: Option<u64>,
+    /// Batches `0..durable` are on disk.
+    durable: u64,
     /// Set when a commit failed: the file and the mirror may differ, so every later call fails
     /// with this reason until the server is restarted (the way databases treat a failed fsync).
-    broken: Option<String>,
+    broken: Option<Arc<str>>,
+    /// The committer is waiting for work (a change must wake it).
+    idle: bool,
+    /// The store is being dropped: the committer commits what is pending and exits.
+    closing: bool,
     /// What was committed (for tests and benchmarks; fsyncs are read from `syncs`).
     stats: CommitStats,
 }
 
-/// Messages in an embedded redb file, mirrored in memory for reads.
-///
-/// **Group commit.** A change (put, take, delete) is recorded in the pending batch under the
-/// mirror lock and the call then waits for that batch to be durable. Whoever holds the commit
-/// lock writes the whole pending batch in one redb write transaction committed with
-/// `Durability::Immediate` (fsync); changes that arrive while that fsync is in flight gather in
-/// the next batch, which the next waiter commits in one transaction. A call returns only after
-/// the transaction holding its change is durable, so a put answered 200 survives SIGKILL. A put
-/// becomes visible to readers only once committed (a reader never sees a message that a crash
-/// could lose); a removed message leaves the mirror at once (no second taker can get it), and its
-/// removal is answered only once durable.
-pub struct DurableStore {
+/// What the store's handle and its committer thread share.
+struct Shared {
     inner: Mutex<Durable>,
-    /// Held by the committing thread for the whole write transaction. Lock order: `commit`
-    /// before `inner`.
+    /// Wakes the idle committer.
+    work: Condvar,
+    /// Wakes blocking waiters ([`Store::put`] and friends) after each commit.
+    done: Condvar,
+    /// Wakes async waiters ([`Ticket::durable`]) after each commit.
+    progress: tokio::sync::watch::Sender<Progress>,
+    /// Held by the committer for the whole write transaction (tests hold it to stand in for a
+    /// commit in flight). Lock order: `commit` before `inner`.
     commit: Mutex<()>,
     db: Database,
     /// fsyncs of the file, counted by its backend.
     syncs: Arc<AtomicU64>,
+}
+
+/// Messages in an embedded redb file, mirrored in memory for reads.
+///
+/// **Group commit.** A change (put, take, delete) is made in the mirror and recorded in the
+/// pending batch under the mirror lock ("staged"); the caller then waits, without holding any
+/// lock, for its batch to be durable. One committer thread owns the file: it takes the whole
+/// pending batch, writes it in one redb write transaction committed with
+/// `Durability::Immediate` (fsync), and publishes the batch number to the waiters (a
+/// [`Ticket`] for async callers, a condition variable for blocking ones). Changes that arrive
+/// while that fsync is in flight gather in the next batch, which the committer takes as soon as
+/// it is done. A call returns only after the transaction holding its change is durable, so a put
+/// answered 200 survives SIGKILL. A put becomes visible to readers only once committed (a reader
+/// never sees a message that a crash could lose); a removed message leaves the mirror at once
+/// (no second taker can get it), and its removal is answered only once durable.
+pub struct DurableStore {
+    shared: Arc<Shared>,
+    committer: Option<std::thread::JoinHandle<()>>,
 }
 
 fn store_err(what: &str) -> impl FnOnce(redb::Error) -> MqHubError + '_ {
@@ -402,85 +512,190 @@ impl DurableStore {
                 queues.next_seq = queues.next_seq.max(seq + 1);
             }
         }
-        Ok(DurableStore {
+        let shared = Arc::new(Shared {
             inner: Mutex::new(Durable {
                 q: queues,
                 ..Durable::default()
             }),
+            work: Condvar::new(),
+            done: Condvar::new(),
+            progress: tokio::sync::watch::Sender::new(Progress::default()),
             commit: Mutex::new(()),
             db,
             syncs,
+        });
+        let s = shared.clone();
+        let committer = std::thread::Builder::new()
+            .name("mq-hub-commit".into())
+            .spawn(move || s.run())
+            .map_err(|e| cannot(&format!("cannot start the commit thread: {e}")))?;
+        Ok(DurableStore {
+            shared,
+            committer: Some(committer),
         })
     }
 
     /// Write transactions committed since open.
     pub fn commits(&self) -> u64 {
-        self.inner.lock().map(|g| g.stats.commits).unwrap_or(0)
+        self.shared
+            .inner
+            .lock()
+            .map(|g| g.stats.commits)
+            .unwrap_or(0)
     }
 
+    /// The change just staged under `g` is in the open batch: wake the committer if it is idle,
+    /// and hand out the ticket for that batch.
+    fn staged(&self, g: &mut Durable) -> Ticket {
+        if g.idle {
+            g.idle = false;
+            self.shared.work.notify_one();
+        }
+        Ticket(Some((g.open_batch, self.shared.progress.subscribe())))
+    }
+
+    /// Block until `ticket` is durable (for the synchronous [`Store`] calls).
+    fn wait_blocking(&self, ticket: Ticket) -> Result<()> {
+        let Some((batch, _)) = ticket.0 else {
+            return Ok(());
+        };
+        let mut g = self.shared.inner.lock().map_err(poisoned)?;
+        loop {
+            let p = Progress {
+                durable: g.durable,
+                broken: g.broken.clone(),
+            };
+            if let Some(r) = p.check(batch) {
+                return r;
+            }
+            g = self.shared.done.wait(g).map_err(poisoned)?;
+        }
+    }
+
+    /// Remove the message `pick` chooses from the mirror and record its removal.
+    fn remove_staged(
+        &self,
+        queue: &str,
+        pick: impl FnOnce(&Queues) -> Option<usize>,
+    ) -> Result<(Option<StoredMessage>, Ticket)> {
+        let mut g = self.shared.lock()?;
+        let Some(i) = pick(&g.q) else {
+            return Ok((None, Ticket::ready()));
+        };
+        let Some((seq, m)) = g.q.remove_at(queue, i) else {
+            return Ok((None, Ticket::ready()));
+        };
+        g.pending.push(Pending::Remove { seq });
+        let t = self.staged(&mut g);
+        Ok((Some(m), t))
+    }
+}
+
+impl Drop for DurableStore {
+    fn drop(&mut self) {
+        if let Ok(mut g) = self.shared.inner.lock() {
+            g.closing = true;
+            self.shared.work.notify_one();
+        }
+        if let Some(t) = self.committer.take() {
+            // It commits what is pending, then exits; the file is closed with the last handle.
+            let _ = t.join();
+        }
+    }
+}
+
+impl Shared {
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Durable>> {
         let g = self.inner.lock().map_err(poisoned)?;
         if let Some(why) = &g.broken {
-            return Err(MqHubError::Store(format!(
-                "an earlier commit failed ({why}); restart the server to reload the store"
-            )));
+            return Err(broken_err(why));
         }
         Ok(g)
     }
 
-    /// Return once batch `mine` is durable, committing it (with everything gathered since)
-    /// if nobody else has.
-    fn wait_durable(&self, mine: u64) -> Result<()> {
-        let _c = self.commit.lock().map_err(poisoned)?;
-        let batch = {
-            let mut g = self.lock()?;
-            if g.durable_batch.is_some_and(|d| d >= mine) {
+    /// The committer: one write transaction per pending batch, until the store is dropped.
+    fn run(&self) {
+        loop {
+            {
+                let Ok(mut g) = self.inner.lock() else { return };
+                while g.pending.is_empty() && !g.closing {
+                    g.idle = true;
+                    g = match self.work.wait(g) {
+                        Ok(g) => g,
+                        Err(_) => return,
+                    };
+                }
+                g.idle = false;
+                if g.pending.is_empty() {
+                    return; // closing, nothing left
+                }
+            }
+            if self.commit_batch().is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Commit the pending batch and tell its waiters. `Err` only when a lock is poisoned.
+    fn commit_batch(&self) -> std::result::Result<(), ()> {
+        let _c = self.commit.lock().map_err(|_| ())?;
+        let (number, batch) = {
+            let mut g = self.inner.lock().map_err(|_| ())?;
+            if g.broken.is_some() {
+                // Staged before the failure was known: never written, and their waiters
+                // already see the failure (a batch not durable on a broken store fails).
+                g.pending.clear();
                 return Ok(());
             }
             let number = g.open_batch;
             g.open_batch += 1;
             (number, std::mem::take(&mut g.pending))
         };
-        let (number, batch) = batch;
+        let t0 = std::time::Instant::now();
         let r = self.write(&batch);
-        let mut g = self.inner.lock().map_err(poisoned)?;
-        g.stats.commits += 1;
-        for p in &batch {
-            match p {
-                Pending::Insert { bytes, .. } => {
-                    g.stats.inserts += 1;
-                    g.stats.insert_bytes += bytes.len() as u64;
-                }
-                Pending::Remove { .. } => g.stats.removes += 1,
-            }
-        }
-        for p in batch {
-            if let Pending::Insert { seq, queue, m, .. } = p {
-                if let Some(n) = g.pending_puts.get_mut(&queue) {
-                    *n -= 1;
-                    if *n == 0 {
-                        g.pending_puts.remove(&queue);
+        let took = t0.elapsed().as_micros() as u64;
+        let progress = {
+            let mut g = self.inner.lock().map_err(|_| ())?;
+            g.stats.commits += 1;
+            g.stats.write_us += took;
+            for p in batch {
+                match p {
+                    Pending::Insert { seq, queue, m } => {
+                        if let Some(n) = g.pending_puts.get_mut(&queue) {
+                            *n -= 1;
+                            if *n == 0 {
+                                g.pending_puts.remove(&queue);
+                            }
+                        }
+                        if r.is_ok() {
+                            g.q.push_owned(queue, seq, m);
+                        }
                     }
-                }
-                if r.is_ok() {
-                    g.q.push(&queue, seq, m);
+                    Pending::Remove { .. } => {}
                 }
             }
-        }
-        match r {
-            Ok(()) => {
-                g.durable_batch = Some(number);
-                Ok(())
+            match &r {
+                Ok(w) => {
+                    g.stats.inserts += w.inserts;
+                    g.stats.removes += w.removes;
+                    g.stats.insert_bytes += w.insert_bytes;
+                    g.durable = number + 1;
+                }
+                Err(e) => g.broken = Some(e.to_string().into()),
             }
-            Err(e) => {
-                g.broken = Some(e.to_string());
-                Err(e)
+            Progress {
+                durable: g.durable,
+                broken: g.broken.clone(),
             }
-        }
+        };
+        self.done.notify_all();
+        self.progress.send_replace(progress);
+        Ok(())
     }
 
     /// One write transaction for the whole batch, committed with fsync.
-    fn write(&self, batch: &[Pending]) -> Result<()> {
+    fn write(&self, batch: &[Pending]) -> Result<CommitStats> {
+        let mut n = CommitStats::default();
         let mut w = self
             .db
             .begin_write()
@@ -491,41 +706,27 @@ impl DurableStore {
             let mut t = w
                 .open_table(MESSAGES)
                 .map_err(|e| store_err("open table")(e.into()))?;
+            let mut bytes = Vec::new();
             for p in batch {
                 match p {
-                    Pending::Insert { seq, bytes, .. } => {
+                    Pending::Insert { seq, queue, m } => {
+                        bytes.clear();
+                        serde_json::to_writer(&mut bytes, &RecordRef { q: queue, m })
+                            .map_err(|e| MqHubError::Store(format!("encode: {e}")))?;
                         t.insert(*seq, bytes.as_slice())
                             .map_err(|e| store_err("insert")(e.into()))?;
+                        n.inserts += 1;
+                        n.insert_bytes += bytes.len() as u64;
                     }
                     Pending::Remove { seq } => {
                         t.remove(*seq).map_err(|e| store_err("remove")(e.into()))?;
+                        n.removes += 1;
                     }
                 }
             }
         }
-        w.commit().map_err(|e| store_err("commit")(e.into()))
-    }
-
-    /// Remove the message at `i` of `queue` from the mirror and record its removal; then wait
-    /// until the removal is durable.
-    fn remove_where(
-        &self,
-        queue: &str,
-        pick: impl FnOnce(&Queues) -> Option<usize>,
-    ) -> Result<Option<StoredMessage>> {
-        let (m, mine) = {
-            let mut g = self.lock()?;
-            let Some(i) = pick(&g.q) else {
-                return Ok(None);
-            };
-            let Some((seq, m)) = g.q.remove_at(queue, i) else {
-                return Ok(None);
-            };
-            g.pending.push(Pending::Remove { seq });
-            (m, g.open_batch)
-        };
-        self.wait_durable(mine)?;
-        Ok(Some(m))
+        w.commit().map_err(|e| store_err("commit")(e.into()))?;
+        Ok(n)
     }
 }
 
@@ -537,48 +738,65 @@ impl Store for DurableStore {
         body: String,
         max_len: usize,
     ) -> Result<String> {
-        let (id, mine) = {
-            let mut g = self.lock()?;
-            let waiting = g.pending_puts.get(queue).copied().unwrap_or(0);
-            // Exact limit, counting puts not yet committed.
-            if g.q.queues.get(queue).map_or(0, VecDeque::len) + waiting >= max_len {
-                return Err(MqHubError::QueueFull { max: max_len });
-            }
-            let (seq, id) = g.q.alloc();
-            let rec = Record {
-                q: queue.to_string(),
-                m: StoredMessage {
-                    id: id.clone(),
-                    sender: sender.map(str::to_string),
-                    body,
-                },
-            };
-            let bytes =
-                serde_json::to_vec(&rec).map_err(|e| MqHubError::Store(format!("encode: {e}")))?;
-            *g.pending_puts.entry(rec.q.clone()).or_default() += 1;
-            g.pending.push(Pending::Insert {
-                seq,
-                queue: rec.q,
-                bytes,
-                m: rec.m,
-            });
-            (id, g.open_batch)
-        };
-        self.wait_durable(mine)?;
+        let (id, t) = self.put_staged(queue, sender, body, max_len)?;
+        self.wait_blocking(t)?;
         Ok(id)
     }
+    fn put_staged(
+        &self,
+        queue: &str,
+        sender: Option<&str>,
+        body: String,
+        max_len: usize,
+    ) -> Result<(String, Ticket)> {
+        let mut g = self.shared.lock()?;
+        let waiting = g.pending_puts.get(queue).copied().unwrap_or(0);
+        // Exact limit, counting puts not yet committed.
+        if g.q.queues.get(queue).map_or(0, VecDeque::len) + waiting >= max_len {
+            return Err(MqHubError::QueueFull { max: max_len });
+        }
+        let (seq, id) = g.q.alloc();
+        match g.pending_puts.get_mut(queue) {
+            Some(n) => *n += 1,
+            None => {
+                g.pending_puts.insert(queue.to_string(), 1);
+            }
+        }
+        g.pending.push(Pending::Insert {
+            seq,
+            queue: queue.to_string(),
+            m: StoredMessage {
+                id: id.clone(),
+                sender: sender.map(str::to_string),
+                body,
+            },
+        });
+        let t = self.staged(&mut g);
+        Ok((id, t))
+    }
     fn peek(&self, queue: &str) -> Result<Option<StoredMessage>> {
-        let g = self.lock()?;
+        let g = self.shared.lock()?;
         Ok(g.q.head(queue).map(|(_, m)| m.clone()))
     }
     fn take(&self, queue: &str) -> Result<Option<StoredMessage>> {
-        self.remove_where(queue, |q| q.head(queue).map(|_| 0))
+        let (m, t) = self.take_staged(queue)?;
+        self.wait_blocking(t)?;
+        Ok(m)
+    }
+    fn take_staged(&self, queue: &str) -> Result<(Option<StoredMessage>, Ticket)> {
+        self.remove_staged(queue, |q| q.head(queue).map(|_| 0))
     }
     fn take_id(&self, queue: &str, id: &str) -> Result<Option<StoredMessage>> {
-        self.remove_where(queue, |q| q.position(queue, id))
+        let (m, t) = self.take_id_staged(queue, id)?;
+        self.wait_blocking(t)?;
+        Ok(m)
+    }
+    fn take_id_staged(&self, queue: &str, id: &str) -> Result<(Option<StoredMessage>, Ticket)> {
+        self.remove_staged(queue, |q| q.position(queue, id))
     }
     fn len(&self, queue: &str) -> usize {
-        self.inner
+        self.shared
+            .inner
             .lock()
             .map(|g| g.q.queues.get(queue).map_or(0, VecDeque::len))
             .unwrap_or(0)
@@ -587,8 +805,8 @@ impl Store for DurableStore {
         true
     }
     fn commit_stats(&self) -> Option<CommitStats> {
-        let mut s = self.inner.lock().map(|g| g.stats).ok()?;
-        s.fsyncs = self.syncs.load(Ordering::Relaxed);
+        let mut s = self.shared.inner.lock().map(|g| g.stats).ok()?;
+        s.fsyncs = self.shared.syncs.load(Ordering::Relaxed);
         Some(s)
     }
 }
@@ -659,7 +877,7 @@ mod tests {
             let s = Arc::new(DurableStore::open(&p).unwrap());
             let answered = Arc::new(AtomicUsize::new(0));
             // Stand in for a commit in flight.
-            let in_flight = s.commit.lock().unwrap();
+            let in_flight = s.shared.commit.lock().unwrap();
             let threads: Vec<_> = (0..n)
                 .map(|i| {
                     let (s, answered) = (s.clone(), answered.clone());
@@ -671,7 +889,7 @@ mod tests {
                 })
                 .collect();
             let deadline = Instant::now() + Duration::from_secs(20);
-            while s.inner.lock().unwrap().pending.len() < n {
+            while s.shared.inner.lock().unwrap().pending.len() < n {
                 assert!(Instant::now() < deadline, "puts did not arrive");
                 std::thread::yield_now();
             }
@@ -683,14 +901,14 @@ mod tests {
             assert_eq!(s.len("d/q"), 0, "uncommitted puts are not visible");
             // The queue limit counts uncommitted puts.
             assert!(matches!(
-                s.inner.lock().map(|g| g.pending_puts["d/q"]),
+                s.shared.inner.lock().map(|g| g.pending_puts["d/q"]),
                 Ok(k) if k == n
             ));
             drop(in_flight);
             let ids: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
             assert_eq!(s.commits(), 1, "one write transaction for all {n} puts");
             assert_eq!(s.len("d/q"), n);
-            assert!(s.inner.lock().unwrap().pending_puts.is_empty());
+            assert!(s.shared.inner.lock().unwrap().pending_puts.is_empty());
             // a full queue refuses
             assert!(matches!(
                 s.put("d/q", None, "x".into(), n),
