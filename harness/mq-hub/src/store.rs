@@ -1,5 +1,6 @@
 //! Queue storage: one FIFO queue per (domain, hashDID). Sans-IO in the sense that matters here:
-//! no clock, no socket; the durable store does file I/O (redb) and is called from a blocking task.
+//! no clock, no socket; the durable store does file I/O (redb) on its own committer thread, and
+//! its `_staged` calls never block on I/O.
 //!
 //! Message ids are `<sequence>_<base58 random>`: unique (the sequence never repeats, also across
 //! restarts of the durable store), URL-safe (digits, base58 letters and `_`), and they sort in
@@ -861,6 +862,48 @@ mod tests {
         assert_eq!((m.id.as_str(), m.body.as_str()), (id.as_str(), "kept"));
         let fresh = s.put("d/r", None, "x".into(), 10).unwrap();
         assert_ne!(fresh, id, "ids are not reused after a restart");
+    }
+
+    /// A staged put's ticket resolves only after the commit holding it, and the put is visible
+    /// only then; a staged change whose waiter went away is still committed, also when the
+    /// store is dropped right after.
+    #[tokio::test]
+    async fn durable_ticket_waits_for_the_commit() {
+        use std::future::Future;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("mq.redb");
+        {
+            let s = DurableStore::open(&p).unwrap();
+            let in_flight = s.shared.commit.lock().unwrap();
+            let (id, t) = s.put_staged("d/q", None, "one".into(), 10).unwrap();
+            let fut = t.durable();
+            tokio::pin!(fut);
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            assert!(
+                fut.as_mut().poll(&mut cx).is_pending(),
+                "the ticket resolved while its commit was held"
+            );
+            assert_eq!(s.len("d/q"), 0, "an uncommitted put is not visible");
+            drop(in_flight);
+            tokio::time::timeout(std::time::Duration::from_secs(20), fut)
+                .await
+                .expect("the ticket resolves once committed")
+                .unwrap();
+            assert_eq!(s.len("d/q"), 1);
+            assert_eq!(s.commit_stats().unwrap().inserts, 1);
+            // Staged, then the waiter is gone and the store dropped: still committed.
+            let (m, t) = s.take_id_staged("d/q", &id).unwrap();
+            assert_eq!(m.unwrap().body, "one");
+            drop(t);
+            let (_, t) = s.put_staged("d/q", None, "two".into(), 10).unwrap();
+            drop(t);
+        }
+        let s = DurableStore::open(&p).unwrap();
+        assert_eq!(s.len("d/q"), 1);
+        assert_eq!(s.take("d/q").unwrap().unwrap().body, "two");
+        let st = s.commit_stats().unwrap();
+        assert_eq!((st.commits, st.removes), (1, 1));
+        assert!(st.fsyncs >= st.commits, "each commit is fsynced: {st:?}");
     }
 
     /// Puts that arrive while a commit is in flight are committed together in the next write
