@@ -136,8 +136,9 @@ impl Waiters {
 
 /// The server state.
 pub struct Hub {
-    /// token → the `signatureOfDid` that verified for it (bounded). The signature is over the
-    /// token by the key of the token's subject, so the pair decides the check.
+    /// `signatureOfDid` → the token it verified for (bounded). The signature is over the token
+    /// by the key of the token's subject, so the pair decides the check. Keyed by the signature
+    /// (about 140 characters) rather than the token (several hundred): one hash per request.
     sig_ok: Mutex<HashMap<Box<str>, Box<str>>>,
     cfg: HubConfig,
     store: Arc<dyn Store>,
@@ -303,7 +304,7 @@ impl Hub {
         if self
             .sig_ok
             .lock()
-            .is_ok_and(|s| s.get(token).is_some_and(|ok| **ok == *sig))
+            .is_ok_and(|s| s.get(sig).is_some_and(|t| **t == *token))
         {
             return Ok(());
         }
@@ -312,7 +313,7 @@ impl Hub {
             if s.len() >= 16_384 {
                 s.clear();
             }
-            s.insert(token.into(), sig.into());
+            s.insert(sig.into(), token.into());
         }
         Ok(())
     }
