@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::Criterion;
-use mq_hub::store::{CommitStats, CountingBackend, MemoryStore, Store};
+use mq_hub::store::{CommitStats, CountingBackend, MemoryStore, Store, SyncCounter};
 use mq_hub::token::{Access, TokenAuthority, check_signature_of_did};
 use mq_hub::{
     DidKeyPair, DidMethod, DidRegistry, HubConfig, MqClient, Profile, RunningHub, StorageConfig,
@@ -96,7 +96,7 @@ async fn ceiling(clients: usize, secs: Duration) -> Stats {
 /// A redb file that replays the hub's commits: keys and values like the hub's rows.
 struct BareRedb {
     db: redb::Database,
-    syncs: Arc<std::sync::atomic::AtomicU64>,
+    syncs: Arc<SyncCounter>,
     /// Keys inserted so far and the first not yet removed (removes go oldest first, as takes do).
     next_insert: u64,
     next_remove: u64,
@@ -122,14 +122,13 @@ impl BareRedb {
     }
 
     /// `d.commits` write transactions holding `d.inserts` inserts and `d.removes` removes,
-    /// spread evenly; returns the changes per second, the fsyncs per change and the mean
-    /// transaction time (µs).
-    fn replay(&mut self, d: &CommitStats) -> (f64, f64, f64) {
-        use std::sync::atomic::Ordering;
+    /// spread evenly; returns the changes per second, the fsyncs per change, the mean
+    /// transaction time and the mean time in fsync per transaction (µs).
+    fn replay(&mut self, d: &CommitStats) -> (f64, f64, f64, f64) {
         let changes = d.inserts + d.removes;
         let value = vec![b'x'; (d.insert_bytes / d.inserts.max(1)) as usize];
         let share = |total: u64, i: u64| (i + 1) * total / d.commits - i * total / d.commits;
-        let syncs0 = self.syncs.load(Ordering::Relaxed);
+        let (syncs0, sync_us0) = (self.syncs.calls(), self.syncs.micros());
         let t0 = std::time::Instant::now();
         for i in 0..d.commits {
             let mut w = self.db.begin_write().unwrap();
@@ -148,11 +147,13 @@ impl BareRedb {
             w.commit().unwrap();
         }
         let secs = t0.elapsed().as_secs_f64();
-        let syncs = self.syncs.load(Ordering::Relaxed) - syncs0;
+        let syncs = self.syncs.calls() - syncs0;
+        let sync_us = self.syncs.micros() - sync_us0;
         (
             changes as f64 / secs,
             syncs as f64 / changes as f64,
             secs * 1e6 / d.commits as f64,
+            sync_us as f64 / d.commits as f64,
         )
     }
 }
@@ -165,10 +166,10 @@ fn bare_row(name: &str, hub: &Stats, d: &CommitStats, bare: &mut BareRedb) {
     if d.commits == 0 || changes == 0 {
         return;
     }
-    let (rate, bare_fsyncs, bare_txn_us) = bare.replay(d);
+    let (rate, bare_fsyncs, bare_txn_us, bare_sync_us) = bare.replay(d);
     println!(
         "{:<40} {:>9.0} ops/s  {} txns x {:.1} rows  fsyncs/op hub {:.3} bare {:.3}  \
-         committer busy {:>3.0}%  txn µs hub {:.0} bare {:.0}  hub/bare {:>5.2}x",
+         committer busy {:>3.0}%  txn µs hub {:.0} bare {:.0} (fsync {:.0} / {:.0})  hub/bare {:>5.2}x",
         format!("{name} bare redb"),
         rate,
         d.commits,
@@ -178,6 +179,8 @@ fn bare_row(name: &str, hub: &Stats, d: &CommitStats, bare: &mut BareRedb) {
         100.0 * d.write_us as f64 / 1e6 / hub.elapsed.as_secs_f64(),
         d.write_us as f64 / d.commits as f64,
         bare_txn_us,
+        d.fsync_us as f64 / d.commits as f64,
+        bare_sync_us,
         hub.ops_per_sec() / rate
     );
 }

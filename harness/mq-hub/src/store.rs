@@ -108,6 +108,8 @@ pub struct CommitStats {
     pub insert_bytes: u64,
     /// `fsync` (sync_data) calls on the file, counted at the storage backend.
     pub fsyncs: u64,
+    /// Time spent in those fsyncs, in microseconds.
+    pub fsync_us: u64,
     /// Time spent in write transactions (begin to durable commit), in microseconds.
     pub write_us: u64,
 }
@@ -121,28 +123,47 @@ impl CommitStats {
             removes: self.removes - earlier.removes,
             insert_bytes: self.insert_bytes - earlier.insert_bytes,
             fsyncs: self.fsyncs - earlier.fsyncs,
+            fsync_us: self.fsync_us - earlier.fsync_us,
             write_us: self.write_us - earlier.write_us,
         }
     }
 }
 
-/// redb's file backend with its `sync_data` calls counted; everything else is passed through.
+/// `sync_data` calls of a [`CountingBackend`] and the time they took.
+#[derive(Debug, Default)]
+pub struct SyncCounter {
+    calls: AtomicU64,
+    micros: AtomicU64,
+}
+
+impl SyncCounter {
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+    /// Microseconds spent in `sync_data`.
+    pub fn micros(&self) -> u64 {
+        self.micros.load(Ordering::Relaxed)
+    }
+}
+
+/// redb's file backend with its `sync_data` calls counted and timed; everything else is passed
+/// through.
 #[derive(Debug)]
 pub struct CountingBackend {
     inner: FileBackend,
-    syncs: Arc<AtomicU64>,
+    syncs: Arc<SyncCounter>,
 }
 
 impl CountingBackend {
     /// Open (or create) `path` the way `redb::Database::create` does; the counter is shared.
-    pub fn open(path: &Path) -> std::io::Result<(Self, Arc<AtomicU64>)> {
+    pub fn open(path: &Path) -> std::io::Result<(Self, Arc<SyncCounter>)> {
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(path)?;
-        let syncs = Arc::new(AtomicU64::new(0));
+        let syncs = Arc::new(SyncCounter::default());
         let inner = FileBackend::new(file).map_err(std::io::Error::other)?;
         Ok((
             CountingBackend {
@@ -165,8 +186,12 @@ impl StorageBackend for CountingBackend {
         self.inner.set_len(len)
     }
     fn sync_data(&self) -> std::result::Result<(), std::io::Error> {
-        self.syncs.fetch_add(1, Ordering::Relaxed);
-        self.inner.sync_data()
+        let t0 = std::time::Instant::now();
+        let r = self.inner.sync_data();
+        let us = t0.elapsed().as_micros() as u64;
+        self.syncs.calls.fetch_add(1, Ordering::Relaxed);
+        self.syncs.micros.fetch_add(us, Ordering::Relaxed);
+        r
     }
     fn write(&self, offset: u64, data: &[u8]) -> std::result::Result<(), std::io::Error> {
         self.inner.write(offset, data)
@@ -452,7 +477,7 @@ struct Shared {
     commit: Mutex<()>,
     db: Database,
     /// fsyncs of the file, counted by its backend.
-    syncs: Arc<AtomicU64>,
+    syncs: Arc<SyncCounter>,
 }
 
 /// Messages in an embedded redb file, mirrored in memory for reads.
@@ -807,7 +832,8 @@ impl Store for DurableStore {
     }
     fn commit_stats(&self) -> Option<CommitStats> {
         let mut s = self.shared.inner.lock().map(|g| g.stats).ok()?;
-        s.fsyncs = self.shared.syncs.load(Ordering::Relaxed);
+        s.fsyncs = self.shared.syncs.calls();
+        s.fsync_us = self.shared.syncs.micros();
         Some(s)
     }
 }
