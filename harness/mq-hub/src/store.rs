@@ -110,6 +110,8 @@ pub struct CommitStats {
     pub fsyncs: u64,
     /// Time spent in those fsyncs, in microseconds.
     pub fsync_us: u64,
+    /// Bytes written to the file (pages and headers, before each fsync).
+    pub written: u64,
     /// Time spent in write transactions (begin to durable commit), in microseconds.
     pub write_us: u64,
 }
@@ -124,16 +126,18 @@ impl CommitStats {
             insert_bytes: self.insert_bytes - earlier.insert_bytes,
             fsyncs: self.fsyncs - earlier.fsyncs,
             fsync_us: self.fsync_us - earlier.fsync_us,
+            written: self.written - earlier.written,
             write_us: self.write_us - earlier.write_us,
         }
     }
 }
 
-/// `sync_data` calls of a [`CountingBackend`] and the time they took.
+/// `sync_data` calls of a [`CountingBackend`], the time they took, and the bytes written.
 #[derive(Debug, Default)]
 pub struct SyncCounter {
     calls: AtomicU64,
     micros: AtomicU64,
+    written: AtomicU64,
 }
 
 impl SyncCounter {
@@ -144,10 +148,14 @@ impl SyncCounter {
     pub fn micros(&self) -> u64 {
         self.micros.load(Ordering::Relaxed)
     }
+    /// Bytes passed to `write`.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
 }
 
-/// redb's file backend with its `sync_data` calls counted and timed; everything else is passed
-/// through.
+/// redb's file backend with its `sync_data` calls counted and timed and its writes counted;
+/// everything else is passed through.
 #[derive(Debug)]
 pub struct CountingBackend {
     inner: FileBackend,
@@ -194,6 +202,9 @@ impl StorageBackend for CountingBackend {
         r
     }
     fn write(&self, offset: u64, data: &[u8]) -> std::result::Result<(), std::io::Error> {
+        self.syncs
+            .written
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
         self.inner.write(offset, data)
     }
     fn close(&self) -> std::result::Result<(), std::io::Error> {
@@ -834,6 +845,7 @@ impl Store for DurableStore {
         let mut s = self.shared.inner.lock().map(|g| g.stats).ok()?;
         s.fsyncs = self.shared.syncs.calls();
         s.fsync_us = self.shared.syncs.micros();
+        s.written = self.shared.syncs.written();
         Some(s)
     }
 }
