@@ -3,12 +3,20 @@
 //! the memory and the durable store, each printed as a ratio to the ceiling of the HTTP stack (a
 //! trivial axum handler loaded by the same generator in the same run), and the memory used per
 //! queued message. `MQ_HUB_BENCH_SECS` sets each phase's length (default 1).
+//!
+//! After each writing phase of the durable store (put, get+delete, take), a **bare redb loop**
+//! replays what that phase committed, in the same run: on a fresh redb file, the same number of
+//! write transactions (each `Durability::Immediate`), the same rows per transaction (the phase's
+//! changes spread evenly over its commits), the same value size, the same inserted keys and the
+//! keys the clients removed; the durable row's ratio to that loop is the fraction of the physical
+//! limit (fsync-bound group commit) the hub reaches. fsyncs, their time and the bytes written
+//! are counted at redb's storage backend for both.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::Criterion;
-use mq_hub::store::{MemoryStore, Store};
+use mq_hub::store::{CommitStats, CountingBackend, MemoryStore, Store, SyncCounter};
 use mq_hub::token::{Access, TokenAuthority, check_signature_of_did};
 use mq_hub::{
     DidKeyPair, DidMethod, DidRegistry, HubConfig, MqClient, Profile, RunningHub, StorageConfig,
@@ -51,7 +59,7 @@ struct Row {
 
 fn print_row(r: &Row) {
     println!(
-        "{:<34} {:>9.0} ops/s  p50 {:>6} µs  p99 {:>7} µs  errors {:>4}  ratio {:>5.2}x",
+        "{:<40} {:>9.0} ops/s  p50 {:>6} µs  p99 {:>7} µs  errors {:>4}  ratio {:>5.2}x",
         r.name,
         r.stats.ops_per_sec(),
         r.stats.p50_us,
@@ -86,6 +94,118 @@ async fn ceiling(clients: usize, secs: Duration) -> Stats {
     s
 }
 
+/// A redb file that replays the hub's commits: keys and values like the hub's rows.
+struct BareRedb {
+    db: redb::Database,
+    syncs: Arc<SyncCounter>,
+    /// Keys inserted so far and the first not yet removed (removes go oldest first, as takes do).
+    next_insert: u64,
+    next_remove: u64,
+    _dir: tempfile::TempDir,
+}
+
+const BARE: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("messages");
+
+impl BareRedb {
+    fn new() -> BareRedb {
+        let dir = tempfile::tempdir().unwrap();
+        let (backend, syncs) = CountingBackend::open(&dir.path().join("bare.redb")).unwrap();
+        let db = redb::Database::builder()
+            .create_with_backend(backend)
+            .unwrap();
+        BareRedb {
+            db,
+            syncs,
+            next_insert: 0,
+            next_remove: 0,
+            _dir: dir,
+        }
+    }
+
+    /// `d.commits` write transactions holding `d.inserts` inserts and `d.removes` removes,
+    /// spread evenly. Inserts take the next keys (the hub's sequence numbers are consecutive);
+    /// removes take the keys in `removed` in order (the keys the hub's clients removed, so the
+    /// transactions dirty as many pages as the hub's did), or the oldest keys when the phase's
+    /// keys are not known. Returns the changes per second, the fsyncs per change, the mean
+    /// transaction time and the mean time in fsync per transaction (µs), and the KiB written
+    /// per transaction.
+    fn replay(&mut self, d: &CommitStats, removed: &[u64]) -> (f64, f64, f64, f64, f64) {
+        let changes = d.inserts + d.removes;
+        let value = vec![b'x'; (d.insert_bytes / d.inserts.max(1)) as usize];
+        let share = |total: u64, i: u64| (i + 1) * total / d.commits - i * total / d.commits;
+        let (syncs0, sync_us0, written0) = (
+            self.syncs.calls(),
+            self.syncs.micros(),
+            self.syncs.written(),
+        );
+        let mut r = 0;
+        let t0 = std::time::Instant::now();
+        for i in 0..d.commits {
+            let mut w = self.db.begin_write().unwrap();
+            w.set_durability(redb::Durability::Immediate).unwrap();
+            {
+                let mut t = w.open_table(BARE).unwrap();
+                for _ in 0..share(d.inserts, i) {
+                    t.insert(self.next_insert, value.as_slice()).unwrap();
+                    self.next_insert += 1;
+                }
+                for _ in 0..share(d.removes, i) {
+                    let key = match removed.get(r) {
+                        Some(k) => *k,
+                        None => {
+                            self.next_remove += 1;
+                            self.next_remove - 1
+                        }
+                    };
+                    r += 1;
+                    t.remove(key).unwrap();
+                }
+            }
+            w.commit().unwrap();
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let syncs = self.syncs.calls() - syncs0;
+        let sync_us = self.syncs.micros() - sync_us0;
+        let written = self.syncs.written() - written0;
+        (
+            changes as f64 / secs,
+            syncs as f64 / changes as f64,
+            secs * 1e6 / d.commits as f64,
+            sync_us as f64 / d.commits as f64,
+            written as f64 / 1024.0 / d.commits as f64,
+        )
+    }
+}
+
+/// The bare loop's row after a durable phase: its rate, the shape of the phase's commits, the
+/// committer's busy share of the phase and its mean transaction time against the loop's, and
+/// the hub's ratio to the loop (`hub/bare`).
+fn bare_row(name: &str, hub: &Stats, d: &CommitStats, removed: &[u64], bare: &mut BareRedb) {
+    let changes = d.inserts + d.removes;
+    if d.commits == 0 || changes == 0 {
+        return;
+    }
+    let (rate, bare_fsyncs, bare_txn_us, bare_sync_us, bare_kib) = bare.replay(d, removed);
+    println!(
+        "{:<40} {:>9.0} ops/s  {} txns x {:.1} rows  fsyncs/op hub {:.3} bare {:.3}  \
+         committer busy {:>3.0}%  txn µs hub {:.0} bare {:.0} (fsync {:.0} / {:.0})  KiB/txn hub {:.0} bare {:.0}  hub/bare {:>5.2}x",
+        format!("{name} bare redb"),
+        rate,
+        d.commits,
+        changes as f64 / d.commits as f64,
+        d.fsyncs as f64 / changes as f64,
+        bare_fsyncs,
+        100.0 * d.write_us as f64 / 1e6 / hub.elapsed.as_secs_f64(),
+        d.write_us as f64 / d.commits as f64,
+        bare_txn_us,
+        d.fsync_us as f64 / d.commits as f64,
+        bare_sync_us,
+        d.written as f64 / 1024.0 / d.commits as f64,
+        bare_kib,
+        hub.ops_per_sec() / rate
+    );
+}
+
 /// One virtual client of the hub: its connection and its pre-built requests.
 struct HubClient {
     conn: HttpConn,
@@ -98,6 +218,31 @@ struct HubClient {
     sig: String,
     /// Messages this client put and has not removed yet.
     remaining: usize,
+    /// Store keys (the sequence of the message id) of the messages this client removed in the
+    /// current phase, in order: the bare loop removes the same keys.
+    removed: Vec<u64>,
+}
+
+/// The store key of a message id `<seq>_<random>`.
+fn seq_of(id: &str) -> Option<u64> {
+    id.split('_').next()?.parse().ok()
+}
+
+/// Every client's removed keys, interleaved (the clients ran concurrently, so the k-th removal
+/// of each shared a transaction more likely than two removals of one client), and cleared.
+fn removed_keys(cl: &mut [HubClient]) -> Vec<u64> {
+    let mut lists: Vec<_> = cl
+        .iter_mut()
+        .map(|c| std::mem::take(&mut c.removed).into_iter())
+        .collect();
+    let mut out = Vec::new();
+    loop {
+        let before = out.len();
+        out.extend(lists.iter_mut().filter_map(Iterator::next));
+        if out.len() == before {
+            return out;
+        }
+    }
 }
 
 /// The `messageId` of a JSON reply, found without a JSON parser (ids are URL-safe).
@@ -108,6 +253,18 @@ fn message_id(body: &[u8]) -> Option<String> {
 }
 
 async fn hub_rows(storage: &str, clients: usize, secs: Duration, ceil: f64) -> Vec<Row> {
+    // Printed as each phase ends, so a bare-loop row sits under its phase's row.
+    let mut bare = (storage == "durable").then(BareRedb::new);
+    let mut last = CommitStats::default();
+    let mut after_phase = |h: &RunningHub, r: &Row, removed: &[u64]| {
+        print_row(r);
+        let (Some(b), Some(now)) = (bare.as_mut(), h.hub.commit_stats()) else {
+            return;
+        };
+        let d = now.since(&last);
+        last = now;
+        tokio::task::block_in_place(|| bare_row(&r.name, &r.stats, &d, removed, b));
+    };
     let dir = tempfile::tempdir().unwrap();
     let storage_cfg = match storage {
         "memory" => StorageConfig::Memory,
@@ -156,6 +313,7 @@ async fn hub_rows(storage: &str, clients: usize, secs: Duration, ceil: f64) -> V
             hash,
             sig,
             remaining: 0,
+            removed: Vec::new(),
         });
     }
     let mut rows = Vec::new();
@@ -172,6 +330,7 @@ async fn hub_rows(storage: &str, clients: usize, secs: Duration, ceil: f64) -> V
         stats: put,
         ceiling: ceil,
     });
+    after_phase(&h, rows.last().unwrap(), &[]);
 
     let (get, cl) = loadgen::run(cl, secs, |mut c: HubClient, _| async move {
         let ok = matches!(c.conn.request(&c.get).await, Ok((200, _)));
@@ -183,6 +342,7 @@ async fn hub_rows(storage: &str, clients: usize, secs: Duration, ceil: f64) -> V
         stats: get,
         ceiling: ceil,
     });
+    after_phase(&h, rows.last().unwrap(), &[]);
 
     let (del, cl) = loadgen::run(cl, secs / 2, |mut c: HubClient, _| async move {
         if c.remaining <= 1 {
@@ -203,29 +363,42 @@ async fn hub_rows(storage: &str, clients: usize, secs: Duration, ceil: f64) -> V
         );
         let ok = matches!(c.conn.request(&req).await, Ok((200, _)));
         c.remaining -= ok as usize;
+        if ok {
+            c.removed.extend(seq_of(&id));
+        }
         (c, Some(ok))
     })
     .await;
+    let mut cl = cl;
+    let keys = removed_keys(&mut cl);
     rows.push(Row {
         name: format!("{tag} get+delete (pair)"),
         stats: del,
         ceiling: ceil / 2.0,
     });
+    after_phase(&h, rows.last().unwrap(), &keys);
 
-    let (take, _) = loadgen::run(cl, secs * 3, |mut c: HubClient, _| async move {
+    let (take, mut cl) = loadgen::run(cl, secs * 3, |mut c: HubClient, _| async move {
         if c.remaining == 0 {
             return (c, None);
         }
-        let ok = matches!(c.conn.request(&c.take).await, Ok((200, _)));
+        let seq = match c.conn.request(&c.take).await {
+            Ok((200, body)) => Some(message_id(body).as_deref().and_then(seq_of)),
+            _ => None,
+        };
+        let ok = seq.is_some();
         c.remaining -= ok as usize;
+        c.removed.extend(seq.flatten());
         (c, Some(ok))
     })
     .await;
+    let keys = removed_keys(&mut cl);
     rows.push(Row {
         name: format!("{tag} take"),
         stats: take,
         ceiling: ceil,
     });
+    after_phase(&h, rows.last().unwrap(), &keys);
     h.stop().await;
     rows
 }
@@ -285,14 +458,11 @@ fn main() {
             });
             for storage in ["memory", "durable"] {
                 let rows = hub_rows(storage, clients, secs, ceil.ops_per_sec()).await;
-                for r in &rows {
-                    print_row(r);
-                }
                 let put = rows[0].stats.ops_per_sec();
                 let take = rows[3].stats.ops_per_sec();
                 if put > 0.0 && take > 0.0 {
                     println!(
-                        "{:<34} {:>9.0} pairs/s",
+                        "{:<40} {:>9.0} pairs/s",
                         format!("{storage}/{clients:>2}c put+take"),
                         1.0 / (1.0 / put + 1.0 / take)
                     );

@@ -38,7 +38,9 @@ pub fn hash_did(did: &str) -> String {
 
 /// A well-formed hashDID decodes from base58 to exactly 32 bytes.
 pub fn is_hash_did(s: &str) -> bool {
-    s.len() <= 64 && b58_decode(s).is_some_and(|b| b.len() == 32)
+    // Decoded onto a fixed buffer (no allocation per request); more than 32 bytes is an error.
+    let mut digest = [0u8; 32];
+    s.len() <= 64 && bs58::decode(s).onto(&mut digest[..]).is_ok_and(|n| n == 32)
 }
 
 /// Compress an uncompressed SEC1 point (0x04 ‖ x ‖ y) to 0x02/0x03 ‖ x.

@@ -28,8 +28,8 @@
 //!   `max_message_size` is accepted; a queue never holds more than `max_queue_length`); ids
 //!   `<seq>_<base58>` are unique and URL-safe. [`store::MemoryStore`] (`[storage] kind =
 //!   "memory"`) and [`store::DurableStore`] (`kind = "durable", path = "mq.redb"`, redb with
-//!   group commit: a put, take or delete records its change in the pending batch and waits; the
-//!   thread holding the commit lock writes the whole batch in one write transaction with
+//!   group commit: a put, take or delete stages its change in the pending batch without I/O and
+//!   waits on a ticket; one committer thread writes the whole batch in one write transaction with
 //!   `Durability::Immediate`, so changes arriving during an fsync share the next one). Each call is
 //!   answered only once the transaction holding its change is durable, so a put answered 200
 //!   survives SIGKILL; puts are visible to readers only once committed; a failed commit marks the

@@ -136,8 +136,9 @@ impl Waiters {
 
 /// The server state.
 pub struct Hub {
-    /// token → the `signatureOfDid` that verified for it (bounded). The signature is over the
-    /// token by the key of the token's subject, so the pair decides the check.
+    /// `signatureOfDid` → the token it verified for (bounded). The signature is over the token
+    /// by the key of the token's subject, so the pair decides the check. Keyed by the signature
+    /// (about 140 characters) rather than the token (several hundred): one hash per request.
     sig_ok: Mutex<HashMap<Box<str>, Box<str>>>,
     cfg: HubConfig,
     store: Arc<dyn Store>,
@@ -236,6 +237,11 @@ impl Hub {
         self.waiters.len()
     }
 
+    /// What the durable store has written since open (`None` for the memory store).
+    pub fn commit_stats(&self) -> Option<crate::store::CommitStats> {
+        self.store.commit_stats()
+    }
+
     /// Messages in a queue.
     pub fn queue_len(&self, domain: &str, hash_did: &str) -> usize {
         self.store.len(&queue_key(domain, hash_did))
@@ -298,7 +304,7 @@ impl Hub {
         if self
             .sig_ok
             .lock()
-            .is_ok_and(|s| s.get(token).is_some_and(|ok| **ok == *sig))
+            .is_ok_and(|s| s.get(sig).is_some_and(|t| **t == *token))
         {
             return Ok(());
         }
@@ -307,23 +313,9 @@ impl Hub {
             if s.len() >= 16_384 {
                 s.clear();
             }
-            s.insert(token.into(), sig.into());
+            s.insert(sig.into(), token.into());
         }
         Ok(())
-    }
-
-    async fn op<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&dyn Store) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let store = self.store.clone();
-        if store.is_blocking() {
-            tokio::task::spawn_blocking(move || f(&*store))
-                .await
-                .map_err(|e| MqHubError::Store(format!("store task failed: {e}")))?
-        } else {
-            f(&*store)
-        }
     }
 
     async fn try_once(&self, queue: &str, take: bool) -> Result<Option<StoredMessage>> {
@@ -331,8 +323,10 @@ impl Hub {
             // `peek` never blocks (both stores serve it from memory): no blocking-thread hop.
             return self.store.peek(queue);
         }
-        let q = queue.to_string();
-        self.op(move |s| s.take(&q)).await
+        // Staged on the runtime (no blocking-thread hop), answered once durable.
+        let (m, durable) = self.store.take_staged(queue)?;
+        durable.durable().await?;
+        Ok(m)
     }
 
     /// Long poll: the head message (removed when `take`), or `None` after the connection timeout.
@@ -499,11 +493,10 @@ async fn put_inner(hub: &Hub, domain: &str, hash: &str, h: &HeaderMap, body: Bod
     let text = String::from_utf8(Vec::from(bytes))
         .map_err(|e| MqHubError::bad(format!("message body is not UTF-8: {e}")))?;
     let q = queue_key(domain, hash);
-    let sender = claims.sub.clone();
     let max_len = hub.cfg.max_queue_length;
-    let q2 = q.clone();
-    hub.op(move |s| s.put(&q2, Some(&sender), text, max_len))
-        .await?;
+    // Answered only once durable (the durable store's group commit; at once in memory).
+    let (_, durable) = hub.store.put_staged(&q, Some(&claims.sub), text, max_len)?;
+    durable.durable().await?;
     hub.waiters.notify(&q);
     Ok(())
 }
@@ -565,10 +558,9 @@ async fn take_rfc130(
             return Err(MqHubError::bad(format!("message id {id:?} is malformed")));
         }
         let q = queue_key(&domain, &hash);
-        let id2 = id.clone();
-        hub.op(move |s| s.take_id(&q, &id2))
-            .await?
-            .ok_or(MqHubError::NoSuchMessage(id))
+        let (m, durable) = hub.store.take_id_staged(&q, &id)?;
+        durable.durable().await?;
+        m.ok_or(MqHubError::NoSuchMessage(id))
     }
     .await;
     match r {
@@ -589,8 +581,9 @@ async fn delete_msg(
             return Err(MqHubError::bad(format!("message id {id:?} is malformed")));
         }
         let q = queue_key(&domain, &hash);
-        let id2 = id.clone();
-        if hub.op(move |s| s.delete(&q, &id2)).await? {
+        let (m, durable) = hub.store.take_id_staged(&q, &id)?;
+        durable.durable().await?;
+        if m.is_some() {
             Ok(())
         } else {
             Err(MqHubError::NoSuchMessage(id))
