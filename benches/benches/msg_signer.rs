@@ -11,6 +11,10 @@
 //!    `target/rabbitmq/broker.env` (or `SIGHARNESS_RABBITMQ_TLS_URL`) is absent they are skipped
 //!    with a note. `cargo xtask bench msg-signer` starts RabbitMQ when it is installed.
 //!
+//! Beside the one-way ceiling, each set-up measures round trips through a **no-work responder**
+//! (accept, send the body back; `echo_responder`): the ceiling of request -> reply over that
+//! broker, so the mock signing server's own cost (parse, check, sign, encode) is a ratio too.
+//!
 //! `cargo xtask bench msg-signer` (or `cargo bench -p sigharness-benches --bench msg_signer`).
 //! harness = false: each figure is one timed batch (1 000 and 10 000 messages) after a warm-up
 //! batch, printed with the ratio; nothing is asserted.
@@ -188,6 +192,52 @@ async fn batch(
     elapsed
 }
 
+/// A responder that does no work: each request on `listen` is accepted and its body sent back
+/// unchanged to `reply_to`, pipelined, on its own connection (the mock signing server's link
+/// layout: a receiver with auto credit, one sender). Round trips through it are the ceiling of
+/// request -> reply over this broker with fe2o3 on both ends; the mock signing server's ratio to
+/// it is the cost of parsing, checking and signing.
+async fn echo_responder(
+    setup: &Setup,
+    listen: &str,
+    reply_to: &str,
+) -> tokio::task::JoinHandle<()> {
+    let target = setup.rabbitmq.then_some(reply_to);
+    let c = client(setup, listen, target).await;
+    let reply_to = reply_to.to_string();
+    // Outcomes are awaited on their own task (as the mock signing server does): `recv` is not
+    // raced against anything, so no delivery is dropped half-read.
+    let (settle_tx, mut settle_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(f) = settle_rx.recv().await {
+            let _ = f.await;
+        }
+    });
+    tokio::spawn(async move {
+        // The whole client moves in (its connection and session too, not only the links).
+        let mut c = c;
+        while let Ok(d) = c.rx.recv::<Body<Value>>().await {
+            if c.rx.accept(&d).await.is_err() {
+                break;
+            }
+            let body = match d.into_message().body {
+                Body::Value(AmqpValue(v)) => v,
+                _ => Value::Null,
+            };
+            let m = Message::builder()
+                .properties(Properties::builder().to(reply_to.clone()).build())
+                .value(body)
+                .build();
+            match c.tx.send_batchable(m).await {
+                Ok(f) => {
+                    let _ = settle_tx.send(f);
+                }
+                Err(_) => break,
+            }
+        }
+    })
+}
+
 /// Round trips and ceiling through one set-up: (batch, ceiling msgs/s, round trips/s).
 async fn measure(setup: &Setup) -> Vec<(usize, f64, f64)> {
     let run = uuid_like();
@@ -214,24 +264,38 @@ async fn measure(setup: &Setup) -> Vec<(usize, f64, f64)> {
     let mut ceiling = client(setup, &ceiling_q, Some(&ceiling_q)).await;
     let bare = move |_i: usize| sample.clone();
     let mk = |i: usize| request(i, &key, &send_to, &run);
+    // The no-work responder's own request address and reply queue.
+    let echo_in = setup.map(&format!("queue://bench.echo-in.{run}"));
+    let echo_reply = setup.map(&format!("queue://bench.echo-reply.{run}"));
+    let echo = echo_responder(setup, &echo_in, &echo_reply).await;
+    let echo_target = setup.rabbitmq.then_some(echo_in.as_str());
+    let mut echo_client = client(setup, &echo_reply, echo_target).await;
+    let echo_sample = request(0, &key, &echo_in, &run);
+    let echo_req = move |_i: usize| echo_sample.clone();
     batch(&mut ceiling, 1000, bare.clone()).await; // warm-up
+    batch(&mut echo_client, 1000, echo_req.clone()).await;
     batch(&mut rt_client, 1000, mk).await;
     let mut out = Vec::new();
     for n in [1_000usize, 10_000] {
         let c = batch(&mut ceiling, n, bare.clone()).await;
+        let e = batch(&mut echo_client, n, echo_req.clone()).await;
         let rss0 = rss_kib();
         let r = batch(&mut rt_client, n, |i| mk(i + 1_000_000)).await;
         let rss1 = rss_kib();
         let (cr, rr) = (n as f64 / c.as_secs_f64(), n as f64 / r.as_secs_f64());
+        let er = n as f64 / e.as_secs_f64();
         println!(
-            "  [{}] batch {n:>6}: ceiling {cr:>9.0} msgs/s one-way | signed round trips {rr:>9.0} /s | ratio {:.2}x | RSS +{} KiB ({:.2} KiB per request in flight)",
+            "  [{}] batch {n:>6}: ceiling {cr:>9.0} msgs/s one-way | no-work round trips {er:>9.0} /s ({:.2}x) | signed round trips {rr:>9.0} /s | ratio {:.2}x, {:.2}x of no-work | RSS +{} KiB ({:.2} KiB per request in flight)",
             setup.label,
+            er / cr,
             rr / cr,
+            rr / er,
             rss1.saturating_sub(rss0),
             rss1.saturating_sub(rss0) as f64 / n as f64
         );
         out.push((n, cr, rr));
     }
+    echo.abort();
     let (sent, accepted, failed) = server.replies_sent();
     println!(
         "  [{}] server: {} requests, {sent} replies sent, {accepted} accepted, {failed} failed",
