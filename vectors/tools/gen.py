@@ -575,6 +575,8 @@ def main(argv):
     outputs += [(f.path(), f.render(schema_texts), "%-32s %4d tests" % (f.name, f.tc)) for f in files]
     import mqhub_tokens
     outputs += mqhub_tokens.build()
+    import web_bot_auth
+    outputs += web_bot_auth.build()
     os.makedirs(os.path.join(ROOT, "data", "mq-hub"), exist_ok=True)
     stale = []
     for path, text, line in outputs:

@@ -13,6 +13,11 @@ use http_sig::{
     SigningProfile, VerificationPolicy, Verifier, signature_base,
 };
 
+use http_sig::web_bot_auth::{
+    self, KeyDirectory, NonceSource, SignatureAgentForm, WebBotAuthPolicy, WebBotAuthSigner,
+};
+
+use super::key_directory;
 use super::nonce_file::FileNonceStore;
 
 /// `sigharness http-sig ...`
@@ -49,24 +54,38 @@ pub struct MessageOpts {
 pub struct SignArgs {
     #[command(flatten)]
     pub msg: MessageOpts,
-    /// Key file: JWK, PEM, DER or base64 shared secret (with --profile, the profile names the key).
-    #[arg(
-        long,
-        value_name = "FILE",
-        required_unless_present = "profile",
-        conflicts_with = "profile"
-    )]
+    /// Key file: JWK, PEM, DER or base64 shared secret (with a --profile FILE, the profile names
+    /// the key; with --profile web-bot-auth, the bot's private RSA, EC or Ed25519 key).
+    #[arg(long, value_name = "FILE", required_unless_present = "profile")]
     pub key: Option<PathBuf>,
     /// Algorithm (default: from the key).
     #[arg(long, value_name = "ALG")]
     pub alg: Option<String>,
     /// Covered components, space separated, quoted or not:
     /// '@method @path "content-type" "@query-param";name="Pet"'.
-    #[arg(long, value_name = "LIST", conflicts_with = "profile")]
+    /// (With --profile web-bot-auth: components covered besides `@authority` and
+    /// Signature-Agent, e.g. '@method @path'.)
+    #[arg(long, value_name = "LIST")]
     pub components: Option<String>,
-    /// Grafbase-style signing profile (TOML or YAML) instead of --components.
-    #[arg(long, value_name = "FILE")]
+    /// Grafbase-style signing profile (TOML or YAML) instead of --components, or the literal
+    /// `web-bot-auth`: the Web Bot Auth profile (draft-meunier-webbotauth-httpsig-protocol;
+    /// keyid = JWK thumbprint, tag web-bot-auth, created + expires, @authority and
+    /// Signature-Agent covered; docs/web-bot-auth.md).
+    #[arg(long, value_name = "FILE|web-bot-auth")]
     pub profile: Option<PathBuf>,
+    /// web-bot-auth: write Signature-Agent with this https URL (and cover it).
+    #[arg(long, value_name = "URL")]
+    pub signature_agent: Option<String>,
+    /// web-bot-auth: the Signature-Agent form, `dict` (member keyed to the label; what signers
+    /// MUST send) or `string` (the legacy bare String).
+    #[arg(long, value_name = "FORM", default_value = "dict", value_parser = ["dict", "string"])]
+    pub signature_agent_form: String,
+    /// web-bot-auth: `expires - created`, seconds (the draft RECOMMENDS at most 86400).
+    #[arg(long, value_name = "SECS", default_value_t = http_sig::web_bot_auth::DEFAULT_VALIDITY)]
+    pub validity: u64,
+    /// web-bot-auth: no `nonce` (default: 64 random bytes, or --nonce).
+    #[arg(long, conflicts_with = "nonce")]
+    pub no_nonce: bool,
     /// Signature label.
     #[arg(long, default_value = "sig")]
     pub label: String,
@@ -104,9 +123,30 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub msg: MessageOpts,
     /// Key file: JWK, PEM, DER or base64 shared secret, or a JWK Set (`{"keys": [...]}`, the
-    /// key chosen by keyid; JWK `use` / `key_ops` are honoured).
-    #[arg(long, value_name = "FILE")]
-    pub key: PathBuf,
+    /// key chosen by keyid; JWK `use` / `key_ops` are honoured). With --profile web-bot-auth:
+    /// the one public key, whose thumbprint the keyid must be.
+    #[arg(long, value_name = "FILE", required_unless_present = "directory")]
+    pub key: Option<PathBuf>,
+    /// `web-bot-auth`: verify with the Web Bot Auth policy (tag, thumbprint keyid, created +
+    /// expires, @authority or @target-uri, Signature-Agent covered, validity <= --max-validity,
+    /// default 86400; docs/web-bot-auth.md).
+    #[arg(long, value_name = "NAME", value_parser = ["web-bot-auth"])]
+    pub profile: Option<String>,
+    /// web-bot-auth: the key directory, a file or an `http://` URL on loopback (127.0.0.1, ::1
+    /// only: a test harness; fetched with a 5 s bound, at most 64 KiB, no redirects, only 200).
+    #[arg(
+        long,
+        value_name = "URL|FILE",
+        requires = "profile",
+        conflicts_with = "key"
+    )]
+    pub directory: Option<String>,
+    /// web-bot-auth: refuse a request without Signature-Agent.
+    #[arg(long, requires = "profile")]
+    pub require_signature_agent: bool,
+    /// web-bot-auth: refuse the legacy bare-String Signature-Agent.
+    #[arg(long, requires = "profile")]
+    pub reject_legacy_signature_agent: bool,
     /// Algorithm known by configuration (must agree with `alg` and the key).
     #[arg(long, value_name = "ALG")]
     pub alg: Option<String>,
@@ -226,7 +266,20 @@ fn sign(a: SignArgs) -> Result<i32, Fail> {
     let created = a
         .created
         .unwrap_or_else(|| i64::try_from(now_secs()).unwrap_or(0));
-    if let Some(profile) = &a.profile {
+    let wba = a.profile.as_deref() == Some(Path::new(WEB_BOT_AUTH));
+    if !wba && (a.signature_agent.is_some() || a.no_nonce) {
+        return Err(usage(
+            "--signature-agent and --no-nonce need --profile web-bot-auth",
+        ));
+    }
+    if wba {
+        sign_web_bot_auth(&a, &mut msg, created)?;
+    } else if let Some(profile) = &a.profile {
+        if a.key.is_some() || a.components.is_some() {
+            return Err(usage(
+                "a --profile FILE names its key and headers; do not give --key or --components",
+            ));
+        }
         let p = SigningProfile::from_file(profile)
             .map_err(usage)?
             .with_label(a.label.clone());
@@ -286,11 +339,18 @@ fn sign(a: SignArgs) -> Result<i32, Fail> {
     Ok(0)
 }
 
-fn verify(a: VerifyArgs) -> Result<i32, Fail> {
+fn verify(rt: &tokio::runtime::Runtime, a: VerifyArgs) -> Result<i32, Fail> {
+    if a.profile.is_some() {
+        return verify_web_bot_auth(rt, &a);
+    }
     let (msg, req) = load(&a.msg)?;
     let alg = parse_alg(&a.alg)?;
-    let key_bytes = std::fs::read(&a.key)
-        .map_err(|e| usage(format!("cannot read {}: {e}", a.key.display())))?;
+    let key_path = a
+        .key
+        .clone()
+        .ok_or_else(|| usage("--key is required (--directory needs --profile web-bot-auth)"))?;
+    let key_bytes = std::fs::read(&key_path)
+        .map_err(|e| usage(format!("cannot read {}: {e}", key_path.display())))?;
     // A JWK Set (RFC 7517 §5): the key is chosen by the signature's keyid.
     let mut v = if KeySet::looks_like_jwks(&key_bytes) {
         if !a.keyid.is_empty() {
@@ -298,9 +358,9 @@ fn verify(a: VerifyArgs) -> Result<i32, Fail> {
                 "--keyid names a single key; a JWK Set names its keys by kid",
             ));
         }
-        Verifier::with_key_set(KeySet::from_file(&a.key).map_err(usage)?, alg)
+        Verifier::with_key_set(KeySet::from_file(&key_path).map_err(usage)?, alg)
     } else {
-        let mut v = Verifier::new(Key::from_file(&a.key).map_err(usage)?, alg);
+        let mut v = Verifier::new(Key::from_file(&key_path).map_err(usage)?, alg);
         for id in &a.keyid {
             v = v.with_keyid(id.clone());
         }
@@ -367,11 +427,167 @@ fn base(a: BaseArgs) -> Result<i32, Fail> {
     Ok(0)
 }
 
+/// `--profile web-bot-auth`.
+const WEB_BOT_AUTH: &str = "web-bot-auth";
+
+fn sign_web_bot_auth(a: &SignArgs, msg: &mut HttpMessage, created: i64) -> Result<(), Fail> {
+    if a.param_order.is_some() || a.keyid.is_some() || a.no_keyid || a.tag.is_some() {
+        return Err(usage(
+            "--profile web-bot-auth sets keyid (the JWK thumbprint), tag and the parameter order itself",
+        ));
+    }
+    if a.expires.is_some() {
+        return Err(usage(
+            "--profile web-bot-auth: give --validity SECS, not --expires",
+        ));
+    }
+    let key_path = a
+        .key
+        .as_ref()
+        .ok_or_else(|| usage("--profile web-bot-auth needs --key (the bot's private key)"))?;
+    let key = Key::from_file(key_path).map_err(usage)?;
+    let mut s = WebBotAuthSigner::new(key)
+        .map_err(usage)?
+        .with_label(a.label.clone())
+        .with_validity(a.validity)
+        .map_err(usage)?;
+    if let Some(list) = &a.components {
+        s = s
+            .with_components(ComponentId::parse_list(list).map_err(usage)?)
+            .map_err(usage)?;
+    }
+    if let Some(url) = &a.signature_agent {
+        let form: SignatureAgentForm = a.signature_agent_form.parse().map_err(usage)?;
+        s = s.with_signature_agent(url, form).map_err(usage)?;
+    }
+    s = s.with_nonce(match (&a.nonce, a.no_nonce) {
+        (Some(n), _) => NonceSource::Fixed(n.clone()),
+        (None, true) => NonceSource::None,
+        (None, false) => NonceSource::Random,
+    });
+    let now = u64::try_from(created).map_err(|_| usage("--created must not be negative"))?;
+    s.sign(msg, now)
+        .map_err(|e| Fail(2, format!("[{}] {e}", e.kind())))?;
+    Ok(())
+}
+
+/// Largest key directory file read.
+const MAX_DIRECTORY_FILE: u64 = web_bot_auth::MAX_DIRECTORY_BYTES as u64;
+
+fn verify_web_bot_auth(rt: &tokio::runtime::Runtime, a: &VerifyArgs) -> Result<i32, Fail> {
+    let (msg, _) = load(&a.msg)?;
+    if a.policy.is_some()
+        || a.alg.is_some()
+        || !a.keyid.is_empty()
+        || a.nonce_store.is_some()
+        || a.require_content_digest
+        || a.expires_skew.is_some()
+        || a.forbid.is_some()
+        || !a.revoked_keyid.is_empty()
+    {
+        return Err(usage(
+            "--profile web-bot-auth takes --key or --directory, --label, --now, --max-validity, --require-signature-agent and --reject-legacy-signature-agent",
+        ));
+    }
+    let now = a.now.unwrap_or_else(now_secs);
+    let policy = WebBotAuthPolicy {
+        max_validity: Some(
+            a.max_validity
+                .unwrap_or(web_bot_auth::RECOMMENDED_MAX_VALIDITY),
+        ),
+        accept_legacy_signature_agent: !a.reject_legacy_signature_agent,
+        require_signature_agent: a.require_signature_agent,
+        ..WebBotAuthPolicy::default()
+    };
+    if policy.max_validity == Some(0) {
+        return Err(usage("--max-validity 0 admits no signature"));
+    }
+    let res = if let Some(d) = &a.directory {
+        let directory = if d.contains("://") {
+            let client = key_directory::client().map_err(usage)?;
+            let mut cache = key_directory::DirectoryCache::new();
+            let f = rt
+                .block_on(cache.get(&client, d, now))
+                .map_err(|e| usage(format!("--directory: {e}")))?;
+            if let Some(ct) = &f.wrong_content_type {
+                eprintln!(
+                    "warning: the directory was served as {} (the draft: {})",
+                    http_sig::printable(ct, 100),
+                    web_bot_auth::MEDIA_TYPE
+                );
+            }
+            match &f.proof {
+                Ok(p) if p.is_empty() => {
+                    println!("directory: {} keys, unsigned", f.directory.len())
+                }
+                Ok(p) => println!(
+                    "directory: {} keys, proof verified for {}",
+                    f.directory.len(),
+                    p.len()
+                ),
+                Err(e) => println!(
+                    "directory: {} keys, proof invalid: {}",
+                    f.directory.len(),
+                    http_sig::printable(e, 300)
+                ),
+            }
+            f.directory
+        } else {
+            let path = Path::new(d);
+            let len = std::fs::metadata(path)
+                .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?
+                .len();
+            if len > MAX_DIRECTORY_FILE {
+                return Err(usage(format!(
+                    "{}: {len} bytes is more than a key directory may hold ({MAX_DIRECTORY_FILE})",
+                    path.display()
+                )));
+            }
+            let bytes = std::fs::read(path)
+                .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+            KeyDirectory::parse(&bytes)
+                .map_err(|e| usage(format!("{}: [{}] {e}", path.display(), e.kind())))?
+        };
+        for r in directory.rejected() {
+            eprintln!(
+                "warning: directory entry rejected: {}",
+                http_sig::printable(r, 300)
+            );
+        }
+        policy.verify(&msg, a.label.as_deref(), &directory, now)
+    } else {
+        let path = a
+            .key
+            .as_ref()
+            .ok_or_else(|| usage("give --key FILE or --directory URL|FILE"))?;
+        let key = Key::from_file(path).map_err(usage)?;
+        policy.verify_with_key(&msg, a.label.as_deref(), &key, now)
+    };
+    match res {
+        Ok(ok) => {
+            let agent = match (&ok.agent, ok.agent_form) {
+                (Some(m), Some(f)) => format!(
+                    " signature-agent={} form={}",
+                    http_sig::printable(&m.value, 200),
+                    f.name()
+                ),
+                _ => " signature-agent=none".into(),
+            };
+            println!(
+                "valid: label={} alg={} keyid={}{agent}",
+                ok.verified.label, ok.verified.algorithm, ok.thumbprint
+            );
+            Ok(0)
+        }
+        Err(e) => Err(Fail(1, format!("invalid: [{}] {e}", e.kind()))),
+    }
+}
+
 /// Run a `http-sig` command; returns the exit code.
-pub fn run(args: Args) -> i32 {
+pub fn run(rt: &tokio::runtime::Runtime, args: Args) -> i32 {
     let r = match args.command {
         HttpSigCommand::Sign(a) => sign(a),
-        HttpSigCommand::Verify(a) => verify(a),
+        HttpSigCommand::Verify(a) => verify(rt, a),
         HttpSigCommand::Base(a) => base(a),
     };
     match r {

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod http_sig;
+pub mod key_directory;
 pub mod mq_hub;
 pub mod msg_signer;
 pub mod nonce_file;
@@ -215,7 +216,7 @@ pub fn main() -> ExitCode {
             code(c)
         }
         Command::MsgSigner(args) => code(rt.block_on(msg_signer::run(args))),
-        Command::HttpSig(args) => code(http_sig::run(args)),
+        Command::HttpSig(args) => code(http_sig::run(&rt, args)),
         Command::Serve(cmd) => serve::run(&rt, cmd),
         Command::MqHub(args) => code(rt.block_on(mq_hub::run(args))),
         Command::Bench(cmd) => ExitCode::from(bench::run(cmd)),

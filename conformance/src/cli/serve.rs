@@ -19,6 +19,8 @@ pub enum ServeCommand {
     HttpSigUpstream(super::serve_http_sig::UpstreamArgs),
     /// Our RFC 9421 verifier as an HTTP service: 200 accept, 401 reject.
     HttpSigVerifier(super::serve_http_sig::VerifierArgs),
+    /// A Web Bot Auth key directory (/.well-known/http-message-signatures-directory, signed).
+    KeyDirectory(super::serve_http_sig::KeyDirectoryArgs),
     /// The MQ Hub (RFC-130) reference server.
     MqHub(MqHubServeArgs),
     /// The mock signing server, connected to a broker, until Ctrl-C.
@@ -150,6 +152,9 @@ pub fn run(rt: &tokio::runtime::Runtime, cmd: ServeCommand) -> ExitCode {
         ServeCommand::Broker(args) => rt.block_on(serve_broker(args)),
         ServeCommand::HttpSigUpstream(args) => {
             rt.block_on(super::serve_http_sig::serve_upstream(args))
+        }
+        ServeCommand::KeyDirectory(args) => {
+            rt.block_on(super::serve_http_sig::serve_key_directory(args))
         }
         ServeCommand::HttpSigVerifier(args) => {
             rt.block_on(super::serve_http_sig::serve_verifier(args))

@@ -12,8 +12,9 @@ use sigharness_report::exit_code;
 use super::code;
 use super::serve::loopback_addr;
 use mock_http_sig_peers::{
-    Reply, ServerLimits, SignerExpectations, Upstream, UpstreamConfig, VERDICTS_PATH,
-    VerdictLimits, VerifierConfig, VerifierService, load_profile_config, profile_key,
+    KeyDirectoryConfig, KeyDirectoryServer, Reply, ServerLimits, SignerExpectations, Upstream,
+    UpstreamConfig, VERDICTS_PATH, VerdictLimits, VerifierConfig, VerifierService,
+    load_profile_config, profile_key,
 };
 
 /// The HTTP server's bounds (both commands); defaults are `ServerLimits::default()`.
@@ -129,6 +130,65 @@ pub struct VerifierArgs {
     pub scheme: String,
     #[command(flatten)]
     pub server: ServerArgs,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct KeyDirectoryArgs {
+    /// A private key to publish and sign the directory with (RSA, EC or Ed25519; JWK, PEM, DER;
+    /// repeatable).
+    #[arg(long = "key", value_name = "FILE", required = true)]
+    pub keys: Vec<PathBuf>,
+    /// Listen address; loopback only (127.0.0.1 or ::1; port 0 = any free port, printed).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub listen: String,
+    /// Do not sign the directory response (the signature is RECOMMENDED, not required).
+    #[arg(long)]
+    pub unsigned: bool,
+    /// `Cache-Control: max-age`, seconds.
+    #[arg(long, default_value_t = 86_400, value_name = "SECS")]
+    pub max_age: u64,
+    /// `expires - created` of the directory response signatures, seconds.
+    #[arg(long, default_value_t = 7 * 86_400, value_name = "SECS")]
+    pub signature_validity: u64,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+pub async fn serve_key_directory(args: KeyDirectoryArgs) -> ExitCode {
+    let f = |m: String| fail("key-directory", m);
+    let listen = match loopback_addr(&args.listen) {
+        Ok(a) => a,
+        Err(e) => return f(e.to_string()),
+    };
+    let mut keys = Vec::new();
+    for p in &args.keys {
+        match Key::from_file(p) {
+            Ok(k) => keys.push(k),
+            Err(e) => return f(format!("--key {}: {e}", p.display())),
+        }
+    }
+    let mut cfg = KeyDirectoryConfig::new(keys);
+    cfg.sign_response = !args.unsigned;
+    cfg.max_age = args.max_age;
+    cfg.signature_validity = args.signature_validity;
+    cfg.print_requests = true;
+    cfg.server = match args.server.limits() {
+        Ok(l) => l,
+        Err(e) => return f(e),
+    };
+    let srv = match KeyDirectoryServer::start(listen, cfg).await {
+        Ok(s) => s,
+        Err(e) => return f(e.to_string()),
+    };
+    println!(
+        "key directory listening on {} ({}; Ctrl-C to stop)",
+        srv.directory_url(),
+        if args.unsigned { "unsigned" } else { "signed" }
+    );
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        return f(format!("cannot wait for Ctrl-C: {e}"));
+    }
+    code(exit_code::ALL_MUST_PASSED)
 }
 
 fn fail(cmd: &str, msg: String) -> ExitCode {

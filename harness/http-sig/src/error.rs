@@ -252,6 +252,42 @@ pub enum Error {
     )]
     ContentDigestUnsupported,
 
+    // ---- Web Bot Auth (draft-meunier-webbotauth-httpsig-protocol; docs/web-bot-auth.md) ----
+    /// The signature covers no component at all (`sig1=()`): bound to no request, it can be
+    /// replayed with any method, path and body until it expires. GHSA-x9cc-346q-g27m (a
+    /// Web Bot Auth verifier accepted it).
+    #[error(
+        "signature {label} covers no component (`()`): it is bound to no request and replayable against anything until it expires (GHSA-x9cc-346q-g27m); web-bot-auth requires \"@authority\" or \"@target-uri\""
+    )]
+    EmptyComponentList { label: String },
+    /// `keyid` is not the RFC 7638 SHA-256 thumbprint of the key that verifies the signature.
+    #[error(
+        "keyid {keyid:?} is not the JWK SHA-256 thumbprint of the key ({thumbprint}); web-bot-auth: keyid MUST be a base64url JWK SHA-256 Thumbprint (RFC 7638)"
+    )]
+    KeyIdNotThumbprint { keyid: String, thumbprint: String },
+    /// The Signature-Agent field or its covered member is malformed (not a Dictionary of String
+    /// Items / a String Item, not an `https` URI, member absent).
+    #[error("invalid Signature-Agent: {0}")]
+    InvalidSignatureAgent(String),
+    /// Signature-Agent is present but the signature does not cover its member.
+    #[error(
+        "Signature-Agent is present but signature {0} does not cover it (web-bot-auth: its member keyed to the signature label MUST be signed, as \"signature-agent\";key=\"<label>\")"
+    )]
+    SignatureAgentNotCovered(String),
+    /// The policy requires Signature-Agent (the draft since -02) and the request has none.
+    #[error(
+        "the request has no Signature-Agent field (web-bot-auth -02: a signed request MUST carry Signature-Agent)"
+    )]
+    SignatureAgentMissing,
+    /// Signature-Agent is the legacy bare String and the policy accepts only the Dictionary.
+    #[error(
+        "Signature-Agent is the legacy bare String form; this verifier accepts only the Dictionary form (web-bot-auth: signers MUST send the dictionary form, a verifier MAY accept the String)"
+    )]
+    SignatureAgentLegacyForm,
+    /// A key directory (JWK Set) is malformed as a whole.
+    #[error("invalid key directory: {0}")]
+    InvalidDirectory(String),
+
     /// A cap of [`crate::Limits`] was hit: the message is refused before more work is done.
     #[error("{what}, more than {limit} = {max} allows (http_sig::Limits)")]
     LimitExceeded {
@@ -331,6 +367,13 @@ impl Error {
             ContentDigestInvalid(_) => "content_digest_invalid",
             ContentDigestMismatch(_) => "content_digest_mismatch",
             ContentDigestUnsupported => "content_digest_unsupported",
+            EmptyComponentList { .. } => "empty_component_list",
+            KeyIdNotThumbprint { .. } => "keyid_not_thumbprint",
+            InvalidSignatureAgent(_) => "invalid_signature_agent",
+            SignatureAgentNotCovered(_) => "signature_agent_not_covered",
+            SignatureAgentMissing => "signature_agent_missing",
+            SignatureAgentLegacyForm => "signature_agent_legacy_form",
+            InvalidDirectory(_) => "invalid_directory",
             LimitExceeded { .. } => "limit_exceeded",
             InvalidConfig(_) => "invalid_config",
             Io { .. } => "io",

@@ -126,6 +126,21 @@ fn invalid(m: impl Into<String>) -> Error {
     Error::InvalidKey(m.into())
 }
 
+/// SHA-256 over the canonical JSON of the required members (RFC 7638 §3.3: lexicographic order,
+/// no whitespace), base64url without padding. The member values are base64url strings or fixed
+/// names, so they need no JSON escaping.
+pub(crate) fn thumbprint_of_members(members: &[(&str, String)]) -> String {
+    let mut json = String::from("{");
+    for (i, (k, v)) in members.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str(&format!("\"{k}\":\"{v}\""));
+    }
+    json.push('}');
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, json.as_bytes()).as_ref())
+}
+
 fn ec_signing(curve: Curve) -> &'static sig::EcdsaSigningAlgorithm {
     match curve {
         Curve::P256 => &sig::ECDSA_P256_SHA256_FIXED_SIGNING,
@@ -661,6 +676,61 @@ impl Key {
     /// (standard alphabet, padded). See [`Key::public_key_bytes`] for the bytes hashed.
     pub fn default_keyid(&self) -> String {
         STANDARD.encode(digest::digest(&digest::SHA256, self.public_key_bytes()).as_ref())
+    }
+
+    /// The required public members of this key's JWK in lexicographic order (RFC 7638 §3.2):
+    /// RSA `e, kty, n`; EC `crv, kty, x, y`; OKP `crv, kty, x` (RFC 8037 Appendix A.3); values
+    /// base64url without padding (RSA integers without leading zero bytes, RFC 7518 §6.3.1).
+    /// An HMAC secret has no public form: [`Error::InvalidKey`].
+    pub fn public_jwk_members(&self) -> Result<Vec<(&'static str, String)>> {
+        let enc = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+        match &*self.material {
+            Material::Hmac(_) => Err(invalid(
+                "an HMAC secret has no public JWK and no thumbprint (web-bot-auth keyids are thumbprints of RSA, EC or Ed25519 public keys)",
+            )),
+            Material::Ed25519 { public, .. } => Ok(vec![
+                ("crv", "Ed25519".into()),
+                ("kty", "OKP".into()),
+                ("x", enc(public)),
+            ]),
+            Material::Ec { curve, public, .. } => {
+                let (crv, width) = match curve {
+                    Curve::P256 => ("P-256", 32),
+                    Curve::P384 => ("P-384", 48),
+                };
+                if public.len() != 1 + 2 * width || public[0] != 4 {
+                    return Err(invalid(format!(
+                        "EC public key is not an uncompressed {crv} point"
+                    )));
+                }
+                Ok(vec![
+                    ("crv", crv.into()),
+                    ("kty", "EC".into()),
+                    ("x", enc(&public[1..1 + width])),
+                    ("y", enc(&public[1 + width..])),
+                ])
+            }
+            Material::Rsa { public, .. } => {
+                // PKCS#1 RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }
+                let mut outer = der::Reader::new(public);
+                let seq = outer.read(0x30)?;
+                let mut r = der::Reader::new(seq);
+                let strip = |b: &[u8]| -> Vec<u8> {
+                    let skip = b.iter().take_while(|&&x| x == 0).count();
+                    b[skip..].to_vec()
+                };
+                let n = strip(r.read(0x02)?);
+                let e = strip(r.read(0x02)?);
+                Ok(vec![("e", enc(&e)), ("kty", "RSA".into()), ("n", enc(&n))])
+            }
+        }
+    }
+
+    /// RFC 7638 JWK SHA-256 thumbprint, base64url without padding (43 characters): the keyid
+    /// Web Bot Auth requires (draft-meunier-webbotauth-httpsig-protocol, "Generating HTTP
+    /// Message Signature": "MUST be a base64url JWK SHA-256 Thumbprint").
+    pub fn jwk_thumbprint(&self) -> Result<String> {
+        Ok(thumbprint_of_members(&self.public_jwk_members()?))
     }
 
     /// Sign `msg` with `alg` (RFC 9421 §3.3 HTTP_SIGN).

@@ -43,6 +43,10 @@
 //!   [`InMemoryNonceStore`] (`verify.rs`).
 //! - [`SigningProfile`] (`profile.rs`): Grafbase-style configuration (TOML/YAML) and
 //!   [`SigningProfile::sign`].
+//! - [`web_bot_auth`]: the Web Bot Auth profile (draft-meunier-webbotauth-httpsig-protocol):
+//!   [`Key::jwk_thumbprint`] (RFC 7638), `WebBotAuthSigner`, `WebBotAuthPolicy`,
+//!   `Signature-Agent` in both forms, `KeyDirectory`, directory response signatures; facts and
+//!   sources in docs/web-bot-auth.md.
 //! - [`Error`] (`error.rs`): one `#[non_exhaustive]` enum; [`Error::kind`] gives stable snake_case
 //!   names for test vectors.
 //!
@@ -112,6 +116,7 @@ mod profile;
 mod sf;
 mod sign;
 mod verify;
+pub mod web_bot_auth;
 
 pub use alg::Algorithm;
 pub use components::{

@@ -16,6 +16,9 @@
 //!   `Error::kind`, or `content_digest_mismatch` / `content_digest_invalid` /
 //!   `content_digest_unsupported` / `unknown_key`). [`VerifierCore`] is the sans-IO decision
 //!   (http-sig `Verifier` + nonce store + keyid check + Content-Digest check, RFC 9530).
+//! - [`key_directory`]: a Web Bot Auth key directory (`/.well-known/http-message-signatures-directory`,
+//!   JWK Set, media type, Cache-Control, one directory response signature per key), what
+//!   `sigharness serve key-directory` runs.
 //! - [`config`]: reading a signing profile (TOML or YAML, Grafbase semantics, unknown keys
 //!   rejected) and its key, which is what the upstream judges against.
 //!
@@ -66,6 +69,7 @@
 pub mod config;
 pub mod error;
 pub mod judge;
+pub mod key_directory;
 pub mod serve;
 pub mod upstream;
 pub mod verifier;
@@ -78,6 +82,7 @@ pub use error::LiveError;
 pub use judge::{
     Keyword, RequestVerdict, RuleInfo, RuleStatus, SignerExpectations, SignerRule, judge_request,
 };
+pub use key_directory::{KeyDirectoryConfig, KeyDirectoryServer};
 pub use serve::{ConnStats, ServerLimits};
 pub use upstream::{Reply, Upstream, UpstreamConfig, VERDICTS_PATH, VerdictLimits};
 pub use verifier::{Decision, VerifierConfig, VerifierCore, VerifierService, check_content_digest};
