@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 CARGO_FUZZ_VERSION=0.13.2
 TARGETS=(sig_input sig_field http_message key profile_policy msg_signer_config reply_envelope
-  mq_hub_token mq_hub_codec mq_hub_http amqp_broker)
+  mq_hub_token mq_hub_codec mq_hub_http amqp_broker web_bot_auth)
 target=${1:-all}
 secs=${2:-20}
 if [ "$target" != all ] && [[ ! " ${TARGETS[*]} " =~ " $target " ]]; then

@@ -349,6 +349,23 @@ def mq_hub_seeds():
     return codec, token, http
 
 
+def web_bot_auth_seeds():
+    """Key directories (first byte even) and requests (odd) from the Web Bot Auth vectors."""
+    out = {}
+    for f in sorted(glob.glob(os.path.join(ROOT, "vectors/data/web-bot-auth/*_test.json"))):
+        doc = json.load(open(f))
+        out["directory"] = b"\x00" + json.dumps(doc["directory"]).encode()
+        for t in doc["tests"]:
+            out[f"request-{t['tcId']}"] = b"\x01" + t["message"].encode()
+    for name in ("test-key-ed25519.jwk.json", "test-key-ecc-p256.jwk.json", "test-key-rsa-pss.jwk.json"):
+        p = os.path.join(ROOT, "vectors/keys", name)
+        if os.path.exists(p):
+            key = json.load(open(p))
+            key = {k: v for k, v in key.items() if k not in ("d", "p", "q", "dp", "dq", "qi")}
+            out["jwks-" + name] = b"\x00" + json.dumps({"keys": [key]}).encode()
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(HERE, "corpus"))
@@ -367,6 +384,7 @@ def main():
         "mq_hub_token": token,
         "mq_hub_http": http,
         "amqp_broker": amqp_seeds(),
+        "web_bot_auth": web_bot_auth_seeds(),
     }
     for target, seeds in corpora.items():
         d = os.path.join(args.out, target)
