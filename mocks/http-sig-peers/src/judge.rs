@@ -149,8 +149,8 @@ pub enum SignerRule {
 /// What one [`SignerRule`] is: its stable slug, the spec section it enforces, and the
 /// requirement in words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RuleInfo {
-    pub rule: SignerRule,
+pub struct RuleInfo<R = SignerRule> {
+    pub rule: R,
     /// Stable name (`rfc9421/2.5/no-duplicate-component-ids`): the case id suffix of the
     /// `http-sig-signer` suite, and what the serve command prints for a failed rule.
     pub slug: &'static str,
@@ -363,6 +363,60 @@ impl SignerRule {
     }
 }
 
+impl Rule for SignerRule {
+    fn all() -> &'static [Self] {
+        &Self::ALL
+    }
+    fn info(self) -> &'static RuleInfo<Self> {
+        SignerRule::info(self)
+    }
+}
+
+/// A rule set the upstream judges by: [`SignerRule`] (a gateway's signing profile) or
+/// [`crate::web_bot_auth::BotRule`] (a Web Bot Auth bot). Each rule has its row of data.
+pub trait Rule: Copy + Eq + std::fmt::Debug + Serialize + Send + Sync + 'static {
+    /// Every rule, in report order.
+    fn all() -> &'static [Self];
+    /// This rule's row.
+    fn info(self) -> &'static RuleInfo<Self>;
+    /// Stable name.
+    fn slug(self) -> &'static str {
+        self.info().slug
+    }
+}
+
+/// What the upstream judges every request by: the expectations of one signer.
+pub trait Judge: Send + Sync + 'static {
+    /// The rules a verdict has a status for.
+    type Rule: Rule;
+    /// Judge one request at `now`; `first_use(nonce)` records a nonce and says if it was new.
+    fn judge(
+        &self,
+        index: usize,
+        msg: &HttpMessage,
+        now: u64,
+        first_use: &mut dyn FnMut(&str) -> bool,
+    ) -> RequestVerdict<Self::Rule>;
+    /// The scheme the signer reaches the upstream over, as it sees it (`http` on loopback).
+    fn scheme(&self) -> &str;
+}
+
+impl Judge for SignerExpectations {
+    type Rule = SignerRule;
+    fn judge(
+        &self,
+        index: usize,
+        msg: &HttpMessage,
+        now: u64,
+        first_use: &mut dyn FnMut(&str) -> bool,
+    ) -> RequestVerdict {
+        judge_request_with(self, index, msg, now, first_use)
+    }
+    fn scheme(&self) -> &str {
+        &self.scheme
+    }
+}
+
 /// How one request fared on one rule.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", content = "detail", rename_all = "snake_case")]
@@ -374,25 +428,38 @@ pub enum RuleStatus {
 
 /// The verdicts for one received request.
 #[derive(Clone, Debug, Serialize)]
-pub struct RequestVerdict {
+pub struct RequestVerdict<R = SignerRule> {
     /// Arrival order, from 0.
     pub index: usize,
     /// `METHOD target`.
     pub request: String,
     /// The Signature-Input member judged, if any (`label=(...);params`).
     pub signature_input: Option<String>,
-    /// One status per rule, in [`SignerRule::ALL`] order.
-    pub rules: Vec<(SignerRule, RuleStatus)>,
+    /// One status per rule, in the order of the rule set (e.g. [`SignerRule::ALL`]).
+    pub rules: Vec<(R, RuleStatus)>,
 }
 
-impl RequestVerdict {
+impl<R: Rule> RequestVerdict<R> {
     /// The status of `rule`.
-    pub fn status(&self, rule: SignerRule) -> Option<&RuleStatus> {
+    pub fn status(&self, rule: R) -> Option<&RuleStatus> {
         self.rules.iter().find(|(r, _)| *r == rule).map(|(_, s)| s)
     }
 
+    /// Every rule failed with `why` (the request could not be read at all).
+    pub fn unreadable(index: usize, why: String) -> Self {
+        RequestVerdict {
+            index,
+            request: String::new(),
+            signature_input: None,
+            rules: R::all()
+                .iter()
+                .map(|r| (*r, RuleStatus::Fail(why.clone())))
+                .collect(),
+        }
+    }
+
     /// Rules this request failed.
-    pub fn failed(&self) -> Vec<SignerRule> {
+    pub fn failed(&self) -> Vec<R> {
         self.rules
             .iter()
             .filter(|(_, s)| matches!(s, RuleStatus::Fail(_)))

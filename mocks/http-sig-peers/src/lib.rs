@@ -73,6 +73,7 @@ pub mod key_directory;
 pub mod serve;
 pub mod upstream;
 pub mod verifier;
+pub mod web_bot_auth;
 
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -80,12 +81,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use config::{load_profile_config, profile_key};
 pub use error::LiveError;
 pub use judge::{
-    Keyword, RequestVerdict, RuleInfo, RuleStatus, SignerExpectations, SignerRule, judge_request,
+    Judge, Keyword, RequestVerdict, Rule, RuleInfo, RuleStatus, SignerExpectations, SignerRule,
+    judge_request,
 };
 pub use key_directory::{KeyDirectoryConfig, KeyDirectoryServer};
 pub use serve::{ConnStats, ServerLimits};
 pub use upstream::{Reply, Upstream, UpstreamConfig, VERDICTS_PATH, VerdictLimits};
 pub use verifier::{Decision, VerifierConfig, VerifierCore, VerifierService, check_content_digest};
+pub use web_bot_auth::{BotExpectations, BotRule, judge_bot_request};
 
 /// Bind a TCP listener, refusing anything but loopback.
 pub async fn bind_loopback(addr: SocketAddr) -> Result<tokio::net::TcpListener, LiveError> {

@@ -29,9 +29,7 @@ use http_sig::{HttpMessage, InMemoryNonceStore, NonceStore};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
 
-use crate::judge::{
-    RequestVerdict, RuleStatus, SignerExpectations, SignerRule, judge_request_with,
-};
+use crate::judge::{Judge, RequestVerdict, Rule, RuleStatus, SignerExpectations};
 use crate::serve::{ConnStats, ServerLimits, read_body, serve};
 use crate::{LiveError, bind_loopback, unix_now};
 
@@ -82,9 +80,10 @@ impl Default for VerdictLimits {
 
 /// Everything an upstream is started with.
 #[derive(Clone, Debug)]
-pub struct UpstreamConfig {
-    /// What every request is judged against.
-    pub expectations: SignerExpectations,
+pub struct UpstreamConfig<J = SignerExpectations> {
+    /// What every request is judged against (a gateway's profile, or a Web Bot Auth bot's
+    /// keys: [`crate::web_bot_auth::BotExpectations`]).
+    pub expectations: J,
     /// How every judged request is answered.
     pub reply: Reply,
     /// The clock requests are judged at (UNIX seconds); default [`unix_now`].
@@ -98,9 +97,9 @@ pub struct UpstreamConfig {
     pub server: ServerLimits,
 }
 
-impl UpstreamConfig {
+impl<J: Judge> UpstreamConfig<J> {
     /// The default reply, the wall clock, silent, default limits.
-    pub fn new(expectations: SignerExpectations) -> Self {
+    pub fn new(expectations: J) -> Self {
         UpstreamConfig {
             expectations,
             reply: Reply::default(),
@@ -112,19 +111,19 @@ impl UpstreamConfig {
     }
 }
 
-struct Shared {
-    exp: SignerExpectations,
+struct Shared<J: Judge> {
+    exp: J,
     reply: Reply,
     clock: fn() -> u64,
     print_verdicts: bool,
     server: ServerLimits,
-    store: Mutex<VerdictStore>,
+    store: Mutex<VerdictStore<J::Rule>>,
     nonces: Mutex<InMemoryNonceStore>,
     count: watch::Sender<usize>,
 }
 
-impl Shared {
-    fn store(&self) -> std::sync::MutexGuard<'_, VerdictStore> {
+impl<J: Judge> Shared<J> {
+    fn store(&self) -> std::sync::MutexGuard<'_, VerdictStore<J::Rule>> {
         match self.store.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -134,9 +133,9 @@ impl Shared {
 
 /// The most recent verdicts within a count and a byte budget.
 #[derive(Debug)]
-pub(crate) struct VerdictStore {
+pub(crate) struct VerdictStore<R = crate::SignerRule> {
     limits: VerdictLimits,
-    kept: VecDeque<(RequestVerdict, usize)>,
+    kept: VecDeque<(RequestVerdict<R>, usize)>,
     bytes: usize,
     judged: usize,
     dropped: usize,
@@ -150,7 +149,7 @@ fn cut(s: &str, max: usize) -> String {
 }
 
 /// The verdict with its request-derived strings cut to size, and the bytes it holds.
-fn bounded(mut v: RequestVerdict) -> (RequestVerdict, usize) {
+fn bounded<R: Rule>(mut v: RequestVerdict<R>) -> (RequestVerdict<R>, usize) {
     // (The judge already cut it to MAX_REQUEST_CHARS and said its length: do not cut it again.)
     v.request = cut(&v.request, crate::judge::MAX_REQUEST_CHARS + 40);
     v.signature_input = v.signature_input.map(|s| cut(&s, 1_024));
@@ -165,7 +164,7 @@ fn bounded(mut v: RequestVerdict) -> (RequestVerdict, usize) {
     (v, bytes)
 }
 
-impl VerdictStore {
+impl<R: Rule> VerdictStore<R> {
     pub(crate) fn new(limits: VerdictLimits) -> Self {
         VerdictStore {
             limits,
@@ -183,7 +182,7 @@ impl VerdictStore {
     }
 
     /// Keep `v` (cut to size), dropping the oldest beyond the limits. Returns what was kept.
-    pub(crate) fn push(&mut self, v: RequestVerdict) -> RequestVerdict {
+    pub(crate) fn push(&mut self, v: RequestVerdict<R>) -> RequestVerdict<R> {
         let (v, bytes) = bounded(v);
         self.judged += 1;
         if !v.failed().is_empty() {
@@ -207,15 +206,15 @@ impl VerdictStore {
         self.bytes
     }
 
-    fn all(&self) -> Vec<RequestVerdict> {
+    fn all(&self) -> Vec<RequestVerdict<R>> {
         self.kept.iter().map(|(v, _)| v.clone()).collect()
     }
 
     /// The kept verdicts with `index >= offset`, at most `limit`.
-    fn page(&self, offset: usize, limit: usize) -> VerdictPage {
+    fn page(&self, offset: usize, limit: usize) -> VerdictPage<R> {
         let first_kept = self.judged - self.kept.len();
         let start = offset.saturating_sub(first_kept).min(self.kept.len());
-        let verdicts: Vec<RequestVerdict> = self
+        let verdicts: Vec<RequestVerdict<R>> = self
             .kept
             .iter()
             .skip(start)
@@ -243,7 +242,7 @@ impl VerdictStore {
 
 /// One page of `GET /.well-known/sigharness/verdicts`.
 #[derive(Debug, Serialize)]
-struct VerdictPage {
+struct VerdictPage<R> {
     /// Requests judged since the start.
     judged: usize,
     /// Verdicts still kept.
@@ -259,7 +258,7 @@ struct VerdictPage {
     /// Says so when verdicts were dropped.
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<String>,
-    verdicts: Vec<RequestVerdict>,
+    verdicts: Vec<RequestVerdict<R>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -269,22 +268,18 @@ struct PageQuery {
 }
 
 /// A running upstream. Dropping it stops the server.
-pub struct Upstream {
+pub struct Upstream<J: Judge = SignerExpectations> {
     addr: SocketAddr,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<J>>,
     count: watch::Receiver<usize>,
     stats: Arc<ConnStats>,
     stop: Option<oneshot::Sender<()>>,
 }
 
-impl Upstream {
+impl<J: Judge> Upstream<J> {
     /// Start on `listen` (loopback only; port 0 picks a free port), judging against `exp` and
     /// answering with `reply`.
-    pub async fn start(
-        listen: SocketAddr,
-        exp: SignerExpectations,
-        reply: Reply,
-    ) -> Result<Upstream, LiveError> {
+    pub async fn start(listen: SocketAddr, exp: J, reply: Reply) -> Result<Upstream<J>, LiveError> {
         Self::start_with(
             listen,
             UpstreamConfig {
@@ -298,8 +293,8 @@ impl Upstream {
     /// Start on `listen` (loopback only; port 0 picks a free port) with `cfg`.
     pub async fn start_with(
         listen: SocketAddr,
-        cfg: UpstreamConfig,
-    ) -> Result<Upstream, LiveError> {
+        cfg: UpstreamConfig<J>,
+    ) -> Result<Upstream<J>, LiveError> {
         let UpstreamConfig {
             expectations: exp,
             reply,
@@ -325,8 +320,8 @@ impl Upstream {
             count: tx,
         });
         let app = Router::new()
-            .route(VERDICTS_PATH, axum::routing::get(list_verdicts))
-            .fallback(judge_and_reply)
+            .route(VERDICTS_PATH, axum::routing::get(list_verdicts::<J>))
+            .fallback(judge_and_reply::<J>)
             .with_state(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let stats = Arc::new(ConnStats::default());
@@ -351,12 +346,12 @@ impl Upstream {
     }
 
     /// The expectations requests are judged against.
-    pub fn expectations(&self) -> &SignerExpectations {
+    pub fn expectations(&self) -> &J {
         &self.shared.exp
     }
 
     /// The verdicts kept (the most recent, in arrival order; see [`VerdictLimits`]).
-    pub fn verdicts(&self) -> Vec<RequestVerdict> {
+    pub fn verdicts(&self) -> Vec<RequestVerdict<J::Rule>> {
         self.shared.store().all()
     }
 
@@ -388,7 +383,11 @@ impl Upstream {
 
     /// Wait until at least `n` requests were judged, at most `bound`. Returns the verdicts kept
     /// either way and whether `n` was reached.
-    pub async fn wait_for(&self, n: usize, bound: Duration) -> (Vec<RequestVerdict>, bool) {
+    pub async fn wait_for(
+        &self,
+        n: usize,
+        bound: Duration,
+    ) -> (Vec<RequestVerdict<J::Rule>>, bool) {
         let mut rx = self.count.clone();
         let reached = tokio::time::timeout(bound, rx.wait_for(|c| *c >= n))
             .await
@@ -404,7 +403,7 @@ impl Upstream {
     }
 }
 
-impl Drop for Upstream {
+impl<J: Judge> Drop for Upstream<J> {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
@@ -412,13 +411,16 @@ impl Drop for Upstream {
     }
 }
 
-async fn list_verdicts(State(shared): State<Arc<Shared>>, q: Query<PageQuery>) -> Response {
+async fn list_verdicts<J: Judge>(
+    State(shared): State<Arc<Shared<J>>>,
+    q: Query<PageQuery>,
+) -> Response {
     let limit = q.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
     let page = shared.store().page(q.offset.unwrap_or(0), limit);
     axum::Json(page).into_response()
 }
 
-async fn judge_and_reply(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+async fn judge_and_reply<J: Judge>(State(shared): State<Arc<Shared<J>>>, req: Request) -> Response {
     let now = (shared.clock)();
     let (parts, body) = req.into_parts();
     let msg = match read_body(&shared.server, body).await {
@@ -433,7 +435,7 @@ async fn judge_and_reply(State(shared): State<Arc<Shared>>, req: Request) -> Res
     let v = match msg {
         Ok(mut m) => {
             if let http_sig::MessageKind::Request(rl) = &mut m.kind {
-                rl.scheme = shared.exp.scheme.clone();
+                rl.scheme = shared.exp.scheme().to_string();
             }
             let mut first_use = |n: &str| {
                 let mut g = match shared.nonces.lock() {
@@ -442,17 +444,9 @@ async fn judge_and_reply(State(shared): State<Arc<Shared>>, req: Request) -> Res
                 };
                 g.check_and_insert(n, u64::MAX, 0)
             };
-            judge_request_with(&shared.exp, provisional, &m, now, &mut first_use)
+            shared.exp.judge(provisional, &m, now, &mut first_use)
         }
-        Err(why) => RequestVerdict {
-            index: provisional,
-            request: String::new(),
-            signature_input: None,
-            rules: SignerRule::ALL
-                .iter()
-                .map(|r| (*r, RuleStatus::Fail(why.clone())))
-                .collect(),
-        },
+        Err(why) => RequestVerdict::unreadable(provisional, why),
     };
     let verdict = {
         let mut g = shared.store();
@@ -473,7 +467,7 @@ async fn judge_and_reply(State(shared): State<Arc<Shared>>, req: Request) -> Res
 }
 
 /// `#index METHOD target: ok`, or `: FAILED` and the slugs of the failed rules.
-fn verdict_line(v: &RequestVerdict) -> String {
+fn verdict_line<R: Rule>(v: &RequestVerdict<R>) -> String {
     let failed = v.failed();
     if failed.is_empty() {
         format!("#{} {}: ok", v.index, v.request)
