@@ -464,3 +464,89 @@ fn misspelt_settings_are_refused_and_the_valid_ones_listed() {
         "{out}"
     );
 }
+
+// ---- Web Bot Auth bots (issue 15): `http-sig-signer --profile web-bot-auth` ----------------
+
+fn wba_opts() -> SuiteOptions {
+    SuiteOptions {
+        profile: Some("web-bot-auth".into()),
+        ..SuiteOptions::default()
+    }
+}
+
+/// An Ed25519 bot whose signer is `tweak`ed, judged against the key it publishes.
+fn bot(
+    name: &str,
+    tweak: impl FnOnce(
+        http_sig::web_bot_auth::WebBotAuthSigner,
+    ) -> http_sig::web_bot_auth::WebBotAuthSigner,
+) -> sigharness::suites::http_sig_signer::BotRun {
+    use http_sig::web_bot_auth::{KeyDirectory, SignatureAgentForm, WebBotAuthSigner};
+    let set = sigharness_vectors::VectorSet::builtin().unwrap();
+    let key = |private| {
+        http_sig::Key::from_bytes(set.key_file("test-key-ed25519", private).unwrap().1).unwrap()
+    };
+    let signer = WebBotAuthSigner::new(key(true))
+        .unwrap()
+        .with_signature_agent("https://bot.example", SignatureAgentForm::Dictionary)
+        .unwrap();
+    (
+        name.into(),
+        mock_http_sig_peers::BotExpectations::new(KeyDirectory::from_keys([key(false)]).unwrap()),
+        std::sync::Arc::new(tweak(signer)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_bots_pass_every_web_bot_auth_case() {
+    let reports = run_suite(&HttpSigSignerSuite::default(), &wba_opts()).await;
+    assert_eq!(reports.len(), mock_http_sig_peers::BotRule::ALL.len() + 1);
+    assert!(failed(&reports).is_empty(), "{}", show(&reports));
+    assert!(
+        reports.iter().all(|r| r.verdict == Verdict::Pass),
+        "{}",
+        show(&reports)
+    );
+}
+
+/// One defect, one case, through real HTTP: each faulty bot fails exactly its rule's case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_faulty_bot_fails_exactly_its_case() {
+    use http_sig::web_bot_auth::SignatureAgentForm;
+    let cases: Vec<(sigharness::suites::http_sig_signer::BotRun, &str)> = vec![
+        (
+            bot("legacy-form", |s| {
+                s.with_signature_agent("https://bot.example", SignatureAgentForm::LegacyString)
+                    .unwrap()
+            }),
+            "http-sig-signer/web-bot-auth/signature-agent-dictionary-form",
+        ),
+        (
+            bot("path-in-directory-member", |s| {
+                // A `directory` member "MUST be the ASCII serialization of an origin".
+                s.with_signature_agent("https://bot.example/keys", SignatureAgentForm::Dictionary)
+                    .unwrap()
+            }),
+            "http-sig-signer/web-bot-auth/signature-agent-https-origin",
+        ),
+        (
+            bot("two-days", |s| s.with_validity(2 * 86_400).unwrap()),
+            "http-sig-signer/web-bot-auth/validity-at-most-24h",
+        ),
+        (
+            bot("member-agent2", |s| s.with_member_key("agent2")),
+            "http-sig-signer/web-bot-auth/signature-agent-member-keyed-to-label",
+        ),
+    ];
+    for (run, want) in cases {
+        let name = run.0.clone();
+        let reports = run_suite(&HttpSigSignerSuite::with_bot_runs(vec![run]), &wba_opts()).await;
+        // (A legacy String has no member key: that rule skips, it does not fail.)
+        assert_eq!(
+            failed(&reports),
+            [want.to_string()].into_iter().collect(),
+            "{name}: {}",
+            show(&reports)
+        );
+    }
+}

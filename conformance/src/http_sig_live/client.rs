@@ -25,6 +25,12 @@ impl RequestSigner for SigningProfile {
     }
 }
 
+impl RequestSigner for http_sig::web_bot_auth::WebBotAuthSigner {
+    fn sign_request(&self, msg: &mut HttpMessage, now: u64) -> std::result::Result<(), SignError> {
+        self.sign(msg, now).map(|_| ()).map_err(Into::into)
+    }
+}
+
 fn http(msg: String) -> Error {
     Error::setup(format!("HTTP: {msg}"))
 }

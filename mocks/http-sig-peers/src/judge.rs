@@ -370,6 +370,13 @@ impl Rule for SignerRule {
     fn info(self) -> &'static RuleInfo<Self> {
         SignerRule::info(self)
     }
+    fn judged_when_missing(self, multi_valued: bool) -> bool {
+        match self {
+            SignerRule::SignaturePresent | SignerRule::SignatureVerifies => true,
+            SignerRule::MultiValuedCoveredOnce => multi_valued,
+            _ => false,
+        }
+    }
 }
 
 /// A rule set the upstream judges by: [`SignerRule`] (a gateway's signing profile) or
@@ -383,6 +390,10 @@ pub trait Rule: Copy + Eq + std::fmt::Debug + Serialize + Send + Sync + 'static 
     fn slug(self) -> &'static str {
         self.info().slug
     }
+    /// Whether a scripted request that never arrived fails this rule for certain (issue 17
+    /// item 7): every request must arrive signed and verifying; `multi_valued` says the request
+    /// carries a repeated header.
+    fn judged_when_missing(self, multi_valued: bool) -> bool;
 }
 
 /// What the upstream judges every request by: the expectations of one signer.

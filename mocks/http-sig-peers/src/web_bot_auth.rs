@@ -234,6 +234,9 @@ impl Rule for BotRule {
     fn info(self) -> &'static RuleInfo<Self> {
         &Self::RULES[self as usize]
     }
+    fn judged_when_missing(self, _multi_valued: bool) -> bool {
+        matches!(self, BotRule::SignaturePresent | BotRule::SignatureVerifies)
+    }
 }
 
 impl Judge for BotExpectations {

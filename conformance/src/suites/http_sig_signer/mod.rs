@@ -23,13 +23,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http_sig::web_bot_auth::{KeyDirectory, SignatureAgentForm, WebBotAuthSigner};
 use http_sig::{
     DerivedComponent, HeaderSelection, Key, KeyConfig, ProfileConfig, SignatureParameter,
     SigningProfile,
 };
 use mock_http_sig_peers::{
-    Keyword, LiveError, Reply, RequestVerdict, RuleInfo, RuleStatus, SignerExpectations,
-    SignerRule, Upstream, load_profile_config, profile_key,
+    BotExpectations, BotRule, Judge, Keyword, LiveError, Reply, RequestVerdict, Rule, RuleInfo,
+    RuleStatus, SignerExpectations, SignerRule, Upstream, load_profile_config, profile_key,
 };
 use sigharness_report::{CaseMeta, Evidence};
 use sigharness_vectors::VectorSet;
@@ -80,6 +81,11 @@ pub const SETTINGS: &[Setting] = &[
         "external target: comma-separated headers the HTTP client adds after signing, never required to be covered (default host,content-length)",
     ),
     Setting::new(
+        "directory",
+        Kind::Text,
+        "--profile web-bot-auth, external bot: its key directory, a JWK Set FILE or a loopback http:// URL (or --set key=PUBLIC_KEY)",
+    ),
+    Setting::new(
         "script",
         Kind::File,
         "the request script (JSON, like conformance/src/http_sig_live/script.json; default built in)",
@@ -104,12 +110,27 @@ pub struct SignerRun {
 #[derive(Default, Clone)]
 pub struct HttpSigSignerSuite {
     runs: Option<Vec<SignerRun>>,
+    bot_runs: Option<Vec<BotRun>>,
 }
+
+/// An in-process Web Bot Auth bot: (name, its published keys, the signer).
+pub type BotRun = (String, BotExpectations, Arc<dyn RequestSigner>);
 
 impl HttpSigSignerSuite {
     /// Judge these in-process signers instead of ours.
     pub fn with_runs(runs: Vec<SignerRun>) -> Self {
-        HttpSigSignerSuite { runs: Some(runs) }
+        HttpSigSignerSuite {
+            runs: Some(runs),
+            bot_runs: None,
+        }
+    }
+
+    /// Under `--profile web-bot-auth`, judge these in-process bots instead of ours.
+    pub fn with_bot_runs(runs: Vec<BotRun>) -> Self {
+        HttpSigSignerSuite {
+            runs: None,
+            bot_runs: Some(runs),
+        }
     }
 }
 
@@ -205,6 +226,106 @@ pub fn our_runs(set: &VectorSet) -> Result<Vec<SignerRun>> {
     Ok(runs)
 }
 
+/// The profile the suite judges by: `--profile web-bot-auth` (a bot), else a gateway's signing
+/// profile (`--set profile=FILE`).
+fn web_bot_auth(opts: &SuiteOptions) -> Result<bool> {
+    match opts.profile.as_deref() {
+        None | Some("gateway") => Ok(false),
+        Some("web-bot-auth") => Ok(true),
+        Some(p) => Err(Error::setup(format!(
+            "--profile {p:?}: this suite knows `web-bot-auth` (judge a bot) and `gateway` (the default: --set profile=FILE)"
+        ))),
+    }
+}
+
+/// Our Web Bot Auth signer as two bots (issue 15): Ed25519 covering `@authority` + `@method` +
+/// `@path`, and ECDSA P-256 covering `@target-uri` without a nonce; both send the Dictionary
+/// `Signature-Agent` (`https://bot.example`: judged as text, never resolved) keyed to the label,
+/// validity 300 s. The keys are the vector keys of `set`.
+pub fn our_bot_runs(
+    set: &VectorSet,
+) -> Result<Vec<(String, BotExpectations, Arc<dyn RequestSigner>)>> {
+    let mut runs: Vec<(String, BotExpectations, Arc<dyn RequestSigner>)> = Vec::new();
+    for (name, id, components, nonce) in [
+        (
+            "bot-ed25519-authority-method-path",
+            "test-key-ed25519",
+            &["@authority", "@method", "@path"][..],
+            true,
+        ),
+        (
+            "bot-p256-target-uri",
+            "test-key-ecc-p256",
+            &["@target-uri"][..],
+            false,
+        ),
+    ] {
+        let bad = |e: http_sig::Error| Error::setup(format!("built-in bot {name}: {e}"));
+        let private = Key::from_bytes(vector_key(set, id, true)?.as_bytes()).map_err(bad)?;
+        let public = Key::from_bytes(vector_key(set, id, false)?.as_bytes()).map_err(bad)?;
+        let comps = components
+            .iter()
+            .map(|c| http_sig::ComponentId::new(c))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(bad)?;
+        let mut signer = WebBotAuthSigner::new(private)
+            .map_err(bad)?
+            .with_components(comps)
+            .map_err(bad)?
+            .with_signature_agent("https://bot.example", SignatureAgentForm::Dictionary)
+            .map_err(bad)?;
+        if !nonce {
+            signer = signer.with_nonce(http_sig::web_bot_auth::NonceSource::None);
+        }
+        let keys = KeyDirectory::from_keys([public]).map_err(bad)?;
+        runs.push((
+            name.to_string(),
+            BotExpectations::new(keys),
+            Arc::new(signer),
+        ));
+    }
+    Ok(runs)
+}
+
+/// An external bot's published keys: `--set directory=FILE|http://loopback/...` (a JWK Set) or
+/// `--set key=PUBLIC_KEY_FILE`.
+async fn bot_expectations(opts: &SuiteOptions) -> Result<BotExpectations> {
+    let keys = match (opts.setting("directory"), opts.setting("key")) {
+        (Some(d), _) if d.starts_with("http://") || d.starts_with("https://") => {
+            let client = crate::cli::key_directory::client().map_err(Error::setup)?;
+            crate::cli::key_directory::DirectoryCache::new()
+                .get(&client, d, unix_now())
+                .await
+                .map_err(|e| Error::setup(format!("--set directory={d}: {e}")))?
+                .directory
+        }
+        (Some(d), _) => {
+            let bytes =
+                std::fs::read(d).map_err(|e| Error::setup(format!("--set directory={d}: {e}")))?;
+            KeyDirectory::parse(&bytes)
+                .map_err(|e| Error::setup(format!("--set directory={d}: {e}")))?
+        }
+        (None, Some(k)) => {
+            let key = Key::from_file(k).map_err(|e| Error::setup(format!("--set key={k}: {e}")))?;
+            KeyDirectory::from_keys([key])
+                .map_err(|e| Error::setup(format!("--set key={k}: {e}")))?
+        }
+        (None, None) => {
+            return Err(Error::setup(
+                "--profile web-bot-auth with an external bot needs --set directory=FILE|URL (its JWK Set) or --set key=PUBLIC_KEY",
+            ));
+        }
+    };
+    if keys.is_empty() {
+        return Err(Error::setup(
+            "the bot's directory has no usable key (every entry was rejected)",
+        ));
+    }
+    let mut exp = BotExpectations::new(keys);
+    exp.created_tolerance = opts.setting_count("created_tolerance")?.unwrap_or(30);
+    Ok(exp)
+}
+
 /// What reached the upstream from one signer run.
 #[derive(Clone, Debug)]
 pub struct Traffic {
@@ -236,12 +357,8 @@ impl Missing {
     /// The rules this request would have been judged by for certain: every request must arrive
     /// signed with a signature that verifies, and one with a repeated header is what the
     /// multi-valued rule needs. (Rules that depend on the profile are not guessed.)
-    pub fn judged_by(&self, rule: SignerRule) -> bool {
-        match rule {
-            SignerRule::SignaturePresent | SignerRule::SignatureVerifies => true,
-            SignerRule::MultiValuedCoveredOnce => self.multi_valued,
-            _ => false,
-        }
+    pub fn judged_by<R: Rule>(&self, rule: R) -> bool {
+        rule.judged_when_missing(self.multi_valued)
     }
 }
 
@@ -272,9 +389,9 @@ pub fn missing_requests(script: &Script, received: &[&str]) -> Vec<Missing> {
 }
 
 /// Everything the cases fold over.
-pub struct Collected {
+pub struct Collected<R = SignerRule> {
     /// (run name, verdict) for every request received.
-    pub verdicts: Vec<(String, RequestVerdict)>,
+    pub verdicts: Vec<(String, RequestVerdict<R>)>,
     /// Requests expected / received, per run.
     pub traffic: Vec<Traffic>,
 }
@@ -284,7 +401,7 @@ pub struct Collected {
 /// Every case: the traffic case, then one per signer rule (its data is the rule's row of
 /// [`SignerRule::RULES`]; every rule is a MUST of RFC 9421 or of the signing profile, except
 /// `created-present-and-recent`, a SHOULD: RFC 9421 §2.3 only RECOMMENDs `created`).
-fn cases() -> Vec<Case<Collected>> {
+fn cases<R: Rule>() -> Vec<Case<Collected<R>>> {
     let received = meta(
         SUITE,
         RECEIVED,
@@ -293,16 +410,15 @@ fn cases() -> Vec<Case<Collected>> {
         "the signer is made to send the scripted requests to the upstream",
         "every expected request reaches the upstream (a signer that fails to sign must not stay silent)",
     );
-    let mut v = vec![Case::sync(received, fold_received)];
-    v.extend(
-        SignerRule::RULES
-            .iter()
-            .map(|r| Case::sync(rule_meta(r), move |c: &Collected| fold(r.rule, c))),
-    );
+    let mut v = vec![Case::sync(received, fold_received::<R>)];
+    v.extend(R::all().iter().map(|r| {
+        let r = *r;
+        Case::sync(rule_meta(r.info()), move |c: &Collected<R>| fold(r, c))
+    }));
     v
 }
 
-fn rule_meta(r: &RuleInfo) -> CaseMeta {
+fn rule_meta<R>(r: &RuleInfo<R>) -> CaseMeta {
     meta(
         SUITE,
         format!("{SUITE}/{}", r.slug),
@@ -319,7 +435,7 @@ fn rule_meta(r: &RuleInfo) -> CaseMeta {
 
 /// Fold the per-request statuses of `rule` into one check: fail if any request fails it (the
 /// rule's requirement is the expected side), skip if it applied to none, else pass.
-pub fn fold(rule: SignerRule, c: &Collected) -> Check {
+pub fn fold<R: Rule>(rule: R, c: &Collected<R>) -> Check {
     let mut fails = Vec::new();
     let mut passes = 0usize;
     let mut na: Vec<String> = Vec::new();
@@ -426,7 +542,7 @@ pub fn fold(rule: SignerRule, c: &Collected) -> Check {
     Ok(ev)
 }
 
-fn fold_received(c: &Collected) -> Check {
+fn fold_received<R>(c: &Collected<R>) -> Check {
     let counts = |t: &Traffic| format!("[{}] {} of {}", t.run, t.received, t.expected);
     let short: Vec<&Traffic> = c
         .traffic
@@ -491,27 +607,40 @@ async fn collect_in_process(
     script: &Script,
     wait: Duration,
 ) -> Result<Collected> {
-    let mut verdicts = Vec::new();
-    let mut traffic = Vec::new();
+    let mut judged = Vec::new();
     for run in runs {
         let exp = SignerExpectations::new(&run.profile, run.public_key.clone(), None)
             .map_err(|e| Error::setup(format!("profile {}: {e}", run.name)))?;
+        judged.push((run.name.clone(), exp, run.signer.clone()));
+    }
+    collect_runs(judged, script, wait).await
+}
+
+/// Drive each in-process signer through the script into an upstream judging by its `J`.
+async fn collect_runs<J: Judge>(
+    runs: Vec<(String, J, Arc<dyn RequestSigner>)>,
+    script: &Script,
+    wait: Duration,
+) -> Result<Collected<J::Rule>> {
+    let mut verdicts = Vec::new();
+    let mut traffic = Vec::new();
+    for (name, exp, signer) in runs {
         let up = Upstream::start(loopback0(), exp, Reply::default())
             .await
             .map_err(live)?;
         // A signer that refuses a request is a finding, not a setup error: the
         // requests-received case reports it.
-        let sent = send_script(script, run.signer.as_ref(), &up.url(), unix_now).await?;
+        let sent = send_script(script, signer.as_ref(), &up.url(), unix_now).await?;
         let (vs, _) = up.wait_for(script.requests.len(), wait).await;
         let got: Vec<&str> = vs.iter().map(|v| v.request.as_str()).collect();
         traffic.push(Traffic {
-            run: run.name.clone(),
+            run: name.clone(),
             expected: script.requests.len(),
             received: vs.len(),
             stopped: sent.stopped,
             missing: missing_requests(script, &got),
         });
-        verdicts.extend(vs.into_iter().map(|v| (run.name.clone(), v)));
+        verdicts.extend(vs.into_iter().map(|v| (name.clone(), v)));
         up.stop();
     }
     Ok(Collected { verdicts, traffic })
@@ -546,6 +675,16 @@ async fn collect_external(opts: &SuiteOptions, script: &Script) -> Result<Collec
             .filter(|h| !h.is_empty())
             .collect();
     }
+    drive_external(opts, script, exp).await
+}
+
+/// Start an upstream judging by `exp` where the external signer is told to call, drive the
+/// signer (`--signer-cmd`) or wait for it, and collect what arrived.
+async fn drive_external<J: Judge>(
+    opts: &SuiteOptions,
+    script: &Script,
+    exp: J,
+) -> Result<Collected<J::Rule>> {
     let listen: SocketAddr = match &opts.upstream {
         None => loopback0(),
         Some(a) => a
@@ -641,8 +780,12 @@ impl Suite for HttpSigSignerSuite {
         vec!["ours", "external"]
     }
 
-    fn cases(&self, _opts: &SuiteOptions) -> Result<Vec<CaseMeta>> {
-        Ok(cases().into_iter().map(|c| c.meta).collect())
+    fn cases(&self, opts: &SuiteOptions) -> Result<Vec<CaseMeta>> {
+        Ok(if web_bot_auth(opts)? {
+            cases::<BotRule>().into_iter().map(|c| c.meta).collect()
+        } else {
+            cases::<SignerRule>().into_iter().map(|c| c.meta).collect()
+        })
     }
 
     fn settings(&self) -> &'static [Setting] {
@@ -668,6 +811,29 @@ impl Suite for HttpSigSignerSuite {
                 ));
             }
             let script = script_for(opts)?;
+            if web_bot_auth(opts)? {
+                let collected = if target == "external" {
+                    drive_external(opts, &script, bot_expectations(opts).await?).await?
+                } else {
+                    let runs = match &self.bot_runs {
+                        Some(r) => r.clone(),
+                        None => our_bot_runs(&load_vectors(opts)?)?,
+                    };
+                    collect_runs(runs, &script, wait_for(opts)?).await?
+                };
+                let cases = cases::<BotRule>();
+                let run = SuiteRun::start(
+                    SUITE,
+                    target,
+                    SuiteRun::count(selection, &cases),
+                    opts,
+                    selection,
+                    events,
+                );
+                run.run(Arc::new(collected), &cases).await;
+                run.finish();
+                return Ok(());
+            }
             // The signer is driven before the cases run: every case folds over the same traffic.
             let collected = if target == "external" {
                 collect_external(opts, &script).await?
@@ -678,7 +844,7 @@ impl Suite for HttpSigSignerSuite {
                 };
                 collect_in_process(&runs, &script, wait_for(opts)?).await?
             };
-            let cases = cases();
+            let cases = cases::<SignerRule>();
             let run = SuiteRun::start(
                 SUITE,
                 target,
@@ -700,9 +866,12 @@ mod tests {
 
     #[test]
     fn case_ids_are_unique_and_prefixed() {
-        let metas: Vec<CaseMeta> = cases().into_iter().map(|c| c.meta).collect();
+        let metas: Vec<CaseMeta> = cases::<SignerRule>().into_iter().map(|c| c.meta).collect();
         crate::runner::check_ids(&metas).unwrap();
         assert_eq!(metas.len(), SignerRule::ALL.len() + 1);
+        let bots: Vec<CaseMeta> = cases::<BotRule>().into_iter().map(|c| c.meta).collect();
+        crate::runner::check_ids(&bots).unwrap();
+        assert_eq!(bots.len(), BotRule::ALL.len() + 1);
     }
 
     #[test]
@@ -713,7 +882,11 @@ mod tests {
 
     #[test]
     fn rule_cases_are_the_rows_of_the_rule_table() {
-        let metas: Vec<CaseMeta> = cases().into_iter().skip(1).map(|c| c.meta).collect();
+        let metas: Vec<CaseMeta> = cases::<SignerRule>()
+            .into_iter()
+            .skip(1)
+            .map(|c| c.meta)
+            .collect();
         for (m, r) in metas.iter().zip(SignerRule::RULES.iter()) {
             assert_eq!(m.id, format!("{SUITE}/{}", r.slug));
             assert_eq!(m.requirement, r.requirement);
