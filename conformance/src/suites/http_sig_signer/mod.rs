@@ -114,7 +114,7 @@ pub struct HttpSigSignerSuite {
 }
 
 /// An in-process Web Bot Auth bot: (name, its published keys, the signer).
-pub type BotRun = (String, BotExpectations, Arc<dyn RequestSigner>);
+pub type BotRun = JudgedRun<BotExpectations>;
 
 impl HttpSigSignerSuite {
     /// Judge these in-process signers instead of ours.
@@ -242,10 +242,8 @@ fn web_bot_auth(opts: &SuiteOptions) -> Result<bool> {
 /// `@path`, and ECDSA P-256 covering `@target-uri` without a nonce; both send the Dictionary
 /// `Signature-Agent` (`https://bot.example`: judged as text, never resolved) keyed to the label,
 /// validity 300 s. The keys are the vector keys of `set`.
-pub fn our_bot_runs(
-    set: &VectorSet,
-) -> Result<Vec<(String, BotExpectations, Arc<dyn RequestSigner>)>> {
-    let mut runs: Vec<(String, BotExpectations, Arc<dyn RequestSigner>)> = Vec::new();
+pub fn our_bot_runs(set: &VectorSet) -> Result<Vec<BotRun>> {
+    let mut runs: Vec<BotRun> = Vec::new();
     for (name, id, components, nonce) in [
         (
             "bot-ed25519-authority-method-path",
@@ -616,9 +614,12 @@ async fn collect_in_process(
     collect_runs(judged, script, wait).await
 }
 
+/// One in-process signer judged by `J`: (name, expectations, signer).
+type JudgedRun<J> = (String, J, Arc<dyn RequestSigner>);
+
 /// Drive each in-process signer through the script into an upstream judging by its `J`.
 async fn collect_runs<J: Judge>(
-    runs: Vec<(String, J, Arc<dyn RequestSigner>)>,
+    runs: Vec<JudgedRun<J>>,
     script: &Script,
     wait: Duration,
 ) -> Result<Collected<J::Rule>> {
