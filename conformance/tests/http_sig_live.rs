@@ -550,3 +550,51 @@ async fn each_faulty_bot_fails_exactly_its_case() {
         );
     }
 }
+
+// ---- Web Bot Auth origins (issue 15): `http-sig-verifier --profile web-bot-auth` ----------
+
+fn wba_external_opts(url: String) -> SuiteOptions {
+    let mut o = external_opts(url);
+    o.profile = Some("web-bot-auth".into());
+    o
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_web_bot_auth_origin_passes_every_case() {
+    let reports = run_suite(&HttpSigVerifierSuite, &wba_opts()).await;
+    assert_eq!(reports.len(), 19, "{}", show(&reports));
+    assert!(failed(&reports).is_empty(), "{}", show(&reports));
+}
+
+/// A plain RFC 9421 verifier holding the bot key (no Web Bot Auth policy), reached through
+/// --verifier-url, fails exactly the cases of the profile's own requirements, and passes the
+/// RFC 9421 ones (time, key, tampering) and the valid requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_rfc9421_verifier_fails_exactly_the_profile_cases() {
+    use mock_http_sig_peers::{VerifierConfig, VerifierService};
+    let spki = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../vectors/keys/test-key-ed25519.spki.pem"
+    );
+    let key = Key::from_file(spki).unwrap();
+    let mut cfg = VerifierConfig::new(key.clone());
+    cfg.keyids = vec![key.jwk_thumbprint().unwrap()];
+    cfg.scheme = "https".into();
+    let svc = VerifierService::start(([127, 0, 0, 1], 0).into(), cfg)
+        .await
+        .unwrap();
+    let reports = run_suite(&HttpSigVerifierSuite, &wba_external_opts(svc.url())).await;
+    let want: BTreeSet<String> = [
+        "empty-component-list-rejected",
+        "no-authority-rejected",
+        "tag-missing-rejected",
+        "tag-wrong-rejected",
+        "created-missing-rejected",
+        "expires-missing-rejected",
+        "signature-agent-not-covered-rejected",
+    ]
+    .iter()
+    .map(|s| format!("http-sig-verifier/web-bot-auth/{s}"))
+    .collect();
+    assert_eq!(failed(&reports), want, "{}", show(&reports));
+}

@@ -13,6 +13,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use http_sig::web_bot_auth::{KeyDirectory, WebBotAuthPolicy};
 use http_sig::{
     Algorithm, HttpMessage, InMemoryNonceStore, Key, KeySet, Limits, MessageKind, NonceStore,
     VerificationPolicy, Verifier, signatures,
@@ -51,6 +52,10 @@ pub struct VerifierConfig {
     pub limits: Limits,
     /// Timeouts, size caps and the connection cap of the HTTP server.
     pub server: ServerLimits,
+    /// Decide as a Web Bot Auth origin instead (issue 15): the draft's policy over the keys of
+    /// this directory (http-sig `WebBotAuthPolicy::verify`); `key`, `key_set`, `keyids`, `alg`
+    /// and `policy` are then unused. Content-Digest is still checked first.
+    pub web_bot_auth: Option<(WebBotAuthPolicy, KeyDirectory)>,
 }
 
 impl VerifierConfig {
@@ -68,6 +73,7 @@ impl VerifierConfig {
             print_decisions: false,
             limits: Limits::default(),
             server: ServerLimits::default(),
+            web_bot_auth: None,
         }
     }
 }
@@ -161,6 +167,17 @@ impl VerifierCore {
         // only if the digest is checked against the body.
         if let Err(d) = check_content_digest(msg) {
             return d;
+        }
+        // Issue 15: a Web Bot Auth origin decides by the draft's policy over the directory.
+        if let Some((policy, directory)) = &self.cfg.web_bot_auth {
+            return match policy.verify(msg, self.cfg.label.as_deref(), directory, now) {
+                Ok(v) => Decision::Accept {
+                    verified: true,
+                    label: v.verified.label,
+                    keyid: Some(v.thumbprint),
+                },
+                Err(e) => Decision::reject(e.kind(), e.to_string()),
+            };
         }
         // Signature-Input and Signature are parsed once; each entry is verified as parsed.
         let entries = match signatures(msg) {

@@ -34,6 +34,8 @@ use mock_http_sig_peers::{VerifierConfig, VerifierService};
 use sigharness_report::{CaseMeta, Evidence};
 use sigharness_vectors::{Scheme, TestResult, VectorSet, VerifyTest};
 
+mod web_bot_auth;
+
 use crate::Result;
 use crate::http_sig_live::client::{loopback_client, send_message};
 use crate::http_sig_live::{load_vectors, unix_now};
@@ -87,6 +89,11 @@ pub const SETTINGS: &[Setting] = &[
         "vector_key",
         Kind::Text,
         "the vector key the verifier holds: replay that key's verify vectors (ours: default test-key-ed25519; external: no replay unless set)",
+    ),
+    Setting::new(
+        "signature_agent",
+        Kind::Text,
+        "--profile web-bot-auth: the Signature-Agent member value the bot sends (default https://bot.example; never resolved by the suite)",
     ),
     Setting::new(
         "accept",
@@ -199,31 +206,7 @@ impl Ctx {
 
     /// Send `msg` (named `what` in the evidence) and check the verifier decided `want`.
     async fn expect(&self, want: Decision, msg: &HttpMessage, what: &str) -> Check {
-        let got = self.send(msg).await;
-        let want_s = match want {
-            Decision::Accepted => "accepted (accept status)",
-            _ => "rejected (reject status)",
-        };
-        match got {
-            Err(e) => Err(
-                Evidence::new(format!("{what}: the verifier could not be reached"))
-                    .expected(want_s)
-                    .observed(e.to_string())
-                    .into(),
-            ),
-            Ok((status, d)) if d == want => pass(format!("{what}: HTTP {status}")),
-            Ok((status, d)) => {
-                let sent = String::from_utf8_lossy(&msg.to_bytes()).into_owned();
-                let mut ev = Evidence::new(format!("{what}: wrong decision"))
-                    .expected(want_s)
-                    .observed(format!("HTTP {status} ({d:?})"))
-                    .log_line(format!("request sent:\n{sent}"));
-                for line in signature_context(msg) {
-                    ev = ev.log_line(line);
-                }
-                Err(ev.into())
-            }
-        }
+        expect_decision(&self.client, &self.url, &self.mapping, want, msg, what).await
     }
 
     /// A request to the verifier signed now: `@method @authority @path` + required components +
@@ -283,7 +266,45 @@ impl Ctx {
     }
 }
 
-fn random_token(n: usize) -> String {
+/// Send `msg` (named `what` in the evidence) to `url` and check the decision is `want`.
+pub(crate) async fn expect_decision(
+    client: &reqwest::Client,
+    url: &str,
+    mapping: &StatusMapping,
+    want: Decision,
+    msg: &HttpMessage,
+    what: &str,
+) -> Check {
+    let got = send_message(client, url, msg)
+        .await
+        .map(|status| (status, mapping.decide(status)));
+    let want_s = match want {
+        Decision::Accepted => "accepted (accept status)",
+        _ => "rejected (reject status)",
+    };
+    match got {
+        Err(e) => Err(
+            Evidence::new(format!("{what}: the verifier could not be reached"))
+                .expected(want_s)
+                .observed(e.to_string())
+                .into(),
+        ),
+        Ok((status, d)) if d == want => pass(format!("{what}: HTTP {status}")),
+        Ok((status, d)) => {
+            let sent = String::from_utf8_lossy(&msg.to_bytes()).into_owned();
+            let mut ev = Evidence::new(format!("{what}: wrong decision"))
+                .expected(want_s)
+                .observed(format!("HTTP {status} ({d:?})"))
+                .log_line(format!("request sent:\n{sent}"));
+            for line in signature_context(msg) {
+                ev = ev.log_line(line);
+            }
+            Err(ev.into())
+        }
+    }
+}
+
+pub(crate) fn random_token(n: usize) -> String {
     let mut b = vec![0u8; n];
     // aws-lc-rs's system RNG; a failure leaves zeros, which only weakens uniqueness of test data.
     let _ = aws_lc_rs::rand::fill(&mut b);
@@ -336,7 +357,7 @@ fn request(msg: HttpMessage, what: impl Into<String>) -> Built<Request> {
 
 /// Issue 17 item 7: for a wrong decision, each signature's parameters (the Signature-Input
 /// member) and the signature base we computed for it (harness/http-sig, the request as sent).
-fn signature_context(msg: &HttpMessage) -> Vec<String> {
+pub(crate) fn signature_context(msg: &HttpMessage) -> Vec<String> {
     let input = msg
         .header_values("signature-input")
         .collect::<Vec<_>>()
@@ -784,6 +805,17 @@ async fn run_vector(ctx: &Ctx, t: &VerifyTest, group_key: &str) -> Check {
 #[derive(Default)]
 pub struct HttpSigVerifierSuite;
 
+/// `--profile web-bot-auth` (judge a Web Bot Auth origin), else plain RFC 9421.
+fn web_bot_auth_profile(opts: &SuiteOptions) -> Result<bool> {
+    match opts.profile.as_deref() {
+        None | Some("rfc9421") => Ok(false),
+        Some("web-bot-auth") => Ok(true),
+        Some(p) => Err(Error::setup(format!(
+            "--profile {p:?}: this suite knows `web-bot-auth` (judge a Web Bot Auth origin) and `rfc9421` (the default)"
+        ))),
+    }
+}
+
 fn vector_key_for(opts: &SuiteOptions) -> String {
     opts.setting("vector_key")
         .unwrap_or(DEFAULT_VECTOR_KEY)
@@ -811,6 +843,36 @@ fn all_cases(opts: &SuiteOptions, set: &VectorSet) -> Vec<Case<Ctx>> {
         }));
     }
     v
+}
+
+/// `--verifier-url`: reachable, `http://` on loopback; the URL without a trailing `/` and its
+/// authority.
+pub(crate) async fn external_url(url: &str) -> Result<(String, String)> {
+    crate::runner::ensure_reachable("--verifier-url", url).await?;
+    let url = url.trim_end_matches('/').to_string();
+    let authority = url
+        .strip_prefix("http://")
+        .ok_or_else(|| {
+            Error::setup(format!(
+                "--verifier-url {url}: only http:// URLs on loopback"
+            ))
+        })?
+        .to_string();
+    let host = authority
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or(&authority);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        return Err(Error::setup(format!(
+            "--verifier-url {url}: only loopback addresses (127.0.0.1, ::1) are allowed"
+        )));
+    }
+    Ok((url, authority))
 }
 
 fn required_from(s: &str) -> Result<Vec<ComponentId>> {
@@ -862,30 +924,7 @@ async fn prepare(opts: &SuiteOptions, set: &VectorSet) -> Result<(String, Ctx)> 
             ))
         }
         Some(url) => {
-            crate::runner::ensure_reachable("--verifier-url", url).await?;
-            let url = url.trim_end_matches('/').to_string();
-            let authority = url
-                .strip_prefix("http://")
-                .ok_or_else(|| {
-                    Error::setup(format!(
-                        "--verifier-url {url}: only http:// URLs on loopback"
-                    ))
-                })?
-                .to_string();
-            let host = authority
-                .rsplit_once(':')
-                .map(|(h, _)| h)
-                .unwrap_or(&authority);
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            let loopback = host == "localhost"
-                || host
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback());
-            if !loopback {
-                return Err(Error::setup(format!(
-                    "--verifier-url {url}: only loopback addresses (127.0.0.1, ::1) are allowed"
-                )));
-            }
+            let (url, authority) = external_url(url).await?;
             let key_path = opts.setting("signing_key").ok_or_else(|| {
                 Error::setup(
                     "an external verifier needs --set signing_key=FILE (the private key whose public part the verifier holds)",
@@ -942,6 +981,9 @@ impl Suite for HttpSigVerifierSuite {
     }
 
     fn cases(&self, opts: &SuiteOptions) -> Result<Vec<CaseMeta>> {
+        if web_bot_auth_profile(opts)? {
+            return Ok(web_bot_auth::cases().into_iter().map(|c| c.meta).collect());
+        }
         let set = load_vectors(opts)?;
         Ok(all_cases(opts, &set).into_iter().map(|c| c.meta).collect())
     }
@@ -964,6 +1006,21 @@ impl Suite for HttpSigVerifierSuite {
                 }
             }
             let set = load_vectors(opts)?;
+            if web_bot_auth_profile(opts)? {
+                let cases = web_bot_auth::cases();
+                let (target, ctx) = web_bot_auth::prepare(opts, &set).await?;
+                let run = SuiteRun::start(
+                    SUITE,
+                    target,
+                    SuiteRun::count(selection, &cases),
+                    opts,
+                    selection,
+                    events,
+                );
+                run.run(Arc::new(ctx), &cases).await;
+                run.finish();
+                return Ok(());
+            }
             let cases = all_cases(opts, &set);
             let (target, ctx) = prepare(opts, &set).await?;
             let run = SuiteRun::start(
