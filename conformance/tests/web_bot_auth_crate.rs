@@ -115,3 +115,103 @@ fn web_bot_auth_crate_0_7_0_against_the_vectors() {
     lines.push(format!("{agree} vectors agree"));
     insta::assert_snapshot!("web_bot_auth_crate_verdicts", lines.join("\n"));
 }
+
+/// Cloudflare's crate as a **live origin** (issue 15, item 4): an axum server on loopback that
+/// answers 200 when the crate's `WebBotAuthVerifier` accepts a request (keyring: the bot key
+/// `test-key-ed25519` under its thumbprint) and 401 otherwise, judged by
+/// `http-sig-verifier --profile web-bot-auth` through `--verifier-url`. Its verdicts are pinned
+/// in the snapshot `web_bot_auth_crate_origin_verdicts` (BoGo-style: a change in either
+/// direction fails); each failure there is a deviation with the draft sentence in the case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_bot_auth_crate_0_7_0_as_an_origin() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use sigharness::runner::{Event, Events, Selection, Suite, SuiteOptions};
+    use sigharness::suites::http_sig_verifier::HttpSigVerifierSuite;
+
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors/keys");
+    let public = http_sig::Key::from_file(format!("{dir}/test-key-ed25519.spki.pem")).unwrap();
+    let mut keyring = KeyRing::default();
+    assert!(keyring.import_raw(
+        public.jwk_thumbprint().unwrap(),
+        Algorithm::Ed25519,
+        public.public_key_bytes().to_vec()
+    ));
+    let keyring = Arc::new(keyring);
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let keyring = keyring.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20)
+                .await
+                .unwrap_or_default();
+            let r = http::Request::from_parts(parts, body.to_vec());
+            let verdict = HttpMessage::try_from(&r)
+                .map_err(|e| e.to_string())
+                .and_then(|mut m| {
+                    if let http_sig::MessageKind::Request(rl) = &mut m.kind {
+                        rl.scheme = "https".into();
+                    }
+                    crate_verdict(&m, &keyring)
+                });
+            match verdict {
+                Ok(()) => (axum::http::StatusCode::OK, "verified".to_string()),
+                Err(e) => (axum::http::StatusCode::UNAUTHORIZED, e),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let mut opts = SuiteOptions {
+        verifier_url: Some(url),
+        profile: Some("web-bot-auth".into()),
+        ..SuiteOptions::default()
+    };
+    for (k, v) in [
+        ("signing_key", format!("{dir}/test-key-ed25519.pkcs8.pem")),
+        ("scheme", "https".into()),
+    ] {
+        opts.settings.insert(k.into(), v);
+    }
+    let (events, mut rx) = Events::channel();
+    let selection = Selection::default();
+    let run = async {
+        HttpSigVerifierSuite
+            .run(&opts, &selection, &events)
+            .await
+            .unwrap();
+        drop(events);
+    };
+    let collect = async {
+        let mut out = Vec::new();
+        while let Some(e) = rx.recv().await {
+            if let Event::CaseFinished(r) = e {
+                out.push(r);
+            }
+        }
+        out
+    };
+    let ((), reports) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(run, collect)
+    })
+    .await
+    .expect("the suite finished within 60 s");
+    server.abort();
+    assert_eq!(reports.len(), 19);
+    let lines: Vec<String> = reports
+        .iter()
+        .filter(|r| {
+            r.verdict != sigharness_report::Verdict::Pass
+                || r.level == sigharness_report::Level::May
+        })
+        .map(|r| {
+            let summary = r.evidence.summary.clone();
+            let decision = r.evidence.observed.clone().unwrap_or(summary);
+            format!("{} {:?} {:?}: {}", r.id, r.level, r.verdict, decision)
+        })
+        .collect();
+    insta::assert_snapshot!("web_bot_auth_crate_origin_verdicts", lines.join("\n"));
+}
