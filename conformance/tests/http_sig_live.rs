@@ -11,7 +11,7 @@ use http_sig::{
     component_value,
 };
 use sigharness::http_sig_live::client::{RequestSigner, SignError};
-use sigharness::runner::{Event, Events, Selection, Suite, SuiteOptions};
+use sigharness::runner::{Events, Selection, Suite, SuiteOptions};
 use sigharness::suites::http_sig_signer::{HttpSigSignerSuite, SignerRun, builtin_profiles};
 use sigharness::suites::http_sig_verifier::HttpSigVerifierSuite;
 use sigharness_report::{CaseReport, Level, Verdict};
@@ -138,27 +138,9 @@ fn faulty_runs(ignore_include: bool, duplicate_multi_valued: bool) -> Vec<Signer
 }
 
 async fn run_suite(suite: &dyn Suite, opts: &SuiteOptions) -> Vec<CaseReport> {
-    let (events, mut rx) = Events::channel();
-    let selection = Selection::default();
-    let run = async {
-        suite.run(opts, &selection, &events).await.unwrap();
-        drop(events);
-    };
-    let collect = async {
-        let mut out = Vec::new();
-        while let Some(e) = rx.recv().await {
-            if let Event::CaseFinished(r) = e {
-                out.push(r);
-            }
-        }
-        out
-    };
-    let ((), out) = tokio::time::timeout(Duration::from_secs(60), async {
-        tokio::join!(run, collect)
-    })
-    .await
-    .expect("the suite finished within 60 s");
-    out
+    sigharness::runner::run_and_collect(suite, opts, Duration::from_secs(60))
+        .await
+        .unwrap()
 }
 
 fn failed(reports: &[CaseReport]) -> BTreeSet<String> {

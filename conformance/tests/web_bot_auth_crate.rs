@@ -127,7 +127,7 @@ async fn web_bot_auth_crate_0_7_0_as_an_origin() {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use sigharness::runner::{Event, Events, Selection, Suite, SuiteOptions};
+    use sigharness::runner::SuiteOptions;
     use sigharness::suites::http_sig_verifier::HttpSigVerifierSuite;
 
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors/keys");
@@ -176,29 +176,10 @@ async fn web_bot_auth_crate_0_7_0_as_an_origin() {
     ] {
         opts.settings.insert(k.into(), v);
     }
-    let (events, mut rx) = Events::channel();
-    let selection = Selection::default();
-    let run = async {
-        HttpSigVerifierSuite
-            .run(&opts, &selection, &events)
+    let reports =
+        sigharness::runner::run_and_collect(&HttpSigVerifierSuite, &opts, Duration::from_secs(60))
             .await
             .unwrap();
-        drop(events);
-    };
-    let collect = async {
-        let mut out = Vec::new();
-        while let Some(e) = rx.recv().await {
-            if let Event::CaseFinished(r) = e {
-                out.push(r);
-            }
-        }
-        out
-    };
-    let ((), reports) = tokio::time::timeout(Duration::from_secs(60), async {
-        tokio::join!(run, collect)
-    })
-    .await
-    .expect("the suite finished within 60 s");
     server.abort();
     assert_eq!(reports.len(), 19);
     let lines: Vec<String> = reports

@@ -323,6 +323,40 @@ fn finish(
 /// One suite's run: sends `SuiteStarted` (with the number of selected cases) when made and
 /// `SuiteFinished` exactly once (by [`SuiteRun::finish`], or when dropped on an early return),
 /// and runs or skips lists of cases in between. Every suite's `Suite::run` is built on it.
+/// Run every case of `suite` under `opts` in-process and return the reports, within `bound`
+/// (for tests and embedders that want the verdicts rather than a report file).
+pub async fn run_and_collect(
+    suite: &dyn Suite,
+    opts: &SuiteOptions,
+    bound: Duration,
+) -> crate::Result<Vec<CaseReport>> {
+    let (events, mut rx) = Events::channel();
+    let selection = Selection::default();
+    let run = async {
+        let r = suite.run(opts, &selection, &events).await;
+        drop(events);
+        r
+    };
+    let collect = async {
+        let mut out = Vec::new();
+        while let Some(e) = rx.recv().await {
+            if let Event::CaseFinished(r) = e {
+                out.push(r);
+            }
+        }
+        out
+    };
+    let (r, out) = tokio::time::timeout(bound, async { tokio::join!(run, collect) })
+        .await
+        .map_err(|_| {
+            Error::setup(format!(
+                "suite {} did not finish within {bound:?}",
+                suite.name()
+            ))
+        })?;
+    r.map(|()| out)
+}
+
 pub struct SuiteRun<'a> {
     suite: &'static str,
     events: &'a Events,
@@ -354,6 +388,29 @@ impl<'a> SuiteRun<'a> {
             case_timeout: opts.case_timeout,
             finished: false,
         }
+    }
+
+    /// The whole run of a suite whose cases share one context: start, run the selected `cases`
+    /// against `ctx` one after the other, finish.
+    pub async fn run_whole<C: Send + Sync + 'static>(
+        suite: &'static str,
+        target: impl Into<String>,
+        ctx: Arc<C>,
+        cases: &[Case<C>],
+        opts: &SuiteOptions,
+        selection: &'a Selection,
+        events: &'a Events,
+    ) {
+        let run = Self::start(
+            suite,
+            target,
+            Self::count(selection, cases),
+            opts,
+            selection,
+            events,
+        );
+        run.run(ctx, cases).await;
+        run.finish();
     }
 
     /// How many of `cases` the selection includes.

@@ -823,16 +823,16 @@ impl Suite for HttpSigSignerSuite {
                     collect_runs(runs, &script, wait_for(opts)?).await?
                 };
                 let cases = cases::<BotRule>();
-                let run = SuiteRun::start(
+                SuiteRun::run_whole(
                     SUITE,
                     target,
-                    SuiteRun::count(selection, &cases),
+                    Arc::new(collected),
+                    &cases,
                     opts,
                     selection,
                     events,
-                );
-                run.run(Arc::new(collected), &cases).await;
-                run.finish();
+                )
+                .await;
                 return Ok(());
             }
             // The signer is driven before the cases run: every case folds over the same traffic.
@@ -846,16 +846,16 @@ impl Suite for HttpSigSignerSuite {
                 collect_in_process(&runs, &script, wait_for(opts)?).await?
             };
             let cases = cases::<SignerRule>();
-            let run = SuiteRun::start(
+            SuiteRun::run_whole(
                 SUITE,
                 target,
-                SuiteRun::count(selection, &cases),
+                Arc::new(collected),
+                &cases,
                 opts,
                 selection,
                 events,
-            );
-            run.run(Arc::new(collected), &cases).await;
-            run.finish();
+            )
+            .await;
             Ok(())
         })
     }

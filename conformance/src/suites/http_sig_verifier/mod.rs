@@ -1009,30 +1009,30 @@ impl Suite for HttpSigVerifierSuite {
             if web_bot_auth_profile(opts)? {
                 let cases = web_bot_auth::cases();
                 let (target, ctx) = web_bot_auth::prepare(opts, &set).await?;
-                let run = SuiteRun::start(
+                SuiteRun::run_whole(
                     SUITE,
                     target,
-                    SuiteRun::count(selection, &cases),
+                    Arc::new(ctx),
+                    &cases,
                     opts,
                     selection,
                     events,
-                );
-                run.run(Arc::new(ctx), &cases).await;
-                run.finish();
+                )
+                .await;
                 return Ok(());
             }
             let cases = all_cases(opts, &set);
             let (target, ctx) = prepare(opts, &set).await?;
-            let run = SuiteRun::start(
+            SuiteRun::run_whole(
                 SUITE,
                 target,
-                SuiteRun::count(selection, &cases),
+                Arc::new(ctx),
+                &cases,
                 opts,
                 selection,
                 events,
-            );
-            run.run(Arc::new(ctx), &cases).await;
-            run.finish();
+            )
+            .await;
             Ok(())
         })
     }
