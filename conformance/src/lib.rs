@@ -14,6 +14,7 @@ pub mod containers;
 pub mod coverage;
 pub mod error;
 pub mod http_sig_live;
+pub mod load;
 pub mod runner;
 pub mod suites;
 

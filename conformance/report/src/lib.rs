@@ -31,6 +31,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub mod load;
+
 use serde::{Deserialize, Serialize};
 
 /// Version of the `report.json` schema written by this crate.

@@ -23,26 +23,33 @@ pub struct Context {
 impl Context {
     /// The machine's CPU model (Linux `/proc/cpuinfo`) and core count.
     pub fn detect(input: String, base_bytes: usize, budget_ms: u128) -> Context {
-        let cpu = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|t| {
-                t.lines()
-                    .find(|l| l.starts_with("model name"))
-                    .and_then(|l| l.split_once(':'))
-                    .map(|(_, v)| v.trim().to_string())
-            })
-            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+        let (cpu, cores) = machine();
         Context {
             cpu,
-            cores: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
+            cores,
             version: env!("CARGO_PKG_VERSION"),
             input,
             base_bytes,
             budget_ms,
         }
     }
+}
+
+/// The machine's CPU model (Linux `/proc/cpuinfo`, else the architecture) and core count.
+pub(crate) fn machine() -> (String, usize) {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    (cpu, cores)
 }
 
 fn stats_json(s: &Stats) -> Value {
@@ -74,7 +81,8 @@ pub fn json(ctx: &Context, rows: &[Row]) -> Value {
     })
 }
 
-fn rate(v: f64) -> String {
+/// `1.2k`, `3.40M`: a rate for a label.
+pub(crate) fn rate(v: f64) -> String {
     if v >= 1e6 {
         format!("{:.2}M", v / 1e6)
     } else if v >= 1e3 {
@@ -171,7 +179,8 @@ pub fn markdown(ctx: &Context, rows: &[Row]) -> String {
     s
 }
 
-fn esc(t: &str) -> String {
+/// Text escaped for SVG/XML.
+pub(crate) fn esc(t: &str) -> String {
     t.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod http_sig;
 pub mod key_directory;
+pub mod load;
 pub mod mq_hub;
 pub mod msg_signer;
 pub mod nonce_file;
@@ -50,6 +51,10 @@ pub enum Command {
     /// Measure on this machine (RFC 9421 algorithms: `bench http-sig`).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Sustained open-loop load against a target with every reply judged (load.json, load.md,
+    /// load.svg).
+    #[command(subcommand)]
+    Load(load::LoadCommand),
     /// RFC 9421 normative coverage: the statements of vectors/data/rfc9421_statements.tsv
     /// against the cases of the http-sig suites; exit 1 when a testable MUST has no case.
     Coverage,
@@ -137,13 +142,7 @@ pub struct ConformanceArgs {
 
 impl ConformanceArgs {
     pub fn to_request(&self) -> crate::Result<RunRequest> {
-        let mut settings = BTreeMap::new();
-        for s in &self.settings {
-            let (k, v) = s
-                .split_once('=')
-                .ok_or_else(|| crate::Error::setup(format!("--set {s:?}: expected KEY=VALUE")))?;
-            settings.insert(k.trim().to_string(), v.to_string());
-        }
+        let settings = parse_settings(&self.settings)?;
         if self.case_timeout == 0 {
             return Err(crate::Error::setup(
                 "--case-timeout must be at least 1 second",
@@ -178,6 +177,18 @@ impl ConformanceArgs {
             },
         })
     }
+}
+
+/// `--set KEY=VALUE` arguments as a map (the last of a repeated key wins).
+pub(crate) fn parse_settings(given: &[String]) -> crate::Result<BTreeMap<String, String>> {
+    let mut settings = BTreeMap::new();
+    for s in given {
+        let (k, v) = s
+            .split_once('=')
+            .ok_or_else(|| crate::Error::setup(format!("--set {s:?}: expected KEY=VALUE")))?;
+        settings.insert(k.trim().to_string(), v.to_string());
+    }
+    Ok(settings)
 }
 
 /// Build the tokio runtime every command uses.
@@ -220,6 +231,11 @@ pub fn main() -> ExitCode {
         Command::Serve(cmd) => serve::run(&rt, cmd),
         Command::MqHub(args) => code(rt.block_on(mq_hub::run(args))),
         Command::Bench(cmd) => ExitCode::from(bench::run(cmd)),
+        Command::Load(cmd) => {
+            let c = rt.block_on(load::run(cmd));
+            rt.shutdown_timeout(std::time::Duration::from_secs(5));
+            code(c)
+        }
         Command::Coverage => code(crate::coverage::main(&SuiteOptions::default())),
     }
 }

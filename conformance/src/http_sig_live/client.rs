@@ -45,25 +45,43 @@ pub fn loopback_client() -> Result<reqwest::Client> {
         .map_err(|e| http(format!("cannot build the HTTP client: {e}")))
 }
 
+/// Why a request got no status: a short stable kind (`timeout`, `connect`, `transport`,
+/// `request`) and the detail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendError {
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
 /// Send `msg` (a request whose authority is the loopback server) as it is: method, target,
-/// header lines in order, body. Returns the status code.
-pub async fn send_message(
+/// header lines in order, body. Returns the status code, or why there is none (classified).
+pub async fn send_message_classified(
     client: &reqwest::Client,
     base_url: &str,
     msg: &HttpMessage,
-) -> Result<u16> {
+) -> std::result::Result<u16, SendError> {
+    let bad = |detail: String| SendError {
+        kind: "request",
+        detail: format!("HTTP: {detail}"),
+    };
     let rl = msg
         .request_line()
-        .ok_or_else(|| http("not a request".into()))?;
+        .ok_or_else(|| bad("not a request".into()))?;
     let method = reqwest::Method::from_bytes(rl.method.as_bytes())
-        .map_err(|_| http(format!("invalid method {:?}", rl.method)))?;
+        .map_err(|_| bad(format!("invalid method {:?}", rl.method)))?;
     let url = format!("{base_url}{}", rl.target);
     let mut headers = http::HeaderMap::new();
     for (n, v) in &msg.headers {
         let name = http::HeaderName::from_bytes(n.as_bytes())
-            .map_err(|_| http(format!("invalid header name {n:?}")))?;
+            .map_err(|_| bad(format!("invalid header name {n:?}")))?;
         let value = http::HeaderValue::from_bytes(v.as_bytes())
-            .map_err(|_| http(format!("invalid value for header {n}")))?;
+            .map_err(|_| bad(format!("invalid value for header {n}")))?;
         headers.append(name, value);
     }
     let res = client
@@ -72,8 +90,28 @@ pub async fn send_message(
         .body(msg.body.clone())
         .send()
         .await
-        .map_err(|e| http(format!("{} {url}: {e}", rl.method)))?;
+        .map_err(|e| SendError {
+            kind: if e.is_timeout() {
+                "timeout"
+            } else if e.is_connect() {
+                "connect"
+            } else {
+                "transport"
+            },
+            detail: format!("HTTP: {} {url}: {e}", rl.method),
+        })?;
     Ok(res.status().as_u16())
+}
+
+/// [`send_message_classified`] with the harness's error type.
+pub async fn send_message(
+    client: &reqwest::Client,
+    base_url: &str,
+    msg: &HttpMessage,
+) -> Result<u16> {
+    send_message_classified(client, base_url, msg)
+        .await
+        .map_err(|e| Error::setup(e.detail))
 }
 
 /// How far [`send_script`] got.

@@ -58,7 +58,7 @@ impl Default for ServerLimits {
 
 /// Read a request body within the limits: `Err(408)` after `body_read_timeout`, `Err(413)` beyond
 /// `max_body_bytes`.
-pub(crate) async fn read_body(
+pub async fn read_body(
     limits: &ServerLimits,
     body: Body,
 ) -> Result<Vec<u8>, (http::StatusCode, String)> {
@@ -139,7 +139,9 @@ pub struct ConnStats {
 }
 
 /// Accept connections on `listener` until `stop` fires, serving `app` on each within `limits`.
-pub(crate) async fn serve(
+/// Public so that every in-process HTTP server of the harness (the load calibration's trivial
+/// target too) runs in the same bounded shell.
+pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ServerLimits,

@@ -174,11 +174,11 @@ impl StatusMapping {
 
 /// The prepared target.
 pub struct Ctx {
-    client: reqwest::Client,
-    url: String,
+    pub(crate) client: reqwest::Client,
+    pub(crate) url: String,
     authority: String,
     scheme: String,
-    mapping: StatusMapping,
+    pub(crate) mapping: StatusMapping,
     signer: Signer,
     keyid: String,
     required: Vec<ComponentId>,
@@ -188,7 +188,7 @@ pub struct Ctx {
 }
 
 /// A value a case builds on its way to the request it sends, or why it stopped.
-type Built<T> = std::result::Result<T, Stop>;
+pub(crate) type Built<T> = std::result::Result<T, Stop>;
 
 /// A step that failed while the case built its request (a bug of the case, not a verdict on the
 /// verifier).
@@ -343,9 +343,9 @@ impl Expect {
 }
 
 /// A request a live case sends, and the few words its evidence names it by.
-struct Request {
-    msg: HttpMessage,
-    what: String,
+pub(crate) struct Request {
+    pub(crate) msg: HttpMessage,
+    pub(crate) what: String,
 }
 
 fn request(msg: HttpMessage, what: impl Into<String>) -> Built<Request> {
@@ -380,16 +380,16 @@ pub(crate) fn signature_context(msg: &HttpMessage) -> Vec<String> {
 /// One live case: its data beside the request it builds (at `now`, UNIX seconds).
 pub struct Live {
     /// Id suffix: `http-sig-verifier/live/<slug>`.
-    slug: &'static str,
+    pub(crate) slug: &'static str,
     /// RFC 9421 section.
-    section: &'static str,
+    pub(crate) section: &'static str,
     /// The statements of the RFC 9421 matrix it tests (empty: section 7 guidance, RFC 9530).
     statements: &'static [&'static str],
     stimulus: &'static str,
-    expect: Expect,
+    pub(crate) expect: Expect,
     /// Why, in words, appended to the requirement derived from `expect`.
     why: Option<&'static str>,
-    build: fn(&Ctx, u64) -> Built<Request>,
+    pub(crate) build: fn(&Ctx, u64) -> Built<Request>,
 }
 
 const GRAPHQL_BODY: &str = r#"{"query":"{ me { id } }"}"#;
@@ -581,7 +581,7 @@ pub const LIVE: &[Live] = &[
 ];
 
 impl Live {
-    fn requirement(&self) -> String {
+    pub(crate) fn requirement(&self) -> String {
         match self.why {
             None => self.expect.requirement().to_string(),
             Some(why) => format!("{} ({why})", self.expect.requirement()),
@@ -880,7 +880,7 @@ fn required_from(s: &str) -> Result<Vec<ComponentId>> {
         .map_err(|e| Error::setup(format!("--set required_components={s:?}: {e}")))
 }
 
-async fn prepare(opts: &SuiteOptions, set: &VectorSet) -> Result<(String, Ctx)> {
+pub(crate) async fn prepare(opts: &SuiteOptions, set: &VectorSet) -> Result<(String, Ctx)> {
     let accept = opts.setting("accept").unwrap_or("2xx");
     let reject = opts.setting("reject").unwrap_or("401,403");
     let mapping = StatusMapping::parse(accept, reject)?;

@@ -1,0 +1,210 @@
+//! `sigharness load <protocol>`: sustained open-loop load with every reply judged (see
+//! `crate::load`). Exit 0 when every reply was right and errors stayed within
+//! `--max-error-rate`, 1 when not, 2 when the run could not start.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Subcommand;
+use sigharness_report::exit_code;
+
+use crate::load::engine::{Plan, Workload};
+use crate::load::http_sig_verifier::{VerifierLoad, default_weights, runnable_rows};
+use crate::load::schedule::Schedule;
+use crate::load::trivial::Trivial;
+use crate::load::{self, CalibrationRun, Options};
+use crate::runner::SuiteOptions;
+use crate::runner::settings;
+
+#[derive(Subcommand, Debug)]
+pub enum LoadCommand {
+    /// An RFC 9421 verifier: the http-sig-verifier suite's live/* requests as a weighted mix,
+    /// each built and signed at its send time, each reply judged by the decision its row
+    /// requires. Target: --verifier-url URL (loopback) with --set signing_key=FILE, else ours.
+    HttpSigVerifier(VerifierArgs),
+}
+
+/// What every protocol's load takes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Common {
+    /// Arrivals per second (after the ramp).
+    #[arg(long, default_value_t = 200.0)]
+    pub rate: f64,
+    /// Length of the schedule, ramp included (e.g. 30s, 5m).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Rise linearly from 0 to --rate over this long (0s: no ramp).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub ramp: Duration,
+    /// Requests in flight at most; an arrival that finds them all busy waits, and its latency
+    /// still counts from when it was due.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Bound on one request from its send.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Weights of the request kinds, KIND=W,... (kinds not named keep their default; the
+    /// kinds are listed in load.md and by an unknown name's error).
+    #[arg(long, default_value = "")]
+    pub mix: String,
+    /// Errors and unsent arrivals allowed, as a fraction of the schedule (wrong replies are
+    /// never allowed).
+    #[arg(long, default_value_t = 0.0)]
+    pub max_error_rate: f64,
+    /// Measure the generator's own ceiling first, for this long, against a trivial loopback
+    /// target (0s: skip; the report then cannot say whether the generator was the limit).
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub calibrate: Duration,
+    /// Directory for load.json, load.md and load.svg.
+    #[arg(long, default_value = "sigharness-load", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Suite-specific setting KEY=VALUE (repeatable): the keys of the protocol's suite.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
+    /// Directory holding the test vectors (default: the built-in copy).
+    #[arg(long, value_name = "DIR")]
+    pub vectors: Option<PathBuf>,
+    /// No progress on the terminal (the summary and the files only).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct VerifierArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The verifier under test (http://127.0.0.1:PORT; loopback only). Default: ours.
+    #[arg(long, value_name = "URL")]
+    pub verifier_url: Option<String>,
+}
+
+impl Common {
+    fn options(&self) -> Result<Options, String> {
+        if !(1..=65_536).contains(&self.concurrency) {
+            return Err(format!(
+                "--concurrency {}: give 1 to 65536",
+                self.concurrency
+            ));
+        }
+        if self.timeout.is_zero() || self.timeout > Duration::from_secs(600) {
+            return Err("--timeout: give more than 0 s and at most 10 min".into());
+        }
+        if !(0.0..=1.0).contains(&self.max_error_rate) {
+            return Err(format!(
+                "--max-error-rate {}: give a fraction from 0 to 1",
+                self.max_error_rate
+            ));
+        }
+        if self.calibrate > Duration::from_secs(60) {
+            return Err("--calibrate: at most 60 s".into());
+        }
+        Ok(Options {
+            plan: Plan {
+                schedule: Schedule::new(self.rate, self.duration, self.ramp)?,
+                concurrency: self.concurrency,
+                timeout: self.timeout,
+            },
+            max_error_rate: self.max_error_rate,
+            calibrate: self.calibrate,
+            quiet: self.quiet,
+        })
+    }
+
+    /// The suite options the protocol's `prepare` takes, the `--set` keys checked against the
+    /// suite's.
+    fn suite_options(
+        &self,
+        suite: &str,
+        declared: &'static [crate::runner::Setting],
+    ) -> Result<SuiteOptions, String> {
+        let given = super::parse_settings(&self.settings).map_err(|e| e.to_string())?;
+        settings::validate(&given, &[(suite, declared)]).map_err(|e| e.to_string())?;
+        Ok(SuiteOptions {
+            vectors_dir: self.vectors.clone(),
+            settings: given,
+            ..SuiteOptions::default()
+        })
+    }
+}
+
+pub async fn run(cmd: LoadCommand) -> i32 {
+    let (name, r) = match cmd {
+        LoadCommand::HttpSigVerifier(a) => ("http-sig-verifier", http_sig_verifier(a).await),
+    };
+    match r {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sigharness load {name}: {e}");
+            exit_code::COULD_NOT_RUN
+        }
+    }
+}
+
+/// Run, print the summary, write the files; the exit code.
+async fn finish<W: Workload>(
+    protocol: &str,
+    target: &str,
+    common: &Common,
+    opts: &Options,
+    workload: Arc<W>,
+    calibration: Option<CalibrationRun<W>>,
+    weights: &[u32],
+) -> Result<i32, String> {
+    let report = load::execute(protocol, target, workload, calibration, weights, opts).await;
+    print!("{}", load::report::summary(&report));
+    load::write(&common.out, &report)?;
+    println!(
+        "wrote {0}/load.json, {0}/load.md, {0}/load.svg",
+        common.out.display()
+    );
+    Ok(if report.passed {
+        exit_code::ALL_MUST_PASSED
+    } else {
+        exit_code::MUST_FAILED
+    })
+}
+
+async fn http_sig_verifier(a: VerifierArgs) -> Result<i32, String> {
+    use crate::suites::http_sig_verifier as suite;
+    let opts = a.common.options()?;
+    let mut sopts = a
+        .common
+        .suite_options("http-sig-verifier", suite::SETTINGS)?;
+    sopts.verifier_url = a.verifier_url.clone();
+    let set = crate::http_sig_live::load_vectors(&sopts).map_err(|e| e.to_string())?;
+    let (target, ctx) = suite::prepare(&sopts, &set)
+        .await
+        .map_err(|e| e.to_string())?;
+    let target = a.verifier_url.clone().unwrap_or(target);
+    let ctx = Arc::new(ctx);
+    let (rows, left_out) = runnable_rows(&ctx);
+    for (slug, why) in &left_out {
+        eprintln!("left out of the mix: live/{slug}: {why}");
+    }
+    if rows.is_empty() {
+        return Err("no request kind can be built for this target".into());
+    }
+    let kinds: Vec<String> = rows.iter().map(|r| r.slug.to_string()).collect();
+    let weights = load::parse_mix(&a.common.mix, &kinds, &default_weights(&rows))?;
+    let workload = Arc::new(VerifierLoad::new(ctx, rows, &weights));
+    let trivial = Trivial::start(opts.plan.concurrency)
+        .await
+        .map_err(|e| format!("the calibration's trivial target: {e}"))?;
+    let calibration = CalibrationRun {
+        workload: Arc::new(workload.calibration(trivial.url())),
+        target: "a loopback HTTP server answering 200 at once".into(),
+    };
+    let code = finish(
+        "http-sig-verifier",
+        &target,
+        &a.common,
+        &opts,
+        workload,
+        Some(calibration),
+        &weights,
+    )
+    .await;
+    drop(trivial);
+    code
+}
