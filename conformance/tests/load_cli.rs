@@ -181,3 +181,223 @@ async fn bad_plans_are_refused_before_anything_is_sent() {
         assert!(stderr(&o).contains(want), "{a:?}: {}", stderr(&o));
     }
 }
+
+/// A hub in front of ours with two departures: every 7th put is answered 200 and dropped (lost),
+/// and every 5th message taken is put back after the take (delivered twice).
+mod faulty_hub {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::body::{Body, Bytes};
+    use axum::extract::State;
+    use axum::http::{HeaderMap, Method, StatusCode, Uri};
+    use axum::response::{IntoResponse, Response};
+
+    struct Proxy {
+        upstream: String,
+        http: reqwest::Client,
+        puts: AtomicU64,
+        takes: AtomicU64,
+        /// body -> (path, headers) of its put, to put it again
+        sent: Mutex<HashMap<String, (String, HeaderMap)>>,
+    }
+
+    async fn forward(
+        p: &Proxy,
+        method: Method,
+        path: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), StatusCode> {
+        let mut rb = p.http.request(method, format!("{}{path}", p.upstream));
+        for (k, v) in headers {
+            if k != "host" && k != "content-length" {
+                rb = rb.header(k, v);
+            }
+        }
+        let r = rb
+            .body(body)
+            .send()
+            .await
+            .map_err(|_| StatusCode::BAD_GATEWAY)?;
+        let status = r.status();
+        let h = r.headers().clone();
+        let b = r.bytes().await.map_err(|_| StatusCode::BAD_GATEWAY)?;
+        Ok((status, h, b))
+    }
+
+    async fn handle(
+        State(p): State<Arc<Proxy>>,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Response {
+        let path = uri
+            .path_and_query()
+            .map(|x| x.as_str().to_string())
+            .unwrap_or_default();
+        if method == Method::PUT && path.contains("/put/") {
+            if p.puts.fetch_add(1, Ordering::Relaxed) % 7 == 6 {
+                return StatusCode::OK.into_response();
+            }
+            p.sent.lock().unwrap().insert(
+                String::from_utf8_lossy(&body).into_owned(),
+                (path.clone(), headers.clone()),
+            );
+        }
+        let (status, h, b) = match forward(&p, method.clone(), &path, &headers, body).await {
+            Ok(x) => x,
+            Err(s) => return s.into_response(),
+        };
+        if status == StatusCode::OK
+            && path.contains("/take/")
+            && p.takes.fetch_add(1, Ordering::Relaxed) % 5 == 4
+        {
+            let v: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
+            let msg = v["message"].as_str().unwrap_or_default().to_string();
+            let again = p.sent.lock().unwrap().get(&msg).cloned();
+            if let Some((put_path, put_headers)) = again {
+                let _ = forward(&p, Method::PUT, &put_path, &put_headers, Bytes::from(msg)).await;
+            }
+        }
+        let mut res = Response::builder().status(status);
+        for (k, v) in &h {
+            if k != "content-length" && k != "transfer-encoding" && k != "connection" {
+                res = res.header(k, v);
+            }
+        }
+        res.body(Body::from(b)).unwrap()
+    }
+
+    /// Serve on loopback in front of `upstream`; stops with the returned sender.
+    pub async fn start(upstream: String) -> (String, tokio::sync::oneshot::Sender<()>) {
+        let p = Arc::new(Proxy {
+            upstream,
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            puts: AtomicU64::new(0),
+            takes: AtomicU64::new(0),
+            sent: Mutex::default(),
+        });
+        let app = Router::new().fallback(handle).with_state(p);
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        (url, tx)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mq_hub_load_against_ours_takes_every_message_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(args(
+        &[
+            "mq-hub",
+            "--rate",
+            "400",
+            "--duration",
+            "1s",
+            "--calibrate",
+            "300ms",
+        ],
+        dir.path(),
+    ))
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = report(dir.path());
+    assert_eq!(r.protocol, "mq-hub");
+    assert_eq!(r.target, "ours (memory)");
+    assert_eq!(r.totals.scheduled, 400);
+    assert_eq!(r.totals.ok, 400, "{:?}", r.totals);
+    assert!(r.passed, "{}", r.verdict);
+    assert_eq!(r.kinds[0].kind, "put-then-take");
+    assert!(r.kinds.iter().all(|k| k.wrong == 0), "{:?}", r.kinds);
+}
+
+/// Loss and duplication are found, each named, and fail the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_that_loses_and_duplicates_messages_fails_with_both_named() {
+    let hub = mq_hub::RunningHub::start(
+        mq_hub::HubConfig {
+            domains: vec!["load.test".into()],
+            connection_timeout_ms: 500,
+            ..mq_hub::HubConfig::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let (url, _stop) = faulty_hub::start(hub.url()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(args(
+        &[
+            "mq-hub",
+            "--mq-hub-url",
+            &url,
+            "--profile",
+            "rfc130",
+            "--set",
+            "domain=load.test",
+            "--set",
+            "connection_timeout_ms=500",
+            "--queues",
+            "2",
+            "--rate",
+            "140",
+            "--duration",
+            "1s",
+            "--timeout",
+            "1s",
+            "--calibrate",
+            "0s",
+        ],
+        dir.path(),
+    ))
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let r = report(dir.path());
+    assert!(!r.passed);
+    // 140 puts: 20 dropped (lost: their arrivals time out, and the drain reports them); of the
+    // 120 forwarded, every 5th take is put back (taken twice)
+    assert_eq!(
+        r.totals.errors_by_kind.get("timeout"),
+        Some(&20),
+        "{:?}",
+        r.totals
+    );
+    let wrong_of = |k: &str| r.kinds.iter().find(|x| x.kind == k).map(|x| x.wrong);
+    assert_eq!(wrong_of("never-taken"), Some(20), "{:?}", r.kinds);
+    assert!(
+        wrong_of("taken-twice").is_some_and(|n| n >= 20),
+        "{:?}",
+        r.kinds
+    );
+    // each departure is its own kind: nothing else is wrong
+    assert_eq!(wrong_of("put-then-take"), Some(0), "{:?}", r.kinds);
+    assert_eq!(wrong_of("taken-unacknowledged"), Some(0), "{:?}", r.kinds);
+    assert_eq!(wrong_of("stranger"), Some(0), "{:?}", r.kinds);
+    assert!(
+        r.wrong
+            .iter()
+            .any(|w| w.kind == "never-taken" && w.summary.contains("never taken (lost)")),
+        "{:?}",
+        r.wrong
+    );
+    assert!(
+        r.verdict.contains("never-taken (20 wrong)"),
+        "{}",
+        r.verdict
+    );
+}

@@ -23,6 +23,11 @@ pub enum LoadCommand {
     /// each built and signed at its send time, each reply judged by the decision its row
     /// requires. Target: --verifier-url URL (loopback) with --set signing_key=FILE, else ours.
     HttpSigVerifier(VerifierArgs),
+    /// An MQ Hub (RFC-130): puts on the schedule into --queues queues, a long-polling taker per
+    /// queue; every acknowledged put must be taken exactly once, from its queue, with its body.
+    /// Target: --mq-hub-url URL --profile rfc130|opendsu (the mq-hub suite's --set keys), else
+    /// ours (in memory, or --durable).
+    MqHub(HubArgs),
 }
 
 /// What every protocol's load takes.
@@ -79,6 +84,24 @@ pub struct VerifierArgs {
     pub verifier_url: Option<String>,
 }
 
+#[derive(clap::Args, Debug, Clone)]
+pub struct HubArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The hub under test (loopback). Default: ours, started in-process.
+    #[arg(long, value_name = "URL")]
+    pub mq_hub_url: Option<String>,
+    /// rfc130 | opendsu (required with --mq-hub-url; ours: default rfc130).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Queues (one owner DID and one taker each); arrivals go round robin.
+    #[arg(long, default_value_t = 8)]
+    pub queues: usize,
+    /// Ours only: the durable store (redb in a temporary directory; every 200 is fsynced first).
+    #[arg(long)]
+    pub durable: bool,
+}
+
 impl Common {
     fn options(&self) -> Result<Options, String> {
         if !(1..=65_536).contains(&self.concurrency) {
@@ -131,6 +154,7 @@ impl Common {
 pub async fn run(cmd: LoadCommand) -> i32 {
     let (name, r) = match cmd {
         LoadCommand::HttpSigVerifier(a) => ("http-sig-verifier", http_sig_verifier(a).await),
+        LoadCommand::MqHub(a) => ("mq-hub", mq_hub(a).await),
     };
     match r {
         Ok(c) => c,
@@ -142,13 +166,13 @@ pub async fn run(cmd: LoadCommand) -> i32 {
 }
 
 /// Run, print the summary, write the files; the exit code.
-async fn finish<W: Workload>(
+async fn finish<W: Workload, C: Workload>(
     protocol: &str,
     target: &str,
     common: &Common,
     opts: &Options,
     workload: Arc<W>,
-    calibration: Option<CalibrationRun<W>>,
+    calibration: Option<CalibrationRun<C>>,
     weights: &[u32],
 ) -> Result<i32, String> {
     let report = load::execute(protocol, target, workload, calibration, weights, opts).await;
@@ -203,6 +227,85 @@ async fn http_sig_verifier(a: VerifierArgs) -> Result<i32, String> {
         workload,
         Some(calibration),
         &weights,
+    )
+    .await;
+    drop(trivial);
+    code
+}
+
+async fn mq_hub(a: HubArgs) -> Result<i32, String> {
+    use crate::load::mq_hub::{HubLoad, PutOnly};
+    use crate::suites::mq_hub as suite;
+    let opts = a.common.options()?;
+    if !(1..=1024).contains(&a.queues) {
+        return Err(format!("--queues {}: give 1 to 1024", a.queues));
+    }
+    let mut sopts = a.common.suite_options("mq-hub", suite::SETTINGS)?;
+    sopts.mq_hub_url = a.mq_hub_url.clone();
+    sopts.profile = a.profile.clone();
+    let profile = match (&a.profile, &a.mq_hub_url) {
+        (None, None) => mq_hub::Profile::Rfc130,
+        _ => suite::profiles(&sopts).map_err(|e| e.to_string())?[0],
+    };
+    let store_dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+    let (target, ctx) = match &a.mq_hub_url {
+        Some(u) => {
+            if a.durable {
+                return Err("--durable is for ours (the hub under test has its own store)".into());
+            }
+            crate::runner::ensure_reachable("--mq-hub-url", u)
+                .await
+                .map_err(|e| e.to_string())?;
+            (
+                u.clone(),
+                suite::Ctx::external(u, profile, &sopts).map_err(|e| e.to_string())?,
+            )
+        }
+        None => {
+            let cfg = mq_hub::HubConfig {
+                profile,
+                domains: vec!["load.test".into()],
+                connection_timeout_ms: 1_000,
+                storage: if a.durable {
+                    mq_hub::StorageConfig::Durable {
+                        path: store_dir.path().join("hub.redb"),
+                    }
+                } else {
+                    mq_hub::StorageConfig::Memory
+                },
+                ..mq_hub::HubConfig::default()
+            };
+            let what = if a.durable {
+                "ours (durable)"
+            } else {
+                "ours (memory)"
+            };
+            (
+                what.to_string(),
+                suite::Ctx::embedded_with(cfg)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+    };
+    let ctx = Arc::new(ctx);
+    let grace = opts.plan.timeout;
+    let workload = HubLoad::start(ctx.clone(), a.queues, grace).await?;
+    let trivial = Trivial::start(opts.plan.concurrency)
+        .await
+        .map_err(|e| format!("the calibration's trivial target: {e}"))?;
+    let calibration = CalibrationRun {
+        workload: Arc::new(PutOnly::new(trivial.url(), &ctx)?),
+        target: "a loopback HTTP server answering 200 at once (puts only)".into(),
+    };
+    let code = finish(
+        "mq-hub",
+        &target,
+        &a.common,
+        &opts,
+        workload,
+        Some(calibration),
+        &[1],
     )
     .await;
     drop(trivial);

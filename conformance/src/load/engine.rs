@@ -48,6 +48,12 @@ pub trait Workload: Send + Sync + 'static {
     /// Build, send and judge arrival `seq`. `want_detail`: the engine still keeps evidence of
     /// this kind's wrong replies, so a wrong reply should carry its detail.
     fn call(&self, seq: u64, want_detail: bool) -> BoxFuture<'_, Outcome>;
+    /// After every arrival ended: what the workload found wrong that no single reply showed
+    /// (a message delivered twice, an acknowledged message never delivered), as
+    /// `(kind, seq, summary)`. Default: nothing.
+    fn after_drain(&self) -> BoxFuture<'_, Vec<(usize, u64, String)>> {
+        Box::pin(async { Vec::new() })
+    }
 }
 
 /// Wrong replies kept as evidence per kind.
@@ -263,6 +269,27 @@ impl Recorder {
         }
     }
 
+    /// A wrong outcome found after the fact (no reply of its own, so no latency).
+    pub fn finding(&mut self, kind: usize, seq: u64, summary: String) {
+        let keep = self.wants_detail(kind);
+        self.totals.wrong += 1;
+        let name = match self.kinds.get_mut(kind) {
+            Some(k) => {
+                k.wrong += 1;
+                k.kind.clone()
+            }
+            None => String::new(),
+        };
+        if keep {
+            self.wrong.push(WrongReply {
+                kind: name,
+                seq,
+                summary,
+                detail: Vec::new(),
+            });
+        }
+    }
+
     /// The seconds closed so far (for live progress).
     pub fn closed(&self) -> &[Second] {
         &self.closed
@@ -450,6 +477,9 @@ pub async fn drive<W: Workload>(
     }
     // Drain: every request in flight ends by its own timeout.
     while tasks.join_next().await.is_some() {}
+    for (kind, seq, summary) in workload.after_drain().await {
+        lock(&rec).finding(kind, seq, summary);
+    }
     ticker.abort();
     let _ = ticker.await;
     let rec = Arc::try_unwrap(rec)

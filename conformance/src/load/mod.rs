@@ -7,7 +7,7 @@
 //!   buckets and HDR histograms (`hdrhistogram`), wrong replies kept as evidence;
 //! - [`trivial`]: the calibration's trivial target (answers 200 at once);
 //! - [`report`]: `load.md` and `load.svg` (`load.json` is [`sigharness_report::load::LoadReport`]);
-//! - one module per protocol: [`http_sig_verifier`].
+//! - one module per protocol: [`http_sig_verifier`], [`mq_hub`].
 //!
 //! A run: calibration first (the same workload, closed loop, against the trivial target: the
 //! generator's own ceiling on this machine), then the schedule against the target, then the
@@ -16,6 +16,7 @@
 
 pub mod engine;
 pub mod http_sig_verifier;
+pub mod mq_hub;
 pub mod report;
 pub mod schedule;
 pub mod trivial;
@@ -55,11 +56,11 @@ pub struct CalibrationRun<W> {
 }
 
 /// Calibrate (when asked), run the schedule against `workload`, judge.
-pub async fn execute<W: Workload>(
+pub async fn execute<W: Workload, C: Workload>(
     protocol: &str,
     target: &str,
     workload: Arc<W>,
-    calibration: Option<CalibrationRun<W>>,
+    calibration: Option<CalibrationRun<C>>,
     weights: &[u32],
     opts: &Options,
 ) -> LoadReport {

@@ -14,7 +14,7 @@ mod delete;
 mod get;
 mod paths;
 mod put;
-mod support;
+pub(crate) mod support;
 mod take;
 mod token;
 
@@ -135,7 +135,17 @@ pub fn embedded_config(profile: Profile) -> HubConfig {
 
 impl Ctx {
     async fn embedded(profile: Profile) -> Result<Ctx, Error> {
-        let cfg = embedded_config(profile);
+        Ctx::embedded_with(embedded_config(profile)).await
+    }
+
+    /// Our reference server started on loopback with `cfg` (its first domain is the one used).
+    pub(crate) async fn embedded_with(cfg: HubConfig) -> Result<Ctx, Error> {
+        let profile = cfg.profile;
+        let domain = cfg
+            .domains
+            .first()
+            .cloned()
+            .ok_or_else(|| Error::setup("the embedded MQ Hub needs a domain"))?;
         let limits = Limits {
             max_size: Some(cfg.max_message_size),
             max_len: Some(cfg.max_queue_length),
@@ -147,7 +157,7 @@ impl Ctx {
         Ok(Ctx {
             url: server.url(),
             profile,
-            domain: "suite.test".into(),
+            domain,
             disabled: "mq-disabled.invalid".into(),
             limits,
             http: http_client()?,
@@ -157,7 +167,7 @@ impl Ctx {
         })
     }
 
-    fn external(url: &str, profile: Profile, opts: &SuiteOptions) -> Result<Ctx, Error> {
+    pub(crate) fn external(url: &str, profile: Profile, opts: &SuiteOptions) -> Result<Ctx, Error> {
         let size = |k: &str| -> Result<Option<usize>, Error> {
             Ok(opts.setting_count(k)?.map(|v| v as usize))
         };
@@ -204,7 +214,7 @@ fn http_client() -> Result<reqwest::Client, Error> {
         .map_err(|e| Error::setup(format!("HTTP client: {e}")))
 }
 
-fn profiles(opts: &SuiteOptions) -> Result<Vec<Profile>, Error> {
+pub(crate) fn profiles(opts: &SuiteOptions) -> Result<Vec<Profile>, Error> {
     match &opts.profile {
         Some(p) => Ok(vec![p.parse().map_err(|e: mq_hub::MqHubError| {
             Error::setup(format!("--profile: {e}"))
