@@ -401,3 +401,98 @@ async fn a_hub_that_loses_and_duplicates_messages_fails_with_both_named() {
         r.verdict
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msg_signer_load_against_ours_judges_every_reply_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(args(
+        &[
+            "msg-signer",
+            "--rate",
+            "200",
+            "--duration",
+            "1s",
+            "--calibrate",
+            "300ms",
+        ],
+        dir.path(),
+    ))
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = report(dir.path());
+    assert_eq!(r.protocol, "msg-signer");
+    assert_eq!(r.totals.ok, 200, "{:?}", r.totals);
+    let names: Vec<&str> = r.kinds.iter().map(|k| k.kind.as_str()).collect();
+    assert_eq!(
+        names,
+        ["container", "clear", "blob", "batch", "uncorrelated"]
+    );
+    // the signatures were verified (our mock's public key): the checks name the signature cases
+    assert!(
+        r.kinds[0].expect.contains("signature/claim-signed-by-key"),
+        "{}",
+        r.kinds[0].expect
+    );
+    assert!(r.passed, "{}", r.verdict);
+}
+
+/// One departure of the signing server, judged under load: exactly the kinds whose suite cases
+/// isolate it are wrong, named by the failing case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signing_server_with_one_fault_fails_exactly_its_kinds_under_load() {
+    use sigharness::load::engine::{Plan, drive};
+    use sigharness::load::msg_signer::{SignerLoad, kinds};
+    use sigharness::load::schedule::Schedule;
+    use sigharness::suites::msg_signer::server::ServerCtx;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    for (plan, wrong_kinds, case) in [
+        (
+            "rules: [{action: stale_claim}]",
+            &["container"][..],
+            "signature/claim-names-digest-and-reference",
+        ),
+        (
+            "rules: [{action: sign_other_bytes}]",
+            &["clear", "blob"][..],
+            "signature/",
+        ),
+    ] {
+        let plan = mock_signing_server::fault::plan_from_str(plan, "plan").unwrap();
+        let ctx = ServerCtx::embedded(plan).await.unwrap();
+        let ks = kinds();
+        let n = ks.len();
+        let w = SignerLoad::start(Arc::new(ctx), ks, &vec![1; n], true)
+            .await
+            .unwrap();
+        let r = drive(
+            Plan {
+                schedule: Schedule::new(80.0, Duration::from_secs(1), Duration::ZERO).unwrap(),
+                concurrency: 16,
+                timeout: Duration::from_secs(5),
+            },
+            w,
+            None,
+        )
+        .await;
+        let wrong: Vec<&str> = r
+            .kinds
+            .iter()
+            .filter(|k| k.wrong > 0)
+            .map(|k| k.kind.as_str())
+            .collect();
+        assert_eq!(wrong, wrong_kinds, "{:?}", r.kinds);
+        for k in &r.kinds {
+            if wrong_kinds.contains(&k.kind.as_str()) {
+                assert_eq!(k.wrong, k.sent, "{k:?}");
+            }
+        }
+        assert_eq!(r.totals.errors, 0, "{:?}", r.totals);
+        assert!(
+            r.wrong.iter().all(|w| w.summary.contains(case)),
+            "{:?}",
+            r.wrong
+        );
+    }
+}

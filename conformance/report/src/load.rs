@@ -86,6 +86,9 @@ pub struct Totals {
     pub errors: u64,
     /// Errors by kind.
     pub errors_by_kind: BTreeMap<String, u64>,
+    /// Observations that do not fail the run (where the spec tolerates them), with counts.
+    #[serde(default)]
+    pub notes: BTreeMap<String, u64>,
     /// Arrivals that found the in-flight cap full and waited (the backlog).
     pub backlogged: u64,
     /// Arrivals never sent: the cap stayed full until the drain deadline.

@@ -28,6 +28,12 @@ pub enum LoadCommand {
     /// Target: --mq-hub-url URL --profile rfc130|opendsu (the mq-hub suite's --set keys), else
     /// ours (in memory, or --durable).
     MqHub(HubArgs),
+    /// A signing server behind a broker: the msg-signer suite's single-request server cases
+    /// (container, clear, blob, batch) as the mix, every reply correlated by request_id and
+    /// judged by those cases' checks (OpenPGP signatures verified with --set signing_pubkey).
+    /// Target: --broker URL --set sig_key_id=... [--set signing_pubkey=FILE], or --server-cmd,
+    /// else ours (embedded broker + mock signing server).
+    MsgSigner(SignerArgs),
 }
 
 /// What every protocol's load takes.
@@ -102,6 +108,27 @@ pub struct HubArgs {
     pub durable: bool,
 }
 
+#[derive(clap::Args, Debug, Clone)]
+pub struct SignerArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The broker the signing server under test listens on (amqp:// or amqps:// on loopback).
+    #[arg(long, value_name = "URL")]
+    pub broker: Option<String>,
+    /// CA certificate (PEM) for an amqps:// broker.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Client certificate and key (one PEM file) for an amqps:// broker.
+    #[arg(long, value_name = "FILE")]
+    pub cert_key: Option<PathBuf>,
+    /// Address mapping for the broker: none | rabbitmq.
+    #[arg(long, value_name = "MAP")]
+    pub address_map: Option<String>,
+    /// A signing server to start and attach to our embedded broker ('{broker_url}' in CMD).
+    #[arg(long, value_name = "CMD")]
+    pub server_cmd: Option<String>,
+}
+
 impl Common {
     fn options(&self) -> Result<Options, String> {
         if !(1..=65_536).contains(&self.concurrency) {
@@ -155,6 +182,7 @@ pub async fn run(cmd: LoadCommand) -> i32 {
     let (name, r) = match cmd {
         LoadCommand::HttpSigVerifier(a) => ("http-sig-verifier", http_sig_verifier(a).await),
         LoadCommand::MqHub(a) => ("mq-hub", mq_hub(a).await),
+        LoadCommand::MsgSigner(a) => ("msg-signer", msg_signer(a).await),
     };
     match r {
         Ok(c) => c,
@@ -310,4 +338,47 @@ async fn mq_hub(a: HubArgs) -> Result<i32, String> {
     .await;
     drop(trivial);
     code
+}
+
+async fn msg_signer(a: SignerArgs) -> Result<i32, String> {
+    use crate::load::msg_signer::{SignerLoad, kinds, no_work_target};
+    use crate::suites::msg_signer as suite;
+    let opts = a.common.options()?;
+    let mut sopts = a.common.suite_options(suite::NAME, suite::SETTINGS)?;
+    sopts.broker = a.broker.clone();
+    sopts.ca = a.ca.clone();
+    sopts.cert_key = a.cert_key.clone();
+    sopts.address_map = a.address_map.clone();
+    sopts.server_cmd = a.server_cmd.clone();
+    sopts.mode = Some("server".into());
+    let ctx = suite::server_ctx(&sopts).await.map_err(|e| e.to_string())?;
+    if ctx.pubkeys.is_none() {
+        eprintln!(
+            "note: without --set signing_pubkey=FILE the signatures are not verified (the suite's signature checks skip)"
+        );
+    }
+    let target = match (&a.broker, &a.server_cmd) {
+        (Some(b), _) => b.clone(),
+        (None, Some(cmd)) => cmd.clone(),
+        (None, None) => "ours (embedded broker + mock signing server)".into(),
+    };
+    let ks = kinds();
+    let names: Vec<String> = ks.iter().map(|k| k.name.to_string()).collect();
+    let weights = load::parse_mix(&a.common.mix, &names, &vec![1; names.len()])?;
+    let workload = SignerLoad::start(Arc::new(ctx), ks, &weights, true).await?;
+    let trivial = no_work_target().await?;
+    let calibration = CalibrationRun {
+        workload: SignerLoad::start(Arc::new(trivial), kinds(), &weights, false).await?,
+        target: "our embedded broker and a responder that does no work".into(),
+    };
+    finish(
+        "msg-signer",
+        &target,
+        &a.common,
+        &opts,
+        workload,
+        Some(calibration),
+        &weights,
+    )
+    .await
 }

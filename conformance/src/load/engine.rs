@@ -54,6 +54,10 @@ pub trait Workload: Send + Sync + 'static {
     fn after_drain(&self) -> BoxFuture<'_, Vec<(usize, u64, String)>> {
         Box::pin(async { Vec::new() })
     }
+    /// After [`Workload::after_drain`]: observations that do not fail the run, with counts.
+    fn notes(&self) -> BTreeMap<String, u64> {
+        BTreeMap::new()
+    }
 }
 
 /// Wrong replies kept as evidence per kind.
@@ -480,6 +484,7 @@ pub async fn drive<W: Workload>(
     for (kind, seq, summary) in workload.after_drain().await {
         lock(&rec).finding(kind, seq, summary);
     }
+    lock(&rec).totals.notes = workload.notes();
     ticker.abort();
     let _ = ticker.await;
     let rec = Arc::try_unwrap(rec)

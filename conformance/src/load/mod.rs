@@ -7,7 +7,7 @@
 //!   buckets and HDR histograms (`hdrhistogram`), wrong replies kept as evidence;
 //! - [`trivial`]: the calibration's trivial target (answers 200 at once);
 //! - [`report`]: `load.md` and `load.svg` (`load.json` is [`sigharness_report::load::LoadReport`]);
-//! - one module per protocol: [`http_sig_verifier`], [`mq_hub`].
+//! - one module per protocol: [`http_sig_verifier`], [`mq_hub`], [`msg_signer`].
 //!
 //! A run: calibration first (the same workload, closed loop, against the trivial target: the
 //! generator's own ceiling on this machine), then the schedule against the target, then the
@@ -17,6 +17,7 @@
 pub mod engine;
 pub mod http_sig_verifier;
 pub mod mq_hub;
+pub mod msg_signer;
 pub mod report;
 pub mod schedule;
 pub mod trivial;

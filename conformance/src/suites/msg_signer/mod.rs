@@ -85,7 +85,7 @@ pub fn with_evidence(check: Check, add: impl FnOnce(Evidence) -> Evidence) -> Ch
 }
 
 /// The `--set` keys the suite reads.
-const SETTINGS: &[Setting] = &[
+pub(crate) const SETTINGS: &[Setting] = &[
     Setting::new(
         "server",
         Kind::OneOf(&["mock"]),
@@ -452,7 +452,7 @@ async fn external_server(opts: &SuiteOptions, cmd: &str) -> Result<ServerCtx, Er
     })
 }
 
-async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, Error> {
+pub(crate) async fn server_ctx(opts: &SuiteOptions) -> Result<ServerCtx, Error> {
     if let Some(cmd) = &opts.server_cmd {
         return external_server(opts, cmd).await;
     }

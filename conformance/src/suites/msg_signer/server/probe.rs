@@ -32,16 +32,16 @@ pub const EXPIRED_TTL_MS: i64 = 1_000;
 pub const RECONNECT_WAIT: Duration = Duration::from_secs(15);
 
 /// Our AMQP client: one connection, a receiver on the reply address and a sender.
-struct Probe {
-    _conn: ConnectionHandle<()>,
-    session: SessionHandle<()>,
-    sender: Sender,
-    receiver: Receiver,
-    reply_address: String,
+pub(crate) struct Probe {
+    pub(crate) _conn: ConnectionHandle<()>,
+    pub(crate) session: SessionHandle<()>,
+    pub(crate) sender: Sender,
+    pub(crate) receiver: Receiver,
+    pub(crate) reply_address: String,
 }
 
 impl Probe {
-    async fn open(ctx: &ServerCtx, creator: &str, task: &str) -> Result<Probe> {
+    pub(crate) async fn open(ctx: &ServerCtx, creator: &str, task: &str) -> Result<Probe> {
         let url = msg_signer::config::BrokerUrl::parse(&ctx.broker_url).map_err(Error::setup)?;
         let tcp = tokio::net::TcpStream::connect((url.host.as_str(), url.port))
             .await
@@ -107,44 +107,15 @@ impl Probe {
         })
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &mut self,
         ctx: &ServerCtx,
         props: &BTreeMap<String, String>,
         body: String,
         expired: bool,
     ) -> Result<()> {
-        let mut ap = ApplicationProperties::builder();
-        for (k, v) in props {
-            ap = ap.insert(k.clone(), SimpleValue::String(v.clone()));
-        }
-        let mut p = Properties::builder().to(ctx.map(&ctx.send_to));
-        let mut m = Message::builder();
-        if expired {
-            // Left the client 61 s ago with a 1 s time to live (AMQP 1.0 part 3.2.4:
-            // creation-time, absolute-expiry-time; part 3.2.1 header.ttl, which the deployed
-            // client sets to timeout x retries).
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
-            p = p
-                .creation_time(Timestamp::from_milliseconds(now - EXPIRED_AGE_MS))
-                .absolute_expiry_time(Timestamp::from_milliseconds(
-                    now - EXPIRED_AGE_MS + EXPIRED_TTL_MS,
-                ));
-            m = m.header(Header {
-                ttl: Some(EXPIRED_TTL_MS as u32),
-                ..Default::default()
-            });
-        }
-        let m = m
-            .properties(p.build())
-            .application_properties(ap.build())
-            .value(body)
-            .build();
         self.sender
-            .send(m)
+            .send(request_message(ctx, props, body, expired))
             .await
             .map(|_| ())
             .map_err(|e| Error::setup(format!("send: {e}")))
@@ -180,7 +151,46 @@ impl Probe {
     }
 }
 
-fn request(
+/// A request as the deployed client sends it: `to` the request address, the application
+/// properties, the JSON text as an amqp-value string; `expired`: left the client 61 s ago with a
+/// 1 s time to live.
+pub(crate) fn request_message(
+    ctx: &ServerCtx,
+    props: &BTreeMap<String, String>,
+    body: String,
+    expired: bool,
+) -> Message<AmqpValue<String>> {
+    let mut ap = ApplicationProperties::builder();
+    for (k, v) in props {
+        ap = ap.insert(k.clone(), SimpleValue::String(v.clone()));
+    }
+    let mut p = Properties::builder().to(ctx.map(&ctx.send_to));
+    let mut m = Message::builder();
+    if expired {
+        // Left the client 61 s ago with a 1 s time to live (AMQP 1.0 part 3.2.4:
+        // creation-time, absolute-expiry-time; part 3.2.1 header.ttl, which the deployed
+        // client sets to timeout x retries).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        p = p
+            .creation_time(Timestamp::from_milliseconds(now - EXPIRED_AGE_MS))
+            .absolute_expiry_time(Timestamp::from_milliseconds(
+                now - EXPIRED_AGE_MS + EXPIRED_TTL_MS,
+            ));
+        m = m.header(Header {
+            ttl: Some(EXPIRED_TTL_MS as u32),
+            ..Default::default()
+        });
+    }
+    m.properties(p.build())
+        .application_properties(ap.build())
+        .value(body)
+        .build()
+}
+
+pub(crate) fn request(
     ctx: &ServerCtx,
     creator: &str,
     task: &str,
