@@ -34,6 +34,63 @@ pub enum LoadCommand {
     /// Target: --broker URL --set sig_key_id=... [--set signing_pubkey=FILE], or --server-cmd,
     /// else ours (embedded broker + mock signing server).
     MsgSigner(SignerArgs),
+    /// Past one machine: write the requests of a run as a corpus (plan.json, corpus.jsonl) for
+    /// an external load engine (Locust: conformance/load/locustfile.py) to replay.
+    #[command(subcommand)]
+    Prepare(PrepareCommand),
+    /// Judge the replies an external load engine recorded (results-*.jsonl) against the corpus,
+    /// merging every worker's records: load.json, load.md, load.svg; exit as `load`.
+    Judge(JudgeArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PrepareCommand {
+    /// The http-sig-verifier mix, signed now, for the verifier at --verifier-url.
+    HttpSigVerifier(PrepareVerifierArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct PrepareVerifierArgs {
+    /// The verifier the corpus is for (loopback): its authority is signed into the requests.
+    #[arg(long, value_name = "URL")]
+    pub verifier_url: String,
+    /// Arrivals per second (after the ramp) the replay is scheduled at.
+    #[arg(long, default_value_t = 200.0)]
+    pub rate: f64,
+    /// Length of the schedule.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Linear ramp from 0 to --rate.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub ramp: Duration,
+    /// Weights of the request kinds, KIND=W,...
+    #[arg(long, default_value = "")]
+    pub mix: String,
+    /// The http-sig-verifier suite's --set keys (signing_key=FILE is required).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
+    /// Directory holding the test vectors (default: the built-in copy).
+    #[arg(long, value_name = "DIR")]
+    pub vectors: Option<PathBuf>,
+    /// Directory for plan.json and corpus.jsonl.
+    #[arg(long, default_value = "sigharness-corpus", value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct JudgeArgs {
+    /// The corpus directory (plan.json, corpus.jsonl).
+    #[arg(long, value_name = "DIR")]
+    pub corpus: PathBuf,
+    /// The directory of the workers' results-*.jsonl files.
+    #[arg(long, value_name = "DIR")]
+    pub results: PathBuf,
+    /// Errors and unsent arrivals allowed, as a fraction of the schedule.
+    #[arg(long, default_value_t = 0.0)]
+    pub max_error_rate: f64,
+    /// Directory for load.json, load.md and load.svg.
+    #[arg(long, default_value = "sigharness-load", value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// What every protocol's load takes.
@@ -168,14 +225,24 @@ impl Common {
         suite: &str,
         declared: &'static [crate::runner::Setting],
     ) -> Result<SuiteOptions, String> {
-        let given = super::parse_settings(&self.settings).map_err(|e| e.to_string())?;
-        settings::validate(&given, &[(suite, declared)]).map_err(|e| e.to_string())?;
-        Ok(SuiteOptions {
-            vectors_dir: self.vectors.clone(),
-            settings: given,
-            ..SuiteOptions::default()
-        })
+        suite_options(&self.settings, self.vectors.clone(), suite, declared)
     }
+}
+
+/// The suite options a protocol's `prepare` takes, the `--set` keys checked against the suite's.
+fn suite_options(
+    given: &[String],
+    vectors: Option<PathBuf>,
+    suite: &str,
+    declared: &'static [crate::runner::Setting],
+) -> Result<SuiteOptions, String> {
+    let given = super::parse_settings(given).map_err(|e| e.to_string())?;
+    settings::validate(&given, &[(suite, declared)]).map_err(|e| e.to_string())?;
+    Ok(SuiteOptions {
+        vectors_dir: vectors,
+        settings: given,
+        ..SuiteOptions::default()
+    })
 }
 
 pub async fn run(cmd: LoadCommand) -> i32 {
@@ -183,6 +250,10 @@ pub async fn run(cmd: LoadCommand) -> i32 {
         LoadCommand::HttpSigVerifier(a) => ("http-sig-verifier", http_sig_verifier(a).await),
         LoadCommand::MqHub(a) => ("mq-hub", mq_hub(a).await),
         LoadCommand::MsgSigner(a) => ("msg-signer", msg_signer(a).await),
+        LoadCommand::Prepare(PrepareCommand::HttpSigVerifier(a)) => {
+            ("prepare http-sig-verifier", prepare_verifier(a).await)
+        }
+        LoadCommand::Judge(a) => ("judge", judge(a)),
     };
     match r {
         Ok(c) => c,
@@ -217,18 +288,26 @@ async fn finish<W: Workload, C: Workload>(
     })
 }
 
-async fn http_sig_verifier(a: VerifierArgs) -> Result<i32, String> {
+/// The http-sig-verifier target of the suite (`ours` in process, or `--verifier-url`), the
+/// rows its mix can hold and their weights.
+async fn verifier_target(
+    sopts: &SuiteOptions,
+    mix: &str,
+) -> Result<
+    (
+        String,
+        Arc<crate::suites::http_sig_verifier::Ctx>,
+        Vec<&'static crate::suites::http_sig_verifier::Live>,
+        Vec<u32>,
+    ),
+    String,
+> {
     use crate::suites::http_sig_verifier as suite;
-    let opts = a.common.options()?;
-    let mut sopts = a
-        .common
-        .suite_options("http-sig-verifier", suite::SETTINGS)?;
-    sopts.verifier_url = a.verifier_url.clone();
-    let set = crate::http_sig_live::load_vectors(&sopts).map_err(|e| e.to_string())?;
-    let (target, ctx) = suite::prepare(&sopts, &set)
+    let set = crate::http_sig_live::load_vectors(sopts).map_err(|e| e.to_string())?;
+    let (target, ctx) = suite::prepare(sopts, &set)
         .await
         .map_err(|e| e.to_string())?;
-    let target = a.verifier_url.clone().unwrap_or(target);
+    let target = sopts.verifier_url.clone().unwrap_or(target);
     let ctx = Arc::new(ctx);
     let (rows, left_out) = runnable_rows(&ctx);
     for (slug, why) in &left_out {
@@ -238,7 +317,18 @@ async fn http_sig_verifier(a: VerifierArgs) -> Result<i32, String> {
         return Err("no request kind can be built for this target".into());
     }
     let kinds: Vec<String> = rows.iter().map(|r| r.slug.to_string()).collect();
-    let weights = load::parse_mix(&a.common.mix, &kinds, &default_weights(&rows))?;
+    let weights = load::parse_mix(mix, &kinds, &default_weights(&rows))?;
+    Ok((target, ctx, rows, weights))
+}
+
+async fn http_sig_verifier(a: VerifierArgs) -> Result<i32, String> {
+    use crate::suites::http_sig_verifier as suite;
+    let opts = a.common.options()?;
+    let mut sopts = a
+        .common
+        .suite_options("http-sig-verifier", suite::SETTINGS)?;
+    sopts.verifier_url = a.verifier_url.clone();
+    let (target, ctx, rows, weights) = verifier_target(&sopts, &a.common.mix).await?;
     let workload = Arc::new(VerifierLoad::new(ctx, rows, &weights));
     let trivial = Trivial::start(opts.plan.concurrency)
         .await
@@ -381,4 +471,75 @@ async fn msg_signer(a: SignerArgs) -> Result<i32, String> {
         &weights,
     )
     .await
+}
+
+async fn prepare_verifier(a: PrepareVerifierArgs) -> Result<i32, String> {
+    use crate::load::corpus::{self, CORPUS_SCHEMA_VERSION, CorpusPlan, Entry};
+    use crate::suites::http_sig_verifier as suite;
+    let schedule = Schedule::new(a.rate, a.duration, a.ramp)?;
+    let mut sopts = suite_options(
+        &a.settings,
+        a.vectors.clone(),
+        "http-sig-verifier",
+        suite::SETTINGS,
+    )?;
+    sopts.verifier_url = Some(a.verifier_url.clone());
+    let (target, ctx, rows, weights) = verifier_target(&sopts, &a.mix).await?;
+    let load = VerifierLoad::new(ctx.clone(), rows.clone(), &weights);
+    let kinds = load.kinds();
+    let now = crate::http_sig_live::unix_now();
+    let plan = CorpusPlan {
+        schema_version: CORPUS_SCHEMA_VERSION,
+        protocol: "http-sig-verifier".into(),
+        target: target.trim_end_matches('/').to_string(),
+        rate: a.rate,
+        duration_s: a.duration.as_secs_f64(),
+        ramp_s: a.ramp.as_secs_f64(),
+        entries: 0,
+        accept: sopts.setting("accept").unwrap_or("2xx").to_string(),
+        reject: sopts.setting("reject").unwrap_or("401,403").to_string(),
+        kinds: kinds.clone(),
+        mix: crate::load::engine::mix_map(&kinds, &weights),
+        signed_at: now,
+    };
+    let n = corpus::write(&a.out, &plan, &schedule, |seq| {
+        let kind = load.kind_of(seq);
+        let row = rows[kind];
+        let req = (row.build)(&ctx, now)
+            .map_err(|e| format!("live/{}: cannot build its request: {e:?}", row.slug))?;
+        Ok(Entry {
+            seq,
+            kind,
+            due_us: 0,
+            steps: corpus::steps(row, &req.msg).map_err(|e| format!("live/{}: {e}", row.slug))?,
+        })
+    })?;
+    println!(
+        "wrote {n} requests for {target} ({}/s for {:.0} s) to {dir}/corpus.jsonl and {dir}/plan.json",
+        a.rate,
+        a.duration.as_secs_f64(),
+        dir = a.out.display(),
+    );
+    Ok(exit_code::ALL_MUST_PASSED)
+}
+
+fn judge(a: JudgeArgs) -> Result<i32, String> {
+    if !(0.0..=1.0).contains(&a.max_error_rate) {
+        return Err(format!(
+            "--max-error-rate {}: give a fraction from 0 to 1",
+            a.max_error_rate
+        ));
+    }
+    let report = crate::load::corpus::judge(&a.corpus, &a.results, a.max_error_rate)?;
+    print!("{}", load::report::summary(&report));
+    load::write(&a.out, &report)?;
+    println!(
+        "wrote {0}/load.json, {0}/load.md, {0}/load.svg",
+        a.out.display()
+    );
+    Ok(if report.passed {
+        exit_code::ALL_MUST_PASSED
+    } else {
+        exit_code::MUST_FAILED
+    })
 }

@@ -14,6 +14,7 @@
 //! verdict: the run fails when any reply is wrong, or when errors and unsent arrivals exceed
 //! `--max-error-rate` of the schedule.
 
+pub mod corpus;
 pub mod engine;
 pub mod http_sig_verifier;
 pub mod mq_hub;

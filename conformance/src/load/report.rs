@@ -34,11 +34,20 @@ fn latency_row(l: &Latency) -> String {
     )
 }
 
+/// `concurrency N`, or what set it when an external engine replayed the run.
+fn concurrency(r: &LoadReport) -> String {
+    if r.plan.concurrency == 0 {
+        "concurrency set by the external engine".into()
+    } else {
+        format!("concurrency {}", r.plan.concurrency)
+    }
+}
+
 /// The few lines printed at the end of a run (and at the top of load.md).
 pub fn summary(r: &LoadReport) -> String {
     let t = &r.totals;
     let mut s = format!(
-        "{} load on {}: {} scheduled at {}/s{} for {:.0} s, concurrency {}\n\
+        "{} load on {}: {} scheduled at {}/s{} for {:.0} s, {}\n\
          sent {}  right {}  wrong {}  errors {}  backlogged {}  unsent {}\n\
          achieved {:.0} replies/s; latency from intended send: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}\n",
         r.protocol,
@@ -51,7 +60,7 @@ pub fn summary(r: &LoadReport) -> String {
             String::new()
         },
         r.plan.duration_s,
-        r.plan.concurrency,
+        concurrency(r),
         t.sent,
         t.ok,
         t.wrong,
@@ -173,7 +182,7 @@ pub fn svg(r: &LoadReport) -> String {
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"10\" y=\"18\" font-size=\"13\">{} load against {}: {} at {}/s, concurrency {}</text>\n\
+         <text x=\"10\" y=\"18\" font-size=\"13\">{} load against {}: {} at {}/s, {}</text>\n\
          <text x=\"10\" y=\"34\" fill=\"#555\">{} ({} cores); {}</text>\n",
         LEFT + W + 150.0,
         TOP2 + H + 50.0,
@@ -181,7 +190,7 @@ pub fn svg(r: &LoadReport) -> String {
         esc(&r.target),
         if r.passed { "PASS" } else { "FAIL" },
         r.plan.rate,
-        r.plan.concurrency,
+        concurrency(r),
         esc(&r.cpu),
         r.cores,
         esc(&r.generator_note)

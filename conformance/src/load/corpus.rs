@@ -1,0 +1,503 @@
+//! Past one machine (issue 16 item 4): `sigharness load prepare` writes the requests of a run as
+//! a corpus, an existing load engine (Locust: `conformance/load/locustfile.py`, a master and
+//! any number of workers) replays it and records each reply, and `sigharness load judge`
+//! judges every recorded reply exactly as `sigharness load` does in process, merging the
+//! workers' records into one HDR histogram and one `load.json` / `load.md` / `load.svg`.
+//!
+//! Protocol: `http-sig-verifier` (the requests are signed at prepare time; the suite's rows stay
+//! valid or invalid for the replay: `created` now, no `expires` on the valid rows, a fresh
+//! nonce per request, so each corpus entry must be sent once — the locustfile gives each
+//! worker the entries `seq % workers == index`).
+//!
+//! Files (all JSON, written by prepare, read by the locustfile and by judge):
+//! - `plan.json`: [`CorpusPlan`] (schema version, target, rate, duration, status mapping, kinds);
+//! - `corpus.jsonl`: one [`Entry`] per arrival, in schedule order (`due_us` = intended send time
+//!   from the start of the run);
+//! - results (written by the locustfile, one file per worker, `results-*.jsonl`): one
+//!   [`Record`] per arrival sent: the statuses of its steps (or the error), and when it was due,
+//!   sent and answered, in microseconds from that worker's start.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use sigharness_report::load::{LOAD_SCHEMA_VERSION, LoadPlan, LoadReport};
+use tokio::time::Instant;
+
+use super::engine::{Outcome, Recorder};
+use super::schedule::Schedule;
+use crate::suites::http_sig_verifier::{Decision, Expect, Live, StatusMapping};
+
+/// Version of `plan.json` / `corpus.jsonl` / the results records.
+pub const CORPUS_SCHEMA_VERSION: u32 = 1;
+/// Most entries a corpus may hold (a corpus is read whole by the judge).
+pub const MAX_ENTRIES: u64 = 2_000_000;
+
+/// `plan.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CorpusPlan {
+    pub schema_version: u32,
+    pub protocol: String,
+    /// The base URL the requests are for (`--host` of the locust master).
+    pub target: String,
+    pub rate: f64,
+    pub duration_s: f64,
+    pub ramp_s: f64,
+    pub entries: u64,
+    /// `--set accept=` / `--set reject=` as given (the judge parses them again).
+    pub accept: String,
+    pub reject: String,
+    /// (kind, requirement), in the order `Entry::kind` indexes.
+    pub kinds: Vec<(String, String)>,
+    pub mix: BTreeMap<String, u32>,
+    /// When the signatures were made (UNIX seconds): replay within the verifier's max age.
+    pub signed_at: u64,
+}
+
+/// One HTTP request of an entry, as it is sent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub method: String,
+    /// Origin-form target (`/path?query`).
+    pub target: String,
+    /// Header fields in order (names unique within a request).
+    pub headers: Vec<(String, String)>,
+    /// The body, base64.
+    pub body_b64: String,
+    /// The decision the reply must show: `accepted` or `rejected`.
+    pub expect: String,
+}
+
+/// One arrival.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub seq: u64,
+    pub kind: usize,
+    pub due_us: u64,
+    pub steps: Vec<Step>,
+}
+
+/// What a worker recorded for one entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub seq: u64,
+    /// One status per step sent (fewer when a step failed: see `error`).
+    #[serde(default)]
+    pub statuses: Vec<u16>,
+    /// Why a step got no status (connection refused, timeout, ...).
+    #[serde(default)]
+    pub error: Option<String>,
+    pub due_us: u64,
+    pub sent_us: u64,
+    pub done_us: u64,
+    /// Which worker (for the report).
+    #[serde(default)]
+    pub worker: Option<String>,
+}
+
+fn step_of(msg: &http_sig::HttpMessage, expect: Decision) -> Result<Step, String> {
+    let rl = msg
+        .request_line()
+        .ok_or_else(|| "not a request".to_string())?;
+    let mut names = std::collections::HashSet::new();
+    for (n, _) in &msg.headers {
+        if !names.insert(n.to_ascii_lowercase()) {
+            return Err(format!(
+                "header {n} appears twice (the replay sends a name once)"
+            ));
+        }
+    }
+    Ok(Step {
+        method: rl.method.clone(),
+        target: rl.target.clone(),
+        headers: msg.headers.clone(),
+        body_b64: base64::engine::general_purpose::STANDARD.encode(&msg.body),
+        expect: match expect {
+            Decision::Accepted => "accepted".into(),
+            _ => "rejected".into(),
+        },
+    })
+}
+
+/// The steps of a row's request: one, or two for the replay row (the first accepted, the same
+/// request again rejected).
+pub fn steps(row: &Live, msg: &http_sig::HttpMessage) -> Result<Vec<Step>, String> {
+    Ok(match row.expect {
+        Expect::Accepted => vec![step_of(msg, Decision::Accepted)?],
+        Expect::Rejected => vec![step_of(msg, Decision::Rejected)?],
+        Expect::AcceptedThenReplayRejected => vec![
+            step_of(msg, Decision::Accepted)?,
+            step_of(msg, Decision::Rejected)?,
+        ],
+    })
+}
+
+/// Write `plan.json` and `corpus.jsonl` for `schedule`, each entry built by `build(seq)`.
+pub fn write(
+    dir: &Path,
+    plan: &CorpusPlan,
+    schedule: &Schedule,
+    mut build: impl FnMut(u64) -> Result<Entry, String>,
+) -> Result<u64, String> {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir).map_err(|e| format!("--out {}: {e}", dir.display()))?;
+    let n = schedule.len();
+    if n > MAX_ENTRIES {
+        return Err(format!(
+            "the schedule holds {n} arrivals; a corpus holds at most {MAX_ENTRIES} (lower --rate or --duration)"
+        ));
+    }
+    let path = dir.join("corpus.jsonl");
+    let f = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut w = std::io::BufWriter::new(f);
+    for seq in 0..n {
+        let mut e = build(seq)?;
+        e.due_us = schedule
+            .due(seq)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or_default();
+        serde_json::to_writer(&mut w, &e).map_err(|e| format!("{}: {e}", path.display()))?;
+        w.write_all(b"\n")
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    w.flush().map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut plan = plan.clone();
+    plan.entries = n;
+    let p = dir.join("plan.json");
+    std::fs::write(
+        &p,
+        serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| format!("{}: {e}", p.display()))?;
+    Ok(n)
+}
+
+/// Read a JSON-lines file, one `T` per line, naming the file and line of a bad one.
+fn read_lines<T: for<'de> Deserialize<'de>>(path: &Path, out: &mut Vec<T>) -> Result<(), String> {
+    use std::io::BufRead as _;
+    let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        if out.len() as u64 >= MAX_ENTRIES * 2 {
+            return Err(format!(
+                "{}: more than {} records",
+                path.display(),
+                MAX_ENTRIES * 2
+            ));
+        }
+        out.push(
+            serde_json::from_str(&line)
+                .map_err(|e| format!("{} line {}: {e}", path.display(), i + 1))?,
+        );
+    }
+    Ok(())
+}
+
+/// Judge the records in `results` (files `*.jsonl`) against the corpus in `corpus_dir`.
+pub fn judge(corpus_dir: &Path, results: &Path, max_error_rate: f64) -> Result<LoadReport, String> {
+    let plan_path = corpus_dir.join("plan.json");
+    let plan: CorpusPlan = serde_json::from_str(
+        &std::fs::read_to_string(&plan_path)
+            .map_err(|e| format!("{}: {e}", plan_path.display()))?,
+    )
+    .map_err(|e| format!("{}: {e}", plan_path.display()))?;
+    if plan.schema_version != CORPUS_SCHEMA_VERSION {
+        return Err(format!(
+            "{}: schema_version {} (this sigharness reads {CORPUS_SCHEMA_VERSION})",
+            plan_path.display(),
+            plan.schema_version
+        ));
+    }
+    let mapping = StatusMapping::parse(&plan.accept, &plan.reject).map_err(|e| e.to_string())?;
+    let mut corpus: Vec<Entry> = Vec::new();
+    read_lines(&corpus_dir.join("corpus.jsonl"), &mut corpus)?;
+    let mut records: Vec<Record> = Vec::new();
+    let mut files = 0;
+    let mut dir: Vec<_> = std::fs::read_dir(results)
+        .map_err(|e| format!("--results {}: {e}", results.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "jsonl")
+                && p.file_name().is_some_and(|n| n != "corpus.jsonl")
+        })
+        .collect();
+    dir.sort();
+    for p in &dir {
+        read_lines(p, &mut records)?;
+        files += 1;
+    }
+    if files == 0 {
+        return Err(format!(
+            "--results {}: no results-*.jsonl file (did the workers run?)",
+            results.display()
+        ));
+    }
+    let mut by_seq: BTreeMap<u64, Vec<Record>> = BTreeMap::new();
+    for r in records {
+        by_seq.entry(r.seq).or_default().push(r);
+    }
+    let start = Instant::now();
+    let mut rec = Recorder::new(start, &plan.kinds);
+    let mut workers = std::collections::BTreeSet::new();
+    let mut unsent = 0;
+    let at = |us: u64| start + Duration::from_micros(us);
+    for e in &corpus {
+        rec.scheduled(at(e.due_us));
+        let Some(rs) = by_seq.remove(&e.seq) else {
+            unsent += 1;
+            continue;
+        };
+        let r = &rs[0];
+        if let Some(w) = &r.worker {
+            workers.insert(w.clone());
+        }
+        rec.sent(e.kind, at(r.due_us), at(r.sent_us), false);
+        let mut outcome = judge_record(&mapping, e, r);
+        if rs.len() > 1 {
+            outcome = Outcome::Error {
+                kind: "replayed by more than one worker (a corpus entry is sent once)".into(),
+            };
+        }
+        if let (Outcome::Wrong { .. }, true) = (&outcome, rec.wants_detail(e.kind)) {
+            outcome = with_detail(outcome, e);
+        }
+        rec.outcome(
+            e.seq,
+            e.kind,
+            at(r.due_us),
+            at(r.done_us.max(r.due_us)),
+            outcome,
+        );
+    }
+    rec.unsent(unsent);
+    for (seq, _) in by_seq {
+        rec.finding(
+            0,
+            seq,
+            format!("a record for arrival {seq}, which the corpus does not hold"),
+        );
+    }
+    let recording = rec.finish();
+    let (limited, note) = super::generator_verdict(
+        plan.rate,
+        recording.totals.achieved_per_s,
+        recording.lateness_p99_us,
+        None,
+    );
+    let note = format!(
+        "replayed by {} Locust worker(s) ({} result files); {note}",
+        workers.len().max(files),
+        files
+    );
+    let (passed, verdict) = super::verdict(&recording, max_error_rate);
+    let (cpu, cores) = crate::bench::report::machine();
+    Ok(LoadReport {
+        schema_version: LOAD_SCHEMA_VERSION,
+        tool: format!("sigharness {}", env!("CARGO_PKG_VERSION")),
+        protocol: plan.protocol.clone(),
+        target: plan.target.clone(),
+        cpu,
+        cores: cores as u64,
+        plan: LoadPlan {
+            rate: plan.rate,
+            duration_s: plan.duration_s,
+            ramp_s: plan.ramp_s,
+            concurrency: 0,
+            timeout_ms: 0,
+            mix: plan.mix.clone(),
+        },
+        calibration: None,
+        generator_limited: limited,
+        generator_note: note,
+        generator_lateness_p99_us: recording.lateness_p99_us,
+        totals: recording.totals,
+        latency_us: recording.latency,
+        kinds: recording.kinds,
+        seconds: recording.seconds,
+        wrong: recording.wrong,
+        passed,
+        verdict,
+    })
+}
+
+fn judge_record(mapping: &StatusMapping, e: &Entry, r: &Record) -> Outcome {
+    for (i, step) in e.steps.iter().enumerate() {
+        let Some(&status) = r.statuses.get(i) else {
+            return Outcome::Error {
+                kind: r
+                    .error
+                    .as_deref()
+                    .map(short_error)
+                    .unwrap_or_else(|| "no status recorded".into()),
+            };
+        };
+        let want = if step.expect == "accepted" {
+            Decision::Accepted
+        } else {
+            Decision::Rejected
+        };
+        let got = mapping.decide(status);
+        if got == want {
+            continue;
+        }
+        if got == Decision::Unclear && (status >= 500 || status == 429) {
+            return Outcome::Error {
+                kind: format!("HTTP {status}"),
+            };
+        }
+        return Outcome::Wrong {
+            summary: format!(
+                "step {} of {}: HTTP {status} ({got:?}); required {}",
+                i + 1,
+                e.steps.len(),
+                step.expect
+            ),
+            detail: vec![],
+        };
+    }
+    Outcome::Right
+}
+
+fn with_detail(o: Outcome, e: &Entry) -> Outcome {
+    let Outcome::Wrong { summary, .. } = o else {
+        return o;
+    };
+    let detail = e
+        .steps
+        .iter()
+        .map(|s| {
+            let mut t = format!("{} {} HTTP/1.1\n", s.method, s.target);
+            for (n, v) in &s.headers {
+                t.push_str(&format!("{n}: {v}\n"));
+            }
+            format!("request sent ({}):\n{t}", s.expect)
+        })
+        .collect();
+    Outcome::Wrong { summary, detail }
+}
+
+/// The kind of a worker's error text: its first words (a Locust/requests exception name).
+fn short_error(e: &str) -> String {
+    let head: String = e.chars().take(60).collect();
+    head.split(':').next().unwrap_or(&head).trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> CorpusPlan {
+        CorpusPlan {
+            schema_version: CORPUS_SCHEMA_VERSION,
+            protocol: "http-sig-verifier".into(),
+            target: "http://127.0.0.1:1".into(),
+            rate: 10.0,
+            duration_s: 1.0,
+            ramp_s: 0.0,
+            entries: 0,
+            accept: "2xx".into(),
+            reject: "401,403".into(),
+            kinds: vec![
+                ("valid-accepted".into(), "is accepted".into()),
+                ("expired-rejected".into(), "is rejected".into()),
+            ],
+            mix: BTreeMap::new(),
+            signed_at: 0,
+        }
+    }
+
+    fn step(expect: &str) -> Step {
+        Step {
+            method: "GET".into(),
+            target: "/".into(),
+            headers: vec![],
+            body_b64: String::new(),
+            expect: expect.into(),
+        }
+    }
+
+    fn rec(seq: u64, statuses: &[u16]) -> Record {
+        Record {
+            seq,
+            statuses: statuses.to_vec(),
+            error: None,
+            due_us: seq * 100_000,
+            sent_us: seq * 100_000 + 50,
+            done_us: seq * 100_000 + 1_000,
+            worker: Some(format!("w{}", seq % 2)),
+        }
+    }
+
+    /// The judge reads the corpus and two workers' records: right, wrong, missing, duplicated.
+    #[tokio::test]
+    async fn judge_merges_workers_and_judges_every_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let sched = Schedule::new(10.0, Duration::from_secs(1), Duration::ZERO).unwrap();
+        let n = write(dir.path(), &plan(), &sched, |seq| {
+            Ok(Entry {
+                seq,
+                kind: (seq % 2) as usize,
+                due_us: 0,
+                steps: vec![step(if seq % 2 == 0 { "accepted" } else { "rejected" })],
+            })
+        })
+        .unwrap();
+        assert_eq!(n, 10);
+        let res = dir.path().join("results");
+        std::fs::create_dir_all(&res).unwrap();
+        let line = |r: &Record| serde_json::to_string(r).unwrap() + "\n";
+        // worker 0: even seqs, all right; worker 1: odd seqs, seq 3 accepted (wrong), seq 9 missing
+        let w0: String = (0..10).step_by(2).map(|s| line(&rec(s, &[200]))).collect();
+        let w1: String = [1u64, 3, 5, 7]
+            .iter()
+            .map(|s| line(&rec(*s, &[if *s == 3 { 200 } else { 401 }])))
+            .collect();
+        std::fs::write(res.join("results-w0.jsonl"), w0).unwrap();
+        std::fs::write(res.join("results-w1.jsonl"), w1).unwrap();
+        let r = judge(dir.path(), &res, 0.0).unwrap();
+        assert_eq!(r.totals.scheduled, 10);
+        assert_eq!(r.totals.sent, 9);
+        assert_eq!(r.totals.unsent, 1);
+        assert_eq!(r.totals.ok, 8);
+        assert_eq!(r.totals.wrong, 1);
+        assert_eq!(r.kinds[1].wrong, 1);
+        assert_eq!(r.latency_us.count, 9);
+        assert_eq!(r.latency_us.max, 1000);
+        assert!(!r.passed);
+        assert!(
+            r.wrong[0]
+                .summary
+                .contains("HTTP 200 (Accepted); required rejected")
+        );
+        assert!(
+            r.generator_note.contains("2 Locust worker(s)"),
+            "{}",
+            r.generator_note
+        );
+    }
+
+    #[test]
+    fn a_bad_record_is_named_by_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.jsonl");
+        std::fs::write(
+            &p,
+            "{\"seq\": 1, \"due_us\": 0, \"sent_us\": 0, \"done_us\": 0}\nnot json\n",
+        )
+        .unwrap();
+        let mut out: Vec<Record> = Vec::new();
+        let e = read_lines(&p, &mut out).unwrap_err();
+        assert!(
+            e.ends_with(&format!(
+                "{} line 2: expected ident at line 1 column 2",
+                p.display()
+            )),
+            "{e}"
+        );
+    }
+}
