@@ -282,7 +282,14 @@ pub fn judge(corpus_dir: &Path, results: &Path, max_error_rate: f64) -> Result<L
             format!("a record for arrival {seq}, which the corpus does not hold"),
         );
     }
-    let recording = rec.finish();
+    let recording = match Schedule::new(
+        plan.rate,
+        Duration::from_secs_f64(plan.duration_s),
+        Duration::from_secs_f64(plan.ramp_s),
+    ) {
+        Ok(s) => rec.finish().with_schedule(&s),
+        Err(_) => rec.finish(),
+    };
     let (limited, note) = super::generator_verdict(
         plan.rate,
         recording.totals.achieved_per_s,

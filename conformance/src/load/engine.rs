@@ -175,10 +175,11 @@ impl Recorder {
         }
     }
 
-    pub fn scheduled(&mut self, due: Instant) {
+    /// An arrival was due (counted in the totals; the per-second counts come from the
+    /// schedule itself, [`Recording::with_schedule`], since an arrival the generator reaches
+    /// late can no longer be put into a second already closed).
+    pub fn scheduled(&mut self, _due: Instant) {
         self.totals.scheduled += 1;
-        let t = self.second_of(due);
-        self.at(t).s.scheduled += 1;
     }
 
     pub fn backlogged(&mut self, due: Instant) {
@@ -380,6 +381,25 @@ pub struct Recording {
     pub wrong: Vec<WrongReply>,
 }
 
+impl Recording {
+    /// Each second's `scheduled` from the schedule (seconds the run did not reach are added).
+    pub fn with_schedule(mut self, schedule: &Schedule) -> Recording {
+        let span = schedule.duration().as_secs_f64().ceil() as u64;
+        while (self.seconds.len() as u64) < span {
+            let t = self.seconds.len() as u64;
+            self.seconds.push(Second {
+                t,
+                ..Second::default()
+            });
+        }
+        let counts = schedule.per_second(self.seconds.len() as u64);
+        for (sec, n) in self.seconds.iter_mut().zip(counts) {
+            sec.scheduled = n;
+        }
+        self
+    }
+}
+
 /// How to drive a workload.
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {
@@ -448,12 +468,9 @@ pub async fn drive<W: Workload>(
                     },
                     _ = tokio::time::sleep_until(drain_deadline) => {
                         // This arrival and every later one were never sent.
-                        lock(&rec).unsent(total.saturating_sub(seq));
-                        for later in seq + 1..total {
-                            if let Some(o) = plan.schedule.due(later) {
-                                lock(&rec).scheduled(start + o);
-                            }
-                        }
+                        let r = &mut *lock(&rec);
+                        r.unsent(total.saturating_sub(seq));
+                        r.totals.scheduled += total.saturating_sub(seq + 1);
                         break;
                     }
                 }
@@ -490,7 +507,7 @@ pub async fn drive<W: Workload>(
     let rec = Arc::try_unwrap(rec)
         .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
         .unwrap_or_else(|_| unreachable!("every task holding the recorder has ended"));
-    rec.finish()
+    rec.finish().with_schedule(&plan.schedule)
 }
 
 fn lock(m: &Mutex<Recorder>) -> std::sync::MutexGuard<'_, Recorder> {
@@ -670,6 +687,10 @@ mod tests {
         // from their due time, the ~100 arrivals due in the stall show it (p99 ~ 1 s)
         assert!(r.latency.p99 >= 900_000, "{:?}", r.latency);
         assert_eq!(r.latency.min, 1000);
+        // the schedule stays visible per second (it once showed the late send times instead)
+        let scheduled: Vec<u64> = r.seconds.iter().map(|s| s.scheduled).collect();
+        assert_eq!(scheduled, [100, 100, 100]);
+        assert!(r.seconds[1].sent < 10, "{:?}", r.seconds[1]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -88,6 +88,36 @@ impl Schedule {
         n
     }
 
+    /// How many arrivals are due before `t`.
+    pub fn due_before(&self, t: Duration) -> u64 {
+        let secs = t.as_secs_f64().min(self.duration.as_secs_f64());
+        let ramp = self.ramp.as_secs_f64();
+        let approx = if secs <= ramp {
+            self.rate * secs * secs / (2.0 * ramp)
+        } else {
+            self.rate * ramp / 2.0 + self.rate * (secs - ramp)
+        };
+        // `due` decides; the closed form only finds the neighbourhood.
+        let mut n = approx.ceil().max(0.0) as u64;
+        while n > 0 && self.due(n - 1).is_none_or(|d| d >= t) {
+            n -= 1;
+        }
+        while self.due(n).is_some_and(|d| d < t) {
+            n += 1;
+        }
+        n
+    }
+
+    /// Arrivals due in each second `s` of `0..seconds` (for the report's `scheduled`).
+    pub fn per_second(&self, seconds: u64) -> Vec<u64> {
+        (0..seconds)
+            .map(|s| {
+                self.due_before(Duration::from_secs(s + 1))
+                    - self.due_before(Duration::from_secs(s))
+            })
+            .collect()
+    }
+
     /// Whether the schedule holds no arrival (never: `new` requires a positive rate and
     /// duration, and arrival 0 is due at 0).
     pub fn is_empty(&self) -> bool {
@@ -149,6 +179,16 @@ mod tests {
             assert!(t >= last, "arrival {i}");
             last = t;
         }
+        assert_eq!(
+            sc.per_second(21)[..],
+            [
+                &[5, 15, 25, 35, 45, 55, 65, 75, 85, 95][..],
+                &[100; 10],
+                &[0]
+            ]
+            .concat()
+        );
+        assert_eq!(sc.due_before(Duration::from_secs(30)), sc.len());
         assert_eq!(sc.rate_at(Duration::from_secs(5)), 50.0);
         assert_eq!(sc.rate_at(Duration::from_secs(15)), 100.0);
     }
