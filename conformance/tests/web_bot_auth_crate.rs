@@ -116,21 +116,13 @@ fn web_bot_auth_crate_0_7_0_against_the_vectors() {
     insta::assert_snapshot!("web_bot_auth_crate_verdicts", lines.join("\n"));
 }
 
-/// Cloudflare's crate as a **live origin** (issue 15, item 4): an axum server on loopback that
-/// answers 200 when the crate's `WebBotAuthVerifier` accepts a request (keyring: the bot key
-/// `test-key-ed25519` under its thumbprint) and 401 otherwise, judged by
-/// `http-sig-verifier --profile web-bot-auth` through `--verifier-url`. Its verdicts are pinned
-/// in the snapshot `web_bot_auth_crate_origin_verdicts` (BoGo-style: a change in either
-/// direction fails); each failure there is a deviation with the draft sentence in the case.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn web_bot_auth_crate_0_7_0_as_an_origin() {
+const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors/keys");
+
+/// Cloudflare's crate as an origin on loopback: 200 when its `WebBotAuthVerifier` accepts a
+/// request (keyring: the bot key `test-key-ed25519` under its thumbprint), 401 otherwise.
+async fn crate_origin() -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
     use std::sync::Arc;
-    use std::time::Duration;
-
-    use sigharness::runner::SuiteOptions;
-    use sigharness::suites::http_sig_verifier::HttpSigVerifierSuite;
-
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors/keys");
+    let dir = KEYS;
     let public = http_sig::Key::from_file(format!("{dir}/test-key-ed25519.spki.pem")).unwrap();
     let mut keyring = KeyRing::default();
     assert!(keyring.import_raw(
@@ -164,6 +156,24 @@ async fn web_bot_auth_crate_0_7_0_as_an_origin() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, server)
+}
+
+/// Cloudflare's crate as a **live origin** (issue 15, item 4): an axum server on loopback that
+/// answers 200 when the crate's `WebBotAuthVerifier` accepts a request (keyring: the bot key
+/// `test-key-ed25519` under its thumbprint) and 401 otherwise, judged by
+/// `http-sig-verifier --profile web-bot-auth` through `--verifier-url`. Its verdicts are pinned
+/// in the snapshot `web_bot_auth_crate_origin_verdicts` (BoGo-style: a change in either
+/// direction fails); each failure there is a deviation with the draft sentence in the case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_bot_auth_crate_0_7_0_as_an_origin() {
+    use std::time::Duration;
+
+    use sigharness::runner::SuiteOptions;
+    use sigharness::suites::http_sig_verifier::HttpSigVerifierSuite;
+
+    let dir = KEYS;
+    let (url, server) = crate_origin().await;
 
     let mut opts = SuiteOptions {
         verifier_url: Some(url),
@@ -195,4 +205,63 @@ async fn web_bot_auth_crate_0_7_0_as_an_origin() {
         })
         .collect();
     insta::assert_snapshot!("web_bot_auth_crate_origin_verdicts", lines.join("\n"));
+}
+
+/// The same origin under sustained load (`sigharness load http-sig-verifier --profile
+/// web-bot-auth`, the built binary, every reply judged): it departs in exactly the two kinds the
+/// suite's snapshot pins (expired-rejected, created-in-future-rejected: 0.7.0 checks no time),
+/// every arrival of those kinds, and nowhere else; its choices on the MAY rows are notes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_bot_auth_crate_0_7_0_under_load() {
+    let (url, server) = crate_origin().await;
+    let out = tempfile::tempdir().unwrap();
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_sigharness"))
+        .args([
+            "load",
+            "http-sig-verifier",
+            "--profile",
+            "web-bot-auth",
+            "--verifier-url",
+        ])
+        .arg(&url)
+        .arg("--set")
+        .arg(format!("signing_key={KEYS}/test-key-ed25519.pkcs8.pem"))
+        .args(["--set", "scheme=https", "--rate", "200", "--duration", "1s"])
+        .args(["--calibrate", "0s", "--quiet", "--out"])
+        .arg(out.path())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    server.abort();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let r: sigharness_report::load::LoadReport =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("load.json")).unwrap())
+            .unwrap();
+    assert_eq!(r.kinds.len(), 19, "{:?}", r.kinds);
+    let wrong: Vec<&str> = r
+        .kinds
+        .iter()
+        .filter(|k| k.wrong > 0)
+        .map(|k| k.kind.as_str())
+        .collect();
+    assert_eq!(wrong, ["expired-rejected", "created-in-future-rejected"]);
+    for k in &r.kinds {
+        if k.wrong > 0 {
+            assert_eq!(k.wrong, k.sent, "{k:?}");
+        } else {
+            assert_eq!(k.ok, k.sent, "{k:?}");
+        }
+    }
+    assert_eq!(r.totals.errors, 0, "{:?}", r.totals);
+    let notes: Vec<&str> = r.totals.notes.keys().map(String::as_str).collect();
+    assert_eq!(
+        notes,
+        [
+            "web-bot-auth/legacy-string-form (MAY): accepted",
+            "web-bot-auth/signature-agent-missing (MAY): accepted",
+            "web-bot-auth/validity-48h (MAY): accepted",
+        ]
+    );
 }

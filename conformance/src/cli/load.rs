@@ -10,7 +10,9 @@ use clap::Subcommand;
 use sigharness_report::exit_code;
 
 use crate::load::engine::{Plan, Workload};
-use crate::load::http_sig_verifier::{VerifierLoad, default_weights, runnable_rows};
+use crate::load::http_sig_verifier::{
+    Endpoint, Row, VerifierLoad, default_weights, rfc9421_rows, web_bot_auth_rows,
+};
 use crate::load::schedule::Schedule;
 use crate::load::trivial::Trivial;
 use crate::load::{self, CalibrationRun, Options};
@@ -54,6 +56,9 @@ pub struct PrepareVerifierArgs {
     /// The verifier the corpus is for (loopback): its authority is signed into the requests.
     #[arg(long, value_name = "URL")]
     pub verifier_url: String,
+    /// rfc9421 (default) | web-bot-auth: the suite profile whose rows are the corpus.
+    #[arg(long)]
+    pub profile: Option<String>,
     /// Arrivals per second (after the ramp) the replay is scheduled at.
     #[arg(long, default_value_t = 200.0)]
     pub rate: f64,
@@ -145,6 +150,9 @@ pub struct VerifierArgs {
     /// The verifier under test (http://127.0.0.1:PORT; loopback only). Default: ours.
     #[arg(long, value_name = "URL")]
     pub verifier_url: Option<String>,
+    /// rfc9421 (default) | web-bot-auth: the suite profile whose rows are the mix.
+    #[arg(long)]
+    pub profile: Option<String>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -288,37 +296,63 @@ async fn finish<W: Workload, C: Workload>(
     })
 }
 
-/// The http-sig-verifier target of the suite (`ours` in process, or `--verifier-url`), the
-/// rows its mix can hold and their weights.
-async fn verifier_target(
-    sopts: &SuiteOptions,
-    mix: &str,
-) -> Result<
-    (
-        String,
-        Arc<crate::suites::http_sig_verifier::Ctx>,
-        Vec<&'static crate::suites::http_sig_verifier::Live>,
-        Vec<u32>,
-    ),
+/// The http-sig-verifier target of the suite (`ours` in process, or `--verifier-url`), in its
+/// profile (RFC 9421 or Web Bot Auth): its name, where requests go, the rows its mix can hold,
+/// their weights, and what keeps an in-process target alive.
+type VerifierTarget = (
     String,
-> {
+    Endpoint,
+    Vec<Row>,
+    Vec<u32>,
+    Box<dyn std::any::Any + Send + Sync>,
+);
+
+async fn verifier_target(sopts: &SuiteOptions, mix: &str) -> Result<VerifierTarget, String> {
     use crate::suites::http_sig_verifier as suite;
     let set = crate::http_sig_live::load_vectors(sopts).map_err(|e| e.to_string())?;
-    let (target, ctx) = suite::prepare(sopts, &set)
-        .await
-        .map_err(|e| e.to_string())?;
+    type Keep = Box<dyn std::any::Any + Send + Sync>;
+    let (target, endpoint, (rows, left_out), keep): (_, _, _, Keep) = match sopts.profile.as_deref()
+    {
+        None | Some("rfc9421") => {
+            let (target, ctx) = suite::prepare(sopts, &set)
+                .await
+                .map_err(|e| e.to_string())?;
+            let ctx = Arc::new(ctx);
+            (
+                target,
+                Endpoint::of(&ctx),
+                rfc9421_rows(ctx.clone()),
+                Box::new(ctx),
+            )
+        }
+        Some("web-bot-auth") => {
+            let (target, ctx) = suite::web_bot_auth::prepare(sopts, &set)
+                .await
+                .map_err(|e| e.to_string())?;
+            let ctx = Arc::new(ctx);
+            (
+                target,
+                Endpoint::of_web_bot_auth(&ctx),
+                web_bot_auth_rows(ctx.clone()),
+                Box::new(ctx),
+            )
+        }
+        Some(p) => {
+            return Err(format!(
+                "--profile {p:?}: http-sig-verifier knows rfc9421 (the default) and web-bot-auth"
+            ));
+        }
+    };
     let target = sopts.verifier_url.clone().unwrap_or(target);
-    let ctx = Arc::new(ctx);
-    let (rows, left_out) = runnable_rows(&ctx);
-    for (slug, why) in &left_out {
-        eprintln!("left out of the mix: live/{slug}: {why}");
+    for (id, why) in &left_out {
+        eprintln!("left out of the mix: {id}: {why}");
     }
     if rows.is_empty() {
         return Err("no request kind can be built for this target".into());
     }
     let kinds: Vec<String> = rows.iter().map(|r| r.slug.to_string()).collect();
     let weights = load::parse_mix(mix, &kinds, &default_weights(&rows))?;
-    Ok((target, ctx, rows, weights))
+    Ok((target, endpoint, rows, weights, keep))
 }
 
 async fn http_sig_verifier(a: VerifierArgs) -> Result<i32, String> {
@@ -328,8 +362,9 @@ async fn http_sig_verifier(a: VerifierArgs) -> Result<i32, String> {
         .common
         .suite_options("http-sig-verifier", suite::SETTINGS)?;
     sopts.verifier_url = a.verifier_url.clone();
-    let (target, ctx, rows, weights) = verifier_target(&sopts, &a.common.mix).await?;
-    let workload = Arc::new(VerifierLoad::new(ctx, rows, &weights));
+    sopts.profile = a.profile.clone();
+    let (target, endpoint, rows, weights, _keep) = verifier_target(&sopts, &a.common.mix).await?;
+    let workload = Arc::new(VerifierLoad::new(endpoint, rows, &weights));
     let trivial = Trivial::start(opts.plan.concurrency)
         .await
         .map_err(|e| format!("the calibration's trivial target: {e}"))?;
@@ -484,8 +519,9 @@ async fn prepare_verifier(a: PrepareVerifierArgs) -> Result<i32, String> {
         suite::SETTINGS,
     )?;
     sopts.verifier_url = Some(a.verifier_url.clone());
-    let (target, ctx, rows, weights) = verifier_target(&sopts, &a.mix).await?;
-    let load = VerifierLoad::new(ctx.clone(), rows.clone(), &weights);
+    sopts.profile = a.profile.clone();
+    let (target, endpoint, rows, weights, _keep) = verifier_target(&sopts, &a.mix).await?;
+    let load = VerifierLoad::new(endpoint, rows, &weights);
     let kinds = load.kinds();
     let now = crate::http_sig_live::unix_now();
     let plan = CorpusPlan {
@@ -504,14 +540,14 @@ async fn prepare_verifier(a: PrepareVerifierArgs) -> Result<i32, String> {
     };
     let n = corpus::write(&a.out, &plan, &schedule, |seq| {
         let kind = load.kind_of(seq);
-        let row = rows[kind];
-        let req = (row.build)(&ctx, now)
-            .map_err(|e| format!("live/{}: cannot build its request: {e:?}", row.slug))?;
+        let row = &load.rows()[kind];
+        let (msg, _) =
+            (row.build)(now).map_err(|e| format!("{}: cannot build its request: {e:?}", row.id))?;
         Ok(Entry {
             seq,
             kind,
             due_us: 0,
-            steps: corpus::steps(row, &req.msg).map_err(|e| format!("live/{}: {e}", row.slug))?,
+            steps: corpus::steps(row.want, &msg).map_err(|e| format!("{}: {e}", row.id))?,
         })
     })?;
     println!(

@@ -27,8 +27,9 @@ use sigharness_report::load::{LOAD_SCHEMA_VERSION, LoadPlan, LoadReport};
 use tokio::time::Instant;
 
 use super::engine::{Outcome, Recorder};
+use super::http_sig_verifier::Want;
 use super::schedule::Schedule;
-use crate::suites::http_sig_verifier::{Decision, Expect, Live, StatusMapping};
+use crate::suites::http_sig_verifier::{Decision, StatusMapping};
 
 /// Version of `plan.json` / `corpus.jsonl` / the results records.
 pub const CORPUS_SCHEMA_VERSION: u32 = 1;
@@ -66,7 +67,8 @@ pub struct Step {
     pub headers: Vec<(String, String)>,
     /// The body, base64.
     pub body_b64: String,
-    /// The decision the reply must show: `accepted` or `rejected`.
+    /// The decision the reply must show: `accepted`, `rejected` or `either` (the spec leaves it
+    /// to the verifier).
     pub expect: String,
 }
 
@@ -97,7 +99,7 @@ pub struct Record {
     pub worker: Option<String>,
 }
 
-fn step_of(msg: &http_sig::HttpMessage, expect: Decision) -> Result<Step, String> {
+fn step_of(msg: &http_sig::HttpMessage, expect: &str) -> Result<Step, String> {
     let rl = msg
         .request_line()
         .ok_or_else(|| "not a request".to_string())?;
@@ -114,24 +116,14 @@ fn step_of(msg: &http_sig::HttpMessage, expect: Decision) -> Result<Step, String
         target: rl.target.clone(),
         headers: msg.headers.clone(),
         body_b64: base64::engine::general_purpose::STANDARD.encode(&msg.body),
-        expect: match expect {
-            Decision::Accepted => "accepted".into(),
-            _ => "rejected".into(),
-        },
+        expect: expect.into(),
     })
 }
 
 /// The steps of a row's request: one, or two for the replay row (the first accepted, the same
 /// request again rejected).
-pub fn steps(row: &Live, msg: &http_sig::HttpMessage) -> Result<Vec<Step>, String> {
-    Ok(match row.expect {
-        Expect::Accepted => vec![step_of(msg, Decision::Accepted)?],
-        Expect::Rejected => vec![step_of(msg, Decision::Rejected)?],
-        Expect::AcceptedThenReplayRejected => vec![
-            step_of(msg, Decision::Accepted)?,
-            step_of(msg, Decision::Rejected)?,
-        ],
-    })
+pub fn steps(want: Want, msg: &http_sig::HttpMessage) -> Result<Vec<Step>, String> {
+    want.steps().iter().map(|e| step_of(msg, e)).collect()
 }
 
 /// Write `plan.json` and `corpus.jsonl` for `schedule`, each entry built by `build(seq)`.
@@ -343,13 +335,13 @@ fn judge_record(mapping: &StatusMapping, e: &Entry, r: &Record) -> Outcome {
                     .unwrap_or_else(|| "no status recorded".into()),
             };
         };
-        let want = if step.expect == "accepted" {
-            Decision::Accepted
-        } else {
-            Decision::Rejected
-        };
         let got = mapping.decide(status);
-        if got == want {
+        let right = match step.expect.as_str() {
+            "accepted" => got == Decision::Accepted,
+            "either" => got != Decision::Unclear,
+            _ => got == Decision::Rejected,
+        };
+        if right {
             continue;
         }
         if got == Decision::Unclear && (status >= 500 || status == 429) {

@@ -34,7 +34,7 @@ use mock_http_sig_peers::{VerifierConfig, VerifierService};
 use sigharness_report::{CaseMeta, Evidence};
 use sigharness_vectors::{Scheme, TestResult, VectorSet, VerifyTest};
 
-mod web_bot_auth;
+pub(crate) mod web_bot_auth;
 
 use crate::Result;
 use crate::http_sig_live::client::{loopback_client, send_message};

@@ -41,11 +41,11 @@ type Built<T> = std::result::Result<T, Stop>;
 
 /// The prepared target.
 pub struct WbaCtx {
-    client: reqwest::Client,
-    url: String,
+    pub(crate) client: reqwest::Client,
+    pub(crate) url: String,
     authority: String,
     scheme: String,
-    mapping: StatusMapping,
+    pub(crate) mapping: StatusMapping,
     /// The bot, as the verifier knows it.
     bot: WebBotAuthSigner,
     /// The same key without Signature-Agent.
@@ -65,14 +65,14 @@ pub enum Expect {
 
 /// One case.
 pub struct Live {
-    slug: &'static str,
-    document: &'static str,
-    section: &'static str,
+    pub(crate) slug: &'static str,
+    pub(crate) document: &'static str,
+    pub(crate) section: &'static str,
     stimulus: &'static str,
-    expect: Expect,
+    pub(crate) expect: Expect,
     /// The sentence the verdict follows from.
-    why: &'static str,
-    build: fn(&WbaCtx, u64) -> Built<HttpMessage>,
+    pub(crate) why: &'static str,
+    pub(crate) build: fn(&WbaCtx, u64) -> Built<HttpMessage>,
 }
 
 impl WbaCtx {
