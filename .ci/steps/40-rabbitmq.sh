@@ -46,3 +46,12 @@ for mode in server client; do
     --cert-key "$SIGHARNESS_RABBITMQ_CERT_KEY" --address-map rabbitmq \
     --set server=mock --report-dir "$out/$mode"
 done
+
+# Issue 16: the load mode through the same real broker: requests on an open-loop schedule to our
+# mock signing server attached to RabbitMQ, every reply correlated and its signature verified
+# (exit 1 on any wrong reply). Measured: ~10 s including calibration.
+echo "--- load msg-signer through RabbitMQ"
+timeout 120 "$bin" load msg-signer --broker "$SIGHARNESS_RABBITMQ_TLS_URL" \
+  --ca "$SIGHARNESS_RABBITMQ_CA" --cert-key "$SIGHARNESS_RABBITMQ_CERT_KEY" \
+  --address-map rabbitmq --set server=mock --rate 200 --duration 3s --calibrate 1s --quiet \
+  --out "$out/load"
