@@ -2,6 +2,9 @@
 //! must be right) and against a deliberately wrong one (the run must fail, naming exactly the
 //! kinds the target gets wrong). Short schedules (1 s), loopback only.
 
+#[allow(dead_code)] // the mimic's defect switches are the apihub suite test's
+mod apihub_mimic;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Output;
@@ -495,4 +498,47 @@ async fn a_signing_server_with_one_fault_fails_exactly_its_kinds_under_load() {
             r.wrong
         );
     }
+}
+
+/// The deployed dialect (OpenDSU apihub, `opendsu` profile: x-mq-authorization, take without a
+/// message id, a take that never times out) through the mimic of tests/apihub_mimic with every
+/// defect off: the load speaks it, and every message is taken once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mq_hub_load_speaks_the_apihub_dialect() {
+    let mimic = apihub_mimic::start(apihub_mimic::MimicConfig {
+        domain: "load.test".into(),
+        max_message_size: 10_240,
+        max_queue_length: 10_000,
+        connection_timeout_ms: 500,
+        defects: apihub_mimic::Defects::none(),
+        api_key: None,
+        token_header: "x-mq-authorization",
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(args(
+        &[
+            "mq-hub",
+            "--mq-hub-url",
+            &mimic.url,
+            "--profile",
+            "opendsu",
+            "--set",
+            "domain=load.test",
+            "--queues",
+            "4",
+            "--rate",
+            "200",
+            "--duration",
+            "1s",
+            "--calibrate",
+            "0s",
+        ],
+        dir.path(),
+    ))
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = report(dir.path());
+    assert_eq!(r.totals.ok, 200, "{:?}", r.totals);
+    assert!(r.kinds.iter().all(|k| k.wrong == 0), "{:?}", r.kinds);
 }
