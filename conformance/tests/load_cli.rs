@@ -37,10 +37,18 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Run `sigharness load LIST` (quiet, into a fresh directory), check it exits `want`, and return
+/// its load.json, its stderr and the directory it wrote.
+async fn load(list: &[&str], want: i32) -> (LoadReport, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(args(list, dir.path())).await;
+    assert_eq!(o.status.code(), Some(want), "{list:?}: {}", stderr(&o));
+    (report(dir.path()), stderr(&o), dir)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_sig_verifier_load_against_ours_judges_every_reply_right() {
-    let dir = tempfile::tempdir().unwrap();
-    let o = run(args(
+    let (r, _, dir) = load(
         &[
             "http-sig-verifier",
             "--rate",
@@ -50,11 +58,9 @@ async fn http_sig_verifier_load_against_ours_judges_every_reply_right() {
             "--calibrate",
             "300ms",
         ],
-        dir.path(),
-    ))
+        0,
+    )
     .await;
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let r = report(dir.path());
     assert_eq!(r.schema_version, LOAD_SCHEMA_VERSION);
     assert_eq!(r.protocol, "http-sig-verifier");
     assert_eq!(r.target, "ours");
@@ -86,12 +92,11 @@ async fn http_sig_verifier_load_against_ours_judges_every_reply_right() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_verifier_that_accepts_everything_fails_exactly_the_rejected_kinds() {
     let yes_man = Trivial::start(16).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let key = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../harness/http-sig/tests/data/test-key-ed25519.pem"
     );
-    let o = run(args(
+    let (r, err, _) = load(
         &[
             "http-sig-verifier",
             "--verifier-url",
@@ -105,17 +110,14 @@ async fn a_verifier_that_accepts_everything_fails_exactly_the_rejected_kinds() {
             "--calibrate",
             "0s",
         ],
-        dir.path(),
-    ))
+        1,
+    )
     .await;
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     // without --set required_components the row that needs them is left out, and said so
     assert!(
-        stderr(&o).contains("left out of the mix: live/missing-required-component-rejected"),
-        "{}",
-        stderr(&o)
+        err.contains("left out of the mix: live/missing-required-component-rejected"),
+        "{err}"
     );
-    let r = report(dir.path());
     assert!(!r.passed);
     let wrong: BTreeSet<&str> = r
         .kinds
@@ -304,8 +306,7 @@ mod faulty_hub {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mq_hub_load_against_ours_takes_every_message_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let o = run(args(
+    let (r, _, _) = load(
         &[
             "mq-hub",
             "--rate",
@@ -315,11 +316,9 @@ async fn mq_hub_load_against_ours_takes_every_message_once() {
             "--calibrate",
             "300ms",
         ],
-        dir.path(),
-    ))
+        0,
+    )
     .await;
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let r = report(dir.path());
     assert_eq!(r.protocol, "mq-hub");
     assert_eq!(r.target, "ours (memory)");
     assert_eq!(r.totals.scheduled, 400);
@@ -343,8 +342,7 @@ async fn a_hub_that_loses_and_duplicates_messages_fails_with_both_named() {
     .await
     .unwrap();
     let (url, _stop) = faulty_hub::start(hub.url()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let o = run(args(
+    let (r, _, _) = load(
         &[
             "mq-hub",
             "--mq-hub-url",
@@ -366,11 +364,9 @@ async fn a_hub_that_loses_and_duplicates_messages_fails_with_both_named() {
             "--calibrate",
             "0s",
         ],
-        dir.path(),
-    ))
+        1,
+    )
     .await;
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let r = report(dir.path());
     assert!(!r.passed);
     // 140 puts: 20 dropped (lost: their arrivals time out, and the drain reports them); of the
     // 120 forwarded, every 5th take is put back (taken twice)
@@ -407,8 +403,7 @@ async fn a_hub_that_loses_and_duplicates_messages_fails_with_both_named() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn msg_signer_load_against_ours_judges_every_reply_right() {
-    let dir = tempfile::tempdir().unwrap();
-    let o = run(args(
+    let (r, _, _) = load(
         &[
             "msg-signer",
             "--rate",
@@ -418,11 +413,9 @@ async fn msg_signer_load_against_ours_judges_every_reply_right() {
             "--calibrate",
             "300ms",
         ],
-        dir.path(),
-    ))
+        0,
+    )
     .await;
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let r = report(dir.path());
     assert_eq!(r.protocol, "msg-signer");
     assert_eq!(r.totals.ok, 200, "{:?}", r.totals);
     let names: Vec<&str> = r.kinds.iter().map(|k| k.kind.as_str()).collect();
@@ -515,8 +508,7 @@ async fn mq_hub_load_speaks_the_apihub_dialect() {
         token_header: "x-mq-authorization",
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let o = run(args(
+    let (r, _, _) = load(
         &[
             "mq-hub",
             "--mq-hub-url",
@@ -534,11 +526,9 @@ async fn mq_hub_load_speaks_the_apihub_dialect() {
             "--calibrate",
             "0s",
         ],
-        dir.path(),
-    ))
+        0,
+    )
     .await;
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let r = report(dir.path());
     assert_eq!(r.totals.ok, 200, "{:?}", r.totals);
     assert!(r.kinds.iter().all(|k| k.wrong == 0), "{:?}", r.kinds);
 }

@@ -59,27 +59,66 @@ pub struct PrepareVerifierArgs {
     /// rfc9421 (default) | web-bot-auth: the suite profile whose rows are the corpus.
     #[arg(long)]
     pub profile: Option<String>,
-    /// Arrivals per second (after the ramp) the replay is scheduled at.
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
+    #[command(flatten)]
+    pub suite: SuiteArgs,
+    /// Directory for plan.json and corpus.jsonl.
+    #[arg(long, default_value = "sigharness-corpus", value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// The schedule and the mix of a load (in process, or prepared for an external engine).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ScheduleArgs {
+    /// Arrivals per second (after the ramp).
     #[arg(long, default_value_t = 200.0)]
     pub rate: f64,
-    /// Length of the schedule.
+    /// Length of the schedule, ramp included (e.g. 30s, 5m).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
-    /// Linear ramp from 0 to --rate.
+    /// Rise linearly from 0 to --rate over this long (0s: no ramp).
     #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
     pub ramp: Duration,
-    /// Weights of the request kinds, KIND=W,...
+    /// Weights of the request kinds, KIND=W,... (kinds not named keep their default; the
+    /// kinds are listed in load.md and by an unknown name's error).
     #[arg(long, default_value = "")]
     pub mix: String,
-    /// The http-sig-verifier suite's --set keys (signing_key=FILE is required).
+}
+
+impl ScheduleArgs {
+    fn schedule(&self) -> Result<Schedule, String> {
+        Schedule::new(self.rate, self.duration, self.ramp)
+    }
+}
+
+/// What configures the target, as for the protocol's suite.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SuiteArgs {
+    /// Suite-specific setting KEY=VALUE (repeatable): the keys of the protocol's suite.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub settings: Vec<String>,
     /// Directory holding the test vectors (default: the built-in copy).
     #[arg(long, value_name = "DIR")]
     pub vectors: Option<PathBuf>,
-    /// Directory for plan.json and corpus.jsonl.
-    #[arg(long, default_value = "sigharness-corpus", value_name = "DIR")]
-    pub out: PathBuf,
+}
+
+impl SuiteArgs {
+    /// The suite options a protocol's `prepare` takes, the `--set` keys checked against the
+    /// suite's.
+    fn options(
+        &self,
+        suite: &str,
+        declared: &'static [crate::runner::Setting],
+    ) -> Result<SuiteOptions, String> {
+        let given = super::parse_settings(&self.settings).map_err(|e| e.to_string())?;
+        settings::validate(&given, &[(suite, declared)]).map_err(|e| e.to_string())?;
+        Ok(SuiteOptions {
+            vectors_dir: self.vectors.clone(),
+            settings: given,
+            ..SuiteOptions::default()
+        })
+    }
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -101,15 +140,8 @@ pub struct JudgeArgs {
 /// What every protocol's load takes.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Common {
-    /// Arrivals per second (after the ramp).
-    #[arg(long, default_value_t = 200.0)]
-    pub rate: f64,
-    /// Length of the schedule, ramp included (e.g. 30s, 5m).
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
-    pub duration: Duration,
-    /// Rise linearly from 0 to --rate over this long (0s: no ramp).
-    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
-    pub ramp: Duration,
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
     /// Requests in flight at most; an arrival that finds them all busy waits, and its latency
     /// still counts from when it was due.
     #[arg(long, default_value_t = 64)]
@@ -117,10 +149,6 @@ pub struct Common {
     /// Bound on one request from its send.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
-    /// Weights of the request kinds, KIND=W,... (kinds not named keep their default; the
-    /// kinds are listed in load.md and by an unknown name's error).
-    #[arg(long, default_value = "")]
-    pub mix: String,
     /// Errors and unsent arrivals allowed, as a fraction of the schedule (wrong replies are
     /// never allowed).
     #[arg(long, default_value_t = 0.0)]
@@ -132,12 +160,8 @@ pub struct Common {
     /// Directory for load.json, load.md and load.svg.
     #[arg(long, default_value = "sigharness-load", value_name = "DIR")]
     pub out: PathBuf,
-    /// Suite-specific setting KEY=VALUE (repeatable): the keys of the protocol's suite.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub settings: Vec<String>,
-    /// Directory holding the test vectors (default: the built-in copy).
-    #[arg(long, value_name = "DIR")]
-    pub vectors: Option<PathBuf>,
+    #[command(flatten)]
+    pub suite: SuiteArgs,
     /// No progress on the terminal (the summary and the files only).
     #[arg(long, short)]
     pub quiet: bool,
@@ -216,7 +240,7 @@ impl Common {
         }
         Ok(Options {
             plan: Plan {
-                schedule: Schedule::new(self.rate, self.duration, self.ramp)?,
+                schedule: self.schedule.schedule()?,
                 concurrency: self.concurrency,
                 timeout: self.timeout,
             },
@@ -225,32 +249,6 @@ impl Common {
             quiet: self.quiet,
         })
     }
-
-    /// The suite options the protocol's `prepare` takes, the `--set` keys checked against the
-    /// suite's.
-    fn suite_options(
-        &self,
-        suite: &str,
-        declared: &'static [crate::runner::Setting],
-    ) -> Result<SuiteOptions, String> {
-        suite_options(&self.settings, self.vectors.clone(), suite, declared)
-    }
-}
-
-/// The suite options a protocol's `prepare` takes, the `--set` keys checked against the suite's.
-fn suite_options(
-    given: &[String],
-    vectors: Option<PathBuf>,
-    suite: &str,
-    declared: &'static [crate::runner::Setting],
-) -> Result<SuiteOptions, String> {
-    let given = super::parse_settings(given).map_err(|e| e.to_string())?;
-    settings::validate(&given, &[(suite, declared)]).map_err(|e| e.to_string())?;
-    Ok(SuiteOptions {
-        vectors_dir: vectors,
-        settings: given,
-        ..SuiteOptions::default()
-    })
 }
 
 pub async fn run(cmd: LoadCommand) -> i32 {
@@ -360,10 +358,12 @@ async fn http_sig_verifier(a: VerifierArgs) -> Result<i32, String> {
     let opts = a.common.options()?;
     let mut sopts = a
         .common
-        .suite_options("http-sig-verifier", suite::SETTINGS)?;
+        .suite
+        .options("http-sig-verifier", suite::SETTINGS)?;
     sopts.verifier_url = a.verifier_url.clone();
     sopts.profile = a.profile.clone();
-    let (target, endpoint, rows, weights, _keep) = verifier_target(&sopts, &a.common.mix).await?;
+    let (target, endpoint, rows, weights, _keep) =
+        verifier_target(&sopts, &a.common.schedule.mix).await?;
     let workload = Arc::new(VerifierLoad::new(endpoint, rows, &weights));
     let trivial = Trivial::start(opts.plan.concurrency)
         .await
@@ -393,7 +393,7 @@ async fn mq_hub(a: HubArgs) -> Result<i32, String> {
     if !(1..=1024).contains(&a.queues) {
         return Err(format!("--queues {}: give 1 to 1024", a.queues));
     }
-    let mut sopts = a.common.suite_options("mq-hub", suite::SETTINGS)?;
+    let mut sopts = a.common.suite.options("mq-hub", suite::SETTINGS)?;
     sopts.mq_hub_url = a.mq_hub_url.clone();
     sopts.profile = a.profile.clone();
     let profile = match (&a.profile, &a.mq_hub_url) {
@@ -469,7 +469,7 @@ async fn msg_signer(a: SignerArgs) -> Result<i32, String> {
     use crate::load::msg_signer::{SignerLoad, kinds, no_work_target};
     use crate::suites::msg_signer as suite;
     let opts = a.common.options()?;
-    let mut sopts = a.common.suite_options(suite::NAME, suite::SETTINGS)?;
+    let mut sopts = a.common.suite.options(suite::NAME, suite::SETTINGS)?;
     sopts.broker = a.broker.clone();
     sopts.ca = a.ca.clone();
     sopts.cert_key = a.cert_key.clone();
@@ -489,7 +489,7 @@ async fn msg_signer(a: SignerArgs) -> Result<i32, String> {
     };
     let ks = kinds();
     let names: Vec<String> = ks.iter().map(|k| k.name.to_string()).collect();
-    let weights = load::parse_mix(&a.common.mix, &names, &vec![1; names.len()])?;
+    let weights = load::parse_mix(&a.common.schedule.mix, &names, &vec![1; names.len()])?;
     let workload = SignerLoad::start(Arc::new(ctx), ks, &weights, true).await?;
     let trivial = no_work_target().await?;
     let calibration = CalibrationRun {
@@ -511,16 +511,11 @@ async fn msg_signer(a: SignerArgs) -> Result<i32, String> {
 async fn prepare_verifier(a: PrepareVerifierArgs) -> Result<i32, String> {
     use crate::load::corpus::{self, CORPUS_SCHEMA_VERSION, CorpusPlan, Entry};
     use crate::suites::http_sig_verifier as suite;
-    let schedule = Schedule::new(a.rate, a.duration, a.ramp)?;
-    let mut sopts = suite_options(
-        &a.settings,
-        a.vectors.clone(),
-        "http-sig-verifier",
-        suite::SETTINGS,
-    )?;
+    let schedule = a.schedule.schedule()?;
+    let mut sopts = a.suite.options("http-sig-verifier", suite::SETTINGS)?;
     sopts.verifier_url = Some(a.verifier_url.clone());
     sopts.profile = a.profile.clone();
-    let (target, endpoint, rows, weights, _keep) = verifier_target(&sopts, &a.mix).await?;
+    let (target, endpoint, rows, weights, _keep) = verifier_target(&sopts, &a.schedule.mix).await?;
     let load = VerifierLoad::new(endpoint, rows, &weights);
     let kinds = load.kinds();
     let now = crate::http_sig_live::unix_now();
@@ -528,9 +523,9 @@ async fn prepare_verifier(a: PrepareVerifierArgs) -> Result<i32, String> {
         schema_version: CORPUS_SCHEMA_VERSION,
         protocol: "http-sig-verifier".into(),
         target: target.trim_end_matches('/').to_string(),
-        rate: a.rate,
-        duration_s: a.duration.as_secs_f64(),
-        ramp_s: a.ramp.as_secs_f64(),
+        rate: a.schedule.rate,
+        duration_s: a.schedule.duration.as_secs_f64(),
+        ramp_s: a.schedule.ramp.as_secs_f64(),
         entries: 0,
         accept: sopts.setting("accept").unwrap_or("2xx").to_string(),
         reject: sopts.setting("reject").unwrap_or("401,403").to_string(),
@@ -552,8 +547,8 @@ async fn prepare_verifier(a: PrepareVerifierArgs) -> Result<i32, String> {
     })?;
     println!(
         "wrote {n} requests for {target} ({}/s for {:.0} s) to {dir}/corpus.jsonl and {dir}/plan.json",
-        a.rate,
-        a.duration.as_secs_f64(),
+        a.schedule.rate,
+        a.schedule.duration.as_secs_f64(),
         dir = a.out.display(),
     );
     Ok(exit_code::ALL_MUST_PASSED)
