@@ -274,6 +274,17 @@ impl Recorder {
         }
     }
 
+    /// A request that ended without an outcome (its task panicked): an error of the harness,
+    /// counted so that sent = right + wrong + errors still holds.
+    pub fn harness_error(&mut self, kind: &str) {
+        self.totals.errors += 1;
+        *self
+            .totals
+            .errors_by_kind
+            .entry(kind.to_string())
+            .or_default() += 1;
+    }
+
     /// A wrong outcome found after the fact (no reply of its own, so no latency).
     pub fn finding(&mut self, kind: usize, seq: u64, summary: String) {
         let keep = self.wants_detail(kind);
@@ -493,11 +504,19 @@ pub async fn drive<W: Workload>(
             lock(&rec2).outcome(seq, kind, due, Instant::now(), out);
             drop(permit);
         });
-        while tasks.try_join_next().is_some() {}
+        while let Some(r) = tasks.try_join_next() {
+            if r.is_err() {
+                lock(&rec).harness_error("harness: a request task panicked");
+            }
+        }
         seq += 1;
     }
     // Drain: every request in flight ends by its own timeout.
-    while tasks.join_next().await.is_some() {}
+    while let Some(r) = tasks.join_next().await {
+        if r.is_err() {
+            lock(&rec).harness_error("harness: a request task panicked");
+        }
+    }
     for (kind, seq, summary) in workload.after_drain().await {
         lock(&rec).finding(kind, seq, summary);
     }
@@ -596,6 +615,7 @@ mod tests {
         delay: Duration,
         stall: Option<(u64, Instant)>,
         wrong_every: Option<u64>,
+        panic_at: Option<u64>,
         calls: AtomicU64,
     }
 
@@ -609,6 +629,7 @@ mod tests {
         fn call(&self, seq: u64, want_detail: bool) -> BoxFuture<'_, Outcome> {
             Box::pin(async move {
                 self.calls.fetch_add(1, Ordering::Relaxed);
+                assert_ne!(Some(seq), self.panic_at, "a workload bug");
                 if let Some((from, until)) = self.stall
                     && seq >= from
                 {
@@ -635,6 +656,7 @@ mod tests {
             delay: Duration::from_millis(delay_ms),
             stall: None,
             wrong_every: None,
+            panic_at: None,
             calls: AtomicU64::new(0),
         }
     }
@@ -727,6 +749,24 @@ mod tests {
         assert_eq!(r.wrong.len(), EVIDENCE_PER_KIND);
         assert!(r.wrong.iter().all(|w| w.detail == ["d"]), "{:?}", r.wrong);
         assert_eq!(r.kinds[0].wrong, 10);
+    }
+
+    /// A request task that panics still ends as an outcome (an error of the harness).
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_request_is_counted_not_lost() {
+        let mut f = fake(1);
+        f.panic_at = Some(5);
+        let r = drive(plan(100.0, 1, 8), Arc::new(f), None).await;
+        assert_eq!(r.totals.sent, 100);
+        assert_eq!(r.totals.ok, 99);
+        assert_eq!(
+            r.totals.errors_by_kind["harness: a request task panicked"],
+            1
+        );
+        assert_eq!(
+            r.totals.ok + r.totals.wrong + r.totals.errors,
+            r.totals.sent
+        );
     }
 
     #[tokio::test(start_paused = true)]
