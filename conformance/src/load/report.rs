@@ -127,7 +127,8 @@ pub fn markdown(r: &LoadReport) -> String {
         None => {
             let _ = writeln!(
                 s,
-                "Not calibrated (`--calibrate 0`). {}\n",
+                "No calibration run. Own send lateness p99 {}.\n\n{}\n",
+                us(r.generator_lateness_p99_us),
                 r.generator_note
             );
         }
