@@ -166,12 +166,31 @@ pub fn write(
     Ok(n)
 }
 
-/// Read a JSON-lines file, one `T` per line, naming the file and line of a bad one.
+/// Longest line of a corpus or results file (a corpus entry holds at most two requests).
+pub const MAX_LINE: u64 = 1 << 20;
+
+/// Read a JSON-lines file, one `T` per line, naming the file and line of a bad one; lines are
+/// bounded by [`MAX_LINE`] and the records by twice [`MAX_ENTRIES`].
 fn read_lines<T: for<'de> Deserialize<'de>>(path: &Path, out: &mut Vec<T>) -> Result<(), String> {
-    use std::io::BufRead as _;
+    use std::io::{BufRead as _, Read as _};
     let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-        let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut r = std::io::BufReader::new(f);
+    let mut line = String::new();
+    for i in 1.. {
+        line.clear();
+        let n = (&mut r)
+            .take(MAX_LINE + 1)
+            .read_line(&mut line)
+            .map_err(|e| format!("{} line {i}: {e}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        if n as u64 > MAX_LINE {
+            return Err(format!(
+                "{} line {i}: longer than {MAX_LINE} bytes",
+                path.display()
+            ));
+        }
         if line.trim().is_empty() {
             continue;
         }
@@ -183,8 +202,8 @@ fn read_lines<T: for<'de> Deserialize<'de>>(path: &Path, out: &mut Vec<T>) -> Re
             ));
         }
         out.push(
-            serde_json::from_str(&line)
-                .map_err(|e| format!("{} line {}: {e}", path.display(), i + 1))?,
+            serde_json::from_str(line.trim_end())
+                .map_err(|e| format!("{} line {i}: {e}", path.display()))?,
         );
     }
     Ok(())
@@ -498,5 +517,9 @@ mod tests {
             )),
             "{e}"
         );
+        let long = dir.path().join("long.jsonl");
+        std::fs::write(&long, vec![b'x'; MAX_LINE as usize + 10]).unwrap();
+        let e = read_lines::<Record>(&long, &mut Vec::new()).unwrap_err();
+        assert!(e.ends_with("line 1: longer than 1048576 bytes"), "{e}");
     }
 }
