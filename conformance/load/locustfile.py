@@ -6,7 +6,7 @@ due from the start of the run in microseconds, and its HTTP request(s)). This fi
 each worker takes the arrivals `seq % SIGHARNESS_WORKERS == its worker index`, each user takes
 the next arrival, waits until it is due (open loop: an arrival is never sent early, and one
 sent late is timed from when it was due), sends its request(s) as they are, and records the
-statuses. At the end each worker writes RESULTS/results-w<index>.jsonl, which
+statuses into RESULTS/results-w<index>.jsonl (as they come), which
 `sigharness load judge --corpus CORPUS --results RESULTS` judges (the decisions, against the
 suite's requirements) and merges into one HDR histogram and report.
 
@@ -38,7 +38,7 @@ CORPUS = os.environ.get("SIGHARNESS_CORPUS", "sigharness-corpus")
 RESULTS = os.environ.get("SIGHARNESS_RESULTS", "sigharness-results")
 WORKERS = max(1, int(os.environ.get("SIGHARNESS_WORKERS", "1")))
 
-STATE = {"queue": deque(), "t0": None, "records": [], "index": 0, "written": False}
+STATE = {"queue": deque(), "t0": None, "wall": 0.0, "run_id": "", "out": None, "index": 0}
 
 
 def _now_us():
@@ -53,6 +53,8 @@ def _load(environment, **_kw):
     if index < 0:
         index = 0
     STATE["index"] = index
+    with open(os.path.join(CORPUS, "plan.json"), encoding="utf-8") as f:
+        STATE["run_id"] = json.load(f)["run_id"]
     queue = deque()
     with open(os.path.join(CORPUS, "corpus.jsonl"), encoding="utf-8") as f:
         for line in f:
@@ -62,30 +64,29 @@ def _load(environment, **_kw):
             if e["seq"] % WORKERS == index:
                 queue.append(e)
     STATE["queue"] = queue
-    STATE["records"] = []
-    STATE["written"] = False
+    os.makedirs(RESULTS, exist_ok=True)
+    # Records are written as they come (buffered, flushed at the end), so a worker that dies
+    # mid-run leaves what it had written.
+    STATE["out"] = open(os.path.join(RESULTS, "results-w%d.jsonl" % index), "w", encoding="utf-8")
+    STATE["wall"] = time.time()
     STATE["t0"] = time.monotonic()
 
 
-def _write(environment):
-    if isinstance(environment.runner, MasterRunner) or STATE["written"] or STATE["t0"] is None:
+def _close(environment):
+    if isinstance(environment.runner, MasterRunner) or STATE["out"] is None:
         return
-    os.makedirs(RESULTS, exist_ok=True)
-    path = os.path.join(RESULTS, "results-w%d.jsonl" % STATE["index"])
-    with open(path, "w", encoding="utf-8") as f:
-        for r in STATE["records"]:
-            f.write(json.dumps(r) + "\n")
-    STATE["written"] = True
+    STATE["out"].close()
+    STATE["out"] = None
 
 
 @events.test_stop.add_listener
 def _stop(environment, **_kw):
-    _write(environment)
+    _close(environment)
 
 
 @events.quitting.add_listener
 def _quit(environment, **_kw):
-    _write(environment)
+    _close(environment)
 
 
 class CorpusUser(FastHttpUser):
@@ -120,14 +121,16 @@ class CorpusUser(FastHttpUser):
                     break
                 r.success()
                 statuses.append(r.status_code)
-        STATE["records"].append(
-            {
-                "seq": e["seq"],
-                "statuses": statuses,
-                "error": error,
-                "due_us": e["due_us"],
-                "sent_us": sent,
-                "done_us": _now_us(),
-                "worker": "w%d" % STATE["index"],
-            }
-        )
+        record = {
+            "seq": e["seq"],
+            "statuses": statuses,
+            "error": error,
+            "due_us": e["due_us"],
+            "sent_us": sent,
+            "done_us": _now_us(),
+            "worker": "w%d" % STATE["index"],
+            "run_id": STATE["run_id"],
+            "wall_start": STATE["wall"],
+        }
+        if STATE["out"] is not None:
+            STATE["out"].write(json.dumps(record) + "\n")

@@ -23,7 +23,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 data=$root/harness/http-sig/tests/data
 
-rm -rf "$out"
+# Only what this script writes is removed (OUT may hold other files).
+rm -rf "$out/corpus" "$out/results" "$out/serve.fifo"
 mkdir -p "$out/results"
 pids=()
 cleanup() {
@@ -60,6 +61,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
     -u "$users" -r "$users" -t "$((secs + 3))s" --host "$url" --stop-timeout 5 \
     >"$out/locust-master.log" 2>&1 &
 master=$!
+pids+=("$master")
 for i in $(seq 1 "$workers"); do
     "$locust" -f "$here/locustfile.py" --worker --master-host 127.0.0.1 --master-port "$port" \
         >"$out/locust-worker-$i.log" 2>&1 &
@@ -67,7 +69,7 @@ for i in $(seq 1 "$workers"); do
 done
 # Locust exits 1 when any request "failed" (transport errors); the judge decides the verdict.
 wait "$master" || true
-for p in "${pids[@]:2}"; do wait "$p" || true; done
+for p in "${pids[@]:3}"; do wait "$p" || true; done
 
 n=$(cat "$out"/results/*.jsonl 2>/dev/null | wc -l)
 echo "locust: $workers workers recorded $n arrivals"

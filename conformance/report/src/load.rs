@@ -82,6 +82,11 @@ pub struct Totals {
     pub ok: u64,
     /// Replies judged wrong (the run fails when this is not 0).
     pub wrong: u64,
+    /// Departures found after the fact, apart from the arrivals (a message taken twice, an
+    /// acknowledged message lost, a reply nobody asked for): the run fails when this is not 0.
+    /// Arrivals satisfy sent = ok + wrong + errors; findings are counted beside them.
+    #[serde(default)]
+    pub findings: u64,
     /// Requests without a judgeable reply (timeouts, refused connections, overload statuses).
     pub errors: u64,
     /// Errors by kind.
@@ -91,7 +96,8 @@ pub struct Totals {
     pub notes: BTreeMap<String, u64>,
     /// Arrivals that found the in-flight cap full and waited (the backlog).
     pub backlogged: u64,
-    /// Arrivals never sent: the cap stayed full until the drain deadline.
+    /// Arrivals never sent: in process, the cap stayed full until the drain deadline; replayed
+    /// by an external engine, no record of it came back.
     pub unsent: u64,
     /// Replies per second over the measured span (first intended send to last reply).
     pub achieved_per_s: f64,

@@ -132,6 +132,10 @@ pub struct JudgeArgs {
     /// Errors and unsent arrivals allowed, as a fraction of the schedule.
     #[arg(long, default_value_t = 0.0)]
     pub max_error_rate: f64,
+    /// Refuse a replay that started longer than this after the corpus was signed (its rows are
+    /// time-dependent: created, expires, a verifier's max age).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub max_corpus_age: Duration,
     /// Directory for load.json, load.md and load.svg.
     #[arg(long, default_value = "sigharness-load", value_name = "DIR")]
     pub out: PathBuf,
@@ -183,7 +187,7 @@ pub struct VerifierArgs {
 pub struct HubArgs {
     #[command(flatten)]
     pub common: Common,
-    /// The hub under test (loopback). Default: ours, started in-process.
+    /// The hub under test. Default: ours, started in-process.
     #[arg(long, value_name = "URL")]
     pub mq_hub_url: Option<String>,
     /// rfc130 | opendsu (required with --mq-hub-url; ours: default rfc130).
@@ -532,6 +536,7 @@ async fn prepare_verifier(a: PrepareVerifierArgs) -> Result<i32, String> {
         kinds: kinds.clone(),
         mix: crate::load::engine::mix_map(&kinds, &weights),
         signed_at: now,
+        run_id: crate::suites::http_sig_verifier::random_token(9),
     };
     let n = corpus::write(&a.out, &plan, &schedule, |seq| {
         let kind = load.kind_of(seq);
@@ -561,7 +566,8 @@ fn judge(a: JudgeArgs) -> Result<i32, String> {
             a.max_error_rate
         ));
     }
-    let report = crate::load::corpus::judge(&a.corpus, &a.results, a.max_error_rate)?;
+    let report =
+        crate::load::corpus::judge(&a.corpus, &a.results, a.max_error_rate, a.max_corpus_age)?;
     print!("{}", load::report::summary(&report));
     load::write(&a.out, &report)?;
     println!(

@@ -53,8 +53,12 @@ pub struct CorpusPlan {
     /// (kind, requirement), in the order `Entry::kind` indexes.
     pub kinds: Vec<(String, String)>,
     pub mix: BTreeMap<String, u32>,
-    /// When the signatures were made (UNIX seconds): replay within the verifier's max age.
+    /// When the signatures were made (UNIX seconds): `judge` refuses a replay that started
+    /// more than `--max-corpus-age` after it (the rows are time-dependent).
     pub signed_at: u64,
+    /// A random id of this corpus; every record echoes it, so records of another corpus (a
+    /// stale results directory) are refused.
+    pub run_id: String,
 }
 
 /// One HTTP request of an entry, as it is sent.
@@ -97,6 +101,12 @@ pub struct Record {
     /// Which worker (for the report).
     #[serde(default)]
     pub worker: Option<String>,
+    /// The corpus's `run_id`, echoed.
+    #[serde(default)]
+    pub run_id: String,
+    /// When the worker started its replay (UNIX seconds, fractional).
+    #[serde(default)]
+    pub wall_start: f64,
 }
 
 fn step_of(msg: &http_sig::HttpMessage, expect: &str) -> Result<Step, String> {
@@ -209,14 +219,29 @@ fn read_lines<T: for<'de> Deserialize<'de>>(path: &Path, out: &mut Vec<T>) -> Re
     Ok(())
 }
 
-/// Judge the records in `results` (files `*.jsonl`) against the corpus in `corpus_dir`.
-pub fn judge(corpus_dir: &Path, results: &Path, max_error_rate: f64) -> Result<LoadReport, String> {
+/// Slack past the end of the schedule a record's times may reach (a reply after the run).
+pub const RECORD_SLACK: Duration = Duration::from_secs(3600);
+
+/// Seconds kept open behind the latest reply while records are merged (a request sent this long
+/// before its reply still lands in its own second; older ones in the oldest open second).
+const MERGE_WINDOW_US: u64 = 120_000_000;
+
+/// Judge the records in `results` (files `results-*.jsonl`) against the corpus in
+/// `corpus_dir`; `max_age`: how long after `signed_at` a replay may start.
+pub fn judge(
+    corpus_dir: &Path,
+    results: &Path,
+    max_error_rate: f64,
+    max_age: Duration,
+) -> Result<LoadReport, String> {
     let plan_path = corpus_dir.join("plan.json");
-    let plan: CorpusPlan = serde_json::from_str(
-        &std::fs::read_to_string(&plan_path)
-            .map_err(|e| format!("{}: {e}", plan_path.display()))?,
-    )
-    .map_err(|e| format!("{}: {e}", plan_path.display()))?;
+    let text =
+        std::fs::read_to_string(&plan_path).map_err(|e| format!("{}: {e}", plan_path.display()))?;
+    if text.len() > 1 << 20 {
+        return Err(format!("{}: larger than 1 MiB", plan_path.display()));
+    }
+    let plan: CorpusPlan =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", plan_path.display()))?;
     if plan.schema_version != CORPUS_SCHEMA_VERSION {
         return Err(format!(
             "{}: schema_version {} (this sigharness reads {CORPUS_SCHEMA_VERSION})",
@@ -224,28 +249,94 @@ pub fn judge(corpus_dir: &Path, results: &Path, max_error_rate: f64) -> Result<L
             plan.schema_version
         ));
     }
+    let secs = |v: f64, what: &str| {
+        Duration::try_from_secs_f64(v)
+            .map_err(|e| format!("{}: {what} {v}: {e}", plan_path.display()))
+    };
+    let schedule = Schedule::new(
+        plan.rate,
+        secs(plan.duration_s, "duration_s")?,
+        secs(plan.ramp_s, "ramp_s")?,
+    )
+    .map_err(|e| format!("{}: {e}", plan_path.display()))?;
     let mapping = StatusMapping::parse(&plan.accept, &plan.reject).map_err(|e| e.to_string())?;
+    let corpus_path = corpus_dir.join("corpus.jsonl");
     let mut corpus: Vec<Entry> = Vec::new();
-    read_lines(&corpus_dir.join("corpus.jsonl"), &mut corpus)?;
-    let mut records: Vec<Record> = Vec::new();
-    let mut files = 0;
-    let mut dir: Vec<_> = std::fs::read_dir(results)
+    read_lines(&corpus_path, &mut corpus)?;
+    if corpus.len() as u64 != plan.entries {
+        return Err(format!(
+            "{}: {} entries, plan.json says {} (truncated or replaced?)",
+            corpus_path.display(),
+            corpus.len(),
+            plan.entries
+        ));
+    }
+    for (i, e) in corpus.iter().enumerate() {
+        if e.seq != i as u64 || e.kind >= plan.kinds.len() || e.steps.is_empty() {
+            return Err(format!(
+                "{} line {}: entry seq {} kind {} ({} steps) does not fit plan.json",
+                corpus_path.display(),
+                i + 1,
+                e.seq,
+                e.kind,
+                e.steps.len()
+            ));
+        }
+    }
+    let mut files: Vec<_> = std::fs::read_dir(results)
         .map_err(|e| format!("--results {}: {e}", results.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.extension().is_some_and(|x| x == "jsonl")
-                && p.file_name().is_some_and(|n| n != "corpus.jsonl")
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("results-") && n.ends_with(".jsonl"))
         })
         .collect();
-    dir.sort();
-    for p in &dir {
-        read_lines(p, &mut records)?;
-        files += 1;
-    }
-    if files == 0 {
+    files.sort();
+    if files.is_empty() {
         return Err(format!(
             "--results {}: no results-*.jsonl file (did the workers run?)",
             results.display()
+        ));
+    }
+    let horizon = (schedule.duration() + RECORD_SLACK).as_micros() as u64;
+    let mut records: Vec<Record> = Vec::new();
+    for p in &files {
+        let before = records.len();
+        read_lines(p, &mut records)?;
+        for (i, r) in records[before..].iter().enumerate() {
+            let bad = if r.run_id != plan.run_id {
+                Some(format!(
+                    "a record of another corpus (run_id {:?}; this corpus is {:?})",
+                    r.run_id, plan.run_id
+                ))
+            } else if r.sent_us > horizon || r.done_us > horizon || r.done_us < r.sent_us {
+                Some(format!(
+                    "times out of range (sent_us {}, done_us {}; the schedule ends at {} us)",
+                    r.sent_us,
+                    r.done_us,
+                    schedule.duration().as_micros()
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = bad {
+                return Err(format!("{} record {}: {why}", p.display(), i + 1));
+            }
+        }
+    }
+    let started = records
+        .iter()
+        .map(|r| r.wall_start)
+        .filter(|w| *w > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    if started.is_finite() && started - plan.signed_at as f64 > max_age.as_secs_f64() {
+        return Err(format!(
+            "the replay started {:.0} s after the corpus was signed (more than --max-corpus-age {} s): \
+             its rows are time-dependent (created, expires), so they no longer mean what the corpus says; \
+             prepare it again",
+            started - plan.signed_at as f64,
+            max_age.as_secs()
         ));
     }
     let mut by_seq: BTreeMap<u64, Vec<Record>> = BTreeMap::new();
@@ -253,21 +344,35 @@ pub fn judge(corpus_dir: &Path, results: &Path, max_error_rate: f64) -> Result<L
         by_seq.entry(r.seq).or_default().push(r);
     }
     let start = Instant::now();
-    let mut rec = Recorder::new(start, &plan.kinds);
+    let mut kinds = plan.kinds.clone();
+    let stray = kinds.len();
+    kinds.push((
+        "stray-record".into(),
+        "every record names an arrival of the corpus".into(),
+    ));
+    let mut rec = Recorder::new(start, &kinds);
     let mut workers = std::collections::BTreeSet::new();
-    let mut unsent = 0;
     let at = |us: u64| start + Duration::from_micros(us);
+    // Merge in the order replies came, closing the seconds left behind.
+    let mut matched: Vec<(&Entry, Vec<Record>)> = Vec::new();
+    let mut unsent = 0;
     for e in &corpus {
         rec.scheduled(at(e.due_us));
-        let Some(rs) = by_seq.remove(&e.seq) else {
-            unsent += 1;
-            continue;
-        };
+        match by_seq.remove(&e.seq) {
+            Some(rs) => matched.push((e, rs)),
+            None => unsent += 1,
+        }
+    }
+    matched.sort_by_key(|(_, rs)| rs[0].done_us);
+    for (e, rs) in &matched {
         let r = &rs[0];
+        rec.tick(at(r.done_us.saturating_sub(MERGE_WINDOW_US)));
         if let Some(w) = &r.worker {
             workers.insert(w.clone());
         }
-        rec.sent(e.kind, at(r.due_us), at(r.sent_us), false);
+        // Due from the corpus, not from the record: a replayer cannot move it.
+        let due = e.due_us;
+        rec.sent(e.kind, at(due), at(r.sent_us.max(due)), false);
         let mut outcome = judge_record(&mapping, e, r);
         if rs.len() > 1 {
             outcome = Outcome::Error {
@@ -277,40 +382,32 @@ pub fn judge(corpus_dir: &Path, results: &Path, max_error_rate: f64) -> Result<L
         if let (Outcome::Wrong { .. }, true) = (&outcome, rec.wants_detail(e.kind)) {
             outcome = with_detail(outcome, e);
         }
-        rec.outcome(
-            e.seq,
-            e.kind,
-            at(r.due_us),
-            at(r.done_us.max(r.due_us)),
-            outcome,
-        );
+        rec.outcome(e.seq, e.kind, at(due), at(r.done_us.max(due)), outcome);
     }
     rec.unsent(unsent);
     for (seq, _) in by_seq {
         rec.finding(
-            0,
+            stray,
             seq,
             format!("a record for arrival {seq}, which the corpus does not hold"),
         );
     }
-    let recording = match Schedule::new(
-        plan.rate,
-        Duration::from_secs_f64(plan.duration_s),
-        Duration::from_secs_f64(plan.ramp_s),
-    ) {
-        Ok(s) => rec.finish().with_schedule(&s),
-        Err(_) => rec.finish(),
-    };
+    let recording = rec.finish().with_schedule(&schedule);
     let (limited, note) = super::generator_verdict(
         plan.rate,
         recording.totals.achieved_per_s,
         recording.lateness_p99_us,
         None,
     );
+    // The replayer's lateness includes waiting for a free user: say so.
+    let note = note.replace(
+        "while slots were free: the generator could not keep the schedule",
+        "(the replayer had no free user, or could not keep the schedule: add users or workers)",
+    );
     let note = format!(
-        "replayed by {} Locust worker(s) ({} result files); {note}",
-        workers.len().max(files),
-        files
+        "replayed by {} worker(s) ({} result files); {note}",
+        workers.len().max(1),
+        files.len()
     );
     let (passed, verdict) = super::verdict(&recording, max_error_rate);
     let (cpu, cores) = crate::bench::report::machine();
@@ -426,6 +523,7 @@ mod tests {
             ],
             mix: BTreeMap::new(),
             signed_at: 0,
+            run_id: "r1".into(),
         }
     }
 
@@ -448,6 +546,8 @@ mod tests {
             sent_us: seq * 100_000 + 50,
             done_us: seq * 100_000 + 1_000,
             worker: Some(format!("w{}", seq % 2)),
+            run_id: "r1".into(),
+            wall_start: 0.0,
         }
     }
 
@@ -477,7 +577,7 @@ mod tests {
             .collect();
         std::fs::write(res.join("results-w0.jsonl"), w0).unwrap();
         std::fs::write(res.join("results-w1.jsonl"), w1).unwrap();
-        let r = judge(dir.path(), &res, 0.0).unwrap();
+        let r = judge(dir.path(), &res, 0.0, Duration::from_secs(600)).unwrap();
         assert_eq!(r.totals.scheduled, 10);
         assert_eq!(r.totals.sent, 9);
         assert_eq!(r.totals.unsent, 1);
@@ -493,10 +593,34 @@ mod tests {
                 .contains("HTTP 200 (Accepted); required rejected")
         );
         assert!(
-            r.generator_note.contains("2 Locust worker(s)"),
+            r.generator_note.contains("2 worker(s)"),
             "{}",
             r.generator_note
         );
+        // a record of another corpus is refused, naming the file and record
+        let mut other = rec(1, &[401]);
+        other.run_id = "stale".into();
+        std::fs::write(res.join("results-w2.jsonl"), line(&other)).unwrap();
+        let e = judge(dir.path(), &res, 0.0, Duration::from_secs(600)).unwrap_err();
+        assert!(
+            e.contains("results-w2.jsonl record 1: a record of another corpus"),
+            "{e}"
+        );
+        // a replay long after signing is refused
+        let mut late = rec(1, &[401]);
+        late.wall_start = 10_000.0;
+        std::fs::write(res.join("results-w2.jsonl"), line(&late)).unwrap();
+        let e = judge(dir.path(), &res, 0.0, Duration::from_secs(600)).unwrap_err();
+        assert!(
+            e.contains("started 10000 s after the corpus was signed"),
+            "{e}"
+        );
+        // times out of range
+        let mut far = rec(1, &[401]);
+        far.done_us = u64::MAX;
+        std::fs::write(res.join("results-w2.jsonl"), line(&far)).unwrap();
+        let e = judge(dir.path(), &res, 0.0, Duration::from_secs(600)).unwrap_err();
+        assert!(e.contains("times out of range"), "{e}");
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub struct Recorder {
     start: Instant,
     closed: Vec<Second>,
     /// Seconds not yet closed, oldest first (at most a few: replies arrive in time order).
-    open: Vec<OpenSecond>,
+    open: std::collections::VecDeque<OpenSecond>,
     all: Histogram<u64>,
     /// Send lateness of arrivals that did not wait for the cap (the generator's own delay).
     lateness: Histogram<u64>,
@@ -126,7 +126,7 @@ impl Recorder {
         Recorder {
             start,
             closed: Vec::new(),
-            open: Vec::new(),
+            open: std::collections::VecDeque::new(),
             all: run_histogram(),
             lateness: run_histogram(),
             totals: Totals::default(),
@@ -152,13 +152,13 @@ impl Recorder {
     fn at(&mut self, t: u64) -> &mut OpenSecond {
         let first = self
             .open
-            .first()
+            .front()
             .map(|o| o.s.t)
             .unwrap_or(self.closed.len() as u64);
         let t = t.max(first);
-        let mut next = self.open.last().map(|o| o.s.t + 1).unwrap_or(first);
+        let mut next = self.open.back().map(|o| o.s.t + 1).unwrap_or(first);
         while next <= t {
-            self.open.push(OpenSecond::new(next));
+            self.open.push_back(OpenSecond::new(next));
             next += 1;
         }
         let idx = (t - first) as usize;
@@ -169,9 +169,10 @@ impl Recorder {
     pub fn tick(&mut self, now: Instant) {
         let current = self.second_of(now);
         self.at(current);
-        while self.open.first().is_some_and(|o| o.s.t < current) {
-            let o = self.open.remove(0);
-            self.closed.push(o.close());
+        while self.open.front().is_some_and(|o| o.s.t < current) {
+            if let Some(o) = self.open.pop_front() {
+                self.closed.push(o.close());
+            }
         }
     }
 
@@ -288,7 +289,7 @@ impl Recorder {
     /// A wrong outcome found after the fact (no reply of its own, so no latency).
     pub fn finding(&mut self, kind: usize, seq: u64, summary: String) {
         let keep = self.wants_detail(kind);
-        self.totals.wrong += 1;
+        self.totals.findings += 1;
         let name = match self.kinds.get_mut(kind) {
             Some(k) => {
                 k.wrong += 1;
@@ -326,8 +327,7 @@ impl Recorder {
 
     /// Close every second and return what the run observed.
     pub fn finish(mut self) -> Recording {
-        while !self.open.is_empty() {
-            let o = self.open.remove(0);
+        while let Some(o) = self.open.pop_front() {
             self.closed.push(o.close());
         }
         // Trailing seconds with nothing in them are the drain's idle tail: not part of the run.
@@ -495,8 +495,14 @@ pub async fn drive<W: Workload>(
         };
         let (w, rec2, timeout) = (workload.clone(), rec.clone(), plan.timeout);
         tasks.spawn(async move {
-            let out = match tokio::time::timeout(timeout, w.call(seq, want_detail)).await {
-                Ok(o) => o,
+            use futures_util::FutureExt as _;
+            let call = std::panic::AssertUnwindSafe(w.call(seq, want_detail)).catch_unwind();
+            let out = match tokio::time::timeout(timeout, call).await {
+                Ok(Ok(o)) => o,
+                // A bug of the workload: an outcome of its own, not a lost arrival.
+                Ok(Err(_)) => Outcome::Error {
+                    kind: "harness: a request task panicked".into(),
+                },
                 Err(_) => Outcome::Error {
                     kind: "timeout".into(),
                 },
@@ -506,7 +512,7 @@ pub async fn drive<W: Workload>(
         });
         while let Some(r) = tasks.try_join_next() {
             if r.is_err() {
-                lock(&rec).harness_error("harness: a request task panicked");
+                lock(&rec).harness_error("harness: a request task failed");
             }
         }
         seq += 1;
@@ -514,7 +520,7 @@ pub async fn drive<W: Workload>(
     // Drain: every request in flight ends by its own timeout.
     while let Some(r) = tasks.join_next().await {
         if r.is_err() {
-            lock(&rec).harness_error("harness: a request task panicked");
+            lock(&rec).harness_error("harness: a request task failed");
         }
     }
     for (kind, seq, summary) in workload.after_drain().await {

@@ -172,7 +172,7 @@ pub struct Endpoint {
 impl Endpoint {
     pub fn of(ctx: &Ctx) -> Endpoint {
         Endpoint {
-            client: ctx.client.clone(),
+            client: load_client(&ctx.client),
             url: ctx.url.clone(),
             mapping: ctx.mapping.clone(),
         }
@@ -180,11 +180,20 @@ impl Endpoint {
 
     pub fn of_web_bot_auth(ctx: &WbaCtx) -> Endpoint {
         Endpoint {
-            client: ctx.client.clone(),
+            client: load_client(&ctx.client),
             url: ctx.url.clone(),
             mapping: ctx.mapping.clone(),
         }
     }
+}
+
+/// A loopback client without its own request timeout: the engine bounds each request by
+/// `--timeout` (the suite's client stops at 10 s, which would cut a longer `--timeout`).
+fn load_client(fallback: &reqwest::Client) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap_or_else(|_| fallback.clone())
 }
 
 /// The workload.

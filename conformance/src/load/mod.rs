@@ -198,12 +198,13 @@ pub fn verdict(rec: &Recording, max_error_rate: f64) -> (bool, String) {
     let lost = t.errors + t.unsent;
     let allowed = (max_error_rate * t.scheduled as f64).floor() as u64;
     let mut why = Vec::new();
-    if t.wrong > 0 {
-        why.push(format!(
-            "{} wrong replies: {}",
-            t.wrong,
-            failed_kinds.join(", ")
-        ));
+    if t.wrong + t.findings > 0 {
+        let what = match (t.wrong, t.findings) {
+            (w, 0) => format!("{w} wrong replies"),
+            (0, f) => format!("{f} findings"),
+            (w, f) => format!("{w} wrong replies and {f} findings"),
+        };
+        why.push(format!("{what}: {}", failed_kinds.join(", ")));
     }
     if lost > allowed {
         why.push(format!(

@@ -14,8 +14,13 @@
 //! task id); replies are dispatched by `msg.request_id` (the suite's `message_id_key`). After
 //! the drain: a reply for an id this run never sent is wrong (`uncorrelated`: "This is used to
 //! correlate the signed request with the original signing request", msg-signer.md
-//! §message_id_key); a second reply to an answered request is counted as a note, not a failure
-//! (the spec's client tolerates it: "Only unreceived signing requests are expected").
+//! §message_id_key); a late reply (its arrival had timed out) is judged by its kind's checks, a
+//! wrong one is a finding of that kind; a second reply to an answered request is counted as a
+//! note, not judged and not a failure (the spec's client tolerates it: "Only unreceived signing
+//! requests are expected").
+//!
+//! Kinds: one per request kind; suite cases of the same request kind with another creator (e.g.
+//! `templating/reply-address`) are not in the load (one reply address per run).
 //!
 //! Calibration: the same client against the embedded broker and a responder that does no work
 //! (it answers each request with a bare envelope naming its id, unjudged).
@@ -87,11 +92,18 @@ type Reply = Result<Value, String>;
 struct Book {
     pending: HashMap<String, oneshot::Sender<Reply>>,
     answered: HashSet<String>,
-    /// Ids sent whose arrival stopped waiting (timed out): a late reply is not a stranger.
-    abandoned: HashSet<String>,
+    /// Requests whose arrival stopped waiting (timed out), with their kind and body: a late
+    /// reply is judged after the run, not taken for a stranger.
+    abandoned: HashMap<String, (usize, Value)>,
+    /// Late replies to judge after the run (at most [`MAX_LATE`]; more are counted).
+    late: Vec<(usize, Value, Reply)>,
+    late_unjudged: u64,
     uncorrelated: Vec<String>,
     twice: u64,
 }
+
+/// Late replies kept for judging after the run.
+const MAX_LATE: usize = 10_000;
 
 fn lock(b: &Mutex<Book>) -> std::sync::MutexGuard<'_, Book> {
     b.lock().unwrap_or_else(|p| p.into_inner())
@@ -186,9 +198,11 @@ impl SignerLoad {
         };
         let (tx, rx) = oneshot::channel();
         lock(&self.book).pending.insert(id.clone(), tx);
-        let guard = Abandon {
+        let mut guard = Abandon {
             book: &self.book,
             id: id.clone(),
+            kind: self.kind_of(seq),
+            body: Some(body.clone()),
         };
         // Queue the transfer under the lock, await its settlement outside it: requests are
         // pipelined on the one link.
@@ -207,7 +221,7 @@ impl SignerLoad {
             };
         }
         let reply = rx.await;
-        guard.disarm();
+        guard.body = None;
         let reply = match reply {
             Ok(r) => r,
             Err(_) => {
@@ -219,6 +233,11 @@ impl SignerLoad {
         if !self.judge {
             return Outcome::Right;
         }
+        self.check_reply(kind, body, reply, want_detail)
+    }
+
+    /// Judge `reply` to `body` (a request of `kind`) by the kind's suite cases.
+    fn check_reply(&self, kind: &Kind, body: Value, reply: Reply, want_detail: bool) -> Outcome {
         let x = Exchange {
             sent: vec![body],
             replies: vec![reply],
@@ -272,13 +291,48 @@ impl SignerLoad {
             h.abort();
             let _ = h.await;
         }
-        let b = &mut *lock(&self.book);
+        let (late, late_unjudged, uncorrelated_replies, twice) = {
+            let b = &mut *lock(&self.book);
+            (
+                std::mem::take(&mut b.late),
+                b.late_unjudged,
+                std::mem::take(&mut b.uncorrelated),
+                b.twice,
+            )
+        };
         let uncorrelated = self.kinds.len();
-        let findings = std::mem::take(&mut b.uncorrelated)
+        let mut findings: Vec<(usize, u64, String)> = uncorrelated_replies
             .into_iter()
             .map(|why| (uncorrelated, u64::MAX, why))
             .collect();
         let mut notes = BTreeMap::new();
+        // Late replies (their arrival timed out) are judged too, when judging at all.
+        let mut late_right = 0;
+        for (k, body, reply) in late {
+            if !self.judge {
+                continue;
+            }
+            match self.check_reply(&self.kinds[k], body, reply, false) {
+                Outcome::Wrong { summary, .. } => {
+                    findings.push((k, u64::MAX, format!("a late reply: {summary}")))
+                }
+                _ => late_right += 1,
+            }
+        }
+        if late_right > 0 {
+            notes.insert(
+                "late replies (their arrival had timed out), judged right".to_string(),
+                late_right,
+            );
+        }
+        if late_unjudged > 0 {
+            notes.insert(
+                format!("late replies beyond the {MAX_LATE} kept, not judged"),
+                late_unjudged,
+            );
+        }
+        let b = &mut *lock(&self.book);
+        b.twice = twice;
         if b.twice > 0 {
             notes.insert(
                 "second reply to an answered request (tolerated by the client: \"Only unreceived signing requests are expected\")".to_string(),
@@ -314,10 +368,15 @@ fn dispatch(book: &Mutex<Book>, reply: Reply) {
     if let Some(tx) = b.pending.remove(&id) {
         b.answered.insert(id);
         let _ = tx.send(reply);
-    } else if b.answered.contains(&id) || b.abandoned.contains(&id) {
-        if !b.answered.insert(id) {
-            b.twice += 1;
+    } else if let Some((kind, body)) = b.abandoned.remove(&id) {
+        b.answered.insert(id);
+        if b.late.len() < MAX_LATE {
+            b.late.push((kind, body, reply));
+        } else {
+            b.late_unjudged += 1;
         }
+    } else if b.answered.contains(&id) {
+        b.twice += 1;
     } else {
         b.uncorrelated.push(format!(
             "a reply for request_id {id:?}, which this run never sent"
@@ -325,23 +384,23 @@ fn dispatch(book: &Mutex<Book>, reply: Reply) {
     }
 }
 
-/// Marks a request whose arrival stopped waiting (timed out) so its late reply is recognised.
+/// Marks a request whose arrival stopped waiting (timed out, or its send failed) so its late
+/// reply is recognised and judged; `body` is None once the reply came.
 struct Abandon<'a> {
     book: &'a Mutex<Book>,
     id: String,
-}
-
-impl Abandon<'_> {
-    fn disarm(self) {
-        std::mem::forget(self);
-    }
+    kind: usize,
+    body: Option<Value>,
 }
 
 impl Drop for Abandon<'_> {
     fn drop(&mut self) {
-        let b = &mut *lock(self.book);
-        b.pending.remove(&self.id);
-        b.abandoned.insert(std::mem::take(&mut self.id));
+        if let Some(body) = self.body.take() {
+            let b = &mut *lock(self.book);
+            b.pending.remove(&self.id);
+            b.abandoned
+                .insert(std::mem::take(&mut self.id), (self.kind, body));
+        }
     }
 }
 

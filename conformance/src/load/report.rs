@@ -34,6 +34,11 @@ fn latency_row(l: &Latency) -> String {
     )
 }
 
+/// Text for a Markdown table cell.
+fn cell(t: &str) -> String {
+    t.replace('|', "\\|").replace('\n', " ")
+}
+
 /// `concurrency N`, or what set it when an external engine replayed the run.
 fn concurrency(r: &LoadReport) -> String {
     if r.plan.concurrency == 0 {
@@ -48,7 +53,7 @@ pub fn summary(r: &LoadReport) -> String {
     let t = &r.totals;
     let mut s = format!(
         "{} load on {}: {} scheduled at {}/s{} for {:.0} s, {}\n\
-         sent {}  right {}  wrong {}  errors {}  backlogged {}  unsent {}\n\
+         sent {}  right {}  wrong {}  errors {}  backlogged {}  unsent {}{}\n\
          achieved {:.0} replies/s; latency from intended send: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}\n",
         r.protocol,
         r.target,
@@ -67,6 +72,11 @@ pub fn summary(r: &LoadReport) -> String {
         t.errors,
         t.backlogged,
         t.unsent,
+        if t.findings > 0 {
+            format!("  findings {}", t.findings)
+        } else {
+            String::new()
+        },
         t.achieved_per_s,
         us(r.latency_us.p50),
         us(r.latency_us.p90),
@@ -81,6 +91,9 @@ pub fn summary(r: &LoadReport) -> String {
             .map(|(k, n)| format!("{k}: {n}"))
             .collect();
         let _ = writeln!(s, "errors by kind: {}", kinds.join(", "));
+    }
+    for (what, n) in &t.notes {
+        let _ = writeln!(s, "note: {what}: {n}");
     }
     let _ = writeln!(s, "generator: {}", r.generator_note);
     let _ = writeln!(
@@ -138,7 +151,12 @@ pub fn markdown(r: &LoadReport) -> String {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {} |",
-            k.kind, k.expect, k.sent, k.ok, k.wrong, k.errors
+            cell(&k.kind),
+            cell(&k.expect),
+            k.sent,
+            k.ok,
+            k.wrong,
+            k.errors
         );
     }
     if !r.wrong.is_empty() {
@@ -146,7 +164,12 @@ pub fn markdown(r: &LoadReport) -> String {
         for w in &r.wrong {
             let _ = writeln!(s, "### {} (arrival {})\n\n{}\n", w.kind, w.seq, w.summary);
             if !w.detail.is_empty() {
-                let _ = writeln!(s, "```\n{}\n```\n", w.detail.join("\n"));
+                // Four backticks: a reply's own ``` cannot end the block.
+                let _ = writeln!(
+                    s,
+                    "````\n{}\n````\n",
+                    w.detail.join("\n").replace("````", "` ` ` `")
+                );
             }
         }
     }
