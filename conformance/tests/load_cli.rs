@@ -538,3 +538,53 @@ async fn mq_hub_load_speaks_the_apihub_dialect() {
     assert_eq!(r.totals.ok, 200, "{:?}", r.totals);
     assert!(r.kinds.iter().all(|k| k.wrong == 0), "{:?}", r.kinds);
 }
+
+/// A reply that comes after its arrival timed out is still judged (by its kind's checks): here
+/// the first three replies come 1.5 s late (timeout 1 s): three timeouts, three late replies
+/// judged right, nothing wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msg_signer_late_replies_are_judged_after_the_run() {
+    use sigharness::load::engine::{Plan, drive};
+    use sigharness::load::msg_signer::{SignerLoad, kinds};
+    use sigharness::load::schedule::Schedule;
+    use sigharness::suites::msg_signer::server::ServerCtx;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let plan = mock_signing_server::fault::plan_from_str(
+        "rules: [{action: {delay: 1500ms}, times: 3}]",
+        "plan",
+    )
+    .unwrap();
+    let ctx = ServerCtx::embedded(plan).await.unwrap();
+    let ks = kinds();
+    let n = ks.len();
+    let w = SignerLoad::start(Arc::new(ctx), ks, &vec![1; n], true)
+        .await
+        .unwrap();
+    let r = drive(
+        Plan {
+            schedule: Schedule::new(40.0, Duration::from_secs(2), Duration::ZERO).unwrap(),
+            concurrency: 16,
+            timeout: Duration::from_secs(1),
+        },
+        w,
+        None,
+    )
+    .await;
+    assert_eq!(
+        r.totals.errors_by_kind.get("timeout"),
+        Some(&3),
+        "{:?}",
+        r.totals
+    );
+    assert_eq!(r.totals.wrong + r.totals.findings, 0, "{:?}", r.wrong);
+    assert_eq!(
+        r.totals
+            .notes
+            .get("late replies (their arrival had timed out), judged right"),
+        Some(&3),
+        "{:?}",
+        r.totals.notes
+    );
+}
