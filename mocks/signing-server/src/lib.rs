@@ -47,6 +47,7 @@
 //! address). The `msg-signer` conformance suite of `sigharness` uses both mocks to judge clients,
 //! and judges signing servers as a client.
 
+pub mod coalesce;
 pub mod core;
 pub mod error;
 pub mod fault;
