@@ -561,7 +561,7 @@ impl Core {
         let mut address = addr.to_string();
         // The reply as built (`reply`, `wrong_address`) is serialized from `msg` itself; the
         // faults that change it work on a copy.
-        let mut copy = || msg.clone();
+        let copy = || msg.clone();
         let changed: Option<Map<String, Value>> = match e {
             Emit::Reply => None,
             Emit::WrongAddress => {
