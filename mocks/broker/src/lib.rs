@@ -129,6 +129,7 @@
 //!   findings: a 26-byte frame that allocated 4 GB; a 6-byte SASL frame tail that made fe2o3's
 //!   SASL decoder panic.)
 
+pub mod coalesce;
 pub mod encoding;
 pub mod error;
 pub mod fault;

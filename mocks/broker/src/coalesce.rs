@@ -1,6 +1,6 @@
-//! Write coalescing for an AMQP connection: fe2o3-amqp flushes its transport after every frame
-//! (`SinkExt::send`), so each frame costs one `send`/`writev` system call and, over TLS, one
-//! record. [`CoalescedWrites`] hands written bytes to a writer task of its own and answers
+//! Write coalescing for an AMQP connection (the broker's accepted connections and the mock
+//! signing server's): fe2o3-amqp flushes its transport after every frame (`SinkExt::send`), so
+//! each frame costs one `send`/`writev` system call and, over TLS, one record. [`CoalescedWrites`] hands written bytes to a writer task of its own and answers
 //! `poll_flush` as soon as they are handed over; the writer takes everything queued at once, so
 //! the frames produced while it was busy (a pipelined burst of replies, their dispositions) go
 //! out in one write. Nothing is held back waiting for more: the writer runs as soon as bytes
