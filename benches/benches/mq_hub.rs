@@ -55,11 +55,16 @@ struct Row {
     name: String,
     stats: Stats,
     ceiling: f64,
+    /// The ceiling's CPU µs per operation (the whole process: load generator and server), so
+    /// the CPU ratio (ceiling CPU / this row's CPU per operation) is the throughput ratio on
+    /// otherwise idle cores, whatever else the shared machine is doing.
+    ceiling_cpu: f64,
 }
 
 fn print_row(r: &Row) {
+    let cpu = r.stats.cpu_us_per_op();
     println!(
-        "{:<40} {:>9.0} ops/s  p50 {:>6} µs  p99 {:>7} µs  errors {:>4}  ratio {:>5.2}x",
+        "{:<40} {:>9.0} ops/s  p50 {:>6} µs  p99 {:>7} µs  errors {:>4}  ratio {:>5.2}x  CPU {:>5.1} µs/op (CPU ratio {:>5.2}x)",
         r.name,
         r.stats.ops_per_sec(),
         r.stats.p50_us,
@@ -69,7 +74,9 @@ fn print_row(r: &Row) {
             r.stats.ops_per_sec() / r.ceiling
         } else {
             0.0
-        }
+        },
+        cpu,
+        if cpu > 0.0 { r.ceiling_cpu / cpu } else { 0.0 },
     );
 }
 
@@ -252,7 +259,13 @@ fn message_id(body: &[u8]) -> Option<String> {
     Some(rest[..rest.find('"')?].to_string())
 }
 
-async fn hub_rows(storage: &str, clients: usize, secs: Duration, ceil: f64) -> Vec<Row> {
+async fn hub_rows(
+    storage: &str,
+    clients: usize,
+    secs: Duration,
+    ceil: f64,
+    ceil_cpu: f64,
+) -> Vec<Row> {
     // Printed as each phase ends, so a bare-loop row sits under its phase's row.
     let mut bare = (storage == "durable").then(BareRedb::new);
     let mut last = CommitStats::default();
@@ -329,6 +342,7 @@ async fn hub_rows(storage: &str, clients: usize, secs: Duration, ceil: f64) -> V
         name: format!("{tag} put"),
         stats: put,
         ceiling: ceil,
+        ceiling_cpu: ceil_cpu,
     });
     after_phase(&h, rows.last().unwrap(), &[]);
 
@@ -341,6 +355,7 @@ async fn hub_rows(storage: &str, clients: usize, secs: Duration, ceil: f64) -> V
         name: format!("{tag} get"),
         stats: get,
         ceiling: ceil,
+        ceiling_cpu: ceil_cpu,
     });
     after_phase(&h, rows.last().unwrap(), &[]);
 
@@ -375,6 +390,7 @@ async fn hub_rows(storage: &str, clients: usize, secs: Duration, ceil: f64) -> V
         name: format!("{tag} get+delete (pair)"),
         stats: del,
         ceiling: ceil / 2.0,
+        ceiling_cpu: ceil_cpu * 2.0,
     });
     after_phase(&h, rows.last().unwrap(), &keys);
 
@@ -397,6 +413,7 @@ async fn hub_rows(storage: &str, clients: usize, secs: Duration, ceil: f64) -> V
         name: format!("{tag} take"),
         stats: take,
         ceiling: ceil,
+        ceiling_cpu: ceil_cpu,
     });
     after_phase(&h, rows.last().unwrap(), &keys);
     h.stop().await;
@@ -448,16 +465,35 @@ fn main() {
         "\nMQ Hub over loopback ({} s per phase); ratio = ops/s ÷ trivial axum handler ops/s with the same clients",
         secs.as_secs_f64()
     );
+    // `MQ_HUB_BENCH_CLIENTS=16,64` and `MQ_HUB_BENCH_STORES=memory` narrow a run (profiling,
+    // A/B rounds); default: 1, 16 and 64 clients, both stores.
+    let clients_list: Vec<usize> = std::env::var("MQ_HUB_BENCH_CLIENTS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| vec![1, 16, 64]);
+    let stores: Vec<String> = std::env::var("MQ_HUB_BENCH_STORES")
+        .ok()
+        .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
+        .unwrap_or_else(|| vec!["memory".into(), "durable".into()]);
     rt.block_on(async {
-        for clients in [1usize, 16, 64] {
+        for clients in clients_list {
             let ceil = ceiling(clients, secs).await;
             print_row(&Row {
                 name: format!("ceiling/{clients:>2}c axum GET /"),
                 stats: ceil.clone(),
                 ceiling: ceil.ops_per_sec(),
+                ceiling_cpu: ceil.cpu_us_per_op(),
             });
-            for storage in ["memory", "durable"] {
-                let rows = hub_rows(storage, clients, secs, ceil.ops_per_sec()).await;
+            for storage in stores.iter().map(String::as_str) {
+                let rows = hub_rows(
+                    storage,
+                    clients,
+                    secs,
+                    ceil.ops_per_sec(),
+                    ceil.cpu_us_per_op(),
+                )
+                .await;
                 let put = rows[0].stats.ops_per_sec();
                 let take = rows[3].stats.ops_per_sec();
                 if put > 0.0 && take > 0.0 {

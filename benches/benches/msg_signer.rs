@@ -16,8 +16,13 @@
 //! broker, so the mock signing server's own cost (parse, check, sign, encode) is a ratio too.
 //!
 //! `cargo xtask bench msg-signer` (or `cargo bench -p sigharness-benches --bench msg_signer`).
-//! harness = false: each figure is one timed batch (1 000 and 10 000 messages) after a warm-up
-//! batch, printed with the ratio; nothing is asserted.
+//! harness = false: after a warm-up batch, one timed batch of 1 000 messages, then
+//! `MSG_SIGNER_BENCH_ROUNDS` (default 5) rounds of 10 000, each round the three figures back to
+//! back, printed with their ratios and the CPU time per message of the whole process (broker,
+//! server, clients: with the embedded broker every part runs here, so the CPU ratio does not
+//! depend on how busy the shared machine is), then the medians and spread; nothing is asserted.
+//! `MSG_SIGNER_BENCH_PIPELINE` and `MSG_SIGNER_BENCH_COALESCE` set the server's options for A/B
+//! runs of one binary (see `server_options`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,6 +69,54 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time used by this process so far, in nanoseconds: the sum over its threads of
+/// `/proc/self/task/*/schedstat` (time on a CPU). Every part of a set-up with the embedded broker
+/// runs in this process, so CPU time per message is the cost of a message independent of how
+/// busy the (shared) machine is; with RabbitMQ its share is not counted.
+fn cpu_ns() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    dir.filter_map(|t| {
+        let t = t.ok()?;
+        std::fs::read_to_string(t.path().join("schedstat"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse::<u64>()
+            .ok()
+    })
+    .sum()
+}
+
+/// The server options under test, from the environment (for A/B runs of one binary):
+/// `MSG_SIGNER_BENCH_PIPELINE` (signatures in the making at once; 0 = on the receiver task) and
+/// `MSG_SIGNER_BENCH_COALESCE` (0 = one write per frame). The no-work responder uses the same
+/// transport as the server, so that signed / no-work stays the cost of the server's own work.
+fn server_options() -> (usize, bool) {
+    let get = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
+    (
+        get("MSG_SIGNER_BENCH_PIPELINE").unwrap_or(mock_signing_server::server::SIGNING_PIPELINE),
+        get("MSG_SIGNER_BENCH_COALESCE").unwrap_or(1) != 0,
+    )
+}
+
+/// Timed rounds of the 10 000 batch (`MSG_SIGNER_BENCH_ROUNDS`, default 5): each round runs the
+/// three figures back to back, so a round's ratios compare like with like; medians and the
+/// spread are printed.
+fn rounds() -> usize {
+    std::env::var("MSG_SIGNER_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5)
+        .max(1)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 struct Client {
     _conn: fe2o3_amqp::connection::ConnectionHandle<()>,
     _session: fe2o3_amqp::session::SessionHandle<()>,
@@ -72,6 +125,12 @@ struct Client {
 }
 
 async fn client(setup: &Setup, source: &str, target: Option<&str>) -> Client {
+    client_with(setup, source, target, false).await
+}
+
+/// A client; `coalesce`: its connection's writes go through the signing server's
+/// [`mock_signing_server::coalesce::CoalescedWrites`] (the no-work responder, like the server).
+async fn client_with(setup: &Setup, source: &str, target: Option<&str>, coalesce: bool) -> Client {
     let url = msg_signer::config::BrokerUrl::parse(&setup.url).unwrap();
     let tcp = tokio::net::TcpStream::connect((url.host.as_str(), url.port))
         .await
@@ -81,7 +140,12 @@ async fn client(setup: &Setup, source: &str, target: Option<&str>) -> Client {
         .container_id(format!("bench-{}", uuid_like()))
         .hostname(url.host.as_str())
         .scheme("amqp");
+    use mock_signing_server::coalesce::CoalescedWrites;
     let mut conn = match &setup.tls {
+        None if coalesce => builder
+            .open_with_stream(CoalescedWrites::new(tcp))
+            .await
+            .unwrap(),
         None => builder.open_with_stream(tcp).await.unwrap(),
         Some(cfg) => {
             let name = msg_signer::tls::server_name(&url.host).unwrap();
@@ -92,7 +156,14 @@ async fn client(setup: &Setup, source: &str, target: Option<&str>) -> Client {
             msg_signer::sasl::external_with_empty_response(&mut s, Some(&url.host))
                 .await
                 .unwrap();
-            builder.open_with_stream(s).await.unwrap()
+            if coalesce {
+                builder
+                    .open_with_stream(CoalescedWrites::new(s))
+                    .await
+                    .unwrap()
+            } else {
+                builder.open_with_stream(s).await.unwrap()
+            }
         }
     };
     let mut session = Session::begin(&mut conn).await.unwrap();
@@ -201,9 +272,10 @@ async fn echo_responder(
     setup: &Setup,
     listen: &str,
     reply_to: &str,
+    coalesce: bool,
 ) -> tokio::task::JoinHandle<()> {
     let target = setup.rabbitmq.then_some(reply_to);
-    let c = client(setup, listen, target).await;
+    let c = client_with(setup, listen, target, coalesce).await;
     let reply_to = reply_to.to_string();
     // Outcomes are awaited on their own task (as the mock signing server does): `recv` is not
     // raced against anything, so no delivery is dropped half-read.
@@ -248,8 +320,11 @@ async fn measure(setup: &Setup) -> Vec<(usize, f64, f64)> {
         message_id_key: "request_id".into(),
         timeout: Duration::from_secs(10),
     };
+    let (pipeline, coalesce) = server_options();
     let mut b = mock_signing_server::SigningServer::builder(setup.url.clone(), cfg)
         .credit(2000)
+        .signing_pipeline(pipeline)
+        .coalesce_writes(coalesce)
         .addressed_reply_links(setup.rabbitmq);
     if let Some(t) = &setup.tls {
         b = b.tls(t.clone()).sasl_external(true);
@@ -267,7 +342,7 @@ async fn measure(setup: &Setup) -> Vec<(usize, f64, f64)> {
     // The no-work responder's own request address and reply queue.
     let echo_in = setup.map(&format!("queue://bench.echo-in.{run}"));
     let echo_reply = setup.map(&format!("queue://bench.echo-reply.{run}"));
-    let echo = echo_responder(setup, &echo_in, &echo_reply).await;
+    let echo = echo_responder(setup, &echo_in, &echo_reply, coalesce).await;
     let echo_target = setup.rabbitmq.then_some(echo_in.as_str());
     let mut echo_client = client(setup, &echo_reply, echo_target).await;
     let echo_sample = request(0, &key, &echo_in, &run);
@@ -276,25 +351,81 @@ async fn measure(setup: &Setup) -> Vec<(usize, f64, f64)> {
     batch(&mut echo_client, 1000, echo_req.clone()).await;
     batch(&mut rt_client, 1000, mk).await;
     let mut out = Vec::new();
-    for n in [1_000usize, 10_000] {
+    let n = 1_000usize;
+    let c = batch(&mut ceiling, n, bare.clone()).await;
+    let e = batch(&mut echo_client, n, echo_req.clone()).await;
+    let r = batch(&mut rt_client, n, |i| mk(i + 1_000_000)).await;
+    let (cr, er, rr) = (
+        n as f64 / c.as_secs_f64(),
+        n as f64 / e.as_secs_f64(),
+        n as f64 / r.as_secs_f64(),
+    );
+    println!(
+        "  [{}] batch {n:>6}: ceiling {cr:>9.0} msgs/s one-way | no-work round trips {er:>9.0} /s ({:.2}x) | signed round trips {rr:>9.0} /s | ratio {:.2}x, {:.2}x of no-work",
+        setup.label,
+        er / cr,
+        rr / cr,
+        rr / er,
+    );
+    out.push((n, cr, rr));
+    // The 10 000 batch in rounds; per round: rates, the ratios, CPU time per message.
+    let n = 10_000usize;
+    let mut rows: Vec<[f64; 9]> = Vec::new();
+    let mut rss = 0;
+    for round in 0..rounds() {
+        let t = cpu_ns();
         let c = batch(&mut ceiling, n, bare.clone()).await;
+        let t1 = cpu_ns();
         let e = batch(&mut echo_client, n, echo_req.clone()).await;
+        let t2 = cpu_ns();
         let rss0 = rss_kib();
-        let r = batch(&mut rt_client, n, |i| mk(i + 1_000_000)).await;
+        let r = batch(&mut rt_client, n, |i| mk(i + 2_000_000 + round * n)).await;
         let rss1 = rss_kib();
-        let (cr, rr) = (n as f64 / c.as_secs_f64(), n as f64 / r.as_secs_f64());
-        let er = n as f64 / e.as_secs_f64();
+        let t3 = cpu_ns();
+        rss = rss1.saturating_sub(rss0);
+        let (cr, er, rr) = (
+            n as f64 / c.as_secs_f64(),
+            n as f64 / e.as_secs_f64(),
+            n as f64 / r.as_secs_f64(),
+        );
+        let us = |a: u64, b: u64| (b - a) as f64 / 1e3 / n as f64;
+        let (cc, ec, rc) = (us(t, t1), us(t1, t2), us(t2, t3));
         println!(
-            "  [{}] batch {n:>6}: ceiling {cr:>9.0} msgs/s one-way | no-work round trips {er:>9.0} /s ({:.2}x) | signed round trips {rr:>9.0} /s | ratio {:.2}x, {:.2}x of no-work | RSS +{} KiB ({:.2} KiB per request in flight)",
+            "  [{}] batch {n:>6} round {round}: ceiling {cr:>7.0}/s | no-work rt {er:>7.0}/s ({:.2}x) | signed rt {rr:>7.0}/s ({:.2}x, {:.2}x of no-work) | CPU µs/msg one-way {cc:.1}, no-work {ec:.1}, signed {rc:.1} (CPU ratio {:.2}x, {:.2}x of no-work)",
             setup.label,
             er / cr,
             rr / cr,
             rr / er,
-            rss1.saturating_sub(rss0),
-            rss1.saturating_sub(rss0) as f64 / n as f64
+            cc / rc,
+            ec / rc,
         );
-        out.push((n, cr, rr));
+        rows.push([cr, er, rr, er / cr, rr / cr, rr / er, cc, ec, rc]);
     }
+    let col = |k: usize| {
+        let mut v: Vec<f64> = rows.iter().map(|r| r[k]).collect();
+        let (lo, hi) = v
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), x| (l.min(*x), h.max(*x)));
+        (median(&mut v), lo, hi)
+    };
+    let f = |(m, lo, hi): (f64, f64, f64), d: usize| format!("{m:.d$} [{lo:.d$}-{hi:.d$}]");
+    let (cr, rr) = (col(0).0, col(2).0);
+    println!(
+        "  [{}] batch {n:>6}, median [min-max] of {} rounds: ceiling {} msgs/s one-way | no-work round trips {} /s ({}x) | signed round trips {} /s | ratio {}x, {}x of no-work | CPU µs/msg one-way {}, no-work {}, signed {} | RSS +{rss} KiB ({:.2} KiB per request in flight, last round)",
+        setup.label,
+        rows.len(),
+        f(col(0), 0),
+        f(col(1), 0),
+        f(col(3), 2),
+        f(col(2), 0),
+        f(col(4), 2),
+        f(col(5), 2),
+        f(col(6), 1),
+        f(col(7), 1),
+        f(col(8), 1),
+        rss as f64 / n as f64,
+    );
+    out.push((n, cr, rr));
     echo.abort();
     let (sent, accepted, failed) = server.replies_sent();
     println!(

@@ -285,6 +285,10 @@ pub struct Stats {
     pub elapsed: Duration,
     pub p50_us: u64,
     pub p99_us: u64,
+    /// CPU time this process used during the phase (every thread; [`cpu_ns`]), in ns: with the
+    /// server under test in the same process, CPU per operation does not depend on how busy a
+    /// shared machine is.
+    pub cpu_ns: u64,
 }
 
 impl Stats {
@@ -312,8 +316,36 @@ impl Stats {
             elapsed,
             p50_us: pct(0.50),
             p99_us: pct(0.99),
+            cpu_ns: 0,
         }
     }
+
+    /// CPU µs per successful operation (0 without operations).
+    pub fn cpu_us_per_op(&self) -> f64 {
+        if self.ops == 0 {
+            0.0
+        } else {
+            self.cpu_ns as f64 / 1e3 / self.ops as f64
+        }
+    }
+}
+
+/// CPU time used by this process so far, in nanoseconds: the sum over its threads of
+/// `/proc/self/task/*/schedstat` (time on a CPU; 0 where that is not available).
+pub fn cpu_ns() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    dir.filter_map(|t| {
+        let t = t.ok()?;
+        std::fs::read_to_string(t.path().join("schedstat"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse::<u64>()
+            .ok()
+    })
+    .sum()
 }
 
 /// Run one task per element of `clients` (its state: a connection and whatever else it needs),
@@ -326,6 +358,7 @@ where
     F: Fn(S, usize) -> Fut + Send + Sync + Clone + 'static,
     Fut: Future<Output = (S, Option<bool>)> + Send,
 {
+    let cpu0 = cpu_ns();
     let start = Instant::now();
     let end = start + duration;
     let mut tasks = Vec::with_capacity(clients.len());
@@ -360,7 +393,9 @@ where
             states.push(s);
         }
     }
-    (Stats::from_samples(all, errors, start.elapsed()), states)
+    let mut stats = Stats::from_samples(all, errors, start.elapsed());
+    stats.cpu_ns = cpu_ns().saturating_sub(cpu0);
+    (stats, states)
 }
 
 /// Resident set size of this process in bytes (Linux `/proc/self/statm`), if readable.

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, put};
@@ -122,7 +122,13 @@ impl Drop for WaitGuard<'_> {
 
 impl Waiters {
     fn notify(&self, queue: &str) {
-        let w = self.map.lock().ok().and_then(|m| m.get(queue).cloned());
+        let w = self.map.lock().ok().and_then(|m| {
+            if m.is_empty() {
+                None
+            } else {
+                m.get(queue).cloned()
+            }
+        });
         if let Some(w) = w {
             // One message wakes one parked take and one parked get (apihub defect 6 wakes all).
             w.takers.notify_one();
@@ -140,6 +146,8 @@ pub struct Hub {
     /// by the key of the token's subject, so the pair decides the check. Keyed by the signature
     /// (about 140 characters) rather than the token (several hundred): one hash per request.
     sig_ok: Mutex<HashMap<Box<str>, Box<str>>>,
+    /// hashDIDs known to be well formed (bounded; see `well_formed_hash`).
+    good_hashes: Mutex<std::collections::HashSet<Box<str>>>,
     cfg: HubConfig,
     store: Arc<dyn Store>,
     tokens: TokenAuthority,
@@ -195,6 +203,7 @@ impl Hub {
         let tokens = TokenAuthority::generate(cfg.profile, "sigharness-mq-hub")?;
         Ok(Hub {
             sig_ok: Default::default(),
+            good_hashes: Default::default(),
             cfg,
             store,
             tokens,
@@ -286,7 +295,7 @@ impl Hub {
         need: Access,
     ) -> Result<(&'h str, Arc<Claims>)> {
         self.domain(domain)?;
-        if !is_hash_did(hash) {
+        if !self.well_formed_hash(hash) {
             return Err(MqHubError::bad(format!(
                 "hashDID {hash:?} is not base58 of a SHA-256 digest"
             )));
@@ -296,6 +305,24 @@ impl Hub {
             .tokens
             .authorize(now_secs(), token, domain, hash, need)?;
         Ok((token, c))
+    }
+
+    /// [`is_hash_did`], remembered for the hashDIDs seen to be well formed (a pure function of
+    /// the text; base58-decoding 44 characters costs about as much as the rest of the checks).
+    fn well_formed_hash(&self, hash: &str) -> bool {
+        if self.good_hashes.lock().is_ok_and(|s| s.contains(hash)) {
+            return true;
+        }
+        if !is_hash_did(hash) {
+            return false;
+        }
+        if let Ok(mut s) = self.good_hashes.lock() {
+            if s.len() >= 16_384 {
+                s.clear();
+            }
+            s.insert(hash.into());
+        }
+        true
     }
 
     fn authorize_owner(&self, h: &HeaderMap, domain: &str, hash: &str, sig: &str) -> Result<()> {
@@ -409,9 +436,9 @@ type S = State<Arc<Hub>>;
 async fn token(
     State(hub): S,
     Path((domain, hash)): Path<(String, String)>,
-    h: HeaderMap,
+    req: Request,
 ) -> Response {
-    match token_inner(&hub, &domain, &hash, &h) {
+    match token_inner(&hub, &domain, &hash, req.headers()) {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -465,10 +492,10 @@ fn token_inner(hub: &Hub, domain: &str, hash: &str, h: &HeaderMap) -> Result<Res
 async fn put_msg(
     State(hub): S,
     Path((domain, hash)): Path<(String, String)>,
-    h: HeaderMap,
-    body: Body,
+    req: Request,
 ) -> Response {
-    match put_inner(&hub, &domain, &hash, &h, body).await {
+    let (parts, body) = req.into_parts();
+    match put_inner(&hub, &domain, &hash, &parts.headers, body).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => e.into_response(),
     }
@@ -505,9 +532,9 @@ async fn put_inner(hub: &Hub, domain: &str, hash: &str, h: &HeaderMap, body: Bod
 async fn get_msg(
     State(hub): S,
     Path((domain, hash, sig)): Path<(String, String, String)>,
-    h: HeaderMap,
+    req: Request,
 ) -> Response {
-    wait_reply(&hub, &domain, &hash, &sig, &h, false).await
+    wait_reply(&hub, &domain, &hash, &sig, req.headers(), false).await
 }
 
 async fn wait_reply(
@@ -535,9 +562,9 @@ async fn wait_reply(
 async fn take_opendsu(
     State(hub): S,
     Path((domain, hash, sig)): Path<(String, String, String)>,
-    h: HeaderMap,
+    req: Request,
 ) -> Response {
-    wait_reply(&hub, &domain, &hash, &sig, &h, true).await
+    wait_reply(&hub, &domain, &hash, &sig, req.headers(), true).await
 }
 
 /// In the rfc130 profile, `next` as the message id takes the oldest message (long poll).
@@ -547,13 +574,14 @@ pub const TAKE_NEXT: &str = "next";
 async fn take_rfc130(
     State(hub): S,
     Path((domain, hash, id, sig)): Path<(String, String, String, String)>,
-    h: HeaderMap,
+    req: Request,
 ) -> Response {
+    let h = req.headers();
     if id == TAKE_NEXT {
-        return wait_reply(&hub, &domain, &hash, &sig, &h, true).await;
+        return wait_reply(&hub, &domain, &hash, &sig, h, true).await;
     }
     let r = async {
-        hub.authorize_owner(&h, &domain, &hash, &sig)?;
+        hub.authorize_owner(h, &domain, &hash, &sig)?;
         if !is_message_id(&id) {
             return Err(MqHubError::bad(format!("message id {id:?} is malformed")));
         }
@@ -573,10 +601,11 @@ async fn take_rfc130(
 async fn delete_msg(
     State(hub): S,
     Path((domain, hash, id, sig)): Path<(String, String, String, String)>,
-    h: HeaderMap,
+    req: Request,
 ) -> Response {
+    let h = req.headers();
     let r = async {
-        hub.authorize_owner(&h, &domain, &hash, &sig)?;
+        hub.authorize_owner(h, &domain, &hash, &sig)?;
         if !is_message_id(&id) {
             return Err(MqHubError::bad(format!("message id {id:?} is malformed")));
         }

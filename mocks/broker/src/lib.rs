@@ -51,6 +51,10 @@
 //!   [`BrokerBuilder::record_bodies`]`(true)` (default off). A verdict that needs the whole history
 //!   checks [`Journal::is_truncated`].
 //! - **Fault plans**: at most 1 MiB and flow nesting 64 deep, refused before the YAML parser.
+//! - **Outgoing bytes** (not an option): each connection's writes are coalesced
+//!   ([`coalesce::CoalescedWrites`]): at most [`coalesce::MAX_QUEUED`] (256 KiB) wait for the
+//!   socket, and after the connection ends what is queued is drained within
+//!   [`coalesce::DRAIN_BOUND`] (5 s), then the write side is shut.
 //!
 //! ## Fixture API (in the style of wiremock's `MockServer`)
 //! ```no_run
@@ -129,6 +133,7 @@
 //!   findings: a 26-byte frame that allocated 4 GB; a 6-byte SASL frame tail that made fe2o3's
 //!   SASL decoder panic.)
 
+pub mod coalesce;
 pub mod encoding;
 pub mod error;
 pub mod fault;

@@ -664,7 +664,14 @@ async fn serve_stream<S>(
         idle_time_out: shared.limits.idle_time_out,
         max_message_size: shared.limits.max_message_size,
     };
-    let wire = Wire::new(stream, &header, kill.clone(), limits);
+    // Frames fe2o3 writes while the previous write is under way go out together (one system
+    // call, one TLS record) instead of one each.
+    let wire = Wire::new(
+        crate::coalesce::CoalescedWrites::new(stream),
+        &header,
+        kill.clone(),
+        limits,
+    );
     let sasl = TolerantSasl::default();
     let max_frame = shared.limits.max_frame_size;
     let opened = match header[4] {

@@ -160,6 +160,18 @@ pub const STATUS_FAILURE: &str = "failure";
 /// Signed results remembered for redeliveries (a bound on the memory they take).
 pub const MAX_REMEMBERED_RESULTS: usize = 4096;
 
+/// The reply envelope as [`Core::envelope`] builds it, serialized from borrowed parts (keys in
+/// the same order as the `Value` one's).
+#[derive(Serialize)]
+struct Envelope<'a> {
+    i: u64,
+    msg: &'a Map<String, Value>,
+    msg_id: uuid::Uuid,
+    timestamp: f64,
+    topic: &'a str,
+    username: &'a str,
+}
+
 /// The request-handling state machine.
 #[derive(Debug)]
 pub struct Core {
@@ -231,13 +243,24 @@ impl Core {
     }
 
     /// Handle one request received at `at` (monotonic, for the record); `unix_now` stamps the
-    /// reply.
+    /// reply. The same as [`Core::begin`], [`Prepared::sign`] and [`Core::finish`] in a row.
     pub fn handle_request(
         &mut self,
         at: Duration,
         unix_now: f64,
         req: IncomingRequest,
     ) -> ReceivedRequest {
+        let p = self.begin(at, unix_now, req);
+        let signed = p.sign();
+        self.finish(p, signed)
+    }
+
+    /// The first half of handling a request, in arrival order: its number, the fault rule that
+    /// fires, parsing, validation, the reply address, and what is to be signed with which key
+    /// (or the remembered result of a redelivery). The signature itself ([`Prepared::sign`])
+    /// needs no state, so it may run anywhere, concurrently with other requests'; then
+    /// [`Core::finish`], in arrival order again, builds the replies.
+    pub fn begin(&mut self, at: Duration, unix_now: f64, req: IncomingRequest) -> Prepared {
         self.seq += 1;
         let n = self.seq;
         // `stay_disconnected` is about the connection, not a request.
@@ -332,7 +355,6 @@ impl Core {
             }
         }
 
-        let mut result: Option<(&'static str, Value)> = None;
         // AMQP 1.0 part 3.2.4: past its absolute-expiry-time a message "is considered to be
         // expired"; the requester has given up on it (the deployed client's ttl is timeout x
         // retries), so it is answered with an error and not signed (`sign_expired` turns this off).
@@ -345,6 +367,7 @@ impl Core {
                 (unix_now * 1000.0) as i64
             ));
         }
+        let mut work = Work::Nothing;
         if body_obj.is_some() && errors.is_empty() {
             self.validate(props, body, &mut errors);
             if errors.is_empty() {
@@ -355,18 +378,86 @@ impl Core {
                     text,
                 );
                 let again = self.remembered.get(&memo).cloned();
-                let r = match (again, &action) {
-                    (Some(r), a) if *a != Some(ServerAction::ResignDuplicates) => Ok(r),
-                    (seen, a) => self.sign(props, body, a.as_ref(), seen.is_some()),
-                };
-                match r {
-                    Ok(r) => {
-                        self.remember(memo, r.clone());
-                        result = Some(r)
+                work = match (again, &action) {
+                    (Some(r), a) if *a != Some(ServerAction::ResignDuplicates) => {
+                        Work::Known(memo, r)
                     }
-                    Err(e) => errors.push(e),
-                }
+                    (seen, a) => match self.plan_sign(props, body, a.as_ref(), seen.is_some()) {
+                        Ok(job) => Work::Sign(memo, job),
+                        Err(e) => {
+                            errors.push(e);
+                            Work::Nothing
+                        }
+                    },
+                };
             }
+        }
+        Prepared {
+            n,
+            at,
+            unix_now,
+            req,
+            fired,
+            errors,
+            body: body_obj,
+            id,
+            reply_address,
+            burst_drop,
+            work,
+        }
+    }
+
+    /// The second half of handling a request, in arrival order, with the outcome of
+    /// [`Prepared::sign`]: the result is remembered for redeliveries, the reply built and
+    /// planned. A redelivery whose first delivery was being signed when it arrived gets that
+    /// delivery's result here (the same signature, as when handled one after the other), or,
+    /// under `resign_duplicates`, a new one.
+    pub fn finish(
+        &mut self,
+        p: Prepared,
+        signed: Option<Result<(&'static str, Value), String>>,
+    ) -> ReceivedRequest {
+        let Prepared {
+            n,
+            at,
+            unix_now,
+            req,
+            fired,
+            mut errors,
+            body: body_obj,
+            id,
+            reply_address,
+            burst_drop,
+            work,
+        } = p;
+        let key = self.config.message_id_key.clone();
+        let action = fired.as_ref().map(|f| f.action.clone());
+        let empty = Map::new();
+        let body = body_obj.as_ref().unwrap_or(&empty);
+        let mut result: Option<(&'static str, Value)> = None;
+        let outcome = match work {
+            Work::Nothing => None,
+            Work::Known(memo, r) => Some((memo, Ok(r))),
+            Work::Sign(memo, job) => {
+                let seen = self.remembered.get(&memo).cloned();
+                let r = match (seen, &action) {
+                    // Signed meanwhile by an earlier delivery of the same request.
+                    (Some(r), a) if *a != Some(ServerAction::ResignDuplicates) => Ok(r),
+                    (Some(_), a) if !job.again => self
+                        .plan_sign(&req.application_properties, body, a.as_ref(), true)
+                        .and_then(|j| j.run()),
+                    _ => signed.unwrap_or_else(|| job.run()),
+                };
+                Some((memo, r))
+            }
+        };
+        match outcome {
+            Some((memo, Ok(r))) => {
+                self.remember(memo, r.clone());
+                result = Some(r);
+            }
+            Some((_, Err(e))) => errors.push(e),
+            None => {}
         }
 
         let mut msg = Map::new();
@@ -416,7 +507,7 @@ impl Core {
         if let Some(addr) = &reply_address {
             for s in steps {
                 let (address, body) =
-                    self.emission(s.send, addr, &msg, &key, id.as_deref(), unix_now);
+                    self.emission(n, s.send, addr, &msg, &key, id.as_deref(), unix_now);
                 replies.push(PlannedReply {
                     after: s.after,
                     address,
@@ -444,9 +535,10 @@ impl Core {
         }
     }
 
-    fn envelope(&mut self, topic: &str, msg: Value, unix_now: f64) -> Value {
+    /// The reply envelope of request number `n`.
+    fn envelope(&self, n: u64, topic: &str, msg: Value, unix_now: f64) -> Value {
         json!({
-            "i": self.seq,
+            "i": n,
             "msg_id": uuid::Uuid::new_v4().to_string(),
             "timestamp": unix_now,
             "topic": topic,
@@ -455,8 +547,10 @@ impl Core {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn emission(
         &mut self,
+        n: u64,
         e: Emit,
         addr: &str,
         msg: &Map<String, Value>,
@@ -464,34 +558,47 @@ impl Core {
         id: Option<&str>,
         unix_now: f64,
     ) -> (String, String) {
-        let mut m = msg.clone();
         let mut address = addr.to_string();
-        match e {
-            Emit::Reply => {}
+        // The reply as built (`reply`, `wrong_address`) is serialized from `msg` itself; the
+        // faults that change it work on a copy.
+        let copy = || msg.clone();
+        let changed: Option<Map<String, Value>> = match e {
+            Emit::Reply => None,
+            Emit::WrongAddress => {
+                address.push_str(".wrong");
+                None
+            }
             Emit::WrongId => {
                 let other = match (&self.last_id, id) {
                     (Some(l), Some(i)) if l != i => l.clone(),
                     _ => uuid::Uuid::new_v4().to_string(),
                 };
+                let mut m = copy();
                 m.insert(key.into(), json!(other));
+                Some(m)
             }
             Emit::UnknownId => {
+                let mut m = copy();
                 m.insert(key.into(), json!(uuid::Uuid::new_v4().to_string()));
+                Some(m)
             }
             Emit::MalformedJson => {
                 return (address, "{\"i\": 1, \"msg\": {this is not JSON".into());
             }
             Emit::MissingMsg => {
-                let mut env = self.envelope(addr, Value::Null, unix_now);
+                let mut env = self.envelope(n, addr, Value::Null, unix_now);
                 if let Some(o) = env.as_object_mut() {
                     o.remove("msg");
                 }
                 return (address, env.to_string());
             }
             Emit::MissingId => {
+                let mut m = copy();
                 m.remove(key);
+                Some(m)
             }
             Emit::ErrorReply => {
+                let mut m = copy();
                 for f in [
                     "signed_claim",
                     "signed_data",
@@ -505,11 +612,19 @@ impl Core {
                     json!(["injected error: signing refused by fault plan"]),
                 );
                 m.insert("signing_status".into(), json!(STATUS_FAILURE));
+                Some(m)
             }
-            Emit::WrongAddress => address.push_str(".wrong"),
-        }
-        let env = self.envelope(&address, Value::Object(m), unix_now);
-        (address, env.to_string())
+        };
+        let env = Envelope {
+            i: n,
+            msg: changed.as_ref().unwrap_or(msg),
+            msg_id: uuid::Uuid::new_v4(),
+            timestamp: unix_now,
+            topic: &address,
+            username: &self.username,
+        };
+        let text = serde_json::to_string(&env).unwrap_or_default();
+        (address, text)
     }
 
     fn validate(
@@ -734,17 +849,18 @@ impl Core {
             .ok_or_else(|| format!("unknown signing key {short:?}"))
     }
 
-    /// Sign a valid request; `again`: it was signed before (the `resign_duplicates` fault
-    /// signs it anew, with SHA-512, so the two signatures differ).
-    fn sign(
+    /// What signing a valid request takes: the key, the bytes, the shape; `again`: it was signed
+    /// before (the `resign_duplicates` fault signs it anew, with SHA-512, so the two signatures
+    /// differ).
+    fn plan_sign(
         &mut self,
         props: &BTreeMap<String, String>,
         body: &Map<String, Value>,
         action: Option<&ServerAction>,
         again: bool,
-    ) -> Result<(&'static str, Value), String> {
+    ) -> Result<SignJob, String> {
         if props.get("mtype").map(String::as_str) == Some("batch") {
-            return self.sign_batch(body, action);
+            return self.plan_batch(body, action);
         }
         let short = str_field(body, "sig_key_id").unwrap_or_default();
         let key = self.signing_key(&short, action)?;
@@ -753,7 +869,7 @@ impl Core {
                 .and_then(|s| B64.decode(s).ok())
                 .ok_or_else(|| format!("`{f}` vanished"))
         };
-        match props.get("mtype").map(String::as_str) {
+        let shape = match props.get("mtype").map(String::as_str) {
             Some("container_signature") => {
                 let mut claim = get("claim_file")?;
                 if action == Some(&ServerAction::StaleClaim) {
@@ -769,10 +885,7 @@ impl Core {
                 } else {
                     pgp::crypto::hash::HashAlgorithm::Sha256
                 };
-                let signed = key
-                    .sign_message_with(&claim, hash)
-                    .map_err(|e| e.to_string())?;
-                Ok(("signed_claim", json!(B64.encode(signed))))
+                Shape::Claim { key, claim, hash }
             }
             Some("clearsign_signature") => {
                 let mut text =
@@ -780,19 +893,18 @@ impl Core {
                 if action == Some(&ServerAction::SignOtherBytes) {
                     text.push_str("\nappended by the sign_other_bytes fault\n");
                 }
-                let signed = key.clearsign(&text).map_err(|e| e.to_string())?;
-                Ok(("signed_data", json!(B64.encode(signed))))
+                Shape::Clear { key, text }
             }
             Some("gpg_signature") => {
                 let mut data = get("artifact")?;
                 if action == Some(&ServerAction::SignOtherBytes) {
                     data.push(0);
                 }
-                let sig = key.detached(&data).map_err(|e| e.to_string())?;
-                Ok(("signed_payload", json!(B64.encode(sig))))
+                Shape::Detached { key, data }
             }
-            other => Err(format!("cannot sign mtype {other:?}")),
-        }
+            other => return Err(format!("cannot sign mtype {other:?}")),
+        };
+        Ok(SignJob { shape, again })
     }
 }
 
@@ -801,11 +913,11 @@ impl Core {
     /// request order): `{manifest_digest, repo, sig_key_id, sig_keyname, signed_claim}`, the
     /// signed claim as for a single container request. (The notes give the batch request, not
     /// its reply; the deployed batch client reads `msg.errors` and passes the envelope on.)
-    fn sign_batch(
+    fn plan_batch(
         &mut self,
         body: &Map<String, Value>,
         action: Option<&ServerAction>,
-    ) -> Result<(&'static str, Value), String> {
+    ) -> Result<SignJob, String> {
         let claims = body
             .get("claims")
             .and_then(Value::as_array)
@@ -813,25 +925,132 @@ impl Core {
         let mut out = Vec::new();
         for c in claims {
             let c = c.as_object().ok_or("a claim vanished")?;
-            let claim = str_field(c, "claim_file")
-                .and_then(|s| B64.decode(s).ok())
-                .ok_or("`claim_file` vanished")?;
+            let claim = Arc::new(
+                str_field(c, "claim_file")
+                    .and_then(|s| B64.decode(s).ok())
+                    .ok_or("`claim_file` vanished")?,
+            );
             let ids = c.get("sig_key_ids").and_then(Value::as_array);
             let names = c.get("sig_keynames").and_then(Value::as_array);
             for (i, id) in ids.into_iter().flatten().enumerate() {
                 let short = id.as_str().unwrap_or_default();
                 let key = self.signing_key(short, action)?;
-                let signed = key.sign_message(&claim).map_err(|e| e.to_string())?;
-                out.push(json!({
+                let entry = json!({
                     "manifest_digest": c.get("manifest_digest"),
                     "repo": c.get("repo"),
                     "sig_key_id": short,
                     "sig_keyname": names.and_then(|n| n.get(i)),
-                    "signed_claim": B64.encode(signed),
-                }));
+                });
+                out.push((entry, key, claim.clone()));
             }
         }
-        Ok(("signed_claims", Value::Array(out)))
+        Ok(SignJob {
+            shape: Shape::Batch(out),
+            again: false,
+        })
+    }
+}
+
+/// A request after [`Core::begin`]: everything [`Core::finish`] needs, and the signature to
+/// make ([`Prepared::sign`]).
+#[derive(Debug)]
+pub struct Prepared {
+    n: u64,
+    at: Duration,
+    unix_now: f64,
+    req: IncomingRequest,
+    fired: Option<crate::fault::Fired<ServerAction>>,
+    errors: Vec<String>,
+    body: Option<Map<String, Value>>,
+    id: Option<String>,
+    reply_address: Option<String>,
+    burst_drop: bool,
+    work: Work,
+}
+
+/// The signing part of a request: none (invalid), a remembered result (a redelivery), or a
+/// signature to make. The first field is the redelivery memo (id, mtype, body text).
+#[derive(Debug)]
+enum Work {
+    Nothing,
+    Known((String, String, String), (&'static str, Value)),
+    Sign((String, String, String), SignJob),
+}
+
+/// A signature to make: the key and bytes are resolved, no server state is needed.
+#[derive(Debug)]
+struct SignJob {
+    shape: Shape,
+    /// Signed before (`resign_duplicates`: SHA-512).
+    again: bool,
+}
+
+#[derive(Debug)]
+enum Shape {
+    Claim {
+        key: SigningKey,
+        claim: Vec<u8>,
+        hash: pgp::crypto::hash::HashAlgorithm,
+    },
+    Clear {
+        key: SigningKey,
+        text: String,
+    },
+    Detached {
+        key: SigningKey,
+        data: Vec<u8>,
+    },
+    /// (entry without `signed_claim`, key, claim) per claim and key.
+    Batch(Vec<(Value, SigningKey, Arc<Vec<u8>>)>),
+}
+
+impl SignJob {
+    /// The result field and its value (base64 of the OpenPGP output).
+    fn run(&self) -> Result<(&'static str, Value), String> {
+        match &self.shape {
+            Shape::Claim { key, claim, hash } => {
+                let signed = key
+                    .sign_message_with(claim, *hash)
+                    .map_err(|e| e.to_string())?;
+                Ok(("signed_claim", json!(B64.encode(signed))))
+            }
+            Shape::Clear { key, text } => {
+                let signed = key.clearsign(text).map_err(|e| e.to_string())?;
+                Ok(("signed_data", json!(B64.encode(signed))))
+            }
+            Shape::Detached { key, data } => {
+                let sig = key.detached(data).map_err(|e| e.to_string())?;
+                Ok(("signed_payload", json!(B64.encode(sig))))
+            }
+            Shape::Batch(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (entry, key, claim) in items {
+                    let signed = key.sign_message(claim).map_err(|e| e.to_string())?;
+                    let mut e = entry.clone();
+                    if let Some(o) = e.as_object_mut() {
+                        o.insert("signed_claim".into(), json!(B64.encode(signed)));
+                    }
+                    out.push(e);
+                }
+                Ok(("signed_claims", Value::Array(out)))
+            }
+        }
+    }
+}
+
+impl Prepared {
+    /// Make this request's signature, if it needs one (`None`: nothing to sign here). Needs no
+    /// server state: call it on any thread, then pass the outcome to [`Core::finish`].
+    pub fn sign(&self) -> Option<Result<(&'static str, Value), String>> {
+        match &self.work {
+            Work::Sign(_, job) => Some(job.run()),
+            _ => None,
+        }
+    }
+
+    /// Its arrival number.
+    pub fn n(&self) -> u64 {
+        self.n
     }
 }
 
@@ -1015,6 +1234,69 @@ mod tests {
     fn signed_claim(r: &ReceivedRequest) -> String {
         let env: Value = serde_json::from_str(&r.replies[0].body).unwrap();
         env["msg"]["signed_claim"].as_str().unwrap().to_string()
+    }
+
+    /// Pipelined (both deliveries begun before either is finished, as the server does while
+    /// signatures are in the making): a redelivery still gets the first delivery's signature,
+    /// and `resign_duplicates` still signs it anew; the envelopes keep their own numbers.
+    #[test]
+    fn redeliveries_in_flight_together_get_one_signature() {
+        let digest = format!("sha256:{:064x}", 1);
+        let req = |c: &Core| {
+            let claim = msg_signer::wire::container_claim(&digest, "reg.io/ns/app:1");
+            let key = c.keys.first().short_id().to_string();
+            let props: BTreeMap<String, String> = [
+                ("service", "s"),
+                ("environment", "e"),
+                ("owner_id", "alice"),
+                ("mtype", "container_signature"),
+                ("source", "metadata"),
+                ("pub_task_id", "7"),
+                ("manifest_digest", digest.as_str()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            let body = json!({"sig_key_id": key, "claim_file": B64.encode(claim.to_string()),
+                "request_id": "r1", "created": "2026-12-04T22:00:00.000000Z",
+                "requested_by": "alice", "pub_task_id": "7", "manifest_digest": digest,
+                "repo": "ns/app"});
+            IncomingRequest {
+                address: "topic://sign".into(),
+                application_properties: props,
+                non_string_properties: vec![],
+                body: Ok(body.to_string()),
+                ttl_ms: None,
+                absolute_expiry_ms: None,
+            }
+        };
+        let envelope_i = |r: &ReceivedRequest| {
+            let env: Value = serde_json::from_str(&r.replies[0].body).unwrap();
+            env["i"].as_u64().unwrap()
+        };
+        for resign in [false, true] {
+            let mut c = core();
+            if resign {
+                let plan = crate::fault::plan_from_str("rules: [{action: resign_duplicates}]", "t")
+                    .unwrap();
+                c.set_fault_plan(&plan).unwrap();
+            }
+            let (ra, rb) = (req(&c), req(&c));
+            let a = c.begin(Duration::ZERO, 0.0, ra);
+            let b = c.begin(Duration::from_millis(1), 0.0, rb);
+            let (sa, sb) = (a.sign(), b.sign());
+            assert!(sa.is_some() && sb.is_some(), "both were in the making");
+            let a = c.finish(a, sa);
+            let b = c.finish(b, sb);
+            assert_eq!(a.errors, Vec::<String>::new());
+            assert_eq!((a.n, b.n), (1, 2));
+            assert_eq!((envelope_i(&a), envelope_i(&b)), (1, 2));
+            if resign {
+                assert_ne!(signed_claim(&a), signed_claim(&b), "resign_duplicates");
+            } else {
+                assert_eq!(signed_claim(&a), signed_claim(&b));
+            }
+        }
     }
 
     /// A redelivered request gets the signature it already got (the faulty server's

@@ -32,7 +32,8 @@ use crate::error::ServerError;
 /// One signing key.
 #[derive(Debug, Clone)]
 pub struct SigningKey {
-    secret: SignedSecretKey,
+    /// Shared: a key is cloned into every signing job.
+    secret: std::sync::Arc<SignedSecretKey>,
     /// 16 upper-case hex digits.
     key_id: String,
 }
@@ -62,7 +63,10 @@ impl SigningKey {
             .iter()
             .map(|b| format!("{b:02X}"))
             .collect();
-        SigningKey { secret, key_id }
+        SigningKey {
+            secret: std::sync::Arc::new(secret),
+            key_id,
+        }
     }
 
     /// Parse an ASCII-armored secret key (unprotected).
@@ -118,7 +122,7 @@ impl SigningKey {
         hash: HashAlgorithm,
     ) -> Result<Vec<u8>, ServerError> {
         let mut b = MessageBuilder::from_bytes("", data.to_vec());
-        b.sign(&*self.secret, Password::empty(), hash);
+        b.sign(&**self.secret, Password::empty(), hash);
         b.to_vec(rand08::rngs::OsRng)
             .map_err(|e| ServerError::Sign(format!("signed message: {e}")))
     }
@@ -128,7 +132,7 @@ impl SigningKey {
         let m = CleartextSignedMessage::sign(
             rand08::rngs::OsRng,
             text,
-            &*self.secret,
+            &**self.secret,
             &Password::empty(),
         )
         .map_err(|e| ServerError::Sign(format!("cleartext signature: {e}")))?;
@@ -140,7 +144,7 @@ impl SigningKey {
     pub fn detached(&self, data: &[u8]) -> Result<String, ServerError> {
         let s = DetachedSignature::sign_binary_data(
             rand08::rngs::OsRng,
-            &*self.secret,
+            &**self.secret,
             &Password::empty(),
             HashAlgorithm::Sha256,
             data,

@@ -47,6 +47,8 @@
 //! address). The `msg-signer` conformance suite of `sigharness` uses both mocks to judge clients,
 //! and judges signing servers as a client.
 
+/// Write coalescing of the server's connection (in the broker crate, whose connections use it too).
+pub use mock_broker::coalesce;
 pub mod core;
 pub mod error;
 pub mod fault;

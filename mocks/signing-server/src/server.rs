@@ -29,6 +29,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::coalesce::CoalescedWrites;
 use crate::core::{Core, IncomingRequest, ReceivedRequest, ServerConfig};
 use crate::error::ServerError;
 use crate::fault::{FaultPlan, ServerAction};
@@ -49,6 +50,8 @@ impl SigningServer {
             credit: 500,
             sasl_external: false,
             addressed: false,
+            coalesce: true,
+            pipeline: SIGNING_PIPELINE,
         }
     }
 }
@@ -63,6 +66,8 @@ pub struct SigningServerBuilder {
     credit: u32,
     sasl_external: bool,
     addressed: bool,
+    coalesce: bool,
+    pipeline: usize,
 }
 
 /// Reply senders kept attached with [`SigningServerBuilder::addressed_reply_links`].
@@ -107,6 +112,21 @@ impl SigningServerBuilder {
         self
     }
 
+    /// Coalesce the connection's writes ([`crate::coalesce`]; default on): frames produced while
+    /// the previous write was under way go out in one write instead of one system call each.
+    pub fn coalesce_writes(mut self, on: bool) -> Self {
+        self.coalesce = on;
+        self
+    }
+
+    /// How many requests may be signed at once off the receiver task (default
+    /// [`SIGNING_PIPELINE`]); 0: each is parsed, signed and answered on the receiver task before
+    /// the next is read.
+    pub fn signing_pipeline(mut self, depth: usize) -> Self {
+        self.pipeline = depth;
+        self
+    }
+
     /// Link credit of the request receiver (default 500).
     pub fn credit(mut self, credit: u32) -> Self {
         self.credit = credit.max(1);
@@ -133,6 +153,8 @@ impl SigningServerBuilder {
             sasl_external: self.sasl_external,
             addressed: self.addressed,
             credit: self.credit,
+            coalesce: self.coalesce,
+            pipeline: self.pipeline,
             send_to: self.config.topic_send_to.clone(),
             container: format!("sigharness-mock-signing-server-{}", uuid::Uuid::new_v4()),
         });
@@ -184,6 +206,9 @@ struct ConnectParams {
     sasl_external: bool,
     addressed: bool,
     credit: u32,
+    coalesce: bool,
+    /// Signatures in the making at once (0: inline on the receiver task).
+    pipeline: usize,
     send_to: String,
     /// The AMQP container id, kept across reconnects (link names derive from it).
     container: String,
@@ -227,6 +252,10 @@ async fn connect(p: &ConnectParams) -> Result<Connected, ServerError> {
                 "SASL EXTERNAL needs a TLS client certificate: use amqps://".into(),
             ));
         }
+        Scheme::Amqp if p.coalesce => builder
+            .open_with_stream(CoalescedWrites::new(tcp))
+            .await
+            .map_err(|e| err(format!("AMQP open: {e}")))?,
         Scheme::Amqp => builder
             .open_with_stream(tcp)
             .await
@@ -245,10 +274,12 @@ async fn connect(p: &ConnectParams) -> Result<Connected, ServerError> {
                     .await
                     .map_err(|e| err(format!("SASL EXTERNAL: {e}")))?;
             }
-            builder
-                .open_with_stream(stream)
-                .await
-                .map_err(|e| err(format!("AMQP open: {e}")))?
+            let open = if p.coalesce {
+                builder.open_with_stream(CoalescedWrites::new(stream)).await
+            } else {
+                builder.open_with_stream(stream).await
+            };
+            open.map_err(|e| err(format!("AMQP open: {e}")))?
         }
     };
     let mut session = Session::begin(&mut connection)
@@ -321,7 +352,7 @@ async fn supervisor(
             shared.clone(),
         ));
         let stop = tokio::select! {
-            _ = receiver_task(receiver, ch.out_tx.clone(), shared.clone()) => false,
+            _ = receiver_task(receiver, ch.out_tx.clone(), shared.clone(), params.pipeline) => false,
             _ = shutdown.notified() => true,
         };
         sender.abort();
@@ -565,50 +596,118 @@ fn body_of(m: &Message<Body<Value>>) -> Result<String, String> {
     }
 }
 
+/// Requests whose signature may be in the making at once. The receiver task parses and checks
+/// each request in arrival order ([`Core::begin`]) and hands its signature to a task of its own
+/// (so signatures are made on every worker thread while the receiver goes on reading); a
+/// finishing task builds and sends the replies in arrival order ([`Core::finish`]). In order,
+/// not as signatures complete, so that the journal (`received_requests`), the redelivery memo
+/// and the faults that depend on the previous request (`wrong_id`) see the same sequence as
+/// when requests are handled one after the other; all signatures of a shape cost the same, so
+/// little waits behind a slow one. Beyond this many the receiver waits (bounded memory).
+pub const SIGNING_PIPELINE: usize = 64;
+
+type Signed = (
+    crate::core::Prepared,
+    Option<Result<(&'static str, serde_json::Value), String>>,
+);
+
+/// A request on its way to [`Core::finish`].
+enum Job {
+    /// Signed on the receiver task (pipeline depth 0).
+    Done(Box<Signed>),
+    Signing(JoinHandle<Signed>),
+}
+
 async fn receiver_task(
     mut receiver: Receiver,
     out: mpsc::UnboundedSender<(String, String)>,
     shared: Arc<Shared>,
+    depth: usize,
 ) {
     let address = shared
         .core
         .lock()
         .map(|c| c.config().topic_send_to.clone())
         .unwrap_or_default();
-    loop {
-        let d = match receiver.recv::<Body<Value>>().await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!("signing server: request receiver stopped: {e}");
-                return;
-            }
-        };
-        let _ = receiver.accept(&d).await;
-        let m = d.message();
-        let mut props = BTreeMap::new();
-        let mut non_string = Vec::new();
-        if let Some(ap) = &m.application_properties {
-            for (k, v) in ap.0.iter() {
-                if !matches!(v, SimpleValue::String(_)) {
-                    non_string.push(k.clone());
+    let (jobs, pending) = mpsc::channel::<Job>(depth.max(1));
+    let receive = {
+        let shared = shared.clone();
+        async move {
+            loop {
+                let d = match receiver.recv::<Body<Value>>().await {
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::warn!("signing server: request receiver stopped: {e}");
+                        return;
+                    }
+                };
+                let _ = receiver.accept(&d).await;
+                let m = d.message();
+                let mut props = BTreeMap::new();
+                let mut non_string = Vec::new();
+                if let Some(ap) = &m.application_properties {
+                    for (k, v) in ap.0.iter() {
+                        if !matches!(v, SimpleValue::String(_)) {
+                            non_string.push(k.clone());
+                        }
+                        props.insert(k.clone(), prop_text(v));
+                    }
                 }
-                props.insert(k.clone(), prop_text(v));
+                let req = IncomingRequest {
+                    address: address.clone(),
+                    application_properties: props,
+                    non_string_properties: non_string,
+                    body: body_of(m),
+                    ttl_ms: m.header.as_ref().and_then(|h| h.ttl),
+                    absolute_expiry_ms: m
+                        .properties
+                        .as_ref()
+                        .and_then(|p| p.absolute_expiry_time.as_ref())
+                        .map(|t| t.milliseconds()),
+                };
+                let prepared = match shared.core.lock() {
+                    Ok(mut c) => c.begin(shared.start.elapsed(), unix_now(), req),
+                    Err(_) => return,
+                };
+                let job = if depth == 0 {
+                    let signed = prepared.sign();
+                    Job::Done(Box::new((prepared, signed)))
+                } else {
+                    Job::Signing(tokio::spawn(async move {
+                        let signed = prepared.sign();
+                        (prepared, signed)
+                    }))
+                };
+                if jobs.send(job).await.is_err() {
+                    return;
+                }
             }
         }
-        let req = IncomingRequest {
-            address: address.clone(),
-            application_properties: props,
-            non_string_properties: non_string,
-            body: body_of(m),
-            ttl_ms: m.header.as_ref().and_then(|h| h.ttl),
-            absolute_expiry_ms: m
-                .properties
-                .as_ref()
-                .and_then(|p| p.absolute_expiry_time.as_ref())
-                .map(|t| t.milliseconds()),
+    };
+    // Ends when the receiver has stopped and every request it began is finished.
+    tokio::join!(receive, finish_task(pending, out, shared));
+}
+
+/// Finish the requests in arrival order: build the replies, hand them to the sender (delayed
+/// ones on timers), record the request.
+async fn finish_task(
+    mut pending: mpsc::Receiver<Job>,
+    out: mpsc::UnboundedSender<(String, String)>,
+    shared: Arc<Shared>,
+) {
+    while let Some(job) = pending.recv().await {
+        let (prepared, signed) = match job {
+            Job::Done(d) => *d,
+            Job::Signing(h) => match h.await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!("signing server: a signing task failed: {e}");
+                    continue;
+                }
+            },
         };
         let rec = match shared.core.lock() {
-            Ok(mut c) => c.handle_request(shared.start.elapsed(), unix_now(), req),
+            Ok(mut c) => c.finish(prepared, signed),
             Err(_) => return,
         };
         for r in &rec.replies {
