@@ -69,25 +69,10 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// CPU time used by this process so far, in nanoseconds: the sum over its threads of
-/// `/proc/self/task/*/schedstat` (time on a CPU). Every part of a set-up with the embedded broker
-/// runs in this process, so CPU time per message is the cost of a message independent of how
-/// busy the (shared) machine is; with RabbitMQ its share is not counted.
-fn cpu_ns() -> u64 {
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    dir.filter_map(|t| {
-        let t = t.ok()?;
-        std::fs::read_to_string(t.path().join("schedstat"))
-            .ok()?
-            .split_whitespace()
-            .next()?
-            .parse::<u64>()
-            .ok()
-    })
-    .sum()
-}
+/// CPU time used by this process so far (`loadgen::cpu_ns`). Every part of a set-up with the
+/// embedded broker runs in this process, so CPU time per message is the cost of a message
+/// independent of how busy the (shared) machine is; with RabbitMQ its share is not counted.
+use sigharness_benches::loadgen::cpu_ns;
 
 /// The server options under test, from the environment (for A/B runs of one binary):
 /// `MSG_SIGNER_BENCH_PIPELINE` (signatures in the making at once; 0 = on the receiver task) and

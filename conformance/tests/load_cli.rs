@@ -442,13 +442,6 @@ async fn msg_signer_load_against_ours_judges_every_reply_right() {
 /// isolate it are wrong, named by the failing case.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signing_server_with_one_fault_fails_exactly_its_kinds_under_load() {
-    use sigharness::load::engine::{Plan, drive};
-    use sigharness::load::msg_signer::{SignerLoad, kinds};
-    use sigharness::load::schedule::Schedule;
-    use sigharness::suites::msg_signer::server::ServerCtx;
-    use std::sync::Arc;
-    use std::time::Duration;
-
     for (plan, wrong_kinds, case) in [
         (
             "rules: [{action: stale_claim}]",
@@ -461,23 +454,7 @@ async fn a_signing_server_with_one_fault_fails_exactly_its_kinds_under_load() {
             "signature/",
         ),
     ] {
-        let plan = mock_signing_server::fault::plan_from_str(plan, "plan").unwrap();
-        let ctx = ServerCtx::embedded(plan).await.unwrap();
-        let ks = kinds();
-        let n = ks.len();
-        let w = SignerLoad::start(Arc::new(ctx), ks, &vec![1; n], true)
-            .await
-            .unwrap();
-        let r = drive(
-            Plan {
-                schedule: Schedule::new(80.0, Duration::from_secs(1), Duration::ZERO).unwrap(),
-                concurrency: 16,
-                timeout: Duration::from_secs(5),
-            },
-            w,
-            None,
-        )
-        .await;
+        let r = drive_signer(plan, 80.0, 1, std::time::Duration::from_secs(5)).await;
         let wrong: Vec<&str> = r
             .kinds
             .iter()
@@ -544,32 +521,11 @@ async fn mq_hub_load_speaks_the_apihub_dialect() {
 /// judged right, nothing wrong.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn msg_signer_late_replies_are_judged_after_the_run() {
-    use sigharness::load::engine::{Plan, drive};
-    use sigharness::load::msg_signer::{SignerLoad, kinds};
-    use sigharness::load::schedule::Schedule;
-    use sigharness::suites::msg_signer::server::ServerCtx;
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    let plan = mock_signing_server::fault::plan_from_str(
+    let r = drive_signer(
         "rules: [{action: {delay: 1500ms}, times: 3}]",
-        "plan",
-    )
-    .unwrap();
-    let ctx = ServerCtx::embedded(plan).await.unwrap();
-    let ks = kinds();
-    let n = ks.len();
-    let w = SignerLoad::start(Arc::new(ctx), ks, &vec![1; n], true)
-        .await
-        .unwrap();
-    let r = drive(
-        Plan {
-            schedule: Schedule::new(40.0, Duration::from_secs(2), Duration::ZERO).unwrap(),
-            concurrency: 16,
-            timeout: Duration::from_secs(1),
-        },
-        w,
-        None,
+        40.0,
+        2,
+        std::time::Duration::from_secs(1),
     )
     .await;
     assert_eq!(
@@ -587,4 +543,38 @@ async fn msg_signer_late_replies_are_judged_after_the_run() {
         "{:?}",
         r.totals.notes
     );
+}
+
+/// Our mock signing server with fault plan `plan` (YAML), driven in process at `rate`/s for
+/// `secs` s, every kind of the mix equally weighted.
+async fn drive_signer(
+    plan: &str,
+    rate: f64,
+    secs: u64,
+    timeout: std::time::Duration,
+) -> sigharness::load::engine::Recording {
+    use sigharness::load::engine::{Plan, drive};
+    use sigharness::load::msg_signer::{SignerLoad, kinds};
+    use sigharness::load::schedule::Schedule;
+    use sigharness::suites::msg_signer::server::ServerCtx;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let plan = mock_signing_server::fault::plan_from_str(plan, "plan").unwrap();
+    let ctx = ServerCtx::embedded(plan).await.unwrap();
+    let ks = kinds();
+    let n = ks.len();
+    let w = SignerLoad::start(Arc::new(ctx), ks, &vec![1; n], true)
+        .await
+        .unwrap();
+    drive(
+        Plan {
+            schedule: Schedule::new(rate, Duration::from_secs(secs), Duration::ZERO).unwrap(),
+            concurrency: 16,
+            timeout,
+        },
+        w,
+        None,
+    )
+    .await
 }

@@ -1198,7 +1198,8 @@ mod tests {
         assert!(m["errors"].to_string().contains("claims[0]."), "{m}");
     }
 
-    fn container(core: &mut Core, at_ms: u64, id: &str, owner: &str) -> ReceivedRequest {
+    /// A valid container request from `owner` with id `id`.
+    fn container_request(core: &Core, id: &str, owner: &str) -> IncomingRequest {
         let digest = format!("sha256:{:064x}", 1);
         let claim = msg_signer::wire::container_claim(&digest, "reg.io/ns/app:1");
         let key = core.keys.first().short_id().to_string();
@@ -1217,18 +1218,19 @@ mod tests {
         let body = json!({"sig_key_id": key, "claim_file": B64.encode(claim.to_string()),
             "request_id": id, "created": "2026-12-04T22:00:00.000000Z", "requested_by": owner,
             "pub_task_id": "7", "manifest_digest": digest, "repo": "ns/app"});
-        core.handle_request(
-            Duration::from_millis(at_ms),
-            0.0,
-            IncomingRequest {
-                address: "topic://sign".into(),
-                application_properties: props,
-                non_string_properties: vec![],
-                body: Ok(body.to_string()),
-                ttl_ms: None,
-                absolute_expiry_ms: None,
-            },
-        )
+        IncomingRequest {
+            address: "topic://sign".into(),
+            application_properties: props,
+            non_string_properties: vec![],
+            body: Ok(body.to_string()),
+            ttl_ms: None,
+            absolute_expiry_ms: None,
+        }
+    }
+
+    fn container(core: &mut Core, at_ms: u64, id: &str, owner: &str) -> ReceivedRequest {
+        let req = container_request(core, id, owner);
+        core.handle_request(Duration::from_millis(at_ms), 0.0, req)
     }
 
     fn signed_claim(r: &ReceivedRequest) -> String {
@@ -1241,35 +1243,7 @@ mod tests {
     /// and `resign_duplicates` still signs it anew; the envelopes keep their own numbers.
     #[test]
     fn redeliveries_in_flight_together_get_one_signature() {
-        let digest = format!("sha256:{:064x}", 1);
-        let req = |c: &Core| {
-            let claim = msg_signer::wire::container_claim(&digest, "reg.io/ns/app:1");
-            let key = c.keys.first().short_id().to_string();
-            let props: BTreeMap<String, String> = [
-                ("service", "s"),
-                ("environment", "e"),
-                ("owner_id", "alice"),
-                ("mtype", "container_signature"),
-                ("source", "metadata"),
-                ("pub_task_id", "7"),
-                ("manifest_digest", digest.as_str()),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-            let body = json!({"sig_key_id": key, "claim_file": B64.encode(claim.to_string()),
-                "request_id": "r1", "created": "2026-12-04T22:00:00.000000Z",
-                "requested_by": "alice", "pub_task_id": "7", "manifest_digest": digest,
-                "repo": "ns/app"});
-            IncomingRequest {
-                address: "topic://sign".into(),
-                application_properties: props,
-                non_string_properties: vec![],
-                body: Ok(body.to_string()),
-                ttl_ms: None,
-                absolute_expiry_ms: None,
-            }
-        };
+        let req = |c: &Core| container_request(c, "r1", "alice");
         let envelope_i = |r: &ReceivedRequest| {
             let env: Value = serde_json::from_str(&r.replies[0].body).unwrap();
             env["i"].as_u64().unwrap()
