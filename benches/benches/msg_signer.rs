@@ -23,6 +23,11 @@
 //! depend on how busy the shared machine is), then the medians and spread; nothing is asserted.
 //! `MSG_SIGNER_BENCH_PIPELINE` and `MSG_SIGNER_BENCH_COALESCE` set the server's options for A/B
 //! runs of one binary (see `server_options`).
+//!
+//! First, in process and without transport, the mock signing server's own work per container
+//! request (`W`) and the OpenPGP signature's share of it (`S`); each round then prints the CPU
+//! bound of signed / one-way they imply (`ServerWork`). `MSG_SIGNER_BENCH_ONLY=server-work`
+//! runs that phase alone (200 requests: short enough for callgrind).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -295,8 +300,95 @@ async fn echo_responder(
     })
 }
 
+/// The mock signing server's own work per request, in process, no transport: `W`, CPU µs per
+/// container request through `Core::handle_request` (parse, validate, sign, build the reply
+/// envelope and serialize it), and `S`, CPU µs of the OpenPGP signature alone
+/// (`SigningKey::sign_message`, the same claim, the same key). Measured on this thread, so they
+/// are what a request costs whatever the machine is doing.
+///
+/// They give each round's **bounds**: a signed round trip costs about a no-work round trip plus
+/// `W` (the measured CPU figures agree within a few µs), so with one-way costing `T` CPU µs and
+/// a no-work round trip `E`, the best CPU ratio signed / one-way is `T / (E + W)` for this
+/// server and `T / (E + S)` for a server whose only work is the signature.
+struct ServerWork {
+    w_us: f64,
+    s_us: f64,
+}
+
+fn server_work(n: usize) -> ServerWork {
+    use mock_signing_server::core::Core;
+    let keys = Arc::new(mock_signing_server::KeyRing::generate().unwrap());
+    let key = keys.first().short_id().to_string();
+    let cfg = mock_signing_server::ServerConfig {
+        topic_send_to: SEND_TO.into(),
+        topic_listen_to: LISTEN.into(),
+        message_id_key: "request_id".into(),
+        timeout: Duration::from_secs(10),
+    };
+    let mut core = Core::new(cfg, keys.clone(), &Default::default()).unwrap();
+    let incoming = |i: usize| {
+        let m = request(i, &key, SEND_TO, "work");
+        let props = m
+            .application_properties
+            .as_ref()
+            .map(|ap| {
+                ap.0.iter()
+                    .filter_map(|(k, v)| match v {
+                        SimpleValue::String(s) => Some((k.clone(), s.clone())),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        mock_signing_server::IncomingRequest {
+            address: SEND_TO.into(),
+            application_properties: props,
+            non_string_properties: vec![],
+            body: Ok(m.body.0),
+            ttl_ms: None,
+            absolute_expiry_ms: None,
+        }
+    };
+    // Inputs built outside the timed loops; a warm-up of 100 first.
+    let reqs: Vec<_> = (0..n + 100).map(incoming).collect();
+    let claim = msg_signer::wire::container_claim(
+        &format!("sha256:{:064x}", 7),
+        "registry.example.com/ns/app:1",
+    )
+    .to_string()
+    .into_bytes();
+    let mut reqs = reqs.into_iter();
+    for (i, r) in reqs.by_ref().take(100).enumerate() {
+        let got = core.handle_request(Duration::from_millis(i as u64), 1.0e9, r);
+        assert!(
+            got.errors.is_empty(),
+            "bench request refused: {:?}",
+            got.errors
+        );
+    }
+    let t0 = cpu_ns();
+    for (i, r) in reqs.enumerate() {
+        std::hint::black_box(core.handle_request(Duration::from_millis(i as u64), 1.0e9, r));
+    }
+    let t1 = cpu_ns();
+    let k = keys.first();
+    for _ in 0..100 {
+        std::hint::black_box(k.sign_message(&claim).unwrap());
+    }
+    let t2 = cpu_ns();
+    for _ in 0..n {
+        std::hint::black_box(k.sign_message(&claim).unwrap());
+    }
+    let t3 = cpu_ns();
+    let us = |a: u64, b: u64| (b - a) as f64 / 1e3 / n as f64;
+    ServerWork {
+        w_us: us(t0, t1),
+        s_us: us(t2, t3),
+    }
+}
+
 /// Round trips and ceiling through one set-up: (batch, ceiling msgs/s, round trips/s).
-async fn measure(setup: &Setup) -> Vec<(usize, f64, f64)> {
+async fn measure(setup: &Setup, work: &ServerWork) -> Vec<(usize, f64, f64)> {
     let run = uuid_like();
     let send_to = setup.map(SEND_TO);
     let cfg = mock_signing_server::ServerConfig {
@@ -310,7 +402,13 @@ async fn measure(setup: &Setup) -> Vec<(usize, f64, f64)> {
         .credit(2000)
         .signing_pipeline(pipeline)
         .coalesce_writes(coalesce)
-        .addressed_reply_links(setup.rabbitmq);
+        .addressed_reply_links(setup.rabbitmq)
+        // Its record of requests holds the last 1 000 (a few MiB) so that the RSS figure is
+        // what requests in flight take, not the record growing with the run.
+        .request_log_limits(mock_broker::JournalLimits {
+            max_entries: 1_000,
+            ..Default::default()
+        });
     if let Some(t) = &setup.tls {
         b = b.tls(t.clone()).sasl_external(true);
     }
@@ -355,7 +453,7 @@ async fn measure(setup: &Setup) -> Vec<(usize, f64, f64)> {
     out.push((n, cr, rr));
     // The 10 000 batch in rounds; per round: rates, the ratios, CPU time per message.
     let n = 10_000usize;
-    let mut rows: Vec<[f64; 9]> = Vec::new();
+    let mut rows: Vec<[f64; 11]> = Vec::new();
     let mut rss = 0;
     for round in 0..rounds() {
         let t = cpu_ns();
@@ -376,15 +474,29 @@ async fn measure(setup: &Setup) -> Vec<(usize, f64, f64)> {
         let us = |a: u64, b: u64| (b - a) as f64 / 1e3 / n as f64;
         let (cc, ec, rc) = (us(t, t1), us(t1, t2), us(t2, t3));
         println!(
-            "  [{}] batch {n:>6} round {round}: ceiling {cr:>7.0}/s | no-work rt {er:>7.0}/s ({:.2}x) | signed rt {rr:>7.0}/s ({:.2}x, {:.2}x of no-work) | CPU µs/msg one-way {cc:.1}, no-work {ec:.1}, signed {rc:.1} (CPU ratio {:.2}x, {:.2}x of no-work)",
+            "  [{}] batch {n:>6} round {round}: ceiling {cr:>7.0}/s | no-work rt {er:>7.0}/s ({:.2}x) | signed rt {rr:>7.0}/s ({:.2}x, {:.2}x of no-work) | CPU µs/msg one-way {cc:.1}, no-work {ec:.1}, signed {rc:.1} (CPU ratio {:.2}x, {:.2}x of no-work; bound {:.2}x with this server's work, {:.2}x signing only)",
             setup.label,
             er / cr,
             rr / cr,
             rr / er,
             cc / rc,
             ec / rc,
+            cc / (ec + work.w_us),
+            cc / (ec + work.s_us),
         );
-        rows.push([cr, er, rr, er / cr, rr / cr, rr / er, cc, ec, rc]);
+        rows.push([
+            cr,
+            er,
+            rr,
+            er / cr,
+            rr / cr,
+            rr / er,
+            cc,
+            ec,
+            rc,
+            cc / (ec + work.w_us),
+            cc / (ec + work.s_us),
+        ]);
     }
     let col = |k: usize| {
         let mut v: Vec<f64> = rows.iter().map(|r| r[k]).collect();
@@ -396,7 +508,7 @@ async fn measure(setup: &Setup) -> Vec<(usize, f64, f64)> {
     let f = |(m, lo, hi): (f64, f64, f64), d: usize| format!("{m:.d$} [{lo:.d$}-{hi:.d$}]");
     let (cr, rr) = (col(0).0, col(2).0);
     println!(
-        "  [{}] batch {n:>6}, median [min-max] of {} rounds: ceiling {} msgs/s one-way | no-work round trips {} /s ({}x) | signed round trips {} /s | ratio {}x, {}x of no-work | CPU µs/msg one-way {}, no-work {}, signed {} | RSS +{rss} KiB ({:.2} KiB per request in flight, last round)",
+        "  [{}] batch {n:>6}, median [min-max] of {} rounds: ceiling {} msgs/s one-way | no-work round trips {} /s ({}x) | signed round trips {} /s | ratio {}x, {}x of no-work | CPU µs/msg one-way {}, no-work {}, signed {} | CPU bound {}x with this server's work, {}x signing only | RSS +{rss} KiB ({:.2} KiB per request in flight, last round)",
         setup.label,
         rows.len(),
         f(col(0), 0),
@@ -408,6 +520,8 @@ async fn measure(setup: &Setup) -> Vec<(usize, f64, f64)> {
         f(col(6), 1),
         f(col(7), 1),
         f(col(8), 1),
+        f(col(9), 2),
+        f(col(10), 2),
         rss as f64 / n as f64,
     );
     out.push((n, cr, rr));
@@ -416,7 +530,7 @@ async fn measure(setup: &Setup) -> Vec<(usize, f64, f64)> {
     println!(
         "  [{}] server: {} requests, {sent} replies sent, {accepted} accepted, {failed} failed",
         setup.label,
-        server.received_requests().len()
+        server.requests_seen()
     );
     out
 }
@@ -454,11 +568,27 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // Before anything else runs: the server's work per request, on this thread.
+    let only_work = std::env::var("MSG_SIGNER_BENCH_ONLY").is_ok_and(|v| v == "server-work");
+    let work = server_work(if only_work { 200 } else { 2_000 });
+    if only_work {
+        println!(
+            "server work in process, CPU µs per container request: W {:.1}, S {:.1}",
+            work.w_us, work.s_us
+        );
+        return;
+    }
     rt.block_on(async {
         println!("msg-signer bench: mock signing server (Ed25519 OpenPGP), loopback, 2 worker threads");
+        println!(
+            "  server work in process (no transport), CPU µs per container request: W {:.1} (parse, validate, sign, reply) of which S {:.1} the OpenPGP signature ({:.0} %)",
+            work.w_us,
+            work.s_us,
+            100.0 * work.s_us / work.w_us
+        );
         let broker = mock_broker::Broker::builder().record_bodies(false).start().await.unwrap();
         let plain = Setup { label: "embedded, plain", url: broker.url().to_string(), tls: None, rabbitmq: false };
-        measure(&plain).await;
+        measure(&plain, &work).await;
         drop(broker);
 
         let Some((rabbit_url, certs)) = rabbitmq() else {
@@ -479,10 +609,10 @@ fn main() {
             tls: Some(tls.clone()),
             rabbitmq: false,
         };
-        let e = measure(&embedded_tls).await;
+        let e = measure(&embedded_tls, &work).await;
         drop(broker);
         let rabbit = Setup { label: "RabbitMQ 3.10, TLS+EXTERNAL", url: rabbit_url, tls: Some(tls), rabbitmq: true };
-        let r = measure(&rabbit).await;
+        let r = measure(&rabbit, &work).await;
         println!("embedded/RabbitMQ (both TLS + EXTERNAL, same client, same mock signing server):");
         for ((n, ec, er), (_, rc, rr)) in e.iter().zip(&r) {
             println!(

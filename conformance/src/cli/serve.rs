@@ -332,10 +332,7 @@ async fn serve_signing(
     if let Err(e) = tokio::signal::ctrl_c().await {
         return fail(format!("cannot wait for Ctrl-C: {e}"));
     }
-    println!(
-        "stopped after {} requests",
-        server.received_requests().len()
-    );
+    println!("stopped after {} requests", server.requests_seen());
     drop(server);
     drop(broker);
     code(exit_code::ALL_MUST_PASSED)

@@ -111,6 +111,11 @@ impl MessageSummary {
 
     /// Summarise an AMQP message.
     pub fn of(m: &Message<Body<Value>>) -> Self {
+        Self::summarize(m, true)
+    }
+
+    /// [`Self::of`]; the body bytes only when `with_body` (`body_kind` always).
+    fn summarize(m: &Message<Body<Value>>, with_body: bool) -> Self {
         let mut s = MessageSummary::default();
         if let Some(h) = &m.header {
             s.ttl_ms = h.ttl;
@@ -131,6 +136,9 @@ impl MessageSummary {
             }
         }
         let (kind, body) = match &m.body {
+            Body::Value(_) if !with_body => ("amqp-value", Vec::new()),
+            Body::Data(_) if !with_body => ("data", Vec::new()),
+            Body::Sequence(_) if !with_body => ("amqp-sequence", Vec::new()),
             Body::Value(v) => match &v.0 {
                 Value::String(t) => ("amqp-value", t.as_bytes().to_vec()),
                 Value::Binary(b) => ("amqp-value", b.to_vec()),
@@ -586,6 +594,12 @@ impl Journal {
         self.inner.limits
     }
 
+    /// The summary of `m` this journal records: without the body bytes when bodies are not
+    /// kept (`record` would drop them; not copying them saves a copy per message).
+    pub fn summary(&self, m: &Message<Body<Value>>) -> MessageSummary {
+        MessageSummary::summarize(m, self.inner.record_bodies)
+    }
+
     /// Whether message bodies are kept (`BrokerBuilder::record_bodies`).
     pub fn records_bodies(&self) -> bool {
         self.inner.record_bodies
@@ -673,6 +687,31 @@ mod tests {
                 ..Default::default()
             },
         }
+    }
+
+    /// A journal that keeps no bodies summarises a message without copying its body, and one
+    /// that keeps them copies it; everything else is the same summary.
+    #[test]
+    fn summary_copies_the_body_only_when_bodies_are_kept() {
+        use fe2o3_amqp::types::messaging::Properties;
+        let m = Message::builder()
+            .properties(Properties::builder().to("queue://q".to_string()).build())
+            .body(Body::Value(fe2o3_amqp::types::messaging::AmqpValue(
+                Value::String("{\"a\": 1}".into()),
+            )))
+            .build();
+        let kept = Journal::new(true, JournalLimits::default()).summary(&m);
+        let not = Journal::new(false, JournalLimits::default()).summary(&m);
+        assert_eq!(kept, MessageSummary::of(&m));
+        assert_eq!(kept.body, b"{\"a\": 1}");
+        assert!(not.body.is_empty());
+        assert_eq!(
+            MessageSummary {
+                body: kept.body.clone(),
+                ..not
+            },
+            kept
+        );
     }
 
     /// The ring drops the oldest entries past either bound, counts them, and keeps `seq`.

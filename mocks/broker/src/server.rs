@@ -29,8 +29,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::error::BrokerError;
 use crate::fault::{BrokerAction, FaultPlan, FaultState, FlowDirection, MessageView};
 use crate::journal::{
-    Event, Journal, JournalLimits, LinkDirection, MessageSummary, Outcome, PeerIdentity,
-    simple_text,
+    Event, Journal, JournalLimits, LinkDirection, Outcome, PeerIdentity, simple_text,
 };
 use crate::router::{Buffer, Msg, Queued, Router, Subscription};
 use crate::sasl::TolerantSasl;
@@ -453,7 +452,7 @@ impl Shared {
             &self.internal,
             Event::Expired {
                 address: q.address.clone(),
-                message: MessageSummary::of(&q.msg),
+                message: self.journal.summary(&q.msg),
             },
         );
     }
@@ -890,7 +889,7 @@ async fn run_inbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut r: Receiv
                 link: link.clone(),
                 direction: dir,
                 address: address.clone(),
-                message: MessageSummary::of(&msg),
+                message: shared.journal.summary(&msg),
             },
         );
         let Some(addr) = address.clone() else {
@@ -1271,7 +1270,7 @@ async fn run_outbound(shared: Arc<Shared>, peer: Arc<PeerIdentity>, mut s: Sende
                                     link: link.clone(),
                                     direction: dir,
                                     address: Some(address.clone()),
-                                    message: MessageSummary::of(&q.msg),
+                                    message: shared.journal.summary(&q.msg),
                                 },
                             );
                             next_id += 1;

@@ -151,6 +151,36 @@ pub struct ReceivedRequest {
     pub replies: Vec<PlannedReply>,
 }
 
+impl ReceivedRequest {
+    /// Its size as the bounded record of requests counts it: the fixed size plus the text it
+    /// owns (allocator overhead not counted), like the broker journal's entries.
+    pub fn accounted_bytes(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        std::mem::size_of::<Self>()
+            + self.address.len()
+            + self
+                .application_properties
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+            + self
+                .non_string_properties
+                .iter()
+                .map(String::len)
+                .sum::<usize>()
+            + opt(&self.body)
+            + opt(&self.id)
+            + self.errors.iter().map(String::len).sum::<usize>()
+            + opt(&self.fault)
+            + opt(&self.reply_address)
+            + self
+                .replies
+                .iter()
+                .map(|r| std::mem::size_of::<PlannedReply>() + r.address.len() + r.body.len())
+                .sum::<usize>()
+    }
+}
+
 /// Signing statuses (public clients disagree on the failure word; we send "failure").
 pub const STATUS_SUCCESS: &str = "success";
 /// Most claims one batch request may hold (a bound on the work one request causes).

@@ -13,7 +13,7 @@
 //! (`send_batchable`) and their outcomes collected by a separate task. Delayed emissions are
 //! tokio timers, so under `tokio::time::pause` they are virtual.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,6 +23,7 @@ use fe2o3_amqp::link::receiver::CreditMode;
 use fe2o3_amqp::types::messaging::{AmqpValue, Body, Header, Message, Outcome, Properties, Target};
 use fe2o3_amqp::types::primitives::{SimpleValue, Value};
 use fe2o3_amqp::{Connection, Receiver, Sender, Session};
+use mock_broker::JournalLimits;
 use msg_signer::config::{BrokerUrl, Scheme};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc};
@@ -52,6 +53,7 @@ impl SigningServer {
             addressed: false,
             coalesce: true,
             pipeline: SIGNING_PIPELINE,
+            log_limits: JournalLimits::default(),
         }
     }
 }
@@ -68,6 +70,7 @@ pub struct SigningServerBuilder {
     addressed: bool,
     coalesce: bool,
     pipeline: usize,
+    log_limits: JournalLimits,
 }
 
 /// Reply senders kept attached with [`SigningServerBuilder::addressed_reply_links`].
@@ -133,6 +136,15 @@ impl SigningServerBuilder {
         self
     }
 
+    /// Bounds of the record of requests ([`SigningServerHandle::received_requests`]); the
+    /// broker journal's defaults (100 000 requests, 32 MiB as [`ReceivedRequest`]s count their
+    /// bytes). Past either, the oldest are dropped and counted
+    /// ([`SigningServerHandle::requests_dropped`]).
+    pub fn request_log_limits(mut self, limits: JournalLimits) -> Self {
+        self.log_limits = limits;
+        self
+    }
+
     /// Connect, attach both links, and start serving. The request receiver is attached (the
     /// broker has answered the attach) when this returns, so requests sent afterwards to a
     /// `topic://` address reach it.
@@ -162,7 +174,7 @@ impl SigningServerBuilder {
 
         let shared = Arc::new(Shared {
             core: Mutex::new(core),
-            received: Mutex::new(Vec::new()),
+            received: Mutex::new(RequestLog::new(self.log_limits)),
             changed: Notify::new(),
             start: Instant::now(),
             sent: Mutex::new(SentStats::default()),
@@ -418,7 +430,7 @@ struct SentStats {
 
 struct Shared {
     core: Mutex<Core>,
-    received: Mutex<Vec<ReceivedRequest>>,
+    received: Mutex<RequestLog>,
     changed: Notify,
     start: Instant,
     sent: Mutex<SentStats>,
@@ -426,6 +438,45 @@ struct Shared {
     reconnects: AtomicU64,
     /// The supervisor gave up serving (connection lost under `stay_disconnected`).
     stopped: AtomicBool,
+}
+
+/// The record of requests: a ring bounded like the broker's journal (entries and bytes), the
+/// oldest dropped and counted, so that a server left running takes bounded memory.
+struct RequestLog {
+    entries: VecDeque<ReceivedRequest>,
+    bytes: usize,
+    /// Requests recorded since the start.
+    recorded: u64,
+    /// The oldest ones dropped to stay within `limits`.
+    dropped: u64,
+    limits: JournalLimits,
+}
+
+impl RequestLog {
+    fn new(limits: JournalLimits) -> Self {
+        RequestLog {
+            entries: VecDeque::new(),
+            bytes: 0,
+            recorded: 0,
+            dropped: 0,
+            limits,
+        }
+    }
+
+    fn push(&mut self, r: ReceivedRequest) {
+        self.recorded += 1;
+        self.bytes += r.accounted_bytes();
+        self.entries.push_back(r);
+        while self.entries.len() > self.limits.max_entries.max(1)
+            || (self.bytes > self.limits.max_bytes && self.entries.len() > 1)
+        {
+            let Some(old) = self.entries.pop_front() else {
+                break;
+            };
+            self.bytes -= old.accounted_bytes();
+            self.dropped += 1;
+        }
+    }
 }
 
 /// `wait_for_requests` ran out of time.
@@ -464,13 +515,26 @@ impl SigningServerHandle {
         &self.config
     }
 
-    /// Every request received so far, in arrival order, with what was done with it.
+    /// Every request received so far, in arrival order, with what was done with it: all of
+    /// them unless [`Self::requests_dropped`] is non-zero (the record is bounded:
+    /// [`SigningServerBuilder::request_log_limits`]; a verdict over the whole history checks it).
     pub fn received_requests(&self) -> Vec<ReceivedRequest> {
         self.shared
             .received
             .lock()
-            .map(|r| r.clone())
+            .map(|r| r.entries.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// How many requests were received since the start (those dropped from the record too).
+    pub fn requests_seen(&self) -> u64 {
+        self.shared.received.lock().map(|r| r.recorded).unwrap_or(0)
+    }
+
+    /// How many of the oldest requests were dropped from the record to keep it within its
+    /// bounds; `received_requests()[0].n == requests_dropped() + 1` when it is not empty.
+    pub fn requests_dropped(&self) -> u64 {
+        self.shared.received.lock().map(|r| r.dropped).unwrap_or(0)
     }
 
     /// How many times the server reconnected after losing its broker connection.
@@ -522,15 +586,16 @@ impl SigningServerHandle {
             let notified = self.shared.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let got = self.received_requests();
-            if got.len() >= n {
-                return Ok(got);
+            // Counted, not copied, until there are enough.
+            let seen = self.requests_seen();
+            if seen >= n as u64 {
+                return Ok(self.received_requests());
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return Err(WaitTimeout {
                     wanted: n,
                     waited: timeout,
-                    received: got.len(),
+                    received: seen as usize,
                 });
             }
         }

@@ -578,3 +578,52 @@ async fn a_reconnect_to_a_silent_peer_is_abandoned_at_shutdown() {
         "the abandoned attempt still holds the socket 5 s after the drop"
     );
 }
+
+/// The record of requests is a bounded ring: past its limit the oldest are dropped and counted,
+/// `wait_for_requests` still counts every arrival. Before, it kept every request (body and
+/// replies) for as long as the server ran: ~5 KiB per request, without bound.
+#[tokio::test]
+async fn the_record_of_requests_is_bounded_and_counts_what_it_dropped() {
+    let broker = mock_broker::Broker::start().await;
+    let server = SigningServer::builder(broker.url(), raw_config())
+        .request_log_limits(mock_broker::JournalLimits {
+            max_entries: 3,
+            max_bytes: 1 << 20,
+        })
+        .start()
+        .await
+        .unwrap();
+    let key = server.keys().first().short_id().to_string();
+    for i in 1..=5 {
+        let (props, body) = container_request(&key, &format!("r-{i}"));
+        let r = raw_exchange(broker.url(), &props, &body).await;
+        assert_eq!(r["msg"]["signing_status"], "success", "{r}");
+    }
+    let kept = server.wait_for_requests(5, STEP).await.unwrap();
+    assert_eq!(server.requests_seen(), 5);
+    assert_eq!(server.requests_dropped(), 2);
+    let ids: Vec<_> = kept.iter().map(|r| (r.n, r.id.clone().unwrap())).collect();
+    assert_eq!(
+        ids,
+        [(3, "r-3".into()), (4, "r-4".into()), (5, "r-5".into())],
+        "the newest three, in order"
+    );
+    // The byte bound holds on its own too: one request's worth of bytes keeps one request.
+    let one = kept[0].accounted_bytes();
+    drop(server);
+    let server = SigningServer::builder(broker.url(), raw_config())
+        .request_log_limits(mock_broker::JournalLimits {
+            max_entries: 100,
+            max_bytes: one + one / 2,
+        })
+        .start()
+        .await
+        .unwrap();
+    let key = server.keys().first().short_id().to_string();
+    for i in 1..=2 {
+        let (props, body) = container_request(&key, &format!("b-{i}"));
+        raw_exchange(broker.url(), &props, &body).await;
+    }
+    let kept = server.wait_for_requests(2, STEP).await.unwrap();
+    assert_eq!((kept.len(), server.requests_dropped()), (1, 1));
+}

@@ -1041,7 +1041,7 @@ async fn scenario_inner(
             // still on their way through the broker arrive (quiet for 500 ms, at most 3 s).
             let quiet_until = tokio::time::Instant::now() + Duration::from_secs(3);
             loop {
-                let n = server.received_requests().len();
+                let n = server.requests_seen() as usize;
                 let left = quiet_until.saturating_duration_since(tokio::time::Instant::now());
                 if left.is_zero()
                     || server
@@ -1055,6 +1055,22 @@ async fn scenario_inner(
             Vec::new()
         }
     };
+    // A verdict needs the whole history: both records are bounded rings (100 000 entries).
+    let truncated = [
+        (
+            "broker journal",
+            broker.as_ref().map_or(0, |b| b.journal().dropped()),
+        ),
+        (
+            "signing server's record of requests",
+            server.requests_dropped(),
+        ),
+    ];
+    if let Some((what, n)) = truncated.iter().find(|(_, n)| *n > 0) {
+        return Err(Error::setup(format!(
+            "the {what} dropped its {n} oldest entries (the client sent too much to judge): no verdict on a partial history"
+        )));
+    }
     let obs = Observed {
         exit_code,
         signal,
