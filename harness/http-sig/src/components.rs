@@ -99,8 +99,14 @@ impl ComponentId {
         self.name.as_str().starts_with('@')
     }
 
+    /// The parameter `p`: a scan of the few parameters an identifier has (cheaper than
+    /// hashing the name, which the map does from two entries on).
+    fn param(&self, p: &str) -> Option<&BareItem> {
+        crate::sf::param(&self.params, p)
+    }
+
     fn flag(&self, f: &str) -> bool {
-        matches!(self.params.get(f), Some(BareItem::Boolean(true)))
+        matches!(self.param(f), Some(BareItem::Boolean(true)))
     }
 
     /// Has the `req` flag.
@@ -110,7 +116,7 @@ impl ComponentId {
 
     /// The string value of parameter `p`, if present and a String.
     pub fn string_param(&self, p: &str) -> Option<&str> {
-        match self.params.get(p) {
+        match self.param(p) {
             Some(BareItem::String(s)) => Some(s.as_str()),
             _ => None,
         }
@@ -489,8 +495,19 @@ fn push_canonical_line(out: &mut String, v: &str) {
     if v.contains('\n') {
         out.push_str(unfold(v).trim_matches([' ', '\t']));
     } else {
-        out.push_str(v.trim_matches([' ', '\t']));
+        out.push_str(trim_ows(v));
     }
+}
+
+/// `v` without leading and trailing spaces and tabs (as `trim_matches([' ', '\t'])`, byte by
+/// byte).
+fn trim_ows(v: &str) -> &str {
+    let b = v.as_bytes();
+    let ows = |c: u8| c == b' ' || c == b'\t';
+    let start = b.iter().position(|&c| !ows(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|&c| !ows(c)).map_or(start, |i| i + 1);
+    // Both ends are next to ASCII bytes, so on character boundaries.
+    v.get(start..end).unwrap_or_default()
 }
 
 const KNOWN_FIELD_PARAMS: &[&str] = &["sf", "key", "bs", "req", "tr"];
@@ -525,11 +542,19 @@ pub fn component_value_with(
 /// with `@query-param`, and, for messages with many header lines, an index of the lines by name.
 /// Index 0 is the target message, 1 the related request (`;req`).
 pub(crate) struct BaseCache<'m> {
-    dicts: [HashMap<String, std::result::Result<sfv::Dictionary, String>>; 2],
+    dicts: [Option<DictCache>; 2],
     queries: [Option<HashMap<String, Vec<String>>>; 2],
     fields: [Option<HashMap<String, Vec<&'m str>>>; 2],
+    /// The target URI of each request, split once however many components read it.
+    targets: [Option<TargetUri<'m>>; 2],
     max_field_bytes: usize,
+    /// Set by the writer of a field value that checked it has no CR, LF or non-ASCII byte (so
+    /// the signature base need not look again); the base resets it before each component.
+    pub(crate) value_checked: bool,
 }
+
+/// The Dictionary fields read with `;key`, parsed (or the parse error).
+type DictCache = HashMap<String, std::result::Result<sfv::Dictionary, String>>;
 
 /// Messages with more header lines than this get a name index instead of a scan per component.
 const INDEX_FIELDS_ABOVE: usize = 32;
@@ -537,11 +562,23 @@ const INDEX_FIELDS_ABOVE: usize = 32;
 impl<'m> BaseCache<'m> {
     pub(crate) fn new(max_field_bytes: usize) -> Self {
         BaseCache {
-            dicts: [HashMap::new(), HashMap::new()],
+            dicts: [None, None],
             queries: [None, None],
             fields: [None, None],
+            targets: [None, None],
             max_field_bytes,
+            value_checked: false,
         }
+    }
+
+    /// The target URI of the request `r` (slot `which`), split on first use.
+    fn target(&mut self, which: usize, r: &'m RequestLine) -> Result<TargetUri<'m>> {
+        if let Some(t) = self.targets[which] {
+            return Ok(t);
+        }
+        let t = TargetUri::of(r)?;
+        self.targets[which] = Some(t);
+        Ok(t)
     }
 
     /// The lines of field `name` in `msg` (slot `which`), in order.
@@ -572,8 +609,9 @@ impl<'m> Iterator for Lines<'m, '_> {
     type Item = &'m str;
     fn next(&mut self) -> Option<&'m str> {
         match self {
+            // The lengths first: most lines are told apart without comparing any letter.
             Lines::Scan(it, name) => it
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .find(|(n, _)| crate::message::name_eq(n, name))
                 .map(|(_, v)| v.as_str()),
             Lines::Indexed(it) => it.next(),
         }
@@ -590,6 +628,14 @@ pub(crate) fn write_component_value<'m>(
     types: &StructuredTypes,
     cache: &mut BaseCache<'m>,
 ) -> Result<()> {
+    // Most identifiers have no parameters: nothing to check, no `req`, a plain field value.
+    if id.params().is_empty() {
+        return if id.is_derived() {
+            write_derived_value(out, msg, id, 0, cache)
+        } else {
+            write_plain_field(out, msg, id, 0, cache)
+        };
+    }
     id.check_parameters()?;
     // The serialized identifier is only needed for error messages.
     let cid = || id.serialize();
@@ -645,6 +691,9 @@ fn write_field_lines<'m>(
     which: usize,
     cache: &mut BaseCache<'m>,
 ) -> Result<()> {
+    if id.params().is_empty() {
+        return write_plain_field(out, msg, id, which, cache);
+    }
     let cid = || id.serialize();
     let mut lines = cache.lines(which, msg, id.name()).peekable();
     // RFC 9421 §2.5: a field that cannot be found in the message is an error.
@@ -685,7 +734,10 @@ fn write_field_lines<'m>(
         }
         // The field is combined and parsed once per base, however many members are covered.
         let max = cache.max_field_bytes;
-        let parsed = match cache.dicts[which].entry(id.name().to_string()) {
+        let parsed = match cache.dicts[which]
+            .get_or_insert_with(HashMap::new)
+            .entry(id.name().to_string())
+        {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
                 let mut combined = String::new();
@@ -758,6 +810,78 @@ fn write_field_lines<'m>(
     Ok(())
 }
 
+/// A field without parameters (RFC 9421 §2.1): its header lines combined, written straight into
+/// the base.
+fn write_plain_field<'m>(
+    out: &mut String,
+    msg: &'m HttpMessage,
+    id: &ComponentId,
+    which: usize,
+    cache: &mut BaseCache<'m>,
+) -> Result<()> {
+    // RFC 9421 §2.1: lines combined with ", " after trimming and unfolding. A line that is
+    // plain ASCII without line breaks (the common case) has no obs-fold and is only trimmed;
+    // then the base need not scan the value again.
+    let mut checked = true;
+    let mut found = false;
+    let mut push_line = |out: &mut String, l: &str| {
+        if found {
+            out.push_str(", ");
+        }
+        found = true;
+        if plain_ascii(l.as_bytes()) {
+            out.push_str(trim_ows(l));
+        } else {
+            checked = false;
+            push_canonical_line(out, l);
+        }
+    };
+    let name = id.name();
+    if msg.headers.len() <= INDEX_FIELDS_ABOVE {
+        // What `BaseCache::lines` scans, without the iterator around it.
+        for (n, v) in &msg.headers {
+            if crate::message::name_eq(n, name) {
+                push_line(out, v);
+            }
+        }
+    } else {
+        for l in cache.lines(which, msg, name) {
+            push_line(out, l);
+        }
+    }
+    // RFC 9421 §2.5: a field that cannot be found in the message is an error.
+    if !found {
+        return Err(Error::MissingComponent(id.serialize()));
+    }
+    cache.value_checked = checked;
+    Ok(())
+}
+
+/// No CR, LF or non-ASCII byte in `b`, eight bytes at a time.
+fn plain_ascii(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Exactly when some byte of `v` is zero (the classic test; a borrow only ever reaches the
+    // bytes above a zero byte).
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let w = u64::from_le_bytes(w);
+        if w & HIGH != 0
+            || has_zero(w ^ (u64::from(b'\n') * ONES))
+            || has_zero(w ^ (u64::from(b'\r') * ONES))
+        {
+            return false;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .all(|&c| c.is_ascii() && c != b'\n' && c != b'\r')
+}
+
 /// RFC 9421 §2.1: the field lines combined with ", " after trimming and unfolding, appended.
 fn push_combined<'a>(out: &mut String, lines: impl Iterator<Item = &'a str>) {
     for (i, l) in lines.enumerate() {
@@ -807,24 +931,65 @@ fn request_of<'a>(msg: &'a HttpMessage, id: &ComponentId) -> Result<&'a RequestL
 /// ```
 pub fn normalize_authority(authority: &str, scheme: &str) -> Result<String> {
     let mut out = String::with_capacity(authority.len());
-    push_normalized_authority(&mut out, authority, scheme)?;
+    push_normalized_authority(&mut out, authority, || default_port(scheme))?;
     Ok(out)
+}
+
+/// The default port of `scheme` (as written: `normalize_authority` takes it lowercased).
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "https" | "wss" => Some(443),
+        "http" | "ws" => Some(80),
+        _ => None,
+    }
 }
 
 /// RFC 3986 §2.3 unreserved and §2.2 sub-delims: the characters of a reg-name besides
 /// pct-encoded octets.
 fn is_reg_name_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b)
+    REG_NAME_CHARS[usize::from(b)]
 }
+
+/// [`is_reg_name_char`] as a table (one load per host byte).
+static REG_NAME_CHARS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric();
+        i += 1;
+    }
+    let extra = b"-._~!$&'()*+,;=";
+    let mut j = 0;
+    while j < extra.len() {
+        t[extra[j] as usize] = true;
+        j += 1;
+    }
+    t
+};
 
 /// [`normalize_authority`], appended to `out`. Malformed authorities are
 /// [`Error::InvalidAuthority`]; nothing is appended then.
-fn push_normalized_authority(out: &mut String, authority: &str, scheme: &str) -> Result<()> {
+/// `default` gives the scheme's default port (asked only when there is a port).
+fn push_normalized_authority(
+    out: &mut String,
+    authority: &str,
+    default: impl FnOnce() -> Option<u16>,
+) -> Result<()> {
     let bad = |reason: &str| Error::InvalidAuthority {
         authority: crate::excerpt(authority, 80),
         reason: reason.to_string(),
     };
-    let a = authority.trim_matches([' ', '\t']);
+    let a = trim_ows(authority);
+    // The common case: a reg-name already in lowercase, of letters, digits, `-` and `.`, without
+    // a port. What the general path below gives for it is the text itself.
+    if !a.is_empty()
+        && a.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    {
+        out.push_str(a);
+        return Ok(());
+    }
     if a.is_empty() {
         // RFC 9110 §4.2.1: "A recipient that processes such a URI reference MUST reject it as
         // invalid" (an http(s) URI with an empty host).
@@ -920,13 +1085,8 @@ fn push_normalized_authority(out: &mut String, authority: &str, scheme: &str) ->
             Some(n)
         }
     };
-    let default = match scheme {
-        "https" | "wss" => Some(443),
-        "http" | "ws" => Some(80),
-        _ => None,
-    };
     push_lowercase(out, host);
-    if let Some(p) = port.filter(|p| Some(*p) != default) {
+    if let Some(p) = port.filter(|p| Some(*p) != default()) {
         let _ = write!(out, ":{p}");
     }
     Ok(())
@@ -943,6 +1103,7 @@ enum TargetForm {
 
 /// The parts of the target URI of a request (RFC 9110 §7.1, RFC 9112 §3.3), borrowed from the
 /// request line, whatever the form of its request-target.
+#[derive(Clone, Copy)]
 struct TargetUri<'a> {
     form: TargetForm,
     /// The scheme (not yet lowercased): the absolute-form target's, else the one the request was
@@ -963,14 +1124,18 @@ impl<'a> TargetUri<'a> {
         let t = r.target.as_str();
         // RFC 9112 §3.2: no form of request-target has a fragment (origin-form is absolute-path
         // ["?" query], absolute-form an absolute-URI).
-        if t.contains('#') {
+        if t.as_bytes().contains(&b'#') {
             return Err(Error::InvalidRequestTarget {
                 target: crate::excerpt(t, 80),
                 reason: "it has a fragment (`#`), which no request-target form allows".into(),
             });
         }
-        let split = |rest: &'a str| match rest.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
+        let split = |rest: &'a str| match rest.bytes().position(|b| b == b'?') {
+            // `?` is ASCII: both sides are on character boundaries.
+            Some(i) => (
+                rest.get(..i).unwrap_or_default(),
+                Some(rest.get(i + 1..).unwrap_or_default()),
+            ),
             None => (rest, None),
         };
         let host = r.authority.as_deref();
@@ -1024,8 +1189,14 @@ impl<'a> TargetUri<'a> {
                 "{component} (no Host header and no absolute-form target)"
             ))
         })?;
-        let scheme = self.scheme.to_ascii_lowercase();
-        push_normalized_authority(out, a, &scheme)
+        // The default port of the scheme in lowercase, without a lowercased copy.
+        let default = || {
+            ["https", "wss", "http", "ws"]
+                .into_iter()
+                .find(|s| s.eq_ignore_ascii_case(self.scheme))
+                .and_then(default_port)
+        };
+        push_normalized_authority(out, a, default)
     }
 
     /// RFC 9421 §2.2.6 / RFC 9110 §4.2.3: an empty path is `/`.
@@ -1068,7 +1239,7 @@ fn single_host(msg: &HttpMessage, t: &TargetUri<'_>) -> Result<()> {
         && msg
             .headers
             .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("host"))
+            .filter(|(n, _)| crate::message::name_eq(n, "host"))
             .nth(1)
             .is_some()
     {
@@ -1080,12 +1251,12 @@ fn single_host(msg: &HttpMessage, t: &TargetUri<'_>) -> Result<()> {
     Ok(())
 }
 
-fn write_derived_value(
+fn write_derived_value<'m>(
     out: &mut String,
-    msg: &HttpMessage,
+    msg: &'m HttpMessage,
     id: &ComponentId,
     which: usize,
-    cache: &mut BaseCache<'_>,
+    cache: &mut BaseCache<'m>,
 ) -> Result<()> {
     let name = id.name();
     let start = out.len();
@@ -1100,10 +1271,10 @@ fn write_derived_value(
         // RFC 9421 §2.2.1: method as-is, case preserved.
         "@method" => out.push_str(&request_of(msg, id)?.method),
         // RFC 9421 §2.2.4: the target URI's scheme in lowercase.
-        "@scheme" => TargetUri::of(request_of(msg, id)?)?.push_scheme(out),
+        "@scheme" => cache.target(which, request_of(msg, id)?)?.push_scheme(out),
         // RFC 9421 §2.2.3: the target URI's authority, normalized (RFC 9110 §4.2.3).
         "@authority" => {
-            let t = TargetUri::of(request_of(msg, id)?)?;
+            let t = cache.target(which, request_of(msg, id)?)?;
             single_host(msg, &t)?;
             t.push_authority(out, "\"@authority\"")?
         }
@@ -1113,16 +1284,16 @@ fn write_derived_value(
         // the request line (RFC 9421 §1.3: such changes must not break a signature).
         "@target-uri" => {
             let r = request_of(msg, id)?;
-            let t = TargetUri::of(r)?;
+            let t = cache.target(which, r)?;
             single_host(msg, &t)?;
             t.push_target_uri(out, &r.method)?
         }
         // RFC 9421 §2.2.6: absolute path, not decoded, empty -> "/" (asterisk-form and
         // authority-form targets have an empty path, RFC 9112 §3.3).
-        "@path" => out.push_str(TargetUri::of(request_of(msg, id)?)?.path()),
+        "@path" => out.push_str(cache.target(which, request_of(msg, id)?)?.path()),
         // RFC 9421 §2.2.7: "?" + query, or "?" alone when there is none.
         "@query" => {
-            let q = TargetUri::of(request_of(msg, id)?)?.query;
+            let q = cache.target(which, request_of(msg, id)?)?.query;
             out.push('?');
             out.push_str(q.unwrap_or_default());
         }
@@ -1136,7 +1307,7 @@ fn write_derived_value(
             // contains the encoded `nameString`": the parameter is compared as given against each
             // name after decoding and re-encoding (so `name="a b"` never matches: the encoded
             // form of that name is `a%20b`).
-            let query = TargetUri::of(r)?.query.unwrap_or_default();
+            let query = cache.target(which, r)?.query.unwrap_or_default();
             // The query is split, decoded and re-encoded once per base: name -> values.
             let index = cache.queries[which].get_or_insert_with(|| {
                 #[cfg(test)]
@@ -1283,6 +1454,25 @@ mod tests {
             "{base}"
         );
         assert_eq!(work::take(&work::QUERY_PARSES), 1);
+    }
+
+    proptest::proptest! {
+        /// `plain_ascii` is "no CR, LF or non-ASCII byte", at every length and position.
+        #[test]
+        fn plain_ascii_finds_every_line_break_and_non_ascii_byte(
+            v in proptest::collection::vec(proptest::sample::select(
+                vec![b'a', b' ', b'\t', b'\n', b'\r', 0x0b, 0x0c, 0x8a, 0x8d, 0xff, 0x00, 0x7f]), 0..40),
+        ) {
+            let want = v.iter().all(|&c| c.is_ascii() && c != b'\n' && c != b'\r');
+            proptest::prop_assert_eq!(super::plain_ascii(&v), want);
+        }
+    }
+
+    #[test]
+    fn trim_ows_is_trim_matches() {
+        for v in ["", " ", "\t \t", " a ", "a", "\ta b\t ", " é\t", "x  y"] {
+            assert_eq!(super::trim_ows(v), v.trim_matches([' ', '\t']), "{v:?}");
+        }
     }
 
     #[test]

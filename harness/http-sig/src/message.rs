@@ -316,15 +316,13 @@ impl HttpMessage {
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
             .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .filter(move |(n, _)| name_eq(n, name))
             .map(|(_, v)| v.as_str())
     }
 
     /// Is the header `name` present (case-insensitive)?
     pub fn has_header(&self, name: &str) -> bool {
-        self.headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        self.headers.iter().any(|(n, _)| name_eq(n, name))
     }
 
     /// Append a header line.
@@ -591,5 +589,82 @@ impl HttpMessage {
         }
         b.body(self.body.clone())
             .map_err(|e| Error::InvalidMessage(format!("cannot build http::Response: {e}")))
+    }
+}
+/// Field names compared as `str::eq_ignore_ascii_case` does (ASCII letters without case, every
+/// other byte exactly), eight bytes at a time: the lengths first, which tell most lines apart.
+pub(crate) fn name_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        let word = |c: &[u8]| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            u64::from_le_bytes(w)
+        };
+        if lower8(word(x)) != lower8(word(y)) {
+            return false;
+        }
+    }
+    ca.remainder()
+        .iter()
+        .zip(cb.remainder())
+        .all(|(x, y)| x.eq_ignore_ascii_case(y))
+}
+
+/// Eight bytes with `A`-`Z` lowercased and every other byte (also non-ASCII) unchanged.
+fn lower8(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low7 = x & !HIGH;
+    // High bit of each byte: its low seven bits are >= 'A' (0x41), resp. > 'Z' (0x5a); no carry
+    // crosses bytes (at most 0x7f + 0x3f).
+    let ge_a = low7 + (0x80 - 0x41) * ONES;
+    let gt_z = low7 + (0x80 - 0x5b) * ONES;
+    // Upper-case: in 'A'..='Z' and ASCII (high bit clear).
+    let upper = ge_a & !gt_z & !x & HIGH;
+    x | (upper >> 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_eq;
+
+    proptest::proptest! {
+        /// `name_eq` is `str::eq_ignore_ascii_case`, on names of any length and byte.
+        #[test]
+        fn name_eq_is_eq_ignore_ascii_case(
+            a in proptest::collection::vec(proptest::sample::select(
+                b"aAzZ@[`{-_09\x7f~".to_vec()), 0..20),
+            flip in proptest::collection::vec(proptest::prelude::any::<bool>(), 20),
+            other in "\\PC{0,20}",
+        ) {
+            let a = String::from_utf8(a).unwrap_or_default();
+            // The same name with some letters' case changed, and an unrelated text.
+            let b: String = a
+                .chars()
+                .zip(&flip)
+                .map(|(c, f)| if *f { c.to_ascii_uppercase() } else { c })
+                .collect();
+            proptest::prop_assert_eq!(name_eq(&a, &b), a.eq_ignore_ascii_case(&b));
+            proptest::prop_assert_eq!(name_eq(&a, &other), a.eq_ignore_ascii_case(&other));
+            proptest::prop_assert_eq!(name_eq(&other, &b), other.eq_ignore_ascii_case(&b));
+        }
+    }
+
+    #[test]
+    fn name_eq_examples() {
+        assert!(name_eq("Content-Digest", "content-digest"));
+        assert!(name_eq("CONTENT-LENGTH", "content-length"));
+        assert!(!name_eq("content-length", "content-digest"));
+        // '@' / '`' and '[' / '{' differ by the case bit but are not letters.
+        assert!(!name_eq("x-@@@@@@@@", "x-````````"));
+        assert!(!name_eq("[[[[[[[[[", "{{{{{{{{{"));
+        assert!(name_eq("é-Header-Ü", "é-header-Ü"));
+        assert!(!name_eq("é-header-ü", "É-header-ü"));
     }
 }

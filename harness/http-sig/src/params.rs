@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use base64::Engine as _;
 use sfv::{BareItem, FieldType, InnerList, Item, ListEntry, Parameters, Parser};
 
 use crate::components::{
@@ -54,7 +53,7 @@ impl SignatureParams {
 
     /// One parameter.
     pub fn param(&self, name: &str) -> Option<&BareItem> {
-        self.params.get(name)
+        crate::sf::param(&self.params, name)
     }
 
     /// Set (or replace, keeping its position) any parameter.
@@ -101,14 +100,14 @@ impl SignatureParams {
     }
 
     fn int(&self, k: &str) -> Option<i64> {
-        match self.params.get(k) {
+        match self.param(k) {
             Some(BareItem::Integer(i)) => Some(i64::from(*i)),
             _ => None,
         }
     }
 
     fn string(&self, k: &str) -> Option<&str> {
-        match self.params.get(k) {
+        match self.param(k) {
             Some(BareItem::String(s)) => Some(s.as_str()),
             _ => None,
         }
@@ -295,6 +294,12 @@ pub(crate) fn signature_base_parts(
     // parameters sorted); short ones by comparison, which allocates nothing.
     let mut seen: Option<HashSet<String>> =
         (params.components.len() > DUP_SCAN_UP_TO).then(HashSet::new);
+    // Where each identifier was written in its line: the `@signature-params` value copies them
+    // from there (short lists; long ones are serialized a second time).
+    let mut id_at = [(0usize, 0usize); DUP_SCAN_UP_TO];
+    // Only field values can bring non-ASCII bytes: identifiers and parameters are sfv values
+    // (ASCII), derived values are checked for printable ASCII where they are written.
+    let mut non_ascii = false;
     for (i, id) in params.components.iter().enumerate() {
         // RFC 9421 §2.5 step 2.0: an identifier (with its parameters) may appear only once.
         let dup = match &mut seen {
@@ -309,28 +314,50 @@ pub(crate) fn signature_base_parts(
             return Err(Error::SignatureParamsCovered);
         }
         // RFC 9421 §2.5 step 2.1-2.2: the identifier, ": ", then the value, written in place.
+        let id_start = out.len();
         id.write_to(&mut out);
+        if let Some(at) = id_at.get_mut(i) {
+            *at = (id_start, out.len());
+        }
         out.push_str(": ");
         let start = out.len();
+        cache.value_checked = false;
         write_component_value(&mut out, msg, related_request, id, types, &mut cache)?;
-        // The base line grammar allows no CR/LF inside a value (RFC 9421 §2.5 ABNF).
-        if out.as_bytes()[start..]
-            .iter()
-            .any(|b| matches!(b, b'\r' | b'\n'))
-        {
-            return Err(Error::InvalidMessage(format!(
-                "value of {} contains a line break",
-                id.serialize()
-            )));
+        // The base line grammar allows no CR/LF inside a value (RFC 9421 §2.5 ABNF). A derived
+        // value has none: it was checked to be printable ASCII; nor has a field value its
+        // writer checked already.
+        if !id.is_derived() && !cache.value_checked {
+            let v = &out.as_bytes()[start..];
+            if v.contains(&b'\n') || v.contains(&b'\r') {
+                return Err(Error::InvalidMessage(format!(
+                    "value of {} contains a line break",
+                    id.serialize()
+                )));
+            }
+            non_ascii = non_ascii || !v.is_ascii();
         }
         out.push('\n');
     }
     // RFC 9421 §2.5 step 3: the @signature-params line is last.
     out.push_str("\"@signature-params\": ");
     let params_at = out.len();
-    params.write_to(&mut out);
+    if params.components.len() <= DUP_SCAN_UP_TO {
+        // The strict inner-list serialization (as `SignatureParams::write_to`), its members
+        // copied from the lines above.
+        out.push('(');
+        for (i, &(from, to)) in id_at[..params.components.len()].iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.extend_from_within(from..to);
+        }
+        out.push(')');
+        crate::sf::push_params(&mut out, &params.params);
+    } else {
+        params.write_to(&mut out);
+    }
     // RFC 9421 §2.5 step 4: non-ASCII output is an error.
-    if !out.is_ascii() {
+    if non_ascii {
         return Err(Error::NonAscii("the signature base".into()));
     }
     Ok((out, params_at))
@@ -542,14 +569,14 @@ pub fn add_signature(
     add_signature_serialized(msg, label, params, None, signature, on_collision)
 }
 
-/// [`add_signature`] with, when the caller has it, the already serialized `params` (the
-/// `@signature-params` value of the signature base), which is then copied rather than serialized
-/// a second time.
+/// [`add_signature`] with, when the caller has it, the signature base just signed and the
+/// offset of its `@signature-params` value: that text is the Signature-Input member's (RFC 9421
+/// §4.1), which is then not serialized a second time, and the base's buffer becomes the member.
 pub(crate) fn add_signature_serialized(
     msg: &mut HttpMessage,
     label: &str,
     params: &SignatureParams,
-    serialized: Option<&str>,
+    serialized: Option<(String, usize)>,
     signature: &[u8],
     on_collision: OnCollision,
 ) -> Result<()> {
@@ -559,26 +586,32 @@ pub(crate) fn add_signature_serialized(
             "label {label:?} is not a valid sf-key (lowercase, digits, _-.*)"
         )));
     }
-    let write_member = |out: &mut String| {
-        out.push_str(label);
-        out.push('=');
-        match serialized {
-            Some(t) => out.push_str(t),
-            None => params.write_to(out),
+    // `label=` and the inner list (RFC 9421 §4.1).
+    let input_member = |serialized: Option<(String, usize)>| match serialized {
+        Some((mut base, at)) if base.is_char_boundary(at) => {
+            base.drain(..at);
+            base.insert_str(0, label);
+            base.insert(label.len(), '=');
+            base
+        }
+        _ => {
+            let mut out =
+                String::with_capacity(label.len() + 1 + 32 * (params.components.len() + 2));
+            out.push_str(label);
+            out.push('=');
+            params.write_to(&mut out);
+            out
         }
     };
     // Common case: neither field exists yet. Append one member each, without parsing anything
     // (RFC 9421 §4.1, §4.2).
     if !msg.has_header("signature-input") && !msg.has_header("signature") {
-        let mut input_member = String::with_capacity(
-            label.len() + 1 + serialized.map_or(32 * (params.components.len() + 2), str::len),
-        );
-        write_member(&mut input_member);
+        let input_member = input_member(serialized);
         let mut sig_member =
             String::with_capacity(label.len() + 4 + signature.len().div_ceil(3) * 4);
         sig_member.push_str(label);
         sig_member.push_str("=:");
-        base64::engine::general_purpose::STANDARD.encode_string(signature, &mut sig_member);
+        crate::sf::push_base64(&mut sig_member, signature);
         sig_member.push(':');
         msg.headers
             .push(("Signature-Input".to_string(), input_member));
@@ -611,12 +644,11 @@ pub(crate) fn add_signature_serialized(
         return Err(Error::LabelCollision(label.to_string()));
     }
     // One Dictionary member each (RFC 9421 §4.1, §4.2), serialized in place.
-    let mut input_member = String::with_capacity(label.len() + 160);
-    write_member(&mut input_member);
+    let input_member = input_member(serialized);
     let mut sig_member = String::with_capacity(label.len() + 4 + signature.len().div_ceil(3) * 4);
     sig_member.push_str(label);
     sig_member.push_str("=:");
-    base64::engine::general_purpose::STANDARD.encode_string(signature, &mut sig_member);
+    crate::sf::push_base64(&mut sig_member, signature);
     sig_member.push(':');
     if collides {
         let k = sfv::Key::from_string(label.to_string()).map_err(|_| {

@@ -19,7 +19,7 @@ use sfv::{BareItem, Item, Parameters};
 /// `sfv::String` (printable ASCII).
 pub(crate) fn push_string(out: &mut String, s: &str) {
     out.push('"');
-    if s.bytes().any(|b| b == b'"' || b == b'\\') {
+    if has_quote_or_backslash(s.as_bytes()) {
         for c in s.chars() {
             if c == '"' || c == '\\' {
                 out.push('\\');
@@ -30,6 +30,25 @@ pub(crate) fn push_string(out: &mut String, s: &str) {
         out.push_str(s);
     }
     out.push('"');
+}
+
+/// Is there a `"` or `\\` in `b`? Eight bytes at a time.
+fn has_quote_or_backslash(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Exactly when some byte of `v` is zero (a borrow only ever reaches the bytes above a zero
+    // byte, so it cannot invent one).
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let w = u64::from_le_bytes(w);
+        if has_zero(w ^ (u64::from(b'"') * ONES)) || has_zero(w ^ (u64::from(b'\\') * ONES)) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&c| c == b'"' || c == b'\\')
 }
 
 /// Append an sf-integer (RFC 8941 §4.1.4) without the formatting machinery.
@@ -49,8 +68,63 @@ pub(crate) fn push_integer(out: &mut String, v: i64) {
             break;
         }
     }
-    for &d in &digits[i..] {
-        out.push(char::from(d));
+    // ASCII digits: always valid UTF-8.
+    if let Ok(d) = std::str::from_utf8(&digits[i..]) {
+        out.push_str(d);
+    }
+}
+
+/// The parameter `name` of `params`: a scan while there are few (comparing a few short keys
+/// costs less than hashing the name, which the map does from two entries on), else the map.
+pub(crate) fn param<'p>(params: &'p Parameters, name: &str) -> Option<&'p BareItem> {
+    if params.len() <= 8 {
+        params
+            .iter()
+            .find(|(k, _)| k.as_str() == name)
+            .map(|(_, v)| v)
+    } else {
+        params.get(name)
+    }
+}
+
+/// The standard base64 alphabet (RFC 4648 §4).
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Append `bytes` in standard base64 with padding (RFC 4648 §4; what an sf-binary carries,
+/// RFC 8941 §4.1.8), the same text as `base64`'s `STANDARD` engine. Encoded 48 bytes at a time
+/// into a stack buffer, then appended.
+pub(crate) fn push_base64(out: &mut String, bytes: &[u8]) {
+    out.reserve(bytes.len().div_ceil(3) * 4);
+    let sym = |n: u32, shift: u32| BASE64[((n >> shift) & 63) as usize];
+    let mut buf = [0u8; 64];
+    for block in bytes.chunks(48) {
+        let mut groups = block.chunks_exact(3);
+        let mut slots = buf.chunks_exact_mut(4);
+        let mut n_out = 0;
+        for (g, o) in (&mut groups).zip(&mut slots) {
+            let n = (u32::from(g[0]) << 16) | (u32::from(g[1]) << 8) | u32::from(g[2]);
+            o.copy_from_slice(&[sym(n, 18), sym(n, 12), sym(n, 6), sym(n, 0)]);
+            n_out += 4;
+        }
+        let last = match *groups.remainder() {
+            [a] => {
+                let n = u32::from(a) << 16;
+                Some([sym(n, 18), sym(n, 12), b'=', b'='])
+            }
+            [a, b] => {
+                let n = (u32::from(a) << 16) | (u32::from(b) << 8);
+                Some([sym(n, 18), sym(n, 12), sym(n, 6), b'='])
+            }
+            _ => None,
+        };
+        if let (Some(last), Some(o)) = (last, slots.next()) {
+            o.copy_from_slice(&last);
+            n_out += 4;
+        }
+        // The alphabet is ASCII: always valid UTF-8.
+        if let Ok(text) = std::str::from_utf8(&buf[..n_out]) {
+            out.push_str(text);
+        }
     }
 }
 
@@ -507,6 +581,62 @@ mod tests {
             let w = format!("{label}=:{junk}");
             if let Some((l, b)) = single_signature(&w) {
                 proptest::prop_assert_eq!(full_sig(&w), Some((l.to_string(), b)));
+            }
+        }
+
+        /// Our base64 writer gives the `base64` crate's text, appended after what is there.
+        #[test]
+        fn base64_writer_matches_the_crate(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        ) {
+            use base64::Engine as _;
+            let mut ours = std::string::String::from("x=:");
+            push_base64(&mut ours, &bytes);
+            let want = format!("x=:{}", base64::engine::general_purpose::STANDARD.encode(&bytes));
+            proptest::prop_assert_eq!(ours, want);
+        }
+    }
+
+    #[test]
+    fn quote_or_backslash_found_at_every_position() {
+        for len in 0..20 {
+            assert!(!has_quote_or_backslash(&vec![b'a'; len]));
+            for at in 0..len {
+                for c in [b'"', b'\\'] {
+                    let mut v = vec![b'a'; len];
+                    v[at] = c;
+                    assert!(has_quote_or_backslash(&v), "{len} {at} {c}");
+                }
+                // Neighbours of the two bytes (and the borrow's favourite, 0x21 / 0x5d) are not.
+                let mut v = vec![b'#'; len];
+                v[at] = b']';
+                assert!(!has_quote_or_backslash(&v));
+            }
+        }
+    }
+
+    #[test]
+    fn param_lookup_matches_the_map() {
+        let list: sfv::List = Parser::new(
+            "(\"a\");created=1;keyid=\"k\";alg=\"x\";expires=2;nonce=\"n\";tag=\"t\";a=1;b=2;c=3",
+        )
+        .parse()
+        .unwrap_or_default();
+        let Some(ListEntry::InnerList(il)) = list.first() else {
+            panic!("test input parses");
+        };
+        let mut few = Parameters::new();
+        for (k, v) in &il.params {
+            few.insert(k.clone(), v.clone());
+            for name in [
+                "created", "keyid", "alg", "expires", "nonce", "tag", "a", "b", "c", "z",
+            ] {
+                assert_eq!(
+                    param(&few, name),
+                    few.get(name),
+                    "{name} of {} parameters",
+                    few.len()
+                );
             }
         }
     }

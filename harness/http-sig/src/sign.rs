@@ -125,9 +125,15 @@ impl Signer {
     ) -> Result<Vec<u8>> {
         let (sig, base, params_at) = self.sign_parts(msg, related_request, params)?;
         // The Signature-Input member is the `@signature-params` value just signed (RFC 9421
-        // §4.1), copied from the base rather than serialized again.
-        let serialized = base.get(params_at..);
-        add_signature_serialized(msg, label, params, serialized, &sig, OnCollision::Error)?;
+        // §4.1), taken from the base rather than serialized again.
+        add_signature_serialized(
+            msg,
+            label,
+            params,
+            Some((base, params_at)),
+            &sig,
+            OnCollision::Error,
+        )?;
         Ok(sig)
     }
 }
