@@ -219,10 +219,11 @@ struct HubClient {
     put: Arc<[u8]>,
     get: Arc<[u8]>,
     take: Arc<[u8]>,
-    /// `(token, hashDID, signatureOfDid)` to build delete requests.
-    token: String,
-    hash: String,
-    sig: String,
+    /// A delete request is `del_head`, the message id, `del_tail`, built in `del` (no
+    /// allocation per request: the generator's own work is counted in the CPU per operation).
+    del_head: Vec<u8>,
+    del_tail: Vec<u8>,
+    del: Vec<u8>,
     /// Messages this client put and has not removed yet.
     remaining: usize,
     /// Store keys (the sequence of the message id) of the messages this client removed in the
@@ -253,10 +254,18 @@ fn removed_keys(cl: &mut [HubClient]) -> Vec<u64> {
 }
 
 /// The `messageId` of a JSON reply, found without a JSON parser (ids are URL-safe).
-fn message_id(body: &[u8]) -> Option<String> {
+fn message_id(body: &[u8]) -> Option<&str> {
     let s = std::str::from_utf8(body).ok()?;
     let rest = &s[s.find("\"messageId\":\"")? + 13..];
-    Some(rest[..rest.find('"')?].to_string())
+    Some(&rest[..rest.find('"')?])
+}
+
+/// The phases to run (`MQ_HUB_BENCH_PHASES=put,get,get+delete,take`; default all). A phase
+/// that removes needs the messages an earlier put phase left.
+fn phase_on(phase: &str) -> bool {
+    std::env::var("MQ_HUB_BENCH_PHASES")
+        .map(|v| v.split(',').any(|p| p.trim() == phase))
+        .unwrap_or(true)
 }
 
 async fn hub_rows(
@@ -322,17 +331,24 @@ async fn hub_rows(
             .into(),
             get: build_request("GET", &format!("/mq/{D}/get/{hash}/{sig}"), &auth, b"").into(),
             take: build_request("GET", &format!("/mq/{D}/take/{hash}/{sig}"), &auth, b"").into(),
-            token,
-            hash,
-            sig,
+            del_head: format!("DELETE /mq/{D}/delete/{hash}/").into_bytes(),
+            del_tail: {
+                let t = build_request("DELETE", &format!("/{sig}"), &auth, b"");
+                t[t.iter().position(|b| *b == b' ').map_or(0, |i| i + 1)..].to_vec()
+            },
+            del: Vec::new(),
             remaining: 0,
             removed: Vec::new(),
         });
     }
     let mut rows = Vec::new();
     let tag = format!("{storage}/{clients:>2}c");
+    if !phase_on("put") {
+        h.stop().await;
+        return rows;
+    }
 
-    let (put, cl) = loadgen::run(cl, secs, |mut c: HubClient, _| async move {
+    let (put, mut cl) = loadgen::run(cl, secs, |mut c: HubClient, _| async move {
         let ok = matches!(c.conn.request(&c.put).await, Ok((200, _)));
         c.remaining += ok as usize;
         (c, Some(ok))
@@ -346,76 +362,87 @@ async fn hub_rows(
     });
     after_phase(&h, rows.last().unwrap(), &[]);
 
-    let (get, cl) = loadgen::run(cl, secs, |mut c: HubClient, _| async move {
-        let ok = matches!(c.conn.request(&c.get).await, Ok((200, _)));
-        (c, Some(ok))
-    })
-    .await;
-    rows.push(Row {
-        name: format!("{tag} get"),
-        stats: get,
-        ceiling: ceil,
-        ceiling_cpu: ceil_cpu,
-    });
-    after_phase(&h, rows.last().unwrap(), &[]);
+    if phase_on("get") {
+        let (get, c) = loadgen::run(cl, secs, |mut c: HubClient, _| async move {
+            let ok = matches!(c.conn.request(&c.get).await, Ok((200, _)));
+            (c, Some(ok))
+        })
+        .await;
+        cl = c;
+        rows.push(Row {
+            name: format!("{tag} get"),
+            stats: get,
+            ceiling: ceil,
+            ceiling_cpu: ceil_cpu,
+        });
+        after_phase(&h, rows.last().unwrap(), &[]);
+    }
 
-    let (del, cl) = loadgen::run(cl, secs / 2, |mut c: HubClient, _| async move {
-        if c.remaining <= 1 {
-            return (c, None);
-        }
-        let id = match c.conn.request(&c.get).await {
-            Ok((200, body)) => message_id(body),
-            _ => None,
-        };
-        let Some(id) = id else {
-            return (c, Some(false));
-        };
-        let req = build_request(
-            "DELETE",
-            &format!("/mq/{D}/delete/{}/{id}/{}", c.hash, c.sig),
-            &[("x-mq-authorization", &c.token)],
-            b"",
-        );
-        let ok = matches!(c.conn.request(&req).await, Ok((200, _)));
-        c.remaining -= ok as usize;
-        if ok {
-            c.removed.extend(seq_of(&id));
-        }
-        (c, Some(ok))
-    })
-    .await;
-    let mut cl = cl;
-    let keys = removed_keys(&mut cl);
-    rows.push(Row {
-        name: format!("{tag} get+delete (pair)"),
-        stats: del,
-        ceiling: ceil / 2.0,
-        ceiling_cpu: ceil_cpu * 2.0,
-    });
-    after_phase(&h, rows.last().unwrap(), &keys);
+    if phase_on("get+delete") {
+        let (del, c) = loadgen::run(cl, secs / 2, |mut c: HubClient, _| async move {
+            if c.remaining <= 1 {
+                return (c, None);
+            }
+            let seq = match c.conn.request(&c.get).await {
+                Ok((200, body)) => message_id(body).map(|id| {
+                    c.del.clear();
+                    c.del.extend_from_slice(&c.del_head);
+                    c.del.extend_from_slice(id.as_bytes());
+                    c.del.extend_from_slice(&c.del_tail);
+                    seq_of(id)
+                }),
+                _ => None,
+            };
+            let Some(seq) = seq else {
+                return (c, Some(false));
+            };
+            let req = std::mem::take(&mut c.del);
+            let ok = matches!(c.conn.request(&req).await, Ok((200, _)));
+            c.del = req;
+            c.remaining -= ok as usize;
+            if ok {
+                c.removed.extend(seq);
+            }
+            (c, Some(ok))
+        })
+        .await;
+        cl = c;
+        let keys = removed_keys(&mut cl);
+        rows.push(Row {
+            name: format!("{tag} get+delete (pair)"),
+            stats: del,
+            ceiling: ceil / 2.0,
+            ceiling_cpu: ceil_cpu * 2.0,
+        });
+        after_phase(&h, rows.last().unwrap(), &keys);
+    }
 
-    let (take, mut cl) = loadgen::run(cl, secs * 3, |mut c: HubClient, _| async move {
-        if c.remaining == 0 {
-            return (c, None);
-        }
-        let seq = match c.conn.request(&c.take).await {
-            Ok((200, body)) => Some(message_id(body).as_deref().and_then(seq_of)),
-            _ => None,
-        };
-        let ok = seq.is_some();
-        c.remaining -= ok as usize;
-        c.removed.extend(seq.flatten());
-        (c, Some(ok))
-    })
-    .await;
-    let keys = removed_keys(&mut cl);
-    rows.push(Row {
-        name: format!("{tag} take"),
-        stats: take,
-        ceiling: ceil,
-        ceiling_cpu: ceil_cpu,
-    });
-    after_phase(&h, rows.last().unwrap(), &keys);
+    if phase_on("take") {
+        let (take, c) = loadgen::run(cl, secs * 3, |mut c: HubClient, _| async move {
+            if c.remaining == 0 {
+                return (c, None);
+            }
+            let seq = match c.conn.request(&c.take).await {
+                Ok((200, body)) => Some(message_id(body).and_then(seq_of)),
+                _ => None,
+            };
+            let ok = seq.is_some();
+            c.remaining -= ok as usize;
+            c.removed.extend(seq.flatten());
+            (c, Some(ok))
+        })
+        .await;
+        cl = c;
+        let keys = removed_keys(&mut cl);
+        rows.push(Row {
+            name: format!("{tag} take"),
+            stats: take,
+            ceiling: ceil,
+            ceiling_cpu: ceil_cpu,
+        });
+        after_phase(&h, rows.last().unwrap(), &keys);
+    }
+    drop(cl);
     h.stop().await;
     rows
 }
@@ -485,7 +512,8 @@ fn main() {
                 ceiling: ceil.ops_per_sec(),
                 ceiling_cpu: ceil.cpu_us_per_op(),
             });
-            for storage in stores.iter().map(String::as_str) {
+            // `none`: the ceiling alone (for syscall or profile baselines).
+            for storage in stores.iter().map(String::as_str).filter(|s| *s != "none") {
                 let rows = hub_rows(
                     storage,
                     clients,
@@ -494,8 +522,12 @@ fn main() {
                     ceil.cpu_us_per_op(),
                 )
                 .await;
-                let put = rows[0].stats.ops_per_sec();
-                let take = rows[3].stats.ops_per_sec();
+                let rate = |suffix: &str| {
+                    rows.iter()
+                        .find(|r| r.name.ends_with(suffix))
+                        .map_or(0.0, |r| r.stats.ops_per_sec())
+                };
+                let (put, take) = (rate(" put"), rate(" take"));
                 if put > 0.0 && take > 0.0 {
                     println!(
                         "{:<40} {:>9.0} pairs/s",

@@ -35,11 +35,12 @@
 //!   survives SIGKILL; puts are visible to readers only once committed; a failed commit marks the
 //!   store broken (every later call answers 500 until restart), as databases treat a failed fsync.
 //! - [`server`]: axum routes on our own accept loop over hyper's HTTP/1.1 connection builder
-//!   (`axum::serve` sets no header-read timer). Long-poll get/take answer 204 after
+//!   (`axum::serve` has no header-read timeout). Long-poll get/take answer 204 after
 //!   `connection_timeout_ms`; one put wakes one parked take and one parked get; a parked request
 //!   whose client went away is dropped and consumes nothing. Slow clients: a request head must
-//!   arrive within `header_read_timeout_ms` (default 10 000; else the connection is closed, also
-//!   an idle keep-alive one) and is buffered up to [`server::MAX_HEAD_BUFFER`] (64 KiB; beyond:
+//!   arrive within `header_read_timeout_ms` of the accept or of the previous answer (default
+//!   10 000; else the connection is closed, also an idle keep-alive one; one watchdog timer per
+//!   connection, not hyper's timer per head) and is buffered up to [`server::MAX_HEAD_BUFFER`] (64 KiB; beyond:
 //!   431); a put body must arrive within `body_read_timeout_ms` (default 10 000; else 408) and is
 //!   never read past `max_message_size`. [`RunningHub::stop`] aborts every connection.
 //! - [`client`]: [`MqClient`] for any deployment, with a typed [`MqHubError`] per status.

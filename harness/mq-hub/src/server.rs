@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -649,11 +649,11 @@ pub fn router(hub: Arc<Hub>) -> Router {
 }
 
 /// Accept connections until `stop` fires (or this task is aborted); each connection is served by
-/// hyper's HTTP/1.1 server with a header-read timeout. Connection tasks live in a `JoinSet`, so
+/// hyper's HTTP/1.1 server with a header-read timeout ([`head_watchdog`]). Connection tasks live in a `JoinSet`, so
 /// stopping the hub aborts every connection, parked long polls included.
 ///
-/// Not `axum::serve`: it offers no header-read timeout (hyper's needs a timer, which axum does
-/// not set), so a client sending its headers slowly would hold a connection forever.
+/// Not `axum::serve`: it offers no header-read timeout, so a client sending its headers slowly
+/// would hold a connection forever.
 async fn accept_loop(
     listener: TcpListener,
     app: Router,
@@ -677,26 +677,96 @@ async fn accept_loop(
             _ = &mut stop => break,
         };
         let _ = stream.set_nodelay(true);
-        let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+        let app = app.clone();
         conns.spawn(async move {
+            let clock = Arc::new(HeadClock::new());
+            let inner = hyper_util::service::TowerToHyperService::new(app);
+            let c = clock.clone();
+            let svc = hyper::service::service_fn(move |req| {
+                // A request head has arrived: no head is awaited until it is answered.
+                c.request_began();
+                let answer = hyper::service::Service::call(&inner, req);
+                let c = c.clone();
+                async move {
+                    let r = answer.await;
+                    c.request_answered();
+                    r
+                }
+            });
             let mut b = hyper::server::conn::http1::Builder::new();
-            b.timer(hyper_util::rt::TokioTimer::new())
-                // A client must send a whole request head within this time (also bounds an
-                // idle keep-alive connection); otherwise the connection is closed.
-                .header_read_timeout(header_timeout)
+            // The head read timeout is ours (`head_watchdog`), not hyper's: hyper's arms a timer
+            // for every request head, ours one per connection and `header_read_timeout_ms`.
+            b.header_read_timeout(None)
                 // Request heads larger than this are refused (431) before being buffered.
                 .max_buf_size(MAX_HEAD_BUFFER);
             // hyper has no write timeout: a client that never reads its responses would hold
             // the connection (and its buffers) forever once the socket buffers are full.
             let io = WriteStallTimeout::new(stream, write_timeout);
-            let _ = b
-                .serve_connection(hyper_util::rt::TokioIo::new(io), svc)
-                .await;
+            let serve = b.serve_connection(hyper_util::rt::TokioIo::new(io), svc);
+            tokio::select! {
+                _ = serve => {}
+                // A client must send a whole request head within this time of connecting or of
+                // its previous answer (so it also bounds an idle keep-alive connection);
+                // otherwise the connection is closed.
+                _ = head_watchdog(&clock, header_timeout) => {}
+            }
         });
     }
     // Abort every connection (parked long polls included) and wait until they are gone, so
     // that nothing holds the hub (or its store file) once `RunningHub::stop` returns.
     conns.shutdown().await;
+}
+
+/// When a connection began to wait for its next request head: at accept, and again when each
+/// answer is ready; never while a request is being handled (its body and a long poll have their
+/// own bounds). Read by [`head_watchdog`]; written per request with one clock read and one
+/// store, where hyper's own header read timeout allocates and registers a timer per head.
+struct HeadClock {
+    base: tokio::time::Instant,
+    /// Nanoseconds from `base` at which the wait began, or `HANDLING`.
+    awaiting_since: AtomicU64,
+}
+
+/// [`HeadClock::awaiting_since`] while a request is being handled.
+const HANDLING: u64 = u64::MAX;
+
+impl HeadClock {
+    fn new() -> HeadClock {
+        HeadClock {
+            base: tokio::time::Instant::now(),
+            awaiting_since: AtomicU64::new(0),
+        }
+    }
+    fn request_began(&self) {
+        self.awaiting_since.store(HANDLING, Ordering::Relaxed);
+    }
+    fn request_answered(&self) {
+        let ns = self.base.elapsed().as_nanos().min(u128::from(HANDLING - 1)) as u64;
+        self.awaiting_since.store(ns, Ordering::Relaxed);
+    }
+}
+
+/// Resolves once a request head has been awaited for `limit` without arriving (the caller then
+/// closes the connection). One timer per connection, re-armed only when it fires: a wait that
+/// began at `t` is cut at exactly `t + limit`, as hyper's per-head timer would cut it (ours
+/// starts when the answer is ready, hyper's when the next head read starts, which is no earlier).
+async fn head_watchdog(clock: &HeadClock, limit: Duration) {
+    let mut at = clock.base + limit;
+    loop {
+        tokio::time::sleep_until(at).await;
+        let now = tokio::time::Instant::now();
+        match clock.awaiting_since.load(Ordering::Relaxed) {
+            // A wait can begin no earlier than now, so it cannot expire before now + limit.
+            HANDLING => at = now + limit,
+            since => {
+                let deadline = clock.base + Duration::from_nanos(since) + limit;
+                if now >= deadline {
+                    return;
+                }
+                at = deadline;
+            }
+        }
+    }
 }
 
 /// Read buffer per connection, which bounds a request head (hyper answers 431 beyond it).
@@ -946,6 +1016,32 @@ mod tests {
         }
     }
 
+    /// One whole response (head and `content-length` body) from a keep-alive connection.
+    async fn read_response(s: &mut tokio::net::TcpStream) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut got = Vec::new();
+        let mut b = [0u8; 1024];
+        loop {
+            if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .expect("a content-length");
+                if got.len() >= end + 4 + len {
+                    return String::from_utf8_lossy(&got).into_owned();
+                }
+            }
+            let n = tokio::time::timeout(Duration::from_secs(60), s.read(&mut b))
+                .await
+                .expect("answered within the bound")
+                .unwrap();
+            assert!(n > 0, "closed instead of answered");
+            got.extend_from_slice(&b[..n]);
+        }
+    }
+
     /// A client that sends half a request head is cut off after `header_read_timeout_ms`
     /// (virtual time, real loopback socket).
     #[tokio::test(start_paused = true)]
@@ -972,6 +1068,46 @@ mod tests {
             "closed after {waited:?}"
         );
         // hyper closes without a response or with 408; never a success.
+        assert!(
+            got.is_empty() || got.starts_with(b"HTTP/1.1 408"),
+            "{:?}",
+            String::from_utf8_lossy(&got)
+        );
+        h.stop().await;
+    }
+
+    /// The head read timeout counts from each answer on a keep-alive connection: requests sent
+    /// every 1.5 s for 6 s (longer than the 2 s timeout) are all answered, and a head begun after
+    /// the last answer is cut 2 s after that answer (virtual time, real loopback socket).
+    #[tokio::test(start_paused = true)]
+    async fn head_timeout_restarts_at_each_answer() {
+        use tokio::io::AsyncWriteExt;
+        let cfg = HubConfig {
+            header_read_timeout_ms: 2_000,
+            ..HubConfig::default()
+        };
+        let h = RunningHub::start(cfg, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let mut s = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+        // 400 at once: the hashDID is malformed (the answer is short and has a content-length).
+        let req = b"GET /mq/default/x/token HTTP/1.1\r\nhost: a\r\n\r\n";
+        for round in 0..4 {
+            tokio::time::sleep(Duration::from_millis(1_500)).await;
+            s.write_all(req).await.unwrap();
+            let text = read_response(&mut s).await;
+            assert!(text.starts_with("HTTP/1.1 400"), "round {round}: {text}");
+        }
+        let answered = tokio::time::Instant::now();
+        s.write_all(b"GET /mq/default/x/tok").await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(60), read_until_close(&mut s))
+            .await
+            .expect("the server closes the connection within the bound");
+        let waited = answered.elapsed();
+        assert!(
+            waited >= Duration::from_millis(2_000) && waited < Duration::from_millis(2_100),
+            "closed {waited:?} after the last answer (timeout 2 s)"
+        );
         assert!(
             got.is_empty() || got.starts_with(b"HTTP/1.1 408"),
             "{:?}",
