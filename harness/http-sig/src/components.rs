@@ -859,27 +859,12 @@ fn write_plain_field<'m>(
 
 /// No CR, LF or non-ASCII byte in `b`, eight bytes at a time.
 fn plain_ascii(b: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Exactly when some byte of `v` is zero (the classic test; a borrow only ever reaches the
-    // bytes above a zero byte).
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        let w = u64::from_le_bytes(w);
-        if w & HIGH != 0
-            || has_zero(w ^ (u64::from(b'\n') * ONES))
-            || has_zero(w ^ (u64::from(b'\r') * ONES))
-        {
-            return false;
-        }
-    }
-    chunks
-        .remainder()
-        .iter()
-        .all(|&c| c.is_ascii() && c != b'\n' && c != b'\r')
+    use crate::sf::{HIGH_BITS, any_byte_where, word_has_byte};
+    !any_byte_where(
+        b,
+        |w| w & HIGH_BITS != 0 || word_has_byte(w, b'\n') || word_has_byte(w, b'\r'),
+        |c| !c.is_ascii() || c == b'\n' || c == b'\r',
+    )
 }
 
 /// RFC 9421 §2.1: the field lines combined with ", " after trimming and unfolding, appended.

@@ -34,21 +34,43 @@ pub(crate) fn push_string(out: &mut String, s: &str) {
 
 /// Is there a `"` or `\\` in `b`? Eight bytes at a time.
 fn has_quote_or_backslash(b: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Exactly when some byte of `v` is zero (a borrow only ever reaches the bytes above a zero
-    // byte, so it cannot invent one).
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    any_byte_where(
+        b,
+        |w| word_has_byte(w, b'"') || word_has_byte(w, b'\\'),
+        |c| c == b'"' || c == b'\\',
+    )
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+/// The high bit of each byte of a word.
+pub(crate) const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// Does the word `w` (eight bytes) hold the byte `c`?
+#[inline]
+pub(crate) fn word_has_byte(w: u64, c: u8) -> bool {
+    // Exactly when some byte of `v` is zero (the classic test: a borrow only ever reaches the
+    // bytes above a zero byte, so it cannot invent one).
+    let v = w ^ (u64::from(c) * ONES);
+    v.wrapping_sub(ONES) & !v & HIGH_BITS != 0
+}
+
+/// Does some byte of `b` satisfy `byte`? `word` must say the same of eight bytes at once (read
+/// little-endian); the tail shorter than a word is tested byte by byte.
+#[inline]
+pub(crate) fn any_byte_where(
+    b: &[u8],
+    word: impl Fn(u64) -> bool,
+    byte: impl Fn(u8) -> bool,
+) -> bool {
     let mut chunks = b.chunks_exact(8);
     for c in &mut chunks {
         let mut w = [0u8; 8];
         w.copy_from_slice(c);
-        let w = u64::from_le_bytes(w);
-        if has_zero(w ^ (u64::from(b'"') * ONES)) || has_zero(w ^ (u64::from(b'\\') * ONES)) {
+        if word(u64::from_le_bytes(w)) {
             return true;
         }
     }
-    chunks.remainder().iter().any(|&c| c == b'"' || c == b'\\')
+    chunks.remainder().iter().any(|&c| byte(c))
 }
 
 /// Append an sf-integer (RFC 8941 §4.1.4) without the formatting machinery.
